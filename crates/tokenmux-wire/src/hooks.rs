@@ -1,0 +1,196 @@
+//! The three request hooks generated clients delegate to.
+//!
+//! progenitor's `ClientHooks` runs `pre` before a request is sent, `exec` to
+//! send it and `post` on the result. The generated `impl ClientHooks` calls
+//! [`prepare_request`], [`execute`] and [`inspect_response`].
+
+use bytes::{Bytes, BytesMut};
+use futures_util::TryStreamExt as _;
+use progenitor_client::Error;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use reqwest::{Request, Response};
+
+use crate::{BodyEncoding, ClientAuth, ClientConfig, OperationWire};
+
+/// The header progenitor adds to every request; token endpoints do not
+/// document it, so it is removed.
+const API_VERSION: &str = "api-version";
+
+/// The complete body of a response, read by [`execute`] within the
+/// configured cap, kept in the response's extensions.
+#[derive(Clone, Debug)]
+pub struct BufferedBody(pub Bytes);
+
+/// Marks a response whose body was larger than the configured cap; its body
+/// was discarded and [`inspect_response`] turns it into an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyLimitExceeded {
+    /// The cap, in bytes.
+    pub limit: usize,
+}
+
+/// Rewrites a request that progenitor built from the lowered spec into the
+/// documented wire format of `operation_id`: exact `Content-Type` and
+/// `Accept`, a real multipart body, Basic client authentication, and no
+/// `api-version` header.
+pub async fn prepare_request<E>(
+    request: &mut Request,
+    operations: &[OperationWire],
+    operation_id: &str,
+    config: &ClientConfig,
+) -> Result<(), Error<E>> {
+    let wire = operations
+        .iter()
+        .find(|op| op.method == operation_id)
+        .ok_or_else(|| {
+            Error::InvalidRequest(format!("no wire format recorded for `{operation_id}`"))
+        })?;
+    let headers = request.headers_mut();
+    headers.remove(API_VERSION);
+    if let Some(accept) = wire.accept {
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
+    }
+    match wire.body {
+        BodyEncoding::None => {}
+        BodyEncoding::Json | BodyEncoding::FormUrlencoded => {
+            if let Some(content_type) = wire.content_type {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            }
+        }
+        BodyEncoding::Multipart => into_multipart(request).await?,
+    }
+    if wire.auth == ClientAuth::Basic {
+        let basic = config.basic_auth().ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "`{operation_id}` requires HTTP Basic client credentials; \
+                 set them with ClientConfig::with_basic_auth"
+            ))
+        })?;
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, basic.header_value());
+    }
+    Ok(())
+}
+
+/// Replaces the url-encoded form body progenitor produced with a
+/// `multipart/form-data` body holding the same fields in the same order.
+async fn into_multipart<E>(request: &mut Request) -> Result<(), Error<E>> {
+    let fields = request
+        .body()
+        .and_then(|body| body.as_bytes())
+        .map(|bytes| {
+            form_urlencoded::parse(bytes)
+                .into_owned()
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let form = fields
+        .into_iter()
+        .fold(reqwest::multipart::Form::new(), |form, (name, value)| {
+            form.text(name, value)
+        });
+    let content_type = format!("multipart/form-data; boundary={}", form.boundary());
+    // Collected so the request has a Content-Length (a streamed body would
+    // be sent chunked) and stays cloneable for retries.
+    let body: BytesMut = form
+        .into_stream()
+        .try_collect()
+        .await
+        .map_err(|e| Error::InvalidRequest(format!("cannot build multipart body: {e}")))?;
+    let headers = request.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::try_from(content_type)
+            .map_err(|e| Error::InvalidRequest(format!("bad multipart content type: {e}")))?,
+    );
+    headers.remove(CONTENT_LENGTH);
+    *request.body_mut() = Some(body.freeze().into());
+    Ok(())
+}
+
+/// Sends the request and reads the response body, at most
+/// [`ClientConfig::max_response_bytes`] of it.
+///
+/// The returned response carries its body in a [`BufferedBody`] extension
+/// (and as its body); a larger body is discarded and the response marked
+/// [`BodyLimitExceeded`].
+pub async fn execute(
+    client: &reqwest::Client,
+    request: Request,
+    config: &ClientConfig,
+) -> reqwest::Result<Response> {
+    let mut response = client.execute(request).await?;
+    let limit = config.max_response_bytes();
+    let mut builder = http::Response::builder()
+        .status(response.status())
+        .version(response.version());
+    if let Some(headers) = builder.headers_mut() {
+        *headers = std::mem::take(response.headers_mut());
+    }
+    let declared_too_large = response
+        .content_length()
+        .is_some_and(|length| length > limit as u64);
+    let mut body = BytesMut::new();
+    let mut exceeded = declared_too_large;
+    while !exceeded {
+        match response.chunk().await? {
+            Some(chunk) if body.len() + chunk.len() > limit => exceeded = true,
+            Some(chunk) => body.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    let body = if exceeded {
+        Bytes::new()
+    } else {
+        body.freeze()
+    };
+    if exceeded {
+        builder = builder.extension(BodyLimitExceeded { limit });
+    }
+    let rebuilt = builder
+        .extension(BufferedBody(body.clone()))
+        .body(body)
+        .unwrap_or_else(|_| http::Response::new(Bytes::new()));
+    Ok(Response::from(rebuilt))
+}
+
+/// Turns a response progenitor could not decode meaningfully into
+/// [`Error::UnexpectedResponse`], which keeps the status and headers:
+/// a body over the cap (any status), and an error status whose body is not
+/// JSON (an HTML page from a proxy, say), which progenitor would otherwise
+/// report as a payload error without its status.
+pub fn inspect_response<E>(result: &reqwest::Result<Response>) -> Result<(), Error<E>> {
+    let Ok(response) = result else {
+        return Ok(());
+    };
+    let exceeded = response.extensions().get::<BodyLimitExceeded>().is_some();
+    let body = buffered_body(response).cloned().unwrap_or_default();
+    let status = response.status();
+    let undecodable_error = (status.is_client_error() || status.is_server_error())
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err();
+    if !exceeded && !undecodable_error {
+        return Ok(());
+    }
+    let mut copy = http::Response::builder()
+        .status(status)
+        .version(response.version());
+    if let Some(headers) = copy.headers_mut() {
+        *headers = response.headers().clone();
+    }
+    if let Some(extensions) = copy.extensions_mut() {
+        *extensions = response.extensions().clone();
+    }
+    let copy = copy
+        .body(body)
+        .unwrap_or_else(|_| http::Response::new(Bytes::new()));
+    Err(Error::UnexpectedResponse(Response::from(copy)))
+}
+
+/// The body [`execute`] read, if the response came through it.
+pub fn buffered_body(response: &Response) -> Option<&Bytes> {
+    response
+        .extensions()
+        .get::<BufferedBody>()
+        .map(|BufferedBody(bytes)| bytes)
+}

@@ -1,0 +1,24 @@
+//! Runtime support for the token-endpoint clients that `cargo xtask regen`
+//! generates with progenitor.
+//!
+//! progenitor cannot express every documented wire format (multipart
+//! bodies, vendor JSON media types, HTTP Basic client authentication). The
+//! generator lowers those to what progenitor can express and records the
+//! real format of each operation as an [`OperationWire`]; the generated
+//! client's hooks call into this crate to put that format back on every
+//! request, and to read responses within a size cap.
+//!
+//! Users rarely need this crate directly: the provider crates re-export
+//! [`ClientConfig`], [`BasicAuth`] and [`Secret`].
+
+mod config;
+mod hooks;
+mod operation;
+mod secret;
+
+pub use config::{BasicAuth, BasicEncoding, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES};
+pub use hooks::{
+    BodyLimitExceeded, BufferedBody, buffered_body, execute, inspect_response, prepare_request,
+};
+pub use operation::{BodyEncoding, ClientAuth, OperationWire, Server};
+pub use secret::Secret;

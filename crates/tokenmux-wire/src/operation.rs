@@ -1,0 +1,67 @@
+//! The documented wire format of one operation, as recorded by `cargo xtask regen`.
+
+/// How an operation's request body is encoded on the wire.
+///
+/// progenitor only emits JSON and `application/x-www-form-urlencoded`
+/// bodies; the generator lowers the other documented encodings to one of
+/// those and records the real one here, so the request can be rewritten
+/// before it is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyEncoding {
+    /// No request body.
+    None,
+    /// A JSON body, sent with [`OperationWire::content_type`] (which may be
+    /// a vendor type such as `application/vnd.api+json`).
+    Json,
+    /// A `application/x-www-form-urlencoded` body.
+    FormUrlencoded,
+    /// A `multipart/form-data` body with one text part per field.
+    Multipart,
+}
+
+/// The HTTP client authentication an operation's security requirement asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No client authentication.
+    None,
+    /// `Authorization: Basic …` from [`crate::ClientConfig::basic_auth`].
+    Basic,
+}
+
+/// The documented wire format of one operation.
+///
+/// Generated clients carry a table of these (`OPERATIONS`), built from the
+/// spec, and their request hook applies the entry whose `method` matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperationWire {
+    /// The spec's `operationId`, e.g. `v2TokenPost`.
+    pub operation_id: &'static str,
+    /// The name progenitor gives the operation: the client method, and the
+    /// `OperationInfo::operation_id` its hooks receive, e.g. `v2_token_post`.
+    pub method: &'static str,
+    /// How the request body is encoded.
+    pub body: BodyEncoding,
+    /// The documented request media type, e.g. `application/vnd.api+json`.
+    /// For multipart bodies the boundary parameter is added when sending.
+    pub content_type: Option<&'static str>,
+    /// The value of the `Accept` header: the documented response media type.
+    pub accept: Option<&'static str>,
+    /// The client authentication the operation requires.
+    pub auth: ClientAuth,
+}
+
+/// One server of a spec's `servers` list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Server {
+    /// The server URL; a `{name}` part is a variable the user must fill in.
+    pub url: &'static str,
+    /// The spec's description of the server, if any.
+    pub description: Option<&'static str>,
+}
+
+impl Server {
+    /// Whether the URL has `{variables}` and so cannot be used as is.
+    pub fn is_templated(&self) -> bool {
+        self.url.contains('{')
+    }
+}

@@ -1,0 +1,143 @@
+//! Project automation for tokenmux, in the style of rust-analyzer's xtask.
+//!
+//! ```text
+//! cargo xtask regen            # regenerate every provider crate from specs/
+//! cargo xtask regen airalo     # only crates/tokenmux-airalo
+//! cargo xtask regen --check    # write nothing; fail with a diff when stale
+//! ```
+
+mod generate;
+mod lower;
+mod regen;
+mod scaffold;
+mod spec;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Why generation failed. Each variant names the spec (and, where known,
+/// the operation) so the message says where to look.
+#[derive(Debug, thiserror::Error)]
+pub enum GenError {
+    /// A file could not be read.
+    #[error("{spec}: cannot read: {source}")]
+    Read {
+        /// The spec (or directory).
+        spec: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The spec is not valid YAML / OpenAPI 3.0.
+    #[error("{spec}: not a valid OpenAPI 3.0 document: {message}")]
+    Parse {
+        /// The spec.
+        spec: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A provider name on the command line has no spec.
+    #[error("no spec named `{name}` in specs/ (known: {known})")]
+    UnknownProvider {
+        /// The name given.
+        name: String,
+        /// The names that exist.
+        known: String,
+    },
+    /// The spec uses something the generator cannot turn into a client.
+    #[error("{spec}: operation `{operation}`: {message}")]
+    Unsupported {
+        /// The spec.
+        spec: String,
+        /// The operation (its operationId, or method and path).
+        operation: String,
+        /// What is unsupported.
+        message: String,
+    },
+    /// progenitor refused the spec (or panicked on it).
+    #[error("{spec}: {}progenitor cannot generate a client: {message}",
+        operation.as_ref().map(|op| format!("operation `{op}`: ")).unwrap_or_default())]
+    Progenitor {
+        /// The spec.
+        spec: String,
+        /// The first operation that fails on its own, if one does.
+        operation: Option<String>,
+        /// progenitor's message.
+        message: String,
+    },
+    /// rustfmt failed on the generated code.
+    #[error("{spec}: formatting the generated code failed: {message}")]
+    Format {
+        /// The spec.
+        spec: String,
+        /// rustfmt's message.
+        message: String,
+    },
+    /// A bug in the generator.
+    #[error("{spec}: internal error: {message}")]
+    Internal {
+        /// The spec.
+        spec: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A generated file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `--check` found generated files that differ from the specs.
+    #[error("{report}\ngenerated code is stale: run `cargo xtask regen` and commit the result")]
+    Stale {
+        /// The stale files, with diffs.
+        report: String,
+    },
+}
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "tokenmux project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate the provider client crates from specs/*.yaml.
+    Regen {
+        /// Write nothing; fail with a diff if any generated file is stale.
+        #[arg(long)]
+        check: bool,
+        /// Only these providers (spec file stems), e.g. `airalo`.
+        providers: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Regen { check, providers } => {
+            match regen::regen(&regen::workspace_root(), &providers, check) {
+                Ok(outcomes) => {
+                    for (name, outcome) in outcomes {
+                        let what = match outcome {
+                            regen::Outcome::Fresh => "up to date",
+                            regen::Outcome::Written { scaffolded: true } => {
+                                "new crate scaffolded and generated"
+                            }
+                            regen::Outcome::Written { scaffolded: false } => "regenerated",
+                        };
+                        println!("tokenmux-{name}: {what}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
