@@ -316,10 +316,10 @@ fn lower_response_content(response: &mut Response) -> Option<String> {
             essence == JSON || is_json_suffix(&essence)
         })
         .cloned()?;
-    if !response.content.contains_key(JSON) {
-        if let Some(media_type) = response.content.shift_remove(&documented) {
-            response.content.insert(JSON.to_owned(), media_type);
-        }
+    if !response.content.contains_key(JSON)
+        && let Some(media_type) = response.content.shift_remove(&documented)
+    {
+        response.content.insert(JSON.to_owned(), media_type);
     }
     Some(documented)
 }

@@ -4,6 +4,9 @@
 //! send it and `post` on the result. The generated `impl ClientHooks` calls
 //! [`prepare_request`], [`execute`] and [`inspect_response`].
 
+// The error type is progenitor's `Error`, fixed by its hook signatures.
+#![allow(clippy::result_large_err)]
+
 use bytes::{Bytes, BytesMut};
 use futures_util::TryStreamExt as _;
 use progenitor_client::Error;

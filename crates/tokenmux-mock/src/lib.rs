@@ -1,0 +1,233 @@
+//! A strict local server for the four token endpoints tokenmux supports.
+//!
+//! Each endpoint behaves as its document describes, and is strict where a
+//! real server would be: the documented media type, fields and credentials,
+//! HTTP Basic client authentication for the OAuth2 endpoint, and refresh
+//! tokens that rotate (a used one is refused with `invalid_grant`). Every
+//! request is recorded, so tests can pin exactly what a client sent.
+//!
+//! All four endpoints share one port, under a prefix each:
+//!
+//! | provider  | base URL                        | endpoint              |
+//! |-----------|---------------------------------|-----------------------|
+//! | NeonPanel | `http://127.0.0.1:PORT/neonpanel` | `POST /auth/token`  |
+//! | Airalo    | `http://127.0.0.1:PORT/airalo`    | `POST /v2/token`    |
+//! | JSON:API  | `http://127.0.0.1:PORT/jsonapi`   | `POST /token/`      |
+//! | Password  | `http://127.0.0.1:PORT/password`  | `POST /oauth/token` |
+//!
+//! ```
+//! # #[tokio::main] async fn main() -> std::io::Result<()> {
+//! use tokenmux_mock::{MockConfig, MockServer, Provider};
+//!
+//! let server = MockServer::start(MockConfig::default()).await?;
+//! let url = server.base_url(Provider::Airalo); // http://127.0.0.1:PORT/airalo
+//! assert!(url.starts_with("http://127.0.0.1:"));
+//! assert_eq!(server.requests_received(Provider::Airalo), 0);
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod airalo;
+mod jsonapi;
+mod neonpanel;
+mod password;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use state::State;
+pub use state::{Grant, RecordedRequest};
+
+/// The four documented token endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Provider {
+    /// NeonPanel, `POST /auth/token`.
+    NeonPanel,
+    /// Airalo Partners, `POST /v2/token`.
+    Airalo,
+    /// The JSON:API token endpoint, `POST /token/`.
+    JsonApi,
+    /// The OAuth2 password and refresh token grant, `POST /oauth/token`.
+    Password,
+}
+
+impl Provider {
+    /// All four, in a fixed order.
+    pub const ALL: [Provider; 4] = [
+        Provider::NeonPanel,
+        Provider::Airalo,
+        Provider::JsonApi,
+        Provider::Password,
+    ];
+
+    /// The URL prefix the provider is served under, e.g. `/airalo`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Provider::NeonPanel => "/neonpanel",
+            Provider::Airalo => "/airalo",
+            Provider::JsonApi => "/jsonapi",
+            Provider::Password => "/password",
+        }
+    }
+}
+
+/// Client credentials an endpoint accepts.
+#[derive(Clone, Debug)]
+pub struct ClientCredentials {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: String,
+}
+
+impl ClientCredentials {
+    /// Credentials from an id and a secret.
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+        }
+    }
+}
+
+/// What the mock accepts and how it answers.
+#[derive(Clone, Debug)]
+pub struct MockConfig {
+    /// Port to listen on, on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// The `expires_in` of every token issued.
+    pub token_lifetime: Duration,
+    /// Accepted by NeonPanel.
+    pub neonpanel: ClientCredentials,
+    /// Accepted by Airalo.
+    pub airalo: ClientCredentials,
+    /// Accepted by the JSON:API endpoint.
+    pub jsonapi: ClientCredentials,
+    /// The Basic client credentials of the OAuth2 endpoint.
+    pub password_client: ClientCredentials,
+    /// The resource owner of the OAuth2 endpoint's password grant.
+    pub username: String,
+    /// The resource owner's password.
+    pub password: String,
+}
+
+/// Client id every endpoint accepts by default.
+pub const DEFAULT_CLIENT_ID: &str = "mock-client";
+/// Client secret every endpoint accepts by default.
+pub const DEFAULT_CLIENT_SECRET: &str = "mock-client-secret";
+/// Username the password grant accepts by default.
+pub const DEFAULT_USERNAME: &str = "mock-user";
+/// Password the password grant accepts by default.
+pub const DEFAULT_PASSWORD: &str = "mock-user-password";
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        let client = ClientCredentials::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET);
+        Self {
+            port: 0,
+            token_lifetime: Duration::from_secs(3600),
+            neonpanel: client.clone(),
+            airalo: client.clone(),
+            jsonapi: client.clone(),
+            password_client: client,
+            username: DEFAULT_USERNAME.to_owned(),
+            password: DEFAULT_PASSWORD.to_owned(),
+        }
+    }
+}
+
+/// A running mock server; it stops on [`shutdown`](Self::shutdown) or drop.
+pub struct MockServer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// Binds 127.0.0.1 on the configured port and starts serving.
+    pub async fn start(config: MockConfig) -> std::io::Result<Self> {
+        let listener =
+            tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, config.port)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State::new(config));
+        let router = Router::new()
+            .route("/neonpanel/auth/token", post(neonpanel::token))
+            .route("/airalo/v2/token", post(airalo::token))
+            .route("/jsonapi/token/", post(jsonapi::token))
+            .route("/password/oauth/token", post(password::token))
+            .with_state(Arc::clone(&state));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            // Serving only ends on shutdown; an accept error is not fatal to tests.
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await;
+        });
+        Ok(Self {
+            addr,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL of a provider, e.g. `http://127.0.0.1:PORT/airalo`; the
+    /// endpoint path of its spec goes after it.
+    pub fn base_url(&self, provider: Provider) -> String {
+        format!("http://{}{}", self.addr, provider.prefix())
+    }
+
+    /// Every request received, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.requests()
+    }
+
+    /// How many requests reached a provider's endpoint.
+    pub fn requests_received(&self, provider: Provider) -> usize {
+        self.state.requests_received(provider)
+    }
+
+    /// How many tokens a provider issued through a grant.
+    pub fn tokens_issued(&self, provider: Provider, grant: Grant) -> usize {
+        self.state.tokens_issued(provider, grant)
+    }
+
+    /// Forgets recorded requests and counters (issued refresh tokens stay valid).
+    pub fn reset(&self) {
+        self.state.reset();
+    }
+
+    /// Stops the server and waits until it has stopped.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! NeonPanel: `POST /auth/token` with a JSON body `{client_id, client_secret}`
+//! (document 000). The document lists only 500 as an error; a wrong media
+//! type, missing fields and wrong credentials get the answers a Laravel
+//! server gives (415, 422, 401).
+
+use std::sync::Arc;
+
+use axum::extract::State as Shared;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::Provider;
+use crate::state::{Grant, State, media_type, reply};
+
+const JSON: &str = "application/json";
+
+pub(crate) async fn token(
+    Shared(state): Shared<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state.record(Provider::NeonPanel, &method, &uri, &headers, &body);
+    if media_type(&headers).as_deref() != Some(JSON) {
+        return reply(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            JSON,
+            json!({"message": "The request body must be application/json."}),
+        );
+    }
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            JSON,
+            json!({"message": "The request body is not a JSON object."}),
+        );
+    };
+    let field = |name: &str| fields.get(name).and_then(Value::as_str);
+    let missing: serde_json::Map<String, Value> = ["client_id", "client_secret"]
+        .into_iter()
+        .filter(|name| field(name).is_none_or(str::is_empty))
+        .map(|name| {
+            let message = format!("The {} field is required.", name.replace('_', " "));
+            (name.to_owned(), json!([message]))
+        })
+        .collect();
+    if !missing.is_empty() {
+        return reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            JSON,
+            json!({"message": "The given data was invalid.", "errors": missing}),
+        );
+    }
+    let expected = &state.config.neonpanel;
+    if field("client_id") != Some(expected.client_id.as_str())
+        || field("client_secret") != Some(expected.client_secret.as_str())
+    {
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            JSON,
+            json!({"message": "Client authentication failed"}),
+        );
+    }
+    let (access, _) = state.issue(Provider::NeonPanel, Grant::ClientCredentials);
+    reply(
+        StatusCode::OK,
+        JSON,
+        json!({"token_type": "Bearer", "expires_in": state.expires_in(), "access_token": access}),
+    )
+}

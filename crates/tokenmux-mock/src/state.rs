@@ -1,0 +1,214 @@
+//! What the mock remembers: requests received, tokens issued, refresh tokens.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use rand::Rng as _;
+use rand::distr::Alphanumeric;
+
+use crate::{MockConfig, Provider};
+
+/// The grant a token was issued through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Grant {
+    /// Client id and secret (NeonPanel, Airalo, JSON:API).
+    ClientCredentials,
+    /// The OAuth2 password grant.
+    Password,
+    /// The OAuth2 refresh token grant.
+    RefreshToken,
+}
+
+/// One request as the server received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// The endpoint it reached.
+    pub provider: Provider,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query, including the provider prefix.
+    pub path: String,
+    /// Headers, names lowercased, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: Bytes,
+}
+
+impl RecordedRequest {
+    /// The first value of a header, by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Vec<RecordedRequest>,
+    issued: BTreeMap<(Provider, Grant), usize>,
+    /// Refresh token → whether it may still be used.
+    refresh_tokens: HashMap<String, bool>,
+}
+
+pub(crate) struct State {
+    pub(crate) config: MockConfig,
+    inner: Mutex<Inner>,
+}
+
+/// How a refresh token presented to the server stands.
+pub(crate) enum RefreshOutcome {
+    /// It was valid; it is now used up, and these are the new tokens.
+    Rotated { access: String, refresh: String },
+    /// Unknown, or already used.
+    Invalid,
+}
+
+impl State {
+    pub(crate) fn new(config: MockConfig) -> Self {
+        Self {
+            config,
+            inner: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the data inconsistent
+        // (every update is a single insert), so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn record(
+        &self,
+        provider: Provider,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) {
+        let headers = headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        self.lock().requests.push(RecordedRequest {
+            provider,
+            method: method.to_string(),
+            path: uri
+                .path_and_query()
+                .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+            headers,
+            body: body.clone(),
+        });
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().requests.clone()
+    }
+
+    pub(crate) fn requests_received(&self, provider: Provider) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.provider == provider)
+            .count()
+    }
+
+    pub(crate) fn tokens_issued(&self, provider: Provider, grant: Grant) -> usize {
+        self.lock()
+            .issued
+            .get(&(provider, grant))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn reset(&self) {
+        let mut inner = self.lock();
+        inner.requests.clear();
+        inner.issued.clear();
+    }
+
+    /// Issues an access token (and, for the OAuth2 endpoint, a refresh token).
+    pub(crate) fn issue(&self, provider: Provider, grant: Grant) -> (String, Option<String>) {
+        let access = random_token(provider, "access");
+        let refresh = (provider == Provider::Password).then(|| random_token(provider, "refresh"));
+        let mut inner = self.lock();
+        *inner.issued.entry((provider, grant)).or_default() += 1;
+        if let Some(refresh) = &refresh {
+            inner.refresh_tokens.insert(refresh.clone(), true);
+        }
+        (access, refresh)
+    }
+
+    /// Uses up a refresh token and issues new tokens, atomically: two
+    /// concurrent uses of one token cannot both succeed.
+    pub(crate) fn rotate(&self, presented: &str) -> RefreshOutcome {
+        let access = random_token(Provider::Password, "access");
+        let refresh = random_token(Provider::Password, "refresh");
+        let mut inner = self.lock();
+        match inner.refresh_tokens.get_mut(presented) {
+            Some(valid @ true) => *valid = false,
+            _ => return RefreshOutcome::Invalid,
+        }
+        inner.refresh_tokens.insert(refresh.clone(), true);
+        *inner
+            .issued
+            .entry((Provider::Password, Grant::RefreshToken))
+            .or_default() += 1;
+        RefreshOutcome::Rotated { access, refresh }
+    }
+
+    pub(crate) fn expires_in(&self) -> u64 {
+        self.config.token_lifetime.as_secs()
+    }
+}
+
+/// A random token, recognisable by its prefix in logs and scans.
+fn random_token(provider: Provider, kind: &str) -> String {
+    let random: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    format!("mock-{}-{kind}-{random}", &provider.prefix()[1..])
+}
+
+/// A JSON response with the exact content type the document uses.
+pub(crate) fn reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: serde_json::Value,
+) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, content_type)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The media type of a request without parameters, lowercased.
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next()?.trim().to_ascii_lowercase())
+}
+
+/// Whether the request's `Accept` allows `media` (absent means anything).
+pub(crate) fn accepts(headers: &HeaderMap, media: &str) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
+    accept.split(',').any(|range| {
+        let range = range.split(';').next().unwrap_or_default().trim();
+        range == "*/*" || range == media || range == format!("{kind}/*")
+    })
+}
