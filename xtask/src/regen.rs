@@ -93,3 +93,69 @@ fn stale_report(spec: &SpecFile, current: Option<&str>, expected: &str) -> Strin
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checked-in generated code matches the specs: fails like
+    /// `cargo xtask regen --check`, with the diff and the command to run.
+    #[test]
+    fn generated_code_is_fresh() {
+        if let Err(error) = regen(&workspace_root(), &[], true) {
+            panic!("{error}");
+        }
+    }
+
+    #[test]
+    fn a_new_spec_is_scaffolded_and_check_catches_an_edit() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("specs")).unwrap();
+        let spec = std::fs::read_to_string(workspace_root().join("specs/neonpanel.yaml")).unwrap();
+        std::fs::write(root.path().join("specs/acme.yaml"), &spec).unwrap();
+
+        let outcomes = regen(root.path(), &[], false).unwrap();
+        assert_eq!(
+            outcomes,
+            vec![("acme".to_owned(), Outcome::Written { scaffolded: true })]
+        );
+        let krate = root.path().join("crates/tokenmux-acme");
+        for file in ["Cargo.toml", "src/lib.rs", "src/generated.rs"] {
+            assert!(krate.join(file).is_file(), "{file} scaffolded");
+        }
+        assert_eq!(
+            regen(root.path(), &[], true).unwrap(),
+            vec![("acme".to_owned(), Outcome::Fresh)]
+        );
+
+        let generated = std::fs::read_to_string(krate.join("src/generated.rs")).unwrap();
+        std::fs::write(
+            root.path().join("specs/acme.yaml"),
+            spec.replace("operationId: login", "operationId: signIn"),
+        )
+        .unwrap();
+        let error = regen(root.path(), &[], true).unwrap_err().to_string();
+        assert!(
+            error.contains("crates/tokenmux-acme/src/generated.rs is stale"),
+            "{error}"
+        );
+        assert!(
+            error.contains("+pub const OPERATIONS") || error.contains("sign_in"),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("run `cargo xtask regen` and commit the result"),
+            "{error}"
+        );
+        // --check wrote nothing.
+        assert_eq!(
+            std::fs::read_to_string(krate.join("src/generated.rs")).unwrap(),
+            generated
+        );
+
+        assert!(matches!(
+            regen(root.path(), &["nope".to_owned()], true),
+            Err(GenError::UnknownProvider { .. })
+        ));
+    }
+}

@@ -454,13 +454,13 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
-/**Client for Airalo Partners API - Authenticate
-
-This endpoint provides an access token required for making authenticated requests to the Airalo Partners API. Submit your client ID and client secret to obtain a token valid for **24 hours**. While the token remains valid for a year, we recommend refreshing it more frequently for enhanced security.
-
-Important notes: the response contains the access token, which must be cached and reused for subsequent API calls until it expires or is refreshed. Store the client ID and client secret securely in an **encrypted format** on your systems. All actions performed using these credentials will be considered valid transactions, and the partner will be responsible for any associated costs.
-
-Version: 2.0*/
+/// Client for Airalo Partners API - Authenticate
+///
+/// This endpoint provides an access token required for making authenticated requests to the Airalo Partners API. Submit your client ID and client secret to obtain a token valid for **24 hours**. While the token remains valid for a year, we recommend refreshing it more frequently for enhanced security.
+///
+/// Important notes: the response contains the access token, which must be cached and reused for subsequent API calls until it expires or is refreshed. Store the client ID and client secret securely in an **encrypted format** on your systems. All actions performed using these credentials will be considered valid transactions, and the partner will be responsible for any associated costs.
+///
+/// Version: 2.0
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -525,18 +525,18 @@ const _: () = {
     }
 };
 impl Client {
-    /**Request access token
-
-    Submit your client ID and client secret to obtain a token valid for 24 hours. The response contains the access token, which must be cached and reused for subsequent API calls until it expires or is refreshed.
-
-    Sends a `POST` request to `/v2/token`
-
-    ```ignore
-    let response = client.v2_token_post()
-        .body(body)
-        .send()
-        .await;
-    ```*/
+    /// Request access token
+    ///
+    /// Submit your client ID and client secret to obtain a token valid for 24 hours. The response contains the access token, which must be cached and reused for subsequent API calls until it expires or is refreshed.
+    ///
+    /// Sends a `POST` request to `/v2/token`
+    ///
+    /// ```ignore
+    /// let response = client.v2_token_post()
+    ///     .body(body)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn v2_token_post(&self) -> builder::V2TokenPost<'_> {
         builder::V2TokenPost::new(self)
     }
@@ -550,9 +550,9 @@ pub mod builder {
         ByteStream, ClientHooks, ClientInfo, Error, OperationInfo, RequestBuilderExt,
         ResponseValue, encode_path,
     };
-    /**Builder for [`Client::v2_token_post`]
-
-    [`Client::v2_token_post`]: super::Client::v2_token_post*/
+    /// Builder for [`Client::v2_token_post`]
+    ///
+    /// [`Client::v2_token_post`]: super::Client::v2_token_post
     #[derive(Debug, Clone)]
     pub struct V2TokenPost<'a> {
         client: &'a super::Client,

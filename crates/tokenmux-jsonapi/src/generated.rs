@@ -651,11 +651,11 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
-/**Client for JSON:API token endpoint
-
-Obtain an access token by sending your API key and API secret in a JSON:API document. The token has an expiry time and after expiration should be refreshed by resending the request.
-
-Version: 1.0*/
+/// Client for JSON:API token endpoint
+///
+/// Obtain an access token by sending your API key and API secret in a JSON:API document. The token has an expiry time and after expiration should be refreshed by resending the request.
+///
+/// Version: 1.0
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -720,16 +720,16 @@ const _: () = {
     }
 };
 impl Client {
-    /**Obtain token
-
-    Sends a `POST` request to `/token/`
-
-    ```ignore
-    let response = client.obtain_token()
-        .body(body)
-        .send()
-        .await;
-    ```*/
+    /// Obtain token
+    ///
+    /// Sends a `POST` request to `/token/`
+    ///
+    /// ```ignore
+    /// let response = client.obtain_token()
+    ///     .body(body)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn obtain_token(&self) -> builder::ObtainToken<'_> {
         builder::ObtainToken::new(self)
     }
@@ -743,9 +743,9 @@ pub mod builder {
         ByteStream, ClientHooks, ClientInfo, Error, OperationInfo, RequestBuilderExt,
         ResponseValue, encode_path,
     };
-    /**Builder for [`Client::obtain_token`]
-
-    [`Client::obtain_token`]: super::Client::obtain_token*/
+    /// Builder for [`Client::obtain_token`]
+    ///
+    /// [`Client::obtain_token`]: super::Client::obtain_token
     #[derive(Debug, Clone)]
     pub struct ObtainToken<'a> {
         client: &'a super::Client,

@@ -212,11 +212,11 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
-/**Client for NeonPanel Auth API
-
-This API provides authentication functionality for accessing the NeonPanel platform. It allows users to authenticate and obtain access tokens for accessing other endpoints within the NeonPanel platform. The preferred way to authenticate is by using client ID and client secret. There is currently no rate limit enforced on the number of requests a user can send.
-
-Version: 1.0*/
+/// Client for NeonPanel Auth API
+///
+/// This API provides authentication functionality for accessing the NeonPanel platform. It allows users to authenticate and obtain access tokens for accessing other endpoints within the NeonPanel platform. The preferred way to authenticate is by using client ID and client secret. There is currently no rate limit enforced on the number of requests a user can send.
+///
+/// Version: 1.0
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -281,18 +281,18 @@ const _: () = {
     }
 };
 impl Client {
-    /**Login
-
-    This endpoint is used to obtain an access token by providing client ID and client secret.
-
-    Sends a `POST` request to `/auth/token`
-
-    ```ignore
-    let response = client.login()
-        .body(body)
-        .send()
-        .await;
-    ```*/
+    /// Login
+    ///
+    /// This endpoint is used to obtain an access token by providing client ID and client secret.
+    ///
+    /// Sends a `POST` request to `/auth/token`
+    ///
+    /// ```ignore
+    /// let response = client.login()
+    ///     .body(body)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn login(&self) -> builder::Login<'_> {
         builder::Login::new(self)
     }
@@ -306,9 +306,9 @@ pub mod builder {
         ByteStream, ClientHooks, ClientInfo, Error, OperationInfo, RequestBuilderExt,
         ResponseValue, encode_path,
     };
-    /**Builder for [`Client::login`]
-
-    [`Client::login`]: super::Client::login*/
+    /// Builder for [`Client::login`]
+    ///
+    /// [`Client::login`]: super::Client::login
     #[derive(Debug, Clone)]
     pub struct Login<'a> {
         client: &'a super::Client,

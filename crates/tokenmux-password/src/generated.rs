@@ -491,11 +491,11 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
-/**Client for OAuth2 password and refresh token grant
-
-Authenticate by password, and obtain a new access token with the refresh token when the access token expires. Every request carries HTTP Basic client authentication: `Authorization: Basic base64ClientIdSecret`, where `base64ClientIdSecret` is the Base64 encoding of `clientId:clientSecret`.
-
-Version: 1.0*/
+/// Client for OAuth2 password and refresh token grant
+///
+/// Authenticate by password, and obtain a new access token with the refresh token when the access token expires. Every request carries HTTP Basic client authentication: `Authorization: Basic base64ClientIdSecret`, where `base64ClientIdSecret` is the Base64 encoding of `clientId:clientSecret`.
+///
+/// Version: 1.0
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -560,18 +560,18 @@ const _: () = {
     }
 };
 impl Client {
-    /**Authenticate by password, or by refresh token
-
-    With `grant_type` `password`, authenticate by username and password. If the access token expires, use the refresh token to obtain a new access token with `grant_type` `refresh_token`.
-
-    Sends a `POST` request to `/oauth/token`
-
-    ```ignore
-    let response = client.oauth_token()
-        .body(body)
-        .send()
-        .await;
-    ```*/
+    /// Authenticate by password, or by refresh token
+    ///
+    /// With `grant_type` `password`, authenticate by username and password. If the access token expires, use the refresh token to obtain a new access token with `grant_type` `refresh_token`.
+    ///
+    /// Sends a `POST` request to `/oauth/token`
+    ///
+    /// ```ignore
+    /// let response = client.oauth_token()
+    ///     .body(body)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn oauth_token(&self) -> builder::OauthToken<'_> {
         builder::OauthToken::new(self)
     }
@@ -585,9 +585,9 @@ pub mod builder {
         ByteStream, ClientHooks, ClientInfo, Error, OperationInfo, RequestBuilderExt,
         ResponseValue, encode_path,
     };
-    /**Builder for [`Client::oauth_token`]
-
-    [`Client::oauth_token`]: super::Client::oauth_token*/
+    /// Builder for [`Client::oauth_token`]
+    ///
+    /// [`Client::oauth_token`]: super::Client::oauth_token
     #[derive(Debug, Clone)]
     pub struct OauthToken<'a> {
         client: &'a super::Client,

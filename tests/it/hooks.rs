@@ -1,0 +1,90 @@
+//! The wire hooks keep generated clients safe on hostile responses: bodies
+//! are capped, and error statuses keep their status when the body is not JSON.
+
+use tokenmux_wire::{BodyLimitExceeded, ClientConfig, buffered_body};
+
+use crate::support::*;
+
+async fn neonpanel_against(
+    response: Vec<u8>,
+    config: ClientConfig,
+) -> Result<(), tokenmux_neonpanel::Error<tokenmux_neonpanel::types::ServerError>> {
+    let base = canned(response).await;
+    tokenmux_neonpanel::Client::new(&base, config)
+        .login()
+        .body(neonpanel_request(SECRET))
+        .send()
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test]
+async fn a_body_over_the_cap_is_refused_without_buffering_it() {
+    let huge = vec![b'x'; 10 * 1024 * 1024];
+    let error = neonpanel_against(
+        http_response("200 OK", "application/json", &huge),
+        ClientConfig::default(),
+    )
+    .await
+    .unwrap_err();
+    let tokenmux_neonpanel::Error::UnexpectedResponse(response) = error else {
+        panic!("expected an unexpected response, got {error:?}");
+    };
+    assert_eq!(
+        response.extensions().get::<BodyLimitExceeded>(),
+        Some(&BodyLimitExceeded { limit: 64 * 1024 })
+    );
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_cap_is_refused() {
+    // No Content-Length: the cap applies while reading.
+    let chunk = vec![b'y'; 8 * 1024];
+    let mut response = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_vec();
+    for _ in 0..16 {
+        response.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        response.extend_from_slice(&chunk);
+        response.extend_from_slice(b"\r\n");
+    }
+    response.extend_from_slice(b"0\r\n\r\n");
+    let config = ClientConfig::default().with_max_response_bytes(100 * 1024);
+    let error = neonpanel_against(response, config).await.unwrap_err();
+    assert!(
+        matches!(&error, tokenmux_neonpanel::Error::UnexpectedResponse(r)
+            if r.extensions().get::<BodyLimitExceeded>().is_some()),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_html_error_page_keeps_its_status() {
+    let page = b"<html><body>503 Service Temporarily Unavailable</body></html>";
+    let error = neonpanel_against(
+        http_response("503 Service Unavailable", "text/html", page),
+        ClientConfig::default(),
+    )
+    .await
+    .unwrap_err();
+    let tokenmux_neonpanel::Error::UnexpectedResponse(response) = error else {
+        panic!("expected an unexpected response, got {error:?}");
+    };
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(
+        buffered_body(&response).map(|b| b.as_ref()),
+        Some(&page[..])
+    );
+}
+
+#[tokio::test]
+async fn an_html_page_with_status_200_is_an_invalid_payload() {
+    let error = neonpanel_against(
+        http_response("200 OK", "text/html", b"<html>login</html>"),
+        ClientConfig::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, tokenmux_neonpanel::Error::InvalidResponsePayload(..)),
+        "{error:?}"
+    );
+}

@@ -1,0 +1,9 @@
+//! Cross-crate and end-to-end tests, one binary (faster to link than many).
+
+// A failed unwrap in a test helper is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod clients;
+mod examples;
+mod hooks;
+mod support;
