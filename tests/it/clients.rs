@@ -349,6 +349,21 @@ async fn the_mock_is_strict_about_media_types() {
         ),
         415
     );
+    // NeonPanel documents no media type; its server reads forms too.
+    let np_form = format!("client_id={ID}&client_secret={SECRET}");
+    assert_eq!(
+        status(
+            post(
+                Provider::NeonPanel,
+                "/auth/token",
+                "application/x-www-form-urlencoded",
+                &np_form
+            )
+            .await
+            .unwrap()
+        ),
+        200
+    );
     // JSON is not what Airalo documents: it cannot see the fields.
     assert_eq!(
         status(
