@@ -1,0 +1,106 @@
+//! The one error type of the facade: a variant per thing a caller can act on.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+/// Why no token could be had.
+///
+/// Provider error codes and messages are kept; secrets never are (they are
+/// scrubbed from messages and body excerpts).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The endpoint refused the credentials or the grant (400/401/403/422,
+    /// e.g. `no_active_account`, `invalid_client`, `invalid_grant`). Not
+    /// retried: fix the credentials.
+    #[error(
+        "credentials rejected by the token endpoint (HTTP {status}){}",
+        describe(code, message)
+    )]
+    CredentialsRejected {
+        /// HTTP status.
+        status: StatusCode,
+        /// The provider's error code, e.g. `invalid_grant`.
+        code: Option<String>,
+        /// The provider's message.
+        message: Option<String>,
+    },
+    /// HTTP 429 after every retry.
+    #[error("rate limited by the token endpoint{}", retry_after.map(|d| format!("; retry after {}s", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        /// The last `Retry-After`, if the endpoint sent one.
+        retry_after: Option<Duration>,
+    },
+    /// A 5xx (or 408) after every retry.
+    #[error("token endpoint server error (HTTP {status}){}", describe(&None, message))]
+    Server {
+        /// HTTP status.
+        status: StatusCode,
+        /// The provider's message, if any.
+        message: Option<String>,
+    },
+    /// A status the endpoint does not document and that is not retried
+    /// (e.g. 404: check the base URL).
+    #[error("unexpected HTTP {status} from the token endpoint{}", describe(&None, message))]
+    UnexpectedStatus {
+        /// HTTP status.
+        status: StatusCode,
+        /// The provider's message, if any.
+        message: Option<String>,
+    },
+    /// The request did not complete in time (after every retry).
+    #[error("token request timed out")]
+    Timeout,
+    /// Connecting, sending or reading failed (after every retry).
+    #[error("cannot reach the token endpoint: {message}")]
+    Transport {
+        /// What failed, without URLs' secrets (there are none in token URLs).
+        message: String,
+    },
+    /// A success status with a body that is not a usable token response.
+    #[error("invalid token response: {reason}{}", excerpt.as_ref().map(|e| format!(" (body: {e})")).unwrap_or_default())]
+    InvalidResponse {
+        /// What is wrong with it.
+        reason: String,
+        /// A bounded excerpt of the body with secrets redacted.
+        excerpt: Option<String>,
+    },
+    /// The configuration cannot work (missing base URL, wrong credentials
+    /// kind for the provider, provider not compiled in, …).
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The token store failed while a token had to be read or written.
+    #[error("token store error: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl Error {
+    /// Whether retrying later may succeed (rate limits, server and
+    /// transport errors); rejected credentials and bad config never will.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::RateLimited { .. }
+                | Error::Server { .. }
+                | Error::Timeout
+                | Error::Transport { .. }
+        )
+    }
+
+    /// The provider's error code, when it sent one.
+    pub fn provider_code(&self) -> Option<&str> {
+        match self {
+            Error::CredentialsRejected { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn describe(code: &Option<String>, message: &Option<String>) -> String {
+    match (code, message) {
+        (Some(code), Some(message)) => format!(": {code}: {message}"),
+        (Some(text), None) | (None, Some(text)) => format!(": {text}"),
+        (None, None) => String::new(),
+    }
+}

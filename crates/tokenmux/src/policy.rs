@@ -1,0 +1,100 @@
+//! When to refresh, and how to retry.
+
+use std::time::Duration;
+
+/// When a cached token is refreshed.
+///
+/// A token is *fresh* until `expires_at - refresh_ahead`, then *stale*
+/// (still served at once while one background refresh runs) until
+/// `expires_at - clock_skew`, then *expired* (callers wait for a new one).
+///
+/// ```
+/// use std::time::Duration;
+/// use tokenmux::RefreshPolicy;
+///
+/// let policy = RefreshPolicy::default();
+/// // 10 % of the lifetime, at most 5 minutes.
+/// assert_eq!(policy.refresh_ahead(Duration::from_secs(600)), Duration::from_secs(60));
+/// assert_eq!(policy.refresh_ahead(Duration::from_secs(86_400)), Duration::from_secs(300));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefreshPolicy {
+    /// Fraction of the lifetime to refresh ahead of expiry.
+    pub refresh_ahead_fraction: f64,
+    /// Upper bound of the refresh-ahead window.
+    pub refresh_ahead_max: Duration,
+    /// A token is treated as expired this long before its expiry, so it is
+    /// not sent just as it lapses (clocks differ).
+    pub clock_skew: Duration,
+    /// Tokens are refreshed after at most this long, whatever `expires_in`
+    /// says (Airalo's tokens last a year; its document says refresh daily).
+    pub max_lifetime: Option<Duration>,
+    /// Lifetime assumed when a response has no `expires_in`.
+    pub default_lifetime: Duration,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            refresh_ahead_fraction: 0.1,
+            refresh_ahead_max: Duration::from_secs(300),
+            clock_skew: Duration::from_secs(10),
+            max_lifetime: None,
+            default_lifetime: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl RefreshPolicy {
+    /// The refresh-ahead window for a token that lives `lifetime`.
+    pub fn refresh_ahead(&self, lifetime: Duration) -> Duration {
+        lifetime
+            .mul_f64(self.refresh_ahead_fraction.clamp(0.0, 1.0))
+            .min(self.refresh_ahead_max)
+    }
+
+    /// The lifetime actually used for a token the endpoint says lives `expires_in`.
+    pub fn effective_lifetime(&self, expires_in: Option<Duration>) -> Duration {
+        let lifetime = expires_in.unwrap_or(self.default_lifetime);
+        match self.max_lifetime {
+            Some(max) => lifetime.min(max),
+            None => lifetime,
+        }
+    }
+}
+
+/// How transient failures (429, 5xx, 408, transport) are retried:
+/// exponential backoff with jitter, `Retry-After` honoured, bounded by
+/// attempts and by a total deadline. Rejected credentials are never retried.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: usize,
+    /// First backoff delay.
+    pub initial_delay: Duration,
+    /// Largest backoff delay (and largest `Retry-After` waited for).
+    pub max_delay: Duration,
+    /// Give up when this much time has passed since the first attempt.
+    pub deadline: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries: one attempt.
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Where tokens are kept between requests, and shared between holders.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::{AccessToken, Credentials, Provider};
+
+/// Identifies one token: provider, base URL, client id and (for the
+/// password grant) username. Never derived from a secret.
+///
+/// ```
+/// use tokenmux::{Credentials, Provider, StoreKey};
+///
+/// let key = StoreKey::new(&Provider::airalo(), &Credentials::client("id-1", "s3cr3t"));
+/// assert_eq!(key.as_str(), "airalo|https://partners-api.airalo.com|id-1");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreKey(String);
+
+impl StoreKey {
+    /// The key of the token `credentials` get from `provider`.
+    pub fn new(provider: &Provider, credentials: &Credentials) -> Self {
+        let mut key = format!(
+            "{}|{}|{}",
+            provider.kind().name(),
+            provider.base_url(),
+            credentials.client_id()
+        );
+        if let Some(username) = credentials.username() {
+            key.push('|');
+            key.push_str(username);
+        }
+        Self(key)
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A stored token and its version; every write makes a new version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned {
+    /// The token (with its refresh token, if any).
+    pub token: AccessToken,
+    /// The version, for compare-and-swap.
+    pub version: u64,
+}
+
+/// What a [`TokenStore::put`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Written as this version.
+    Stored {
+        /// The new version.
+        version: u64,
+    },
+    /// Not written: the stored version was not the expected one (another
+    /// holder wrote first). The current value is returned.
+    Conflict {
+        /// What is stored now.
+        current: Option<Versioned>,
+    },
+}
+
+/// Why a store could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backing storage failed (I/O, network).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// What is stored cannot be read (corrupt, foreign, wrong key).
+    #[error("stored token unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Keeps tokens, with compare-and-swap on a version so that a rotated
+/// refresh token is never overwritten by an older one.
+#[async_trait]
+pub trait TokenStore: Send + Sync + std::fmt::Debug {
+    /// The stored token, if any.
+    async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError>;
+
+    /// Stores `token` if the stored version is `expected` (`None`: nothing
+    /// stored yet).
+    async fn put(
+        &self,
+        key: &StoreKey,
+        token: &AccessToken,
+        expected: Option<u64>,
+    ) -> Result<PutOutcome, StoreError>;
+}
+
+/// Tokens in this process's memory; the default store.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    entries: Mutex<HashMap<StoreKey, Versioned>>,
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
+        Ok(self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned())
+    }
+
+    async fn put(
+        &self,
+        key: &StoreKey,
+        token: &AccessToken,
+        expected: Option<u64>,
+    ) -> Result<PutOutcome, StoreError> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let current = entries.get(key);
+        if current.map(|c| c.version) != expected {
+            return Ok(PutOutcome::Conflict {
+                current: current.cloned(),
+            });
+        }
+        let version = expected.map_or(1, |v| v + 1);
+        entries.insert(
+            key.clone(),
+            Versioned {
+                token: token.clone(),
+                version,
+            },
+        );
+        Ok(PutOutcome::Stored { version })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn put_is_compare_and_swap() {
+        let store = MemoryStore::default();
+        let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"));
+        let token = AccessToken::new("a", SystemTime::now(), Duration::from_secs(60));
+        assert_eq!(
+            store.put(&key, &token, None).await.unwrap(),
+            PutOutcome::Stored { version: 1 }
+        );
+        // A writer that read nothing, or an old version, loses.
+        assert!(
+            matches!(store.put(&key, &token, None).await.unwrap(), PutOutcome::Conflict { current: Some(v) } if v.version == 1)
+        );
+        assert_eq!(
+            store.put(&key, &token, Some(1)).await.unwrap(),
+            PutOutcome::Stored { version: 2 }
+        );
+        assert!(matches!(
+            store.put(&key, &token, Some(1)).await.unwrap(),
+            PutOutcome::Conflict { .. }
+        ));
+        assert_eq!(store.get(&key).await.unwrap().unwrap().version, 2);
+    }
+}

@@ -1,0 +1,118 @@
+//! The unified access token.
+
+use std::fmt;
+use std::hash::{Hash as _, Hasher as _};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderValue;
+use tokenmux_wire::Secret;
+
+/// An access token from any provider. `Debug` shows a fingerprint, never the
+/// token; there is no `Display`.
+///
+/// ```
+/// # use std::time::{Duration, SystemTime};
+/// use tokenmux::AccessToken;
+///
+/// let token = AccessToken::new("abc123", SystemTime::now(), Duration::from_secs(60));
+/// assert_eq!(token.authorization().to_str().unwrap(), "Bearer abc123");
+/// assert!(token.authorization().is_sensitive());
+/// assert!(!format!("{token:?}").contains("abc123"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    secret: Secret,
+    token_type: String,
+    obtained_at: SystemTime,
+    expires_at: SystemTime,
+    refresh_token: Option<Secret>,
+}
+
+impl AccessToken {
+    /// A bearer token obtained at `obtained_at`, valid for `lifetime`.
+    pub fn new(secret: impl Into<Secret>, obtained_at: SystemTime, lifetime: Duration) -> Self {
+        Self {
+            secret: secret.into(),
+            token_type: "Bearer".to_owned(),
+            obtained_at,
+            expires_at: obtained_at + lifetime,
+            refresh_token: None,
+        }
+    }
+
+    /// Adds the refresh token issued with it.
+    pub fn with_refresh_token(mut self, refresh_token: Option<Secret>) -> Self {
+        self.refresh_token = refresh_token;
+        self
+    }
+
+    /// The token itself. Call it only where it is sent.
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
+    /// The token type, normalised: `Bearer`.
+    pub fn token_type(&self) -> &str {
+        &self.token_type
+    }
+
+    /// When the token was received.
+    pub fn obtained_at(&self) -> SystemTime {
+        self.obtained_at
+    }
+
+    /// When it expires (receipt time plus the effective lifetime).
+    pub fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+
+    /// Its lifetime from receipt to expiry.
+    pub fn lifetime(&self) -> Duration {
+        self.expires_at
+            .duration_since(self.obtained_at)
+            .unwrap_or_default()
+    }
+
+    /// The refresh token issued with it, if any.
+    pub fn refresh_token(&self) -> Option<&Secret> {
+        self.refresh_token.as_ref()
+    }
+
+    /// `Bearer <token>`, marked sensitive so HTTP libraries do not log it.
+    pub fn authorization(&self) -> HeaderValue {
+        let mut value = HeaderValue::try_from(format!(
+            "{} {}",
+            self.token_type,
+            self.secret.expose_secret()
+        ))
+        // Tokens are checked to be header-safe when received.
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+        value.set_sensitive(true);
+        value
+    }
+
+    /// A short, non-reversible tag of the token for logs.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(self.secret.expose_secret())
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("fingerprint", &self.fingerprint())
+            .field("token_type", &self.token_type)
+            .field("obtained_at", &self.obtained_at)
+            .field("expires_at", &self.expires_at)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .finish()
+    }
+}
+
+/// 8 hex digits of a keyed hash: enough to tell tokens apart in logs,
+/// nothing of the token itself.
+pub(crate) fn fingerprint(secret: &str) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    secret.hash(&mut hasher);
+    format!("{:08x}", hasher.finish() as u32)
+}
