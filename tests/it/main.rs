@@ -5,5 +5,6 @@
 
 mod clients;
 mod examples;
+mod facade;
 mod hooks;
 mod support;

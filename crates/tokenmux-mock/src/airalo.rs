@@ -27,6 +27,9 @@ pub(crate) async fn token(
     body: Bytes,
 ) -> Response {
     state.record(Provider::Airalo, &method, &uri, &headers, &body);
+    if let Some(response) = state.apply_fault(Provider::Airalo).await {
+        return response;
+    }
     if !accepts(&headers, JSON) {
         return reply(
             StatusCode::NOT_ACCEPTABLE,

@@ -26,6 +26,9 @@ pub(crate) async fn token(
     body: Bytes,
 ) -> Response {
     state.record(Provider::JsonApi, &method, &uri, &headers, &body);
+    if let Some(response) = state.apply_fault(Provider::JsonApi).await {
+        return response;
+    }
     // JSON:API: the media type is sent without parameters.
     let content_type = headers
         .get(header::CONTENT_TYPE)

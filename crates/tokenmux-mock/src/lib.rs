@@ -43,7 +43,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use state::State;
-pub use state::{Grant, RecordedRequest};
+pub use state::{Fault, FaultResponse, Grant, RecordedRequest};
 
 /// The four documented token endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -208,7 +208,30 @@ impl MockServer {
         self.state.tokens_issued(provider, grant)
     }
 
-    /// Forgets recorded requests and counters (issued refresh tokens stay valid).
+    /// Queues a fault for the next request to `provider` (faults apply in
+    /// the order queued, one per request).
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// use tokenmux_mock::{Fault, MockConfig, MockServer, Provider};
+    ///
+    /// let server = MockServer::start(MockConfig::default()).await?;
+    /// server.inject(Provider::JsonApi, Fault::status(429).retry_after("1"));
+    /// server.inject(Provider::JsonApi, Fault::status(503).body("text/html", "<h1>down</h1>"));
+    /// # Ok(()) }
+    /// ```
+    pub fn inject(&self, provider: Provider, fault: Fault) {
+        self.state.push_fault(provider, fault);
+    }
+
+    /// Makes every refresh token issued so far invalid, as a server-side
+    /// revocation would.
+    pub fn revoke_refresh_tokens(&self) {
+        self.state.revoke_refresh_tokens();
+    }
+
+    /// Forgets recorded requests, counters and queued faults (issued refresh
+    /// tokens stay valid).
     pub fn reset(&self) {
         self.state.reset();
     }

@@ -26,6 +26,9 @@ pub(crate) async fn token(
     body: Bytes,
 ) -> Response {
     state.record(Provider::NeonPanel, &method, &uri, &headers, &body);
+    if let Some(response) = state.apply_fault(Provider::NeonPanel).await {
+        return response;
+    }
     let fields = match media_type(&headers).as_deref() {
         Some(JSON) => match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(fields)) => fields,

@@ -27,6 +27,9 @@ pub(crate) async fn token(
     body: Bytes,
 ) -> Response {
     state.record(Provider::Password, &method, &uri, &headers, &body);
+    if let Some(response) = state.apply_fault(Provider::Password).await {
+        return response;
+    }
     if !client_authenticated(&state, &headers) {
         return oauth_error(
             StatusCode::UNAUTHORIZED,

@@ -1,7 +1,8 @@
 //! What the mock remembers: requests received, tokens issued, refresh tokens.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -47,8 +48,75 @@ impl RecordedRequest {
     }
 }
 
+/// A deviation from normal behaviour, queued per provider: the next
+/// request waits `delay`, then gets `response` instead of the normal answer
+/// (or the normal answer, when `response` is `None`).
+#[derive(Clone, Debug, Default)]
+pub struct Fault {
+    /// Wait this long before answering.
+    pub delay: Duration,
+    /// Answer with this instead of handling the request.
+    pub response: Option<FaultResponse>,
+}
+
+/// A canned answer.
+#[derive(Clone, Debug)]
+pub struct FaultResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers, e.g. `Retry-After`.
+    pub headers: Vec<(String, String)>,
+    /// Content type of the body.
+    pub content_type: String,
+    /// The body.
+    pub body: String,
+}
+
+impl Fault {
+    /// Answer with `status` and a small JSON body.
+    pub fn status(status: u16) -> Self {
+        Self {
+            delay: Duration::ZERO,
+            response: Some(FaultResponse {
+                status,
+                headers: Vec::new(),
+                content_type: "application/json".to_owned(),
+                body: format!(r#"{{"message":"injected {status}"}}"#),
+            }),
+        }
+    }
+
+    /// Handle the request normally, after `delay`.
+    pub fn delay(delay: Duration) -> Self {
+        Self {
+            delay,
+            response: None,
+        }
+    }
+
+    /// Adds a `Retry-After` header.
+    pub fn retry_after(mut self, value: &str) -> Self {
+        if let Some(response) = &mut self.response {
+            response
+                .headers
+                .push(("retry-after".to_owned(), value.to_owned()));
+        }
+        self
+    }
+
+    /// Replaces the body and its content type.
+    pub fn body(mut self, content_type: &str, body: &str) -> Self {
+        if let Some(response) = &mut self.response {
+            response.content_type = content_type.to_owned();
+            response.body = body.to_owned();
+        }
+        self
+    }
+}
+
 #[derive(Default)]
 struct Inner {
+    faults: HashMap<Provider, VecDeque<Fault>>,
     requests: Vec<RecordedRequest>,
     issued: BTreeMap<(Provider, Grant), usize>,
     /// Refresh token → whether it may still be used.
@@ -110,6 +178,45 @@ impl State {
         });
     }
 
+    pub(crate) fn push_fault(&self, provider: Provider, fault: Fault) {
+        self.lock()
+            .faults
+            .entry(provider)
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Applies the next queued fault of `provider`, if any: waits, and
+    /// returns the canned answer when the fault has one.
+    pub(crate) async fn apply_fault(&self, provider: Provider) -> Option<Response> {
+        let fault = self.lock().faults.get_mut(&provider)?.pop_front()?;
+        tokio::time::sleep(fault.delay).await;
+        let canned = fault.response?;
+        let mut response = (
+            StatusCode::from_u16(canned.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            canned.body,
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        for (name, value) in
+            std::iter::once(("content-type".to_owned(), canned.content_type)).chain(canned.headers)
+        {
+            if let (Ok(name), Ok(value)) = (
+                axum::http::HeaderName::try_from(name),
+                axum::http::HeaderValue::try_from(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        Some(response)
+    }
+
+    pub(crate) fn revoke_refresh_tokens(&self) {
+        for valid in self.lock().refresh_tokens.values_mut() {
+            *valid = false;
+        }
+    }
+
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
     }
@@ -134,6 +241,7 @@ impl State {
         let mut inner = self.lock();
         inner.requests.clear();
         inner.issued.clear();
+        inner.faults.clear();
     }
 
     /// Issues an access token (and, for the OAuth2 endpoint, a refresh token).

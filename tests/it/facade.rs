@@ -1,0 +1,433 @@
+//! The `tokenmux` facade end to end against the mock, over TCP: the
+//! lifecycle (cache, refresh-ahead, single flight, rotation, retries) and
+//! secret hygiene. Expiry is driven by a `ManualClock`, not by sleeping.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokenmux::{
+    AccessToken, Credentials, Error, ManualClock, Provider, ProviderKind, RetryPolicy, TokenSource,
+};
+use tokenmux_mock::{
+    ClientCredentials, DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer,
+    Provider as Mocked,
+};
+
+use crate::support::{ID, SECRET};
+
+const ALL: [(ProviderKind, Mocked); 4] = [
+    (ProviderKind::NeonPanel, Mocked::NeonPanel),
+    (ProviderKind::Airalo, Mocked::Airalo),
+    (ProviderKind::JsonApi, Mocked::JsonApi),
+    (ProviderKind::Password, Mocked::Password),
+];
+
+fn credentials(kind: ProviderKind) -> Credentials {
+    match kind {
+        ProviderKind::Password => {
+            Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD)
+        }
+        _ => Credentials::client(ID, SECRET),
+    }
+}
+
+fn source(server: &MockServer, kind: ProviderKind, clock: &Arc<ManualClock>) -> TokenSource {
+    let mocked = ALL.iter().find(|(k, _)| *k == kind).unwrap().1;
+    TokenSource::builder(Provider::new(kind, server.base_url(mocked)))
+        .credentials(credentials(kind))
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+async fn mock() -> MockServer {
+    MockServer::start(MockConfig::default()).await.unwrap()
+}
+
+fn issued(server: &MockServer, provider: Mocked) -> usize {
+    [
+        Grant::ClientCredentials,
+        Grant::Password,
+        Grant::RefreshToken,
+    ]
+    .into_iter()
+    .map(|grant| server.tokens_issued(provider, grant))
+    .sum()
+}
+
+#[tokio::test]
+async fn every_provider_gives_a_token_and_then_serves_it_from_cache() {
+    let server = mock().await;
+    let clock = Arc::new(ManualClock::default());
+    for (kind, mocked) in ALL {
+        let tokens = source(&server, kind, &clock);
+        let header = tokens.authorization().await.unwrap();
+        let prefix = format!("Bearer mock-{}-access-", &mocked.prefix()[1..]);
+        assert!(header.to_str().unwrap().starts_with(&prefix), "{kind:?}");
+        assert!(header.is_sensitive());
+        let token = tokens.token().await.unwrap();
+        assert_eq!(token.lifetime(), Duration::from_secs(3600), "{kind:?}");
+        assert_eq!(
+            token.refresh_token().is_some(),
+            kind == ProviderKind::Password
+        );
+        assert_eq!(
+            server.requests_received(mocked),
+            1,
+            "{kind:?}: second call from cache"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_callers_on_an_empty_cache_make_one_request() {
+    let server = mock().await;
+    let clock = Arc::new(ManualClock::default());
+    let tokens = source(&server, ProviderKind::JsonApi, &clock);
+    let herd = |tokens: TokenSource| async move {
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| {
+                let tokens = tokens.clone();
+                tokio::spawn(async move { tokens.token().await.unwrap() })
+            })
+            .collect();
+        let mut got = Vec::new();
+        for task in tasks {
+            got.push(task.await.unwrap());
+        }
+        assert!(
+            got.windows(2).all(|w| w[0] == w[1]),
+            "everyone got the same token"
+        );
+        got.pop().unwrap()
+    };
+    let first = herd(tokens.clone()).await;
+    assert_eq!(server.requests_received(Mocked::JsonApi), 1);
+
+    // At expiry, the herd again shares one request.
+    clock.advance(Duration::from_secs(3600));
+    let second = herd(tokens).await;
+    assert_ne!(first, second);
+    assert_eq!(server.requests_received(Mocked::JsonApi), 2);
+}
+
+#[tokio::test]
+async fn a_stale_token_is_served_at_once_while_one_refresh_runs() {
+    let server = mock().await;
+    let clock = Arc::new(ManualClock::default());
+    let tokens = source(&server, ProviderKind::NeonPanel, &clock);
+    let old = tokens.token().await.unwrap();
+
+    // Inside the refresh-ahead window (the last 5 min of 1 h), and the
+    // refresh will take a while.
+    clock.advance(Duration::from_secs(3400));
+    server.inject(Mocked::NeonPanel, Fault::delay(Duration::from_millis(500)));
+    for _ in 0..100 {
+        assert_eq!(
+            tokens.token().await.unwrap(),
+            old,
+            "served without waiting for the refresh"
+        );
+    }
+    // One background refresh, and the new token replaces the old one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let new = loop {
+        let token = tokens.token().await.unwrap();
+        if token != old {
+            break token;
+        }
+        assert!(Instant::now() < deadline, "the background refresh finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(server.requests_received(Mocked::NeonPanel), 2);
+    assert!(new.expires_at() > old.expires_at());
+}
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_serving_the_valid_token() {
+    let server = mock().await;
+    let clock = Arc::new(ManualClock::default());
+    let tokens = TokenSource::builder(Provider::jsonapi(server.base_url(Mocked::JsonApi)))
+        .credentials(Credentials::client(ID, SECRET))
+        .clock(clock.clone())
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let old = tokens.token().await.unwrap();
+    clock.advance(Duration::from_secs(3400));
+    for _ in 0..5 {
+        server.inject(Mocked::JsonApi, Fault::status(503));
+    }
+    for _ in 0..5 {
+        assert_eq!(tokens.token().await.unwrap(), old);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(
+        server.requests_received(Mocked::JsonApi) >= 2,
+        "refreshes were tried"
+    );
+    assert_eq!(issued(&server, Mocked::JsonApi), 1, "and all failed");
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_under_concurrency_and_are_never_reused() {
+    let server = mock().await;
+    let clock = Arc::new(ManualClock::default());
+    let tokens = source(&server, ProviderKind::Password, &clock);
+    tokens.token().await.unwrap();
+    for _ in 0..10 {
+        clock.advance(Duration::from_secs(3600));
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let tokens = tokens.clone();
+                tokio::spawn(async move { tokens.token().await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+    }
+    // One password grant, then one refresh per lifetime; a reused refresh
+    // token would have been refused and shown up as an extra request.
+    assert_eq!(server.tokens_issued(Mocked::Password, Grant::Password), 1);
+    assert_eq!(
+        server.tokens_issued(Mocked::Password, Grant::RefreshToken),
+        10
+    );
+    assert_eq!(server.requests_received(Mocked::Password), 11);
+}
+
+#[tokio::test]
+async fn a_refused_refresh_token_falls_back_to_the_password_grant() {
+    let server = mock().await;
+    let clock = Arc::new(ManualClock::default());
+    let tokens = source(&server, ProviderKind::Password, &clock);
+    tokens.token().await.unwrap();
+    server.revoke_refresh_tokens();
+    clock.advance(Duration::from_secs(3600));
+    let token = tokens.token().await.unwrap();
+    assert!(token.refresh_token().is_some());
+    assert_eq!(server.tokens_issued(Mocked::Password, Grant::Password), 2);
+    // password, refused refresh, password.
+    assert_eq!(server.requests_received(Mocked::Password), 3);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_then_the_token_arrives() {
+    let server = mock().await;
+    let clock = Arc::new(ManualClock::default());
+    let tokens = source(&server, ProviderKind::JsonApi, &clock);
+    server.inject(
+        Mocked::JsonApi,
+        Fault::status(429).retry_after("1").body(
+            "application/vnd.api+json",
+            r#"{"errors":[{"status":"429"}]}"#,
+        ),
+    );
+    let started = Instant::now();
+    tokens.token().await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1),
+        "waited {waited:?} for Retry-After: 1"
+    );
+    assert_eq!(server.requests_received(Mocked::JsonApi), 2);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_and_rejected_credentials_are_not() {
+    let server = mock().await;
+    let clock = Arc::new(ManualClock::default());
+    let tokens = source(&server, ProviderKind::Airalo, &clock);
+    server.inject(Mocked::Airalo, Fault::status(500));
+    server.inject(Mocked::Airalo, Fault::status(500));
+    tokens.token().await.unwrap();
+    assert_eq!(server.requests_received(Mocked::Airalo), 3);
+
+    let wrong = TokenSource::builder(Provider::jsonapi(server.base_url(Mocked::JsonApi)))
+        .credentials(Credentials::client(ID, "wrong"))
+        .build()
+        .unwrap();
+    let error = wrong.token().await.unwrap_err();
+    assert!(
+        matches!(&error, Error::CredentialsRejected { status, code: Some(code), .. }
+            if status.as_u16() == 400 && code == "no_active_account"),
+        "{error:?}"
+    );
+    assert!(!error.is_transient());
+    assert_eq!(server.requests_received(Mocked::JsonApi), 1, "not retried");
+
+    // Exhausted retries surface as the transient error.
+    let tokens = TokenSource::builder(
+        Provider::neonpanel().with_base_url(server.base_url(Mocked::NeonPanel)),
+    )
+    .credentials(Credentials::client(ID, SECRET))
+    .retry_policy(RetryPolicy {
+        max_attempts: 2,
+        ..RetryPolicy::default()
+    })
+    .build()
+    .unwrap();
+    for _ in 0..2 {
+        server.inject(Mocked::NeonPanel, Fault::status(500));
+    }
+    let error = tokens.token().await.unwrap_err();
+    assert!(
+        matches!(error, Error::Server { status, .. } if status.as_u16() == 500),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn invalidate_fetches_a_new_token_with_the_refresh_token() {
+    let server = mock().await;
+    let clock = Arc::new(ManualClock::default());
+    let tokens = source(&server, ProviderKind::Password, &clock);
+    let first = tokens.token().await.unwrap();
+    tokens.invalidate();
+    let second = tokens.token().await.unwrap();
+    assert_ne!(first.secret(), second.secret());
+    assert_eq!(
+        server.tokens_issued(Mocked::Password, Grant::RefreshToken),
+        1
+    );
+}
+
+#[tokio::test]
+async fn bad_configuration_is_a_clear_error() {
+    let no_credentials = TokenSource::builder(Provider::neonpanel())
+        .build()
+        .unwrap_err();
+    assert!(matches!(no_credentials, Error::Config(_)));
+    let templated = TokenSource::builder(Provider::jsonapi("{base}"))
+        .credentials(Credentials::client(ID, SECRET))
+        .build()
+        .unwrap_err();
+    assert!(
+        templated.to_string().contains("is not a URL"),
+        "{templated}"
+    );
+    let wrong_kind = TokenSource::builder(Provider::password("https://auth.example.com"))
+        .credentials(Credentials::client(ID, SECRET))
+        .build()
+        .unwrap_err();
+    assert!(
+        wrong_kind.to_string().contains("Credentials::password"),
+        "{wrong_kind}"
+    );
+}
+
+/// No secret in any Debug, Display, error or TRACE-level log line.
+#[tokio::test(flavor = "current_thread")]
+async fn no_secret_is_ever_printed_or_logged() {
+    let client_secret = "S3CRET-client-7f1c";
+    let password = "S3CRET-password-2b9e";
+    let config = MockConfig {
+        neonpanel: ClientCredentials::new(ID, client_secret),
+        airalo: ClientCredentials::new(ID, client_secret),
+        jsonapi: ClientCredentials::new(ID, client_secret),
+        password_client: ClientCredentials::new(ID, client_secret),
+        password: password.to_owned(),
+        ..MockConfig::default()
+    };
+    let server = MockServer::start(config).await.unwrap();
+    let log = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || LogWriter(writer.clone()))
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let clock = Arc::new(ManualClock::default());
+    let mut printed = Vec::new();
+    let mut tokens_seen: Vec<AccessToken> = Vec::new();
+    for (kind, mocked) in ALL {
+        let provider = Provider::new(kind, server.base_url(mocked));
+        let good = match kind {
+            ProviderKind::Password => {
+                Credentials::password(ID, client_secret, DEFAULT_USERNAME, password)
+            }
+            _ => Credentials::client(ID, client_secret),
+        };
+        printed.push(format!("{good:?}"));
+        let tokens = TokenSource::builder(provider.clone())
+            .credentials(good.clone())
+            .clock(clock.clone())
+            .retry_policy(RetryPolicy::none())
+            .build()
+            .unwrap();
+        printed.push(format!("{tokens:?}"));
+        let token = tokens.token().await.unwrap();
+        printed.push(format!("{token:?}"));
+        tokens_seen.push(token);
+        // Error paths: a refused refresh, server errors, a malformed body
+        // echoing the secret, wrong credentials.
+        server.revoke_refresh_tokens();
+        clock.advance(Duration::from_secs(3600));
+        // The endpoint echoes the secrets this source sent it.
+        let sent = match kind {
+            ProviderKind::Password => format!("{client_secret} {password}"),
+            _ => client_secret.to_owned(),
+        };
+        let echo = format!(r#"{{"access_token": 5, "echo": "{sent}"}}"#);
+        server.inject(mocked, Fault::status(200).body("application/json", &echo));
+        let error = tokens.token().await.unwrap_err();
+        printed.push(format!("{error} {error:?}"));
+        server.inject(mocked, Fault::status(500).body("application/json", &echo));
+        clock.advance(Duration::from_secs(3600));
+        let error = tokens.token().await.unwrap_err();
+        printed.push(format!("{error} {error:?}"));
+        let token = tokens.token().await.unwrap();
+        printed.push(format!("{token:?}"));
+        tokens_seen.push(token);
+        let wrong = match kind {
+            ProviderKind::Password => {
+                Credentials::password(ID, client_secret, DEFAULT_USERNAME, "S3CRET-wrong-pw")
+            }
+            _ => Credentials::client(ID, "S3CRET-wrong-secret"),
+        };
+        let wrong = TokenSource::builder(provider)
+            .credentials(wrong)
+            .build()
+            .unwrap();
+        let error = wrong.token().await.unwrap_err();
+        printed.push(format!("{error} {error:?}"));
+    }
+    let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("token refreshed"), "TRACE output was captured");
+    let printed = printed.join("\n");
+    let mut secrets = vec![
+        client_secret.to_owned(),
+        password.to_owned(),
+        "S3CRET-wrong".to_owned(),
+    ];
+    for token in &tokens_seen {
+        secrets.push(token.secret().expose_secret().to_owned());
+        if let Some(refresh) = token.refresh_token() {
+            secrets.push(refresh.expose_secret().to_owned());
+        }
+    }
+    for secret in &secrets {
+        if let Some(at) = printed.find(secret.as_str()) {
+            let line = printed[..at].rsplit('\n').next().unwrap_or_default();
+            panic!("a secret in Debug/Display output, after: {line}");
+        }
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret in the TRACE log:\n{log}"
+        );
+    }
+}
+
+struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
