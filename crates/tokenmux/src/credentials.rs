@@ -15,15 +15,10 @@ use tokenmux_wire::Secret;
 /// assert!(debug.contains("alice"));
 /// ```
 #[derive(Clone, Debug, Deserialize)]
+// Untagged, so config files just list the fields; `Password` comes first
+// because serde tries variants in order and `Client` matches its subset.
 #[serde(untagged)]
 pub enum Credentials {
-    /// Client id and secret (NeonPanel, Airalo, JSON:API).
-    Client {
-        /// The client id.
-        client_id: String,
-        /// The client secret.
-        client_secret: Secret,
-    },
     /// Client id and secret (sent as HTTP Basic) plus a resource owner's
     /// username and password (the OAuth2 password grant).
     Password {
@@ -35,6 +30,13 @@ pub enum Credentials {
         username: String,
         /// The resource owner's password.
         password: Secret,
+    },
+    /// Client id and secret (NeonPanel, Airalo, JSON:API).
+    Client {
+        /// The client id.
+        client_id: String,
+        /// The client secret.
+        client_secret: Secret,
     },
 }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use progenitor_client::{Error as ClientError, ResponseValue};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::de::DeserializeOwned;
 use tokenmux_wire::{BodyLimitExceeded, ClientConfig, Secret, buffered_body};
 
 use crate::{AccessToken, Credentials, Error, Provider, ProviderKind, RefreshPolicy};
@@ -257,13 +258,56 @@ impl ErrorBody for tokenmux_password::types::OAuthError {
 }
 
 /// The success value, or the error classified.
-fn ok<T, E: ErrorBody>(
+fn ok<T: DeserializeOwned, E: ErrorBody>(
     response: Result<ResponseValue<T>, ClientError<E>>,
     scrub: &Scrubber,
 ) -> Result<T, Error> {
-    response
-        .map(ResponseValue::into_inner)
-        .map_err(|error| classify(error, scrub))
+    match response {
+        Ok(value) => Ok(value.into_inner()),
+        Err(ClientError::InvalidResponsePayload(body, error)) => lenient(&body)
+            .ok_or_else(|| classify(ClientError::<E>::InvalidResponsePayload(body, error), scrub)),
+        Err(error) => Err(classify(error, scrub)),
+    }
+}
+
+/// Servers often send `expires_in` as a numeric string (`"3600"`); the
+/// documents say number. Accept it by converting such strings, then
+/// decoding with the generated type as usual.
+fn lenient<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    fn numeric_expires_in(value: &mut serde_json::Value) -> bool {
+        let mut changed = false;
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    if key == "expires_in"
+                        && let Some(number) = value
+                            .as_str()
+                            .and_then(|s| s.trim().parse::<f64>().ok())
+                            .and_then(serde_json::Number::from_f64)
+                    {
+                        *value = match number.as_f64() {
+                            Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => (f as i64).into(),
+                            _ => serde_json::Value::Number(number),
+                        };
+                        changed = true;
+                    } else {
+                        changed |= numeric_expires_in(value);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    changed |= numeric_expires_in(item);
+                }
+            }
+            _ => {}
+        }
+        changed
+    }
+    let mut json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    numeric_expires_in(&mut json)
+        .then(|| serde_json::from_value(json).ok())
+        .flatten()
 }
 
 fn classify<E: ErrorBody>(error: ClientError<E>, scrub: &Scrubber) -> Error {
@@ -486,6 +530,21 @@ mod tests {
         let year = normalise(issued(Some(31_622_400.0), None), now, &capped).unwrap();
         assert_eq!(year.lifetime(), Duration::from_secs(86_400));
         assert!(normalise(issued(Some(1e300), None), now, &policy).is_ok());
+    }
+
+    #[test]
+    fn expires_in_as_a_numeric_string_is_accepted() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            expires_in: i64,
+        }
+        let t: T = lenient(br#"{"expires_in": "3600"}"#).unwrap();
+        assert_eq!(t.expires_in, 3600);
+        assert!(lenient::<T>(br#"{"expires_in": "soon"}"#).is_none());
+        assert!(
+            lenient::<T>(br#"{"expires_in": 5}"#).is_none(),
+            "only used for strings"
+        );
     }
 
     #[test]

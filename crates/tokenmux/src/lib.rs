@@ -25,9 +25,11 @@
 //! `password`), all on by default.
 
 mod clock;
+mod config;
 mod credentials;
 mod error;
 mod exchange;
+mod file_store;
 mod policy;
 mod provider;
 mod source;
@@ -35,8 +37,10 @@ mod store;
 mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::SourceConfig;
 pub use credentials::Credentials;
 pub use error::Error;
+pub use file_store::{EncryptionKey, FileStore};
 pub use policy::{RefreshPolicy, RetryPolicy};
 pub use provider::{Provider, ProviderKind};
 pub use source::{TokenSource, TokenSourceBuilder};
