@@ -7,4 +7,5 @@ mod clients;
 mod examples;
 mod facade;
 mod hooks;
+mod stores;
 mod support;

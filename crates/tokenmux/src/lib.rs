@@ -30,6 +30,8 @@ mod credentials;
 mod error;
 mod exchange;
 mod file_store;
+#[cfg(feature = "middleware")]
+mod middleware;
 mod policy;
 mod provider;
 mod source;
@@ -41,6 +43,8 @@ pub use config::SourceConfig;
 pub use credentials::Credentials;
 pub use error::Error;
 pub use file_store::{EncryptionKey, FileStore};
+#[cfg(feature = "middleware")]
+pub use middleware::BearerAuth;
 pub use policy::{RefreshPolicy, RetryPolicy};
 pub use provider::{Provider, ProviderKind};
 pub use source::{TokenSource, TokenSourceBuilder};

@@ -126,6 +126,21 @@ impl TokenSource {
         }
     }
 
+    /// Like [`invalidate`](Self::invalidate), but only if `sent` is the
+    /// current token's header: when many requests are refused with one
+    /// token, the first refresh serves them all.
+    pub fn invalidate_if_current(&self, sent: &HeaderValue) {
+        if self
+            .inner
+            .current
+            .load()
+            .as_ref()
+            .is_some_and(|current| current.header == *sent)
+        {
+            self.invalidate();
+        }
+    }
+
     /// The provider this source asks.
     pub fn provider(&self) -> &Provider {
         &self.inner.provider

@@ -1,0 +1,185 @@
+//! Persistent stores and integration: a file store survives restarts
+//! (refresh tokens included) and holds no plaintext secret when encrypted;
+//! the reqwest middleware retries once on 401 with a new token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokenmux::{Credentials, EncryptionKey, FileStore, ManualClock, Provider, TokenSource};
+use tokenmux_mock::{
+    DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer, Provider as Mocked,
+};
+
+use crate::support::{ID, SECRET};
+
+fn password_source(
+    server: &MockServer,
+    dir: &std::path::Path,
+    clock: &Arc<ManualClock>,
+    key: Option<&EncryptionKey>,
+) -> TokenSource {
+    let mut store = FileStore::new(dir).unwrap();
+    if let Some(key) = key {
+        store = store.with_encryption(key.clone());
+    }
+    TokenSource::builder(Provider::password(server.base_url(Mocked::Password)))
+        .credentials(Credentials::password(
+            ID,
+            SECRET,
+            DEFAULT_USERNAME,
+            DEFAULT_PASSWORD,
+        ))
+        .store(Arc::new(store))
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_file_store_survives_a_restart_refresh_token_included() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let first = password_source(&server, dir.path(), &clock, None)
+        .token()
+        .await
+        .unwrap();
+
+    // "Restart": a new source on the same directory reuses the token.
+    let restarted = password_source(&server, dir.path(), &clock, None);
+    assert_eq!(restarted.token().await.unwrap(), first);
+    assert_eq!(server.requests_received(Mocked::Password), 1);
+
+    // Once it expires, the stored refresh token is used, not the password.
+    clock.advance(Duration::from_secs(3600));
+    let again = password_source(&server, dir.path(), &clock, None);
+    let refreshed = again.token().await.unwrap();
+    assert_ne!(refreshed.secret(), first.secret());
+    assert_eq!(server.tokens_issued(Mocked::Password, Grant::Password), 1);
+    assert_eq!(
+        server.tokens_issued(Mocked::Password, Grant::RefreshToken),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_encrypted_file_store_holds_no_secret_bytes() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let key = EncryptionKey::generate();
+    let token = password_source(&server, dir.path(), &clock, Some(&key))
+        .token()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in [
+            token.secret().expose_secret(),
+            token.refresh_token().unwrap().expose_secret(),
+            SECRET,
+            DEFAULT_PASSWORD,
+        ] {
+            assert!(!text.contains(secret), "{} holds a secret", path.display());
+            assert!(!path.to_string_lossy().contains(secret));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 1, "the token was written");
+    // With the key, a restart reads it back; with another key it is ignored
+    // (reported) and a new token is fetched.
+    let restarted = password_source(&server, dir.path(), &clock, Some(&key));
+    assert_eq!(restarted.token().await.unwrap(), token);
+    let other = password_source(
+        &server,
+        dir.path(),
+        &clock,
+        Some(&EncryptionKey::generate()),
+    );
+    assert_ne!(other.token().await.unwrap(), token);
+    assert_eq!(server.requests_received(Mocked::Password), 2);
+}
+
+#[tokio::test]
+async fn expires_in_as_a_numeric_string_is_accepted() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    server.inject(
+        Mocked::NeonPanel,
+        Fault::status(200).body(
+            "application/json",
+            r#"{"token_type":"Bearer","expires_in":"120","access_token":"abc.def"}"#,
+        ),
+    );
+    let tokens = TokenSource::builder(
+        Provider::neonpanel().with_base_url(server.base_url(Mocked::NeonPanel)),
+    )
+    .credentials(Credentials::client(ID, SECRET))
+    .build()
+    .unwrap();
+    assert_eq!(
+        tokens.token().await.unwrap().lifetime(),
+        Duration::from_secs(120)
+    );
+}
+
+/// An API that refuses the first request with 401 and accepts the rest,
+/// answering with the Authorization header it received.
+async fn api_refusing_once() -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut served = 0;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&request).to_string();
+            let auth = head
+                .lines()
+                .find_map(|l| l.strip_prefix("authorization: "))
+                .unwrap_or("none")
+                .to_owned();
+            let status = if served == 0 {
+                "401 Unauthorized"
+            } else {
+                "200 OK"
+            };
+            served += 1;
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{auth}",
+                auth.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}/resource")
+}
+
+#[tokio::test]
+async fn the_middleware_adds_the_token_and_retries_once_on_401() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let tokens = TokenSource::builder(Provider::jsonapi(server.base_url(Mocked::JsonApi)))
+        .credentials(Credentials::client(ID, SECRET))
+        .build()
+        .unwrap();
+    let first = tokens.token().await.unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(tokenmux::BearerAuth::new(tokens.clone()))
+        .build();
+    let response = client.get(api_refusing_once().await).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let sent = response.text().await.unwrap();
+    let second = tokens.token().await.unwrap();
+    assert_ne!(first, second, "the refused token was replaced");
+    assert_eq!(sent, format!("Bearer {}", second.secret().expose_secret()));
+    assert_eq!(server.requests_received(Mocked::JsonApi), 2);
+}
