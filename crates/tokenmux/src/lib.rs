@@ -21,8 +21,88 @@
 //! *expired* (callers wait; all of them share one upstream request). See
 //! [`RefreshPolicy`] and [`RetryPolicy`].
 //!
+//! ## One example per provider
+//!
+//! Each runs against [`tokenmux-mock`](../tokenmux_mock/index.html); drop
+//! `.with_base_url(…)` to use the real endpoint.
+//!
+//! ### NeonPanel
+//!
+//! ```
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let mock = tokenmux_mock::MockServer::start(Default::default()).await?;
+//! # let mock_url = mock.base_url(tokenmux_mock::Provider::NeonPanel);
+//! use tokenmux::{Credentials, Provider, TokenSource};
+//!
+//! let tokens = TokenSource::builder(Provider::neonpanel().with_base_url(mock_url)) // a local mock here
+//!     .credentials(Credentials::client("mock-client", "mock-client-secret"))
+//!     .build()?;
+//! let header = tokens.authorization().await?;
+//! assert!(header.to_str()?.starts_with("Bearer "));
+//! # Ok(()) }
+//! ```
+//!
+//! ### Airalo (production: `Provider::airalo()`)
+//!
+//! ```
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let mock = tokenmux_mock::MockServer::start(Default::default()).await?;
+//! # let mock_url = mock.base_url(tokenmux_mock::Provider::Airalo);
+//! use tokenmux::{Credentials, Provider, TokenSource};
+//!
+//! let tokens = TokenSource::builder(Provider::airalo_sandbox().with_base_url(mock_url)) // a local mock here
+//!     .credentials(Credentials::client("mock-client", "mock-client-secret"))
+//!     .build()?;
+//! let header = tokens.authorization().await?;
+//! assert!(header.to_str()?.starts_with("Bearer "));
+//! // Airalo tokens last a year; they are refreshed daily, as its document advises.
+//! assert!(tokens.token().await?.lifetime() <= std::time::Duration::from_secs(86_400));
+//! # Ok(()) }
+//! ```
+//!
+//! ### JSON:API token endpoint
+//!
+//! ```
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let mock = tokenmux_mock::MockServer::start(Default::default()).await?;
+//! # let mock_url = mock.base_url(tokenmux_mock::Provider::JsonApi);
+//! use tokenmux::{Credentials, Provider, TokenSource};
+//!
+//! let tokens = TokenSource::builder(Provider::jsonapi("https://api.example.com").with_base_url(mock_url)) // a local mock here
+//!     .credentials(Credentials::client("mock-client", "mock-client-secret"))
+//!     .build()?;
+//! let header = tokens.authorization().await?;
+//! assert!(header.to_str()?.starts_with("Bearer "));
+//! # Ok(()) }
+//! ```
+//!
+//! ### OAuth2 password grant (refresh tokens rotate)
+//!
+//! ```
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let mock = tokenmux_mock::MockServer::start(Default::default()).await?;
+//! # let mock_url = mock.base_url(tokenmux_mock::Provider::Password);
+//! use tokenmux::{Credentials, Provider, TokenSource};
+//!
+//! let tokens = TokenSource::builder(Provider::password("https://auth.example.com").with_base_url(mock_url)) // a local mock here
+//!     .credentials(Credentials::password("mock-client", "mock-client-secret", "mock-user", "mock-user-password"))
+//!     .build()?;
+//! let header = tokens.authorization().await?;
+//! assert!(header.to_str()?.starts_with("Bearer "));
+//! assert!(tokens.token().await?.refresh_token().is_some());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Stores and integration
+//!
+//! Tokens live in a [`MemoryStore`] by default; a [`FileStore`] keeps them
+//! across restarts (encrypted with an [`EncryptionKey`] if you give one).
+//! [`BearerAuth`] is a `reqwest-middleware` layer that adds the header and
+//! retries once on 401. Applications that choose the provider in a config
+//! file deserialize a [`SourceConfig`].
+//!
 //! Each provider is a cargo feature (`neonpanel`, `airalo`, `jsonapi`,
-//! `password`), all on by default.
+//! `password`), all on by default, as is `middleware`.
 
 mod clock;
 mod config;
