@@ -19,9 +19,14 @@ pub enum Outcome {
     },
 }
 
-/// The workspace root: the parent of the xtask crate.
+/// The workspace root: the parent of the xtask crate. Read at run time
+/// (`cargo run` and `cargo test` set `CARGO_MANIFEST_DIR`), so a binary
+/// built for one checkout never regenerates another.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
