@@ -279,6 +279,23 @@ async fn server_errors_are_retried_and_rejected_credentials_are_not() {
 }
 
 #[tokio::test]
+async fn a_hanging_server_times_out() {
+    let server = mock().await;
+    server.inject(Mocked::NeonPanel, Fault::delay(Duration::from_secs(5)));
+    let tokens = TokenSource::builder(
+        Provider::neonpanel().with_base_url(server.base_url(Mocked::NeonPanel)),
+    )
+    .credentials(Credentials::client(ID, SECRET))
+    .request_timeout(Duration::from_millis(300))
+    .retry_policy(RetryPolicy::none())
+    .build()
+    .unwrap();
+    let error = tokens.token().await.unwrap_err();
+    assert!(matches!(error, Error::Timeout), "{error:?}");
+    assert!(error.is_transient());
+}
+
+#[tokio::test]
 async fn invalidate_fetches_a_new_token_with_the_refresh_token() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());

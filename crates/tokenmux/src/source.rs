@@ -151,6 +151,7 @@ impl TokenSource {
         let now = inner.clock.now();
         if let Some(cached) = inner.current.load_full() {
             if now < cached.fresh_until {
+                tracing::trace!(provider = inner.provider.kind().name(), "token cache hit");
                 return Ok(cached);
             }
             if now < cached.valid_until {
