@@ -8,8 +8,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State as Shared;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -19,17 +18,7 @@ use crate::state::{Grant, State, accepts, media_type, reply};
 
 const JSON: &str = "application/json";
 
-pub(crate) async fn token(
-    Shared(state): Shared<Arc<State>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    state.record(Provider::Airalo, &method, &uri, &headers, &body);
-    if let Some(response) = state.apply_fault(Provider::Airalo).await {
-        return response;
-    }
+pub(crate) async fn token(state: Arc<State>, headers: HeaderMap, body: Bytes) -> Response {
     if !accepts(&headers, JSON) {
         return reply(
             StatusCode::NOT_ACCEPTABLE,

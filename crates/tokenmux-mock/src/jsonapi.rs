@@ -7,8 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State as Shared;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -18,17 +17,7 @@ use crate::state::{Grant, State, accepts, reply};
 
 const JSON_API: &str = "application/vnd.api+json";
 
-pub(crate) async fn token(
-    Shared(state): Shared<Arc<State>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    state.record(Provider::JsonApi, &method, &uri, &headers, &body);
-    if let Some(response) = state.apply_fault(Provider::JsonApi).await {
-        return response;
-    }
+pub(crate) async fn token(state: Arc<State>, headers: HeaderMap, body: Bytes) -> Response {
     // JSON:API: the media type is sent without parameters.
     let content_type = headers
         .get(header::CONTENT_TYPE)

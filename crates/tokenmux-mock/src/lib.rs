@@ -38,7 +38,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::post;
+use axum::extract::State as Shared;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use axum::routing::{MethodRouter, post};
+use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -143,6 +147,28 @@ impl Default for MockConfig {
     }
 }
 
+/// `POST` to an endpoint's handler: every request is recorded, and a queued
+/// fault, if any, answers instead of the handler.
+fn endpoint<H, F>(provider: Provider, handler: H) -> MethodRouter<Arc<State>>
+where
+    H: Fn(Arc<State>, HeaderMap, Bytes) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
+    post(
+        move |Shared(state): Shared<Arc<State>>,
+              method: Method,
+              uri: Uri,
+              headers: HeaderMap,
+              body: Bytes| async move {
+            state.record(provider, &method, &uri, &headers, &body);
+            if let Some(response) = state.apply_fault(provider).await {
+                return response;
+            }
+            handler(state, headers, body).await
+        },
+    )
+}
+
 /// A running mock server; it stops on [`shutdown`](Self::shutdown) or drop.
 pub struct MockServer {
     addr: SocketAddr,
@@ -159,10 +185,22 @@ impl MockServer {
         let addr = listener.local_addr()?;
         let state = Arc::new(State::new(config));
         let router = Router::new()
-            .route("/neonpanel/auth/token", post(neonpanel::token))
-            .route("/airalo/v2/token", post(airalo::token))
-            .route("/jsonapi/token/", post(jsonapi::token))
-            .route("/password/oauth/token", post(password::token))
+            .route(
+                "/neonpanel/auth/token",
+                endpoint(Provider::NeonPanel, neonpanel::token),
+            )
+            .route(
+                "/airalo/v2/token",
+                endpoint(Provider::Airalo, airalo::token),
+            )
+            .route(
+                "/jsonapi/token/",
+                endpoint(Provider::JsonApi, jsonapi::token),
+            )
+            .route(
+                "/password/oauth/token",
+                endpoint(Provider::Password, password::token),
+            )
             .with_state(Arc::clone(&state));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

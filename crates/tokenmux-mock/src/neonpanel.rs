@@ -7,8 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State as Shared;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -18,17 +17,7 @@ use crate::state::{Grant, State, media_type, reply};
 
 const JSON: &str = "application/json";
 
-pub(crate) async fn token(
-    Shared(state): Shared<Arc<State>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    state.record(Provider::NeonPanel, &method, &uri, &headers, &body);
-    if let Some(response) = state.apply_fault(Provider::NeonPanel).await {
-        return response;
-    }
+pub(crate) async fn token(state: Arc<State>, headers: HeaderMap, body: Bytes) -> Response {
     let fields = match media_type(&headers).as_deref() {
         Some(JSON) => match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(fields)) => fields,

@@ -7,8 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State as Shared;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -19,17 +18,7 @@ use crate::state::{Grant, RefreshOutcome, State, media_type, reply};
 
 const JSON: &str = "application/json";
 
-pub(crate) async fn token(
-    Shared(state): Shared<Arc<State>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    state.record(Provider::Password, &method, &uri, &headers, &body);
-    if let Some(response) = state.apply_fault(Provider::Password).await {
-        return response;
-    }
+pub(crate) async fn token(state: Arc<State>, headers: HeaderMap, body: Bytes) -> Response {
     if !client_authenticated(&state, &headers) {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
