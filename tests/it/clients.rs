@@ -2,7 +2,7 @@
 //! exactly the documented request, and decodes every documented error
 //! status into its typed error.
 
-use tokenmux_mock::{Grant, MockConfig, MockServer, Provider};
+use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Grant, MockConfig, MockServer, Provider};
 use tokenmux_wire::{BasicAuth, BasicEncoding, ClientConfig};
 
 use crate::support::*;
@@ -34,8 +34,8 @@ async fn neonpanel_gets_a_token_with_the_documented_request() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(token.token_type, "Bearer");
-    assert_eq!(token.expires_in, 3600);
+    assert_eq!(token.token_type.as_deref(), Some("Bearer"));
+    assert_eq!(token.expires_in, Some(3600));
     assert!(
         token
             .access_token
@@ -147,7 +147,7 @@ async fn jsonapi_gets_a_token_with_a_json_api_document() {
         .unwrap()
         .into_inner();
     assert_eq!(document.data.type_, "auth-token");
-    assert_eq!(document.data.attributes.expires_in, 3600.0);
+    assert_eq!(document.data.attributes.expires_in, Some(3600.0));
     assert!(
         document
             .data
@@ -387,6 +387,43 @@ async fn the_mock_is_strict_about_media_types() {
             .unwrap()
         ),
         200
+    );
+    // The OAuth2 endpoint reads forms as well, but always wants Basic auth.
+    let grant =
+        format!("grant_type=password&username={DEFAULT_USERNAME}&password={DEFAULT_PASSWORD}");
+    let basic = tokenmux_wire::BasicAuth::new(ID, SECRET).header_value();
+    let form_post = |basic: Option<reqwest::header::HeaderValue>, content_type: &str| {
+        let mut request = http
+            .post(format!(
+                "{}/oauth/token",
+                server.base_url(Provider::Password)
+            ))
+            .header("content-type", content_type.to_owned())
+            .body(grant.clone());
+        if let Some(basic) = basic {
+            request = request.header("authorization", basic);
+        }
+        request.send()
+    };
+    assert_eq!(
+        status(
+            form_post(Some(basic.clone()), "application/x-www-form-urlencoded")
+                .await
+                .unwrap()
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            form_post(None, "application/x-www-form-urlencoded")
+                .await
+                .unwrap()
+        ),
+        401
+    );
+    assert_eq!(
+        status(form_post(Some(basic), "text/plain").await.unwrap()),
+        415
     );
     let document = format!(
         r#"{{"data":{{"type":"auth-token","attributes":{{"client_id":"{ID}","client_secret":"{SECRET}"}}}}}}"#

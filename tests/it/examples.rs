@@ -32,8 +32,8 @@ fn neonpanel_document_example_decodes() {
     let token: tokenmux_neonpanel::types::LoginResponse =
         serde_json::from_value(example.clone()).unwrap();
     assert_eq!(
-        (token.token_type.as_str(), token.expires_in),
-        ("Bearer", 15897600)
+        (token.token_type.as_deref(), token.expires_in),
+        (Some("Bearer"), Some(15897600))
     );
     assert_eq!(
         token.access_token.expose_secret(),
@@ -47,7 +47,7 @@ fn jsonapi_document_examples_decode() {
     let [response] = json_blocks("002_fe974081b222ae69.txt").try_into().unwrap();
     let document: tokenmux_jsonapi::types::TokenResponseDocument =
         serde_json::from_value(response.clone()).unwrap();
-    assert_eq!(document.data.attributes.expires_in, 3599.0);
+    assert_eq!(document.data.attributes.expires_in, Some(3599.0));
     assert_eq!(document.data.id.as_deref(), Some("0"));
     assert_eq!(
         document.data.attributes.token_type.as_deref(),
@@ -83,7 +83,7 @@ fn password_document_examples_decode() {
     assert!(matches!(&requests[1], TokenRequest::RefreshTokenGrant(_)));
     for response in [&blocks[1], &blocks[3]] {
         let token: TokenResponse = serde_json::from_value(response.clone()).unwrap();
-        assert_eq!(token.expires_in, 3600);
+        assert_eq!(token.expires_in, Some(3600));
         assert!(
             token
                 .refresh_token

@@ -124,7 +124,8 @@ pub mod types {
         ///Your access token. It has an expiry time and after expiration should be refreshed by resending the request.
         pub access: tokenmux_wire::Secret,
         ///The lifetime of the token, in seconds.
-        pub expires_in: f64,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub expires_in: ::std::option::Option<f64>,
         ///Always "Bearer".
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub token_type: ::std::option::Option<::std::string::String>,
@@ -444,7 +445,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct TokenResponseAttributes {
             access: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
-            expires_in: ::std::result::Result<f64, ::std::string::String>,
+            expires_in: ::std::result::Result<::std::option::Option<f64>, ::std::string::String>,
             token_type: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -454,7 +455,7 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     access: Err("no value supplied for access".to_string()),
-                    expires_in: Err("no value supplied for expires_in".to_string()),
+                    expires_in: Ok(Default::default()),
                     token_type: Ok(Default::default()),
                 }
             }
@@ -472,7 +473,7 @@ pub mod types {
             }
             pub fn expires_in<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<f64>,
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.expires_in = value

@@ -1,5 +1,6 @@
 //! The OAuth2 password and refresh token grant: `POST {{url}}/oauth/token`
-//! (document 003), a JSON body, and `Authorization: Basic
+//! (document 003), a JSON body (a url-encoded form is read too, as OAuth2
+//! servers do), and `Authorization: Basic
 //! base64(clientId:clientSecret)` on every request. Errors are RFC 6749
 //! §5.2 bodies: 401 `invalid_client` for missing or wrong Basic
 //! credentials, 400 `invalid_grant` for wrong user credentials and for a
@@ -26,19 +27,29 @@ pub(crate) async fn token(state: Arc<State>, headers: HeaderMap, body: Bytes) ->
             "Client authentication failed",
         );
     }
-    if media_type(&headers).as_deref() != Some(JSON) {
-        return oauth_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
-            "The request body must be application/json.",
-        );
-    }
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "The request body is not a JSON object.",
-        );
+    // The document sends JSON; OAuth2 servers (and most OAuth2 client
+    // libraries) also use url-encoded forms, so the mock reads both.
+    let fields = match media_type(&headers).as_deref() {
+        Some(JSON) => match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(fields)) => fields,
+            _ => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "The request body is not a JSON object.",
+                );
+            }
+        },
+        Some("application/x-www-form-urlencoded") => form_urlencoded::parse(&body)
+            .map(|(name, value)| (name.into_owned(), Value::String(value.into_owned())))
+            .collect(),
+        _ => {
+            return oauth_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "The request body must be JSON or a url-encoded form.",
+            );
+        }
     };
     let field = |name: &str| fields.get(name).and_then(Value::as_str);
     match field("grant_type") {

@@ -27,8 +27,10 @@ pub mod types {
         ///The access token.
         pub access_token: tokenmux_wire::Secret,
         ///Lifetime of the access token, in seconds.
-        pub expires_in: i64,
-        pub token_type: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub expires_in: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub token_type: ::std::option::Option<::std::string::String>,
     }
     impl LoginResponse {
         pub fn builder() -> builder::LoginResponse {
@@ -118,15 +120,18 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct LoginResponse {
             access_token: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
-            expires_in: ::std::result::Result<i64, ::std::string::String>,
-            token_type: ::std::result::Result<::std::string::String, ::std::string::String>,
+            expires_in: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+            token_type: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for LoginResponse {
             fn default() -> Self {
                 Self {
                     access_token: Err("no value supplied for access_token".to_string()),
-                    expires_in: Err("no value supplied for expires_in".to_string()),
-                    token_type: Err("no value supplied for token_type".to_string()),
+                    expires_in: Ok(Default::default()),
+                    token_type: Ok(Default::default()),
                 }
             }
         }
@@ -143,7 +148,7 @@ pub mod types {
             }
             pub fn expires_in<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.expires_in = value
@@ -153,7 +158,7 @@ pub mod types {
             }
             pub fn token_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.token_type = value

@@ -163,12 +163,14 @@ pub mod types {
         ///The token used for authenticating API requests.
         pub access_token: tokenmux_wire::Secret,
         ///Lifetime of the access token in seconds (e.g., 3600 seconds = 1 hour).
-        pub expires_in: i64,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub expires_in: ::std::option::Option<i64>,
         ///Token used to obtain a new access token when the current one expires.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub refresh_token: ::std::option::Option<tokenmux_wire::Secret>,
         ///Indicates the type of token issued (e.g., "Bearer").
-        pub token_type: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub token_type: ::std::option::Option<::std::string::String>,
     }
     impl TokenResponse {
         pub fn builder() -> builder::TokenResponse {
@@ -380,20 +382,23 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct TokenResponse {
             access_token: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
-            expires_in: ::std::result::Result<i64, ::std::string::String>,
+            expires_in: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
             refresh_token: ::std::result::Result<
                 ::std::option::Option<tokenmux_wire::Secret>,
                 ::std::string::String,
             >,
-            token_type: ::std::result::Result<::std::string::String, ::std::string::String>,
+            token_type: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for TokenResponse {
             fn default() -> Self {
                 Self {
                     access_token: Err("no value supplied for access_token".to_string()),
-                    expires_in: Err("no value supplied for expires_in".to_string()),
+                    expires_in: Ok(Default::default()),
                     refresh_token: Ok(Default::default()),
-                    token_type: Err("no value supplied for token_type".to_string()),
+                    token_type: Ok(Default::default()),
                 }
             }
         }
@@ -410,7 +415,7 @@ pub mod types {
             }
             pub fn expires_in<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.expires_in = value
@@ -430,7 +435,7 @@ pub mod types {
             }
             pub fn token_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.token_type = value

@@ -60,8 +60,8 @@ impl Exchange<'_> {
                 let t = ok(response, &scrub)?;
                 Ok(Issued {
                     access_token: t.access_token,
-                    token_type: Some(t.token_type),
-                    expires_in: Some(t.expires_in as f64),
+                    token_type: t.token_type,
+                    expires_in: t.expires_in.map(|s| s as f64),
                     refresh_token: None,
                 })
             }
@@ -107,7 +107,7 @@ impl Exchange<'_> {
                 Ok(Issued {
                     access_token: t.access,
                     token_type: t.token_type,
-                    expires_in: Some(t.expires_in),
+                    expires_in: t.expires_in,
                     refresh_token: None,
                 })
             }
@@ -148,8 +148,8 @@ impl Exchange<'_> {
                 let t = ok(response, &scrub)?;
                 Ok(Issued {
                     access_token: t.access_token,
-                    token_type: Some(t.token_type),
-                    expires_in: Some(t.expires_in as f64),
+                    token_type: t.token_type,
+                    expires_in: t.expires_in.map(|s| s as f64),
                     refresh_token: t.refresh_token,
                 })
             }
