@@ -125,6 +125,46 @@ async fn expires_in_as_a_numeric_string_is_accepted() {
     );
 }
 
+#[tokio::test]
+async fn token_type_may_be_missing_or_lowercase_but_not_another_scheme() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let source = || {
+        TokenSource::builder(Provider::password(server.base_url(Mocked::Password)))
+            .credentials(Credentials::password(
+                ID,
+                SECRET,
+                DEFAULT_USERNAME,
+                DEFAULT_PASSWORD,
+            ))
+            .retry_policy(tokenmux::RetryPolicy::none())
+            .build()
+            .unwrap()
+    };
+    for body in [
+        r#"{"access_token":"abc"}"#,
+        r#"{"token_type":"bearer","expires_in":60,"access_token":"abc"}"#,
+    ] {
+        server.inject(
+            Mocked::Password,
+            Fault::status(200).body("application/json", body),
+        );
+        let token = source().token().await.unwrap();
+        assert_eq!(token.authorization().to_str().unwrap(), "Bearer abc");
+    }
+    server.inject(
+        Mocked::Password,
+        Fault::status(200).body(
+            "application/json",
+            r#"{"token_type":"MAC","access_token":"abc"}"#,
+        ),
+    );
+    let error = source().token().await.unwrap_err();
+    assert!(
+        matches!(error, tokenmux::Error::InvalidResponse { .. }),
+        "{error:?}"
+    );
+}
+
 /// An API that refuses the first request with 401 and accepts the rest,
 /// answering with the Authorization header it received.
 async fn api_refusing_once() -> String {
