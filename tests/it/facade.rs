@@ -144,6 +144,27 @@ async fn a_stale_token_is_served_at_once_while_one_refresh_runs() {
 }
 
 #[tokio::test]
+async fn without_background_refresh_a_stale_token_is_refreshed_before_returning() {
+    let server = mock().await;
+    let clock = Arc::new(ManualClock::default());
+    let tokens = TokenSource::builder(Provider::jsonapi(server.base_url(Mocked::JsonApi)))
+        .credentials(Credentials::client(ID, SECRET))
+        .clock(clock.clone())
+        .background_refresh(false)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let old = tokens.token().await.unwrap();
+    clock.advance(Duration::from_secs(3400));
+    let new = tokens.token().await.unwrap();
+    assert_ne!(old, new, "refreshed in the foreground");
+    // A failing foreground refresh still serves the valid stale token.
+    clock.advance(Duration::from_secs(3400));
+    server.inject(Mocked::JsonApi, Fault::status(503));
+    assert_eq!(tokens.token().await.unwrap(), new);
+}
+
+#[tokio::test]
 async fn a_failed_refresh_keeps_serving_the_valid_token() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());

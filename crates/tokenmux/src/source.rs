@@ -52,6 +52,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     store: Arc<dyn TokenStore>,
     key: StoreKey,
+    background_refresh: bool,
     current: ArcSwapOption<Cached>,
     /// Held by whoever is refreshing: the single flight.
     refresh_lock: Arc<tokio::sync::Mutex<()>>,
@@ -154,19 +155,27 @@ impl TokenSource {
                 tracing::trace!(provider = inner.provider.kind().name(), "token cache hit");
                 return Ok(cached);
             }
-            if now < cached.valid_until {
+            if now < cached.valid_until && inner.background_refresh {
                 self.refresh_in_background();
                 return Ok(cached);
             }
         }
         let _flight = inner.refresh_lock.lock().await;
         // Whoever held the lock may have refreshed already.
-        if let Some(cached) = inner.current.load_full()
-            && inner.clock.now() < cached.valid_until
-        {
-            return Ok(cached);
+        let cached = inner.current.load_full();
+        let now = inner.clock.now();
+        match cached {
+            Some(cached) if now < cached.fresh_until => Ok(cached),
+            // Stale, refreshed in the foreground: a failure still leaves
+            // the valid token in use.
+            Some(cached) if now < cached.valid_until => {
+                Ok(inner.refresh().await.unwrap_or_else(|error| {
+                    warn!(provider = inner.provider.kind().name(), %error, "token refresh failed; the current token is still valid");
+                    cached
+                }))
+            }
+            _ => inner.refresh().await,
         }
-        inner.refresh().await
     }
 
     fn refresh_in_background(&self) {
@@ -357,6 +366,7 @@ pub struct TokenSourceBuilder {
     connect_timeout: Duration,
     request_timeout: Duration,
     max_response_bytes: usize,
+    background_refresh: bool,
 }
 
 impl TokenSourceBuilder {
@@ -372,7 +382,17 @@ impl TokenSourceBuilder {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            background_refresh: true,
         }
+    }
+
+    /// Whether a stale token is served at once while a background task
+    /// refreshes it (the default), or refreshed before returning. Turn it
+    /// off in short-lived processes (a CLI), which may exit before a
+    /// background refresh finishes.
+    pub fn background_refresh(mut self, enabled: bool) -> Self {
+        self.background_refresh = enabled;
+        self
     }
 
     /// The credentials (required).
@@ -475,6 +495,7 @@ impl TokenSourceBuilder {
                 clock: self.clock,
                 store: self.store,
                 key,
+                background_refresh: self.background_refresh,
                 current: ArcSwapOption::empty(),
                 refresh_lock: Arc::new(tokio::sync::Mutex::new(())),
                 spent_refresh_tokens: Mutex::default(),
