@@ -19,6 +19,7 @@ use crate::{Credentials, Error, Provider, ProviderKind, TokenSource, TokenSource
 /// assert_eq!(tokens.provider().base_url(), "https://sandbox-partners-api.airalo.com");
 /// ```
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// `neonpanel`, `airalo`, `jsonapi` or `password`.
@@ -31,8 +32,10 @@ pub struct SourceConfig {
     #[serde(default)]
     pub sandbox: bool,
     /// Client id and secret, plus `username` and `password` for the
-    /// password provider.
-    pub credentials: Credentials,
+    /// password provider. May be left out here and given to the builder
+    /// (from the environment, say).
+    #[serde(default)]
+    pub credentials: Option<Credentials>,
 }
 
 impl SourceConfig {
@@ -60,7 +63,11 @@ impl SourceConfig {
     /// policies or a clock, then `build()`.
     pub fn into_builder(self) -> Result<TokenSourceBuilder, Error> {
         let provider = self.provider()?;
-        Ok(TokenSource::builder(provider).credentials(self.credentials))
+        let builder = TokenSource::builder(provider);
+        Ok(match self.credentials {
+            Some(credentials) => builder.credentials(credentials),
+            None => builder,
+        })
     }
 }
 
@@ -75,7 +82,10 @@ mod tests {
                 "credentials": {"client_id": "c", "client_secret": "s", "username": "u", "password": "p"}}"#,
         )
         .unwrap();
-        assert_eq!(config.credentials.username(), Some("u"));
+        assert_eq!(
+            config.credentials.as_ref().and_then(|c| c.username()),
+            Some("u")
+        );
         assert!(config.into_builder().unwrap().build().is_ok());
 
         let missing: SourceConfig = serde_json::from_str(

@@ -15,6 +15,7 @@ use tokenmux_wire::Secret;
 /// assert!(debug.contains("alice"));
 /// ```
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 // Untagged, so config files just list the fields; `Password` comes first
 // because serde tries variants in order and `Client` matches its subset.
 #[serde(untagged)]
@@ -25,10 +26,12 @@ pub enum Credentials {
         /// The client id.
         client_id: String,
         /// The client secret.
+        #[cfg_attr(feature = "schema", schemars(with = "String"))]
         client_secret: Secret,
         /// The resource owner's username.
         username: String,
         /// The resource owner's password.
+        #[cfg_attr(feature = "schema", schemars(with = "String"))]
         password: Secret,
     },
     /// Client id and secret (NeonPanel, Airalo, JSON:API).
@@ -36,6 +39,7 @@ pub enum Credentials {
         /// The client id.
         client_id: String,
         /// The client secret.
+        #[cfg_attr(feature = "schema", schemars(with = "String"))]
         client_secret: Secret,
     },
 }

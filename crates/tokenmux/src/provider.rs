@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 /// The kinds of token endpoint tokenmux speaks, one per spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// NeonPanel (`specs/neonpanel.yaml`).

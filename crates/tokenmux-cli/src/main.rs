@@ -1,0 +1,122 @@
+//! `tokenmux`: print a valid access token from any supported provider (like
+//! `gcloud auth print-access-token`), or run the mock token server.
+//!
+//! Exit codes: 0 ok; 2 usage or configuration error; 3 credentials
+//! rejected; 4 transient failure after retries (rate limited, server,
+//! network, timeout); 1 anything else (an invalid response).
+
+mod mock;
+mod token;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tokenmux",
+    version,
+    about = "Valid bearer tokens from token endpoints"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a valid token (from the cache when it is still fresh).
+    Token(token::TokenArgs),
+    /// Run the mock token server for all four providers on one port.
+    Mock(mock::MockArgs),
+    /// Configuration file helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the JSON Schema of the configuration file (YAML or TOML).
+    Schema,
+}
+
+/// A failure, with the exit code it maps to.
+pub(crate) struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+/// Prints a line to stdout. A closed pipe (`tokenmux … | head`) ends the
+/// output quietly; `println!` would panic.
+pub(crate) fn print_line(text: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure {
+            code: 1,
+            message: format!("cannot write to stdout: {e}"),
+        }),
+    }
+}
+
+impl From<tokenmux::Error> for Failure {
+    fn from(error: tokenmux::Error) -> Self {
+        use tokenmux::Error::*;
+        let code = match &error {
+            Config(_) => 2,
+            CredentialsRejected { .. } => 3,
+            RateLimited { .. } | Server { .. } | Timeout | Transport { .. } => 4,
+            _ => 1,
+        };
+        Self {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tokenmux: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Token(args) => token::run(args).await,
+            Command::Mock(args) => mock::run(args).await,
+            Command::Config {
+                command: ConfigCommand::Schema,
+            } => {
+                let schema = schemars::schema_for!(tokenmux::SourceConfig);
+                let text = serde_json::to_string_pretty(&schema)
+                    .map_err(|e| Failure::usage(format!("cannot render the schema: {e}")))?;
+                print_line(&text)
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            // One line, no secret: errors never carry one.
+            eprintln!("tokenmux: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! `tokenmux mock`: the mock server, for users' own integration tests.
+
+use std::time::Duration;
+
+use clap::Args;
+use tokenmux_mock::{ClientCredentials, MockConfig, MockServer, Provider};
+
+use crate::{Failure, print_line};
+
+/// Options of `tokenmux mock`.
+#[derive(Args)]
+pub(crate) struct MockArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// `expires_in` of the tokens issued, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    token_lifetime: u64,
+    /// Client id every endpoint accepts.
+    #[arg(long, env = "TOKENMUX_MOCK_CLIENT_ID", default_value = tokenmux_mock::DEFAULT_CLIENT_ID)]
+    client_id: String,
+    /// Client secret every endpoint accepts.
+    #[arg(long, env = "TOKENMUX_MOCK_CLIENT_SECRET", default_value = tokenmux_mock::DEFAULT_CLIENT_SECRET, hide_env_values = true)]
+    client_secret: String,
+    /// Username of the password grant.
+    #[arg(long, env = "TOKENMUX_MOCK_USERNAME", default_value = tokenmux_mock::DEFAULT_USERNAME)]
+    username: String,
+    /// Password of the password grant.
+    #[arg(long, env = "TOKENMUX_MOCK_PASSWORD", default_value = tokenmux_mock::DEFAULT_PASSWORD, hide_env_values = true)]
+    password: String,
+}
+
+pub(crate) async fn run(args: MockArgs) -> Result<(), Failure> {
+    let client = ClientCredentials::new(args.client_id, args.client_secret);
+    let config = MockConfig {
+        port: args.port,
+        token_lifetime: Duration::from_secs(args.token_lifetime),
+        neonpanel: client.clone(),
+        airalo: client.clone(),
+        jsonapi: client.clone(),
+        password_client: client,
+        username: args.username,
+        password: args.password,
+    };
+    let server = MockServer::start(config)
+        .await
+        .map_err(|e| Failure::usage(format!("cannot listen on port {}: {e}", args.port)))?;
+    print_line(&format!(
+        "tokenmux mock listening on http://{}",
+        server.addr()
+    ))?;
+    for provider in Provider::ALL {
+        let name = provider.prefix().trim_start_matches('/');
+        print_line(&format!("  {name:<10} {}", server.base_url(provider)))?;
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    server.shutdown().await;
+    Ok(())
+}

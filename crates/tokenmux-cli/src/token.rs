@@ -1,0 +1,225 @@
+//! `tokenmux token`: print a valid token.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use clap::{Args, ValueEnum};
+use tokenmux::{
+    Credentials, EncryptionKey, FileStore, MemoryStore, ProviderKind, SourceConfig, TokenStore,
+};
+
+use crate::{Failure, print_line};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProviderArg {
+    Neonpanel,
+    Airalo,
+    Jsonapi,
+    Password,
+}
+
+impl From<ProviderArg> for ProviderKind {
+    fn from(arg: ProviderArg) -> Self {
+        match arg {
+            ProviderArg::Neonpanel => ProviderKind::NeonPanel,
+            ProviderArg::Airalo => ProviderKind::Airalo,
+            ProviderArg::Jsonapi => ProviderKind::JsonApi,
+            ProviderArg::Password => ProviderKind::Password,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// The token alone.
+    Raw,
+    /// `Bearer <token>`.
+    Header,
+    /// `{"access_token", "token_type", "expires_at", "expires_in"}`.
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Cache {
+    /// No cache beyond this process.
+    Memory,
+    /// Files in the user's cache directory (or --cache-dir).
+    File,
+    /// A shared Redis store.
+    Redis,
+}
+
+/// Options of `tokenmux token`. Credentials come from the environment
+/// (TOKENMUX_CLIENT_ID, TOKENMUX_CLIENT_SECRET, TOKENMUX_USERNAME,
+/// TOKENMUX_PASSWORD), flags, or the config file.
+#[derive(Args)]
+pub(crate) struct TokenArgs {
+    /// The provider (or `provider` in --config).
+    #[arg(long, value_enum)]
+    provider: Option<ProviderArg>,
+    /// The provider's base URL, as in its spec; the endpoint path is appended.
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Airalo: use the sandbox host.
+    #[arg(long)]
+    sandbox: bool,
+    /// What to print.
+    #[arg(long, value_enum, default_value = "raw")]
+    format: Format,
+    /// Where tokens are kept between runs.
+    #[arg(long, value_enum, default_value = "file")]
+    cache: Cache,
+    /// Directory of the file cache (default: the user's cache dir + /tokenmux).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Redis URL for --cache redis.
+    #[arg(long, env = "TOKENMUX_REDIS_URL")]
+    redis_url: Option<String>,
+    /// A YAML or TOML file; see `tokenmux config schema`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Client id.
+    #[arg(long, env = "TOKENMUX_CLIENT_ID")]
+    client_id: Option<String>,
+    /// Client secret (prefer the environment: flags show in process lists).
+    #[arg(long, env = "TOKENMUX_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// Username, for the password provider.
+    #[arg(long, env = "TOKENMUX_USERNAME")]
+    username: Option<String>,
+    /// Password, for the password provider (prefer the environment).
+    #[arg(long, env = "TOKENMUX_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
+pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
+    for (value, variable, flag) in [
+        (
+            &args.client_secret,
+            "TOKENMUX_CLIENT_SECRET",
+            "--client-secret",
+        ),
+        (&args.password, "TOKENMUX_PASSWORD", "--password"),
+    ] {
+        if value.is_some() && std::env::var_os(variable).is_none() {
+            eprintln!("tokenmux: warning: {flag} shows in process lists; prefer {variable}");
+        }
+    }
+    let mut config = match &args.config {
+        Some(path) => read_config(path)?,
+        None => SourceConfig {
+            provider: args
+                .provider
+                .ok_or_else(|| Failure::usage("give --provider or --config"))?
+                .into(),
+            base_url: None,
+            sandbox: false,
+            credentials: None,
+        },
+    };
+    if let Some(provider) = args.provider {
+        config.provider = provider.into();
+    }
+    if args.base_url.is_some() {
+        config.base_url = args.base_url.clone();
+    }
+    config.sandbox |= args.sandbox;
+    if let Some(credentials) = credentials(&args, config.provider)? {
+        config.credentials = Some(credentials);
+    }
+    let tokens = config
+        .into_builder()?
+        .store(store(&args)?)
+        // One-shot process: refresh a stale token before printing it.
+        .background_refresh(false)
+        .build()?;
+    let token = tokens.token().await?;
+    let secret = token.secret().expose_secret();
+    match args.format {
+        Format::Raw => print_line(secret),
+        Format::Header => print_line(&format!("{} {secret}", token.token_type())),
+        Format::Json => {
+            let expires_in = token
+                .expires_at()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .as_secs();
+            let json = serde_json::json!({
+                "access_token": secret,
+                "token_type": token.token_type(),
+                "expires_at": humantime::format_rfc3339_seconds(token.expires_at()).to_string(),
+                "expires_in": expires_in,
+            });
+            print_line(&json.to_string())
+        }
+    }
+}
+
+/// Credentials from the environment or flags; `None` leaves the config
+/// file's.
+fn credentials(args: &TokenArgs, kind: ProviderKind) -> Result<Option<Credentials>, Failure> {
+    let (Some(id), Some(secret)) = (&args.client_id, &args.client_secret) else {
+        if args.client_id.is_some() || args.client_secret.is_some() {
+            return Err(Failure::usage(
+                "give both TOKENMUX_CLIENT_ID and TOKENMUX_CLIENT_SECRET (or neither)",
+            ));
+        }
+        return Ok(None);
+    };
+    match (kind, &args.username, &args.password) {
+        (ProviderKind::Password, Some(username), Some(password)) => {
+            Ok(Some(Credentials::password(
+                id.as_str(),
+                secret.as_str(),
+                username.as_str(),
+                password.as_str(),
+            )))
+        }
+        (ProviderKind::Password, _, _) => Err(Failure::usage(
+            "the password provider also needs TOKENMUX_USERNAME and TOKENMUX_PASSWORD",
+        )),
+        _ => Ok(Some(Credentials::client(id.as_str(), secret.as_str()))),
+    }
+}
+
+fn read_config(path: &Path) -> Result<SourceConfig, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let parsed = if path.extension().is_some_and(|ext| ext == "toml") {
+        toml::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        serde_yaml::from_str(&text).map_err(|e| e.to_string())
+    };
+    // Parser messages quote the offending text, which may be a secret.
+    parsed.map_err(|_| {
+        Failure::usage(format!(
+            "{} is not a valid tokenmux config (see `tokenmux config schema`)",
+            path.display()
+        ))
+    })
+}
+
+fn store(args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Failure> {
+    match args.cache {
+        Cache::Memory => Ok(Arc::new(MemoryStore::default())),
+        Cache::Redis => Err(Failure::usage(
+            "--cache redis needs the Redis store, which this build does not include yet",
+        )),
+        Cache::File => {
+            let dir = match &args.cache_dir {
+                Some(dir) => dir.clone(),
+                None => dirs::cache_dir()
+                    .ok_or_else(|| Failure::usage("no user cache directory; give --cache-dir"))?
+                    .join("tokenmux"),
+            };
+            let store = FileStore::new(&dir)
+                .map_err(|e| Failure::usage(format!("cannot use the cache directory: {e}")))?;
+            let store = match std::env::var("TOKENMUX_CACHE_KEY") {
+                Ok(key) => store.with_encryption(EncryptionKey::from_base64(&key)?),
+                Err(_) => store,
+            };
+            Ok(Arc::new(store))
+        }
+    }
+}
