@@ -1,0 +1,263 @@
+//! The `tokenmux` binary end to end against the mock: every provider and
+//! output format, exit codes, the file cache across runs, and stderr free
+//! of secrets.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokenmux_mock::{
+    DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer, Provider,
+};
+
+use crate::support::{ID, SECRET};
+
+/// Builds the binary once (it belongs to another package, so cargo does
+/// not build it for this test) and returns its path.
+fn binary() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                "tokenmux-cli",
+                "--bin",
+                "tokenmux",
+            ])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the tokenmux binary builds");
+        // This test binary is target/<profile>/deps/it-…; the CLI is target/<profile>/tokenmux.
+        let exe = std::env::current_exe().unwrap();
+        exe.parent()
+            .and_then(|deps| deps.parent())
+            .unwrap()
+            .join("tokenmux")
+    })
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn tokenmux(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(binary());
+    command.args(args).env_remove("TOKENMUX_CACHE_KEY");
+    for variable in [
+        "TOKENMUX_CLIENT_ID",
+        "TOKENMUX_CLIENT_SECRET",
+        "TOKENMUX_USERNAME",
+        "TOKENMUX_PASSWORD",
+    ] {
+        command.env_remove(variable);
+    }
+    command.envs(env.iter().copied());
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+const CREDENTIALS: [(&str, &str); 4] = [
+    ("TOKENMUX_CLIENT_ID", ID),
+    ("TOKENMUX_CLIENT_SECRET", SECRET),
+    ("TOKENMUX_USERNAME", DEFAULT_USERNAME),
+    ("TOKENMUX_PASSWORD", DEFAULT_PASSWORD),
+];
+
+#[tokio::test]
+async fn every_provider_and_format() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    for provider in Provider::ALL {
+        let name = provider.prefix().trim_start_matches('/');
+        let base = server.base_url(provider);
+        let prefix = format!("mock-{name}-access-");
+        for format in ["raw", "header", "json"] {
+            let run = tokenmux(
+                &[
+                    "token",
+                    "--provider",
+                    name,
+                    "--base-url",
+                    &base,
+                    "--format",
+                    format,
+                    "--cache",
+                    "memory",
+                ],
+                &CREDENTIALS,
+            )
+            .await;
+            assert_eq!(run.code, 0, "{name} {format}: {}", run.stderr);
+            let out = run.stdout.trim_end();
+            match format {
+                "raw" => assert!(out.starts_with(&prefix), "{out}"),
+                "header" => assert!(out.starts_with(&format!("Bearer {prefix}")), "{out}"),
+                _ => {
+                    let json: serde_json::Value = serde_json::from_str(out).unwrap();
+                    assert!(json["access_token"].as_str().unwrap().starts_with(&prefix));
+                    assert_eq!(json["token_type"], "Bearer");
+                    assert!((3590..=3600).contains(&json["expires_in"].as_u64().unwrap()));
+                    assert!(
+                        json["expires_at"].as_str().unwrap().ends_with('Z'),
+                        "RFC 3339"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn exit_codes_for_rejected_credentials_exhausted_retries_and_usage() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let base = server.base_url(Provider::JsonApi);
+    let wrong = "S3CRET-not-the-right-one";
+    let run = tokenmux(
+        &[
+            "token",
+            "--provider",
+            "jsonapi",
+            "--base-url",
+            &base,
+            "--cache",
+            "memory",
+        ],
+        &[
+            ("TOKENMUX_CLIENT_ID", ID),
+            ("TOKENMUX_CLIENT_SECRET", wrong),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("no_active_account"), "{}", run.stderr);
+    assert!(!run.stderr.contains(wrong) && run.stdout.is_empty());
+    assert_eq!(
+        run.stderr.lines().count(),
+        1,
+        "one clear line: {}",
+        run.stderr
+    );
+
+    for _ in 0..10 {
+        server.inject(Provider::JsonApi, Fault::status(503).retry_after("0"));
+    }
+    let run = tokenmux(
+        &[
+            "token",
+            "--provider",
+            "jsonapi",
+            "--base-url",
+            &base,
+            "--cache",
+            "memory",
+        ],
+        &CREDENTIALS,
+    )
+    .await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("503"), "{}", run.stderr);
+
+    let run = tokenmux(
+        &["token", "--provider", "jsonapi", "--cache", "memory"],
+        &CREDENTIALS,
+    )
+    .await;
+    assert_eq!(run.code, 2, "jsonapi needs a base URL: {}", run.stderr);
+    let run = tokenmux(&["token", "--provider", "nope"], &CREDENTIALS).await;
+    assert_eq!(run.code, 2);
+}
+
+#[tokio::test]
+async fn the_file_cache_is_reused_and_the_refresh_token_used_once_stale() {
+    let config = MockConfig {
+        token_lifetime: Duration::from_secs(3),
+        ..MockConfig::default()
+    };
+    let server = MockServer::start(config).await.unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let base = server.base_url(Provider::Password);
+    let args = [
+        "token",
+        "--provider",
+        "password",
+        "--base-url",
+        &base,
+        "--cache",
+        "file",
+        "--cache-dir",
+        cache_dir,
+    ];
+    let first = tokenmux(&args, &CREDENTIALS).await;
+    let second = tokenmux(&args, &CREDENTIALS).await;
+    assert_eq!((first.code, second.code), (0, 0), "{}", second.stderr);
+    assert_eq!(
+        first.stdout, second.stdout,
+        "the second run reads the cache"
+    );
+    assert_eq!(server.requests_received(Provider::Password), 1);
+
+    // A 3 s token is stale 1.5 s in; the next run uses the stored refresh token.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let third = tokenmux(&args, &CREDENTIALS).await;
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_ne!(third.stdout, first.stdout);
+    assert_eq!(server.tokens_issued(Provider::Password, Grant::Password), 1);
+    assert_eq!(
+        server.tokens_issued(Provider::Password, Grant::RefreshToken),
+        1
+    );
+    for entry in std::fs::read_dir(cache.path()).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(!name.contains(SECRET) && !name.contains(ID), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_secret_flag_warns_and_the_schema_prints() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let base = server.base_url(Provider::NeonPanel);
+    let run = tokenmux(
+        &[
+            "token",
+            "--provider",
+            "neonpanel",
+            "--base-url",
+            &base,
+            "--cache",
+            "memory",
+            "--client-id",
+            ID,
+            "--client-secret",
+            SECRET,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--client-secret shows in process lists"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(SECRET));
+
+    let run = tokenmux(&["config", "schema"], &[]).await;
+    let schema: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(schema["title"], "SourceConfig");
+}
