@@ -8,5 +8,6 @@ mod clients;
 mod examples;
 mod facade;
 mod hooks;
+mod mock;
 mod stores;
 mod support;

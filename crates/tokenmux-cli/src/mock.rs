@@ -50,9 +50,16 @@ pub(crate) async fn run(args: MockArgs) -> Result<(), Failure> {
         server.addr()
     ))?;
     for provider in Provider::ALL {
-        let name = provider.prefix().trim_start_matches('/');
-        print_line(&format!("  {name:<10} {}", server.base_url(provider)))?;
+        print_line(&format!(
+            "  {:<10} {}",
+            provider.name(),
+            server.base_url(provider)
+        ))?;
     }
+    print_line(&format!(
+        "control: POST http://{0}/_mock/faults, GET http://{0}/_mock/counters, POST http://{0}/_mock/reset",
+        server.addr()
+    ))?;
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     Ok(())

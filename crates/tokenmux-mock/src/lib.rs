@@ -15,6 +15,12 @@
 //! | JSON:API  | `http://127.0.0.1:PORT/jsonapi`   | `POST /token/`      |
 //! | Password  | `http://127.0.0.1:PORT/password`  | `POST /oauth/token` |
 //!
+//! Faults (error statuses, `Retry-After`, delays, hangs, HTML, malformed
+//! and truncated bodies) are queued per provider through
+//! [`MockServer::inject`] or, from any language, the JSON control API under
+//! `/_mock` (see the `control` module's table: `POST /_mock/faults`,
+//! `GET /_mock/counters`, `POST /_mock/reset`, `POST /_mock/revoke`).
+//!
 //! ```
 //! # #[tokio::main] async fn main() -> std::io::Result<()> {
 //! use tokenmux_mock::{MockConfig, MockServer, Provider};
@@ -28,6 +34,7 @@
 //! ```
 
 mod airalo;
+mod control;
 mod jsonapi;
 mod neonpanel;
 mod password;
@@ -70,6 +77,16 @@ impl Provider {
         Provider::JsonApi,
         Provider::Password,
     ];
+
+    /// The provider's name: `neonpanel`, `airalo`, `jsonapi` or `password`.
+    pub fn name(self) -> &'static str {
+        &self.prefix()[1..]
+    }
+
+    /// The provider with that [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
 
     /// The URL prefix the provider is served under, e.g. `/airalo`.
     pub fn prefix(self) -> &'static str {
@@ -201,6 +218,10 @@ impl MockServer {
                 "/password/oauth/token",
                 endpoint(Provider::Password, password::token),
             )
+            .route("/_mock/faults", post(control::faults))
+            .route("/_mock/counters", axum::routing::get(control::counters))
+            .route("/_mock/reset", post(control::reset))
+            .route("/_mock/revoke", post(control::revoke))
             .with_state(Arc::clone(&state));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -70,6 +70,8 @@ pub struct FaultResponse {
     pub content_type: String,
     /// The body.
     pub body: String,
+    /// Send only the first half of the body, then cut the connection.
+    pub truncated: bool,
 }
 
 impl Fault {
@@ -82,8 +84,39 @@ impl Fault {
                 headers: Vec::new(),
                 content_type: "application/json".to_owned(),
                 body: format!(r#"{{"message":"injected {status}"}}"#),
+                truncated: false,
             }),
         }
+    }
+
+    /// Never answers in time: waits an hour, then answers normally.
+    pub fn hang() -> Self {
+        Self::delay(Duration::from_secs(3600))
+    }
+
+    /// An HTML page (what a proxy or a login wall sends) with `status`.
+    pub fn html(status: u16) -> Self {
+        Self::status(status).body(
+            "text/html; charset=utf-8",
+            "<!DOCTYPE html><html><body><h1>Service Unavailable</h1></body></html>",
+        )
+    }
+
+    /// Broken JSON with status 200.
+    pub fn malformed() -> Self {
+        Self::status(200).body("application/json", r#"{"access_token": "abc", "expires_in"#)
+    }
+
+    /// A token response whose body stops half-way: the connection is cut.
+    pub fn truncated() -> Self {
+        let mut fault = Self::status(200).body(
+            "application/json",
+            r#"{"token_type":"Bearer","expires_in":3600,"access_token":"truncated-token-value"}"#,
+        );
+        if let Some(response) = &mut fault.response {
+            response.truncated = true;
+        }
+        fault
     }
 
     /// Handle the request normally, after `delay`.
@@ -192,11 +225,24 @@ impl State {
         let fault = self.lock().faults.get_mut(&provider)?.pop_front()?;
         tokio::time::sleep(fault.delay).await;
         let canned = fault.response?;
-        let mut response = (
-            StatusCode::from_u16(canned.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            canned.body,
-        )
-            .into_response();
+        let status =
+            StatusCode::from_u16(canned.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = if canned.truncated {
+            // Half the body, then an error: hyper aborts the connection
+            // mid-message, as a crashed or cut-off server would.
+            use futures_util::StreamExt as _;
+            let half = Bytes::from(canned.body[..canned.body.len() / 2].to_owned());
+            // The pause lets the head and the first half reach the client
+            // before the cut.
+            let cut = futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Err::<Bytes, _>(std::io::Error::other("connection cut by the mock"))
+            });
+            let body = futures_util::stream::once(async move { Ok(half) }).chain(cut);
+            (status, axum::body::Body::from_stream(body)).into_response()
+        } else {
+            (status, canned.body).into_response()
+        };
         let headers = response.headers_mut();
         for (name, value) in
             std::iter::once(("content-type".to_owned(), canned.content_type)).chain(canned.headers)
@@ -286,7 +332,7 @@ fn random_token(provider: Provider, kind: &str) -> String {
         .take(40)
         .map(char::from)
         .collect();
-    format!("mock-{}-{kind}-{random}", &provider.prefix()[1..])
+    format!("mock-{}-{kind}-{random}", provider.name())
 }
 
 /// A JSON response with the exact content type the document uses.
