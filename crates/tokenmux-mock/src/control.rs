@@ -82,10 +82,12 @@ pub(crate) async fn faults(
             .unwrap_or("application/json");
         fault = fault.body(content_type, body);
     }
-    if request.kind != "delay" && request.kind != "hang" {
-        if let Some(delay) = request.delay_ms {
-            fault.delay = Duration::from_millis(delay);
-        }
+    // Any canned answer may also come late.
+    if request.kind != "delay"
+        && request.kind != "hang"
+        && let Some(delay) = request.delay_ms
+    {
+        fault.delay = Duration::from_millis(delay);
     }
     for _ in 0..request.count.min(10_000) {
         state.push_fault(provider, fault.clone());
