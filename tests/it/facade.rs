@@ -234,6 +234,26 @@ async fn a_refused_refresh_token_falls_back_to_the_password_grant() {
 }
 
 #[tokio::test]
+async fn a_refresh_token_is_never_sent_twice_even_after_a_transient_failure() {
+    let server = mock().await;
+    let clock = Arc::new(ManualClock::default());
+    let tokens = source(&server, ProviderKind::Password, &clock);
+    tokens.token().await.unwrap();
+    clock.advance(Duration::from_secs(3600));
+    // The refresh grant meets a 429; the next attempt is the password grant.
+    server.inject(Mocked::Password, Fault::status(429).retry_after("0"));
+    tokens.token().await.unwrap();
+    let refresh_tokens_sent: Vec<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+        .filter_map(|body| body["refresh_token"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(refresh_tokens_sent.len(), 1, "one refresh attempt");
+    assert_eq!(server.tokens_issued(Mocked::Password, Grant::Password), 2);
+}
+
+#[tokio::test]
 async fn retry_after_is_honoured_then_the_token_arrives() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
@@ -409,7 +429,12 @@ async fn no_secret_is_ever_printed_or_logged() {
             _ => client_secret.to_owned(),
         };
         let echo = format!(r#"{{"access_token": 5, "echo": "{sent}"}}"#);
-        server.inject(mocked, Fault::status(200).body("application/json", &echo));
+        // Twice for the password provider: its failed refresh grant falls
+        // back to the password grant, which must fail as well.
+        let attempts = if kind == ProviderKind::Password { 2 } else { 1 };
+        for _ in 0..attempts {
+            server.inject(mocked, Fault::status(200).body("application/json", &echo));
+        }
         let error = tokens.token().await.unwrap_err();
         printed.push(format!("{error} {error:?}"));
         server.inject(mocked, Fault::status(500).body("application/json", &echo));

@@ -222,22 +222,24 @@ impl Inner {
     /// The refresh grant, and what to do when the refresh token is refused.
     async fn refresh_grant(&self, refresh_token: &Secret) -> Result<AccessToken, Error> {
         lock(&self.spent_refresh_tokens).insert(fingerprint(refresh_token.expose_secret()));
-        match self.fetch(Grant::Refresh(refresh_token)).await {
-            Ok(token) => Ok(token),
-            Err(error @ Error::CredentialsRejected { .. }) => {
-                debug!(provider = self.provider.kind().name(), %error, "refresh token refused");
-                // Another holder may have rotated it: take theirs if it is good.
-                if let Some(stored) = self.read_store().await
-                    && let Some(adopted) = self.adoptable(&stored, self.clock.now())
-                {
-                    return Ok(adopted.token.clone());
-                }
-                match self.credentials {
-                    Credentials::Password { .. } => self.fetch(Grant::Primary).await,
-                    Credentials::Client { .. } => Err(error),
-                }
+        let error = match self.fetch(Grant::Refresh(refresh_token)).await {
+            Ok(token) => return Ok(token),
+            Err(error) => error,
+        };
+        debug!(provider = self.provider.kind().name(), %error, "refresh grant failed");
+        if matches!(error, Error::CredentialsRejected { .. }) {
+            // Another holder may have rotated it: take theirs if it is good.
+            if let Some(stored) = self.read_store().await
+                && let Some(adopted) = self.adoptable(&stored, self.clock.now())
+            {
+                return Ok(adopted.token.clone());
             }
-            Err(error) => Err(error),
+        }
+        // The refresh token is spent either way; the password grant, when
+        // the credentials allow it, is the way to a new one.
+        match self.credentials {
+            Credentials::Password { .. } => self.fetch(Grant::Primary).await,
+            Credentials::Client { .. } => Err(error),
         }
     }
 
@@ -306,7 +308,7 @@ impl Inner {
 
     /// One exchange with retries: exponential backoff with jitter,
     /// `Retry-After` honoured, within the attempt and time bounds. A refresh
-    /// grant is retried only where the endpoint cannot have used the token.
+    /// grant is never retried: its token is spent once sent.
     async fn fetch(&self, grant: Grant<'_>) -> Result<AccessToken, Error> {
         let exchange = Exchange {
             provider: &self.provider,
@@ -326,13 +328,9 @@ impl Inner {
         let attempts = (|| exchange.request(grant))
             .retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(|error| {
-                if is_refresh {
-                    matches!(error, Error::RateLimited { .. })
-                } else {
-                    error.is_transient()
-                }
-            })
+            // A refresh token is sent once, ever: a retry could present a
+            // token the endpoint already rotated (or counts as reused).
+            .when(|error| !is_refresh && error.is_transient())
             .adjust(|error, delay| match error {
                 // Only while retries remain (delay is None when they are spent).
                 Error::RateLimited {
