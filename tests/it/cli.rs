@@ -261,3 +261,58 @@ async fn a_secret_flag_warns_and_the_schema_prints() {
     let schema: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(schema["title"], "SourceConfig");
 }
+
+#[tokio::test]
+async fn config_files_in_yaml_and_toml() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = server.base_url(Provider::Airalo);
+    let yaml = dir.path().join("tokenmux.yaml");
+    std::fs::write(&yaml, format!("provider: airalo\nbase_url: {base}\n")).unwrap();
+    let toml = dir.path().join("tokenmux.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "provider = \"jsonapi\"\nbase_url = \"{}\"\n[credentials]\nclient_id = \"{ID}\"\nclient_secret = \"{SECRET}\"\n",
+            server.base_url(Provider::JsonApi)
+        ),
+    )
+    .unwrap();
+    // Provider from the file, secrets from the environment.
+    let run = tokenmux(
+        &[
+            "token",
+            "--config",
+            yaml.to_str().unwrap(),
+            "--cache",
+            "memory",
+        ],
+        &CREDENTIALS,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("mock-airalo-access-"));
+    // Everything from the file.
+    let run = tokenmux(
+        &[
+            "token",
+            "--config",
+            toml.to_str().unwrap(),
+            "--cache",
+            "memory",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("mock-jsonapi-access-"));
+    // A broken file is a usage error that does not echo its content.
+    std::fs::write(
+        &toml,
+        format!("provider = \"jsonapi\"\nclient_secret = \"{SECRET}\" oops"),
+    )
+    .unwrap();
+    let run = tokenmux(&["token", "--config", toml.to_str().unwrap()], &[]).await;
+    assert_eq!(run.code, 2);
+    assert!(!run.stderr.contains(SECRET), "{}", run.stderr);
+}
