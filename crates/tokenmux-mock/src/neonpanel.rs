@@ -13,26 +13,21 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::Provider;
-use crate::state::{Grant, State, media_type, reply};
+use crate::state::{FieldsError, Grant, State, json_or_form_fields, reply};
 
 const JSON: &str = "application/json";
 
 pub(crate) async fn token(state: Arc<State>, headers: HeaderMap, body: Bytes) -> Response {
-    let fields = match media_type(&headers).as_deref() {
-        Some(JSON) => match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(fields)) => fields,
-            _ => {
-                return reply(
-                    StatusCode::BAD_REQUEST,
-                    JSON,
-                    json!({"message": "The request body is not a JSON object."}),
-                );
-            }
-        },
-        Some("application/x-www-form-urlencoded") => form_urlencoded::parse(&body)
-            .map(|(name, value)| (name.into_owned(), Value::String(value.into_owned())))
-            .collect(),
-        _ => {
+    let fields = match json_or_form_fields(&headers, &body) {
+        Ok(fields) => fields,
+        Err(FieldsError::NotAnObject) => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                JSON,
+                json!({"message": "The request body is not a JSON object."}),
+            );
+        }
+        Err(FieldsError::UnsupportedMediaType) => {
             return reply(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 JSON,

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::Provider;
-use crate::state::{Grant, RefreshOutcome, State, media_type, reply};
+use crate::state::{FieldsError, Grant, RefreshOutcome, State, json_or_form_fields, reply};
 
 const JSON: &str = "application/json";
 
@@ -29,21 +29,16 @@ pub(crate) async fn token(state: Arc<State>, headers: HeaderMap, body: Bytes) ->
     }
     // The document sends JSON; OAuth2 servers (and most OAuth2 client
     // libraries) also use url-encoded forms, so the mock reads both.
-    let fields = match media_type(&headers).as_deref() {
-        Some(JSON) => match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(fields)) => fields,
-            _ => {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "The request body is not a JSON object.",
-                );
-            }
-        },
-        Some("application/x-www-form-urlencoded") => form_urlencoded::parse(&body)
-            .map(|(name, value)| (name.into_owned(), Value::String(value.into_owned())))
-            .collect(),
-        _ => {
+    let fields = match json_or_form_fields(&headers, &body) {
+        Ok(fields) => fields,
+        Err(FieldsError::NotAnObject) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The request body is not a JSON object.",
+            );
+        }
+        Err(FieldsError::UnsupportedMediaType) => {
             return oauth_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "invalid_request",

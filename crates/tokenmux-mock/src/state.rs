@@ -349,6 +349,37 @@ pub(crate) fn reply(
         .into_response()
 }
 
+/// Why a request body could not be read as fields.
+pub(crate) enum FieldsError {
+    /// JSON, but not an object.
+    NotAnObject,
+    /// Neither JSON nor a url-encoded form.
+    UnsupportedMediaType,
+}
+
+/// The fields of a JSON-object or url-encoded-form body (what the Laravel
+/// servers behind NeonPanel and the OAuth2 endpoint read).
+pub(crate) fn json_or_form_fields(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, FieldsError> {
+    match media_type(headers).as_deref() {
+        Some("application/json") => match serde_json::from_slice(body) {
+            Ok(serde_json::Value::Object(fields)) => Ok(fields),
+            _ => Err(FieldsError::NotAnObject),
+        },
+        Some("application/x-www-form-urlencoded") => Ok(form_urlencoded::parse(body)
+            .map(|(name, value)| {
+                (
+                    name.into_owned(),
+                    serde_json::Value::String(value.into_owned()),
+                )
+            })
+            .collect()),
+        _ => Err(FieldsError::UnsupportedMediaType),
+    }
+}
+
 /// The media type of a request without parameters, lowercased.
 pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;

@@ -14,7 +14,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::store::{PutOutcome, StoreError, StoreKey, TokenStore, Versioned};
+use crate::store::{PutOutcome, StoreError, StoreKey, TokenStore, Versioned, next_version};
 use crate::{AccessToken, Secret};
 
 const FORMAT: &str = "tokenmux-token/1";
@@ -258,10 +258,10 @@ impl FileStore {
         lock.lock().map_err(|e| io_error(&lock_path, e))?;
         // A corrupt file is as good as none: overwrite it.
         let current = self.read(key).unwrap_or(None);
-        if current.as_ref().map(|c| c.version) != expected {
-            return Ok(PutOutcome::Conflict { current });
-        }
-        let version = expected.map_or(1, |v| v + 1);
+        let version = match next_version(current.as_ref(), expected) {
+            Ok(version) => version,
+            Err(conflict) => return Ok(conflict),
+        };
         let record = TokenRecord::from_token(token);
         let (token, sealed) = match &self.encryption {
             Some(encryption) => {

@@ -95,6 +95,21 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
     ) -> Result<PutOutcome, StoreError>;
 }
 
+/// The compare-and-swap rule every store applies: the write goes ahead, as
+/// the returned version, only if what is stored is at version `expected`
+/// (`None`: nothing stored); otherwise the conflict to report.
+pub(crate) fn next_version(
+    current: Option<&Versioned>,
+    expected: Option<u64>,
+) -> Result<u64, PutOutcome> {
+    if current.map(|c| c.version) != expected {
+        return Err(PutOutcome::Conflict {
+            current: current.cloned(),
+        });
+    }
+    Ok(expected.map_or(1, |v| v + 1))
+}
+
 /// Tokens in this process's memory; the default store.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -119,13 +134,10 @@ impl TokenStore for MemoryStore {
         expected: Option<u64>,
     ) -> Result<PutOutcome, StoreError> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let current = entries.get(key);
-        if current.map(|c| c.version) != expected {
-            return Ok(PutOutcome::Conflict {
-                current: current.cloned(),
-            });
-        }
-        let version = expected.map_or(1, |v| v + 1);
+        let version = match next_version(entries.get(key), expected) {
+            Ok(version) => version,
+            Err(conflict) => return Ok(conflict),
+        };
         entries.insert(
             key.clone(),
             Versioned {
