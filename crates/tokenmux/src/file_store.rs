@@ -178,7 +178,7 @@ struct Envelope {
 /// # let _ = tokens;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct FileStore {
     dir: PathBuf,
     encryption: Option<EncryptionKey>,
@@ -329,7 +329,7 @@ fn io_error(path: &Path, error: std::io::Error) -> StoreError {
 #[async_trait]
 impl TokenStore for FileStore {
     async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
-        let store = self.clone_for_blocking();
+        let store = self.clone();
         let key = key.clone();
         blocking(move || store.read(&key)).await
     }
@@ -340,18 +340,9 @@ impl TokenStore for FileStore {
         token: &AccessToken,
         expected: Option<u64>,
     ) -> Result<PutOutcome, StoreError> {
-        let store = self.clone_for_blocking();
+        let store = self.clone();
         let (key, token) = (key.clone(), token.clone());
         blocking(move || store.write(&key, &token, expected)).await
-    }
-}
-
-impl FileStore {
-    fn clone_for_blocking(&self) -> Self {
-        Self {
-            dir: self.dir.clone(),
-            encryption: self.encryption.clone(),
-        }
     }
 }
 
