@@ -9,5 +9,7 @@ mod examples;
 mod facade;
 mod hooks;
 mod mock;
+mod redis;
+mod redis_server;
 mod stores;
 mod support;

@@ -117,7 +117,11 @@ pub(crate) async fn counters(Shared(state): Shared<Arc<State>>) -> Json<Value> {
         .collect();
         issued.insert(provider.name().to_owned(), Value::Object(grants));
     }
-    Json(json!({"requests": requests, "issued": issued}))
+    Json(json!({
+        "requests": requests,
+        "issued": issued,
+        "refresh_tokens_reused": state.refresh_tokens_reused(),
+    }))
 }
 
 pub(crate) async fn reset(Shared(state): Shared<Arc<State>>) -> StatusCode {

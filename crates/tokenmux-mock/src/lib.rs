@@ -267,6 +267,12 @@ impl MockServer {
         self.state.tokens_issued(provider, grant)
     }
 
+    /// How many times a used-up refresh token was presented again: a
+    /// client that rotates correctly keeps this at 0.
+    pub fn refresh_tokens_reused(&self) -> usize {
+        self.state.refresh_tokens_reused()
+    }
+
     /// Queues a fault for the next request to `provider` (faults apply in
     /// the order queued, one per request).
     ///

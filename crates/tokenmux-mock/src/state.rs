@@ -153,7 +153,17 @@ struct Inner {
     requests: Vec<RecordedRequest>,
     issued: BTreeMap<(Provider, Grant), usize>,
     /// Refresh token → whether it may still be used.
-    refresh_tokens: HashMap<String, bool>,
+    refresh_tokens: HashMap<String, RefreshState>,
+    /// Used-up refresh tokens presented again.
+    refresh_tokens_reused: usize,
+}
+
+/// Where an issued refresh token stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RefreshState {
+    Valid,
+    Used,
+    Revoked,
 }
 
 pub(crate) struct State {
@@ -258,8 +268,8 @@ impl State {
     }
 
     pub(crate) fn revoke_refresh_tokens(&self) {
-        for valid in self.lock().refresh_tokens.values_mut() {
-            *valid = false;
+        for state in self.lock().refresh_tokens.values_mut() {
+            *state = RefreshState::Revoked;
         }
     }
 
@@ -283,8 +293,13 @@ impl State {
             .unwrap_or(0)
     }
 
+    pub(crate) fn refresh_tokens_reused(&self) -> usize {
+        self.lock().refresh_tokens_reused
+    }
+
     pub(crate) fn reset(&self) {
         let mut inner = self.lock();
+        inner.refresh_tokens_reused = 0;
         inner.requests.clear();
         inner.issued.clear();
         inner.faults.clear();
@@ -297,7 +312,9 @@ impl State {
         let mut inner = self.lock();
         *inner.issued.entry((provider, grant)).or_default() += 1;
         if let Some(refresh) = &refresh {
-            inner.refresh_tokens.insert(refresh.clone(), true);
+            inner
+                .refresh_tokens
+                .insert(refresh.clone(), RefreshState::Valid);
         }
         (access, refresh)
     }
@@ -309,10 +326,16 @@ impl State {
         let refresh = random_token(Provider::Password, "refresh");
         let mut inner = self.lock();
         match inner.refresh_tokens.get_mut(presented) {
-            Some(valid @ true) => *valid = false,
+            Some(state @ RefreshState::Valid) => *state = RefreshState::Used,
+            Some(RefreshState::Used) => {
+                inner.refresh_tokens_reused += 1;
+                return RefreshOutcome::Invalid;
+            }
             _ => return RefreshOutcome::Invalid,
         }
-        inner.refresh_tokens.insert(refresh.clone(), true);
+        inner
+            .refresh_tokens
+            .insert(refresh.clone(), RefreshState::Valid);
         *inner
             .issued
             .entry((Provider::Password, Grant::RefreshToken))

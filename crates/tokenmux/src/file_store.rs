@@ -1,159 +1,15 @@
 //! Tokens in files: they survive restarts, and processes on one host share them.
 
-use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::AccessToken;
+use crate::record::{self, EncryptionKey};
 use crate::store::{PutOutcome, StoreError, StoreKey, TokenStore, Versioned, next_version};
-use crate::{AccessToken, Secret};
-
-const FORMAT: &str = "tokenmux-token/1";
-
-/// A 256-bit key for encrypting tokens at rest (ChaCha20-Poly1305). `Debug`
-/// never shows it.
-///
-/// ```
-/// use tokenmux::EncryptionKey;
-///
-/// let key = EncryptionKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
-/// assert_eq!(format!("{key:?}"), "EncryptionKey([redacted])");
-/// assert!(EncryptionKey::from_base64("too short").is_err());
-/// ```
-#[derive(Clone)]
-pub struct EncryptionKey(Key);
-
-impl EncryptionKey {
-    /// A key from 32 bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(Key::from(bytes))
-    }
-
-    /// A key from its standard base64 form (32 bytes once decoded).
-    pub fn from_base64(text: &str) -> Result<Self, crate::Error> {
-        let bytes = BASE64
-            .decode(text.trim())
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or_else(|| {
-                crate::Error::Config("an encryption key is 32 bytes in standard base64".into())
-            })?;
-        Ok(Self::from_bytes(bytes))
-    }
-
-    /// A new random key (print it with [`to_base64`](Self::to_base64) once, and keep it secret).
-    pub fn generate() -> Self {
-        Self(ChaCha20Poly1305::generate_key(&mut OsRng))
-    }
-
-    /// The key in standard base64.
-    pub fn to_base64(&self) -> Secret {
-        Secret::new(BASE64.encode(self.0.as_slice()))
-    }
-
-    pub(crate) fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Sealed, StoreError> {
-        let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ciphertext = ChaCha20Poly1305::new(&self.0)
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .map_err(|_| StoreError::Unavailable("encryption failed".into()))?;
-        Ok(Sealed {
-            nonce: BASE64.encode(nonce),
-            ciphertext: BASE64.encode(ciphertext),
-        })
-    }
-
-    pub(crate) fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let corrupt = || StoreError::Corrupt("cannot decrypt: wrong key, or altered".into());
-        let nonce = BASE64.decode(&sealed.nonce).map_err(|_| corrupt())?;
-        let ciphertext = BASE64.decode(&sealed.ciphertext).map_err(|_| corrupt())?;
-        if nonce.len() != 12 {
-            return Err(corrupt());
-        }
-        ChaCha20Poly1305::new(&self.0)
-            .decrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &ciphertext,
-                    aad,
-                },
-            )
-            .map_err(|_| corrupt())
-    }
-}
-
-impl fmt::Debug for EncryptionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("EncryptionKey([redacted])")
-    }
-}
-
-/// An encrypted payload.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Sealed {
-    nonce: String,
-    ciphertext: String,
-}
-
-/// How a token is written down (the secrets in the clear: only ever stored
-/// encrypted, or in a 0600 file).
-#[derive(Serialize, Deserialize)]
-pub(crate) struct TokenRecord {
-    access_token: String,
-    token_type: String,
-    obtained_at: SystemTime,
-    expires_at: SystemTime,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
-}
-
-impl TokenRecord {
-    pub(crate) fn from_token(token: &AccessToken) -> Self {
-        Self {
-            access_token: token.secret().expose_secret().to_owned(),
-            token_type: token.token_type().to_owned(),
-            obtained_at: token.obtained_at(),
-            expires_at: token.expires_at(),
-            refresh_token: token.refresh_token().map(|t| t.expose_secret().to_owned()),
-        }
-    }
-
-    pub(crate) fn into_token(self) -> AccessToken {
-        let lifetime = self
-            .expires_at
-            .duration_since(self.obtained_at)
-            .unwrap_or_default();
-        AccessToken::new(self.access_token, self.obtained_at, lifetime)
-            .with_refresh_token(self.refresh_token.map(Secret::new))
-    }
-}
-
-/// The file: which key it belongs to, its version, and the token, sealed
-/// or in the clear.
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    format: String,
-    store_key: String,
-    version: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    token: Option<TokenRecord>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sealed: Option<Sealed>,
-}
 
 /// Tokens in a directory, one file per [`StoreKey`], named by a hash of the
 /// key (never by a secret).
@@ -216,28 +72,9 @@ impl FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error(&path, e)),
         };
-        let corrupt = |why: &str| StoreError::Corrupt(format!("{}: {why}", path.display()));
-        let envelope: Envelope =
-            serde_json::from_slice(&bytes).map_err(|_| corrupt("not a tokenmux token file"))?;
-        if envelope.format != FORMAT {
-            return Err(corrupt("unknown format"));
-        }
-        if envelope.store_key != key.as_str() {
-            return Err(corrupt("belongs to another key"));
-        }
-        let record = match (&self.encryption, envelope.sealed, envelope.token) {
-            (Some(encryption), Some(sealed), None) => {
-                let plaintext = encryption.open(&sealed, &aad(key, envelope.version))?;
-                serde_json::from_slice(&plaintext).map_err(|_| corrupt("undecodable token"))?
-            }
-            (None, None, Some(record)) => record,
-            (Some(_), _, _) => return Err(corrupt("not encrypted, but encryption is on")),
-            (None, _, _) => return Err(corrupt("encrypted, but no key is configured")),
-        };
-        Ok(Some(Versioned {
-            token: TokenRecord::into_token(record),
-            version: envelope.version,
-        }))
+        record::decode(key, &bytes, self.encryption.as_ref())
+            .map(Some)
+            .map_err(|why| StoreError::Corrupt(format!("{}: {why}", path.display())))
     }
 
     fn write(
@@ -262,33 +99,10 @@ impl FileStore {
             Ok(version) => version,
             Err(conflict) => return Ok(conflict),
         };
-        let record = TokenRecord::from_token(token);
-        let (token, sealed) = match &self.encryption {
-            Some(encryption) => {
-                let plaintext = serde_json::to_vec(&record)
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                (None, Some(encryption.seal(&plaintext, &aad(key, version))?))
-            }
-            None => (Some(record), None),
-        };
-        let envelope = Envelope {
-            format: FORMAT.to_owned(),
-            store_key: key.as_str().to_owned(),
-            version,
-            token,
-            sealed,
-        };
-        let bytes =
-            serde_json::to_vec(&envelope).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let bytes = record::encode(key, version, token, self.encryption.as_ref())?;
         replace_atomically(&self.dir, &path, &bytes)?;
         Ok(PutOutcome::Stored { version })
     }
-}
-
-/// Binds a sealed token to its key and version: a file copied to another
-/// key or rolled back to another version does not decrypt.
-fn aad(key: &StoreKey, version: u64) -> Vec<u8> {
-    format!("{FORMAT}|{}|{version}", key.as_str()).into_bytes()
 }
 
 /// Temp file in the same directory, 0600, written and fsynced, renamed over
@@ -360,7 +174,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{Credentials, Provider};
+    use crate::{Credentials, Provider, Secret};
+    use std::time::SystemTime;
 
     fn key() -> StoreKey {
         StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"))

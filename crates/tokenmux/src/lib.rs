@@ -114,6 +114,9 @@ mod file_store;
 mod middleware;
 mod policy;
 mod provider;
+mod record;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod source;
 mod store;
 mod token;
@@ -122,12 +125,15 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::SourceConfig;
 pub use credentials::Credentials;
 pub use error::Error;
-pub use file_store::{EncryptionKey, FileStore};
+pub use file_store::FileStore;
 #[cfg(feature = "middleware")]
 pub use middleware::BearerAuth;
 pub use policy::{RefreshPolicy, RetryPolicy};
 pub use provider::{Provider, ProviderKind};
+pub use record::EncryptionKey;
+#[cfg(feature = "redis")]
+pub use redis_store::RedisStore;
 pub use source::{TokenSource, TokenSourceBuilder};
-pub use store::{MemoryStore, PutOutcome, StoreError, StoreKey, TokenStore, Versioned};
+pub use store::{Lease, MemoryStore, PutOutcome, StoreError, StoreKey, TokenStore, Versioned};
 pub use token::AccessToken;
 pub use tokenmux_wire::Secret;

@@ -27,6 +27,26 @@ impl ProviderKind {
             ProviderKind::Password => "password",
         }
     }
+
+    /// Every kind, in spec order.
+    pub const ALL: [ProviderKind; 4] = [
+        ProviderKind::NeonPanel,
+        ProviderKind::Airalo,
+        ProviderKind::JsonApi,
+        ProviderKind::Password,
+    ];
+
+    /// The kind named `name` (as [`name`](Self::name) spells it).
+    ///
+    /// ```
+    /// use tokenmux::ProviderKind;
+    ///
+    /// assert_eq!(ProviderKind::from_name("jsonapi"), Some(ProviderKind::JsonApi));
+    /// assert_eq!(ProviderKind::from_name("JSONAPI"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
 }
 
 /// A token endpoint: its kind and base URL (the spec's server URL; the

@@ -11,12 +11,19 @@ use tokenmux_wire::{DEFAULT_MAX_RESPONSE_BYTES, Secret};
 use tracing::{debug, warn};
 
 use crate::exchange::{Exchange, Grant, normalise};
-use crate::store::{MemoryStore, PutOutcome, StoreKey, TokenStore, Versioned};
+use crate::store::{Lease, MemoryStore, PutOutcome, StoreKey, TokenStore, Versioned};
 use crate::token::fingerprint;
 use crate::{
     AccessToken, Clock, Credentials, Error, Provider, ProviderKind, RefreshPolicy, RetryPolicy,
     SystemClock,
 };
+
+/// First pause of a holder waiting for another's token, and the longest.
+const LEASE_POLL_FIRST: Duration = Duration::from_millis(10);
+const LEASE_POLL_MAX: Duration = Duration::from_millis(200);
+/// How much longer than a fetch's deadline a holder waits for another's
+/// token before fetching itself (covers the lease lapsing after a crash).
+const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(30);
 
 /// Valid bearer tokens from one provider for one set of credentials.
 ///
@@ -194,14 +201,93 @@ impl TokenSource {
 }
 
 impl Inner {
-    /// Gets a new token and publishes it. Called with the refresh lock held.
+    /// Gets a new token and publishes it. Called with the refresh lock held
+    /// (one flight per process); the store's lease makes it one flight
+    /// between all the processes sharing the store.
     async fn refresh(&self) -> Result<Arc<Cached>, Error> {
-        let now = self.clock.now();
-        let stored = self.read_store().await;
-        // Another holder of the store may have refreshed already.
-        if let Some(adopted) = stored.as_ref().and_then(|s| self.adoptable(s, now)) {
-            return Ok(adopted);
+        // Waiting is bounded by how long the lease holder's fetch may run.
+        let give_up = tokio::time::Instant::now() + self.retry.deadline + LEASE_WAIT_MARGIN;
+        let mut pause = LEASE_POLL_FIRST;
+        loop {
+            let stored = self.read_store().await;
+            // Another holder of the store may have refreshed already.
+            if let Some(adopted) = stored
+                .as_ref()
+                .and_then(|s| self.adoptable(s, self.clock.now()))
+            {
+                return Ok(adopted);
+            }
+            match self.store.try_lease(&self.key).await {
+                Ok(Some(lease)) => return self.refresh_under(lease).await,
+                Ok(None) if tokio::time::Instant::now() < give_up => {
+                    debug!(
+                        provider = self.provider.kind().name(),
+                        ?pause,
+                        "another holder is fetching; waiting for its token"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(LEASE_POLL_MAX);
+                }
+                Ok(None) => {
+                    warn!(
+                        provider = self.provider.kind().name(),
+                        "the store's lease holder has not stored a token in time; fetching without it"
+                    );
+                    return self.fetch_and_publish(stored).await;
+                }
+                Err(error) => {
+                    // Never fail a caller because the shared store is down.
+                    warn!(provider = self.provider.kind().name(), %error, "token store cannot coordinate; fetching locally");
+                    return self.fetch_and_publish(stored).await;
+                }
+            }
         }
+    }
+
+    /// The refresh, once this holder has the store's lease: re-read first
+    /// (the previous holder may have stored a token since), keep the lease
+    /// alive while fetching, give it back after.
+    async fn refresh_under(&self, lease: Lease) -> Result<Arc<Cached>, Error> {
+        let stored = self.read_store().await;
+        let result = match stored
+            .as_ref()
+            .and_then(|s| self.adoptable(s, self.clock.now()))
+        {
+            Some(adopted) => Ok(adopted),
+            None => self.renewing(&lease, self.fetch_and_publish(stored)).await,
+        };
+        if let Err(error) = self.store.release_lease(&self.key, &lease).await {
+            // It lapses by itself.
+            warn!(provider = self.provider.kind().name(), %error, "cannot release the token store's lease");
+        }
+        result
+    }
+
+    /// Runs `work`, renewing `lease` every third of its ttl meanwhile, so a
+    /// slow but live fetch keeps it and a dead holder's lapses soon.
+    async fn renewing<T>(&self, lease: &Lease, work: impl Future<Output = T>) -> T {
+        let Some(ttl) = lease.ttl() else {
+            return work.await;
+        };
+        let period = (ttl / 3).max(Duration::from_millis(1));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = ticks.tick() => match self.store.renew_lease(&self.key, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => warn!(provider = self.provider.kind().name(), "the token store's lease lapsed during a fetch"),
+                    Err(error) => warn!(provider = self.provider.kind().name(), %error, "cannot renew the token store's lease"),
+                },
+            }
+        }
+    }
+
+    /// Fetches with the refresh token when there is an unspent one (the
+    /// stored one first: it is the newest), else with the primary grant,
+    /// and publishes the result.
+    async fn fetch_and_publish(&self, stored: Option<Versioned>) -> Result<Arc<Cached>, Error> {
         let current = self.current.load_full();
         let refresh_token = stored
             .as_ref()
@@ -290,9 +376,23 @@ impl Inner {
                     stored_version = Some(version);
                     break;
                 }
-                // Someone wrote in between. Our token is the newest the
-                // endpoint issued to us, so it replaces theirs.
-                Ok(PutOutcome::Conflict { current }) => expected = current.map(|c| c.version),
+                // Another holder stored a token first. A usable one wins, so
+                // that every holder uses (and rotates) the same refresh
+                // token; ours, valid too, is dropped unused.
+                Ok(PutOutcome::Conflict { current }) => {
+                    if let Some(theirs) = current
+                        .as_ref()
+                        .and_then(|c| self.adoptable(c, self.clock.now()))
+                    {
+                        debug!(
+                            provider = self.provider.kind().name(),
+                            "another holder stored a token first; using theirs"
+                        );
+                        *lock(&self.rejected) = None;
+                        return Ok(theirs);
+                    }
+                    expected = current.map(|c| c.version);
+                }
                 Err(error) => {
                     warn!(provider = self.provider.kind().name(), %error, "token store unwritable; keeping the token in memory");
                     break;

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -76,6 +77,55 @@ pub enum StoreError {
     /// What is stored cannot be read (corrupt, foreign, wrong key).
     #[error("stored token unreadable: {0}")]
     Corrupt(String),
+    /// The store is misconfigured (a bad URL, say).
+    #[error("store misconfigured: {0}")]
+    Config(String),
+}
+
+/// Permission for one holder of a shared store to fetch a key's token
+/// while the others wait for it; see [`TokenStore::try_lease`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tokenmux::Lease;
+///
+/// let lease = Lease::new("5f1c…", Duration::from_secs(10));
+/// assert_eq!(lease.ttl(), Some(Duration::from_secs(10)));
+/// assert_eq!(Lease::unshared().ttl(), None);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    owner: String,
+    ttl: Option<Duration>,
+}
+
+impl Lease {
+    /// A lease held by `owner` (a random value, unique per attempt) that
+    /// lapses after `ttl` unless renewed.
+    pub fn new(owner: impl Into<String>, ttl: Duration) -> Self {
+        Self {
+            owner: owner.into(),
+            ttl: Some(ttl),
+        }
+    }
+
+    /// The lease of a store nobody else shares: always granted, never lapses.
+    pub fn unshared() -> Self {
+        Self {
+            owner: String::new(),
+            ttl: None,
+        }
+    }
+
+    /// Who holds it.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// How long it lasts unless renewed; `None`: until released.
+    pub fn ttl(&self) -> Option<Duration> {
+        self.ttl
+    }
 }
 
 /// Keeps tokens, with compare-and-swap on a version so that a rotated
@@ -93,6 +143,31 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
         token: &AccessToken,
         expected: Option<u64>,
     ) -> Result<PutOutcome, StoreError>;
+
+    /// Asks to be the one holder fetching `key`'s token, so that holders
+    /// sharing the store make one upstream request between them.
+    /// `Ok(None)`: another holder has the lease; wait for the token it
+    /// stores (poll [`get`](Self::get)), and ask again if none comes.
+    ///
+    /// The default, for stores no other process fetches through, always
+    /// grants [`Lease::unshared`].
+    async fn try_lease(&self, key: &StoreKey) -> Result<Option<Lease>, StoreError> {
+        let _ = key;
+        Ok(Some(Lease::unshared()))
+    }
+
+    /// Extends `lease` by its ttl, while its fetch is still running.
+    /// `Ok(false)`: it had lapsed (another holder may be fetching now).
+    async fn renew_lease(&self, key: &StoreKey, lease: &Lease) -> Result<bool, StoreError> {
+        let _ = (key, lease);
+        Ok(true)
+    }
+
+    /// Gives `lease` back (only if still held by its owner).
+    async fn release_lease(&self, key: &StoreKey, lease: &Lease) -> Result<(), StoreError> {
+        let _ = (key, lease);
+        Ok(())
+    }
 }
 
 /// The compare-and-swap rule every store applies: the write goes ahead, as

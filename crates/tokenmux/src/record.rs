@@ -1,0 +1,217 @@
+//! How a token is written down in a store: a versioned envelope naming its
+//! key, with the token sealed (ChaCha20-Poly1305) when a key is configured.
+//! The file store and the Redis store write the same bytes.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{StoreError, StoreKey, Versioned};
+use crate::{AccessToken, Secret};
+
+const FORMAT: &str = "tokenmux-token/1";
+
+/// A 256-bit key for encrypting tokens at rest (ChaCha20-Poly1305). `Debug`
+/// never shows it.
+///
+/// ```
+/// use tokenmux::EncryptionKey;
+///
+/// let key = EncryptionKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+/// assert_eq!(format!("{key:?}"), "EncryptionKey([redacted])");
+/// assert!(EncryptionKey::from_base64("too short").is_err());
+/// ```
+#[derive(Clone)]
+pub struct EncryptionKey(Key);
+
+impl EncryptionKey {
+    /// A key from 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Key::from(bytes))
+    }
+
+    /// A key from its standard base64 form (32 bytes once decoded).
+    pub fn from_base64(text: &str) -> Result<Self, crate::Error> {
+        let bytes = BASE64
+            .decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| {
+                crate::Error::Config("an encryption key is 32 bytes in standard base64".into())
+            })?;
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// A new random key (print it with [`to_base64`](Self::to_base64) once, and keep it secret).
+    pub fn generate() -> Self {
+        Self(ChaCha20Poly1305::generate_key(&mut OsRng))
+    }
+
+    /// The key in standard base64.
+    pub fn to_base64(&self) -> Secret {
+        Secret::new(BASE64.encode(self.0.as_slice()))
+    }
+
+    fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Sealed, StoreError> {
+        let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ciphertext = ChaCha20Poly1305::new(&self.0)
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .map_err(|_| StoreError::Unavailable("encryption failed".into()))?;
+        Ok(Sealed {
+            nonce: BASE64.encode(nonce),
+            ciphertext: BASE64.encode(ciphertext),
+        })
+    }
+
+    fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let corrupt = || StoreError::Corrupt("cannot decrypt: wrong key, or altered".into());
+        let nonce = BASE64.decode(&sealed.nonce).map_err(|_| corrupt())?;
+        let ciphertext = BASE64.decode(&sealed.ciphertext).map_err(|_| corrupt())?;
+        if nonce.len() != 12 {
+            return Err(corrupt());
+        }
+        ChaCha20Poly1305::new(&self.0)
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad,
+                },
+            )
+            .map_err(|_| corrupt())
+    }
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EncryptionKey([redacted])")
+    }
+}
+
+/// An encrypted payload.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    nonce: String,
+    ciphertext: String,
+}
+
+/// How a token is written down (the secrets in the clear: only ever stored
+/// encrypted, or in a 0600 file).
+#[derive(Serialize, Deserialize)]
+struct TokenRecord {
+    access_token: String,
+    token_type: String,
+    obtained_at: SystemTime,
+    expires_at: SystemTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
+impl TokenRecord {
+    fn from_token(token: &AccessToken) -> Self {
+        Self {
+            access_token: token.secret().expose_secret().to_owned(),
+            token_type: token.token_type().to_owned(),
+            obtained_at: token.obtained_at(),
+            expires_at: token.expires_at(),
+            refresh_token: token.refresh_token().map(|t| t.expose_secret().to_owned()),
+        }
+    }
+
+    fn into_token(self) -> AccessToken {
+        let lifetime = self
+            .expires_at
+            .duration_since(self.obtained_at)
+            .unwrap_or_default();
+        AccessToken::new(self.access_token, self.obtained_at, lifetime)
+            .with_refresh_token(self.refresh_token.map(Secret::new))
+    }
+}
+
+/// The record: which key it belongs to, its version, and the token, sealed
+/// or in the clear.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    format: String,
+    store_key: String,
+    version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<TokenRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<Sealed>,
+}
+
+/// The bytes that store `token` as `version` of `key`.
+pub(crate) fn encode(
+    key: &StoreKey,
+    version: u64,
+    token: &AccessToken,
+    encryption: Option<&EncryptionKey>,
+) -> Result<Vec<u8>, StoreError> {
+    let record = TokenRecord::from_token(token);
+    let (token, sealed) = match encryption {
+        Some(encryption) => {
+            let plaintext =
+                serde_json::to_vec(&record).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            (None, Some(encryption.seal(&plaintext, &aad(key, version))?))
+        }
+        None => (Some(record), None),
+    };
+    let envelope = Envelope {
+        format: FORMAT.to_owned(),
+        store_key: key.as_str().to_owned(),
+        version,
+        token,
+        sealed,
+    };
+    serde_json::to_vec(&envelope).map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// The token `bytes` store for `key`; why not, if they are not one (the
+/// reason names no secret).
+pub(crate) fn decode(
+    key: &StoreKey,
+    bytes: &[u8],
+    encryption: Option<&EncryptionKey>,
+) -> Result<Versioned, &'static str> {
+    let envelope: Envelope =
+        serde_json::from_slice(bytes).map_err(|_| "not a tokenmux token record")?;
+    if envelope.format != FORMAT {
+        return Err("unknown format");
+    }
+    if envelope.store_key != key.as_str() {
+        return Err("belongs to another key");
+    }
+    let record = match (encryption, envelope.sealed, envelope.token) {
+        (Some(encryption), Some(sealed), None) => {
+            let plaintext = encryption
+                .open(&sealed, &aad(key, envelope.version))
+                .map_err(|_| "cannot decrypt: wrong key, or altered")?;
+            serde_json::from_slice(&plaintext).map_err(|_| "undecodable token")?
+        }
+        (None, None, Some(record)) => record,
+        (Some(_), _, _) => return Err("not encrypted, but encryption is on"),
+        (None, _, _) => return Err("encrypted, but no key is configured"),
+    };
+    Ok(Versioned {
+        token: TokenRecord::into_token(record),
+        version: envelope.version,
+    })
+}
+
+/// Binds a sealed token to its key and version: a record copied to another
+/// key or rolled back to another version does not decrypt.
+fn aad(key: &StoreKey, version: u64) -> Vec<u8> {
+    format!("{FORMAT}|{}|{version}", key.as_str()).into_bytes()
+}
