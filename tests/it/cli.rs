@@ -47,7 +47,10 @@ struct Run {
 
 async fn tokenmux(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(binary());
-    command.args(args).env_remove("TOKENMUX_CACHE_KEY");
+    command
+        .args(args)
+        .env_remove("TOKENMUX_CACHE_KEY")
+        .env_remove("TOKENMUX_REDIS_URL");
     for variable in [
         "TOKENMUX_CLIENT_ID",
         "TOKENMUX_CLIENT_SECRET",
@@ -225,6 +228,73 @@ async fn the_file_cache_is_reused_and_the_refresh_token_used_once_stale() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         assert!(!name.contains(SECRET) && !name.contains(ID), "{name}");
     }
+}
+
+#[tokio::test]
+async fn the_redis_cache_is_shared_between_runs_and_optional_when_down() {
+    let Some(redis) = crate::redis_server::RedisServer::start() else {
+        return;
+    };
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let base = server.base_url(Provider::Airalo);
+    let url = redis.url();
+    let key = tokenmux::EncryptionKey::generate();
+    let key = key.to_base64();
+    let mut env = CREDENTIALS.to_vec();
+    env.push(("TOKENMUX_CACHE_KEY", key.expose_secret()));
+    let args = |url: &str| {
+        [
+            "token",
+            "--provider",
+            "airalo",
+            "--base-url",
+            &base,
+            "--cache",
+            "redis",
+            "--redis-url",
+            url,
+        ]
+        .map(str::to_owned)
+    };
+    let run = |args: [String; 9]| {
+        let env = env.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            tokenmux(&args, &env).await
+        }
+    };
+    let first = run(args(&url)).await;
+    let second = run(args(&url)).await;
+    assert_eq!((first.code, second.code), (0, 0), "{}", first.stderr);
+    assert_eq!(first.stdout, second.stdout, "the second run reads Redis");
+    assert_eq!(server.requests_received(Provider::Airalo), 1);
+    let dump = redis.cli(&["--scan"]);
+    assert!(!String::from_utf8_lossy(&dump).contains(ID));
+
+    // Redis unreachable: a warning, and a token all the same.
+    let down = run(args("redis://127.0.0.1:1")).await;
+    assert_eq!(down.code, 0, "{}", down.stderr);
+    assert!(down.stderr.contains("unreachable"), "{}", down.stderr);
+    assert!(!down.stderr.contains(SECRET));
+
+    // No URL, or not a Redis URL: usage errors.
+    let no_url = tokenmux(
+        &[
+            "token",
+            "--provider",
+            "airalo",
+            "--base-url",
+            &base,
+            "--cache",
+            "redis",
+        ],
+        &CREDENTIALS,
+    )
+    .await;
+    assert_eq!(no_url.code, 2, "{}", no_url.stderr);
+    let bad = run(args("https://:pw-secret@example.com")).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(!bad.stderr.contains("pw-secret"), "{}", bad.stderr);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! cargo xtask regen            # regenerate every provider crate from specs/
 //! cargo xtask regen airalo     # only crates/tokenmux-airalo
 //! cargo xtask regen --check    # write nothing; fail with a diff when stale
+//! cargo xtask test             # install redis-server if missing, run every test
 //! ```
 
 mod generate;
@@ -11,6 +12,7 @@ mod lower;
 mod regen;
 mod scaffold;
 mod spec;
+mod test;
 
 use std::process::ExitCode;
 
@@ -114,10 +116,23 @@ enum Command {
         /// Only these providers (spec file stems), e.g. `airalo`.
         providers: Vec<String>,
     },
+    /// Install what the tests need (redis-server), then `cargo test --workspace`.
+    Test {
+        /// Passed on to `cargo test`, e.g. `-- redis`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Test { args } => match test::run(&regen::workspace_root(), &args) {
+            Ok(code) => code,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Regen { check, providers } => {
             match regen::regen(&regen::workspace_root(), &providers, check) {
                 Ok(outcomes) => {

@@ -90,6 +90,19 @@ impl From<tokenmux::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Warnings (a store unreachable, a refresh failing while the old token
+    // still serves) go to stderr; TOKENMUX_LOG=debug shows more. The
+    // library logs no secret.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TOKENMUX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

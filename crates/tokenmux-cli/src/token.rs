@@ -6,7 +6,8 @@ use std::time::SystemTime;
 
 use clap::{Args, ValueEnum};
 use tokenmux::{
-    Credentials, EncryptionKey, FileStore, MemoryStore, ProviderKind, SourceConfig, TokenStore,
+    Credentials, EncryptionKey, FileStore, MemoryStore, ProviderKind, RedisStore, SourceConfig,
+    TokenStore,
 };
 
 use crate::{Failure, print_line};
@@ -67,14 +68,15 @@ pub(crate) struct TokenArgs {
     /// What to print.
     #[arg(long, value_enum, default_value = "raw")]
     format: Format,
-    /// Where tokens are kept between runs.
-    #[arg(long, value_enum, default_value = "file")]
-    cache: Cache,
+    /// Where tokens are kept between runs (default: the config file's
+    /// `store`, else `file`).
+    #[arg(long, value_enum)]
+    cache: Option<Cache>,
     /// Directory of the file cache (default: the user's cache dir + /tokenmux).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
-    /// Redis URL for --cache redis.
-    #[arg(long, env = "TOKENMUX_REDIS_URL")]
+    /// Redis URL for --cache redis (prefer the environment when it holds a password).
+    #[arg(long, env = "TOKENMUX_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
     /// A YAML or TOML file; see `tokenmux config schema`.
     #[arg(long)]
@@ -116,6 +118,7 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
             base_url: None,
             sandbox: false,
             credentials: None,
+            store: None,
         },
     };
     if let Some(provider) = args.provider {
@@ -128,9 +131,17 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
     if let Some(credentials) = credentials(&args, config.provider)? {
         config.credentials = Some(credentials);
     }
-    let tokens = config
-        .into_builder()?
-        .store(store(&args)?)
+    // --cache wins over the config file's store; neither: the file cache.
+    let cache = match (args.cache, &config.store) {
+        (Some(cache), _) => Some(cache),
+        (None, Some(_)) => None,
+        (None, None) => Some(Cache::File),
+    };
+    let mut builder = config.into_builder()?;
+    if let Some(cache) = cache {
+        builder = builder.store(store(cache, &args)?);
+    }
+    let tokens = builder
         // One-shot process: refresh a stale token before printing it.
         .background_refresh(false)
         .build()?;
@@ -200,12 +211,19 @@ fn read_config(path: &Path) -> Result<SourceConfig, Failure> {
     })
 }
 
-fn store(args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Failure> {
-    match args.cache {
+fn store(cache: Cache, args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Failure> {
+    match cache {
         Cache::Memory => Ok(Arc::new(MemoryStore::default())),
-        Cache::Redis => Err(Failure::usage(
-            "--cache redis needs the Redis store, which this build does not include yet",
-        )),
+        Cache::Redis => {
+            let url = args.redis_url.as_deref().ok_or_else(|| {
+                Failure::usage("--cache redis needs --redis-url or TOKENMUX_REDIS_URL")
+            })?;
+            let store = RedisStore::new(url).map_err(|e| Failure::usage(e.to_string()))?;
+            Ok(Arc::new(match cache_key()? {
+                Some(key) => store.with_encryption(key),
+                None => store,
+            }))
+        }
         Cache::File => {
             let dir = match &args.cache_dir {
                 Some(dir) => dir.clone(),
@@ -215,11 +233,18 @@ fn store(args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Failure> {
             };
             let store = FileStore::new(&dir)
                 .map_err(|e| Failure::usage(format!("cannot use the cache directory: {e}")))?;
-            let store = match std::env::var("TOKENMUX_CACHE_KEY") {
-                Ok(key) => store.with_encryption(EncryptionKey::from_base64(&key)?),
-                Err(_) => store,
-            };
-            Ok(Arc::new(store))
+            Ok(Arc::new(match cache_key()? {
+                Some(key) => store.with_encryption(key),
+                None => store,
+            }))
         }
+    }
+}
+
+/// The cache encryption key, from TOKENMUX_CACHE_KEY.
+fn cache_key() -> Result<Option<EncryptionKey>, Failure> {
+    match std::env::var("TOKENMUX_CACHE_KEY") {
+        Ok(key) => Ok(Some(EncryptionKey::from_base64(&key)?)),
+        Err(_) => Ok(None),
     }
 }

@@ -1,8 +1,14 @@
 //! Choosing the provider and credentials in a config file.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use serde::Deserialize;
 
-use crate::{Credentials, Error, Provider, ProviderKind, TokenSource, TokenSourceBuilder};
+use crate::{
+    Credentials, EncryptionKey, Error, FileStore, MemoryStore, Provider, ProviderKind, Secret,
+    TokenSource, TokenSourceBuilder, TokenStore,
+};
 
 /// A token source described in configuration (YAML, TOML, JSON, … through
 /// serde), for applications that pick the provider at run time.
@@ -36,6 +42,110 @@ pub struct SourceConfig {
     /// (from the environment, say).
     #[serde(default)]
     pub credentials: Option<Credentials>,
+    /// Where tokens are kept; default: in this process's memory.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+}
+
+/// Where a configured source keeps its tokens (`store:` in a config file).
+/// Encryption keys are not written in the file: `encryption_key_env` names
+/// the environment variable holding one (base64, 32 bytes).
+///
+/// ```
+/// use tokenmux::{SourceConfig, StoreConfig};
+///
+/// let config: SourceConfig = serde_json::from_str(r#"{
+///     "provider": "neonpanel",
+///     "store": {
+///         "kind": "redis",
+///         "url": "redis://127.0.0.1:6379",
+///         "encryption_key_env": "TOKENMUX_CACHE_KEY"
+///     }
+/// }"#).unwrap();
+/// assert!(matches!(config.store, Some(StoreConfig::Redis { .. })));
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StoreConfig {
+    /// In this process's memory only.
+    Memory,
+    /// Files in a directory: tokens survive restarts ([`FileStore`]).
+    File {
+        /// The directory (created 0700 if missing).
+        dir: PathBuf,
+        /// Environment variable holding the encryption key, if any.
+        #[serde(default)]
+        encryption_key_env: Option<String>,
+    },
+    /// A Redis server shared by processes and hosts (`RedisStore`, cargo
+    /// feature `redis`).
+    Redis {
+        /// `redis://[user:password@]host[:port][/db]` (kept secret: it may
+        /// hold a password).
+        #[cfg_attr(feature = "schema", schemars(with = "String"))]
+        url: Secret,
+        /// First part of every Redis key (default `tokenmux`).
+        #[serde(default)]
+        key_prefix: Option<String>,
+        /// Environment variable holding the encryption key, if any.
+        #[serde(default)]
+        encryption_key_env: Option<String>,
+    },
+}
+
+impl StoreConfig {
+    /// Opens the store this describes (a Redis store connects on first use).
+    pub fn open(&self) -> Result<Arc<dyn TokenStore>, Error> {
+        match self {
+            StoreConfig::Memory => Ok(Arc::new(MemoryStore::default())),
+            StoreConfig::File {
+                dir,
+                encryption_key_env,
+            } => {
+                let store = FileStore::new(dir)?;
+                Ok(Arc::new(match encryption_key(encryption_key_env)? {
+                    Some(key) => store.with_encryption(key),
+                    None => store,
+                }))
+            }
+            #[cfg(feature = "redis")]
+            StoreConfig::Redis {
+                url,
+                key_prefix,
+                encryption_key_env,
+            } => {
+                let mut store =
+                    crate::RedisStore::new(url.expose_secret()).map_err(|e| match e {
+                        crate::StoreError::Config(why) => Error::Config(why),
+                        other => other.into(),
+                    })?;
+                if let Some(prefix) = key_prefix {
+                    store = store.with_key_prefix(prefix.as_str());
+                }
+                if let Some(key) = encryption_key(encryption_key_env)? {
+                    store = store.with_encryption(key);
+                }
+                Ok(Arc::new(store))
+            }
+            #[cfg(not(feature = "redis"))]
+            StoreConfig::Redis { .. } => Err(Error::Config(
+                "a redis store needs tokenmux's `redis` cargo feature".into(),
+            )),
+        }
+    }
+}
+
+fn encryption_key(variable: &Option<String>) -> Result<Option<EncryptionKey>, Error> {
+    let Some(variable) = variable else {
+        return Ok(None);
+    };
+    let value = std::env::var(variable).map_err(|_| {
+        Error::Config(format!(
+            "encryption_key_env names `{variable}`, which is not set"
+        ))
+    })?;
+    EncryptionKey::from_base64(&value).map(Some)
 }
 
 impl SourceConfig {
@@ -59,11 +169,14 @@ impl SourceConfig {
         }
     }
 
-    /// A builder with the provider and credentials set; add a store,
+    /// A builder with the provider, credentials and store set; add
     /// policies or a clock, then `build()`.
     pub fn into_builder(self) -> Result<TokenSourceBuilder, Error> {
         let provider = self.provider()?;
-        let builder = TokenSource::builder(provider);
+        let mut builder = TokenSource::builder(provider);
+        if let Some(store) = &self.store {
+            builder = builder.store(store.open()?);
+        }
         Ok(match self.credentials {
             Some(credentials) => builder.credentials(credentials),
             None => builder,
@@ -102,6 +215,31 @@ mod tests {
         assert!(
             serde_json::from_str::<SourceConfig>(r#"{"provider": "nope", "credentials": {}}"#)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn stores_are_configured_without_secrets_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let config: SourceConfig = serde_json::from_value(serde_json::json!({
+            "provider": "neonpanel",
+            "store": {"kind": "file", "dir": dir.path(), "encryption_key_env": "TOKENMUX_TEST_UNSET_KEY"},
+        }))
+        .unwrap();
+        let error = config.into_builder().unwrap_err().to_string();
+        assert!(error.contains("TOKENMUX_TEST_UNSET_KEY"), "{error}");
+
+        let redis: SourceConfig = serde_json::from_value(serde_json::json!({
+            "provider": "neonpanel",
+            "store": {"kind": "redis", "url": "redis://:hunter2-pass@127.0.0.1:1/0"},
+        }))
+        .unwrap();
+        assert!(!format!("{redis:?}").contains("hunter2"));
+        assert!(
+            serde_json::from_value::<StoreConfig>(
+                serde_json::json!({"kind": "redis", "url": "redis://x", "typo": 1})
+            )
+            .is_err()
         );
     }
 }

@@ -122,7 +122,7 @@ mod store;
 mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::SourceConfig;
+pub use config::{SourceConfig, StoreConfig};
 pub use credentials::Credentials;
 pub use error::Error;
 pub use file_store::FileStore;

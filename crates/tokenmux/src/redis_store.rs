@@ -2,8 +2,8 @@
 //! key, and one upstream request per refresh.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -98,7 +98,7 @@ return 0
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use std::sync::Arc;
+/// use std::sync::{Arc, OnceLock};
 /// use tokenmux::{Credentials, EncryptionKey, Provider, RedisStore, TokenSource};
 ///
 /// let key = EncryptionKey::from_base64(&std::env::var("TOKENMUX_CACHE_KEY")?)?;
@@ -112,7 +112,9 @@ return 0
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    client: redis::Client,
+    /// Made on first use: it needs the Tokio runtime, `new` does not.
+    connection: Arc<OnceLock<ConnectionManager>>,
     /// `redis://host:port/db`, without credentials, for messages.
     address: String,
     /// Strings that must not appear in messages (the URL's password).
@@ -155,15 +157,9 @@ impl RedisStore {
         let (address, hidden) = describe(url)?;
         let client = redis::Client::open(url)
             .map_err(|_| StoreError::Config(format!("`{address}` is not a usable Redis URL")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(Duration::from_millis(500)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| StoreError::Config(format!("`{address}`: {e}")))?;
         Ok(Self {
-            connection,
+            client,
+            connection: Arc::default(),
             address,
             hidden,
             prefix: "tokenmux".to_owned(),
@@ -235,6 +231,22 @@ impl RedisStore {
         )
     }
 
+    /// The connection manager, made on first use (it reconnects by itself).
+    fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection.clone());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let connection = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            .map_err(|e| StoreError::Config(format!("{}: {e}", self.address)))?;
+        // Another caller may have won the race; either manager works.
+        Ok(self.connection.get_or_init(|| connection).clone())
+    }
+
     /// Runs one Redis call within the timeout. After a failure, calls fail
     /// at once until a background probe reaches Redis again, so that
     /// callers do not each wait for the timeout.
@@ -266,7 +278,9 @@ impl RedisStore {
         }
         warn!(redis = %self.address, %why, "Redis token store unreachable; serving from memory and reconnecting in the background");
         let health = Arc::downgrade(&self.health);
-        let connection = self.connection.clone();
+        let Ok(connection) = self.connection() else {
+            return;
+        };
         let (address, timeout) = (self.address.clone(), self.timeout);
         tokio::spawn(async move {
             loop {
@@ -349,7 +363,7 @@ impl TokenStore for RedisStore {
     async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
         let (token_key, _) = self.redis_keys(key);
         let invocation = self.scripts.get.key(&token_key);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection()?;
         let (version, record): (Option<String>, Option<Vec<u8>>) =
             self.call(invocation.invoke_async(&mut connection)).await?;
         self.decode(key, version, record)
@@ -375,7 +389,7 @@ impl TokenStore for RedisStore {
                 .arg(record)
                 .arg(ttl);
             let (stored, current_version, current_record): (i64, Option<String>, Option<Vec<u8>>) =
-                self.call(invocation.invoke_async(&mut self.connection.clone()))
+                self.call(invocation.invoke_async(&mut self.connection()?))
                     .await?;
             if stored == 1 {
                 return Ok(PutOutcome::Stored { version });
@@ -399,7 +413,7 @@ impl TokenStore for RedisStore {
         let (_, lease_key) = self.redis_keys(key);
         let owner = format!("{:032x}", rand::rng().random::<u128>());
         let ttl = u64::try_from(self.lease_ttl.as_millis()).unwrap_or(u64::MAX);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection()?;
         let acquired: Option<String> = self
             .call(
                 redis::cmd("SET")
@@ -421,7 +435,7 @@ impl TokenStore for RedisStore {
         let mut invocation = self.scripts.renew.key(&lease_key);
         invocation.arg(lease.owner()).arg(ttl);
         let renewed: i64 = self
-            .call(invocation.invoke_async(&mut self.connection.clone()))
+            .call(invocation.invoke_async(&mut self.connection()?))
             .await?;
         Ok(renewed == 1)
     }
@@ -431,7 +445,7 @@ impl TokenStore for RedisStore {
         let mut invocation = self.scripts.release.key(&lease_key);
         invocation.arg(lease.owner());
         let _: i64 = self
-            .call(invocation.invoke_async(&mut self.connection.clone()))
+            .call(invocation.invoke_async(&mut self.connection()?))
             .await?;
         Ok(())
     }

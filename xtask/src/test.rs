@@ -1,0 +1,78 @@
+//! `cargo xtask test`: the README's test command. Makes sure what the
+//! tests need beyond the Rust toolchain is installed (a `redis-server` and
+//! `redis-cli`, which the Redis store's tests start on loopback), then
+//! runs `cargo test --workspace`.
+
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+
+/// Installs the prerequisites if needed, then runs the tests with `extra`
+/// arguments appended.
+pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, String> {
+    ensure_redis()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["test", "--workspace"])
+        .args(extra)
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn ensure_redis() -> Result<(), String> {
+    if std::env::var("TOKENMUX_SKIP_REDIS_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("xtask: TOKENMUX_SKIP_REDIS_TESTS=1: the Redis tests will skip");
+        return Ok(());
+    }
+    let server = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    if runs(&server) && runs("redis-cli") {
+        return Ok(());
+    }
+    let how = "install the Debian package redis-server (apt-get install -y redis-server; \
+               macOS: brew install redis), or set TOKENMUX_SKIP_REDIS_TESTS=1 to skip those tests";
+    if !runs("apt-get") || !is_root() {
+        return Err(format!("the tests need redis-server and redis-cli: {how}"));
+    }
+    eprintln!("xtask: installing redis-server (apt-get)");
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "redis-server"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // A fresh machine may have no package lists yet.
+    let installed = install()
+        || (Command::new("apt-get")
+            .arg("update")
+            .status()
+            .is_ok_and(|s| s.success())
+            && install());
+    if installed && runs(&server) && runs("redis-cli") {
+        Ok(())
+    } else {
+        Err(format!("installing redis-server failed: {how}"))
+    }
+}
+
+/// Whether `program --version` runs.
+fn runs(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
