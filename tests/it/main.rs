@@ -7,6 +7,7 @@ mod cli;
 mod clients;
 mod examples;
 mod facade;
+mod faults;
 mod hooks;
 mod mock;
 mod redis;

@@ -165,45 +165,6 @@ async fn token_type_may_be_missing_or_lowercase_but_not_another_scheme() {
     );
 }
 
-/// An API that refuses the first request with 401 and accepts the rest,
-/// answering with the Authorization header it received.
-async fn api_refusing_once() -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut served = 0;
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match socket.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let head = String::from_utf8_lossy(&request).to_string();
-            let auth = head
-                .lines()
-                .find_map(|l| l.strip_prefix("authorization: "))
-                .unwrap_or("none")
-                .to_owned();
-            let status = if served == 0 {
-                "401 Unauthorized"
-            } else {
-                "200 OK"
-            };
-            served += 1;
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{auth}",
-                auth.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-        }
-    });
-    format!("http://{addr}/resource")
-}
-
 #[tokio::test]
 async fn the_middleware_adds_the_token_and_retries_once_on_401() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
@@ -215,7 +176,11 @@ async fn the_middleware_adds_the_token_and_retries_once_on_401() {
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(tokenmux::BearerAuth::new(tokens.clone()))
         .build();
-    let response = client.get(api_refusing_once().await).send().await.unwrap();
+    let response = client
+        .get(crate::support::api_refusing_once().await)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let sent = response.text().await.unwrap();
     let second = tokens.token().await.unwrap();

@@ -143,3 +143,96 @@ pub fn http_response(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(body);
     out
 }
+
+/// An API that refuses the first request with 401 and accepts the rest,
+/// answering with the Authorization header it received.
+pub async fn api_refusing_once() -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut served = 0;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&request).to_string();
+            let auth = head
+                .lines()
+                .find_map(|l| l.strip_prefix("authorization: "))
+                .unwrap_or("none")
+                .to_owned();
+            let status = if served == 0 {
+                "401 Unauthorized"
+            } else {
+                "200 OK"
+            };
+            served += 1;
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{auth}",
+                auth.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}/resource")
+}
+
+/// A TCP proxy on loopback in front of the mock that resets (RST, no
+/// answer) the next connections it is told to, and pipes the others
+/// through: a connection reset as a crashed or overloaded server sends.
+pub struct ResettingProxy {
+    addr: std::net::SocketAddr,
+    target: std::net::SocketAddr,
+    resets: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ResettingProxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let resets = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let pending = resets.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let reset = pending
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                tokio::spawn(async move {
+                    if reset {
+                        let mut buf = [0u8; 1024];
+                        let _ = client.read(&mut buf).await;
+                        let _ = client.set_zero_linger();
+                        drop(client); // RST
+                        return;
+                    }
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            target,
+            resets,
+        }
+    }
+
+    /// Resets the next `n` connections.
+    pub fn reset_next(&self, n: usize) {
+        self.resets.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// `url` (a mock URL) through the proxy.
+    pub fn url(&self, url: &str) -> String {
+        url.replace(&self.target.to_string(), &self.addr.to_string())
+    }
+}

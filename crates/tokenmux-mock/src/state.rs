@@ -68,8 +68,8 @@ pub struct FaultResponse {
     pub headers: Vec<(String, String)>,
     /// Content type of the body.
     pub content_type: String,
-    /// The body.
-    pub body: String,
+    /// The body (any bytes: the mock can send invalid UTF-8).
+    pub body: Vec<u8>,
     /// Send only the first half of the body, then cut the connection.
     pub truncated: bool,
 }
@@ -83,7 +83,7 @@ impl Fault {
                 status,
                 headers: Vec::new(),
                 content_type: "application/json".to_owned(),
-                body: format!(r#"{{"message":"injected {status}"}}"#),
+                body: format!(r#"{{"message":"injected {status}"}}"#).into_bytes(),
                 truncated: false,
             }),
         }
@@ -138,10 +138,15 @@ impl Fault {
     }
 
     /// Replaces the body and its content type.
-    pub fn body(mut self, content_type: &str, body: &str) -> Self {
+    pub fn body(self, content_type: &str, body: &str) -> Self {
+        self.body_bytes(content_type, body.as_bytes().to_vec())
+    }
+
+    /// Replaces the body with any bytes, and its content type.
+    pub fn body_bytes(mut self, content_type: &str, body: Vec<u8>) -> Self {
         if let Some(response) = &mut self.response {
             response.content_type = content_type.to_owned();
-            response.body = body.to_owned();
+            response.body = body;
         }
         self
     }

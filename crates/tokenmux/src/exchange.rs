@@ -69,13 +69,7 @@ impl Exchange<'_> {
                     .body(body)
                     .send()
                     .await;
-                let t = ok(response, &scrub)?;
-                Ok(Issued {
-                    access_token: t.access_token,
-                    token_type: t.token_type,
-                    expires_in: t.expires_in.map(|s| s as f64),
-                    refresh_token: None,
-                })
+                ok(response, &scrub).map(Issued::from)
             }
             #[cfg(feature = "airalo")]
             (ProviderKind::Airalo, Grant::Primary) => {
@@ -90,13 +84,7 @@ impl Exchange<'_> {
                     .body(body)
                     .send()
                     .await;
-                let t = ok(response, &scrub)?.data;
-                Ok(Issued {
-                    access_token: t.access_token,
-                    token_type: t.token_type,
-                    expires_in: t.expires_in.map(|s| s as f64),
-                    refresh_token: None,
-                })
+                ok(response, &scrub).map(Issued::from)
             }
             #[cfg(feature = "jsonapi")]
             (ProviderKind::JsonApi, Grant::Primary) => {
@@ -115,13 +103,7 @@ impl Exchange<'_> {
                     .body(body)
                     .send()
                     .await;
-                let t = ok(response, &scrub)?.data.attributes;
-                Ok(Issued {
-                    access_token: t.access,
-                    token_type: t.token_type,
-                    expires_in: t.expires_in,
-                    refresh_token: None,
-                })
+                ok(response, &scrub).map(Issued::from)
             }
             #[cfg(feature = "password")]
             (ProviderKind::Password, grant) => {
@@ -157,13 +139,7 @@ impl Exchange<'_> {
                     .body(body)
                     .send()
                     .await;
-                let t = ok(response, &scrub)?;
-                Ok(Issued {
-                    access_token: t.access_token,
-                    token_type: t.token_type,
-                    expires_in: t.expires_in.map(|s| s as f64),
-                    refresh_token: t.refresh_token,
-                })
+                ok(response, &scrub).map(Issued::from)
             }
             #[allow(unreachable_patterns)]
             (_, Grant::Refresh(_)) => Err(Error::Config(format!(
@@ -178,6 +154,149 @@ impl Exchange<'_> {
             ))),
         }
     }
+}
+
+// What each provider's documented success body says, in one shape.
+
+#[cfg(feature = "neonpanel")]
+impl From<tokenmux_neonpanel::types::LoginResponse> for Issued {
+    fn from(t: tokenmux_neonpanel::types::LoginResponse) -> Self {
+        Self {
+            access_token: t.access_token,
+            token_type: t.token_type,
+            expires_in: t.expires_in.map(|s| s as f64),
+            refresh_token: None,
+        }
+    }
+}
+
+#[cfg(feature = "airalo")]
+impl From<tokenmux_airalo::types::V2TokenPost200Response> for Issued {
+    fn from(t: tokenmux_airalo::types::V2TokenPost200Response) -> Self {
+        Self {
+            access_token: t.data.access_token,
+            token_type: t.data.token_type,
+            expires_in: t.data.expires_in.map(|s| s as f64),
+            refresh_token: None,
+        }
+    }
+}
+
+#[cfg(feature = "jsonapi")]
+impl From<tokenmux_jsonapi::types::TokenResponseDocument> for Issued {
+    fn from(t: tokenmux_jsonapi::types::TokenResponseDocument) -> Self {
+        let t = t.data.attributes;
+        Self {
+            access_token: t.access,
+            token_type: t.token_type,
+            expires_in: t.expires_in,
+            refresh_token: None,
+        }
+    }
+}
+
+#[cfg(feature = "password")]
+impl From<tokenmux_password::types::TokenResponse> for Issued {
+    fn from(t: tokenmux_password::types::TokenResponse) -> Self {
+        Self {
+            access_token: t.access_token,
+            token_type: t.token_type,
+            expires_in: t.expires_in.map(|s| s as f64),
+            refresh_token: t.refresh_token,
+        }
+    }
+}
+
+/// Decodes a token endpoint's answer as a [`TokenSource`](crate::TokenSource)
+/// does: a 200 body is decoded into the provider's generated type (a
+/// numeric-string `expires_in` accepted) and normalised into an
+/// [`AccessToken`] obtained at `now`; any other status becomes the
+/// [`Error`] a caller would get. Never panics, whatever the bytes; bodies
+/// over 64 KiB are refused. For tests, fuzzing, and tools that got the
+/// response some other way.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use tokenmux::{decode_token_response, Error, ProviderKind, RefreshPolicy};
+///
+/// let body = br#"{"token_type":"Bearer","expires_in":3600,"access_token":"abc"}"#;
+/// let token = decode_token_response(ProviderKind::NeonPanel, 200, body, SystemTime::now(), &RefreshPolicy::default())?;
+/// assert_eq!(token.secret().expose_secret(), "abc");
+///
+/// let refused = decode_token_response(ProviderKind::Password, 400, br#"{"error":"invalid_grant"}"#, SystemTime::now(), &RefreshPolicy::default());
+/// assert_eq!(refused.unwrap_err().provider_code(), Some("invalid_grant"));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn decode_token_response(
+    kind: ProviderKind,
+    status: u16,
+    body: &[u8],
+    now: SystemTime,
+    policy: &RefreshPolicy,
+) -> Result<AccessToken, Error> {
+    let limit = tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
+    if body.len() > limit {
+        return Err(Error::InvalidResponse {
+            reason: format!("the body is larger than {limit} bytes (HTTP {status})"),
+            excerpt: None,
+        });
+    }
+    let scrub = Scrubber {
+        secrets: Vec::new(),
+    };
+    let status = StatusCode::from_u16(status).map_err(|_| Error::InvalidResponse {
+        reason: format!("{status} is not an HTTP status"),
+        excerpt: None,
+    })?;
+    if status != StatusCode::OK {
+        let (code, message) = generic_error_fields(body);
+        if status.is_success() {
+            return Err(Error::InvalidResponse {
+                reason: format!("undocumented success status {status}"),
+                excerpt: Some(scrub.excerpt(body)),
+            });
+        }
+        return Err(by_status(status, None, code, message));
+    }
+    let issued = match kind {
+        #[cfg(feature = "neonpanel")]
+        ProviderKind::NeonPanel => {
+            decode::<tokenmux_neonpanel::types::LoginResponse>(body, &scrub).map(Issued::from)
+        }
+        #[cfg(feature = "airalo")]
+        ProviderKind::Airalo => {
+            decode::<tokenmux_airalo::types::V2TokenPost200Response>(body, &scrub).map(Issued::from)
+        }
+        #[cfg(feature = "jsonapi")]
+        ProviderKind::JsonApi => {
+            decode::<tokenmux_jsonapi::types::TokenResponseDocument>(body, &scrub).map(Issued::from)
+        }
+        #[cfg(feature = "password")]
+        ProviderKind::Password => {
+            decode::<tokenmux_password::types::TokenResponse>(body, &scrub).map(Issued::from)
+        }
+        #[allow(unreachable_patterns)]
+        kind => Err(Error::Config(format!(
+            "provider `{}` is not compiled in: enable the cargo feature `{}`",
+            kind.name(),
+            kind.name()
+        ))),
+    }?;
+    normalise(issued, now, policy)
+}
+
+/// A documented success body, as the generated client decodes it (then
+/// leniently, as [`ok`] does).
+fn decode<T: DeserializeOwned>(body: &[u8], scrub: &Scrubber) -> Result<T, Error> {
+    serde_json::from_slice(body)
+        .or_else(|error| lenient(body).ok_or(error))
+        .map_err(|error| Error::InvalidResponse {
+            reason: format!(
+                "the body does not match the documented schema: {}",
+                scrub.text(&error.to_string())
+            ),
+            excerpt: Some(scrub.excerpt(body)),
+        })
 }
 
 /// Turns an issued token into an [`AccessToken`], checking what the
@@ -282,25 +401,27 @@ fn ok<T: DeserializeOwned, E: ErrorBody>(
     }
 }
 
-/// Servers often send `expires_in` as a numeric string (`"3600"`); the
-/// documents say number. Accept it by converting such strings, then
-/// decoding with the generated type as usual.
+/// Servers often send `expires_in` as a numeric string (`"3600"`), or as a
+/// number the generated integer type cannot hold (`3600.0`, `1e30`); the
+/// documents say integer. Accept both by converting to an integer
+/// (clamped; [`normalise`] caps the lifetime), then decoding with the
+/// generated type as usual.
 fn lenient<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
     fn numeric_expires_in(value: &mut serde_json::Value) -> bool {
         let mut changed = false;
         match value {
             serde_json::Value::Object(map) => {
                 for (key, value) in map.iter_mut() {
+                    let seconds = match &*value {
+                        serde_json::Value::String(text) => text.trim().parse::<f64>().ok(),
+                        serde_json::Value::Number(n) if n.as_i64().is_none() => n.as_f64(),
+                        _ => None,
+                    };
                     if key == "expires_in"
-                        && let Some(number) = value
-                            .as_str()
-                            .and_then(|s| s.trim().parse::<f64>().ok())
-                            .and_then(serde_json::Number::from_f64)
+                        && let Some(seconds) = seconds.filter(|s| s.is_finite())
                     {
-                        *value = match number.as_f64() {
-                            Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => (f as i64).into(),
-                            _ => serde_json::Value::Number(number),
-                        };
+                        // `as` saturates: 1e30 becomes i64::MAX.
+                        *value = (seconds.trunc() as i64).into();
                         changed = true;
                     } else {
                         changed |= numeric_expires_in(value);
@@ -555,8 +676,14 @@ mod tests {
         assert!(lenient::<T>(br#"{"expires_in": "soon"}"#).is_none());
         assert!(
             lenient::<T>(br#"{"expires_in": 5}"#).is_none(),
-            "only used for strings"
+            "only used when the strict decoding fails"
         );
+        let t: T = lenient(br#"{"expires_in": 3600.0}"#).unwrap();
+        assert_eq!(t.expires_in, 3600);
+        let t: T = lenient(br#"{"expires_in": 1e30}"#).unwrap();
+        assert_eq!(t.expires_in, i64::MAX);
+        let t: T = lenient(br#"{"expires_in": 99999999999999999999}"#).unwrap();
+        assert_eq!(t.expires_in, i64::MAX);
     }
 
     #[test]

@@ -125,6 +125,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{SourceConfig, StoreConfig};
 pub use credentials::Credentials;
 pub use error::Error;
+pub use exchange::decode_token_response;
 pub use file_store::FileStore;
 #[cfg(feature = "middleware")]
 pub use middleware::BearerAuth;

@@ -1,0 +1,390 @@
+//! The fault matrix: every provider × every fault, with the exact outcome
+//! (a token after retrying, or a given error), first with an empty cache,
+//! then with a valid cached token in its refresh window, which must still
+//! be served when the refresh fails (for the password provider, whose
+//! refresh token a failed refresh may have spent, a new token from the
+//! password grant). One table, one test per provider; each prints a
+//! summary line.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use tokenmux::{
+    AccessToken, Credentials, Error, ManualClock, Provider, ProviderKind, RetryPolicy, TokenSource,
+};
+use tokenmux_mock::{
+    DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, MockConfig, MockServer, Provider as Mocked,
+};
+
+use crate::support::{ID, ResettingProxy, SECRET, api_refusing_once};
+
+/// The mock's token lifetime, and how far into it the cached token is
+/// stale but valid (the refresh window is the last 10 %).
+const LIFETIME: Duration = Duration::from_secs(3600);
+const INTO_REFRESH_WINDOW: Duration = Duration::from_secs(3300);
+const TEN_YEARS: Duration = Duration::from_secs(315_360_000);
+
+struct Rig {
+    mock: MockServer,
+    proxy: ResettingProxy,
+    clock: Arc<ManualClock>,
+    provider: Mocked,
+}
+
+impl Rig {
+    async fn start(provider: Mocked) -> Self {
+        let mock = MockServer::start(MockConfig {
+            token_lifetime: LIFETIME,
+            ..MockConfig::default()
+        })
+        .await
+        .unwrap();
+        let proxy = ResettingProxy::start(mock.addr()).await;
+        Self {
+            mock,
+            proxy,
+            clock: Arc::new(ManualClock::default()),
+            provider,
+        }
+    }
+
+    fn source(&self) -> TokenSource {
+        let kind = ProviderKind::from_name(self.provider.name()).unwrap();
+        let credentials = match kind {
+            ProviderKind::Password => {
+                Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD)
+            }
+            _ => Credentials::client(ID, SECRET),
+        };
+        let base = self.proxy.url(&self.mock.base_url(self.provider));
+        TokenSource::builder(Provider::new(kind, base.as_str()))
+            .credentials(credentials)
+            .clock(self.clock.clone())
+            .background_refresh(false)
+            .request_timeout(Duration::from_millis(500))
+            .retry_policy(RetryPolicy {
+                max_attempts: 3,
+                initial_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(1500),
+                deadline: Duration::from_secs(10),
+            })
+            .build()
+            .unwrap()
+    }
+
+    fn inject(&self, fault: Fault) {
+        self.mock.inject(self.provider, fault);
+    }
+
+    /// A 200 answer with these token fields (canonical names), in the
+    /// provider's documented envelope and media type.
+    fn answer(&self, fields: Value) -> Fault {
+        let (content_type, body) = envelope(self.provider, fields);
+        Fault::status(200).body(content_type, &body.to_string())
+    }
+}
+
+/// The provider's success body around `fields` (`access_token`,
+/// `token_type`, `expires_in`, as the OAuth2 names them).
+fn envelope(provider: Mocked, fields: Value) -> (&'static str, Value) {
+    let mut fields = fields.as_object().cloned().unwrap_or_default();
+    match provider {
+        Mocked::NeonPanel => ("application/json", Value::Object(fields)),
+        Mocked::Password => {
+            fields.insert("refresh_token".into(), json!("fault-matrix-refresh"));
+            ("application/json", Value::Object(fields))
+        }
+        Mocked::Airalo => (
+            "application/json",
+            json!({"data": fields, "meta": {"message": "success"}}),
+        ),
+        Mocked::JsonApi => {
+            if let Some(access) = fields.remove("access_token") {
+                fields.insert("access".into(), access);
+            }
+            (
+                "application/vnd.api+json",
+                json!({"data": {"type": "auth-token", "id": "0", "attributes": fields}}),
+            )
+        }
+    }
+}
+
+/// What a row must produce from an empty cache.
+enum Expect {
+    /// A token satisfying the check, after this many requests reached the mock.
+    Token {
+        requests: usize,
+        check: fn(&AccessToken) -> bool,
+    },
+    /// This error, after one request (not retried).
+    Error(fn(&Error) -> bool),
+}
+
+struct Row {
+    fault: &'static str,
+    inject: fn(&Rig),
+    expect: Expect,
+}
+
+fn any_token(_: &AccessToken) -> bool {
+    true
+}
+
+fn invalid_response(error: &Error) -> bool {
+    matches!(error, Error::InvalidResponse { .. })
+}
+
+fn rows() -> Vec<Row> {
+    let retried = |requests| Expect::Token {
+        requests,
+        check: any_token,
+    };
+    vec![
+        Row {
+            fault: "500",
+            inject: |r| r.inject(Fault::status(500)),
+            expect: retried(2),
+        },
+        Row {
+            fault: "502",
+            inject: |r| r.inject(Fault::status(502)),
+            expect: retried(2),
+        },
+        Row {
+            fault: "503 with an HTML body",
+            inject: |r| r.inject(Fault::html(503)),
+            expect: retried(2),
+        },
+        Row {
+            fault: "429 Retry-After: 1",
+            inject: |r| r.inject(Fault::status(429).retry_after("1")),
+            expect: retried(2),
+        },
+        Row {
+            fault: "429 Retry-After: <HTTP date>",
+            inject: |r| {
+                let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(1));
+                r.inject(Fault::status(429).retry_after(&date))
+            },
+            expect: retried(2),
+        },
+        Row {
+            fault: "429 without Retry-After",
+            inject: |r| r.inject(Fault::status(429)),
+            expect: retried(2),
+        },
+        Row {
+            fault: "connection reset",
+            // The reset connection never reaches the mock.
+            inject: |r| r.proxy.reset_next(1),
+            expect: retried(1),
+        },
+        Row {
+            fault: "hang beyond the request timeout",
+            inject: |r| r.inject(Fault::hang()),
+            expect: retried(2),
+        },
+        Row {
+            fault: "truncated body",
+            inject: |r| r.inject(Fault::truncated()),
+            expect: retried(2),
+        },
+        Row {
+            fault: "HTML page with status 200",
+            inject: |r| r.inject(Fault::html(200)),
+            expect: Expect::Error(invalid_response),
+        },
+        Row {
+            fault: "JSON with wrong types",
+            inject: |r| {
+                r.inject(r.answer(
+                    json!({"access_token": 12345, "token_type": ["Bearer"], "expires_in": {}}),
+                ))
+            },
+            expect: Expect::Error(invalid_response),
+        },
+        Row {
+            fault: "missing access token",
+            inject: |r| r.inject(r.answer(json!({"token_type": "Bearer", "expires_in": 3600}))),
+            expect: Expect::Error(invalid_response),
+        },
+        Row {
+            fault: "expires_in as a string",
+            inject: |r| {
+                r.inject(r.answer(json!({"access_token": "fm-string", "token_type": "Bearer", "expires_in": "1800"})))
+            },
+            expect: Expect::Token {
+                requests: 1,
+                check: |t| t.lifetime() == Duration::from_secs(1800),
+            },
+        },
+        Row {
+            fault: "expires_in negative",
+            inject: |r| {
+                r.inject(r.answer(json!({"access_token": "fm-negative", "token_type": "Bearer", "expires_in": -60})))
+            },
+            expect: Expect::Error(invalid_response),
+        },
+        Row {
+            fault: "expires_in absurdly large",
+            inject: |r| {
+                r.inject(r.answer(
+                    json!({"access_token": "fm-huge", "token_type": "Bearer", "expires_in": 1e30}),
+                ))
+            },
+            expect: Expect::Token {
+                requests: 1,
+                check: |t| t.lifetime() <= TEN_YEARS,
+            },
+        },
+        Row {
+            fault: "expires_in missing",
+            inject: |r| {
+                r.inject(r.answer(json!({"access_token": "fm-no-expiry", "token_type": "Bearer"})))
+            },
+            // RefreshPolicy::default_lifetime.
+            expect: Expect::Token {
+                requests: 1,
+                check: |t| t.lifetime() == Duration::from_secs(3600),
+            },
+        },
+        Row {
+            fault: "token_type missing",
+            inject: |r| {
+                r.inject(r.answer(json!({"access_token": "fm-no-type", "expires_in": 600})))
+            },
+            expect: Expect::Token {
+                requests: 1,
+                check: |t| t.token_type() == "Bearer",
+            },
+        },
+        Row {
+            fault: "token_type lowercase",
+            inject: |r| {
+                r.inject(r.answer(
+                    json!({"access_token": "fm-lower", "token_type": "bearer", "expires_in": 600}),
+                ))
+            },
+            expect: Expect::Token {
+                requests: 1,
+                check: |t| t.token_type() == "Bearer",
+            },
+        },
+        Row {
+            fault: "10 MB body",
+            inject: |r| {
+                let padding = "x".repeat(10 * 1024 * 1024);
+                r.inject(r.answer(json!({"access_token": "fm-big", "padding": padding})))
+            },
+            expect: Expect::Error(
+                |e| matches!(e, Error::InvalidResponse { reason, .. } if reason.contains("larger than 65536 bytes")),
+            ),
+        },
+        Row {
+            fault: "invalid UTF-8",
+            inject: |r| {
+                let (content_type, _) = envelope(r.provider, json!({}));
+                let mut body = br#"{"access_token": ""#.to_vec();
+                body.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
+                body.extend_from_slice(br#"", "expires_in": 60}"#);
+                r.inject(Fault::status(200).body_bytes(content_type, body))
+            },
+            expect: Expect::Error(invalid_response),
+        },
+    ]
+}
+
+async fn matrix(provider: Mocked) {
+    let rig = Rig::start(provider).await;
+    let rows = rows();
+    let mut failures = Vec::new();
+    for row in &rows {
+        // From an empty cache: the exact outcome.
+        rig.mock.reset();
+        let tokens = rig.source();
+        (row.inject)(&rig);
+        let outcome = tokens.token().await;
+        let requests = rig.mock.requests_received(provider);
+        let as_expected = match (&row.expect, &outcome) {
+            (Expect::Token { requests: n, check }, Ok(token)) => requests == *n && check(token),
+            (Expect::Error(check), Err(error)) => requests == 1 && check(error),
+            _ => false,
+        };
+        if !as_expected {
+            failures.push(format!(
+                "{}: empty cache: {outcome:?} after {requests} requests",
+                row.fault
+            ));
+        }
+
+        // With a valid token in its refresh window: a refresh that fails
+        // leaves it in use; one that succeeds replaces it.
+        rig.mock.reset();
+        let tokens = rig.source();
+        let cached = tokens.token().await.unwrap();
+        rig.clock.advance(INTO_REFRESH_WINDOW);
+        (row.inject)(&rig);
+        let served = tokens.token().await;
+        let as_expected = match (&row.expect, &served) {
+            (Expect::Token { .. }, Ok(token)) => token.secret() != cached.secret(),
+            // The refresh grant's answer was unusable, but the request may
+            // have spent the refresh token: the password grant gets a new
+            // one at once.
+            (Expect::Error(_), Ok(token)) if provider == Mocked::Password => {
+                token.secret() != cached.secret() && rig.mock.requests_received(provider) == 3
+            }
+            (Expect::Error(_), Ok(token)) => token == &cached,
+            (_, Err(_)) => false,
+        };
+        if !as_expected {
+            failures.push(format!("{}: cached token: {served:?}", row.fault));
+        }
+    }
+
+    // A 401 from an API with the cached token: invalidated, one retry.
+    rig.mock.reset();
+    let tokens = rig.source();
+    let first = tokens.token().await.unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(tokenmux::BearerAuth::new(tokens.clone()))
+        .build();
+    let response = client.get(api_refusing_once().await).send().await.unwrap();
+    let second = tokens.token().await.unwrap();
+    let sent = response.text().await.unwrap_or_default();
+    if !(second != first
+        && sent == format!("Bearer {}", second.secret().expose_secret())
+        && rig.mock.requests_received(provider) == 2)
+    {
+        failures.push("401 with a cached token: not invalidated and retried once".into());
+    }
+
+    let tried = rows.len() + 1;
+    println!(
+        "fault matrix {}: {tried} faults tried (each from an empty cache and with a cached token), {} outcomes as expected",
+        provider.name(),
+        tried - failures.len().min(tried)
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn fault_matrix_neonpanel() {
+    matrix(Mocked::NeonPanel).await;
+}
+
+#[tokio::test]
+async fn fault_matrix_airalo() {
+    matrix(Mocked::Airalo).await;
+}
+
+#[tokio::test]
+async fn fault_matrix_jsonapi() {
+    matrix(Mocked::JsonApi).await;
+}
+
+#[tokio::test]
+async fn fault_matrix_password() {
+    matrix(Mocked::Password).await;
+}
