@@ -1,0 +1,182 @@
+//! Property tests over every provider's response decoding and the
+//! normalisation into one token (`decode_token_response`), the code the
+//! fuzz targets in `fuzz/` run too.
+
+use std::time::{Duration, SystemTime};
+
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+use tokenmux::{Error, ProviderKind, RefreshPolicy, decode_token_response};
+
+const TEN_YEARS: Duration = Duration::from_secs(315_360_000);
+
+fn kinds() -> impl Strategy<Value = ProviderKind> {
+    prop::sample::select(ProviderKind::ALL.to_vec())
+}
+
+/// The provider's documented success body around OAuth2-named fields.
+fn envelope(kind: ProviderKind, mut fields: Map<String, Value>) -> Value {
+    match kind {
+        ProviderKind::NeonPanel | ProviderKind::Password => Value::Object(fields),
+        ProviderKind::Airalo => json!({"data": fields, "meta": {"message": "success"}}),
+        ProviderKind::JsonApi => {
+            if let Some(access) = fields.remove("access_token") {
+                fields.insert("access".into(), access);
+            }
+            json!({"data": {"type": "auth-token", "id": "1", "attributes": fields}})
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum ExpiresIn {
+    Missing,
+    Null,
+    Seconds(i64),
+    Fraction(f64),
+    Text(String),
+}
+
+fn expires_in() -> impl Strategy<Value = ExpiresIn> {
+    prop_oneof![
+        Just(ExpiresIn::Missing),
+        Just(ExpiresIn::Null),
+        any::<i64>().prop_map(ExpiresIn::Seconds),
+        (-1e12f64..1e40).prop_map(ExpiresIn::Fraction),
+        (-2.0f64..2.0).prop_map(ExpiresIn::Fraction),
+        "[0-9]{1,6}".prop_map(ExpiresIn::Text),
+        "-?[a-z0-9 ]{0,6}".prop_map(ExpiresIn::Text),
+    ]
+}
+
+fn token_type() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        Just(Some("Bearer".to_owned())),
+        Just(Some("bearer".to_owned())),
+        Just(Some("BEARER".to_owned())),
+        "[A-Za-z]{0,8}".prop_map(Some),
+    ]
+}
+
+/// The documented rules: a non-empty token a header can carry, a bearer
+/// type (any case) or none, a non-negative lifetime (number, or a string
+/// of digits) or none.
+fn acceptable(
+    kind: ProviderKind,
+    token: &str,
+    token_type: &Option<String>,
+    expires_in: &ExpiresIn,
+) -> bool {
+    let token_ok = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
+    let type_ok = token_type
+        .as_ref()
+        .is_none_or(|t| t.eq_ignore_ascii_case("bearer"));
+    let expiry_ok = match expires_in {
+        ExpiresIn::Missing | ExpiresIn::Null => true,
+        ExpiresIn::Seconds(s) => *s >= 0,
+        // JSON:API's field is a number; the others' are integers, which a
+        // fraction is truncated to.
+        ExpiresIn::Fraction(f) if kind == ProviderKind::JsonApi => *f >= 0.0,
+        ExpiresIn::Fraction(f) => f.trunc() >= 0.0,
+        ExpiresIn::Text(t) => t.trim().parse::<f64>().is_ok_and(|f| f >= 0.0),
+    };
+    token_ok && type_ok && expiry_ok
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Any bytes, any status: a token or a typed error, never a panic; a
+    /// token is always one a header can carry, with a sane lifetime.
+    #[test]
+    fn any_bytes_decode_or_fail_cleanly(
+        kind in kinds(),
+        status in prop_oneof![Just(200u16), 100u16..=999],
+        body in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        if let Ok(token) = decode_token_response(kind, status, &body, now, &RefreshPolicy::default()) {
+            prop_assert_eq!(status, 200);
+            prop_assert!(token.secret().expose_secret().bytes().all(|b| b.is_ascii_graphic()));
+            prop_assert!(token.lifetime() <= TEN_YEARS);
+            prop_assert_eq!(token.token_type(), "Bearer");
+        }
+    }
+
+    /// Well-formed envelopes with arbitrary field values: accepted exactly
+    /// when the documented rules allow, with the lifetime the body gave.
+    #[test]
+    fn envelopes_follow_the_documented_rules(
+        kind in kinds(),
+        token in prop_oneof!["[!-~]{1,40}", ".{0,12}"],
+        token_type in token_type(),
+        expires in expires_in(),
+    ) {
+        let mut fields = Map::new();
+        fields.insert("access_token".into(), json!(token));
+        if let Some(t) = &token_type {
+            fields.insert("token_type".into(), json!(t));
+        }
+        match &expires {
+            ExpiresIn::Missing => {}
+            ExpiresIn::Null => { fields.insert("expires_in".into(), Value::Null); }
+            ExpiresIn::Seconds(s) => { fields.insert("expires_in".into(), json!(s)); }
+            ExpiresIn::Fraction(f) => { fields.insert("expires_in".into(), json!(f)); }
+            ExpiresIn::Text(t) => { fields.insert("expires_in".into(), json!(t)); }
+        }
+        let body = envelope(kind, fields).to_string();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let policy = RefreshPolicy::default();
+        let decoded = decode_token_response(kind, 200, body.as_bytes(), now, &policy);
+        let expected = acceptable(kind, &token, &token_type, &expires);
+        match decoded {
+            Ok(decoded) => {
+                prop_assert!(expected, "accepted {}", body);
+                prop_assert_eq!(decoded.secret().expose_secret(), token.as_str());
+                prop_assert_eq!(decoded.obtained_at(), now);
+                let lifetime = match &expires {
+                    ExpiresIn::Seconds(s) => Some(*s as f64),
+                    ExpiresIn::Fraction(f) => Some(*f),
+                    ExpiresIn::Text(t) => t.trim().parse::<f64>().ok(),
+                    _ => None,
+                };
+                match lifetime {
+                    // Fractions are truncated for integer fields, kept for JSON:API's number.
+                    Some(seconds) => prop_assert!(
+                        (decoded.lifetime().as_secs_f64() - seconds.min(TEN_YEARS.as_secs_f64())).abs() < 1.0,
+                        "{:?} for {}", decoded.lifetime(), body
+                    ),
+                    None => prop_assert_eq!(decoded.lifetime(), policy.default_lifetime),
+                }
+            }
+            Err(error) => {
+                prop_assert!(!expected, "refused {}: {}", body, error);
+                let is_invalid = matches!(error, Error::InvalidResponse { .. });
+                prop_assert!(is_invalid, "{:?}", error);
+            }
+        }
+    }
+
+    /// Error statuses become the documented error kinds, whatever the body.
+    #[test]
+    fn error_statuses_are_classified(
+        kind in kinds(),
+        status in prop::sample::select(vec![400u16, 401, 403, 404, 408, 422, 429, 500, 502, 503]),
+        body in prop_oneof![
+            Just(br#"{"error":"invalid_grant","error_description":"no"}"#.to_vec()),
+            Just(br#"{"errors":[{"code":"x","detail":"y"}]}"#.to_vec()),
+            prop::collection::vec(any::<u8>(), 0..64),
+        ],
+    ) {
+        let error = decode_token_response(kind, status, &body, SystemTime::now(), &RefreshPolicy::default()).unwrap_err();
+        let expected = match status {
+            429 => matches!(error, Error::RateLimited { .. }),
+            408 | 500..=599 => matches!(error, Error::Server { .. }),
+            400 | 401 | 403 | 422 => matches!(error, Error::CredentialsRejected { .. }),
+            _ => matches!(error, Error::UnexpectedStatus { .. }),
+        };
+        prop_assert!(expected, "{} → {:?}", status, error);
+        prop_assert_eq!(error.is_transient(), matches!(status, 408 | 429 | 500..=599));
+    }
+}
