@@ -15,7 +15,7 @@ use crate::support::{ID, SECRET};
 
 /// Builds the binary once (it belongs to another package, so cargo does
 /// not build it for this test) and returns its path.
-fn binary() -> &'static PathBuf {
+pub(crate) fn binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
@@ -39,13 +39,13 @@ fn binary() -> &'static PathBuf {
     })
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-async fn tokenmux(args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) async fn tokenmux(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(binary());
     command
         .args(args)

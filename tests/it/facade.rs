@@ -5,12 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokenmux::{
-    AccessToken, Credentials, Error, ManualClock, Provider, ProviderKind, RetryPolicy, TokenSource,
-};
+use tokenmux::{Credentials, Error, ManualClock, Provider, ProviderKind, RetryPolicy, TokenSource};
 use tokenmux_mock::{
-    ClientCredentials, DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer,
-    Provider as Mocked,
+    DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer, Provider as Mocked,
 };
 
 use crate::support::{ID, SECRET};
@@ -373,124 +370,4 @@ async fn bad_configuration_is_a_clear_error() {
         wrong_kind.to_string().contains("Credentials::password"),
         "{wrong_kind}"
     );
-}
-
-/// No secret in any Debug, Display, error or TRACE-level log line.
-#[tokio::test(flavor = "current_thread")]
-async fn no_secret_is_ever_printed_or_logged() {
-    let client_secret = "S3CRET-client-7f1c";
-    let password = "S3CRET-password-2b9e";
-    let config = MockConfig {
-        neonpanel: ClientCredentials::new(ID, client_secret),
-        airalo: ClientCredentials::new(ID, client_secret),
-        jsonapi: ClientCredentials::new(ID, client_secret),
-        password_client: ClientCredentials::new(ID, client_secret),
-        password: password.to_owned(),
-        ..MockConfig::default()
-    };
-    let server = MockServer::start(config).await.unwrap();
-    let log = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || LogWriter(writer.clone()))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let clock = Arc::new(ManualClock::default());
-    let mut printed = Vec::new();
-    let mut tokens_seen: Vec<AccessToken> = Vec::new();
-    for (kind, mocked) in ALL {
-        let provider = Provider::new(kind, server.base_url(mocked));
-        let good = match kind {
-            ProviderKind::Password => {
-                Credentials::password(ID, client_secret, DEFAULT_USERNAME, password)
-            }
-            _ => Credentials::client(ID, client_secret),
-        };
-        printed.push(format!("{good:?}"));
-        let tokens = TokenSource::builder(provider.clone())
-            .credentials(good.clone())
-            .clock(clock.clone())
-            .retry_policy(RetryPolicy::none())
-            .build()
-            .unwrap();
-        printed.push(format!("{tokens:?}"));
-        let token = tokens.token().await.unwrap();
-        printed.push(format!("{token:?}"));
-        tokens_seen.push(token);
-        // Error paths: a refused refresh, server errors, a malformed body
-        // echoing the secret, wrong credentials.
-        server.revoke_refresh_tokens();
-        clock.advance(Duration::from_secs(3600));
-        // The endpoint echoes the secrets this source sent it.
-        let sent = match kind {
-            ProviderKind::Password => format!("{client_secret} {password}"),
-            _ => client_secret.to_owned(),
-        };
-        let echo = format!(r#"{{"access_token": 5, "echo": "{sent}"}}"#);
-        // Twice for the password provider: its failed refresh grant falls
-        // back to the password grant, which must fail as well.
-        let attempts = if kind == ProviderKind::Password { 2 } else { 1 };
-        for _ in 0..attempts {
-            server.inject(mocked, Fault::status(200).body("application/json", &echo));
-        }
-        let error = tokens.token().await.unwrap_err();
-        printed.push(format!("{error} {error:?}"));
-        server.inject(mocked, Fault::status(500).body("application/json", &echo));
-        clock.advance(Duration::from_secs(3600));
-        let error = tokens.token().await.unwrap_err();
-        printed.push(format!("{error} {error:?}"));
-        let token = tokens.token().await.unwrap();
-        printed.push(format!("{token:?}"));
-        tokens_seen.push(token);
-        let wrong = match kind {
-            ProviderKind::Password => {
-                Credentials::password(ID, client_secret, DEFAULT_USERNAME, "S3CRET-wrong-pw")
-            }
-            _ => Credentials::client(ID, "S3CRET-wrong-secret"),
-        };
-        let wrong = TokenSource::builder(provider)
-            .credentials(wrong)
-            .build()
-            .unwrap();
-        let error = wrong.token().await.unwrap_err();
-        printed.push(format!("{error} {error:?}"));
-    }
-    let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
-    assert!(log.contains("token refreshed"), "TRACE output was captured");
-    let printed = printed.join("\n");
-    let mut secrets = vec![
-        client_secret.to_owned(),
-        password.to_owned(),
-        "S3CRET-wrong".to_owned(),
-    ];
-    for token in &tokens_seen {
-        secrets.push(token.secret().expose_secret().to_owned());
-        if let Some(refresh) = token.refresh_token() {
-            secrets.push(refresh.expose_secret().to_owned());
-        }
-    }
-    for secret in &secrets {
-        if let Some(at) = printed.find(secret.as_str()) {
-            let line = printed[..at].rsplit('\n').next().unwrap_or_default();
-            panic!("a secret in Debug/Display output, after: {line}");
-        }
-        assert!(
-            !log.contains(secret.as_str()),
-            "a secret in the TRACE log:\n{log}"
-        );
-    }
-}
-
-struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

@@ -13,11 +13,9 @@ use serde_json::{Value, json};
 use tokenmux::{
     AccessToken, Credentials, Error, ManualClock, Provider, ProviderKind, RetryPolicy, TokenSource,
 };
-use tokenmux_mock::{
-    DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, MockConfig, MockServer, Provider as Mocked,
-};
+use tokenmux_mock::{DEFAULT_USERNAME, Fault, MockConfig, MockServer, Provider as Mocked};
 
-use crate::support::{ID, ResettingProxy, SECRET, api_refusing_once};
+use crate::support::{ID, ResettingProxy, api_refusing_once};
 
 /// The mock's token lifetime, and how far into it the cached token is
 /// stale but valid (the refresh window is the last 10 %).
@@ -25,18 +23,27 @@ const LIFETIME: Duration = Duration::from_secs(3600);
 const INTO_REFRESH_WINDOW: Duration = Duration::from_secs(3300);
 const TEN_YEARS: Duration = Duration::from_secs(315_360_000);
 
-struct Rig {
-    mock: MockServer,
+pub(crate) struct Rig {
+    pub(crate) mock: MockServer,
     proxy: ResettingProxy,
-    clock: Arc<ManualClock>,
+    pub(crate) clock: Arc<ManualClock>,
     provider: Mocked,
+    client_secret: String,
+    password: String,
 }
 
 impl Rig {
     async fn start(provider: Mocked) -> Self {
+        Self::with_config(provider, MockConfig::default()).await
+    }
+
+    /// A rig whose mock expects the credentials in `config`.
+    pub(crate) async fn with_config(provider: Mocked, config: MockConfig) -> Self {
+        let client_secret = config.neonpanel.client_secret.clone();
+        let password = config.password.clone();
         let mock = MockServer::start(MockConfig {
             token_lifetime: LIFETIME,
-            ..MockConfig::default()
+            ..config
         })
         .await
         .unwrap();
@@ -46,16 +53,21 @@ impl Rig {
             proxy,
             clock: Arc::new(ManualClock::default()),
             provider,
+            client_secret,
+            password,
         }
     }
 
-    fn source(&self) -> TokenSource {
+    pub(crate) fn source(&self) -> TokenSource {
         let kind = ProviderKind::from_name(self.provider.name()).unwrap();
         let credentials = match kind {
-            ProviderKind::Password => {
-                Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD)
-            }
-            _ => Credentials::client(ID, SECRET),
+            ProviderKind::Password => Credentials::password(
+                ID,
+                self.client_secret.as_str(),
+                DEFAULT_USERNAME,
+                self.password.as_str(),
+            ),
+            _ => Credentials::client(ID, self.client_secret.as_str()),
         };
         let base = self.proxy.url(&self.mock.base_url(self.provider));
         TokenSource::builder(Provider::new(kind, base.as_str()))
@@ -112,7 +124,7 @@ fn envelope(provider: Mocked, fields: Value) -> (&'static str, Value) {
 }
 
 /// What a row must produce from an empty cache.
-enum Expect {
+pub(crate) enum Expect {
     /// A token satisfying the check, after this many requests reached the mock.
     Token {
         requests: usize,
@@ -122,10 +134,10 @@ enum Expect {
     Error(fn(&Error) -> bool),
 }
 
-struct Row {
-    fault: &'static str,
-    inject: fn(&Rig),
-    expect: Expect,
+pub(crate) struct Row {
+    pub(crate) fault: &'static str,
+    pub(crate) inject: fn(&Rig),
+    pub(crate) expect: Expect,
 }
 
 fn any_token(_: &AccessToken) -> bool {
@@ -136,7 +148,7 @@ fn invalid_response(error: &Error) -> bool {
     matches!(error, Error::InvalidResponse { .. })
 }
 
-fn rows() -> Vec<Row> {
+pub(crate) fn rows() -> Vec<Row> {
     let retried = |requests| Expect::Token {
         requests,
         check: any_token,

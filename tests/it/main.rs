@@ -13,5 +13,6 @@ mod hooks;
 mod mock;
 mod redis;
 mod redis_server;
+mod secret_scan;
 mod stores;
 mod support;

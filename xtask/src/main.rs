@@ -5,8 +5,10 @@
 //! cargo xtask regen airalo     # only crates/tokenmux-airalo
 //! cargo xtask regen --check    # write nothing; fail with a diff when stale
 //! cargo xtask test             # install redis-server if missing, run every test
+//! cargo xtask fuzz --seconds 60 # each cargo fuzz target for a minute
 //! ```
 
+mod fuzz;
 mod generate;
 mod lower;
 mod regen;
@@ -116,6 +118,15 @@ enum Command {
         /// Only these providers (spec file stems), e.g. `airalo`.
         providers: Vec<String>,
     },
+    /// Run every cargo fuzz target in fuzz/ for a bounded time; print
+    /// executions and crashes.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Only these targets.
+        targets: Vec<String>,
+    },
     /// Install what the tests need (redis-server), then `cargo test --workspace`.
     Test {
         /// Passed on to `cargo test`, e.g. `-- redis`.
@@ -126,6 +137,15 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Fuzz { seconds, targets } => {
+            match fuzz::run(&regen::workspace_root(), seconds, &targets) {
+                Ok(code) => code,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Test { args } => match test::run(&regen::workspace_root(), &args) {
             Ok(code) => code,
             Err(error) => {

@@ -1,0 +1,125 @@
+//! `cargo xtask fuzz --seconds N`: a short, bounded run of every cargo fuzz
+//! target in `fuzz/` (response decoding of each provider and the
+//! normalisation into one token), with a table of executions and crashes.
+//!
+//! cargo fuzz passes nightly-only flags to rustc (sanitizers); on the
+//! stable toolchain `RUSTC_BOOTSTRAP=1` lets rustc accept them.
+
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+
+/// The targets, in `fuzz/Cargo.toml` order.
+const TARGETS: [&str; 5] = [
+    "decode_neonpanel",
+    "decode_airalo",
+    "decode_jsonapi",
+    "decode_password",
+    "decode_any_status",
+];
+
+/// Runs each target (or only `only`) for `seconds`; fails if one crashed.
+pub fn run(root: &Path, seconds: u64, only: &[String]) -> Result<ExitCode, String> {
+    ensure_cargo_fuzz()?;
+    let fuzz_dir = root.join("fuzz");
+    let targets: Vec<&str> = TARGETS
+        .into_iter()
+        .filter(|t| only.is_empty() || only.iter().any(|o| o == t))
+        .collect();
+    if targets.is_empty() {
+        return Err(format!("no such target; known: {}", TARGETS.join(", ")));
+    }
+    let mut rows = Vec::new();
+    let mut crashed = false;
+    for target in targets {
+        eprintln!("xtask: fuzzing {target} for {seconds} s");
+        let corpus = fuzz_dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+        let output = cargo_fuzz(&fuzz_dir)
+            .args(["run", target])
+            .arg(&corpus)
+            .arg(fuzz_dir.join("seeds").join(target))
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-print_final_stats=1",
+            ])
+            .stdout(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run cargo fuzz: {e}"))?;
+        let log = String::from_utf8_lossy(&output.stderr);
+        let runs = log
+            .lines()
+            .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
+            .map(|n| n.trim().to_owned())
+            .unwrap_or_else(|| "?".into());
+        let artifact = log
+            .lines()
+            .find_map(|l| l.split("Test unit written to ").nth(1))
+            .map(str::to_owned);
+        if !output.status.success() || artifact.is_some() {
+            crashed = true;
+            eprintln!(
+                "{}",
+                log.lines()
+                    .rev()
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        rows.push(format!(
+            "| {target} | {runs} | {seconds} | {} |",
+            match artifact {
+                Some(path) => format!("1 ({path})"),
+                None if output.status.success() => "0".into(),
+                None => format!("failed ({})", output.status),
+            }
+        ));
+    }
+    println!("| target | executions | seconds | crashes |");
+    println!("|---|---:|---:|---|");
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(if crashed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn cargo_fuzz(dir: &Path) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .arg("fuzz")
+        .current_dir(dir)
+        .env("RUSTC_BOOTSTRAP", "1");
+    command
+}
+
+fn ensure_cargo_fuzz() -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let installed = Command::new(&cargo)
+        .args(["fuzz", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed {
+        return Ok(());
+    }
+    eprintln!("xtask: installing cargo-fuzz (cargo install cargo-fuzz --locked)");
+    let status = Command::new(&cargo)
+        .args(["install", "cargo-fuzz", "--locked"])
+        .status()
+        .map_err(|e| format!("cannot run cargo install: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("installing cargo-fuzz failed".into())
+    }
+}
