@@ -5,6 +5,7 @@
 
 mod cli;
 mod clients;
+mod crash;
 mod decoding;
 mod examples;
 mod facade;

@@ -93,6 +93,7 @@ impl FileStore {
             .map_err(|e| io_error(&lock_path, e))?;
         restrict(&lock_path, 0o600).map_err(|e| io_error(&lock_path, e))?;
         lock.lock().map_err(|e| io_error(&lock_path, e))?;
+        remove_dead_writers_temp_files(&self.dir, &path);
         // A corrupt file is as good as none: overwrite it.
         let current = self.read(key).unwrap_or(None);
         let version = match next_version(current.as_ref(), expected) {
@@ -105,11 +106,35 @@ impl FileStore {
     }
 }
 
+/// The temp files of `path`'s writers are `.<file name>.<random>.tmp`.
+fn temp_prefix(path: &Path) -> String {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    format!(".{name}.")
+}
+
+/// Removes temp files a writer of `path` left when it died mid-write.
+/// Called with `path`'s lock held, and writers make their temp file only
+/// while holding it: any such file is a dead writer's.
+fn remove_dead_writers_temp_files(dir: &Path, path: &Path) {
+    let prefix = temp_prefix(path);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            // Best effort: a leftover costs disk space, not correctness.
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Temp file in the same directory, 0600, written and fsynced, renamed over
 /// the target, directory fsynced: a reader sees the old file or the new one.
 fn replace_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut temp = tempfile::Builder::new()
-        .prefix(".token-")
+        .prefix(&temp_prefix(path))
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| io_error(dir, e))?;
