@@ -17,3 +17,4 @@ mod redis_server;
 mod secret_scan;
 mod stores;
 mod support;
+mod transport;

@@ -65,6 +65,9 @@ pub(crate) struct TokenArgs {
     /// Airalo: use the sandbox host.
     #[arg(long)]
     sandbox: bool,
+    /// Allow a plain http:// base URL on a host that is not loopback.
+    #[arg(long)]
+    allow_insecure_http: bool,
     /// What to print.
     #[arg(long, value_enum, default_value = "raw")]
     format: Format,
@@ -119,6 +122,7 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
             sandbox: false,
             credentials: None,
             store: None,
+            allow_insecure_http: false,
         },
     };
     if let Some(provider) = args.provider {
@@ -128,6 +132,7 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
         config.base_url = args.base_url.clone();
     }
     config.sandbox |= args.sandbox;
+    config.allow_insecure_http |= args.allow_insecure_http;
     if let Some(credentials) = credentials(&args, config.provider)? {
         config.credentials = Some(credentials);
     }

@@ -45,6 +45,10 @@ pub struct SourceConfig {
     /// Where tokens are kept; default: in this process's memory.
     #[serde(default)]
     pub store: Option<StoreConfig>,
+    /// Allow a plain `http://` base URL on a host that is not loopback
+    /// (default false: secrets would cross the network in the clear).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 /// Where a configured source keeps its tokens (`store:` in a config file).
@@ -173,7 +177,8 @@ impl SourceConfig {
     /// policies or a clock, then `build()`.
     pub fn into_builder(self) -> Result<TokenSourceBuilder, Error> {
         let provider = self.provider()?;
-        let mut builder = TokenSource::builder(provider);
+        let mut builder =
+            TokenSource::builder(provider).allow_insecure_http(self.allow_insecure_http);
         if let Some(store) = &self.store {
             builder = builder.store(store.open()?);
         }

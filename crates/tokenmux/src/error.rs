@@ -58,6 +58,14 @@ pub enum Error {
         /// What failed, without URLs' secrets (there are none in token URLs).
         message: String,
     },
+    /// The TLS connection failed: an untrusted or invalid certificate, a
+    /// host name mismatch, or a server that does not speak TLS. Not
+    /// retried: check the base URL and the server's certificate.
+    #[error("TLS with the token endpoint failed: {message}")]
+    Tls {
+        /// What failed.
+        message: String,
+    },
     /// A success status with a body that is not a usable token response.
     #[error("invalid token response: {reason}{}", excerpt.as_ref().map(|e| format!(" (body: {e})")).unwrap_or_default())]
     InvalidResponse {

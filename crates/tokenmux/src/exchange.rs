@@ -492,6 +492,9 @@ fn classify<E: ErrorBody>(error: ClientError<E>, scrub: &Scrubber) -> Error {
         {
             Error::Timeout
         }
+        ClientError::CommunicationError(e) if is_tls(&e) => Error::Tls {
+            message: transport_message(&e),
+        },
         ClientError::CommunicationError(e)
         | ClientError::ResponseBodyError(e)
         | ClientError::InvalidUpgrade(e) => Error::Transport {
@@ -535,6 +538,25 @@ fn generic_error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
         text(&["error", "code"]),
         text(&["error_description", "message", "detail", "title"]),
     )
+}
+
+/// Whether rustls failed somewhere in `error`'s chain of causes. I/O
+/// errors wrap it (sometimes twice) and their `source` skips what they
+/// wrap, so the walk goes into them instead.
+fn is_tls(error: &reqwest::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = next {
+        if error.is::<rustls::Error>() {
+            return true;
+        }
+        next = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    false
 }
 
 /// A transport error's chain of causes, without the URL (reqwest prints it).

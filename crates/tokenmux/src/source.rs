@@ -465,6 +465,7 @@ pub struct TokenSourceBuilder {
     request_timeout: Duration,
     max_response_bytes: usize,
     background_refresh: bool,
+    allow_insecure_http: bool,
 }
 
 impl TokenSourceBuilder {
@@ -481,7 +482,26 @@ impl TokenSourceBuilder {
             request_timeout: Duration::from_secs(15),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             background_refresh: true,
+            allow_insecure_http: false,
         }
+    }
+
+    /// Allows a plain `http://` base URL on a host that is not loopback.
+    /// Off by default: the credentials and tokens would cross the network
+    /// in the clear. (`http://127.0.0.1`, `[::1]` and `localhost` are always
+    /// allowed, for local mocks and sidecars.)
+    ///
+    /// ```
+    /// use tokenmux::{Credentials, Error, Provider, TokenSource};
+    ///
+    /// let plain = || TokenSource::builder(Provider::jsonapi("http://auth.internal"))
+    ///     .credentials(Credentials::client("id", "secret"));
+    /// assert!(matches!(plain().build(), Err(Error::Config(_))));
+    /// assert!(plain().allow_insecure_http(true).build().is_ok());
+    /// ```
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
     }
 
     /// Whether a stale token is served at once while a background task
@@ -559,6 +579,13 @@ impl TokenSourceBuilder {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::Config(format!("base URL `{base}` is not http(s)")));
         }
+        if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(&url) {
+            return Err(Error::Config(format!(
+                "base URL `{base}` is plain http to a host that is not loopback: the \
+                 credentials and tokens would cross the network in the clear. Use https, \
+                 or allow it explicitly (allow_insecure_http)"
+            )));
+        }
         if self.provider.kind() == ProviderKind::Password
             && !matches!(credentials, Credentials::Password { .. })
         {
@@ -601,4 +628,17 @@ impl TokenSourceBuilder {
             }),
         })
     }
+}
+
+/// Whether `url` names this machine: 127.0.0.0/8, ::1 or `localhost`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
 }
