@@ -6,8 +6,10 @@
 //! cargo xtask regen --check    # write nothing; fail with a diff when stale
 //! cargo xtask test             # install redis-server if missing, run every test
 //! cargo xtask fuzz --seconds 60 # each cargo fuzz target for a minute
+//! cargo xtask bench            # every benchmark; writes docs/benchmarks.md
 //! ```
 
+mod bench;
 mod fuzz;
 mod generate;
 mod lower;
@@ -118,6 +120,9 @@ enum Command {
         /// Only these providers (spec file stems), e.g. `airalo`.
         providers: Vec<String>,
     },
+    /// Run every benchmark against its baseline; print the table and write
+    /// docs/benchmarks.md.
+    Bench,
     /// Run every cargo fuzz target in fuzz/ for a bounded time; print
     /// executions and crashes.
     Fuzz {
@@ -137,6 +142,13 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Bench => match bench::run(&regen::workspace_root()) {
+            Ok(code) => code,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Fuzz { seconds, targets } => {
             match fuzz::run(&regen::workspace_root(), seconds, &targets) {
                 Ok(code) => code,

@@ -24,7 +24,9 @@ pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, String> {
     })
 }
 
-fn ensure_redis() -> Result<(), String> {
+/// Makes sure `redis-server` and `redis-cli` run (installing them with
+/// apt-get as root when missing).
+pub fn ensure_redis() -> Result<(), String> {
     if std::env::var("TOKENMUX_SKIP_REDIS_TESTS").is_ok_and(|v| v == "1") {
         eprintln!("xtask: TOKENMUX_SKIP_REDIS_TESTS=1: the Redis tests will skip");
         return Ok(());

@@ -1,6 +1,6 @@
 //! Time, injectable so that expiry logic is tested without sleeping.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 /// A source of the current time.
@@ -10,12 +10,24 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 }
 
 /// The system clock; the default.
+///
+/// Read on every cached token read, so it is the cheap kind: the wall
+/// clock once, at first use, advanced by the coarse monotonic clock
+/// (`CLOCK_MONOTONIC_COARSE`, a few nanoseconds a read, ticking every few
+/// milliseconds). Expiry margins are seconds, so the coarseness is
+/// harmless, and a wall-clock step (NTP) does not shorten or stretch the
+/// life of tokens already held.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
-        SystemTime::now()
+        static ANCHOR: OnceLock<(SystemTime, coarsetime::Instant)> = OnceLock::new();
+        let (wall, monotonic) =
+            ANCHOR.get_or_init(|| (SystemTime::now(), coarsetime::Instant::now()));
+        // Without the cache update: that would be a shared write on every read.
+        let elapsed = coarsetime::Instant::now_without_cache_update().duration_since(*monotonic);
+        *wall + Duration::from_nanos(elapsed.as_nanos())
     }
 }
 

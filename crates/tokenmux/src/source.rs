@@ -106,13 +106,31 @@ impl TokenSource {
 
     /// A valid token: the cached one while it is valid, else a new one.
     pub async fn token(&self) -> Result<AccessToken, Error> {
+        if let Some(token) = self.if_fresh(|cached| cached.token.clone()) {
+            return Ok(token);
+        }
         Ok(self.cached().await?.token.clone())
     }
 
     /// `Authorization` header value for the current token (`Bearer …`),
     /// marked sensitive.
     pub async fn authorization(&self) -> Result<HeaderValue, Error> {
+        if let Some(header) = self.if_fresh(|cached| cached.header.clone()) {
+            return Ok(header);
+        }
         Ok(self.cached().await?.header.clone())
+    }
+
+    /// The hot path: `read` of the cached token while it is fresh. A guard,
+    /// not a clone of the `Arc`, so concurrent readers write to no shared
+    /// reference count but the one of what they take out.
+    fn if_fresh<T>(&self, read: impl FnOnce(&Cached) -> T) -> Option<T> {
+        let now = self.inner.clock.now();
+        let current = self.inner.current.load();
+        current
+            .as_ref()
+            .filter(|cached| now < cached.fresh_until)
+            .map(|cached| read(cached))
     }
 
     /// Forgets the current access token, for a caller whose request was

@@ -1,0 +1,153 @@
+//! Row 3: 10,000 concurrent callers on one `TokenSource` (empty cache, at
+//! expiry, and in the refresh-ahead window) against the mock: upstream
+//! requests, caller waits against one exchange, callers blocked; the peak
+//! RSS of the run. Row 6: heap bytes per cached token.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokenmux::{Credentials, ManualClock, Provider, TokenSource};
+use tokenmux_mock::{
+    DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET, Fault, MockConfig, MockServer,
+    Provider as Mocked,
+};
+
+use crate::alloc_count::live_bytes;
+use crate::measure::{Samples, emit};
+
+const CALLERS: usize = 10_000;
+/// How long the mock takes to answer in the refresh-ahead case, so that a
+/// caller that waited for the exchange is told apart from one that did not.
+const SLOW_EXCHANGE: Duration = Duration::from_millis(50);
+
+fn source(mock: &MockServer, clock: &Arc<ManualClock>) -> TokenSource {
+    TokenSource::builder(Provider::neonpanel().with_base_url(mock.base_url(Mocked::NeonPanel)))
+        .credentials(Credentials::client(ID, SECRET))
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+/// Every caller's wait.
+async fn herd(tokens: &TokenSource) -> Samples {
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let tokens = tokens.clone();
+            // From the moment the caller asks, scheduling included.
+            let asked = Instant::now();
+            tokio::spawn(async move {
+                tokens.token().await.unwrap();
+                asked.elapsed()
+            })
+        })
+        .collect();
+    let mut waits = Vec::with_capacity(CALLERS);
+    for caller in callers {
+        waits.push(caller.await.unwrap());
+    }
+    Samples::new(waits)
+}
+
+pub async fn run() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let clock = Arc::new(ManualClock::default());
+
+    // One exchange alone: the yardstick for the callers' waits.
+    let mut singles = Vec::new();
+    for _ in 0..20 {
+        let alone = source(&mock, &clock);
+        let start = Instant::now();
+        alone.token().await.unwrap();
+        singles.push(start.elapsed());
+    }
+    let exchange = Samples::new(singles).percentile_us(50.0);
+    mock.reset();
+
+    let tokens = source(&mock, &clock);
+    for (case, prepare) in [
+        ("empty cache", 0u64),
+        ("at expiry", 3600),
+        ("refresh-ahead window", 3300),
+    ] {
+        let before = mock.requests_received(Mocked::NeonPanel);
+        if prepare > 0 {
+            // Expire (or make stale) the token of the previous case.
+            tokens.token().await.unwrap();
+            clock.advance(Duration::from_secs(prepare));
+            if prepare == 3300 {
+                mock.inject(Mocked::NeonPanel, Fault::delay(SLOW_EXCHANGE));
+            }
+        }
+        let before = mock.requests_received(Mocked::NeonPanel).max(before);
+        let waits = herd(&tokens).await;
+        // Let a background refresh finish before counting.
+        tokio::time::sleep(SLOW_EXCHANGE * 3).await;
+        let upstream = mock.requests_received(Mocked::NeonPanel) - before;
+        let blocked = (prepare == 3300).then(|| waits.at_least(SLOW_EXCHANGE));
+        emit(json!({
+            "row": "herd",
+            "case": case,
+            "callers": CALLERS,
+            "upstream_requests": upstream,
+            "wait_p50_us": waits.percentile_us(50.0),
+            "wait_p99_us": waits.percentile_us(99.0),
+            "one_exchange_us": exchange,
+            "blocked": blocked,
+        }));
+        clock.advance(Duration::from_secs(4000)); // next case starts expired
+        tokens.invalidate();
+    }
+    emit(json!({"row": "herd_rss", "peak_rss_kib": peak_rss_kib()}));
+    mock.shutdown().await;
+}
+
+/// VmHWM of this process (Linux), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Heap bytes one more cached token costs: 1,000 sources with a fresh
+/// token each, sharing one HTTP client, against the bytes of the token
+/// alone (its text and header).
+pub async fn memory() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let client = reqwest::Client::new();
+    let provider = Provider::neonpanel().with_base_url(mock.base_url(Mocked::NeonPanel));
+    let make = || {
+        TokenSource::builder(provider.clone())
+            .credentials(Credentials::client(ID, SECRET))
+            .http_client(client.clone())
+            .build()
+            .unwrap()
+    };
+    // Warm up the client's connection pool and lazy statics.
+    make().token().await.unwrap();
+    let n = 1000;
+    let before = live_bytes();
+    let mut sources = Vec::with_capacity(n);
+    let vec_bytes = std::mem::size_of::<TokenSource>() * n;
+    for _ in 0..n {
+        let tokens = make();
+        tokens.token().await.unwrap();
+        sources.push(tokens);
+    }
+    let per_source = (live_bytes() - before - vec_bytes as isize) as f64 / n as f64;
+    let token = sources[0].token().await.unwrap();
+    let raw = token.secret().expose_secret().len() + token.authorization().len();
+    emit(json!({
+        "row": "memory",
+        "bytes_per_cached_token": per_source,
+        "raw_token_bytes": raw,
+    }));
+    drop(sources);
+    mock.shutdown().await;
+}

@@ -1,0 +1,68 @@
+//! The load harness of `cargo xtask bench`: rows 2, 3, 4 and 6 of
+//! docs/benchmarks.md, each against its baseline in the same run, the two
+//! sides interleaved in rounds so that a noisy machine slows both alike.
+//! Prints one JSON object per row on stdout.
+
+// A benchmark fails loudly on set-up errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod alloc_count;
+mod exchange;
+mod herd;
+mod measure;
+mod redis_row;
+
+use clap::{Parser, ValueEnum};
+
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Row {
+    /// Row 2: one cold token exchange per provider vs a hand-written call.
+    Exchange,
+    /// Row 3: 10,000 concurrent callers, and peak RSS (run it alone).
+    Herd,
+    /// Row 4: the Redis store.
+    Redis,
+    /// Row 6: bytes per cached token.
+    Memory,
+}
+
+#[derive(Parser)]
+struct Args {
+    /// Rows to run (default: all).
+    #[arg(long, value_enum)]
+    row: Vec<Row>,
+    /// Rounds of interleaved measurements.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Internal: run as one worker process of the Redis row.
+    #[arg(long, hide = true)]
+    worker: Option<String>,
+}
+
+fn main() {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    if let Some(worker) = args.worker {
+        runtime.block_on(redis_row::worker(&worker));
+        return;
+    }
+    let all = args.row.is_empty();
+    let wants = |row| all || args.row.contains(&row);
+    runtime.block_on(async {
+        if wants(Row::Exchange) {
+            exchange::run(args.rounds).await;
+        }
+        if wants(Row::Redis) {
+            redis_row::run(args.rounds).await;
+        }
+        if wants(Row::Memory) {
+            herd::memory().await;
+        }
+        if wants(Row::Herd) {
+            herd::run().await;
+        }
+    });
+}

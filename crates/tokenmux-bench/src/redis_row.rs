@@ -1,0 +1,231 @@
+//! Row 4: the Redis store. A shared read (`RedisStore::get`: one Lua call,
+//! decode) against a bare `GET` of a value of the same size on the same
+//! server; and 8 processes × 100 callers → upstream requests, against the
+//! same processes each with its own in-memory cache.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+use tokenmux::{
+    AccessToken, Credentials, MemoryStore, Provider, RedisStore, Secret, StoreKey, TokenSource,
+    TokenStore,
+};
+use tokenmux_mock::{
+    DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET, MockConfig, MockServer,
+    Provider as Mocked,
+};
+
+use crate::measure::{Samples, emit};
+
+const READS_PER_ROUND: usize = 500;
+const PROCESSES: usize = 8;
+
+/// A `redis-server` on a free loopback port, killed on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child =
+            Command::new(std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into()))
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server (cargo xtask bench installs it)");
+        for _ in 0..500 {
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn run(rounds: usize) {
+    let redis = RedisServer::start();
+    // Reads.
+    let store = RedisStore::new(&redis.url()).unwrap();
+    let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client(ID, SECRET));
+    let token = AccessToken::new(
+        format!("mock-neonpanel-access-{}", "x".repeat(40)),
+        SystemTime::now(),
+        Duration::from_secs(3600),
+    )
+    .with_refresh_token(Some(Secret::new("r".repeat(48))));
+    store.put(&key, &token, None).await.unwrap();
+    let (token_key, _) = store.redis_keys(&key);
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut raw = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let record: Vec<Vec<u8>> = redis::cmd("HMGET")
+        .arg(&token_key)
+        .arg("v")
+        .arg("d")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let size = record.iter().map(Vec::len).sum::<usize>();
+    let _: () = redis::cmd("SET")
+        .arg("bench:raw")
+        .arg(vec![b'x'; size])
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let (mut shared, mut bare) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for _ in 0..READS_PER_ROUND {
+            let start = Instant::now();
+            assert!(store.get(&key).await.unwrap().is_some());
+            shared.push(start.elapsed());
+        }
+        for _ in 0..READS_PER_ROUND {
+            let start = Instant::now();
+            let value: Vec<u8> = redis::cmd("GET")
+                .arg("bench:raw")
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            bare.push(start.elapsed());
+            assert_eq!(value.len(), size);
+        }
+    }
+    let (shared, bare) = (Samples::new(shared), Samples::new(bare));
+    emit(json!({
+        "row": "redis_read",
+        "samples": shared.len(),
+        "store_get_p50_us": shared.percentile_us(50.0),
+        "store_get_p99_us": shared.percentile_us(99.0),
+        "bare_get_p50_us": bare.percentile_us(50.0),
+        "bare_get_p99_us": bare.percentile_us(99.0),
+    }));
+
+    // Processes.
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let base = mock.base_url(Mocked::Airalo);
+    let mut upstream = Vec::new();
+    for store in ["redis", "memory"] {
+        let before = mock.requests_received(Mocked::Airalo);
+        let spec = format!("{store},{base},{}", redis.url());
+        let mut workers: Vec<_> = (0..PROCESSES).map(|_| Worker::spawn(&spec)).collect();
+        for worker in &mut workers {
+            worker.go();
+        }
+        tokio::task::spawn_blocking(move || workers.into_iter().for_each(Worker::finish))
+            .await
+            .unwrap();
+        upstream.push(mock.requests_received(Mocked::Airalo) - before);
+    }
+    emit(json!({
+        "row": "redis_processes",
+        "processes": PROCESSES,
+        "callers_per_process": 100,
+        "upstream_shared_redis": upstream[0],
+        "upstream_memory_each": upstream[1],
+    }));
+    mock.shutdown().await;
+}
+
+struct Worker {
+    child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Worker {
+    fn spawn(spec: &str) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--worker", spec])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        Self { child, stdout }
+    }
+
+    fn go(&mut self) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn finish(mut self) {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "done");
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+/// One worker process: `store,base_url,redis_url`; 100 concurrent callers.
+pub async fn worker(spec: &str) {
+    let mut parts = spec.splitn(3, ',');
+    let (store, base, redis) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let store: Arc<dyn TokenStore> = match store {
+        "redis" => Arc::new(RedisStore::new(redis).unwrap()),
+        _ => Arc::new(MemoryStore::default()),
+    };
+    let tokens = TokenSource::builder(Provider::airalo().with_base_url(base))
+        .credentials(Credentials::client(ID, SECRET))
+        .store(store)
+        .build()
+        .unwrap();
+    println!("ready");
+    let mut go = String::new();
+    std::io::stdin().lock().read_line(&mut go).unwrap();
+    let callers: Vec<_> = (0..100)
+        .map(|_| {
+            let tokens = tokens.clone();
+            tokio::spawn(async move { tokens.token().await.unwrap() })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    println!("done");
+}

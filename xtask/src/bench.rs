@@ -1,0 +1,509 @@
+//! `cargo xtask bench`: every benchmark of docs/benchmarks.md in one run,
+//! each against its baseline, and one markdown table of figures, ratios and
+//! goals, printed and written to docs/benchmarks.md.
+//!
+//! Row 1 is criterion (`crates/tokenmux-bench/benches/cached_read.rs`), run
+//! in rounds; rows 2, 3, 4 and 6 are the load harness
+//! (`tokenmux-loadbench`), whose sides alternate in rounds; row 5 (codegen)
+//! runs here.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use serde_json::Value;
+
+const CRITERION_ROUNDS: usize = 3;
+const SYNTHETIC: [usize; 3] = [25, 50, 100];
+
+pub fn run(root: &Path) -> Result<ExitCode, String> {
+    crate::test::ensure_redis()?;
+    let started = Instant::now();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask: building the benchmarks (release)");
+    status(
+        Command::new(&cargo)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "tokenmux-bench",
+                "--bins",
+                "--benches",
+            ])
+            .current_dir(root),
+    )?;
+
+    let mut rows = Vec::new();
+    rows.extend(cached_reads(root, &cargo)?);
+    let mut harness = load_harness(
+        root,
+        &cargo,
+        &["--row", "exchange", "--row", "redis", "--row", "memory"],
+    )?;
+    // The herd alone in its process, so that its peak RSS is its own.
+    harness.extend(load_harness(root, &cargo, &["--row", "herd"])?);
+    rows.extend(exchange_rows(&harness));
+    rows.extend(herd_rows(&harness));
+    rows.extend(redis_rows(&harness));
+    rows.extend(codegen_rows(root)?);
+    rows.extend(memory_rows(&harness));
+
+    let table = render(&rows);
+    println!("{table}");
+    let doc = format!(
+        "# Benchmarks\n\n\
+         Measured by `cargo xtask bench` on {date}, on {machine}; the whole run took {minutes:.1} min.\n\
+         Each row runs tokenmux and its baseline in the same run, alternating in rounds,\n\
+         so a noisy machine slows both alike; ratios are tokenmux ÷ baseline.\n\n{table}\n{notes}",
+        date = today(),
+        machine = machine(),
+        minutes = started.elapsed().as_secs_f64() / 60.0,
+        notes = NOTES,
+    );
+    std::fs::write(root.join("docs/benchmarks.md"), doc)
+        .map_err(|e| format!("cannot write docs/benchmarks.md: {e}"))?;
+    eprintln!("xtask: wrote docs/benchmarks.md");
+    Ok(ExitCode::SUCCESS)
+}
+
+const NOTES: &str = "\
+## Notes
+
+- Row 1: criterion, 30 samples per variant per round, median of the round medians.
+  On 2 threads the figure is wall time ÷ all reads (inverse throughput).
+  The floor is an `ArcSwap::load_full` of the same header; tokenmux adds the
+  clock read, the freshness check and the header clone.
+- Row 2: the `oauth2` crate can express only the password grant here
+  (NeonPanel sends JSON without a grant type, Airalo answers in a `data`
+  envelope, the JSON:API endpoint speaks `application/vnd.api+json`).
+- Row 3: \"blocked\" counts callers that waited for the (50 ms) refresh;
+  with refresh-ahead they get the stale token at once.
+- Row 5: `cargo xtask regen` as users run it (debug build of the xtask),
+  synthetic specs are copies of the four, generated into a temp dir.
+- Row 6: heap bytes one more `TokenSource` with a cached token costs
+  (including its `MemoryStore` copy), counted by a global allocator.
+";
+
+struct Row {
+    name: String,
+    tokenmux: String,
+    baseline: String,
+    ratio: Option<f64>,
+    goal: String,
+    met: Option<bool>,
+}
+
+fn row(
+    name: impl Into<String>,
+    tokenmux: impl Into<String>,
+    baseline: impl Into<String>,
+    ratio: Option<f64>,
+    goal: impl Into<String>,
+    met: Option<bool>,
+) -> Row {
+    Row {
+        name: name.into(),
+        tokenmux: tokenmux.into(),
+        baseline: baseline.into(),
+        ratio,
+        goal: goal.into(),
+        met,
+    }
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| benchmark | tokenmux | baseline (same run) | ratio | goal | met |\n|---|---|---|---:|---|---|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.name,
+            r.tokenmux,
+            r.baseline,
+            r.ratio
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "–".into()),
+            r.goal,
+            match r.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "–",
+            }
+        );
+    }
+    out
+}
+
+fn status(command: &mut Command) -> Result<(), String> {
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed: {status}"))
+    }
+}
+
+/// Row 1: criterion's median estimate (ns) per variant, median over rounds.
+fn cached_reads(root: &Path, cargo: &str) -> Result<Vec<Row>, String> {
+    let variants = [
+        "tokenmux_authorization",
+        "tokenmux_token",
+        "floor_arcswap_load_full",
+        "tokio_mutex",
+        "std_rwlock",
+    ];
+    let mut estimates = vec![vec![Vec::new(); 2]; variants.len()];
+    for round in 0..CRITERION_ROUNDS {
+        eprintln!(
+            "xtask: cached reads, criterion round {}/{CRITERION_ROUNDS}",
+            round + 1
+        );
+        status(
+            Command::new(cargo)
+                .args([
+                    "bench",
+                    "-p",
+                    "tokenmux-bench",
+                    "--bench",
+                    "cached_read",
+                    "--",
+                    "--noplot",
+                ])
+                .current_dir(root)
+                .stdout(Stdio::null()),
+        )?;
+        for (v, variant) in variants.iter().enumerate() {
+            for (t, threads) in [1, 2].iter().enumerate() {
+                let path = root.join(format!(
+                    "target/criterion/cached_read/{variant}/{threads}/new/estimates.json"
+                ));
+                let json: Value = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .ok_or_else(|| format!("no criterion estimates at {}", path.display()))?;
+                let ns = json["median"]["point_estimate"]
+                    .as_f64()
+                    .ok_or("malformed estimates")?;
+                estimates[v][t].push(ns);
+            }
+        }
+    }
+    let median = |v: usize, t: usize| {
+        let mut xs = estimates[v][t].clone();
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    let fmt = |ns: f64| format!("{ns:.1} ns/op ({:.1} M ops/s)", 1e3 / ns);
+    let mut rows = Vec::new();
+    for (t, threads) in [1, 2].iter().enumerate() {
+        let (header, token, floor, mutex, rwlock) = (
+            median(0, t),
+            median(1, t),
+            median(2, t),
+            median(3, t),
+            median(4, t),
+        );
+        rows.push(row(
+            format!("1. cached `authorization()`, {threads} thread(s), vs floor"),
+            fmt(header),
+            format!("ArcSwap::load_full {}", fmt(floor)),
+            Some(header / floor),
+            "≤ 2× floor",
+            Some(header / floor <= 2.0),
+        ));
+        rows.push(row(
+            format!("1. cached `authorization()`, {threads} thread(s), vs tokio Mutex"),
+            fmt(header),
+            format!("tokio::sync::Mutex {}", fmt(mutex)),
+            Some(header / mutex),
+            if *threads == 2 {
+                "≥ 10× faster (ratio ≤ 0.10)"
+            } else {
+                "–"
+            },
+            (*threads == 2).then_some(header / mutex <= 0.10),
+        ));
+        rows.push(row(
+            format!("1. cached `authorization()`, {threads} thread(s), vs std RwLock"),
+            fmt(header),
+            format!("std::sync::RwLock {}", fmt(rwlock)),
+            Some(header / rwlock),
+            "–",
+            None,
+        ));
+        rows.push(row(
+            format!("1. cached `token()` (clones the secret), {threads} thread(s)"),
+            fmt(token),
+            format!("ArcSwap::load_full {}", fmt(floor)),
+            Some(token / floor),
+            "–",
+            None,
+        ));
+    }
+    Ok(rows)
+}
+
+/// Runs the load harness; its JSON lines.
+fn load_harness(root: &Path, cargo: &str, args: &[&str]) -> Result<Vec<Value>, String> {
+    eprintln!("xtask: load harness {}", args.join(" "));
+    let output = Command::new(cargo)
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "tokenmux-bench",
+            "--bin",
+            "tokenmux-loadbench",
+            "--",
+        ])
+        .args(args)
+        .current_dir(root)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run the load harness: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("the load harness failed: {}", output.status));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+fn of<'a>(results: &'a [Value], name: &'a str) -> impl Iterator<Item = &'a Value> {
+    results.iter().filter(move |r| r["row"] == name)
+}
+
+fn us(v: &Value) -> String {
+    v.as_f64()
+        .map(|x| format!("{x:.0} µs"))
+        .unwrap_or_else(|| "–".into())
+}
+
+fn exchange_rows(results: &[Value]) -> Vec<Row> {
+    of(results, "exchange")
+        .flat_map(|r| {
+            let ratio = r["ratio"].as_f64();
+            let mut rows = vec![row(
+                format!(
+                    "2. cold exchange, {} (p50)",
+                    r["provider"].as_str().unwrap_or("?")
+                ),
+                us(&r["tokenmux_p50_us"]),
+                format!("hand-written reqwest {}", us(&r["handwritten_p50_us"])),
+                ratio,
+                "≤ 1.10× hand-written",
+                ratio.map(|x| x <= 1.10),
+            )];
+            if let Some(oauth2) = r["oauth2_p50_us"].as_f64() {
+                let tokenmux = r["tokenmux_p50_us"].as_f64().unwrap_or(f64::NAN);
+                rows.push(row(
+                    "2. cold exchange, password grant vs `oauth2` crate (p50)",
+                    us(&r["tokenmux_p50_us"]),
+                    format!("oauth2 5 {}", us(&r["oauth2_p50_us"])),
+                    Some(tokenmux / oauth2),
+                    "–",
+                    None,
+                ));
+            }
+            rows
+        })
+        .collect()
+}
+
+fn herd_rows(results: &[Value]) -> Vec<Row> {
+    let mut rows: Vec<Row> = of(results, "herd")
+        .flat_map(|r| {
+            let case = r["case"].as_str().unwrap_or("?");
+            let upstream = r["upstream_requests"].as_u64().unwrap_or(u64::MAX);
+            let p99 = r["wait_p99_us"].as_f64().unwrap_or(f64::NAN);
+            let exchange = r["one_exchange_us"].as_f64().unwrap_or(f64::NAN);
+            let mut rows = vec![row(
+                format!("3. herd of 10,000, {case}: upstream requests"),
+                upstream.to_string(),
+                "10,000 callers",
+                None,
+                "1",
+                Some(upstream == 1),
+            )];
+            match r["blocked"].as_u64() {
+                Some(blocked) => rows.push(row(
+                    format!("3. herd of 10,000, {case}: callers blocked"),
+                    blocked.to_string(),
+                    format!(
+                        "p50 wait {}, p99 {}",
+                        us(&r["wait_p50_us"]),
+                        us(&r["wait_p99_us"])
+                    ),
+                    None,
+                    "0",
+                    Some(blocked == 0),
+                )),
+                None => rows.push(row(
+                    format!("3. herd of 10,000, {case}: caller wait p50 / p99"),
+                    format!("{} / {}", us(&r["wait_p50_us"]), us(&r["wait_p99_us"])),
+                    format!("one exchange alone {}", us(&r["one_exchange_us"])),
+                    Some(p99 / exchange),
+                    "p99 ≤ one exchange",
+                    Some(p99 <= exchange),
+                )),
+            }
+            rows
+        })
+        .collect();
+    if let Some(r) = of(results, "herd_rss").next() {
+        rows.push(row(
+            "6. peak RSS of the herd run",
+            format!("{} KiB", r["peak_rss_kib"]),
+            "–",
+            None,
+            "–",
+            None,
+        ));
+    }
+    rows
+}
+
+fn redis_rows(results: &[Value]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    if let Some(r) = of(results, "redis_read").next() {
+        let ratio = r["store_get_p50_us"]
+            .as_f64()
+            .zip(r["bare_get_p50_us"].as_f64())
+            .map(|(a, b)| a / b);
+        rows.push(row(
+            "4. Redis shared read p50 / p99",
+            format!(
+                "{} / {}",
+                us(&r["store_get_p50_us"]),
+                us(&r["store_get_p99_us"])
+            ),
+            format!(
+                "bare GET {} / {}",
+                us(&r["bare_get_p50_us"]),
+                us(&r["bare_get_p99_us"])
+            ),
+            ratio,
+            "–",
+            None,
+        ));
+    }
+    if let Some(r) = of(results, "redis_processes").next() {
+        let shared = r["upstream_shared_redis"].as_u64().unwrap_or(u64::MAX);
+        rows.push(row(
+            "4. 8 processes × 100 callers: upstream requests",
+            format!("{shared} (Redis store)"),
+            format!("{} (memory store each)", r["upstream_memory_each"]),
+            None,
+            "1",
+            Some(shared == 1),
+        ));
+    }
+    rows
+}
+
+fn memory_rows(results: &[Value]) -> Vec<Row> {
+    of(results, "memory")
+        .map(|r| {
+            row(
+                "6. heap bytes per cached token",
+                format!(
+                    "{:.0} B",
+                    r["bytes_per_cached_token"].as_f64().unwrap_or(f64::NAN)
+                ),
+                format!("the token and its header alone: {} B", r["raw_token_bytes"]),
+                None,
+                "–",
+                None,
+            )
+        })
+        .collect()
+}
+
+/// Row 5: `regen` on the real specs (as `--check`), then on 25/50/100
+/// synthetic ones in a temp dir.
+fn codegen_rows(root: &Path) -> Result<Vec<Row>, String> {
+    eprintln!("xtask: codegen timings");
+    let start = Instant::now();
+    crate::regen::regen(root, &[], true).map_err(|e| e.to_string())?;
+    let four = start.elapsed().as_secs_f64();
+    let mut rows = vec![row(
+        "5. `cargo xtask regen`, the 4 specs",
+        format!("{four:.2} s"),
+        format!("{:.3} s/spec", four / 4.0),
+        None,
+        "–",
+        None,
+    )];
+    let specs: Vec<(String, String)> = ["neonpanel", "airalo", "jsonapi", "password"]
+        .iter()
+        .map(|name| {
+            std::fs::read_to_string(root.join(format!("specs/{name}.yaml")))
+                .map(|text| ((*name).to_owned(), text))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    for n in SYNTHETIC {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(dir.path().join("specs")).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(dir.path().join("crates")).map_err(|e| e.to_string())?;
+        for i in 0..n {
+            let (name, text) = &specs[i % specs.len()];
+            std::fs::write(dir.path().join(format!("specs/syn{i:03}{name}.yaml")), text)
+                .map_err(|e| e.to_string())?;
+        }
+        let start = Instant::now();
+        crate::regen::regen(dir.path(), &[], false).map_err(|e| e.to_string())?;
+        let secs = start.elapsed().as_secs_f64();
+        rows.push(row(
+            format!("5. `regen`, {n} synthetic specs"),
+            format!("{secs:.2} s"),
+            format!("{:.3} s/spec (4 specs: {:.3})", secs / n as f64, four / 4.0),
+            Some((secs / n as f64) / (four / 4.0)),
+            if n == 100 {
+                "< 30 s; linear (ratio ≈ 1)"
+            } else {
+                "linear (ratio ≈ 1)"
+            },
+            Some(if n == 100 {
+                secs < 30.0
+            } else {
+                (secs / n as f64) / (four / 4.0) < 1.5
+            }),
+        ));
+    }
+    Ok(rows)
+}
+
+fn today() -> String {
+    Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// "N cores, <CPU model>" from the OS.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cores} cores, {model}")
+}
