@@ -78,12 +78,28 @@ const NOTES: &str = "\
 - Row 2: the `oauth2` crate can express only the password grant here
   (NeonPanel sends JSON without a grant type, Airalo answers in a `data`
   envelope, the JSON:API endpoint speaks `application/vnd.api+json`).
-- Row 3: \"blocked\" counts callers that waited for the (50 ms) refresh;
-  with refresh-ahead they get the stale token at once.
+- Row 3: the wait in `token()` runs from the moment a task asks; the wait
+  from spawn adds the time the task sat in the scheduler's queue behind
+  10,000 others (spawned at once on 2 cores), which no cache can remove.
+  \"blocked\" counts callers that waited for the (50 ms) refresh; with
+  refresh-ahead they get the stale token at once.
 - Row 5: `cargo xtask regen` as users run it (debug build of the xtask),
   synthetic specs are copies of the four, generated into a temp dir.
-- Row 6: heap bytes one more `TokenSource` with a cached token costs
-  (including its `MemoryStore` copy), counted by a global allocator.
+- Row 2: a hand-written call does only the request. tokenmux adds the
+  generated client's request building and the `tokenmux-wire` hooks (the
+  body read under a size cap, the response rebuilt for the typed decoder;
+  an exploratory run of the generated client alone put most of the gap
+  there), then the lifecycle (store write, lease, header). That is
+  30–45 µs on this machine; where the goal is missed, that is why.
+- Row 1, 2 threads: each read clones the header, so the two cores pass
+  its reference count back and forth, as the floor does with its `Arc`;
+  tokenmux also reads the clock. A `tokio::sync::Mutex` costs one
+  compare-and-swap when the two threads do not collide, so the \"10×
+  faster\" goal holds only under contention this 2-core machine rarely
+  produces; the figure is what it measured.
+- Row 6: heap bytes one more `TokenSource` holding a cached token costs
+  (counted by a global allocator; the token taken from a shared store, so
+  no HTTP allocation counts). Peak RSS is the herd process's own.
 ";
 
 struct Row {
@@ -180,8 +196,8 @@ fn cached_reads(root: &Path, cargo: &str) -> Result<Vec<Row>, String> {
         )?;
         for (v, variant) in variants.iter().enumerate() {
             for (t, threads) in [1, 2].iter().enumerate() {
-                let path = root.join(format!(
-                    "target/criterion/cached_read/{variant}/{threads}/new/estimates.json"
+                let path = target_dir(root).join(format!(
+                    "criterion/cached_read/{variant}/{threads}/new/estimates.json"
                 ));
                 let json: Value = std::fs::read_to_string(&path)
                     .ok()
@@ -347,7 +363,7 @@ fn herd_rows(results: &[Value]) -> Vec<Row> {
                     Some(blocked == 0),
                 )),
                 None => rows.push(row(
-                    format!("3. herd of 10,000, {case}: caller wait p50 / p99"),
+                    format!("3. herd of 10,000, {case}: wait in `token()` p50 / p99"),
                     format!("{} / {}", us(&r["wait_p50_us"]), us(&r["wait_p99_us"])),
                     format!("one exchange alone {}", us(&r["one_exchange_us"])),
                     Some(p99 / exchange),
@@ -355,6 +371,18 @@ fn herd_rows(results: &[Value]) -> Vec<Row> {
                     Some(p99 <= exchange),
                 )),
             }
+            rows.push(row(
+                format!("3. herd of 10,000, {case}: wait from spawn p50 / p99"),
+                format!(
+                    "{} / {}",
+                    us(&r["from_spawn_p50_us"]),
+                    us(&r["from_spawn_p99_us"])
+                ),
+                "the scheduler's queue of 10,000 tasks included",
+                None,
+                "–",
+                None,
+            ));
             rows
         })
         .collect();
@@ -450,6 +478,9 @@ fn codegen_rows(root: &Path) -> Result<Vec<Row>, String> {
                 .map_err(|e| e.to_string())
         })
         .collect::<Result<_, _>>()?;
+    // Linear growth: the time per spec stays that of the smallest run
+    // (the 4 real specs pay fixed costs a larger run spreads out).
+    let mut per_spec_first = None;
     for n in SYNTHETIC {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         std::fs::create_dir_all(dir.path().join("specs")).map_err(|e| e.to_string())?;
@@ -462,24 +493,37 @@ fn codegen_rows(root: &Path) -> Result<Vec<Row>, String> {
         let start = Instant::now();
         crate::regen::regen(dir.path(), &[], false).map_err(|e| e.to_string())?;
         let secs = start.elapsed().as_secs_f64();
+        let per_spec = secs / n as f64;
+        let first = *per_spec_first.get_or_insert(per_spec);
+        let ratio = per_spec / first;
         rows.push(row(
             format!("5. `regen`, {n} synthetic specs"),
-            format!("{secs:.2} s"),
-            format!("{:.3} s/spec (4 specs: {:.3})", secs / n as f64, four / 4.0),
-            Some((secs / n as f64) / (four / 4.0)),
+            format!("{secs:.2} s ({per_spec:.3} s/spec)"),
+            format!("{first:.3} s/spec at {} specs", SYNTHETIC[0]),
+            Some(ratio),
             if n == 100 {
-                "< 30 s; linear (ratio ≈ 1)"
+                "< 30 s; linear (s/spec ratio ≈ 1)"
             } else {
-                "linear (ratio ≈ 1)"
+                "linear (s/spec ratio ≈ 1)"
             },
-            Some(if n == 100 {
-                secs < 30.0
-            } else {
-                (secs / n as f64) / (four / 4.0) < 1.5
-            }),
+            Some(ratio < 1.3 && (n < 100 || secs < 30.0)),
         ));
     }
     Ok(rows)
+}
+
+/// Where cargo builds (and criterion writes its estimates).
+fn target_dir(root: &Path) -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                root.join(dir)
+            }
+        })
+        .unwrap_or_else(|| root.join("target"))
 }
 
 fn today() -> String {
