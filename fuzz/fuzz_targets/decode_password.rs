@@ -10,9 +10,13 @@ use tokenmux::{ProviderKind, RefreshPolicy, decode_token_response};
 
 fuzz_target!(|body: &[u8]| {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    if let Ok(token) =
-        decode_token_response(ProviderKind::Password, 200, body, now, &RefreshPolicy::default())
-    {
+    if let Ok(token) = decode_token_response(
+        ProviderKind::Password,
+        200,
+        body,
+        now,
+        &RefreshPolicy::default(),
+    ) {
         assert!(token.authorization().to_str().is_ok());
         assert!(token.expires_at() >= now);
     }
