@@ -54,7 +54,7 @@ pub fn run(root: &Path) -> Result<ExitCode, String> {
     println!("{table}");
     let doc = format!(
         "# Benchmarks\n\n\
-         Measured by `cargo xtask bench` on {date}, on {machine}; the whole run took {minutes:.1} min.\n\
+         Measured by `cargo xtask bench` on {date}, on {machine}; the run took {minutes:.1} min\n         (building the benchmarks included, building the xtask itself not).\n\
          Each row runs tokenmux and its baseline in the same run, alternating in rounds,\n\
          so a noisy machine slows both alike; ratios are tokenmux ÷ baseline.\n\n{table}\n{notes}",
         date = today(),

@@ -35,7 +35,7 @@ struct Args {
     #[arg(long, value_enum)]
     row: Vec<Row>,
     /// Rounds of interleaved measurements.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Internal: run as one worker process of the Redis row.
     #[arg(long, hide = true)]
