@@ -236,7 +236,7 @@ impl Inner {
                 return Ok(adopted);
             }
             match self.store.try_lease(&self.key).await {
-                Ok(Some(lease)) => return self.refresh_under(lease).await,
+                Ok(Some(lease)) => return self.refresh_under(lease, stored).await,
                 Ok(None) if tokio::time::Instant::now() < give_up => {
                     debug!(
                         provider = self.provider.kind().name(),
@@ -265,8 +265,16 @@ impl Inner {
     /// The refresh, once this holder has the store's lease: re-read first
     /// (the previous holder may have stored a token since), keep the lease
     /// alive while fetching, give it back after.
-    async fn refresh_under(&self, lease: Lease) -> Result<Arc<Cached>, Error> {
-        let stored = self.read_store().await;
+    async fn refresh_under(
+        &self,
+        lease: Lease,
+        read_before: Option<Versioned>,
+    ) -> Result<Arc<Cached>, Error> {
+        // An unshared lease excludes nobody: the read just made stands.
+        let stored = match lease.ttl() {
+            Some(_) => self.read_store().await,
+            None => read_before,
+        };
         let result = match stored
             .as_ref()
             .and_then(|s| self.adoptable(s, self.clock.now()))
