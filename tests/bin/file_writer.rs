@@ -1,7 +1,8 @@
 //! One process of the crash-safety tests: rotates the token in a file store
 //! by compare-and-swap, version after version, as a refresh would.
 //!
-//! `tokenmux-file-writer DIR forever` writes until killed;
+//! `tokenmux-file-writer DIR forever` writes until killed (it prints
+//! `wrote N` after its first write);
 //! `tokenmux-file-writer DIR count N` makes N writes and prints the
 //! versions it stored, one JSON array.
 
@@ -43,6 +44,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_refresh_token(Some(Secret::new(format!("refresh-{next}"))));
         if let PutOutcome::Stored { version } = store.put(&key, &token, expected).await? {
             written.push(version);
+            if written.len() == 1 && limit == u64::MAX {
+                // Tells the crash test this process has written: it kills
+                // at a random moment from here, however slow the machine.
+                println!("wrote {version}");
+                std::io::Write::flush(&mut std::io::stdout())?;
+            }
         }
     }
     println!("{}", serde_json::to_string(&written)?);

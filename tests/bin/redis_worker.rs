@@ -31,6 +31,10 @@ struct Args {
     duration_ms: u64,
     #[arg(long, default_value_t = 10_000)]
     lease_ttl_ms: u64,
+    /// Bound on each Redis call. Longer than the store's 500 ms default:
+    /// these tests check sharing, and a loaded CI machine can be slow.
+    #[arg(long, default_value_t = 5_000)]
+    redis_timeout_ms: u64,
     /// Base64 key encrypting the stored tokens.
     #[arg(long, env = "TOKENMUX_CACHE_KEY")]
     encryption_key: Option<String>,
@@ -53,8 +57,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         _ => Credentials::client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
     };
-    let mut store =
-        RedisStore::new(&args.redis_url)?.lease_ttl(Duration::from_millis(args.lease_ttl_ms));
+    let mut store = RedisStore::new(&args.redis_url)?
+        .lease_ttl(Duration::from_millis(args.lease_ttl_ms))
+        .timeout(Duration::from_millis(args.redis_timeout_ms));
     if let Some(key) = &args.encryption_key {
         store = store.with_encryption(EncryptionKey::from_base64(key)?);
     }

@@ -187,7 +187,7 @@ async fn exit_codes_for_rejected_credentials_exhausted_retries_and_usage() {
 #[tokio::test]
 async fn the_file_cache_is_reused_and_the_refresh_token_used_once_stale() {
     let config = MockConfig {
-        token_lifetime: Duration::from_secs(3),
+        token_lifetime: Duration::from_secs(8),
         ..MockConfig::default()
     };
     let server = MockServer::start(config).await.unwrap();
@@ -214,8 +214,10 @@ async fn the_file_cache_is_reused_and_the_refresh_token_used_once_stale() {
     );
     assert_eq!(server.requests_received(Provider::Password), 1);
 
-    // A 3 s token is stale 1.5 s in; the next run uses the stored refresh token.
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // An 8 s token is due 4 s in (clock skew: at most half the lifetime);
+    // the next run uses the stored refresh token. Long enough that a slow
+    // machine still runs the second run before then.
+    tokio::time::sleep(Duration::from_millis(4300)).await;
     let third = tokenmux(&args, &CREDENTIALS).await;
     assert_eq!(third.code, 0, "{}", third.stderr);
     assert_ne!(third.stdout, first.stdout);

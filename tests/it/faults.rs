@@ -74,7 +74,9 @@ impl Rig {
             .credentials(credentials)
             .clock(self.clock.clone())
             .background_refresh(false)
-            .request_timeout(Duration::from_millis(500))
+            // Short for the hang row, long enough that a loaded machine
+            // does not time out an ordinary exchange.
+            .request_timeout(Duration::from_millis(1500))
             .retry_policy(RetryPolicy {
                 max_attempts: 3,
                 initial_delay: Duration::from_millis(10),

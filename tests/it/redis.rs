@@ -115,14 +115,14 @@ async fn a_lease_has_one_holder_and_only_its_owner_releases_it() {
     };
     let store = RedisStore::new(&redis.url())
         .unwrap()
-        .lease_ttl(Duration::from_millis(300));
+        .lease_ttl(Duration::from_millis(1000));
     let first = store.try_lease(&key()).await.unwrap().expect("granted");
     assert_eq!(store.try_lease(&key()).await.unwrap(), None);
     assert!(store.renew_lease(&key(), &first).await.unwrap());
 
     // A lapsed lease goes to the next asker; the old owner can neither
     // renew nor release the new one.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     let second = store.try_lease(&key()).await.unwrap().expect("lapsed");
     assert!(!store.renew_lease(&key(), &first).await.unwrap());
     store.release_lease(&key(), &first).await.unwrap();
@@ -231,7 +231,7 @@ async fn a_lease_holder_killed_mid_fetch_is_taken_over() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     // The first request hangs: its process holds the lease while it waits.
     mock.inject(Mocked::NeonPanel, Fault::delay(Duration::from_secs(120)));
-    let lease = ["--lease-ttl-ms", "1000", "--callers", "10"];
+    let lease = ["--lease-ttl-ms", "2000", "--callers", "10"];
     let mut holder = Worker::spawn(Mocked::NeonPanel, &mock, &redis, &lease);
     holder.go();
     wait_for(|| mock.requests_received(Mocked::NeonPanel) == 1).await;
@@ -240,7 +240,7 @@ async fn a_lease_holder_killed_mid_fetch_is_taken_over() {
     waiter.go();
     // Longer than the lease ttl: the live holder keeps renewing it, so the
     // waiter waits instead of fetching.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     assert_eq!(mock.requests_received(Mocked::NeonPanel), 1);
 
     holder.child.kill().unwrap(); // SIGKILL: no release, no cleanup
@@ -290,7 +290,11 @@ fn shared_source(
     clock: &Arc<ManualClock>,
     key: Option<&EncryptionKey>,
 ) -> (TokenSource, RedisStore) {
-    let mut store = RedisStore::new(&redis.url()).unwrap();
+    // Longer than the 500 ms default, so that a loaded CI machine does not
+    // fall back by accident; still short enough for the freeze below.
+    let mut store = RedisStore::new(&redis.url())
+        .unwrap()
+        .timeout(Duration::from_secs(2));
     if let Some(key) = key {
         store = store.with_encryption(key.clone());
     }
