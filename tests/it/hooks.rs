@@ -34,6 +34,13 @@ async fn a_body_over_the_cap_is_refused_without_buffering_it() {
         response.extensions().get::<BodyLimitExceeded>(),
         Some(&BodyLimitExceeded { limit: 64 * 1024 })
     );
+    // The rebuilt response still says where it came from.
+    assert!(
+        response.url().as_str().ends_with("/auth/token")
+            && response.url().host_str() == Some("127.0.0.1"),
+        "{}",
+        response.url()
+    );
 }
 
 #[tokio::test]

@@ -54,7 +54,9 @@ pub fn run(root: &Path) -> Result<ExitCode, String> {
     println!("{table}");
     let doc = format!(
         "# Benchmarks\n\n\
-         Measured by `cargo xtask bench` on {date}, on {machine}; the run took {minutes:.1} min\n         (building the benchmarks included, building the xtask itself not).\n\
+         Measured by `cargo xtask bench` on {date}, on {machine}; the run took {minutes:.1} min\n\
+         (building the benchmarks included; building the xtask itself, about 3 min\n\
+         from an empty target directory on this kind of machine, not).\n\
          Each row runs tokenmux and its baseline in the same run, alternating in rounds,\n\
          so a noisy machine slows both alike; ratios are tokenmux ÷ baseline.\n\n{table}\n{notes}",
         date = today(),
@@ -90,16 +92,24 @@ const NOTES: &str = "\
   body read under a size cap, the response rebuilt for the typed decoder;
   an exploratory run of the generated client alone put most of the gap
   there), then the lifecycle (store write, lease, header). That is
-  30–45 µs on this machine; where the goal is missed, that is why.
-- Row 1, 2 threads: each read clones the header, so the two cores pass
-  its reference count back and forth, as the floor does with its `Arc`;
-  tokenmux also reads the clock. A `tokio::sync::Mutex` costs one
-  compare-and-swap when the two threads do not collide, so the \"10×
-  faster\" goal holds only under contention this 2-core machine rarely
-  produces; the figure is what it measured.
+  25–45 µs per exchange on this machine across runs (callgrind counts
+  26,000–48,000 more instructions per exchange); where the goal is missed, that is why.
+- Row 1, 2 threads: the floor's two threads pass its `Arc`'s reference
+  count back and forth between the cores; tokenmux keeps one copy of the
+  header per core, each counted on a cache line of its own, so its
+  threads do not, and it can beat the floor. A `tokio::sync::Mutex` costs
+  one compare-and-swap when the two threads do not collide, so the tokio
+  figure swings from run to run (0.3 to 1.7 µs seen here) with how often
+  they collide; the ratio is what this run measured.
+- Row 1, 1 thread: the floor is one atomic increment and decrement;
+  tokenmux adds the clock read (the coarse monotonic clock, converted to
+  wall time), the freshness check and the poll of an async call: about
+  40 ns, which keeps it above 2× the floor.
 - Row 6: heap bytes one more `TokenSource` holding a cached token costs
   (counted by a global allocator; the token taken from a shared store, so
-  no HTTP allocation counts). Peak RSS is the herd process's own.
+  no HTTP allocation counts); it includes the header's copy per core
+  (up to 16), which row 1 on 2 threads pays for, about 300 B each.
+  Peak RSS is the herd process's own.
 ";
 
 struct Row {

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::TryStreamExt as _;
 use progenitor_client::Error;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use reqwest::{Request, Response};
+use reqwest::{Request, Response, ResponseBuilderExt as _};
 
 use crate::{BodyEncoding, ClientAuth, ClientConfig, OperationWire};
 
@@ -125,9 +125,12 @@ pub async fn execute(
 ) -> reqwest::Result<Response> {
     let mut response = client.execute(request).await?;
     let limit = config.max_response_bytes();
+    // The response's own URL: without it reqwest parses a placeholder URL
+    // for every rebuilt response.
     let mut builder = http::Response::builder()
         .status(response.status())
-        .version(response.version());
+        .version(response.version())
+        .url(response.url().clone());
     if let Some(headers) = builder.headers_mut() {
         *headers = std::mem::take(response.headers_mut());
     }
@@ -185,6 +188,7 @@ pub fn inspect_response<E>(result: &reqwest::Result<Response>) -> Result<(), Err
         *extensions = response.extensions().clone();
     }
     let copy = copy
+        .url(response.url().clone())
         .body(body)
         .unwrap_or_else(|_| http::Response::new(Bytes::new()));
     Err(Error::UnexpectedResponse(Response::from(copy)))

@@ -117,6 +117,7 @@ mod provider;
 mod record;
 #[cfg(feature = "redis")]
 mod redis_store;
+mod sharded_header;
 mod source;
 mod store;
 mod token;

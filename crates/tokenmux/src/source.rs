@@ -11,6 +11,7 @@ use tokenmux_wire::{DEFAULT_MAX_RESPONSE_BYTES, Secret};
 use tracing::{debug, warn};
 
 use crate::exchange::{Exchange, Grant, normalise};
+use crate::sharded_header::ShardedHeader;
 use crate::store::{Lease, MemoryStore, PutOutcome, StoreKey, TokenStore, Versioned};
 use crate::token::fingerprint;
 use crate::{
@@ -73,7 +74,7 @@ struct Inner {
 #[derive(Debug)]
 struct Cached {
     token: AccessToken,
-    header: HeaderValue,
+    header: ShardedHeader,
     /// Fresh until then, stale (refresh in the background) after.
     fresh_until: SystemTime,
     /// Usable until then, expired after.
@@ -89,7 +90,7 @@ impl Cached {
         let skew = policy.clock_skew.min(lifetime / 2);
         let ahead = policy.refresh_ahead(lifetime).min(lifetime / 2);
         Self {
-            header: token.authorization(),
+            header: ShardedHeader::new(&token.authorization()),
             fresh_until: token.expires_at() - ahead.max(skew),
             valid_until: token.expires_at() - skew,
             token,
@@ -115,10 +116,10 @@ impl TokenSource {
     /// `Authorization` header value for the current token (`Bearer …`),
     /// marked sensitive.
     pub async fn authorization(&self) -> Result<HeaderValue, Error> {
-        if let Some(header) = self.if_fresh(|cached| cached.header.clone()) {
+        if let Some(header) = self.if_fresh(|cached| cached.header.get()) {
             return Ok(header);
         }
-        Ok(self.cached().await?.header.clone())
+        Ok(self.cached().await?.header.get())
     }
 
     /// The hot path: `read` of the cached token while it is fresh. A guard,
@@ -145,7 +146,7 @@ impl TokenSource {
             inner.current.store(Some(Arc::new(Cached {
                 fresh_until: SystemTime::UNIX_EPOCH,
                 valid_until: SystemTime::UNIX_EPOCH,
-                header: current.header.clone(),
+                header: ShardedHeader::new(current.header.value()),
                 token: current.token.clone(),
                 version: current.version,
             })));
@@ -161,7 +162,7 @@ impl TokenSource {
             .current
             .load()
             .as_ref()
-            .is_some_and(|current| current.header == *sent)
+            .is_some_and(|current| current.header.value() == sent)
         {
             self.invalidate();
         }
