@@ -91,20 +91,20 @@ const NOTES: &str = "\
   generated client's request building and the `tokenmux-wire` hooks (the
   body read under a size cap, the response rebuilt for the typed decoder;
   an exploratory run of the generated client alone put most of the gap
-  there), then the lifecycle (store write, lease, header). That is
-  25–45 µs per exchange on this machine across runs (callgrind counts
-  26,000–48,000 more instructions per exchange); where the goal is missed, that is why.
+  there), then the lifecycle (store write, lease, header): callgrind
+  counts 26,000–48,000 more instructions per exchange than the
+  hand-written call. Where the goal is missed, that is why.
 - Row 1, 2 threads: the floor's two threads pass its `Arc`'s reference
   count back and forth between the cores; tokenmux keeps one copy of the
   header per core, each counted on a cache line of its own, so its
   threads do not, and it can beat the floor. A `tokio::sync::Mutex` costs
-  one compare-and-swap when the two threads do not collide, so the tokio
-  figure swings from run to run (0.3 to 1.7 µs seen here) with how often
-  they collide; the ratio is what this run measured.
+  one compare-and-swap when the two threads do not collide and much more
+  when they do, so its figure swings from run to run with how often they
+  collide; the ratio is what this run measured.
 - Row 1, 1 thread: the floor is one atomic increment and decrement;
   tokenmux adds the clock read (the coarse monotonic clock, converted to
-  wall time), the freshness check and the poll of an async call: about
-  40 ns, which keeps it above 2× the floor.
+  wall time), the freshness check and the poll of an async call, which
+  is where it stands above 2× the floor when it does.
 - Row 6: heap bytes one more `TokenSource` holding a cached token costs
   (counted by a global allocator; the token taken from a shared store, so
   no HTTP allocation counts); it includes the header's copy per core
