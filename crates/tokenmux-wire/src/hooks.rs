@@ -32,6 +32,20 @@ pub struct BodyLimitExceeded {
     pub limit: usize,
 }
 
+/// Marks a response that came from another URL than the one asked: the
+/// HTTP client followed a redirect (generated clients are meant to run on
+/// a client that follows none). [`inspect_response`] turns it into an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedirectFollowed {
+    /// The host the response came from.
+    pub host: Option<String>,
+}
+
+/// Marks a success response whose JSON body names a key twice in one
+/// object: ambiguous, so [`inspect_response`] turns it into an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AmbiguousJson;
+
 /// Rewrites a request that progenitor built from the lowered spec into the
 /// documented wire format of `operation_id`: exact `Content-Type` and
 /// `Accept`, a real multipart body, Basic client authentication, and no
@@ -123,8 +137,13 @@ pub async fn execute(
     request: Request,
     config: &ClientConfig,
 ) -> reqwest::Result<Response> {
+    let asked = request.url().clone();
     let mut response = client.execute(request).await?;
     let limit = config.max_response_bytes();
+    let success = response.status().is_success();
+    let redirected = (response.url() != &asked).then(|| RedirectFollowed {
+        host: response.url().host_str().map(str::to_owned),
+    });
     // The response's own URL: without it reqwest parses a placeholder URL
     // for every rebuilt response.
     let mut builder = http::Response::builder()
@@ -154,6 +173,12 @@ pub async fn execute(
     if exceeded {
         builder = builder.extension(BodyLimitExceeded { limit });
     }
+    if let Some(redirected) = redirected {
+        builder = builder.extension(redirected);
+    }
+    if success && crate::has_duplicate_keys(&body) {
+        builder = builder.extension(AmbiguousJson);
+    }
     let rebuilt = builder
         .extension(BufferedBody(body.clone()))
         .body(body)
@@ -163,19 +188,23 @@ pub async fn execute(
 
 /// Turns a response progenitor could not decode meaningfully into
 /// [`Error::UnexpectedResponse`], which keeps the status and headers:
-/// a body over the cap (any status), and an error status whose body is not
-/// JSON (an HTML page from a proxy, say), which progenitor would otherwise
-/// report as a payload error without its status.
+/// a body over the cap (any status), a redirect (followed or not), a
+/// success body with duplicate keys, and an error status whose body is
+/// not JSON (an HTML page from a proxy, say), which progenitor would
+/// otherwise report as a payload error without its status.
 pub fn inspect_response<E>(result: &reqwest::Result<Response>) -> Result<(), Error<E>> {
     let Ok(response) = result else {
         return Ok(());
     };
-    let exceeded = response.extensions().get::<BodyLimitExceeded>().is_some();
+    let extensions = response.extensions();
+    let marked = extensions.get::<BodyLimitExceeded>().is_some()
+        || extensions.get::<RedirectFollowed>().is_some()
+        || extensions.get::<AmbiguousJson>().is_some();
     let body = buffered_body(response).cloned().unwrap_or_default();
     let status = response.status();
     let undecodable_error = (status.is_client_error() || status.is_server_error())
         && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err();
-    if !exceeded && !undecodable_error {
+    if !marked && !undecodable_error && !status.is_redirection() {
         return Ok(());
     }
     let mut copy = http::Response::builder()

@@ -15,10 +15,13 @@ mod config;
 mod hooks;
 mod operation;
 mod secret;
+mod strict_json;
 
 pub use config::{BasicAuth, BasicEncoding, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES};
 pub use hooks::{
-    BodyLimitExceeded, BufferedBody, buffered_body, execute, inspect_response, prepare_request,
+    AmbiguousJson, BodyLimitExceeded, BufferedBody, RedirectFollowed, buffered_body, execute,
+    inspect_response, prepare_request,
 };
 pub use operation::{BodyEncoding, ClientAuth, OperationWire, Server};
 pub use secret::Secret;
+pub use strict_json::has_duplicate_keys;

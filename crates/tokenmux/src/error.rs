@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 ///
 /// Provider error codes and messages are kept; secrets never are (they are
 /// scrubbed from messages and body excerpts).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The endpoint refused the credentials or the grant (400/401/403/422,
@@ -26,19 +26,33 @@ pub enum Error {
         /// The provider's message.
         message: Option<String>,
     },
-    /// HTTP 429 after every retry.
-    #[error("rate limited by the token endpoint{}", retry_after.map(|d| format!("; retry after {}s", d.as_secs())).unwrap_or_default())]
+    /// HTTP 429 after every retry, or at once when its `Retry-After` is
+    /// beyond the retry deadline.
+    #[error("rate limited by the token endpoint{}", retry_hint(retry_after))]
     RateLimited {
         /// The last `Retry-After`, if the endpoint sent one.
         retry_after: Option<Duration>,
     },
     /// A 5xx (or 408) after every retry.
-    #[error("token endpoint server error (HTTP {status}){}", describe(&None, message))]
+    #[error("token endpoint server error (HTTP {status}){}{}", describe(&None, message), retry_hint(retry_after))]
     Server {
         /// HTTP status.
         status: StatusCode,
         /// The provider's message, if any.
         message: Option<String>,
+        /// The `Retry-After` of a 503, if the endpoint sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The token endpoint answered with a redirect. Redirects are never
+    /// followed: the request carries credentials, and a redirect could
+    /// send them to another origin (or over plain http). Point the base URL
+    /// at the final endpoint.
+    #[error("the token endpoint redirects (HTTP {status}){}; redirects are not followed: use the final URL as the base URL", location.as_ref().map(|host| format!(" to host `{host}`")).unwrap_or_default())]
+    Redirect {
+        /// HTTP status (301, 302, 303, 307, 308, …).
+        status: StatusCode,
+        /// The host the `Location` header names (never its path or query).
+        location: Option<String>,
     },
     /// A status the endpoint does not document and that is not retried
     /// (e.g. 404: check the base URL).
@@ -81,6 +95,10 @@ pub enum Error {
     /// The token store failed while a token had to be read or written.
     #[error("token store error: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The refresh ended without an outcome (its task panicked, or the
+    /// runtime is shutting down). A later call starts a new one.
+    #[error("the token refresh ended without an outcome")]
+    RefreshAborted,
 }
 
 impl Error {
@@ -96,6 +114,23 @@ impl Error {
         )
     }
 
+    /// How long the endpoint asked to wait (`Retry-After` of a 429 or 503).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokenmux::Error;
+    ///
+    /// let error = Error::RateLimited { retry_after: Some(Duration::from_secs(120)) };
+    /// assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
+    /// assert_eq!(error.to_string(), "rate limited by the token endpoint; retry after 120s");
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after } | Error::Server { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// The provider's error code, when it sent one.
     pub fn provider_code(&self) -> Option<&str> {
         match self {
@@ -103,6 +138,12 @@ impl Error {
             _ => None,
         }
     }
+}
+
+fn retry_hint(retry_after: &Option<Duration>) -> String {
+    retry_after
+        .map(|d| format!("; retry after {}s", d.as_secs()))
+        .unwrap_or_default()
 }
 
 fn describe(code: &Option<String>, message: &Option<String>) -> String {

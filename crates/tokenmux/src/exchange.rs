@@ -15,12 +15,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use progenitor_client::{Error as ClientError, ResponseValue};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use serde::de::DeserializeOwned;
-use tokenmux_wire::{BodyLimitExceeded, ClientConfig, Secret, buffered_body};
+use tokenmux_wire::{ClientConfig, Secret};
 
+use crate::classify::{ErrorBody, by_status, decode, generic_error_fields, ok};
+use crate::scrub::Scrubber;
 use crate::{AccessToken, Credentials, Error, Provider, ProviderKind, RefreshPolicy};
 
 /// Which grant to use.
@@ -235,28 +234,36 @@ pub fn decode_token_response(
     policy: &RefreshPolicy,
 ) -> Result<AccessToken, Error> {
     let limit = tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
-    if body.len() > limit {
-        return Err(Error::InvalidResponse {
-            reason: format!("the body is larger than {limit} bytes (HTTP {status})"),
-            excerpt: None,
-        });
-    }
-    let scrub = Scrubber {
-        secrets: Vec::new(),
-    };
+    let scrub = Scrubber::without_secrets();
     let status = StatusCode::from_u16(status).map_err(|_| Error::InvalidResponse {
         reason: format!("{status} is not an HTTP status"),
         excerpt: None,
     })?;
+    let too_large = body.len() > limit;
     if status != StatusCode::OK {
-        let (code, message) = generic_error_fields(body);
         if status.is_success() {
             return Err(Error::InvalidResponse {
                 reason: format!("undocumented success status {status}"),
-                excerpt: Some(scrub.excerpt(body)),
+                excerpt: (!too_large).then(|| scrub.excerpt(body)),
             });
         }
-        return Err(by_status(status, None, code, message));
+        // The status decides; a body over the cap is not read for a message.
+        let (code, message) = match too_large {
+            true => (None, None),
+            false => generic_error_fields(body),
+        };
+        return Err(by_status(
+            status,
+            None,
+            code.map(|c| scrub.text(&c)),
+            message.map(|m| scrub.text(&m)),
+        ));
+    }
+    if too_large {
+        return Err(Error::InvalidResponse {
+            reason: format!("the body is larger than {limit} bytes (HTTP {status})"),
+            excerpt: None,
+        });
     }
     let issued = match kind {
         #[cfg(feature = "neonpanel")]
@@ -285,20 +292,6 @@ pub fn decode_token_response(
     normalise(issued, now, policy)
 }
 
-/// A documented success body, as the generated client decodes it (then
-/// leniently, as [`ok`] does).
-fn decode<T: DeserializeOwned>(body: &[u8], scrub: &Scrubber) -> Result<T, Error> {
-    serde_json::from_slice(body)
-        .or_else(|error| lenient(body).ok_or(error))
-        .map_err(|error| Error::InvalidResponse {
-            reason: format!(
-                "the body does not match the documented schema: {}",
-                scrub.text(&error.to_string())
-            ),
-            excerpt: Some(scrub.excerpt(body)),
-        })
-}
-
 /// Turns an issued token into an [`AccessToken`], checking what the
 /// provider sent: a header-safe token, a bearer type, a sane lifetime.
 pub(crate) fn normalise(
@@ -319,6 +312,17 @@ pub(crate) fn normalise(
             "the access token has characters a header cannot carry",
         ));
     }
+    // RFC 6749 §A.17: a refresh token is printable ASCII.
+    if let Some(refresh) = &issued.refresh_token
+        && !refresh
+            .expose_secret()
+            .bytes()
+            .all(|b| (0x20..=0x7e).contains(&b))
+    {
+        return Err(invalid(
+            "the refresh token has characters outside printable ASCII",
+        ));
+    }
     if let Some(kind) = &issued.token_type
         && !kind.eq_ignore_ascii_case("bearer")
     {
@@ -335,12 +339,6 @@ pub(crate) fn normalise(
     let lifetime = policy.effective_lifetime(expires_in);
     Ok(AccessToken::new(issued.access_token, now, lifetime)
         .with_refresh_token(issued.refresh_token))
-}
-
-/// What a provider's typed error body says.
-trait ErrorBody {
-    fn code(&self) -> Option<String>;
-    fn message(&self) -> Option<String>;
 }
 
 #[cfg(feature = "neonpanel")]
@@ -388,272 +386,6 @@ impl ErrorBody for tokenmux_password::types::OAuthError {
     }
 }
 
-/// The success value, or the error classified.
-fn ok<T: DeserializeOwned, E: ErrorBody>(
-    response: Result<ResponseValue<T>, ClientError<E>>,
-    scrub: &Scrubber,
-) -> Result<T, Error> {
-    match response {
-        Ok(value) => Ok(value.into_inner()),
-        Err(ClientError::InvalidResponsePayload(body, error)) => lenient(&body)
-            .ok_or_else(|| classify(ClientError::<E>::InvalidResponsePayload(body, error), scrub)),
-        Err(error) => Err(classify(error, scrub)),
-    }
-}
-
-/// Servers often send `expires_in` as a numeric string (`"3600"`), or as a
-/// number the generated integer type cannot hold (`3600.0`, `1e30`); the
-/// documents say integer. Accept both by converting to an integer
-/// (clamped; [`normalise`] caps the lifetime), then decoding with the
-/// generated type as usual.
-fn lenient<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
-    fn numeric_expires_in(value: &mut serde_json::Value) -> bool {
-        let mut changed = false;
-        match value {
-            serde_json::Value::Object(map) => {
-                for (key, value) in map.iter_mut() {
-                    let seconds = match &*value {
-                        serde_json::Value::String(text) => text.trim().parse::<f64>().ok(),
-                        serde_json::Value::Number(n) if n.as_i64().is_none() => n.as_f64(),
-                        _ => None,
-                    };
-                    if key == "expires_in"
-                        && let Some(seconds) = seconds.filter(|s| s.is_finite())
-                    {
-                        // `as` saturates: 1e30 becomes i64::MAX.
-                        *value = (seconds.trunc() as i64).into();
-                        changed = true;
-                    } else {
-                        changed |= numeric_expires_in(value);
-                    }
-                }
-            }
-            serde_json::Value::Array(items) => {
-                for item in items {
-                    changed |= numeric_expires_in(item);
-                }
-            }
-            _ => {}
-        }
-        changed
-    }
-    let mut json: serde_json::Value = serde_json::from_slice(body).ok()?;
-    numeric_expires_in(&mut json)
-        .then(|| serde_json::from_value(json).ok())
-        .flatten()
-}
-
-fn classify<E: ErrorBody>(error: ClientError<E>, scrub: &Scrubber) -> Error {
-    match error {
-        ClientError::ErrorResponse(body) => {
-            let status = body.status();
-            let retry_after = retry_after(body.headers(), SystemTime::now());
-            let body = body.into_inner();
-            by_status(
-                status,
-                retry_after,
-                body.code().map(|c| scrub.text(&c)),
-                body.message().map(|m| scrub.text(&m)),
-            )
-        }
-        ClientError::UnexpectedResponse(response) => {
-            let status = response.status();
-            if let Some(BodyLimitExceeded { limit }) = response.extensions().get().copied() {
-                return Error::InvalidResponse {
-                    reason: format!("the body is larger than {limit} bytes (HTTP {status})"),
-                    excerpt: None,
-                };
-            }
-            let retry_after = retry_after(response.headers(), SystemTime::now());
-            let body = buffered_body(&response).cloned().unwrap_or_default();
-            let (code, message) = generic_error_fields(&body);
-            if status.is_success() {
-                return Error::InvalidResponse {
-                    reason: format!("undocumented success status {status}"),
-                    excerpt: Some(scrub.excerpt(&body)),
-                };
-            }
-            by_status(
-                status,
-                retry_after,
-                code.map(|c| scrub.text(&c)),
-                message.map(|m| scrub.text(&m)),
-            )
-        }
-        ClientError::InvalidResponsePayload(body, e) => Error::InvalidResponse {
-            reason: format!(
-                "the body does not match the documented schema: {}",
-                scrub.text(&e.to_string())
-            ),
-            excerpt: Some(scrub.excerpt(&body)),
-        },
-        ClientError::CommunicationError(e) | ClientError::ResponseBodyError(e)
-            if e.is_timeout() =>
-        {
-            Error::Timeout
-        }
-        ClientError::CommunicationError(e) if is_tls(&e) => Error::Tls {
-            message: transport_message(&e),
-        },
-        ClientError::CommunicationError(e)
-        | ClientError::ResponseBodyError(e)
-        | ClientError::InvalidUpgrade(e) => Error::Transport {
-            message: transport_message(&e),
-        },
-        ClientError::InvalidRequest(m) | ClientError::Custom(m) => Error::Config(scrub.text(&m)),
-    }
-}
-
-fn by_status(
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    code: Option<String>,
-    message: Option<String>,
-) -> Error {
-    match status.as_u16() {
-        429 => Error::RateLimited { retry_after },
-        408 | 500..=599 => Error::Server { status, message },
-        400 | 401 | 403 | 422 => Error::CredentialsRejected {
-            status,
-            code,
-            message,
-        },
-        _ => Error::UnexpectedStatus { status, message },
-    }
-}
-
-/// `error`/`error_description`, `code`/`message`/`detail`, or JSON:API
-/// `errors[0]`, from a body whose shape the spec does not give.
-fn generic_error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return (None, None);
-    };
-    let json = json.get("errors").and_then(|e| e.get(0)).unwrap_or(&json);
-    let text = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| json.get(*k).and_then(|v| v.as_str()))
-            .map(str::to_owned)
-    };
-    (
-        text(&["error", "code"]),
-        text(&["error_description", "message", "detail", "title"]),
-    )
-}
-
-/// Whether rustls failed somewhere in `error`'s chain of causes. I/O
-/// errors wrap it (sometimes twice) and their `source` skips what they
-/// wrap, so the walk goes into them instead.
-fn is_tls(error: &reqwest::Error) -> bool {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(error) = next {
-        if error.is::<rustls::Error>() {
-            return true;
-        }
-        next = match error.downcast_ref::<std::io::Error>() {
-            Some(io) => io
-                .get_ref()
-                .map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => error.source(),
-        };
-    }
-    false
-}
-
-/// A transport error's chain of causes, without the URL (reqwest prints it).
-fn transport_message(error: &reqwest::Error) -> String {
-    let mut message = if error.is_connect() {
-        "connection failed".to_owned()
-    } else if error.is_body() || error.is_decode() {
-        "reading the response failed".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
-}
-
-/// `Retry-After` in seconds or as an HTTP date, relative to `now`.
-pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or_default())
-}
-
-/// Removes the secrets of one exchange from any text shown to a caller.
-struct Scrubber {
-    secrets: Vec<String>,
-}
-
-const EXCERPT_CHARS: usize = 200;
-
-impl Scrubber {
-    fn new(credentials: &Credentials, grant: Grant<'_>) -> Self {
-        let mut secrets: Vec<String> = credentials
-            .secrets()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        if let Grant::Refresh(token) = grant {
-            secrets.push(token.expose_secret().to_owned());
-        }
-        secrets.retain(|s| !s.is_empty());
-        Self { secrets }
-    }
-
-    fn text(&self, text: &str) -> String {
-        self.secrets.iter().fold(text.to_owned(), |text, secret| {
-            text.replace(secret.as_str(), "[redacted]")
-        })
-    }
-
-    /// A bounded excerpt of a body: JSON values under token-like keys are
-    /// redacted, known secrets removed, at most 200 characters.
-    fn excerpt(&self, body: &[u8]) -> String {
-        let text = match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(mut json) => {
-                redact_json(&mut json);
-                json.to_string()
-            }
-            Err(_) => String::from_utf8_lossy(body).into_owned(),
-        };
-        let text = self.text(&text);
-        let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
-        if text.chars().count() > EXCERPT_CHARS {
-            excerpt.push('…');
-        }
-        excerpt
-    }
-}
-
-fn redact_json(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, value) in map.iter_mut() {
-                let key = key.to_ascii_lowercase();
-                if ["token", "secret", "password", "access"]
-                    .iter()
-                    .any(|k| key.contains(k))
-                    && !key.contains("type")
-                    && !key.contains("expires")
-                {
-                    *value = serde_json::Value::String("[redacted]".into());
-                } else {
-                    redact_json(value);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,49 +420,15 @@ mod tests {
     }
 
     #[test]
-    fn expires_in_as_a_numeric_string_is_accepted() {
-        #[derive(serde::Deserialize)]
-        struct T {
-            expires_in: i64,
+    fn a_token_with_controls_or_spaces_is_refused() {
+        let now = SystemTime::UNIX_EPOCH;
+        let policy = RefreshPolicy::default();
+        for bad in ["a\r\nb", "a b", "tok\u{1b}[2J", ""] {
+            let issued = Issued {
+                access_token: Secret::new(bad),
+                ..issued(None, None)
+            };
+            assert!(normalise(issued, now, &policy).is_err(), "{bad:?}");
         }
-        let t: T = lenient(br#"{"expires_in": "3600"}"#).unwrap();
-        assert_eq!(t.expires_in, 3600);
-        assert!(lenient::<T>(br#"{"expires_in": "soon"}"#).is_none());
-        assert!(
-            lenient::<T>(br#"{"expires_in": 5}"#).is_none(),
-            "only used when the strict decoding fails"
-        );
-        let t: T = lenient(br#"{"expires_in": 3600.0}"#).unwrap();
-        assert_eq!(t.expires_in, 3600);
-        let t: T = lenient(br#"{"expires_in": 1e30}"#).unwrap();
-        assert_eq!(t.expires_in, i64::MAX);
-        let t: T = lenient(br#"{"expires_in": 99999999999999999999}"#).unwrap();
-        assert_eq!(t.expires_in, i64::MAX);
-    }
-
-    #[test]
-    fn retry_after_in_seconds_and_as_a_date() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, "7".parse().unwrap());
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        headers.insert(RETRY_AFTER, later.parse().unwrap());
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(30)));
-        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&headers, now), None);
-    }
-
-    #[test]
-    fn excerpts_hold_no_secrets() {
-        let scrub = Scrubber::new(&Credentials::client("id", "very-secret"), Grant::Primary);
-        let body = br#"{"access_token":"tok-123","expires_in":"x","note":"very-secret"}"#;
-        let excerpt = scrub.excerpt(body);
-        assert!(
-            !excerpt.contains("tok-123") && !excerpt.contains("very-secret"),
-            "{excerpt}"
-        );
-        assert!(excerpt.contains("expires_in"));
-        assert!(scrub.excerpt(&[b'a'; 1000]).chars().count() <= EXCERPT_CHARS + 1);
     }
 }

@@ -104,12 +104,16 @@
 //! Each provider is a cargo feature (`neonpanel`, `airalo`, `jsonapi`,
 //! `password`), all on by default, as is `middleware`.
 
+mod builder;
+mod classify;
 mod clock;
 mod config;
 mod credentials;
 mod error;
 mod exchange;
 mod file_store;
+mod flight;
+mod lease_guard;
 #[cfg(feature = "middleware")]
 mod middleware;
 mod policy;
@@ -117,6 +121,9 @@ mod provider;
 mod record;
 #[cfg(feature = "redis")]
 mod redis_store;
+mod retry;
+mod rotation;
+mod scrub;
 mod sharded_header;
 mod source;
 mod store;

@@ -48,9 +48,37 @@ impl Default for RefreshPolicy {
 impl RefreshPolicy {
     /// The refresh-ahead window for a token that lives `lifetime`.
     pub fn refresh_ahead(&self, lifetime: Duration) -> Duration {
-        lifetime
-            .mul_f64(self.refresh_ahead_fraction.clamp(0.0, 1.0))
-            .min(self.refresh_ahead_max)
+        // A NaN fraction is refused by `check`; here it counts as zero.
+        let fraction = match self.refresh_ahead_fraction {
+            f if f.is_nan() => 0.0,
+            f => f.clamp(0.0, 1.0),
+        };
+        lifetime.mul_f64(fraction).min(self.refresh_ahead_max)
+    }
+
+    /// Refuses a policy that cannot mean anything: a fraction that is not
+    /// a number between 0 and 1, a zero default lifetime.
+    ///
+    /// ```
+    /// use tokenmux::RefreshPolicy;
+    ///
+    /// let nan = RefreshPolicy { refresh_ahead_fraction: f64::NAN, ..RefreshPolicy::default() };
+    /// assert!(nan.check().is_err());
+    /// assert!(RefreshPolicy::default().check().is_ok());
+    /// ```
+    pub fn check(&self) -> Result<(), crate::Error> {
+        if !(0.0..=1.0).contains(&self.refresh_ahead_fraction) {
+            return Err(crate::Error::Config(format!(
+                "refresh_ahead_fraction must be a number from 0 to 1 (got {})",
+                self.refresh_ahead_fraction
+            )));
+        }
+        if self.default_lifetime.is_zero() {
+            return Err(crate::Error::Config(
+                "default_lifetime must be more than zero".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The lifetime actually used for a token the endpoint says lives `expires_in`.
@@ -72,7 +100,9 @@ pub struct RetryPolicy {
     pub max_attempts: usize,
     /// First backoff delay.
     pub initial_delay: Duration,
-    /// Largest backoff delay (and largest `Retry-After` waited for).
+    /// Largest backoff delay. A `Retry-After` is waited in full when the
+    /// next attempt still starts before the deadline; otherwise its error
+    /// is returned at once.
     pub max_delay: Duration,
     /// Give up when this much time has passed since the first attempt.
     pub deadline: Duration,
@@ -90,6 +120,23 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Refuses a policy that would never try: zero attempts, or no time.
+    ///
+    /// ```
+    /// use tokenmux::RetryPolicy;
+    ///
+    /// assert!(RetryPolicy { max_attempts: 0, ..RetryPolicy::default() }.check().is_err());
+    /// assert!(RetryPolicy::none().check().is_ok());
+    /// ```
+    pub fn check(&self) -> Result<(), crate::Error> {
+        if self.max_attempts == 0 || self.deadline.is_zero() {
+            return Err(crate::Error::Config(
+                "a retry policy needs at least one attempt and a deadline above zero".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// No retries: one attempt.
     pub fn none() -> Self {
         Self {

@@ -1,23 +1,23 @@
 //! [`TokenSource`]: a valid token from one provider, cached and refreshed.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
-use backon::{ExponentialBuilder, Retryable as _};
 use reqwest::header::HeaderValue;
-use tokenmux_wire::{DEFAULT_MAX_RESPONSE_BYTES, Secret};
+use tokenmux_wire::Secret;
 use tracing::{debug, warn};
 
-use crate::exchange::{Exchange, Grant, normalise};
+use crate::exchange::Grant;
+use crate::flight::{self, Flights, Joined};
+use crate::lease_guard::LeaseGuard;
+use crate::retry::fetch_with_retries;
+use crate::rotation::{self, SpentRefreshTokens};
 use crate::sharded_header::ShardedHeader;
-use crate::store::{Lease, MemoryStore, PutOutcome, StoreKey, TokenStore, Versioned};
-use crate::token::fingerprint;
-use crate::{
-    AccessToken, Clock, Credentials, Error, Provider, ProviderKind, RefreshPolicy, RetryPolicy,
-    SystemClock,
-};
+use crate::store::{PutOutcome, StoreKey, TokenStore, Versioned};
+use crate::{AccessToken, Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy};
+
+pub use crate::builder::TokenSourceBuilder;
 
 /// First pause of a holder waiting for another's token, and the longest.
 const LEASE_POLL_FIRST: Duration = Duration::from_millis(10);
@@ -32,6 +32,12 @@ const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(30);
 /// lock. A token inside its refresh-ahead window is returned at once while
 /// one background refresh runs; only a missing or expired token makes
 /// callers wait, and then all of them share one upstream request.
+///
+/// A refresh is a task of the source, not of a caller: every caller that
+/// waits for it gets its outcome, error included; a caller that gives up
+/// (a `timeout` around [`token`](Self::token)) leaves it running. After a
+/// failed refresh, callers get the still-valid token or that error at
+/// once until the back-off (or the endpoint's `Retry-After`) has passed.
 ///
 /// ```no_run
 /// use tokenmux::{Credentials, Provider, TokenSource};
@@ -49,30 +55,42 @@ pub struct TokenSource {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
-struct Inner {
-    provider: Provider,
-    credentials: Credentials,
-    http: reqwest::Client,
-    max_response_bytes: usize,
-    refresh: RefreshPolicy,
-    retry: RetryPolicy,
-    clock: Arc<dyn Clock>,
-    store: Arc<dyn TokenStore>,
-    key: StoreKey,
-    background_refresh: bool,
-    current: ArcSwapOption<Cached>,
-    /// Held by whoever is refreshing: the single flight.
-    refresh_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Fingerprints of refresh tokens already sent: never sent again.
-    spent_refresh_tokens: Mutex<HashSet<String>>,
+/// What a source is made of; the builder fills it.
+pub(crate) struct Inner {
+    pub(crate) provider: Provider,
+    pub(crate) credentials: Credentials,
+    pub(crate) http: reqwest::Client,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) refresh: RefreshPolicy,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) key: StoreKey,
+    pub(crate) background_refresh: bool,
+    pub(crate) current: ArcSwapOption<Cached>,
+    /// The single flight, and the cool-down after a failed one.
+    pub(crate) flights: Flights<Arc<Cached>>,
+    pub(crate) spent_refresh_tokens: SpentRefreshTokens,
     /// Fingerprint of the access token a caller reported as rejected.
-    rejected: Mutex<Option<String>>,
+    pub(crate) rejected: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSource")
+            .field("provider", &self.provider)
+            .field("credentials", &self.credentials)
+            .field("refresh", &self.refresh)
+            .field("retry", &self.retry)
+            .field("store", &self.store)
+            .field("current", &self.current.load().as_ref().map(|c| &c.token))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A token with its header and the instants that bound its states.
 #[derive(Debug)]
-struct Cached {
+pub(crate) struct Cached {
     token: AccessToken,
     header: ShardedHeader,
     /// Fresh until then, stale (refresh in the background) after.
@@ -103,6 +121,12 @@ impl TokenSource {
     /// Starts building a source for `provider`.
     pub fn builder(provider: Provider) -> TokenSourceBuilder {
         TokenSourceBuilder::new(provider)
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     /// A valid token: the cached one while it is valid, else a new one.
@@ -150,6 +174,8 @@ impl TokenSource {
                 token: current.token.clone(),
                 version: current.version,
             })));
+            // A rejected token is news: a new flight may start at once.
+            inner.flights.forget_failure();
         }
     }
 
@@ -176,68 +202,79 @@ impl TokenSource {
     async fn cached(&self) -> Result<Arc<Cached>, Error> {
         let inner = &self.inner;
         let now = inner.clock.now();
-        if let Some(cached) = inner.current.load_full() {
+        let current = inner.current.load_full();
+        if let Some(cached) = &current {
             if now < cached.fresh_until {
                 tracing::trace!(provider = inner.provider.kind().name(), "token cache hit");
-                return Ok(cached);
+                return Ok(Arc::clone(cached));
             }
             if now < cached.valid_until && inner.background_refresh {
-                self.refresh_in_background();
-                return Ok(cached);
+                // The stale token is served; the flight (or the cool-down
+                // after a failed one) runs without this caller.
+                let _ = self.join_flight();
+                return Ok(Arc::clone(cached));
             }
         }
-        let _flight = inner.refresh_lock.lock().await;
-        // Whoever held the lock may have refreshed already.
-        let cached = inner.current.load_full();
-        let now = inner.clock.now();
-        match cached {
-            Some(cached) if now < cached.fresh_until => Ok(cached),
-            // Stale, refreshed in the foreground: a failure still leaves
-            // the valid token in use.
-            Some(cached) if now < cached.valid_until => {
-                Ok(inner.refresh().await.unwrap_or_else(|error| {
-                    warn!(provider = inner.provider.kind().name(), %error, "token refresh failed; the current token is still valid");
-                    cached
-                }))
+        let still_valid = current.filter(|cached| now < cached.valid_until);
+        let outcome = match self.join_flight() {
+            Joined::Flight(receiver) => flight::wait(receiver).await,
+            Joined::CoolingDown(error) => Err(error),
+        };
+        match (outcome, still_valid) {
+            (Ok(cached), _) => Ok(cached),
+            // A failed refresh leaves the valid token in use.
+            (Err(error), Some(cached)) => {
+                warn!(provider = inner.provider.kind().name(), %error, "token refresh failed; the current token is still valid");
+                Ok(cached)
             }
-            _ => inner.refresh().await,
+            (Err(error), None) => Err(error),
         }
     }
 
-    fn refresh_in_background(&self) {
-        let Ok(flight) = Arc::clone(&self.inner.refresh_lock).try_lock_owned() else {
-            return; // a refresh is already running
-        };
-        let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move {
-            let _flight = flight;
-            if let Err(error) = inner.refresh().await {
-                // The stale token stays in use; callers wait only once it expires.
-                warn!(provider = inner.provider.kind().name(), %error, "background token refresh failed");
-            }
-        });
+    fn join_flight(&self) -> Joined<Arc<Cached>> {
+        self.inner.flights.join(|| {
+            let inner = Arc::clone(&self.inner);
+            async move { inner.refresh().await }
+        })
     }
 }
 
 impl Inner {
-    /// Gets a new token and publishes it. Called with the refresh lock held
-    /// (one flight per process); the store's lease makes it one flight
-    /// between all the processes sharing the store.
+    /// Gets a new token and publishes it; the body of a flight (one per
+    /// process). The store's lease makes it one flight between all the
+    /// holders sharing the store.
     async fn refresh(&self) -> Result<Arc<Cached>, Error> {
+        // A flight that ended just before this one started may have
+        // refreshed already.
+        if let Some(current) = self.current.load_full()
+            && self.clock.now() < current.fresh_until
+        {
+            return Ok(current);
+        }
         // Waiting is bounded by how long the lease holder's fetch may run.
         let give_up = tokio::time::Instant::now() + self.retry.deadline + LEASE_WAIT_MARGIN;
         let mut pause = LEASE_POLL_FIRST;
         loop {
             let stored = self.read_store().await;
             // Another holder of the store may have refreshed already.
-            if let Some(adopted) = stored
-                .as_ref()
-                .and_then(|s| self.adoptable(s, self.clock.now()))
-            {
+            if let Some(adopted) = stored.as_ref().and_then(|s| self.adoptable(s)) {
                 return Ok(adopted);
             }
-            match self.store.try_lease(&self.key).await {
-                Ok(Some(lease)) => return self.refresh_under(lease, stored).await,
+            match LeaseGuard::try_acquire(&self.store, &self.key).await {
+                Ok(Some(lease)) => {
+                    // A shared lease: the previous holder may have stored a
+                    // token since the read above.
+                    let stored = match lease.is_shared() {
+                        true => self.read_store().await,
+                        false => stored,
+                    };
+                    let result = match stored.as_ref().and_then(|s| self.adoptable(s)) {
+                        Some(adopted) => Ok(adopted),
+                        None => lease.renewing(self.fetch_and_publish(stored, true)).await,
+                    };
+                    lease.release().await;
+                    return result;
+                }
                 Ok(None) if tokio::time::Instant::now() < give_up => {
                     debug!(
                         provider = self.provider.kind().name(),
@@ -252,98 +289,63 @@ impl Inner {
                         provider = self.provider.kind().name(),
                         "the store's lease holder has not stored a token in time; fetching without it"
                     );
-                    return self.fetch_and_publish(stored).await;
+                    return self.fetch_and_publish(stored, false).await;
                 }
                 Err(error) => {
                     // Never fail a caller because the shared store is down.
                     warn!(provider = self.provider.kind().name(), %error, "token store cannot coordinate; fetching locally");
-                    return self.fetch_and_publish(stored).await;
+                    return self.fetch_and_publish(stored, false).await;
                 }
             }
         }
     }
 
-    /// The refresh, once this holder has the store's lease: re-read first
-    /// (the previous holder may have stored a token since), keep the lease
-    /// alive while fetching, give it back after.
-    async fn refresh_under(
+    /// Fetches and publishes. Under the lease, with the newest unspent
+    /// refresh token once it is claimed in the store; without the lease,
+    /// only with the primary grant (a refresh token might be in flight
+    /// under another holder).
+    async fn fetch_and_publish(
         &self,
-        lease: Lease,
-        read_before: Option<Versioned>,
+        stored: Option<Versioned>,
+        leased: bool,
     ) -> Result<Arc<Cached>, Error> {
-        // An unshared lease excludes nobody: the read just made stands.
-        let stored = match lease.ttl() {
-            Some(_) => self.read_store().await,
-            None => read_before,
-        };
-        let result = match stored
-            .as_ref()
-            .and_then(|s| self.adoptable(s, self.clock.now()))
-        {
-            Some(adopted) => Ok(adopted),
-            None => self.renewing(&lease, self.fetch_and_publish(stored)).await,
-        };
-        if let Err(error) = self.store.release_lease(&self.key, &lease).await {
-            // It lapses by itself.
-            warn!(provider = self.provider.kind().name(), %error, "cannot release the token store's lease");
-        }
-        result
-    }
-
-    /// Runs `work`, renewing `lease` every third of its ttl meanwhile, so a
-    /// slow but live fetch keeps it and a dead holder's lapses soon.
-    async fn renewing<T>(&self, lease: &Lease, work: impl Future<Output = T>) -> T {
-        let Some(ttl) = lease.ttl() else {
-            return work.await;
-        };
-        let period = (ttl / 3).max(Duration::from_millis(1));
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        tokio::pin!(work);
-        loop {
-            tokio::select! {
-                done = &mut work => return done,
-                _ = ticks.tick() => match self.store.renew_lease(&self.key, lease).await {
-                    Ok(true) => {}
-                    Ok(false) => warn!(provider = self.provider.kind().name(), "the token store's lease lapsed during a fetch"),
-                    Err(error) => warn!(provider = self.provider.kind().name(), %error, "cannot renew the token store's lease"),
-                },
-            }
-        }
-    }
-
-    /// Fetches with the refresh token when there is an unspent one (the
-    /// stored one first: it is the newest), else with the primary grant,
-    /// and publishes the result.
-    async fn fetch_and_publish(&self, stored: Option<Versioned>) -> Result<Arc<Cached>, Error> {
+        let mut version = stored.as_ref().map(|s| s.version);
         let current = self.current.load_full();
-        let refresh_token = stored
-            .as_ref()
-            .and_then(|s| s.token.refresh_token().cloned())
-            .or_else(|| {
-                current
-                    .as_ref()
-                    .and_then(|c| c.token.refresh_token().cloned())
-            });
-        let token = match refresh_token.filter(|t| !self.is_spent(t)) {
-            Some(refresh_token) => self.refresh_grant(&refresh_token).await?,
+        let claimed = match leased {
+            true => {
+                let memory = current.as_ref().map(|c| (&c.token, c.version));
+                rotation::claim(
+                    &self.store,
+                    &self.key,
+                    stored.as_ref(),
+                    memory,
+                    &self.spent_refresh_tokens,
+                )
+                .await
+            }
+            false => None,
+        };
+        let token = match claimed {
+            Some(claimed) => {
+                version = claimed.version;
+                self.refresh_grant(&claimed.refresh_token).await?
+            }
             None => self.fetch(Grant::Primary).await?,
         };
-        let version = stored.as_ref().map(|s| s.version);
         self.publish(token, version).await
     }
 
     /// The refresh grant, and what to do when the refresh token is refused.
     async fn refresh_grant(&self, refresh_token: &Secret) -> Result<AccessToken, Error> {
-        lock(&self.spent_refresh_tokens).insert(fingerprint(refresh_token.expose_secret()));
         let error = match self.fetch(Grant::Refresh(refresh_token)).await {
             Ok(token) => return Ok(token),
             Err(error) => error,
         };
         debug!(provider = self.provider.kind().name(), %error, "refresh grant failed");
         if matches!(error, Error::CredentialsRejected { .. }) {
-            // Another holder may have rotated it: take theirs if it is good.
+            // Another holder may have stored a good token meanwhile.
             if let Some(stored) = self.read_store().await
-                && let Some(adopted) = self.adoptable(&stored, self.clock.now())
+                && let Some(adopted) = self.adoptable(&stored)
             {
                 return Ok(adopted.token.clone());
             }
@@ -356,20 +358,16 @@ impl Inner {
         }
     }
 
-    fn is_spent(&self, refresh_token: &Secret) -> bool {
-        lock(&self.spent_refresh_tokens).contains(&fingerprint(refresh_token.expose_secret()))
-    }
-
-    /// A stored token worth using instead of fetching: valid, and not the
+    /// A stored token worth using instead of fetching: fresh, and not the
     /// one a caller reported rejected. Publishes it.
-    fn adoptable(&self, stored: &Versioned, now: SystemTime) -> Option<Arc<Cached>> {
+    fn adoptable(&self, stored: &Versioned) -> Option<Arc<Cached>> {
         let cached = Cached::new(stored.token.clone(), Some(stored.version), &self.refresh);
         let rejected = lock(&self.rejected).as_deref() == Some(&stored.token.fingerprint());
         let current = self.current.load_full();
         let same_as_current = current
             .as_ref()
             .is_some_and(|c| c.token.secret() == stored.token.secret());
-        if now >= cached.fresh_until || rejected || same_as_current {
+        if self.clock.now() >= cached.fresh_until || rejected || same_as_current {
             return None;
         }
         debug!(provider = self.provider.kind().name(), fingerprint = %stored.token.fingerprint(), "token taken from the store");
@@ -407,10 +405,7 @@ impl Inner {
                 // that every holder uses (and rotates) the same refresh
                 // token; ours, valid too, is dropped unused.
                 Ok(PutOutcome::Conflict { current }) => {
-                    if let Some(theirs) = current
-                        .as_ref()
-                        .and_then(|c| self.adoptable(c, self.clock.now()))
-                    {
+                    if let Some(theirs) = current.as_ref().and_then(|c| self.adoptable(c)) {
                         debug!(
                             provider = self.provider.kind().name(),
                             "another holder stored a token first; using theirs"
@@ -433,239 +428,12 @@ impl Inner {
         Ok(cached)
     }
 
-    /// One exchange with retries: exponential backoff with jitter,
-    /// `Retry-After` honoured, within the attempt and time bounds. A refresh
-    /// grant is never retried: its token is spent once sent.
     async fn fetch(&self, grant: Grant<'_>) -> Result<AccessToken, Error> {
-        let exchange = Exchange {
-            provider: &self.provider,
-            credentials: &self.credentials,
-            http: &self.http,
-            max_response_bytes: self.max_response_bytes,
-        };
-        let policy = &self.retry;
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(policy.initial_delay)
-            .with_max_delay(policy.max_delay)
-            .with_max_times(policy.max_attempts.saturating_sub(1))
-            .with_total_delay(Some(policy.deadline))
-            .with_jitter();
-        let is_refresh = matches!(grant, Grant::Refresh(_));
-        let provider = self.provider.kind().name();
-        let attempts = (|| exchange.request(grant))
-            .retry(backoff)
-            .sleep(tokio::time::sleep)
-            // A refresh token is sent once, ever: a retry could present a
-            // token the endpoint already rotated (or counts as reused).
-            .when(|error| !is_refresh && error.is_transient())
-            .adjust(|error, delay| match error {
-                // Only while retries remain (delay is None when they are spent).
-                Error::RateLimited {
-                    retry_after: Some(after),
-                } => delay.map(|_| (*after).min(policy.max_delay)),
-                _ => delay,
-            })
-            .notify(|error, delay| debug!(provider, %error, ?delay, "retrying token request"));
-        let issued = tokio::time::timeout(policy.deadline, attempts)
-            .await
-            .map_err(|_| Error::Timeout)??;
-        normalise(issued, self.clock.now(), &self.refresh)
+        fetch_with_retries(self, grant).await
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The guarded values stay consistent whatever panicked while holding them.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Builds a [`TokenSource`]; only the credentials are required.
-#[derive(Debug)]
-pub struct TokenSourceBuilder {
-    provider: Provider,
-    credentials: Option<Credentials>,
-    refresh: Option<RefreshPolicy>,
-    retry: RetryPolicy,
-    clock: Arc<dyn Clock>,
-    store: Arc<dyn TokenStore>,
-    http: Option<reqwest::Client>,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-    max_response_bytes: usize,
-    background_refresh: bool,
-    allow_insecure_http: bool,
-}
-
-impl TokenSourceBuilder {
-    fn new(provider: Provider) -> Self {
-        Self {
-            provider,
-            credentials: None,
-            refresh: None,
-            retry: RetryPolicy::default(),
-            clock: Arc::new(SystemClock),
-            store: Arc::new(MemoryStore::default()),
-            http: None,
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(15),
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            background_refresh: true,
-            allow_insecure_http: false,
-        }
-    }
-
-    /// Allows a plain `http://` base URL on a host that is not loopback.
-    /// Off by default: the credentials and tokens would cross the network
-    /// in the clear. (`http://127.0.0.1`, `[::1]` and `localhost` are always
-    /// allowed, for local mocks and sidecars.)
-    ///
-    /// ```
-    /// use tokenmux::{Credentials, Error, Provider, TokenSource};
-    ///
-    /// let plain = || TokenSource::builder(Provider::jsonapi("http://auth.internal"))
-    ///     .credentials(Credentials::client("id", "secret"));
-    /// assert!(matches!(plain().build(), Err(Error::Config(_))));
-    /// assert!(plain().allow_insecure_http(true).build().is_ok());
-    /// ```
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// Whether a stale token is served at once while a background task
-    /// refreshes it (the default), or refreshed before returning. Turn it
-    /// off in short-lived processes (a CLI), which may exit before a
-    /// background refresh finishes.
-    pub fn background_refresh(mut self, enabled: bool) -> Self {
-        self.background_refresh = enabled;
-        self
-    }
-
-    /// The credentials (required).
-    pub fn credentials(mut self, credentials: Credentials) -> Self {
-        self.credentials = Some(credentials);
-        self
-    }
-
-    /// When to refresh. Default: [`RefreshPolicy::default`], with a 24 h
-    /// `max_lifetime` for Airalo as its document recommends.
-    pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
-        self.refresh = Some(policy);
-        self
-    }
-
-    /// How to retry transient failures.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// The clock (tests inject a [`ManualClock`](crate::ManualClock)).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Where tokens are kept; default a [`MemoryStore`] of this source's own.
-    pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
-        self.store = store;
-        self
-    }
-
-    /// Use this HTTP client (its timeouts then apply, not the builder's).
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
-        self
-    }
-
-    /// Connect timeout (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Timeout of one whole request, body included (default 15 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Largest response body read (default 64 KiB).
-    pub fn max_response_bytes(mut self, max: usize) -> Self {
-        self.max_response_bytes = max;
-        self
-    }
-
-    /// Checks the configuration and builds the source.
-    pub fn build(self) -> Result<TokenSource, Error> {
-        let credentials = self
-            .credentials
-            .ok_or_else(|| Error::Config("no credentials given".into()))?;
-        let base = self.provider.base_url();
-        let url = reqwest::Url::parse(base)
-            .map_err(|e| Error::Config(format!("base URL `{base}` is not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::Config(format!("base URL `{base}` is not http(s)")));
-        }
-        if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(&url) {
-            return Err(Error::Config(format!(
-                "base URL `{base}` is plain http to a host that is not loopback: the \
-                 credentials and tokens would cross the network in the clear. Use https, \
-                 or allow it explicitly (allow_insecure_http)"
-            )));
-        }
-        if self.provider.kind() == ProviderKind::Password
-            && !matches!(credentials, Credentials::Password { .. })
-        {
-            return Err(Error::Config(
-                "the password provider needs Credentials::password".into(),
-            ));
-        }
-        let refresh = self.refresh.unwrap_or_else(|| match self.provider.kind() {
-            ProviderKind::Airalo => RefreshPolicy {
-                max_lifetime: Some(Duration::from_secs(24 * 3600)),
-                ..RefreshPolicy::default()
-            },
-            _ => RefreshPolicy::default(),
-        });
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .timeout(self.request_timeout)
-                .build()
-                .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
-        };
-        let key = StoreKey::new(&self.provider, &credentials);
-        Ok(TokenSource {
-            inner: Arc::new(Inner {
-                provider: self.provider,
-                credentials,
-                http,
-                max_response_bytes: self.max_response_bytes,
-                refresh,
-                retry: self.retry,
-                clock: self.clock,
-                store: self.store,
-                key,
-                background_refresh: self.background_refresh,
-                current: ArcSwapOption::empty(),
-                refresh_lock: Arc::new(tokio::sync::Mutex::new(())),
-                spent_refresh_tokens: Mutex::default(),
-                rejected: Mutex::default(),
-            }),
-        })
-    }
-}
-
-/// Whether `url` names this machine: 127.0.0.0/8, ::1 or `localhost`.
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return ip.is_loopback();
-    }
-    let name = host.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost" || name.ends_with(".localhost")
 }

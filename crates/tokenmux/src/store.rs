@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -26,7 +27,7 @@ impl StoreKey {
         let mut key = format!(
             "{}|{}|{}",
             provider.kind().name(),
-            provider.base_url(),
+            without_userinfo(provider.base_url()),
             credentials.client_id()
         );
         if let Some(username) = credentials.username() {
@@ -39,6 +40,24 @@ impl StoreKey {
     /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// `url` without a `user:password@` part (a builder refuses such URLs; a
+/// key made directly must not carry the password into a store either).
+fn without_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string().into()
+        }
+        Ok(_) => url.into(),
+        // Not a URL: keep nothing after a possible userinfo separator.
+        Err(_) => match url.rsplit_once('@') {
+            Some((_, host)) => host.to_owned().into(),
+            None => url.into(),
+        },
     }
 }
 
@@ -68,7 +87,7 @@ pub enum PutOutcome {
 }
 
 /// Why a store could not be read or written.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The backing storage failed (I/O, network).
@@ -177,18 +196,34 @@ pub(crate) fn next_version(
     current: Option<&Versioned>,
     expected: Option<u64>,
 ) -> Result<u64, PutOutcome> {
-    if current.map(|c| c.version) != expected {
-        return Err(PutOutcome::Conflict {
+    let next = expected.map_or(Some(1), |v| v.checked_add(1));
+    match next {
+        Some(next) if current.map(|c| c.version) == expected && next <= MAX_VERSION => Ok(next),
+        // A version at the end of its range reads as corrupt (record::decode),
+        // so the stores replace it rather than ever overflow.
+        _ => Err(PutOutcome::Conflict {
             current: current.cloned(),
-        });
+        }),
     }
-    Ok(expected.map_or(1, |v| v + 1))
 }
 
+/// The largest version a store writes (2^53: exact in every JSON reader).
+pub(crate) const MAX_VERSION: u64 = 1 << 53;
+
+/// How long a [`MemoryStore`] lease lasts unless renewed.
+const MEMORY_LEASE_TTL: Duration = Duration::from_secs(10);
+
 /// Tokens in this process's memory; the default store.
+///
+/// Sources that share one `MemoryStore` (through an `Arc`) share its
+/// tokens and its leases: many sources for one key make one upstream
+/// request between them, and a refresh token is presented once.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: Mutex<HashMap<StoreKey, Versioned>>,
+    /// Key → (owner, lapses at).
+    leases: Mutex<HashMap<StoreKey, (String, Instant)>>,
+    next_owner: AtomicU64,
 }
 
 #[async_trait]
@@ -222,6 +257,39 @@ impl TokenStore for MemoryStore {
         );
         Ok(PutOutcome::Stored { version })
     }
+
+    async fn try_lease(&self, key: &StoreKey) -> Result<Option<Lease>, StoreError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if leases.get(key).is_some_and(|(_, lapses)| now < *lapses) {
+            return Ok(None);
+        }
+        let owner = self.next_owner.fetch_add(1, Ordering::Relaxed).to_string();
+        leases.insert(key.clone(), (owner.clone(), now + MEMORY_LEASE_TTL));
+        Ok(Some(Lease::new(owner, MEMORY_LEASE_TTL)))
+    }
+
+    async fn renew_lease(&self, key: &StoreKey, lease: &Lease) -> Result<bool, StoreError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        match leases.get_mut(key) {
+            Some((owner, lapses)) if owner == lease.owner() => {
+                *lapses = Instant::now() + MEMORY_LEASE_TTL;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn release_lease(&self, key: &StoreKey, lease: &Lease) -> Result<(), StoreError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        if leases
+            .get(key)
+            .is_some_and(|(owner, _)| owner == lease.owner())
+        {
+            leases.remove(key);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -252,5 +320,28 @@ mod tests {
             PutOutcome::Conflict { .. }
         ));
         assert_eq!(store.get(&key).await.unwrap().unwrap().version, 2);
+        // The end of the version range is never passed.
+        let last = Versioned {
+            token: token.clone(),
+            version: MAX_VERSION,
+        };
+        assert!(next_version(Some(&last), Some(MAX_VERSION)).is_err());
+        let beyond = Versioned {
+            version: u64::MAX,
+            ..last
+        };
+        assert!(next_version(Some(&beyond), Some(u64::MAX)).is_err());
+    }
+
+    #[tokio::test]
+    async fn one_lease_per_key_until_released() {
+        let store = MemoryStore::default();
+        let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"));
+        let lease = store.try_lease(&key).await.unwrap().unwrap();
+        assert_eq!(store.try_lease(&key).await.unwrap(), None);
+        assert!(store.renew_lease(&key, &lease).await.unwrap());
+        store.release_lease(&key, &lease).await.unwrap();
+        assert!(!store.renew_lease(&key, &lease).await.unwrap());
+        assert!(store.try_lease(&key).await.unwrap().is_some());
     }
 }

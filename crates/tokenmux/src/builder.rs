@@ -1,0 +1,230 @@
+//! [`TokenSourceBuilder`]: a source's configuration, checked once.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
+
+use crate::flight::Flights;
+use crate::source::Inner;
+use crate::store::{MemoryStore, StoreKey, TokenStore};
+use crate::{
+    Clock, Credentials, Error, Provider, ProviderKind, RefreshPolicy, RetryPolicy, SystemClock,
+    TokenSource,
+};
+
+/// Builds a [`TokenSource`]; only the credentials are required.
+#[derive(Debug)]
+pub struct TokenSourceBuilder {
+    provider: Provider,
+    credentials: Option<Credentials>,
+    refresh: Option<RefreshPolicy>,
+    retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn TokenStore>,
+    http: Option<reqwest::Client>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_response_bytes: usize,
+    background_refresh: bool,
+    allow_insecure_http: bool,
+}
+
+impl TokenSourceBuilder {
+    pub(crate) fn new(provider: Provider) -> Self {
+        Self {
+            provider,
+            credentials: None,
+            refresh: None,
+            retry: RetryPolicy::default(),
+            clock: Arc::new(SystemClock),
+            store: Arc::new(MemoryStore::default()),
+            http: None,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(15),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            background_refresh: true,
+            allow_insecure_http: false,
+        }
+    }
+
+    /// Allows a plain `http://` base URL on a host that is not loopback.
+    /// Off by default: the credentials and tokens would cross the network
+    /// in the clear. (`http://127.0.0.1`, `[::1]` and `localhost` are always
+    /// allowed, for local mocks and sidecars.)
+    ///
+    /// ```
+    /// use tokenmux::{Credentials, Error, Provider, TokenSource};
+    ///
+    /// let plain = || TokenSource::builder(Provider::jsonapi("http://auth.internal"))
+    ///     .credentials(Credentials::client("id", "secret"));
+    /// assert!(matches!(plain().build(), Err(Error::Config(_))));
+    /// assert!(plain().allow_insecure_http(true).build().is_ok());
+    /// ```
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Whether a stale token is served at once while a background task
+    /// refreshes it (the default), or refreshed before returning. Turn it
+    /// off in short-lived processes (a CLI), which may exit before a
+    /// background refresh finishes.
+    pub fn background_refresh(mut self, enabled: bool) -> Self {
+        self.background_refresh = enabled;
+        self
+    }
+
+    /// The credentials (required).
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// When to refresh. Default: [`RefreshPolicy::default`], with a 24 h
+    /// `max_lifetime` for Airalo as its document recommends.
+    pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.refresh = Some(policy);
+        self
+    }
+
+    /// How to retry transient failures.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The clock (tests inject a [`ManualClock`](crate::ManualClock)).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Where tokens are kept; default a [`MemoryStore`] of this source's own.
+    pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Use this HTTP client (its timeouts then apply, not the builder's).
+    ///
+    /// It must not follow redirects: a redirect would carry the request,
+    /// credentials included, to wherever the `Location` points. Build it
+    /// with `redirect(reqwest::redirect::Policy::none())`, as the builder's
+    /// own client is. (A `reqwest::Client` does not tell its policy; a
+    /// response that arrives from another URL than the one asked is
+    /// refused as [`Error::Redirect`], but by then the request was sent.)
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Connect timeout (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Timeout of one whole request, body included (default 15 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Largest response body read (default 64 KiB).
+    pub fn max_response_bytes(mut self, max: usize) -> Self {
+        self.max_response_bytes = max;
+        self
+    }
+
+    /// Checks the configuration and builds the source.
+    pub fn build(self) -> Result<TokenSource, Error> {
+        let credentials = self
+            .credentials
+            .ok_or_else(|| Error::Config("no credentials given".into()))?;
+        check_base_url(self.provider.base_url(), self.allow_insecure_http)?;
+        if self.provider.kind() == ProviderKind::Password
+            && !matches!(credentials, Credentials::Password { .. })
+        {
+            return Err(Error::Config(
+                "the password provider needs Credentials::password".into(),
+            ));
+        }
+        let refresh = self.refresh.unwrap_or_else(|| match self.provider.kind() {
+            ProviderKind::Airalo => RefreshPolicy {
+                max_lifetime: Some(Duration::from_secs(24 * 3600)),
+                ..RefreshPolicy::default()
+            },
+            _ => RefreshPolicy::default(),
+        });
+        refresh.check()?;
+        self.retry.check()?;
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .timeout(self.request_timeout)
+                // The request carries credentials: never to another URL.
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
+        };
+        let key = StoreKey::new(&self.provider, &credentials);
+        Ok(TokenSource::from_inner(Inner {
+            provider: self.provider,
+            credentials,
+            http,
+            max_response_bytes: self.max_response_bytes,
+            flights: Flights::new(Arc::clone(&self.clock), self.retry.clone()),
+            refresh,
+            retry: self.retry,
+            clock: self.clock,
+            store: self.store,
+            key,
+            background_refresh: self.background_refresh,
+            current: ArcSwapOption::empty(),
+            spent_refresh_tokens: Default::default(),
+            rejected: Mutex::default(),
+        }))
+    }
+}
+
+/// A base URL tokens may be asked at: http(s), no credentials in it, and
+/// plain http only to loopback unless allowed. Messages never repeat a
+/// URL that may hold credentials.
+fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
+    let url = reqwest::Url::parse(base)
+        .map_err(|e| Error::Config(format!("the base URL is not a URL: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config(
+            "the base URL carries credentials (user:password@host); remove them and give \
+             the credentials with Credentials"
+                .into(),
+        ));
+    }
+    let shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::Config(format!("base URL `{shown}` is not http(s)")));
+    }
+    if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
+        return Err(Error::Config(format!(
+            "base URL `{shown}` is plain http to a host that is not loopback: the \
+             credentials and tokens would cross the network in the clear. Use https, \
+             or allow it explicitly (allow_insecure_http)"
+        )));
+    }
+    Ok(())
+}
+/// Whether `url` names this machine: 127.0.0.0/8, ::1 or `localhost`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}

@@ -1,0 +1,342 @@
+//! What an answer from a token endpoint means for a caller: the status
+//! decides first (a 503 is transient whatever its body, a 401 is rejected
+//! credentials whatever its body), then what was read of the body gives
+//! the message. Redirects are errors; `Retry-After` is kept.
+
+use std::time::{Duration, SystemTime};
+
+use progenitor_client::{Error as ClientError, ResponseValue};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use tokenmux_wire::{AmbiguousJson, BodyLimitExceeded, RedirectFollowed, buffered_body};
+
+use crate::Error;
+use crate::scrub::Scrubber;
+
+/// What a provider's typed error body says.
+pub(crate) trait ErrorBody {
+    fn code(&self) -> Option<String>;
+    fn message(&self) -> Option<String>;
+}
+
+/// The success value, or the error classified.
+pub(crate) fn ok<T: DeserializeOwned, E: ErrorBody>(
+    response: Result<ResponseValue<T>, ClientError<E>>,
+    scrub: &Scrubber,
+) -> Result<T, Error> {
+    match response {
+        Ok(value) => Ok(value.into_inner()),
+        Err(ClientError::InvalidResponsePayload(body, error)) => lenient(&body)
+            .ok_or_else(|| classify(ClientError::<E>::InvalidResponsePayload(body, error), scrub)),
+        Err(error) => Err(classify(error, scrub)),
+    }
+}
+
+/// A documented success body, decoded strictly, then leniently (as [`ok`]
+/// does); a body with duplicate keys is refused either way.
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], scrub: &Scrubber) -> Result<T, Error> {
+    if tokenmux_wire::has_duplicate_keys(body) {
+        return Err(ambiguous(body, scrub));
+    }
+    serde_json::from_slice(body)
+        .or_else(|error| lenient(body).ok_or(error))
+        .map_err(|error| Error::InvalidResponse {
+            reason: format!(
+                "the body does not match the documented schema: {}",
+                scrub.decoder_message(&error.to_string())
+            ),
+            excerpt: Some(scrub.excerpt(body)),
+        })
+}
+
+fn ambiguous(body: &[u8], scrub: &Scrubber) -> Error {
+    Error::InvalidResponse {
+        reason: "the body names a key twice in one object (ambiguous)".into(),
+        excerpt: Some(scrub.excerpt(body)),
+    }
+}
+
+/// Servers often send `expires_in` as a numeric string (`"3600"`), or as a
+/// number the generated integer type cannot hold (`3600.0`, `1e30`); the
+/// documents say integer. Accept both by converting to an integer
+/// (clamped; `normalise` caps the lifetime), then decoding with the
+/// generated type as usual. Never for a body with duplicate keys.
+pub(crate) fn lenient<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    fn numeric_expires_in(value: &mut serde_json::Value) -> bool {
+        let mut changed = false;
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    let seconds = match &*value {
+                        serde_json::Value::String(text) => text.trim().parse::<f64>().ok(),
+                        serde_json::Value::Number(n) if n.as_i64().is_none() => n.as_f64(),
+                        _ => None,
+                    };
+                    if key == "expires_in"
+                        && let Some(seconds) = seconds.filter(|s| s.is_finite())
+                    {
+                        // `as` saturates: 1e30 becomes i64::MAX.
+                        *value = (seconds.trunc() as i64).into();
+                        changed = true;
+                    } else {
+                        changed |= numeric_expires_in(value);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    changed |= numeric_expires_in(item);
+                }
+            }
+            _ => {}
+        }
+        changed
+    }
+    if tokenmux_wire::has_duplicate_keys(body) {
+        return None;
+    }
+    let mut json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    numeric_expires_in(&mut json)
+        .then(|| serde_json::from_value(json).ok())
+        .flatten()
+}
+
+fn classify<E: ErrorBody>(error: ClientError<E>, scrub: &Scrubber) -> Error {
+    match error {
+        ClientError::ErrorResponse(body) => {
+            let status = body.status();
+            let retry_after = retry_after(body.headers(), SystemTime::now());
+            let body = body.into_inner();
+            by_status(
+                status,
+                retry_after,
+                body.code().map(|c| scrub.text(&c)),
+                body.message().map(|m| scrub.text(&m)),
+            )
+        }
+        ClientError::UnexpectedResponse(response) => {
+            let status = response.status();
+            let extensions = response.extensions();
+            if let Some(RedirectFollowed { host }) = extensions.get::<RedirectFollowed>() {
+                return Error::Redirect {
+                    status,
+                    location: host.as_deref().map(|h| scrub.text(h)),
+                };
+            }
+            if status.is_redirection() {
+                return Error::Redirect {
+                    status,
+                    location: location_host(response.headers()).map(|h| scrub.text(&h)),
+                };
+            }
+            let retry_after = retry_after(response.headers(), SystemTime::now());
+            let too_large = extensions.get::<BodyLimitExceeded>().copied();
+            let body = buffered_body(&response).cloned().unwrap_or_default();
+            if status.is_success() {
+                if let Some(BodyLimitExceeded { limit }) = too_large {
+                    return Error::InvalidResponse {
+                        reason: format!("the body is larger than {limit} bytes (HTTP {status})"),
+                        excerpt: None,
+                    };
+                }
+                if extensions.get::<AmbiguousJson>().is_some() {
+                    return ambiguous(&body, scrub);
+                }
+                return Error::InvalidResponse {
+                    reason: format!("undocumented success status {status}"),
+                    excerpt: Some(scrub.excerpt(&body)),
+                };
+            }
+            // Status first: an error status means what it means whatever
+            // its body; only a body within the cap was read for a message.
+            let (code, message) = generic_error_fields(&body);
+            by_status(
+                status,
+                retry_after,
+                code.map(|c| scrub.text(&c)),
+                message.map(|m| scrub.text(&m)),
+            )
+        }
+        ClientError::InvalidResponsePayload(body, e) => Error::InvalidResponse {
+            reason: format!(
+                "the body does not match the documented schema: {}",
+                scrub.decoder_message(&e.to_string())
+            ),
+            excerpt: Some(scrub.excerpt(&body)),
+        },
+        ClientError::CommunicationError(e) | ClientError::ResponseBodyError(e)
+            if e.is_timeout() =>
+        {
+            Error::Timeout
+        }
+        ClientError::CommunicationError(e) if is_tls(&e) => Error::Tls {
+            message: scrub.text(&transport_message(&e)),
+        },
+        ClientError::CommunicationError(e)
+        | ClientError::ResponseBodyError(e)
+        | ClientError::InvalidUpgrade(e) => Error::Transport {
+            message: scrub.text(&transport_message(&e)),
+        },
+        ClientError::InvalidRequest(m) | ClientError::Custom(m) => Error::Config(scrub.text(&m)),
+    }
+}
+
+/// The error an error status means.
+pub(crate) fn by_status(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    code: Option<String>,
+    message: Option<String>,
+) -> Error {
+    match status.as_u16() {
+        429 => Error::RateLimited { retry_after },
+        408 | 500..=599 => Error::Server {
+            status,
+            message,
+            // RFC 9110 §10.2.3: meaningful on 503 (and redirects).
+            retry_after: retry_after.filter(|_| status == StatusCode::SERVICE_UNAVAILABLE),
+        },
+        400 | 401 | 403 | 422 => Error::CredentialsRejected {
+            status,
+            code,
+            message,
+        },
+        300..=399 => Error::Redirect {
+            status,
+            location: None,
+        },
+        _ => Error::UnexpectedStatus { status, message },
+    }
+}
+
+/// `error`/`error_description`, `code`/`message`/`detail`, or JSON:API
+/// `errors[0]`, from a body whose shape the spec does not give.
+pub(crate) fn generic_error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
+    if tokenmux_wire::has_duplicate_keys(body) {
+        return (None, None);
+    }
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return (None, None);
+    };
+    let json = json.get("errors").and_then(|e| e.get(0)).unwrap_or(&json);
+    let text = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| json.get(*k).and_then(|v| v.as_str()))
+            .map(str::to_owned)
+    };
+    (
+        text(&["error", "code"]),
+        text(&["error_description", "message", "detail", "title"]),
+    )
+}
+
+/// The host a `Location` header names (relative: none), never its path or
+/// query, which may carry anything.
+fn location_host(headers: &HeaderMap) -> Option<String> {
+    let location = headers.get(LOCATION)?.to_str().ok()?;
+    let url = reqwest::Url::parse(location).ok()?;
+    url.host_str().map(str::to_owned)
+}
+
+/// Whether rustls failed somewhere in `error`'s chain of causes. I/O
+/// errors wrap it (sometimes twice) and their `source` skips what they
+/// wrap, so the walk goes into them instead.
+fn is_tls(error: &reqwest::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = next {
+        if error.is::<rustls::Error>() {
+            return true;
+        }
+        next = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    false
+}
+
+/// A transport error's chain of causes, without the URL (reqwest prints it).
+fn transport_message(error: &reqwest::Error) -> String {
+    let mut message = if error.is_connect() {
+        "connection failed".to_owned()
+    } else if error.is_body() || error.is_decode() {
+        "reading the response failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}
+
+/// `Retry-After` in seconds or as an HTTP date, relative to `now`.
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_as_a_numeric_string_is_accepted() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            expires_in: i64,
+        }
+        let t: T = lenient(br#"{"expires_in": "3600"}"#).unwrap();
+        assert_eq!(t.expires_in, 3600);
+        assert!(lenient::<T>(br#"{"expires_in": "soon"}"#).is_none());
+        assert!(
+            lenient::<T>(br#"{"expires_in": 5}"#).is_none(),
+            "only used when the strict decoding fails"
+        );
+        let t: T = lenient(br#"{"expires_in": 3600.0}"#).unwrap();
+        assert_eq!(t.expires_in, 3600);
+        let t: T = lenient(br#"{"expires_in": 1e30}"#).unwrap();
+        assert_eq!(t.expires_in, i64::MAX);
+        let t: T = lenient(br#"{"expires_in": 99999999999999999999}"#).unwrap();
+        assert_eq!(t.expires_in, i64::MAX);
+        assert!(lenient::<T>(br#"{"expires_in": "1", "expires_in": "2"}"#).is_none());
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_as_a_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        headers.insert(RETRY_AFTER, later.parse().unwrap());
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(30)));
+        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers, now), None);
+    }
+
+    #[test]
+    fn the_status_decides_and_only_503_keeps_retry_after() {
+        let after = Some(Duration::from_secs(5));
+        let error = by_status(StatusCode::SERVICE_UNAVAILABLE, after, None, None);
+        assert_eq!(error.retry_after(), after);
+        assert!(error.is_transient());
+        assert_eq!(
+            by_status(StatusCode::BAD_GATEWAY, after, None, None).retry_after(),
+            None
+        );
+        assert!(matches!(
+            by_status(StatusCode::TEMPORARY_REDIRECT, None, None, None),
+            Error::Redirect { .. }
+        ));
+    }
+}

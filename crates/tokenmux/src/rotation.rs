@@ -1,0 +1,161 @@
+//! Refresh-token rotation: which refresh token to present, and the claim
+//! that makes sure nobody sharing the store presents it too.
+//!
+//! Before sending refresh token R the holder writes, by compare-and-swap,
+//! the stored record without R. Whoever wins that write is the only one
+//! that ever sends R: every other holder, in this process or another, reads
+//! a newer version without a refresh token, even after the winner's lease
+//! lapsed or the winner died with its request in flight. The same rule
+//! holds for every [`TokenStore`], with nothing but `get` and `put`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use tokenmux_wire::Secret;
+use tracing::{debug, warn};
+
+use crate::AccessToken;
+use crate::store::{PutOutcome, StoreKey, TokenStore, Versioned};
+use crate::token::fingerprint;
+
+/// A refresh token this holder alone may now present, and the store
+/// version that records the claim (the version its new token replaces).
+pub(crate) struct Claimed {
+    pub(crate) refresh_token: Secret,
+    pub(crate) version: Option<u64>,
+}
+
+/// Refresh tokens this process has sent: never sent again, whatever a
+/// store says (a store rolled back, or one that lost a write).
+#[derive(Debug, Default)]
+pub(crate) struct SpentRefreshTokens(Mutex<HashSet<String>>);
+
+impl SpentRefreshTokens {
+    fn contains(&self, token: &Secret) -> bool {
+        lock(&self.0).contains(&fingerprint(token.expose_secret()))
+    }
+
+    fn insert(&self, token: &Secret) {
+        lock(&self.0).insert(fingerprint(token.expose_secret()));
+    }
+}
+
+/// The newest refresh token between the store and memory, claimed in the
+/// store; `None` when there is none to present (use the primary grant).
+///
+/// `stored` is what the store holds now (read under the lease);
+/// `memory` the token this source holds, with the version it was read or
+/// written as. The store wins unless memory holds a newer version (the
+/// store lost a write or was rolled back).
+pub(crate) async fn claim(
+    store: &Arc<dyn TokenStore>,
+    key: &StoreKey,
+    stored: Option<&Versioned>,
+    memory: Option<(&AccessToken, Option<u64>)>,
+    spent: &SpentRefreshTokens,
+) -> Option<Claimed> {
+    let stored_version = stored.map(|s| s.version);
+    let newest = match (stored, memory) {
+        (Some(stored), Some((token, Some(version)))) if version > stored.version => token,
+        (Some(stored), _) => &stored.token,
+        (None, Some((token, _))) => token,
+        (None, None) => return None,
+    };
+    let refresh_token = newest.refresh_token()?.clone();
+    if spent.contains(&refresh_token) {
+        debug!("the newest refresh token was already sent by this process");
+        return None;
+    }
+    // Spent from here on, whether or not the claim and the request succeed.
+    spent.insert(&refresh_token);
+    let without = newest.clone().with_refresh_token(None);
+    match store.put(key, &without, stored_version).await {
+        Ok(PutOutcome::Stored { version }) => Some(Claimed {
+            refresh_token,
+            version: Some(version),
+        }),
+        Ok(PutOutcome::Conflict { .. }) => {
+            debug!("another holder changed the stored token; not presenting its refresh token");
+            None
+        }
+        Err(error) => {
+            // Unclaimed, it could be presented twice: use the primary grant.
+            warn!(%error, "cannot claim the refresh token in the store; using the primary grant");
+            None
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A set of fingerprints stays consistent whatever panicked.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::{Credentials, MemoryStore, Provider};
+
+    fn token(access: &str, refresh: &str) -> AccessToken {
+        AccessToken::new(access, SystemTime::now(), Duration::from_secs(60))
+            .with_refresh_token(Some(Secret::new(refresh)))
+    }
+
+    #[tokio::test]
+    async fn a_refresh_token_is_claimed_once_across_holders() {
+        let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
+        let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"));
+        store.put(&key, &token("a1", "r1"), None).await.unwrap();
+        let stored = store.get(&key).await.unwrap();
+        // Two holders read version 1; the first claims r1, the second
+        // (its own spent set: another process) finds it gone.
+        let (first, second) = (SpentRefreshTokens::default(), SpentRefreshTokens::default());
+        let claimed = claim(&store, &key, stored.as_ref(), None, &first)
+            .await
+            .unwrap();
+        assert_eq!(claimed.refresh_token.expose_secret(), "r1");
+        assert_eq!(claimed.version, Some(2));
+        assert!(
+            claim(&store, &key, stored.as_ref(), None, &second)
+                .await
+                .is_none()
+        );
+        let now = store.get(&key).await.unwrap();
+        assert!(
+            claim(&store, &key, now.as_ref(), None, &second)
+                .await
+                .is_none()
+        );
+        assert!(now.unwrap().token.refresh_token().is_none());
+    }
+
+    #[tokio::test]
+    async fn memory_wins_over_a_store_that_went_back_in_version() {
+        let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
+        let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"));
+        store.put(&key, &token("old", "r-old"), None).await.unwrap();
+        let stored = store.get(&key).await.unwrap();
+        let newer = token("new", "r-new");
+        let spent = SpentRefreshTokens::default();
+        let claimed = claim(
+            &store,
+            &key,
+            stored.as_ref(),
+            Some((&newer, Some(7))),
+            &spent,
+        )
+        .await
+        .unwrap();
+        assert_eq!(claimed.refresh_token.expose_secret(), "r-new");
+        // Never twice from one process, whatever the store says.
+        store.put(&key, &newer, Some(2)).await.unwrap();
+        let stored = store.get(&key).await.unwrap();
+        assert!(
+            claim(&store, &key, stored.as_ref(), None, &spent)
+                .await
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! Keeps secrets out of anything shown to a caller: error messages, body
+//! excerpts, logs. A server may echo what it was sent in any encoding, so
+//! each secret is looked for raw, JSON-escaped, URL-encoded, in base64 at
+//! every alignment (the Basic header among them), and by its prefixes.
+//! Values of token-bearing fields are removed even from bodies that are
+//! not JSON, and control characters are neutralised so a message stays
+//! one line and cannot drive a terminal.
+
+use std::sync::LazyLock;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use regex::Regex;
+
+use crate::Credentials;
+use crate::exchange::Grant;
+
+/// What replaces a secret.
+const REDACTED: &str = "[redacted]";
+/// A run of this many leading characters of a secret is redacted too
+/// (a body cut short, an echo truncated by the server).
+const MIN_PREFIX: usize = 8;
+/// The longest excerpt of a body, in characters.
+pub(crate) const EXCERPT_CHARS: usize = 200;
+
+/// Field names whose values are tokens or secrets: `access_token`,
+/// `refresh_token`, `id_token`, `access`, `token`, `client_secret`, …
+const TOKEN_FIELD: &str =
+    r"(?:[A-Za-z0-9_\-]*[_\-])?(?i:token|access|refresh|secret|password|assertion|code_verifier)";
+
+/// `"<token field>": "<value>` in JSON, closed or not (a truncated body).
+static QUOTED_FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r#""({TOKEN_FIELD})"\s*:\s*"((?:\\.|[^"\\])*)"#)).expect("valid regex")
+});
+/// `<token field>=<value>` in forms, query strings, headers and prose.
+static PLAIN_FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r#"\b({TOKEN_FIELD})\s*[=:]\s*([^\s&"',;}}\]]+)"#)).expect("valid regex")
+});
+/// Quoted or backticked values in a decoder's message.
+static DECODER_VALUE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#""(?:\\.|[^"\\])*"|`[^`]*`"#).expect("valid regex"));
+
+/// Removes the secrets of one exchange from text shown to a caller.
+pub(crate) struct Scrubber {
+    /// Every encoding of every secret, longest first.
+    needles: Vec<String>,
+}
+
+impl Scrubber {
+    /// A scrubber for what `credentials` and `grant` send.
+    pub(crate) fn new(credentials: &Credentials, grant: Grant<'_>) -> Self {
+        let mut secrets: Vec<&str> = credentials.secrets();
+        if let Grant::Refresh(token) = grant {
+            secrets.push(token.expose_secret());
+        }
+        let id = credentials.client_id();
+        let mut needles = Vec::new();
+        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+            needles.extend(encodings(secret));
+            // The Basic header, both ways it is encoded.
+            for joined in [
+                format!("{id}:{secret}"),
+                format!("{}:{}", form_encode(id), form_encode(secret)),
+            ] {
+                needles.push(STANDARD.encode(&joined));
+            }
+        }
+        Self::from_needles(needles)
+    }
+
+    /// A scrubber that knows no secrets (token fields are still redacted).
+    pub(crate) fn without_secrets() -> Self {
+        Self::from_needles(Vec::new())
+    }
+
+    fn from_needles(mut needles: Vec<String>) -> Self {
+        needles.retain(|n| !n.is_empty());
+        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        needles.dedup();
+        Self { needles }
+    }
+
+    /// `text` without secrets, token values or control characters.
+    pub(crate) fn text(&self, text: &str) -> String {
+        let text = QUOTED_FIELD.replace_all(text, format!(r#""$1": "{REDACTED}"#).as_str());
+        let text = PLAIN_FIELD.replace_all(&text, format!("$1={REDACTED}").as_str());
+        neutralise_controls(&self.remove_needles(&text))
+    }
+
+    /// A decoder's message (serde's quote the values they choke on) made safe.
+    pub(crate) fn decoder_message(&self, message: &str) -> String {
+        let kept = message.starts_with("missing field") || message.starts_with("duplicate field");
+        let text = match kept {
+            true => message.into(),
+            false => DECODER_VALUE.replace_all(message, REDACTED),
+        };
+        self.text(&text)
+    }
+
+    /// A bounded excerpt of a body: token values and known secrets
+    /// redacted, controls neutralised, at most 200 characters.
+    pub(crate) fn excerpt(&self, body: &[u8]) -> String {
+        let text = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(mut json) => {
+                redact_json(&mut json);
+                json.to_string()
+            }
+            Err(_) => String::from_utf8_lossy(body).into_owned(),
+        };
+        let text = self.text(&text);
+        let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
+        if text.chars().count() > EXCERPT_CHARS {
+            excerpt.push('…');
+        }
+        excerpt
+    }
+
+    /// Replaces every needle, and every run of at least [`MIN_PREFIX`]
+    /// leading characters of one.
+    fn remove_needles(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        'scan: while let Some(c) = rest.chars().next() {
+            for needle in &self.needles {
+                let matched = common_prefix(rest, needle);
+                if matched == needle.len() || matched >= MIN_PREFIX {
+                    out.push_str(REDACTED);
+                    rest = &rest[matched..];
+                    continue 'scan;
+                }
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        out
+    }
+}
+
+/// The ways a server may echo `secret`.
+fn encodings(secret: &str) -> Vec<String> {
+    let mut found = vec![
+        secret.to_owned(),
+        form_encode(secret),
+        utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string(),
+        // JSON-escaped, without the quotes.
+        serde_json::to_string(secret)
+            .map(|s| s[1..s.len() - 1].to_owned())
+            .unwrap_or_default(),
+        URL_SAFE_NO_PAD.encode(secret),
+    ];
+    // Base64 of a longer text holding the secret: at each of the three
+    // alignments, the characters that depend on the secret alone.
+    for offset in 0..3 {
+        let mut bytes = vec![0u8; offset];
+        bytes.extend_from_slice(secret.as_bytes());
+        let encoded = STANDARD.encode(&bytes);
+        let start = if offset == 0 { 0 } else { 4 };
+        let end = (bytes.len() / 3) * 4;
+        if end > start {
+            found.push(encoded[start..end].to_owned());
+        }
+    }
+    found
+}
+
+fn form_encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// How many leading bytes `text` and `needle` share, on a char boundary.
+fn common_prefix(text: &str, needle: &str) -> usize {
+    text.char_indices()
+        .zip(needle.chars())
+        .take_while(|((_, a), b)| a == b)
+        .last()
+        .map_or(0, |((at, c), _)| at + c.len_utf8())
+}
+
+/// Control and bidirectional-override characters as escapes: `\u{1b}`.
+pub(crate) fn neutralise_controls(text: &str) -> String {
+    let dangerous = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(dangerous) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| match dangerous(c) {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
+/// Replaces the values of token-bearing keys in a JSON document.
+fn redact_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                let key = key.to_ascii_lowercase();
+                if [
+                    "token",
+                    "secret",
+                    "password",
+                    "access",
+                    "refresh",
+                    "assertion",
+                ]
+                .iter()
+                .any(|k| key.contains(k))
+                    && !key.contains("type")
+                    && !key.contains("expires")
+                {
+                    *value = serde_json::Value::String(REDACTED.into());
+                } else {
+                    redact_json(value);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrubber() -> Scrubber {
+        Scrubber::new(
+            &Credentials::client("id", "very-secret/+&\"value"),
+            Grant::Primary,
+        )
+    }
+
+    #[test]
+    fn secrets_are_removed_in_every_encoding() {
+        let scrub = scrubber();
+        let secret = "very-secret/+&\"value";
+        let echoes = [
+            secret.to_owned(),
+            serde_json::to_string(secret).unwrap(),
+            form_encode(secret),
+            utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string(),
+            format!("Basic {}", STANDARD.encode(format!("id:{secret}"))),
+            STANDARD.encode(format!("{{\"client_secret\":\"{secret}\"}}")),
+            STANDARD.encode(format!("x{secret}")),
+            STANDARD.encode(format!("xy{secret}")),
+            secret[..10].to_owned(),
+        ];
+        for echo in echoes {
+            let shown = scrub.text(&format!("server said: {echo}."));
+            assert!(
+                !shown.contains("secret/") && !shown.contains(&echo),
+                "{echo} → {shown}"
+            );
+            assert!(shown.contains(REDACTED), "{shown}");
+        }
+    }
+
+    #[test]
+    fn token_fields_are_redacted_in_broken_json_and_forms() {
+        let scrub = Scrubber::without_secrets();
+        let body = br#"{"access_token":"at-123","refresh_token":"rt-456","id_token":"it-7","token_type":"Bearer",}"#;
+        let excerpt = scrub.excerpt(body);
+        for value in ["at-123", "rt-456", "it-7"] {
+            assert!(!excerpt.contains(value), "{excerpt}");
+        }
+        assert!(excerpt.contains("Bearer"), "{excerpt}");
+        let cut = scrub.excerpt(br#"{"data":{"attributes":{"access":"half-a-tok"#);
+        assert!(!cut.contains("half-a-tok"), "{cut}");
+        let form = scrub.text("access_token=abc123&refresh_token=def456&expires_in=60");
+        assert!(
+            !form.contains("abc123") && !form.contains("def456") && form.contains("expires_in=60"),
+            "{form}"
+        );
+    }
+
+    #[test]
+    fn controls_are_neutralised_and_decoder_values_hidden() {
+        let shown = Scrubber::without_secrets().text("a\x1b[2Jb\r\nc\u{202e}d");
+        assert_eq!(shown, r"a\u{1b}[2Jb\u{d}\u{a}c\u{202e}d");
+        let scrub = Scrubber::without_secrets();
+        let message =
+            scrub.decoder_message("invalid type: string \"tok-99\", expected u64 at line 1");
+        assert!(!message.contains("tok-99"), "{message}");
+        assert_eq!(
+            scrub.decoder_message("missing field `access_token`"),
+            "missing field `access_token`"
+        );
+    }
+}
