@@ -1,15 +1,27 @@
 //! Tokens in files: they survive restarts, and processes on one host share them.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
 
 use crate::AccessToken;
 use crate::record::{self, EncryptionKey};
-use crate::store::{PutOutcome, StoreError, StoreKey, TokenStore, Versioned, next_version};
+use crate::store::{Lease, PutOutcome, StoreError, StoreKey, TokenStore, Versioned, next_version};
+
+/// The largest token file read; a record is a few hundred bytes.
+const MAX_RECORD_BYTES: u64 = 64 * 1024;
+/// The longest wait for another process's write lock.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// The nominal ttl of a lease: a file lock lasts while its holder lives,
+/// and the kernel releases it when the holder dies.
+const LEASE_TTL: Duration = Duration::from_secs(10);
 
 /// Tokens in a directory, one file per [`StoreKey`], named by a hash of the
 /// key (never by a secret).
@@ -19,6 +31,17 @@ use crate::store::{PutOutcome, StoreError, StoreKey, TokenStore, Versioned, next
 /// the compare-and-swap holds between them. A corrupt or foreign file is
 /// reported and treated as absent, never fatal. With
 /// [`with_encryption`](Self::with_encryption), files hold no plaintext secret.
+///
+/// Processes sharing the directory share one refresh: the lease is an
+/// exclusive lock on a `.lease` file, held while the holder fetches and
+/// released by the kernel if it dies, so N processes on one cache make one
+/// upstream request.
+///
+/// The directory is trusted only if it is private: a directory the store
+/// creates is made `0700`; an existing one must be owned by this user and
+/// writable by nobody else (its mode is never changed). Files are opened
+/// without following symbolic links, only regular files are read, reads
+/// are capped, and every lock wait is bounded.
 ///
 /// ```
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,17 +61,33 @@ use crate::store::{PutOutcome, StoreError, StoreKey, TokenStore, Versioned, next
 pub struct FileStore {
     dir: PathBuf,
     encryption: Option<EncryptionKey>,
+    /// Held leases: owner → the locked `.lease` file.
+    leases: Arc<Mutex<HashMap<String, File>>>,
 }
 
 impl FileStore {
-    /// A store in `dir`, created (mode 0700) if missing.
+    /// A store in `dir`: created (mode 0700, parents too) if missing;
+    /// refused if it exists but is not private (see the type's docs).
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
-        restrict(&dir, 0o700).map_err(|e| io_error(&dir, e))?;
+        match fs::metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                create_private_dir(&dir).map_err(|e| io_error(&dir, e))?
+            }
+            Err(e) => return Err(io_error(&dir, e)),
+            Ok(meta) if !meta.is_dir() => {
+                return Err(StoreError::Config(format!(
+                    "{} is not a directory",
+                    dir.display()
+                )));
+            }
+            Ok(_) => {}
+        }
+        check_private(&dir)?;
         Ok(Self {
             dir,
             encryption: None,
+            leases: Arc::default(),
         })
     }
 
@@ -67,14 +106,43 @@ impl FileStore {
 
     fn read(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
         let path = self.path_for(key);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
+        let file = match open_regular(&path, OpenOptions::new().read(true)) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error(&path, e)),
         };
+        let mut bytes = Vec::new();
+        file.take(MAX_RECORD_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_error(&path, e))?;
+        if bytes.len() as u64 > MAX_RECORD_BYTES {
+            return Err(StoreError::Corrupt(format!(
+                "{}: larger than {MAX_RECORD_BYTES} bytes",
+                path.display()
+            )));
+        }
         record::decode(key, &bytes, self.encryption.as_ref())
             .map(Some)
             .map_err(|why| StoreError::Corrupt(format!("{}: {why}", path.display())))
+    }
+
+    fn lease(&self, key: &StoreKey) -> Result<Option<Lease>, StoreError> {
+        let path = self.path_for(key).with_extension("lease");
+        let file = open_lock_file(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(fs::TryLockError::Error(e)) => return Err(io_error(&path, e)),
+        }
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let owner = format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        leases.insert(owner.clone(), file);
+        Ok(Some(Lease::new(owner, LEASE_TTL)))
     }
 
     fn write(
@@ -85,14 +153,8 @@ impl FileStore {
     ) -> Result<PutOutcome, StoreError> {
         let path = self.path_for(key);
         let lock_path = path.with_extension("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io_error(&lock_path, e))?;
-        restrict(&lock_path, 0o600).map_err(|e| io_error(&lock_path, e))?;
-        lock.lock().map_err(|e| io_error(&lock_path, e))?;
+        let lock = open_lock_file(&lock_path)?;
+        lock_within(&lock, &lock_path, LOCK_WAIT)?;
         remove_dead_writers_temp_files(&self.dir, &path);
         // A corrupt file is as good as none: overwrite it.
         let current = self.read(key).unwrap_or(None);
@@ -161,6 +223,98 @@ fn restrict(_path: &Path, _mode: u32) -> std::io::Result<()> {
     Ok(())
 }
 
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Refuses a directory others could write to, or that another user owns:
+/// they could plant or replace token files.
+#[cfg(unix)]
+fn check_private(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = fs::metadata(dir).map_err(|e| io_error(dir, e))?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(StoreError::Config(format!(
+            "{} belongs to another user (uid {}); use a directory of your own",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(StoreError::Config(format!(
+            "{} is writable by other users (mode {:o}); use a private directory (0700)",
+            dir.display(),
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_dir: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Opens `path` with `options`, refusing symbolic links (the last
+/// component), FIFOs and devices (opened without blocking, then checked).
+fn open_regular(path: &Path, options: &mut OpenOptions) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options
+            .custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32)
+            .mode(0o600);
+    }
+    let file = options.open(path).map_err(|e| {
+        // ELOOP: the last component is a symbolic link.
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            return std::io::Error::other("is a symbolic link; refused");
+        }
+        e
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file; refused"));
+    }
+    Ok(file)
+}
+
+fn open_lock_file(path: &Path) -> Result<File, StoreError> {
+    open_regular(
+        path,
+        OpenOptions::new().create(true).truncate(false).write(true),
+    )
+    .map_err(|e| io_error(path, e))
+}
+
+/// Takes `file`'s exclusive lock, waiting at most `wait` for another holder.
+fn lock_within(file: &File, path: &Path, wait: Duration) -> Result<(), StoreError> {
+    let give_up = Instant::now() + wait;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < give_up => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Unavailable(format!(
+                    "{}: locked by another process for over {wait:?}",
+                    path.display()
+                )));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_error(path, e)),
+        }
+    }
+}
+
 fn io_error(path: &Path, error: std::io::Error) -> StoreError {
     StoreError::Unavailable(format!("{}: {error}", path.display()))
 }
@@ -182,6 +336,29 @@ impl TokenStore for FileStore {
         let store = self.clone();
         let (key, token) = (key.clone(), token.clone());
         blocking(move || store.write(&key, &token, expected)).await
+    }
+
+    async fn try_lease(&self, key: &StoreKey) -> Result<Option<Lease>, StoreError> {
+        let store = self.clone();
+        let key = key.clone();
+        blocking(move || store.lease(&key)).await
+    }
+
+    async fn renew_lease(&self, _key: &StoreKey, lease: &Lease) -> Result<bool, StoreError> {
+        // A file lock lasts as long as its holder: held means renewed.
+        let leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(leases.contains_key(lease.owner()))
+    }
+
+    async fn release_lease(&self, _key: &StoreKey, lease: &Lease) -> Result<(), StoreError> {
+        // Closing the file releases its lock.
+        let released = self
+            .leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(lease.owner());
+        drop(released);
+        Ok(())
     }
 }
 
@@ -210,7 +387,7 @@ mod tests {
     }
 
     fn token() -> AccessToken {
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         AccessToken::new("access-SECRET-1", at, Duration::from_secs(60))
             .with_refresh_token(Some(Secret::new("refresh-SECRET-2")))
     }
@@ -289,5 +466,167 @@ mod tests {
             PutOutcome::Stored { version: 1 }
         );
         assert_eq!(store.get(&key()).await.unwrap().unwrap().token, token());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_directory_others_can_write_is_refused_and_left_alone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let error = FileStore::new(&shared).unwrap_err();
+        assert!(
+            matches!(error, StoreError::Config(ref m) if m.contains("writable by other users")),
+            "{error}"
+        );
+        let mode = fs::metadata(&shared).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(
+            mode, 0o1777,
+            "the mode of a directory it did not create is never changed"
+        );
+        // Through a symbolic link too.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&shared, &link).unwrap();
+        assert!(FileStore::new(&link).is_err());
+        // One it creates is private, parents included.
+        let made = dir.path().join("a/b");
+        FileStore::new(&made).unwrap();
+        for path in [dir.path().join("a"), made] {
+            assert_eq!(
+                fs::metadata(path).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn planted_links_and_fifos_are_refused_without_blocking() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path()).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = elsewhere.path().join("target");
+        // A symbolic link planted as the lock file: not followed, nothing made.
+        let path = store.path_for(&key());
+        std::os::unix::fs::symlink(&target, path.with_extension("lock")).unwrap();
+        assert!(store.put(&key(), &token(), None).await.is_err());
+        assert!(!target.exists(), "the link's target was created");
+        fs::remove_file(path.with_extension("lock")).unwrap();
+        // A link as the token file: refused, its target untouched.
+        fs::write(&target, b"{}").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let error = store.get(&key()).await.unwrap_err();
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        fs::remove_file(&path).unwrap();
+        // A FIFO as the token file: an error at once, not a hang.
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let read = tokio::time::timeout(Duration::from_secs(5), store.get(&key())).await;
+        assert!(
+            matches!(read, Ok(Err(StoreError::Unavailable(_)))),
+            "{read:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_held_lock_is_waited_for_a_bounded_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path()).unwrap();
+        let lock_path = store.path_for(&key()).with_extension("lock");
+        let holder = open_lock_file(&lock_path).unwrap();
+        holder.lock().unwrap();
+        let started = std::time::Instant::now();
+        let error = store.put(&key(), &token(), None).await.unwrap_err();
+        assert!(
+            error.to_string().contains("locked by another process"),
+            "{error}"
+        );
+        assert!(started.elapsed() < LOCK_WAIT + Duration::from_secs(5));
+        drop(holder);
+        assert!(store.put(&key(), &token(), None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn one_lease_between_stores_on_one_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            FileStore::new(dir.path()).unwrap(),
+            FileStore::new(dir.path()).unwrap(),
+        );
+        let lease = a.try_lease(&key()).await.unwrap().expect("free");
+        assert_eq!(b.try_lease(&key()).await.unwrap(), None);
+        assert_eq!(
+            a.try_lease(&key()).await.unwrap(),
+            None,
+            "a second holder in one process waits too"
+        );
+        assert!(a.renew_lease(&key(), &lease).await.unwrap());
+        a.release_lease(&key(), &lease).await.unwrap();
+        assert!(b.try_lease(&key()).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn hostile_records_are_corrupt_or_expired_never_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path()).unwrap();
+        let good = String::from_utf8(record::encode(&key(), 1, &token(), None).unwrap()).unwrap();
+        let year_10000 = 253_402_300_800u64 + 86_400;
+        let cases = [
+            // Expiring in the year 10000: read, as expired.
+            (
+                good.replace(
+                    "\"expires_at\":{\"secs_since_epoch\":1700000060",
+                    &format!("\"expires_at\":{{\"secs_since_epoch\":{year_10000}"),
+                ),
+                true,
+            ),
+            // Obtained in the future: expired.
+            (
+                good.replace(
+                    "\"obtained_at\":{\"secs_since_epoch\":1700000000",
+                    "\"obtained_at\":{\"secs_since_epoch\":4000000000",
+                ),
+                true,
+            ),
+            (
+                good.replace("\"version\":1", &format!("\"version\":{}", u64::MAX)),
+                false,
+            ),
+            (good.replace("access-SECRET-1", "access\\r\\nSECRET"), false),
+            (
+                good.replace("\"version\":1", "\"version\":1,\"version\":2"),
+                false,
+            ),
+        ];
+        for (bytes, readable) in cases {
+            assert_ne!(bytes, good);
+            fs::write(store.path_for(&key()), &bytes).unwrap();
+            match store.get(&key()).await {
+                Ok(Some(read)) if readable => {
+                    assert!(read.token.expires_at() <= SystemTime::now(), "{bytes}");
+                    assert!(read.token.refresh_token().is_some());
+                }
+                Err(StoreError::Corrupt(why)) if !readable => {
+                    assert!(!why.contains("SECRET"), "{why}")
+                }
+                other => panic!("{bytes}: {other:?}"),
+            }
+        }
+        // The corrupt one is replaced by the next write.
+        assert_eq!(
+            store.put(&key(), &token(), None).await.unwrap(),
+            PutOutcome::Stored { version: 1 }
+        );
     }
 }

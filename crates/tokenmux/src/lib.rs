@@ -139,7 +139,7 @@ pub use file_store::FileStore;
 pub use middleware::BearerAuth;
 pub use policy::{RefreshPolicy, RetryPolicy};
 pub use provider::{Provider, ProviderKind};
-pub use record::EncryptionKey;
+pub use record::{EncryptionKey, decode_record};
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 pub use source::{TokenSource, TokenSourceBuilder};

@@ -3,7 +3,7 @@
 //! The file store and the Redis store write the same bytes.
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -11,7 +11,7 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{StoreError, StoreKey, Versioned};
+use crate::store::{MAX_VERSION, StoreError, StoreKey, Versioned};
 use crate::{AccessToken, Secret};
 
 const FORMAT: &str = "tokenmux-token/1";
@@ -129,15 +129,38 @@ impl TokenRecord {
         }
     }
 
-    fn into_token(self) -> AccessToken {
-        let lifetime = self
-            .expires_at
-            .duration_since(self.obtained_at)
-            .unwrap_or_default();
-        AccessToken::new(self.access_token, self.obtained_at, lifetime)
-            .with_refresh_token(self.refresh_token.map(Secret::new))
+    /// The token, checked as strictly as one from the wire: tokens must be
+    /// header-safe; a record obtained in the future, or whose expiry is
+    /// before its receipt or absurdly far, counts as expired (its refresh
+    /// token, if sound, is kept).
+    fn into_token(self, now: SystemTime) -> Result<AccessToken, &'static str> {
+        if self.access_token.is_empty() || !self.access_token.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err("the access token is not header-safe");
+        }
+        if let Some(refresh) = &self.refresh_token
+            && (refresh.is_empty() || !refresh.bytes().all(|b| (0x20..=0x7e).contains(&b)))
+        {
+            return Err("the refresh token is not printable ASCII");
+        }
+        let lifetime = self.expires_at.duration_since(self.obtained_at).ok();
+        let consistent =
+            self.obtained_at <= now + FUTURE_SLACK && lifetime.is_some_and(|l| l <= MAX_LIFETIME);
+        let token = match (consistent, lifetime) {
+            (true, Some(lifetime)) => {
+                AccessToken::new(self.access_token, self.obtained_at, lifetime)
+            }
+            // Expired: obtained and expiring at the epoch.
+            _ => AccessToken::new(self.access_token, SystemTime::UNIX_EPOCH, Duration::ZERO),
+        };
+        Ok(token.with_refresh_token(self.refresh_token.map(Secret::new)))
     }
 }
+
+/// How far in the future a record's receipt may lie (clocks differ).
+const FUTURE_SLACK: Duration = Duration::from_secs(300);
+/// The longest lifetime a record may claim (the wire's cap, plus a day).
+const MAX_LIFETIME: Duration = Duration::from_secs(315_360_000 + 86_400);
 
 /// The record: which key it belongs to, its version, and the token, sealed
 /// or in the clear.
@@ -178,6 +201,24 @@ pub(crate) fn encode(
     serde_json::to_vec(&envelope).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
+/// Decodes a stored token record as the file and Redis stores do, with
+/// every check: any bytes give a token or a [`StoreError::Corrupt`] that
+/// names no secret, never a panic. For tools and fuzzing.
+///
+/// ```
+/// use tokenmux::{decode_record, Credentials, Provider, StoreError, StoreKey};
+///
+/// let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "secret"));
+/// assert!(matches!(decode_record(&key, b"\xff{", None), Err(StoreError::Corrupt(_))));
+/// ```
+pub fn decode_record(
+    key: &StoreKey,
+    bytes: &[u8],
+    encryption: Option<&EncryptionKey>,
+) -> Result<Versioned, StoreError> {
+    decode(key, bytes, encryption).map_err(|why| StoreError::Corrupt(why.to_owned()))
+}
+
 /// The token `bytes` store for `key`; why not, if they are not one (the
 /// reason names no secret).
 pub(crate) fn decode(
@@ -185,6 +226,9 @@ pub(crate) fn decode(
     bytes: &[u8],
     encryption: Option<&EncryptionKey>,
 ) -> Result<Versioned, &'static str> {
+    if tokenmux_wire::has_duplicate_keys(bytes) {
+        return Err("ambiguous: a key is named twice");
+    }
     let envelope: Envelope =
         serde_json::from_slice(bytes).map_err(|_| "not a tokenmux token record")?;
     if envelope.format != FORMAT {
@@ -192,6 +236,9 @@ pub(crate) fn decode(
     }
     if envelope.store_key != key.as_str() {
         return Err("belongs to another key");
+    }
+    if envelope.version == 0 || envelope.version >= MAX_VERSION {
+        return Err("version out of range");
     }
     let record = match (encryption, envelope.sealed, envelope.token) {
         (Some(encryption), Some(sealed), None) => {
@@ -205,7 +252,7 @@ pub(crate) fn decode(
         (None, _, _) => return Err("encrypted, but no key is configured"),
     };
     Ok(Versioned {
-        token: TokenRecord::into_token(record),
+        token: TokenRecord::into_token(record, SystemTime::now())?,
         version: envelope.version,
     })
 }

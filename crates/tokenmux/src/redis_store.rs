@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use crate::AccessToken;
 use crate::record::{self, EncryptionKey};
-use crate::store::{Lease, PutOutcome, StoreError, StoreKey, TokenStore, Versioned};
+use crate::store::{Lease, MAX_VERSION, PutOutcome, StoreError, StoreKey, TokenStore, Versioned};
 
 /// Compare-and-swap write. KEYS[1] the token hash; ARGV: expected version
 /// ('' for none), new version, record, ttl in ms. The same rule as every
@@ -307,6 +307,28 @@ impl RedisStore {
         })
     }
 
+    /// How a value read from Redis (the hash fields `v` and `d`; `None`
+    /// for a field that is missing) is decoded, with every check of
+    /// [`decode_record`](crate::decode_record): a token, nothing, or
+    /// [`StoreError::Corrupt`], never a panic. For tools and fuzzing.
+    ///
+    /// ```
+    /// use tokenmux::{Credentials, Provider, RedisStore, StoreKey};
+    ///
+    /// let store = RedisStore::new("redis://127.0.0.1:6379").unwrap();
+    /// let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "secret"));
+    /// assert_eq!(store.decode_value(&key, None, None).unwrap(), None);
+    /// assert!(store.decode_value(&key, Some("1".into()), Some(b"{".to_vec())).is_err());
+    /// ```
+    pub fn decode_value(
+        &self,
+        key: &StoreKey,
+        version: Option<String>,
+        record: Option<Vec<u8>>,
+    ) -> Result<Option<Versioned>, StoreError> {
+        self.decode(key, version, record)
+    }
+
     fn decode(
         &self,
         key: &StoreKey,
@@ -378,7 +400,15 @@ impl TokenStore for RedisStore {
         let (token_key, _) = self.redis_keys(key);
         let ttl = u64::try_from(self.ttl(token).as_millis()).unwrap_or(u64::MAX);
         let mut expected_arg = expected.map(|v| v.to_string()).unwrap_or_default();
-        let mut version = expected.map_or(1, |v| v + 1);
+        let mut version = match expected.map_or(Some(1), |v| v.checked_add(1)) {
+            Some(version) if version < MAX_VERSION => version,
+            // Nothing stored can be at that version: report what is.
+            _ => {
+                return Ok(PutOutcome::Conflict {
+                    current: self.get(key).await?,
+                });
+            }
+        };
         // Twice at most: the second time replaces an unreadable value.
         for _ in 0..2 {
             let record = record::encode(key, version, token, self.encryption.as_ref())?;
@@ -402,7 +432,9 @@ impl TokenStore for RedisStore {
                     expected_arg = current_version.unwrap_or_default();
                     version = expected_arg
                         .parse::<u64>()
-                        .map_or(1, |v| v.saturating_add(1));
+                        .ok()
+                        .filter(|v| *v < MAX_VERSION - 1)
+                        .map_or(1, |v| v + 1);
                 }
             }
         }

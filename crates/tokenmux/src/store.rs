@@ -198,7 +198,7 @@ pub(crate) fn next_version(
 ) -> Result<u64, PutOutcome> {
     let next = expected.map_or(Some(1), |v| v.checked_add(1));
     match next {
-        Some(next) if current.map(|c| c.version) == expected && next <= MAX_VERSION => Ok(next),
+        Some(next) if current.map(|c| c.version) == expected && next < MAX_VERSION => Ok(next),
         // A version at the end of its range reads as corrupt (record::decode),
         // so the stores replace it rather than ever overflow.
         _ => Err(PutOutcome::Conflict {
@@ -207,7 +207,8 @@ pub(crate) fn next_version(
     }
 }
 
-/// The largest version a store writes (2^53: exact in every JSON reader).
+/// Versions stay below this (2^53: exact in every JSON reader); a record
+/// at or above it reads as corrupt and is replaced.
 pub(crate) const MAX_VERSION: u64 = 1 << 53;
 
 /// How long a [`MemoryStore`] lease lasts unless renewed.
