@@ -78,13 +78,18 @@ impl From<tokenmux::Error> for Failure {
         let code = match &error {
             Config(_) => 2,
             CredentialsRejected { .. } => 3,
-            RateLimited { .. } | Server { .. } | Timeout | Transport { .. } => 4,
+            RateLimited { .. } | Server { .. } | Timeout | Transport { .. } | RefreshAborted => 4,
             _ => 1,
         };
-        Self {
-            code,
-            message: error.to_string(),
+        let mut message = error.to_string();
+        if let Some(after) = error.retry_after() {
+            let at = std::time::SystemTime::now() + after;
+            message.push_str(&format!(
+                " (the endpoint asks to wait: try again after {})",
+                humantime::format_rfc3339_seconds(at)
+            ));
         }
+        Self { code, message }
     }
 }
 

@@ -28,6 +28,10 @@ pub(crate) struct MockArgs {
     /// Password of the password grant.
     #[arg(long, env = "TOKENMUX_MOCK_PASSWORD", default_value = tokenmux_mock::DEFAULT_PASSWORD, hide_env_values = true)]
     password: String,
+    /// Revoke a refresh token's whole family (its access tokens too) when
+    /// a used-up refresh token is presented again, as OAuth 2.1 advises.
+    #[arg(long)]
+    revoke_family_on_reuse: bool,
 }
 
 pub(crate) async fn run(args: MockArgs) -> Result<(), Failure> {
@@ -41,6 +45,7 @@ pub(crate) async fn run(args: MockArgs) -> Result<(), Failure> {
         password_client: client,
         username: args.username,
         password: args.password,
+        revoke_family_on_reuse: args.revoke_family_on_reuse,
     };
     let server = MockServer::start(config)
         .await

@@ -99,18 +99,7 @@ pub(crate) struct TokenArgs {
 }
 
 pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
-    for (value, variable, flag) in [
-        (
-            &args.client_secret,
-            "TOKENMUX_CLIENT_SECRET",
-            "--client-secret",
-        ),
-        (&args.password, "TOKENMUX_PASSWORD", "--password"),
-    ] {
-        if value.is_some() && std::env::var_os(variable).is_none() {
-            eprintln!("tokenmux: warning: {flag} shows in process lists; prefer {variable}");
-        }
-    }
+    warn_about_secret_flags(&args);
     let mut config = match &args.config {
         Some(path) => read_config(path)?,
         None => SourceConfig {
@@ -164,12 +153,49 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
             let json = serde_json::json!({
                 "access_token": secret,
                 "token_type": token.token_type(),
-                "expires_at": humantime::format_rfc3339_seconds(token.expires_at()).to_string(),
+                "expires_at": rfc3339(token.expires_at()),
                 "expires_in": expires_in,
             });
             print_line(&json.to_string())
         }
     }
+}
+
+/// Secrets given as flags show in process lists; one given both ways is
+/// taken from the flag, which may not be what the user meant.
+fn warn_about_secret_flags(args: &TokenArgs) {
+    for (flag, variable) in [
+        ("--client-secret", "TOKENMUX_CLIENT_SECRET"),
+        ("--password", "TOKENMUX_PASSWORD"),
+    ] {
+        if !flag_given(flag) {
+            continue;
+        }
+        match std::env::var_os(variable) {
+            Some(_) => eprintln!(
+                "tokenmux: warning: {flag} overrides {variable}, and shows in process lists; give one, in the environment"
+            ),
+            None => eprintln!("tokenmux: warning: {flag} shows in process lists; prefer {variable}"),
+        }
+    }
+    let has_password = args
+        .redis_url
+        .as_deref()
+        .and_then(|url| reqwest::Url::parse(url).ok())
+        .is_some_and(|url| url.password().is_some());
+    if flag_given("--redis-url") && has_password {
+        eprintln!(
+            "tokenmux: warning: --redis-url holds a password, which shows in process lists; prefer TOKENMUX_REDIS_URL"
+        );
+    }
+}
+
+/// Whether `flag` is on the command line (as `--flag value` or `--flag=value`).
+fn flag_given(flag: &str) -> bool {
+    let with_value = format!("{flag}=");
+    std::env::args_os()
+        .skip(1)
+        .any(|arg| arg == flag || arg.to_string_lossy().starts_with(&with_value))
 }
 
 /// Credentials from the environment or flags; `None` leaves the config
@@ -196,6 +222,17 @@ fn credentials(args: &TokenArgs, kind: ProviderKind) -> Result<Option<Credential
             "the password provider also needs TOKENMUX_USERNAME and TOKENMUX_PASSWORD",
         )),
         _ => Ok(Some(Credentials::client(id.as_str(), secret.as_str()))),
+    }
+}
+
+/// RFC 3339, or `null` past the year 9999 (which RFC 3339 cannot write).
+fn rfc3339(at: SystemTime) -> serde_json::Value {
+    const YEAR_10000: std::time::Duration = std::time::Duration::from_secs(253_402_300_800);
+    match at.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) if since < YEAR_10000 => {
+            humantime::format_rfc3339_seconds(at).to_string().into()
+        }
+        _ => serde_json::Value::Null,
     }
 }
 

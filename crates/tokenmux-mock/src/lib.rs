@@ -137,6 +137,10 @@ pub struct MockConfig {
     pub username: String,
     /// The resource owner's password.
     pub password: String,
+    /// When a used-up refresh token is presented again, revoke every
+    /// access and refresh token of its family (issued from the same
+    /// password grant), as OAuth 2.1 advises against token theft.
+    pub revoke_family_on_reuse: bool,
 }
 
 /// Client id every endpoint accepts by default.
@@ -160,6 +164,7 @@ impl Default for MockConfig {
             password_client: client,
             username: DEFAULT_USERNAME.to_owned(),
             password: DEFAULT_PASSWORD.to_owned(),
+            revoke_family_on_reuse: false,
         }
     }
 }
@@ -271,6 +276,13 @@ impl MockServer {
     /// client that rotates correctly keeps this at 0.
     pub fn refresh_tokens_reused(&self) -> usize {
         self.state.refresh_tokens_reused()
+    }
+
+    /// Whether an access token was issued by this server and is not
+    /// revoked (a family revoked on refresh-token reuse takes its access
+    /// tokens with it).
+    pub fn access_token_valid(&self, token: &str) -> bool {
+        self.state.access_token_valid(token)
     }
 
     /// Queues a fault for the next request to `provider` (faults apply in

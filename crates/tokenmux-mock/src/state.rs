@@ -1,6 +1,6 @@
 //! What the mock remembers: requests received, tokens issued, refresh tokens.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -157,8 +157,14 @@ struct Inner {
     faults: HashMap<Provider, VecDeque<Fault>>,
     requests: Vec<RecordedRequest>,
     issued: BTreeMap<(Provider, Grant), usize>,
-    /// Refresh token → whether it may still be used.
-    refresh_tokens: HashMap<String, RefreshState>,
+    /// Refresh token → whether it may still be used, and its family (the
+    /// password grant that began its chain of rotations).
+    refresh_tokens: HashMap<String, (RefreshState, u64)>,
+    /// Access token → its family.
+    access_tokens: HashMap<String, u64>,
+    /// Families revoked because one of their refresh tokens was reused.
+    revoked_families: HashSet<u64>,
+    next_family: u64,
     /// Used-up refresh tokens presented again.
     refresh_tokens_reused: usize,
 }
@@ -273,7 +279,7 @@ impl State {
     }
 
     pub(crate) fn revoke_refresh_tokens(&self) {
-        for state in self.lock().refresh_tokens.values_mut() {
+        for (state, _) in self.lock().refresh_tokens.values_mut() {
             *state = RefreshState::Revoked;
         }
     }
@@ -302,6 +308,15 @@ impl State {
         self.lock().refresh_tokens_reused
     }
 
+    /// Whether `token` was issued here and is not revoked.
+    pub(crate) fn access_token_valid(&self, token: &str) -> bool {
+        let inner = self.lock();
+        inner
+            .access_tokens
+            .get(token)
+            .is_some_and(|family| !inner.revoked_families.contains(family))
+    }
+
     pub(crate) fn reset(&self) {
         let mut inner = self.lock();
         inner.refresh_tokens_reused = 0;
@@ -316,10 +331,13 @@ impl State {
         let refresh = (provider == Provider::Password).then(|| random_token(provider, "refresh"));
         let mut inner = self.lock();
         *inner.issued.entry((provider, grant)).or_default() += 1;
+        inner.next_family += 1;
+        let family = inner.next_family;
+        inner.access_tokens.insert(access.clone(), family);
         if let Some(refresh) = &refresh {
             inner
                 .refresh_tokens
-                .insert(refresh.clone(), RefreshState::Valid);
+                .insert(refresh.clone(), (RefreshState::Valid, family));
         }
         (access, refresh)
     }
@@ -330,17 +348,29 @@ impl State {
         let access = random_token(Provider::Password, "access");
         let refresh = random_token(Provider::Password, "refresh");
         let mut inner = self.lock();
-        match inner.refresh_tokens.get_mut(presented) {
-            Some(state @ RefreshState::Valid) => *state = RefreshState::Used,
-            Some(RefreshState::Used) => {
+        let revoke_family = self.config.revoke_family_on_reuse;
+        let family = match inner.refresh_tokens.get(presented).copied() {
+            Some((RefreshState::Valid, family)) if !inner.revoked_families.contains(&family) => {
+                inner
+                    .refresh_tokens
+                    .insert(presented.to_owned(), (RefreshState::Used, family));
+                family
+            }
+            Some((RefreshState::Used, family)) => {
                 inner.refresh_tokens_reused += 1;
+                // OAuth 2.1 (draft, §4.3.1): a reused refresh token may be
+                // stolen; revoke every token of its family.
+                if revoke_family {
+                    inner.revoked_families.insert(family);
+                }
                 return RefreshOutcome::Invalid;
             }
             _ => return RefreshOutcome::Invalid,
-        }
+        };
         inner
             .refresh_tokens
-            .insert(refresh.clone(), RefreshState::Valid);
+            .insert(refresh.clone(), (RefreshState::Valid, family));
+        inner.access_tokens.insert(access.clone(), family);
         *inner
             .issued
             .entry((Provider::Password, Grant::RefreshToken))
