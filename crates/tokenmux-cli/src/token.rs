@@ -175,7 +175,9 @@ fn warn_about_secret_flags(args: &TokenArgs) {
             Some(_) => eprintln!(
                 "tokenmux: warning: {flag} overrides {variable}, and shows in process lists; give one, in the environment"
             ),
-            None => eprintln!("tokenmux: warning: {flag} shows in process lists; prefer {variable}"),
+            None => {
+                eprintln!("tokenmux: warning: {flag} shows in process lists; prefer {variable}")
+            }
         }
     }
     let has_password = args
@@ -229,9 +231,7 @@ fn credentials(args: &TokenArgs, kind: ProviderKind) -> Result<Option<Credential
 fn rfc3339(at: SystemTime) -> serde_json::Value {
     const YEAR_10000: std::time::Duration = std::time::Duration::from_secs(253_402_300_800);
     match at.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(since) if since < YEAR_10000 => {
-            humantime::format_rfc3339_seconds(at).to_string().into()
-        }
+        Ok(since) if since < YEAR_10000 => humantime::format_rfc3339_seconds(at).to_string().into(),
         _ => serde_json::Value::Null,
     }
 }

@@ -29,6 +29,7 @@ pub struct TokenSourceBuilder {
     max_response_bytes: usize,
     background_refresh: bool,
     allow_insecure_http: bool,
+    root_certificates: Vec<reqwest::Certificate>,
 }
 
 impl TokenSourceBuilder {
@@ -46,6 +47,7 @@ impl TokenSourceBuilder {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             background_refresh: true,
             allow_insecure_http: false,
+            root_certificates: Vec::new(),
         }
     }
 
@@ -120,6 +122,26 @@ impl TokenSourceBuilder {
         self
     }
 
+    /// Trusts `certificate` (a private CA's, PEM or DER) as well as the
+    /// system's roots, for a token endpoint behind a private CA. Ignored
+    /// with [`http_client`](Self::http_client): configure that client.
+    ///
+    /// ```
+    /// # fn pem() -> &'static [u8] { include_bytes!("../tests/data/test-ca.pem") }
+    /// use tokenmux::{Credentials, Provider, TokenSource};
+    ///
+    /// let ca = reqwest::Certificate::from_pem(pem()).unwrap();
+    /// let tokens = TokenSource::builder(Provider::jsonapi("https://auth.internal"))
+    ///     .credentials(Credentials::client("id", "secret"))
+    ///     .add_root_certificate(ca)
+    ///     .build();
+    /// assert!(tokens.is_ok());
+    /// ```
+    pub fn add_root_certificate(mut self, certificate: reqwest::Certificate) -> Self {
+        self.root_certificates.push(certificate);
+        self
+    }
+
     /// Connect timeout (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -162,7 +184,12 @@ impl TokenSourceBuilder {
         self.retry.check()?;
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
+            None => self
+                .root_certificates
+                .into_iter()
+                .fold(reqwest::Client::builder(), |builder, ca| {
+                    builder.add_root_certificate(ca)
+                })
                 .connect_timeout(self.connect_timeout)
                 .timeout(self.request_timeout)
                 // The request carries credentials: never to another URL.

@@ -591,11 +591,11 @@ mod tests {
                 ),
                 true,
             ),
-            // Obtained in the future: expired.
+            // Expiring before it was received: expired.
             (
                 good.replace(
                     "\"obtained_at\":{\"secs_since_epoch\":1700000000",
-                    "\"obtained_at\":{\"secs_since_epoch\":4000000000",
+                    "\"obtained_at\":{\"secs_since_epoch\":1700000100",
                 ),
                 true,
             ),

@@ -130,10 +130,11 @@ impl TokenRecord {
     }
 
     /// The token, checked as strictly as one from the wire: tokens must be
-    /// header-safe; a record obtained in the future, or whose expiry is
-    /// before its receipt or absurdly far, counts as expired (its refresh
-    /// token, if sound, is kept).
-    fn into_token(self, now: SystemTime) -> Result<AccessToken, &'static str> {
+    /// header-safe; a record whose expiry is before its receipt or
+    /// absurdly far counts as expired (its refresh token, if sound, is
+    /// kept). A receipt in the future is judged by the source, on its
+    /// clock.
+    fn into_token(self) -> Result<AccessToken, &'static str> {
         if self.access_token.is_empty() || !self.access_token.bytes().all(|b| b.is_ascii_graphic())
         {
             return Err("the access token is not header-safe");
@@ -144,12 +145,8 @@ impl TokenRecord {
             return Err("the refresh token is not printable ASCII");
         }
         let lifetime = self.expires_at.duration_since(self.obtained_at).ok();
-        let consistent =
-            self.obtained_at <= now + FUTURE_SLACK && lifetime.is_some_and(|l| l <= MAX_LIFETIME);
-        let token = match (consistent, lifetime) {
-            (true, Some(lifetime)) => {
-                AccessToken::new(self.access_token, self.obtained_at, lifetime)
-            }
+        let token = match lifetime.filter(|l| *l <= MAX_LIFETIME) {
+            Some(lifetime) => AccessToken::new(self.access_token, self.obtained_at, lifetime),
             // Expired: obtained and expiring at the epoch.
             _ => AccessToken::new(self.access_token, SystemTime::UNIX_EPOCH, Duration::ZERO),
         };
@@ -157,8 +154,6 @@ impl TokenRecord {
     }
 }
 
-/// How far in the future a record's receipt may lie (clocks differ).
-const FUTURE_SLACK: Duration = Duration::from_secs(300);
 /// The longest lifetime a record may claim (the wire's cap, plus a day).
 const MAX_LIFETIME: Duration = Duration::from_secs(315_360_000 + 86_400);
 
@@ -252,7 +247,7 @@ pub(crate) fn decode(
         (None, _, _) => return Err("encrypted, but no key is configured"),
     };
     Ok(Versioned {
-        token: TokenRecord::into_token(record, SystemTime::now())?,
+        token: TokenRecord::into_token(record)?,
         version: envelope.version,
     })
 }

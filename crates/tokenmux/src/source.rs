@@ -358,9 +358,17 @@ impl Inner {
         }
     }
 
-    /// A stored token worth using instead of fetching: fresh, and not the
-    /// one a caller reported rejected. Publishes it.
+    /// A stored token worth using instead of fetching: fresh, received no
+    /// later than now (a record from the future is not to be trusted), and
+    /// not the one a caller reported rejected. Publishes it.
     fn adoptable(&self, stored: &Versioned) -> Option<Arc<Cached>> {
+        if stored.token.obtained_at() > self.clock.now() + self.refresh.clock_skew {
+            debug!(
+                provider = self.provider.kind().name(),
+                "the stored token was received in the future; not using it"
+            );
+            return None;
+        }
         let cached = Cached::new(stored.token.clone(), Some(stored.version), &self.refresh);
         let rejected = lock(&self.rejected).as_deref() == Some(&stored.token.fingerprint());
         let current = self.current.load_full();
