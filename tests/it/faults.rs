@@ -91,6 +91,27 @@ impl Rig {
         self.mock.inject(self.provider, fault);
     }
 
+    /// A 200 answer with a body in the provider's envelope, whose token
+    /// fields are the JSON object text `fields` verbatim (duplicate keys
+    /// survive).
+    fn answer_raw(&self, fields: &str) -> Fault {
+        let (content_type, text) = match self.provider {
+            Mocked::NeonPanel | Mocked::Password => ("application/json", fields.to_owned()),
+            Mocked::Airalo => (
+                "application/json",
+                format!(r#"{{"data":{fields},"meta":{{"message":"success"}}}}"#),
+            ),
+            Mocked::JsonApi => (
+                "application/vnd.api+json",
+                format!(
+                    r#"{{"data":{{"type":"auth-token","id":"0","attributes":{}}}}}"#,
+                    fields.replace("access_token", "access")
+                ),
+            ),
+        };
+        Fault::status(200).body(content_type, &text)
+    }
+
     /// A 200 answer with these token fields (canonical names), in the
     /// provider's documented envelope and media type.
     fn answer(&self, fields: Value) -> Fault {
@@ -140,6 +161,22 @@ pub(crate) struct Row {
     pub(crate) fault: &'static str,
     pub(crate) inject: fn(&Rig),
     pub(crate) expect: Expect,
+}
+
+fn is_redirect(error: &Error) -> bool {
+    matches!(error, Error::Redirect { location: Some(host), .. } if host == "127.0.0.2")
+        && !error.to_string().contains("steal")
+}
+
+/// A redirect to another host (nothing listens there: following it would
+/// be a transport error, not a redirect).
+fn redirect(status: u16) -> Fault {
+    Fault::status(status).header("location", "http://127.0.0.2:9/steal?code=x")
+}
+
+/// A proxy's error page over the 64 KiB body cap.
+fn big_page() -> String {
+    format!("<html><body>{}</body></html>", "x".repeat(100 * 1024))
 }
 
 fn any_token(_: &AccessToken) -> bool {
@@ -294,6 +331,85 @@ pub(crate) fn rows() -> Vec<Row> {
             },
             expect: Expect::Error(
                 |e| matches!(e, Error::InvalidResponse { reason, .. } if reason.contains("larger than 65536 bytes")),
+            ),
+        },
+        Row {
+            fault: "301 redirect",
+            inject: |r| r.inject(redirect(301)),
+            expect: Expect::Error(is_redirect),
+        },
+        Row {
+            fault: "302 redirect",
+            inject: |r| r.inject(redirect(302)),
+            expect: Expect::Error(is_redirect),
+        },
+        Row {
+            fault: "303 redirect",
+            inject: |r| r.inject(redirect(303)),
+            expect: Expect::Error(is_redirect),
+        },
+        Row {
+            fault: "307 redirect",
+            inject: |r| r.inject(redirect(307)),
+            expect: Expect::Error(is_redirect),
+        },
+        Row {
+            fault: "308 redirect",
+            inject: |r| r.inject(redirect(308)),
+            expect: Expect::Error(is_redirect),
+        },
+        Row {
+            fault: "429 with a 100 KB body",
+            inject: |r| r.inject(Fault::status(429).body("text/html", &big_page())),
+            expect: retried(2),
+        },
+        Row {
+            fault: "502 with a 100 KB body",
+            inject: |r| r.inject(Fault::status(502).body("text/html", &big_page())),
+            expect: retried(2),
+        },
+        Row {
+            fault: "503 with a 100 KB body and Retry-After: 1",
+            inject: |r| {
+                r.inject(
+                    Fault::status(503)
+                        .body("text/html", &big_page())
+                        .retry_after("1"),
+                )
+            },
+            expect: retried(2),
+        },
+        Row {
+            fault: "401 with a 100 KB body",
+            inject: |r| r.inject(Fault::status(401).body("text/html", &big_page())),
+            expect: Expect::Error(
+                |e| matches!(e, Error::CredentialsRejected { status, .. } if status.as_u16() == 401),
+            ),
+        },
+        Row {
+            fault: "503 Retry-After: 1",
+            inject: |r| r.inject(Fault::status(503).retry_after("1")),
+            expect: retried(2),
+        },
+        Row {
+            fault: "malformed 200 body carrying tokens",
+            inject: |r| {
+                r.inject(Fault::status(200).body(
+                    "application/json",
+                    r#"{"access_token":"LEAK-access","refresh_token":"LEAK-refresh","data":{"attributes":{"access":"LEAK-jsonapi"}},}"#,
+                ))
+            },
+            expect: Expect::Error(|e| invalid_response(e) && !format!("{e}{e:?}").contains("LEAK")),
+        },
+        Row {
+            fault: "duplicate keys in a token body",
+            inject: |r| {
+                r.inject(r.answer_raw(
+                    r#"{"access_token":"fm-first","access_token":"fm-second","token_type":"Bearer","expires_in":600}"#,
+                ))
+            },
+            expect: Expect::Error(
+                |e| matches!(e, Error::InvalidResponse { reason, .. } if reason.contains("twice")),
             ),
         },
         Row {

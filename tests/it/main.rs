@@ -12,6 +12,7 @@ mod facade;
 mod faults;
 mod flight;
 mod hooks;
+mod hostile;
 mod mock;
 mod redis;
 mod redis_server;

@@ -236,3 +236,210 @@ impl ResettingProxy {
         url.replace(&self.target.to_string(), &self.addr.to_string())
     }
 }
+
+/// A server on another loopback host (127.0.0.2) that a redirect may point
+/// to; it counts the connections it gets (any is a leak) and answers each
+/// with a JSON:API token, as a thief posing as the endpoint would.
+pub struct Thief {
+    pub url: String,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Thief {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 8192];
+                let _ = socket.read(&mut buf).await;
+                let body =
+                    br#"{"data":{"type":"auth-token","id":"0","attributes":{"access":"stolen"}}}"#;
+                let response = http_response("200 OK", "application/vnd.api+json", body);
+                let _ = socket.write_all(&response).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        Self {
+            url: format!("http://{addr}"),
+            connections,
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn reset(&self) {
+        self.connections
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// How an echoing server sends the request back.
+#[derive(Clone, Copy, Debug)]
+pub enum Echo {
+    Raw,
+    JsonEscaped,
+    UrlEncoded,
+    Base64,
+}
+
+impl Echo {
+    pub const ALL: [Echo; 4] = [Echo::Raw, Echo::JsonEscaped, Echo::UrlEncoded, Echo::Base64];
+
+    fn apply(self, request: &[u8]) -> String {
+        use base64::Engine as _;
+        let text = String::from_utf8_lossy(request);
+        match self {
+            Echo::Raw => text.into_owned(),
+            Echo::JsonEscaped => serde_json::to_string(&text).unwrap(),
+            Echo::UrlEncoded => form_urlencoded::byte_serialize(request).collect(),
+            Echo::Base64 => base64::engine::general_purpose::STANDARD.encode(request),
+        }
+    }
+}
+
+/// A server that answers every request with `status` and a body echoing
+/// the whole request (head and body) in `echo`: as an OAuth2 error body,
+/// or for 200 a malformed token body (a trailing comma) around it.
+pub async fn echo_server(status: u16, echo: Echo) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    if let Some(end) = find(&request, b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let echoed = echo.apply(&request);
+                let body = match status {
+                    200 => format!(
+                        r#"{{"access_token":"echo-token","expires_in":60,"note":{},}}"#,
+                        serde_json::to_string(&echoed).unwrap()
+                    ),
+                    _ => serde_json::json!({
+                        "error": "invalid_request",
+                        "error_description": echoed,
+                        "message": echoed,
+                        "errors": [{"code": "invalid", "detail": echoed}],
+                    })
+                    .to_string(),
+                };
+                let reason = format!("{status} Echo");
+                let response = http_response(&reason, "application/json", body.as_bytes());
+                let _ = socket.write_all(&response).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Every form in which `secret` could be shown: raw, JSON-escaped,
+/// URL-encoded (form and percent), base64 at each alignment, the Basic
+/// header of `id:secret`, and its first 12 characters.
+pub fn secret_encodings(id: &str, secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut forms = vec![
+        secret.to_owned(),
+        serde_json::to_string(secret)
+            .unwrap()
+            .trim_matches('"')
+            .to_owned(),
+        form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+        b64.encode(format!("{id}:{secret}")),
+    ];
+    for offset in 0..3 {
+        let mut bytes = vec![b'x'; offset];
+        bytes.extend_from_slice(secret.as_bytes());
+        let encoded = b64.encode(&bytes);
+        let (start, end) = (if offset == 0 { 0 } else { 4 }, (bytes.len() / 3) * 4);
+        if end > start + 8 {
+            forms.push(encoded[start..end].to_owned());
+        }
+    }
+    if secret.chars().count() > 12 {
+        forms.push(secret.chars().take(12).collect());
+    }
+    forms
+}
+
+/// Which forms of which secrets `shown` holds.
+pub fn leaks(shown: &str, id: &str, secrets: &[&str]) -> Vec<String> {
+    secrets
+        .iter()
+        .flat_map(|secret| secret_encodings(id, secret))
+        .filter(|form| shown.contains(form.as_str()))
+        .collect()
+}
+
+/// An https server on 127.0.0.1 (certificate for `localhost`, issued by a
+/// CA made here) that answers every request with `status` and `Location:
+/// location`. Returns its base URL and the CA certificate to trust.
+pub async fn tls_redirector(status: u16, location: String) -> (String, reqwest::Certificate) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.is_ca = rcgen::IsCa::NoCa;
+    let cert = params.self_signed(&key).unwrap();
+    let ca = reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let (acceptor, location) = (acceptor.clone(), location.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let mut buf = [0u8; 8192];
+                let _ = tls.read(&mut buf).await;
+                let response = format!(
+                    "HTTP/1.1 {status} Redirect\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (format!("https://localhost:{port}"), ca)
+}

@@ -137,6 +137,14 @@ impl Fault {
         self
     }
 
+    /// Adds a response header, e.g. `Location` for a redirect.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        if let Some(response) = &mut self.response {
+            response.headers.push((name.to_owned(), value.to_owned()));
+        }
+        self
+    }
+
     /// Replaces the body and its content type.
     pub fn body(self, content_type: &str, body: &str) -> Self {
         self.body_bytes(content_type, body.as_bytes().to_vec())
