@@ -20,7 +20,7 @@ use tokenmux_mock::{
 
 use crate::faults::{Rig, rows};
 use crate::redis_server::RedisServer;
-use crate::support::ID;
+use crate::support::{Echo, ID, echo_server, secret_encodings};
 
 const CLIENT_SECRET: &str = "S3CRET-client-7f1c";
 const PASSWORD: &str = "S3CRET-password-2b9e";
@@ -77,10 +77,19 @@ impl Seen {
         ];
         secrets.extend(self.tokens.iter().map(String::as_str));
         let mut hits = Vec::new();
+        // Each secret in every encoding a server could echo it in (the
+        // short markers only as they are).
+        let forms: Vec<String> = secrets
+            .iter()
+            .flat_map(|secret| match secret.starts_with('-') {
+                true => vec![(*secret).to_owned()],
+                false => secret_encodings(ID, secret),
+            })
+            .collect();
         for (place, bytes) in &self.places {
-            for secret in &secrets {
-                if bytes.windows(secret.len()).any(|w| w == secret.as_bytes()) {
-                    hits.push(format!("{place}: {secret}"));
+            for form in &forms {
+                if bytes.windows(form.len()).any(|w| w == form.as_bytes()) {
+                    hits.push(format!("{place}: {form}"));
                 }
             }
         }
@@ -181,6 +190,26 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
             }
             server.reset();
             paths += 1;
+        }
+        // Servers that echo the whole request back, in every encoding.
+        for status in [200, 400, 401, 500] {
+            for echo in Echo::ALL {
+                let base = echo_server(status, echo).await;
+                let echoed = TokenSource::builder(Provider::new(kind, base.as_str()))
+                    .credentials(credentials(kind, CLIENT_SECRET, PASSWORD))
+                    .retry_policy(RetryPolicy::none())
+                    .build()
+                    .unwrap();
+                let outcome = echoed.token().await;
+                seen.shown(
+                    format!("{}: request echoed {echo:?} with {status}", mocked.name()),
+                    match outcome {
+                        Ok(token) => format!("{token:?}"),
+                        Err(error) => format!("{error}\n{error:?}"),
+                    },
+                );
+                paths += 1;
+            }
         }
         for (secret, password) in [
             ("S3CRET-wrong-secret", PASSWORD),
