@@ -40,7 +40,16 @@ pub fn run(root: &Path) -> Result<ExitCode, String> {
     let mut harness = load_harness(
         root,
         &cargo,
-        &["--row", "exchange", "--row", "redis", "--row", "memory"],
+        &[
+            "--row",
+            "exchange",
+            "--row",
+            "redis",
+            "--row",
+            "memory",
+            "--row",
+            "failing-herd",
+        ],
     )?;
     // The herd alone in its process, so that its peak RSS is its own.
     harness.extend(load_harness(root, &cargo, &["--row", "herd"])?);
@@ -49,6 +58,7 @@ pub fn run(root: &Path) -> Result<ExitCode, String> {
     rows.extend(redis_rows(&harness));
     rows.extend(codegen_rows(root)?);
     rows.extend(memory_rows(&harness));
+    rows.extend(failing_herd_rows(&harness));
 
     let table = render(&rows);
     println!("{table}");
@@ -445,6 +455,38 @@ fn redis_rows(results: &[Value]) -> Vec<Row> {
         ));
     }
     rows
+}
+
+/// Row 7: the failing herd, against per-waiter retries in the same run.
+fn failing_herd_rows(results: &[Value]) -> Vec<Row> {
+    let Some(r) = of(results, "failing_herd").next() else {
+        return Vec::new();
+    };
+    let callers = r["callers"].as_u64().unwrap_or(0);
+    let attempts = r["max_attempts"].as_u64().unwrap_or(0);
+    let upstream = r["upstream_requests"].as_u64().unwrap_or(u64::MAX);
+    let baseline = r["baseline_upstream_requests"].as_u64().unwrap_or(0);
+    let slowest = r["slowest_ms"].as_f64().unwrap_or(f64::NAN);
+    let baseline_slowest = r["baseline_slowest_ms"].as_f64().unwrap_or(f64::NAN);
+    let deadline = r["deadline_ms"].as_f64().unwrap_or(f64::NAN);
+    vec![
+        row(
+            format!("7. {callers} callers, endpoint always 503: upstream requests"),
+            upstream.to_string(),
+            format!("{baseline} (per-waiter retries)"),
+            Some(upstream as f64 / baseline.max(1) as f64),
+            format!("≤ max_attempts ({attempts})"),
+            Some(upstream <= attempts),
+        ),
+        row(
+            format!("7. {callers} callers, endpoint always 503: slowest caller answered after"),
+            format!("{slowest:.0} ms"),
+            format!("{baseline_slowest:.0} ms (per-waiter retries)"),
+            Some(slowest / baseline_slowest),
+            format!("≤ retry deadline ({:.0} s)", deadline / 1e3),
+            Some(slowest <= deadline),
+        ),
+    ]
 }
 
 fn memory_rows(results: &[Value]) -> Vec<Row> {

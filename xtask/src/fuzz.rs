@@ -1,6 +1,7 @@
 //! `cargo xtask fuzz --seconds N`: a short, bounded run of every cargo fuzz
 //! target in `fuzz/` (response decoding of each provider and the
-//! normalisation into one token), with a table of executions and crashes.
+//! normalisation into one token; stored token records, file and Redis
+//! formats, plain and encrypted), with a table of executions and crashes.
 //!
 //! cargo fuzz passes nightly-only flags to rustc (sanitizers); on the
 //! stable toolchain `RUSTC_BOOTSTRAP=1` lets rustc accept them.
@@ -9,12 +10,13 @@ use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
 /// The targets, in `fuzz/Cargo.toml` order.
-const TARGETS: [&str; 5] = [
+const TARGETS: [&str; 6] = [
     "decode_neonpanel",
     "decode_airalo",
     "decode_jsonapi",
     "decode_password",
     "decode_any_status",
+    "decode_stored_record",
 ];
 
 /// Runs each target (or only `only`) for `seconds`; fails if one crashed.

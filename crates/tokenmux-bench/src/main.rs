@@ -1,4 +1,4 @@
-//! The load harness of `cargo xtask bench`: rows 2, 3, 4 and 6 of
+//! The load harness of `cargo xtask bench`: rows 2, 3, 4, 6 and 7 of
 //! docs/benchmarks.md, each against its baseline in the same run, the two
 //! sides interleaved in rounds so that a noisy machine slows both alike.
 //! Prints one JSON object per row on stdout.
@@ -8,6 +8,7 @@
 
 mod alloc_count;
 mod exchange;
+mod failing_herd;
 mod herd;
 mod measure;
 mod redis_row;
@@ -27,6 +28,8 @@ enum Row {
     Redis,
     /// Row 6: bytes per cached token.
     Memory,
+    /// Row 7: 1,000 callers at an endpoint that always fails.
+    FailingHerd,
 }
 
 #[derive(Parser)]
@@ -60,6 +63,9 @@ fn main() {
         }
         if wants(Row::Memory) {
             herd::memory().await;
+        }
+        if wants(Row::FailingHerd) {
+            failing_herd::run().await;
         }
         if wants(Row::Herd) {
             herd::run().await;

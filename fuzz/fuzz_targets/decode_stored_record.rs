@@ -1,0 +1,43 @@
+//! Stored records, any bytes: the file format and the Redis format (a
+//! version field, a NUL, the record), each plain and encrypted (the first
+//! byte chooses). A token or a typed error, never a panic; a token read
+//! back is always header-safe, its version in range, its expiry not
+//! before its receipt.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tokenmux::{Credentials, EncryptionKey, Provider, RedisStore, StoreKey, decode_record};
+
+fuzz_target!(|data: &[u8]| {
+    let [mode, rest @ ..] = data else {
+        return;
+    };
+    let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("fuzz-client", "s"));
+    let encryption = (mode & 1 == 1).then(|| EncryptionKey::from_bytes([7; 32]));
+    let read = if mode & 2 == 0 {
+        decode_record(&key, rest, encryption.as_ref()).map(Some)
+    } else {
+        let (version, record) = match rest.iter().position(|b| *b == 0) {
+            Some(at) => (Some(&rest[..at]), Some(&rest[at + 1..])),
+            None => (None, (!rest.is_empty()).then_some(rest)),
+        };
+        let mut store = RedisStore::new("redis://127.0.0.1:6379").expect("a valid URL");
+        if let Some(encryption) = encryption {
+            store = store.with_encryption(encryption);
+        }
+        store.decode_value(
+            &key,
+            version.map(|v| String::from_utf8_lossy(v).into_owned()),
+            record.map(<[u8]>::to_vec),
+        )
+    };
+    match read {
+        Ok(Some(stored)) => {
+            assert!(stored.version > 0 && stored.version < 1 << 53);
+            assert!(stored.token.authorization().to_str().is_ok());
+            assert!(stored.token.expires_at() >= stored.token.obtained_at());
+        }
+        Ok(None) => {}
+        Err(error) => assert!(error.to_string().len() < 4096),
+    }
+});
