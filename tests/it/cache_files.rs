@@ -122,6 +122,9 @@ async fn planted_links_fifos_and_stuck_locks_neither_hang_nor_leak() {
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
+/// How a test edits a valid record into a hostile one.
+type Edit = Box<dyn Fn(String) -> String>;
+
 /// Writes `record` (a plain-text store record made valid, then edited by
 /// `edit`) as the CLI's token file.
 async fn plant(base: &str, dir: &Path, token: &AccessToken, edit: impl Fn(String) -> String) {
@@ -145,7 +148,7 @@ async fn records_someone_else_wrote_are_checked_like_responses() {
         Duration::from_secs(3600),
     );
     let year_10000 = 253_402_300_800u64 + 86_400;
-    let cases: Vec<(&str, AccessToken, Box<dyn Fn(String) -> String>)> = vec![
+    let cases: Vec<(&str, AccessToken, Edit)> = vec![
         (
             "expires in the year 10000",
             planted.clone(),
