@@ -388,3 +388,91 @@ async fn config_files_in_yaml_and_toml() {
     assert_eq!(run.code, 2);
     assert!(!run.stderr.contains(SECRET), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn secrets_given_as_flags_are_warned_about_without_showing_them() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let base = server.base_url(Provider::NeonPanel);
+    // The flag overrides the environment: said, secret not shown.
+    let run = tokenmux(
+        &[
+            "token",
+            "--provider",
+            "neonpanel",
+            "--base-url",
+            &base,
+            "--cache",
+            "memory",
+            "--client-id",
+            ID,
+            "--client-secret",
+            SECRET,
+        ],
+        &[("TOKENMUX_CLIENT_SECRET", "from-the-ENVIRONMENT")],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--client-secret overrides TOKENMUX_CLIENT_SECRET"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(SECRET) && !run.stderr.contains("ENVIRONMENT"),
+        "{}",
+        run.stderr
+    );
+    // A Redis URL with a password on the command line.
+    let run = tokenmux(
+        &[
+            "token",
+            "--provider",
+            "neonpanel",
+            "--base-url",
+            &base,
+            "--cache",
+            "redis",
+            "--redis-url",
+            "redis://:REDIS-pw-77@127.0.0.1:1",
+        ],
+        &CREDENTIALS,
+    )
+    .await;
+    assert!(
+        run.stderr.contains("--redis-url holds a password"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("REDIS-pw-77"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_rate_limit_past_the_deadline_says_when_to_try_again() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    server.inject(Provider::JsonApi, Fault::status(429).retry_after("600"));
+    let base = server.base_url(Provider::JsonApi);
+    let started = std::time::Instant::now();
+    let run = tokenmux(
+        &[
+            "token",
+            "--provider",
+            "jsonapi",
+            "--base-url",
+            &base,
+            "--cache",
+            "memory",
+        ],
+        &CREDENTIALS,
+    )
+    .await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("retry after 600s") && run.stderr.contains("try again after"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(server.requests_received(Provider::JsonApi), 1);
+}
