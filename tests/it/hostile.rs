@@ -122,6 +122,7 @@ fn credentials_in_a_base_url_are_refused_without_repeating_them() {
         );
         let key = StoreKey::new(&provider, &Credentials::client(ID, SECRET));
         assert!(!key.as_str().contains("hunter2"), "{key:?}");
+        assert!(!format!("{provider:?}").contains("hunter2"), "{provider:?}");
     }
     // A URL that does not parse is not echoed either.
     let error = TokenSource::builder(Provider::jsonapi("https://u:hunter2 PASS@[bad"))

@@ -59,10 +59,21 @@ impl ProviderKind {
 /// let own = Provider::jsonapi("https://api.example.com/v1");
 /// assert_eq!(own.base_url(), "https://api.example.com/v1");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct Provider {
     kind: ProviderKind,
     base_url: String,
+}
+
+/// The base URL without a `user:password@` part (which a builder refuses,
+/// but a `Provider` may still hold).
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("kind", &self.kind)
+            .field("base_url", &crate::store::without_userinfo(&self.base_url))
+            .finish()
+    }
 }
 
 impl Provider {

@@ -45,7 +45,7 @@ impl StoreKey {
 
 /// `url` without a `user:password@` part (a builder refuses such URLs; a
 /// key made directly must not carry the password into a store either).
-fn without_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn without_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
     match reqwest::Url::parse(url) {
         Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
             let _ = parsed.set_username("");
