@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use tokenmux::{AccessToken, Credentials, FileStore, Provider, StoreKey, TokenStore};
 use tokenmux_mock::{MockConfig, MockServer, Provider as Mocked};
 
-use crate::cli::{Run, tokenmux};
+use crate::cli::{Run, binary};
 use crate::support::{ID, SECRET};
 
 const CREDENTIALS: [(&str, &str); 2] = [
@@ -19,22 +19,27 @@ const CREDENTIALS: [(&str, &str); 2] = [
     ("TOKENMUX_CLIENT_SECRET", SECRET),
 ];
 
+/// One `tokenmux token` run on the file cache in `dir`, killed if it takes
+/// over 30 s (a hang is a failure, not a stuck test).
 async fn token(base: &str, dir: &Path, format: &str) -> Run {
     let dir = dir.to_str().unwrap();
-    let args = [
-        "token",
-        "--provider",
-        "neonpanel",
-        "--base-url",
-        base,
-        "--cache",
-        "file",
-        "--cache-dir",
-        dir,
-        "--format",
-        format,
-    ];
-    tokenmux(&args, &CREDENTIALS).await
+    let mut command = tokio::process::Command::new(binary());
+    command
+        .args(["token", "--provider", "neonpanel", "--base-url", base])
+        .args(["--cache", "file", "--cache-dir", dir, "--format", format])
+        .env_remove("TOKENMUX_CACHE_KEY")
+        .env_remove("TOKENMUX_REDIS_URL")
+        .envs(CREDENTIALS)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("tokenmux hung: killed after 30 s")
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }
 
 /// The file the CLI keeps this test's token in, and its store.
@@ -81,9 +86,7 @@ async fn planted_links_fifos_and_stuck_locks_neither_hang_nor_leak() {
             .unwrap()
             .success()
     );
-    let run = tokio::time::timeout(Duration::from_secs(30), token(&base, dir.path(), "raw"))
-        .await
-        .expect("no hang on a FIFO");
+    let run = token(&base, dir.path(), "raw").await; // bounded: no hang on a FIFO
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
 
@@ -110,9 +113,7 @@ async fn planted_links_fifos_and_stuck_locks_neither_hang_nor_leak() {
     lock.lock().unwrap();
     let _ = std::fs::remove_file(&path);
     let started = std::time::Instant::now();
-    let run = tokio::time::timeout(Duration::from_secs(30), token(&base, dir.path(), "raw"))
-        .await
-        .expect("no hang on a held lock");
+    let run = token(&base, dir.path(), "raw").await; // bounded: no hang on a held lock
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr.contains("locked by another process"),
