@@ -40,7 +40,8 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], scrub: &Scrubber) -> Resu
         return Err(ambiguous(body, scrub));
     }
     serde_json::from_slice(body)
-        .or_else(|error| lenient(body).ok_or(error))
+        // Checked above: relaxed without checking again.
+        .or_else(|error| relaxed(body).ok_or(error))
         .map_err(|error| Error::InvalidResponse {
             reason: format!(
                 "the body does not match the documented schema: {}",
@@ -63,6 +64,14 @@ fn ambiguous(body: &[u8], scrub: &Scrubber) -> Error {
 /// (clamped; `normalise` caps the lifetime), then decoding with the
 /// generated type as usual. Never for a body with duplicate keys.
 pub(crate) fn lenient<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    if tokenmux_wire::has_duplicate_keys(body) {
+        return None;
+    }
+    relaxed(body)
+}
+
+/// [`lenient`] for a body already checked for duplicate keys.
+fn relaxed<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
     fn numeric_expires_in(value: &mut serde_json::Value) -> bool {
         let mut changed = false;
         match value {
@@ -92,9 +101,6 @@ pub(crate) fn lenient<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
             _ => {}
         }
         changed
-    }
-    if tokenmux_wire::has_duplicate_keys(body) {
-        return None;
     }
     let mut json: serde_json::Value = serde_json::from_slice(body).ok()?;
     numeric_expires_in(&mut json)
