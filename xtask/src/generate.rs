@@ -10,11 +10,19 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagSt
 use quote::quote;
 
 use crate::GenError;
+use crate::describe::{self, Description};
+use crate::glue;
 use crate::lower::{self, Body, Lowered, WireRecord};
 use crate::spec::SpecFile;
 
 /// Generates the complete text of `generated.rs` for a spec.
 pub fn generate(spec: &SpecFile, api: OpenAPI) -> Result<String, GenError> {
+    let description = describe::describe(&api).map_err(|message| GenError::Unsupported {
+        spec: spec.display_path.clone(),
+        operation: "token endpoint".into(),
+        message,
+    })?;
+    let title = api.info.title.clone();
     let lowered = lower::lower(&spec.display_path, api)?;
     let client = run_progenitor(&spec.display_path, &lowered.api)?;
     let client_text = client.to_string();
@@ -35,8 +43,21 @@ pub fn generate(spec: &SpecFile, api: OpenAPI) -> Result<String, GenError> {
             ),
         });
     }
-    let wire = wire_tables(&lowered);
-    let tokens = split_doc_lines(quote! { #client #wire });
+    let types = std::iter::once(&description.success_type)
+        .chain(description.grants.iter().map(|grant| &grant.body_type));
+    for name in types {
+        if !client_text.contains(&format!("pub struct {name} "))
+            && !client_text.contains(&format!("pub enum {name} "))
+        {
+            return Err(GenError::Internal {
+                spec: spec.display_path.clone(),
+                message: format!("progenitor generated no type named `{name}`"),
+            });
+        }
+    }
+    let wire = wire_tables(&lowered, &description);
+    let glue = glue::endpoint(spec, &title, &lowered, &description)?;
+    let tokens = split_doc_lines(quote! { #client #wire #glue });
     let file: syn::File = syn::parse2(tokens).map_err(|e| GenError::Internal {
         spec: spec.display_path.clone(),
         message: format!("progenitor produced code that does not parse: {e}"),
@@ -205,11 +226,12 @@ fn single_operation_specs(api: &OpenAPI) -> impl Iterator<Item = (String, OpenAP
 }
 
 /// `SERVERS`, `OPERATIONS` and the `ClientHooks` impl that applies them.
-fn wire_tables(lowered: &Lowered) -> TokenStream {
-    let servers = lowered.servers.iter().map(|server| {
+fn wire_tables(lowered: &Lowered, description: &Description) -> TokenStream {
+    let servers = lowered.servers.iter().enumerate().map(|(i, server)| {
         let url = &server.url;
+        let name = option_str(description.server_names.get(i).cloned().flatten().as_deref());
         let description = option_str(server.description.as_deref());
-        quote! { tokenmux_wire::Server { url: #url, description: #description } }
+        quote! { tokenmux_wire::Server { url: #url, description: #description, name: #name } }
     });
     let operations = lowered.operations.iter().map(operation_wire);
     quote! {
@@ -250,7 +272,7 @@ fn wire_tables(lowered: &Lowered) -> TokenStream {
 }
 
 /// The method name progenitor derives from an operationId (snake case).
-fn method_name(operation_id: &str) -> String {
+pub(crate) fn method_name(operation_id: &str) -> String {
     use heck::ToSnakeCase as _;
     operation_id
         .replace('\'', "")
@@ -258,7 +280,7 @@ fn method_name(operation_id: &str) -> String {
         .to_snake_case()
 }
 
-fn operation_wire(record: &WireRecord) -> TokenStream {
+pub(crate) fn operation_wire(record: &WireRecord) -> TokenStream {
     let id = &record.operation_id;
     let method = method_name(id);
     let body = match record.body {
@@ -286,7 +308,7 @@ fn operation_wire(record: &WireRecord) -> TokenStream {
     }
 }
 
-fn option_str(value: Option<&str>) -> TokenStream {
+pub(crate) fn option_str(value: Option<&str>) -> TokenStream {
     match value {
         Some(value) => quote!(Some(#value)),
         None => quote!(None),
@@ -295,7 +317,7 @@ fn option_str(value: Option<&str>) -> TokenStream {
 
 /// Formats with the toolchain's stable rustfmt, so `cargo fmt --check`
 /// agrees with the checked-in file.
-fn rustfmt(spec: &str, source: &str) -> Result<String, GenError> {
+pub(crate) fn rustfmt(spec: &str, source: &str) -> Result<String, GenError> {
     let rustfmt = std::env::var("RUSTFMT").unwrap_or_else(|_| "rustfmt".to_owned());
     let fail = |message: String| GenError::Format {
         spec: spec.to_owned(),

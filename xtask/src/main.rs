@@ -10,10 +10,13 @@
 //! ```
 
 mod bench;
+mod describe;
 mod fuzz;
 mod generate;
+mod glue;
 mod lower;
 mod regen;
+mod registry;
 mod scaffold;
 mod spec;
 mod test;
@@ -175,8 +178,9 @@ fn main() -> ExitCode {
                                 "new crate scaffolded and generated"
                             }
                             regen::Outcome::Written { scaffolded: false } => "regenerated",
+                            regen::Outcome::Removed => "removed (its spec is gone)",
                         };
-                        println!("tokenmux-{name}: {what}");
+                        println!("{name}: {what}");
                     }
                     ExitCode::SUCCESS
                 }

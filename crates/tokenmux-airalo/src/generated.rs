@@ -35,7 +35,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct V2TokenPost200ResponseData {
         ///The access token; cache and reuse it until it expires or is refreshed.
-        pub access_token: tokenmux_wire::Secret,
+        pub access_token: ::std::string::String,
         ///Lifetime of the access token, in seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in: ::std::option::Option<i64>,
@@ -67,7 +67,7 @@ pub mod types {
         ///Required. Unique identifier of your application. Must be kept secure and never exposed publicly.
         pub client_id: ::std::string::String,
         ///Required. Confidential key associated with your client ID. Must be kept secure and never exposed publicly.
-        pub client_secret: tokenmux_wire::Secret,
+        pub client_secret: ::std::string::String,
         ///Required. The grant type should be set to "client_credentials". It indicates server-to-server authentication, where the client application directly requests an access token without user intervention.
         pub grant_type: V2TokenPostRequestGrantType,
     }
@@ -227,7 +227,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct V2TokenPost200ResponseData {
-            access_token: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
+            access_token: ::std::result::Result<::std::string::String, ::std::string::String>,
             expires_in: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
             token_type: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -246,7 +246,7 @@ pub mod types {
         impl V2TokenPost200ResponseData {
             pub fn access_token<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.access_token = value
@@ -359,7 +359,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct V2TokenPostRequest {
             client_id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            client_secret: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
+            client_secret: ::std::result::Result<::std::string::String, ::std::string::String>,
             grant_type:
                 ::std::result::Result<super::V2TokenPostRequestGrantType, ::std::string::String>,
         }
@@ -385,7 +385,7 @@ pub mod types {
             }
             pub fn client_secret<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_secret = value
@@ -639,10 +639,12 @@ pub const SERVERS: &[tokenmux_wire::Server] = &[
     tokenmux_wire::Server {
         url: "https://partners-api.airalo.com",
         description: Some("Production"),
+        name: Some("production"),
     },
     tokenmux_wire::Server {
         url: "https://sandbox-partners-api.airalo.com",
         description: Some("Sandbox"),
+        name: Some("sandbox"),
     },
 ];
 /// The documented wire format of each operation, recorded while
@@ -676,5 +678,103 @@ impl ClientHooks<tokenmux_wire::ClientConfig> for Client {
         _info: &OperationInfo,
     ) -> std::result::Result<(), Error<E>> {
         tokenmux_wire::inspect_response(result)
+    }
+}
+/// What `specs/airalo.yaml` says about its token endpoint.
+pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointSpec {
+    name: "airalo",
+    title: "Airalo Partners API - Authenticate",
+    servers: SERVERS,
+    grants: &[tokenmux_wire::GrantSpec {
+        kind: tokenmux_wire::GrantKind::Primary,
+        path: "/v2/token",
+        wire: tokenmux_wire::OperationWire {
+            operation_id: "v2TokenPost",
+            method: "v2_token_post",
+            body: tokenmux_wire::BodyEncoding::Multipart,
+            content_type: Some("multipart/form-data"),
+            accept: Some("application/json"),
+            auth: tokenmux_wire::ClientAuth::None,
+        },
+        fields: &[
+            tokenmux_wire::RequestField {
+                pointer: "/client_id",
+                value: tokenmux_wire::FieldValue::Credential(
+                    tokenmux_wire::CredentialRole::ClientId,
+                ),
+            },
+            tokenmux_wire::RequestField {
+                pointer: "/client_secret",
+                value: tokenmux_wire::FieldValue::Credential(
+                    tokenmux_wire::CredentialRole::ClientSecret,
+                ),
+            },
+            tokenmux_wire::RequestField {
+                pointer: "/grant_type",
+                value: tokenmux_wire::FieldValue::Constant("client_credentials"),
+            },
+        ],
+    }],
+    basic_encoding: tokenmux_wire::BasicEncoding::AsDocumented,
+    token: tokenmux_wire::TokenFields {
+        access_token: "/data/access_token",
+        token_type: Some("/data/token_type"),
+        expires_in: Some("/data/expires_in"),
+        refresh_token: None,
+    },
+    error: tokenmux_wire::ErrorFields {
+        code: &[],
+        message: &["/meta/message"],
+    },
+    errors: &[tokenmux_wire::ErrorResponse {
+        status: 422u16,
+        conditions: &[
+            tokenmux_wire::ErrorCondition::InvalidRequest,
+            tokenmux_wire::ErrorCondition::InvalidClient,
+        ],
+        media_type: Some("application/json"),
+    }],
+    max_lifetime_secs: Some(86400u64),
+};
+/// The token endpoint, as the tokenmux facade uses it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Endpoint;
+/// The token endpoint: pass it to `tokenmux::Provider::from_endpoint`.
+pub static ENDPOINT: Endpoint = Endpoint;
+impl tokenmux_wire::TokenEndpoint for Endpoint {
+    fn spec(&self) -> &'static tokenmux_wire::EndpointSpec {
+        &ENDPOINT_SPEC
+    }
+    fn request<'a>(
+        &'a self,
+        request: tokenmux_wire::TokenRequest<'a>,
+    ) -> tokenmux_wire::BoxFuture<'a, tokenmux_wire::EndpointResult> {
+        Box::pin(async move {
+            match request.grant.kind() {
+                tokenmux_wire::GrantKind::Primary => {
+                    let (body, config) = tokenmux_wire::request_body::<types::V2TokenPostRequest>(
+                        &ENDPOINT_SPEC,
+                        tokenmux_wire::GrantKind::Primary,
+                        &request,
+                    )?;
+                    let response =
+                        Client::new_with_client(request.base_url, request.http.clone(), config)
+                            .v2_token_post()
+                            .body(body)
+                            .send()
+                            .await;
+                    tokenmux_wire::issued_response(response, &ENDPOINT_SPEC)
+                }
+                tokenmux_wire::GrantKind::Refresh => {
+                    Err(tokenmux_wire::ClientError::InvalidRequest(format!(
+                        "{} issues no refresh tokens",
+                        ENDPOINT_SPEC.name
+                    )))
+                }
+            }
+        })
+    }
+    fn decode_success(&self, body: &[u8]) -> Result<tokenmux_wire::Issued, serde_json::Error> {
+        tokenmux_wire::decode_issued::<types::V2TokenPost200Response>(body, &ENDPOINT_SPEC)
     }
 }

@@ -42,7 +42,7 @@ pub mod types {
         ///Your API key.
         pub client_id: ::std::string::String,
         ///Your API secret.
-        pub client_secret: tokenmux_wire::Secret,
+        pub client_secret: ::std::string::String,
     }
     impl TokenRequestAttributes {
         pub fn builder() -> builder::TokenRequestAttributes {
@@ -122,7 +122,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct TokenResponseAttributes {
         ///Your access token. It has an expiry time and after expiration should be refreshed by resending the request.
-        pub access: tokenmux_wire::Secret,
+        pub access: ::std::string::String,
         ///The lifetime of the token, in seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in: ::std::option::Option<f64>,
@@ -299,7 +299,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct TokenRequestAttributes {
             client_id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            client_secret: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
+            client_secret: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for TokenRequestAttributes {
             fn default() -> Self {
@@ -322,7 +322,7 @@ pub mod types {
             }
             pub fn client_secret<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_secret = value
@@ -444,7 +444,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct TokenResponseAttributes {
-            access: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
+            access: ::std::result::Result<::std::string::String, ::std::string::String>,
             expires_in: ::std::result::Result<::std::option::Option<f64>, ::std::string::String>,
             token_type: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -463,7 +463,7 @@ pub mod types {
         impl TokenResponseAttributes {
             pub fn access<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.access = value
@@ -841,6 +841,7 @@ pub mod prelude {
 pub const SERVERS: &[tokenmux_wire::Server] = &[tokenmux_wire::Server {
     url: "{base}",
     description: Some("The provider's base URL, written `[base]` in the document."),
+    name: None,
 }];
 /// The documented wire format of each operation, recorded while
 /// lowering the spec for progenitor.
@@ -873,5 +874,110 @@ impl ClientHooks<tokenmux_wire::ClientConfig> for Client {
         _info: &OperationInfo,
     ) -> std::result::Result<(), Error<E>> {
         tokenmux_wire::inspect_response(result)
+    }
+}
+/// What `specs/jsonapi.yaml` says about its token endpoint.
+pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointSpec {
+    name: "jsonapi",
+    title: "JSON:API token endpoint",
+    servers: SERVERS,
+    grants: &[tokenmux_wire::GrantSpec {
+        kind: tokenmux_wire::GrantKind::Primary,
+        path: "/token/",
+        wire: tokenmux_wire::OperationWire {
+            operation_id: "obtainToken",
+            method: "obtain_token",
+            body: tokenmux_wire::BodyEncoding::Json,
+            content_type: Some("application/vnd.api+json"),
+            accept: Some("application/vnd.api+json"),
+            auth: tokenmux_wire::ClientAuth::None,
+        },
+        fields: &[
+            tokenmux_wire::RequestField {
+                pointer: "/data/type",
+                value: tokenmux_wire::FieldValue::Constant("auth-token"),
+            },
+            tokenmux_wire::RequestField {
+                pointer: "/data/attributes/client_id",
+                value: tokenmux_wire::FieldValue::Credential(
+                    tokenmux_wire::CredentialRole::ClientId,
+                ),
+            },
+            tokenmux_wire::RequestField {
+                pointer: "/data/attributes/client_secret",
+                value: tokenmux_wire::FieldValue::Credential(
+                    tokenmux_wire::CredentialRole::ClientSecret,
+                ),
+            },
+        ],
+    }],
+    basic_encoding: tokenmux_wire::BasicEncoding::AsDocumented,
+    token: tokenmux_wire::TokenFields {
+        access_token: "/data/attributes/access",
+        token_type: Some("/data/attributes/token_type"),
+        expires_in: Some("/data/attributes/expires_in"),
+        refresh_token: None,
+    },
+    error: tokenmux_wire::ErrorFields {
+        code: &["/errors/0/code"],
+        message: &["/errors/0/title", "/errors/0/detail"],
+    },
+    errors: &[
+        tokenmux_wire::ErrorResponse {
+            status: 400u16,
+            conditions: &[tokenmux_wire::ErrorCondition::InvalidClient],
+            media_type: Some("application/vnd.api+json"),
+        },
+        tokenmux_wire::ErrorResponse {
+            status: 400u16,
+            conditions: &[
+                tokenmux_wire::ErrorCondition::InvalidRequest,
+                tokenmux_wire::ErrorCondition::UnsupportedGrantType,
+            ],
+            media_type: Some("application/vnd.api+json"),
+        },
+    ],
+    max_lifetime_secs: None,
+};
+/// The token endpoint, as the tokenmux facade uses it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Endpoint;
+/// The token endpoint: pass it to `tokenmux::Provider::from_endpoint`.
+pub static ENDPOINT: Endpoint = Endpoint;
+impl tokenmux_wire::TokenEndpoint for Endpoint {
+    fn spec(&self) -> &'static tokenmux_wire::EndpointSpec {
+        &ENDPOINT_SPEC
+    }
+    fn request<'a>(
+        &'a self,
+        request: tokenmux_wire::TokenRequest<'a>,
+    ) -> tokenmux_wire::BoxFuture<'a, tokenmux_wire::EndpointResult> {
+        Box::pin(async move {
+            match request.grant.kind() {
+                tokenmux_wire::GrantKind::Primary => {
+                    let (body, config) = tokenmux_wire::request_body::<types::TokenRequestDocument>(
+                        &ENDPOINT_SPEC,
+                        tokenmux_wire::GrantKind::Primary,
+                        &request,
+                    )?;
+                    let response =
+                        Client::new_with_client(request.base_url, request.http.clone(), config)
+                            .obtain_token()
+                            .body(body)
+                            .send()
+                            .await;
+                    tokenmux_wire::issued_response(response, &ENDPOINT_SPEC)
+                }
+                tokenmux_wire::GrantKind::Refresh => {
+                    Err(tokenmux_wire::ClientError::InvalidRequest(format!(
+                        "{} issues no refresh tokens",
+                        ENDPOINT_SPEC.name
+                    )))
+                }
+            }
+        })
+    }
+    fn decode_success(&self, body: &[u8]) -> Result<tokenmux_wire::Issued, serde_json::Error> {
+        tokenmux_wire::decode_issued::<types::TokenResponseDocument>(body, &ENDPOINT_SPEC)
     }
 }

@@ -14,7 +14,7 @@ pub mod types {
         ///The client ID provided by the NeonPanel platform.
         pub client_id: ::std::string::String,
         ///The client secret provided by the NeonPanel platform.
-        pub client_secret: tokenmux_wire::Secret,
+        pub client_secret: ::std::string::String,
     }
     impl LoginRequest {
         pub fn builder() -> builder::LoginRequest {
@@ -25,7 +25,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LoginResponse {
         ///The access token.
-        pub access_token: tokenmux_wire::Secret,
+        pub access_token: ::std::string::String,
         ///Lifetime of the access token, in seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in: ::std::option::Option<i64>,
@@ -66,7 +66,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct LoginRequest {
             client_id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            client_secret: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
+            client_secret: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for LoginRequest {
             fn default() -> Self {
@@ -89,7 +89,7 @@ pub mod types {
             }
             pub fn client_secret<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_secret = value
@@ -119,7 +119,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct LoginResponse {
-            access_token: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
+            access_token: ::std::result::Result<::std::string::String, ::std::string::String>,
             expires_in: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
             token_type: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -138,7 +138,7 @@ pub mod types {
         impl LoginResponse {
             pub fn access_token<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.access_token = value
@@ -394,6 +394,7 @@ pub mod prelude {
 pub const SERVERS: &[tokenmux_wire::Server] = &[tokenmux_wire::Server {
     url: "https://my.neonpanel.com",
     description: None,
+    name: Some("production"),
 }];
 /// The documented wire format of each operation, recorded while
 /// lowering the spec for progenitor.
@@ -426,5 +427,92 @@ impl ClientHooks<tokenmux_wire::ClientConfig> for Client {
         _info: &OperationInfo,
     ) -> std::result::Result<(), Error<E>> {
         tokenmux_wire::inspect_response(result)
+    }
+}
+/// What `specs/neonpanel.yaml` says about its token endpoint.
+pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointSpec {
+    name: "neonpanel",
+    title: "NeonPanel Auth API",
+    servers: SERVERS,
+    grants: &[tokenmux_wire::GrantSpec {
+        kind: tokenmux_wire::GrantKind::Primary,
+        path: "/auth/token",
+        wire: tokenmux_wire::OperationWire {
+            operation_id: "login",
+            method: "login",
+            body: tokenmux_wire::BodyEncoding::Json,
+            content_type: Some("application/json"),
+            accept: Some("application/json"),
+            auth: tokenmux_wire::ClientAuth::None,
+        },
+        fields: &[
+            tokenmux_wire::RequestField {
+                pointer: "/client_id",
+                value: tokenmux_wire::FieldValue::Credential(
+                    tokenmux_wire::CredentialRole::ClientId,
+                ),
+            },
+            tokenmux_wire::RequestField {
+                pointer: "/client_secret",
+                value: tokenmux_wire::FieldValue::Credential(
+                    tokenmux_wire::CredentialRole::ClientSecret,
+                ),
+            },
+        ],
+    }],
+    basic_encoding: tokenmux_wire::BasicEncoding::AsDocumented,
+    token: tokenmux_wire::TokenFields {
+        access_token: "/access_token",
+        token_type: Some("/token_type"),
+        expires_in: Some("/expires_in"),
+        refresh_token: None,
+    },
+    error: tokenmux_wire::ErrorFields {
+        code: &[],
+        message: &[],
+    },
+    errors: &[],
+    max_lifetime_secs: None,
+};
+/// The token endpoint, as the tokenmux facade uses it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Endpoint;
+/// The token endpoint: pass it to `tokenmux::Provider::from_endpoint`.
+pub static ENDPOINT: Endpoint = Endpoint;
+impl tokenmux_wire::TokenEndpoint for Endpoint {
+    fn spec(&self) -> &'static tokenmux_wire::EndpointSpec {
+        &ENDPOINT_SPEC
+    }
+    fn request<'a>(
+        &'a self,
+        request: tokenmux_wire::TokenRequest<'a>,
+    ) -> tokenmux_wire::BoxFuture<'a, tokenmux_wire::EndpointResult> {
+        Box::pin(async move {
+            match request.grant.kind() {
+                tokenmux_wire::GrantKind::Primary => {
+                    let (body, config) = tokenmux_wire::request_body::<types::LoginRequest>(
+                        &ENDPOINT_SPEC,
+                        tokenmux_wire::GrantKind::Primary,
+                        &request,
+                    )?;
+                    let response =
+                        Client::new_with_client(request.base_url, request.http.clone(), config)
+                            .login()
+                            .body(body)
+                            .send()
+                            .await;
+                    tokenmux_wire::issued_response(response, &ENDPOINT_SPEC)
+                }
+                tokenmux_wire::GrantKind::Refresh => {
+                    Err(tokenmux_wire::ClientError::InvalidRequest(format!(
+                        "{} issues no refresh tokens",
+                        ENDPOINT_SPEC.name
+                    )))
+                }
+            }
+        })
+    }
+    fn decode_success(&self, body: &[u8]) -> Result<tokenmux_wire::Issued, serde_json::Error> {
+        tokenmux_wire::decode_issued::<types::LoginResponse>(body, &ENDPOINT_SPEC)
     }
 }

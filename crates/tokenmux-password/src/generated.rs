@@ -27,7 +27,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PasswordGrant {
         pub grant_type: PasswordGrantGrantType,
-        pub password: tokenmux_wire::Secret,
+        pub password: ::std::string::String,
         pub username: ::std::string::String,
     }
     impl PasswordGrant {
@@ -86,7 +86,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct RefreshTokenGrant {
         pub grant_type: RefreshTokenGrantGrantType,
-        pub refresh_token: tokenmux_wire::Secret,
+        pub refresh_token: ::std::string::String,
     }
     impl RefreshTokenGrant {
         pub fn builder() -> builder::RefreshTokenGrant {
@@ -161,13 +161,13 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct TokenResponse {
         ///The token used for authenticating API requests.
-        pub access_token: tokenmux_wire::Secret,
+        pub access_token: ::std::string::String,
         ///Lifetime of the access token in seconds (e.g., 3600 seconds = 1 hour).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in: ::std::option::Option<i64>,
         ///Token used to obtain a new access token when the current one expires.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub refresh_token: ::std::option::Option<tokenmux_wire::Secret>,
+        pub refresh_token: ::std::option::Option<::std::string::String>,
         ///Indicates the type of token issued (e.g., "Bearer").
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub token_type: ::std::option::Option<::std::string::String>,
@@ -259,7 +259,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct PasswordGrant {
             grant_type: ::std::result::Result<super::PasswordGrantGrantType, ::std::string::String>,
-            password: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
+            password: ::std::result::Result<::std::string::String, ::std::string::String>,
             username: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for PasswordGrant {
@@ -284,7 +284,7 @@ pub mod types {
             }
             pub fn password<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.password = value
@@ -328,7 +328,7 @@ pub mod types {
         pub struct RefreshTokenGrant {
             grant_type:
                 ::std::result::Result<super::RefreshTokenGrantGrantType, ::std::string::String>,
-            refresh_token: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
+            refresh_token: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for RefreshTokenGrant {
             fn default() -> Self {
@@ -351,7 +351,7 @@ pub mod types {
             }
             pub fn refresh_token<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.refresh_token = value
@@ -381,10 +381,10 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct TokenResponse {
-            access_token: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
+            access_token: ::std::result::Result<::std::string::String, ::std::string::String>,
             expires_in: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
             refresh_token: ::std::result::Result<
-                ::std::option::Option<tokenmux_wire::Secret>,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             token_type: ::std::result::Result<
@@ -405,7 +405,7 @@ pub mod types {
         impl TokenResponse {
             pub fn access_token<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.access_token = value
@@ -425,7 +425,7 @@ pub mod types {
             }
             pub fn refresh_token<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<tokenmux_wire::Secret>>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.refresh_token = value
@@ -665,6 +665,7 @@ pub mod prelude {
 pub const SERVERS: &[tokenmux_wire::Server] = &[tokenmux_wire::Server {
     url: "{url}",
     description: Some("The provider's base URL, written `{{url}}` in the document."),
+    name: None,
 }];
 /// The documented wire format of each operation, recorded while
 /// lowering the spec for progenitor.
@@ -697,5 +698,145 @@ impl ClientHooks<tokenmux_wire::ClientConfig> for Client {
         _info: &OperationInfo,
     ) -> std::result::Result<(), Error<E>> {
         tokenmux_wire::inspect_response(result)
+    }
+}
+/// What `specs/password.yaml` says about its token endpoint.
+pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointSpec {
+    name: "password",
+    title: "OAuth2 password and refresh token grant",
+    servers: SERVERS,
+    grants: &[
+        tokenmux_wire::GrantSpec {
+            kind: tokenmux_wire::GrantKind::Primary,
+            path: "/oauth/token",
+            wire: tokenmux_wire::OperationWire {
+                operation_id: "oauthToken",
+                method: "oauth_token",
+                body: tokenmux_wire::BodyEncoding::Json,
+                content_type: Some("application/json"),
+                accept: Some("application/json"),
+                auth: tokenmux_wire::ClientAuth::Basic,
+            },
+            fields: &[
+                tokenmux_wire::RequestField {
+                    pointer: "/username",
+                    value: tokenmux_wire::FieldValue::Credential(
+                        tokenmux_wire::CredentialRole::Username,
+                    ),
+                },
+                tokenmux_wire::RequestField {
+                    pointer: "/password",
+                    value: tokenmux_wire::FieldValue::Credential(
+                        tokenmux_wire::CredentialRole::Password,
+                    ),
+                },
+                tokenmux_wire::RequestField {
+                    pointer: "/grant_type",
+                    value: tokenmux_wire::FieldValue::Constant("password"),
+                },
+            ],
+        },
+        tokenmux_wire::GrantSpec {
+            kind: tokenmux_wire::GrantKind::Refresh,
+            path: "/oauth/token",
+            wire: tokenmux_wire::OperationWire {
+                operation_id: "oauthToken",
+                method: "oauth_token",
+                body: tokenmux_wire::BodyEncoding::Json,
+                content_type: Some("application/json"),
+                accept: Some("application/json"),
+                auth: tokenmux_wire::ClientAuth::Basic,
+            },
+            fields: &[
+                tokenmux_wire::RequestField {
+                    pointer: "/refresh_token",
+                    value: tokenmux_wire::FieldValue::Credential(
+                        tokenmux_wire::CredentialRole::RefreshToken,
+                    ),
+                },
+                tokenmux_wire::RequestField {
+                    pointer: "/grant_type",
+                    value: tokenmux_wire::FieldValue::Constant("refresh_token"),
+                },
+            ],
+        },
+    ],
+    basic_encoding: tokenmux_wire::BasicEncoding::AsDocumented,
+    token: tokenmux_wire::TokenFields {
+        access_token: "/access_token",
+        token_type: Some("/token_type"),
+        expires_in: Some("/expires_in"),
+        refresh_token: Some("/refresh_token"),
+    },
+    error: tokenmux_wire::ErrorFields {
+        code: &["/error"],
+        message: &["/error_description"],
+    },
+    errors: &[
+        tokenmux_wire::ErrorResponse {
+            status: 400u16,
+            conditions: &[
+                tokenmux_wire::ErrorCondition::InvalidRequest,
+                tokenmux_wire::ErrorCondition::InvalidGrant,
+                tokenmux_wire::ErrorCondition::UnsupportedGrantType,
+            ],
+            media_type: Some("application/json"),
+        },
+        tokenmux_wire::ErrorResponse {
+            status: 401u16,
+            conditions: &[tokenmux_wire::ErrorCondition::InvalidClient],
+            media_type: Some("application/json"),
+        },
+    ],
+    max_lifetime_secs: None,
+};
+/// The token endpoint, as the tokenmux facade uses it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Endpoint;
+/// The token endpoint: pass it to `tokenmux::Provider::from_endpoint`.
+pub static ENDPOINT: Endpoint = Endpoint;
+impl tokenmux_wire::TokenEndpoint for Endpoint {
+    fn spec(&self) -> &'static tokenmux_wire::EndpointSpec {
+        &ENDPOINT_SPEC
+    }
+    fn request<'a>(
+        &'a self,
+        request: tokenmux_wire::TokenRequest<'a>,
+    ) -> tokenmux_wire::BoxFuture<'a, tokenmux_wire::EndpointResult> {
+        Box::pin(async move {
+            match request.grant.kind() {
+                tokenmux_wire::GrantKind::Primary => {
+                    let (body, config) = tokenmux_wire::request_body::<types::TokenRequest>(
+                        &ENDPOINT_SPEC,
+                        tokenmux_wire::GrantKind::Primary,
+                        &request,
+                    )?;
+                    let response =
+                        Client::new_with_client(request.base_url, request.http.clone(), config)
+                            .oauth_token()
+                            .body(body)
+                            .send()
+                            .await;
+                    tokenmux_wire::issued_response(response, &ENDPOINT_SPEC)
+                }
+                tokenmux_wire::GrantKind::Refresh => {
+                    let (body, config) = tokenmux_wire::request_body::<types::TokenRequest>(
+                        &ENDPOINT_SPEC,
+                        tokenmux_wire::GrantKind::Refresh,
+                        &request,
+                    )?;
+                    let response =
+                        Client::new_with_client(request.base_url, request.http.clone(), config)
+                            .oauth_token()
+                            .body(body)
+                            .send()
+                            .await;
+                    tokenmux_wire::issued_response(response, &ENDPOINT_SPEC)
+                }
+            }
+        })
+    }
+    fn decode_success(&self, body: &[u8]) -> Result<tokenmux_wire::Issued, serde_json::Error> {
+        tokenmux_wire::decode_issued::<types::TokenResponse>(body, &ENDPOINT_SPEC)
     }
 }

@@ -12,12 +12,20 @@
 //! [`ClientConfig`], [`BasicAuth`] and [`Secret`].
 
 mod config;
+mod endpoint;
+mod glue;
 mod hooks;
 mod operation;
 mod secret;
 mod strict_json;
 
 pub use config::{BasicAuth, BasicEncoding, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES};
+pub use endpoint::{
+    BoxFuture, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails,
+    ErrorFields, ErrorResponse, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued,
+    RequestField, TokenEndpoint, TokenFields, TokenRequest,
+};
+pub use glue::{decode_issued, issued_response, map_error, request_body, set_pointer};
 pub use hooks::{
     AmbiguousJson, BodyLimitExceeded, BufferedBody, RedirectFollowed, buffered_body, execute,
     inspect_response, prepare_request,
@@ -25,3 +33,6 @@ pub use hooks::{
 pub use operation::{BodyEncoding, ClientAuth, OperationWire, Server};
 pub use secret::Secret;
 pub use strict_json::has_duplicate_keys;
+/// The generated clients' response and error types, re-exported for
+/// hand-written [`TokenEndpoint`] implementations.
+pub use progenitor_client::{Error as ClientError, ResponseValue};

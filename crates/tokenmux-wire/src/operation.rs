@@ -57,6 +57,8 @@ pub struct Server {
     pub url: &'static str,
     /// The spec's description of the server, if any.
     pub description: Option<&'static str>,
+    /// Its name (`x-tokenmux-server`), e.g. `production` or `sandbox`.
+    pub name: Option<&'static str>,
 }
 
 impl Server {

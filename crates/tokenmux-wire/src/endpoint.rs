@@ -1,0 +1,327 @@
+//! The contract between a provider crate and the tokenmux facade: the
+//! [`TokenEndpoint`] trait, and the [`EndpointSpec`] that `cargo xtask regen`
+//! reads out of a spec's `x-tokenmux-…` extensions.
+//!
+//! Every generated provider crate has an `ENDPOINT` static implementing
+//! [`TokenEndpoint`]; the facade, its CLI, the mock server and the fuzz
+//! targets only ever talk to providers through it.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use progenitor_client::{Error as ClientError, ResponseValue};
+
+use crate::{BasicEncoding, ClientConfig, OperationWire, Secret, Server};
+
+/// A boxed future, so that [`TokenEndpoint`] can be used as `dyn`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What one token request returns: the token in one shape, or the
+/// provider's error in one shape.
+pub type EndpointResult = Result<ResponseValue<Issued>, ClientError<ErrorDetails>>;
+
+/// A token endpoint, as the facade sees it. Implemented by the code
+/// `cargo xtask regen` generates in each provider crate (`ENDPOINT`), and by
+/// hand for an endpoint that has no spec.
+pub trait TokenEndpoint: Send + Sync + 'static {
+    /// What the spec says about the endpoint.
+    fn spec(&self) -> &'static EndpointSpec;
+
+    /// Sends one token request (no retries) for `request.grant`.
+    fn request<'a>(&'a self, request: TokenRequest<'a>) -> BoxFuture<'a, EndpointResult>;
+
+    /// Decodes a success body, as [`request`](Self::request) would have.
+    fn decode_success(&self, body: &[u8]) -> Result<Issued, serde_json::Error>;
+}
+
+/// One token request: where, with which client, for which grant.
+pub struct TokenRequest<'a> {
+    /// The HTTP client (its redirect policy and timeouts apply).
+    pub http: &'a reqwest::Client,
+    /// The base URL; the endpoint's path goes after it.
+    pub base_url: &'a str,
+    /// Response cap and the like; Basic credentials are added as the spec says.
+    pub config: ClientConfig,
+    /// The credentials to fill the request with.
+    pub credentials: GrantCredentials<'a>,
+    /// The grant.
+    pub grant: Grant<'a>,
+}
+
+/// The credentials a request may carry, each in the role a spec gives it.
+#[derive(Clone, Copy, Debug)]
+pub struct GrantCredentials<'a> {
+    /// The client id.
+    pub client_id: &'a str,
+    /// The client secret.
+    pub client_secret: &'a Secret,
+    /// A resource owner's username.
+    pub username: Option<&'a str>,
+    /// A resource owner's password.
+    pub password: Option<&'a Secret>,
+}
+
+/// Which grant to ask for.
+#[derive(Clone, Copy, Debug)]
+pub enum Grant<'a> {
+    /// The endpoint's primary grant (client credentials, or password).
+    Primary,
+    /// The refresh token grant, with the refresh token to present.
+    Refresh(&'a Secret),
+}
+
+impl Grant<'_> {
+    /// The kind of grant.
+    pub fn kind(&self) -> GrantKind {
+        match self {
+            Grant::Primary => GrantKind::Primary,
+            Grant::Refresh(_) => GrantKind::Refresh,
+        }
+    }
+}
+
+/// A token as the endpoint issued it, before the facade checks it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Issued {
+    /// The access token.
+    pub access_token: Secret,
+    /// The token type, if sent.
+    pub token_type: Option<String>,
+    /// The lifetime in seconds, if sent.
+    pub expires_in: Option<f64>,
+    /// A refresh token, if sent.
+    pub refresh_token: Option<Secret>,
+}
+
+/// What an error body says, in one shape.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ErrorDetails {
+    /// A machine-readable code (`invalid_grant`).
+    pub code: Option<String>,
+    /// A human-readable message.
+    pub message: Option<String>,
+}
+
+/// The role a request field plays (`x-tokenmux-credential`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CredentialRole {
+    /// `client_id`.
+    ClientId,
+    /// `client_secret`.
+    ClientSecret,
+    /// `username`.
+    Username,
+    /// `password`.
+    Password,
+    /// `refresh_token`.
+    RefreshToken,
+}
+
+impl CredentialRole {
+    /// The name used in specs and messages, e.g. `client_secret`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CredentialRole::ClientId => "client_id",
+            CredentialRole::ClientSecret => "client_secret",
+            CredentialRole::Username => "username",
+            CredentialRole::Password => "password",
+            CredentialRole::RefreshToken => "refresh_token",
+        }
+    }
+
+    /// Every role.
+    pub const ALL: [CredentialRole; 5] = [
+        CredentialRole::ClientId,
+        CredentialRole::ClientSecret,
+        CredentialRole::Username,
+        CredentialRole::Password,
+        CredentialRole::RefreshToken,
+    ];
+
+    /// Whether the value is a secret (never logged, never in a key).
+    pub fn is_secret(self) -> bool {
+        !matches!(self, CredentialRole::ClientId | CredentialRole::Username)
+    }
+}
+
+/// Which grant an operation or a `oneOf` branch is (`x-tokenmux-grant`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GrantKind {
+    /// Client credentials or password: needs no earlier token.
+    Primary,
+    /// The refresh token grant.
+    Refresh,
+}
+
+/// What fills one request field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldValue {
+    /// A credential.
+    Credential(CredentialRole),
+    /// A constant: the one value of a single-value `enum` (`grant_type`).
+    Constant(&'static str),
+}
+
+/// One field of a grant's request body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestField {
+    /// Where it goes: a JSON pointer into the body, e.g. `/data/attributes/client_id`.
+    pub pointer: &'static str,
+    /// What it holds.
+    pub value: FieldValue,
+}
+
+/// One grant of an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrantSpec {
+    /// Which grant.
+    pub kind: GrantKind,
+    /// The endpoint path, after the base URL, e.g. `/v2/token`.
+    pub path: &'static str,
+    /// The documented wire format of the operation.
+    pub wire: OperationWire,
+    /// The fields of the body.
+    pub fields: &'static [RequestField],
+}
+
+impl GrantSpec {
+    /// The credential roles the body carries (Basic credentials aside).
+    pub fn body_roles(&self) -> impl Iterator<Item = CredentialRole> + '_ {
+        self.fields.iter().filter_map(|field| match field.value {
+            FieldValue::Credential(role) => Some(role),
+            FieldValue::Constant(_) => None,
+        })
+    }
+}
+
+/// Where the parts of a token are in a success body (`x-tokenmux-token`),
+/// as JSON pointers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenFields {
+    /// The access token.
+    pub access_token: &'static str,
+    /// The token type.
+    pub token_type: Option<&'static str>,
+    /// The lifetime in seconds.
+    pub expires_in: Option<&'static str>,
+    /// The refresh token.
+    pub refresh_token: Option<&'static str>,
+}
+
+/// Where an error body's code and message are (`x-tokenmux-error`), as
+/// JSON pointers, the first present winning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorFields {
+    /// The code.
+    pub code: &'static [&'static str],
+    /// The message.
+    pub message: &'static [&'static str],
+}
+
+/// An error condition of RFC 6749 §5.2 (`x-tokenmux-errors` on a response).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCondition {
+    /// The request is malformed: a field missing, a wrong media type.
+    InvalidRequest,
+    /// Client authentication failed.
+    InvalidClient,
+    /// The grant (user credentials, refresh token) is invalid.
+    InvalidGrant,
+    /// The grant type is not supported.
+    UnsupportedGrantType,
+}
+
+impl ErrorCondition {
+    /// The RFC 6749 error code, e.g. `invalid_grant`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorCondition::InvalidRequest => "invalid_request",
+            ErrorCondition::InvalidClient => "invalid_client",
+            ErrorCondition::InvalidGrant => "invalid_grant",
+            ErrorCondition::UnsupportedGrantType => "unsupported_grant_type",
+        }
+    }
+
+    /// The status RFC 6749 §5.2 gives it when a spec documents none.
+    pub fn default_status(self) -> u16 {
+        match self {
+            ErrorCondition::InvalidClient => 401,
+            _ => 400,
+        }
+    }
+}
+
+/// A documented error response and the conditions it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorResponse {
+    /// The status.
+    pub status: u16,
+    /// The conditions it is sent for.
+    pub conditions: &'static [ErrorCondition],
+    /// Its media type.
+    pub media_type: Option<&'static str>,
+}
+
+/// Everything a spec says about its token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndpointSpec {
+    /// The provider name: the spec's file stem, e.g. `airalo`.
+    pub name: &'static str,
+    /// The spec's title.
+    pub title: &'static str,
+    /// The servers, the default first.
+    pub servers: &'static [Server],
+    /// The grants, primary first.
+    pub grants: &'static [GrantSpec],
+    /// How Basic client credentials are encoded, where a grant uses Basic.
+    pub basic_encoding: BasicEncoding,
+    /// Where the token is in a success body.
+    pub token: TokenFields,
+    /// Where the code and message are in an error body.
+    pub error: ErrorFields,
+    /// The documented error responses.
+    pub errors: &'static [ErrorResponse],
+    /// The longest a token should be used, if the document advises one
+    /// (`x-tokenmux-max-lifetime`, seconds).
+    pub max_lifetime_secs: Option<u64>,
+}
+
+impl EndpointSpec {
+    /// The grant of that kind, if the endpoint has one.
+    pub fn grant(&self, kind: GrantKind) -> Option<&'static GrantSpec> {
+        self.grants.iter().find(|grant| grant.kind == kind)
+    }
+
+    /// The credential roles the primary grant needs, Basic ones included.
+    pub fn primary_roles(&self) -> Vec<CredentialRole> {
+        let Some(grant) = self.grant(GrantKind::Primary) else {
+            return Vec::new();
+        };
+        let mut roles: Vec<_> = grant.body_roles().collect();
+        if grant.wire.auth == crate::ClientAuth::Basic {
+            roles.extend([CredentialRole::ClientId, CredentialRole::ClientSecret]);
+        }
+        roles
+    }
+
+    /// The server the spec lists first.
+    pub fn default_server(&self) -> Option<&'static Server> {
+        self.servers.first()
+    }
+
+    /// The server named `name` (`x-tokenmux-server`).
+    pub fn server(&self, name: &str) -> Option<&'static Server> {
+        self.servers.iter().find(|server| server.name == Some(name))
+    }
+
+    /// The status and media type the spec documents for `condition`, else
+    /// RFC 6749's status.
+    pub fn error_response(&self, condition: ErrorCondition) -> (u16, Option<&'static str>) {
+        self.errors
+            .iter()
+            .find(|response| response.conditions.contains(&condition))
+            .map_or((condition.default_status(), None), |response| {
+                (response.status, response.media_type)
+            })
+    }
+}

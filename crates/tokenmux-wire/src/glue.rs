@@ -1,0 +1,259 @@
+//! What a generated [`TokenEndpoint`](crate::TokenEndpoint) implementation
+//! calls: fill a request body from an [`EndpointSpec`], and map the typed
+//! response and typed error into [`Issued`] and [`ErrorDetails`].
+
+use progenitor_client::{Error as ClientError, ResponseValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::endpoint::{
+    CredentialRole, EndpointResult, EndpointSpec, ErrorDetails, ErrorFields, FieldValue, Grant,
+    GrantKind, Issued, TokenFields, TokenRequest,
+};
+use crate::{BasicAuth, ClientAuth, ClientConfig};
+
+/// The typed body of `kind`'s request, and the client config it is sent
+/// with (Basic credentials added when the operation asks for them).
+///
+/// ```
+/// # use tokenmux_wire::*;
+/// # static FIELDS: [RequestField; 2] = [
+/// #     RequestField { pointer: "/data/id", value: FieldValue::Credential(CredentialRole::ClientId) },
+/// #     RequestField { pointer: "/grant_type", value: FieldValue::Constant("client_credentials") },
+/// # ];
+/// # static GRANTS: [GrantSpec; 1] = [GrantSpec { kind: GrantKind::Primary, path: "/token",
+/// #     wire: OperationWire { operation_id: "t", method: "t", body: BodyEncoding::Json,
+/// #         content_type: None, accept: None, auth: ClientAuth::None }, fields: &FIELDS }];
+/// # static SPEC: EndpointSpec = EndpointSpec { name: "t", title: "t", servers: &[], grants: &GRANTS,
+/// #     basic_encoding: BasicEncoding::AsDocumented,
+/// #     token: TokenFields { access_token: "/a", token_type: None, expires_in: None, refresh_token: None },
+/// #     error: ErrorFields { code: &[], message: &[] }, errors: &[], max_lifetime_secs: None };
+/// let secret = Secret::new("s");
+/// let request = TokenRequest {
+///     http: &reqwest::Client::new(), base_url: "http://127.0.0.1:1", config: ClientConfig::default(),
+///     credentials: GrantCredentials { client_id: "me", client_secret: &secret, username: None, password: None },
+///     grant: Grant::Primary,
+/// };
+/// let (body, _config) = request_body::<serde_json::Value>(&SPEC, GrantKind::Primary, &request).unwrap();
+/// assert_eq!(body, serde_json::json!({"data": {"id": "me"}, "grant_type": "client_credentials"}));
+/// ```
+#[allow(clippy::result_large_err)] // progenitor's error type, as the generated client returns it
+pub fn request_body<T: DeserializeOwned>(
+    spec: &EndpointSpec,
+    kind: GrantKind,
+    request: &TokenRequest<'_>,
+) -> Result<(T, ClientConfig), ClientError<ErrorDetails>> {
+    let grant = spec.grant(kind).ok_or_else(|| {
+        ClientError::InvalidRequest(format!("{} has no refresh token grant", spec.name))
+    })?;
+    let mut body = Value::Object(serde_json::Map::new());
+    for field in grant.fields {
+        let value = match field.value {
+            FieldValue::Constant(value) => value,
+            FieldValue::Credential(role) => role_value(role, request).ok_or_else(|| {
+                ClientError::InvalidRequest(format!(
+                    "{} needs a {} for this grant; the credentials have none",
+                    spec.name,
+                    role.name()
+                ))
+            })?,
+        };
+        set_pointer(&mut body, field.pointer, Value::String(value.to_owned()));
+    }
+    // Never serde's message: it could quote a credential.
+    let typed = serde_json::from_value(body).map_err(|_| {
+        ClientError::InvalidRequest(format!(
+            "{}: the credentials do not fit the spec's request schema",
+            spec.name
+        ))
+    })?;
+    let mut config = request.config.clone();
+    if grant.wire.auth == ClientAuth::Basic {
+        config = config.with_basic_auth(
+            BasicAuth::new(request.credentials.client_id, request.credentials.client_secret.clone())
+                .with_encoding(spec.basic_encoding),
+        );
+    }
+    Ok((typed, config))
+}
+
+fn role_value<'a>(role: CredentialRole, request: &TokenRequest<'a>) -> Option<&'a str> {
+    let credentials = &request.credentials;
+    match role {
+        CredentialRole::ClientId => Some(credentials.client_id),
+        CredentialRole::ClientSecret => Some(credentials.client_secret.expose_secret()),
+        CredentialRole::Username => credentials.username,
+        CredentialRole::Password => credentials.password.map(|p| p.expose_secret()),
+        CredentialRole::RefreshToken => match request.grant {
+            Grant::Refresh(token) => Some(token.expose_secret()),
+            Grant::Primary => None,
+        },
+    }
+}
+
+/// Sets the value at a JSON pointer, creating objects (and, for a `0`
+/// segment, an array) on the way.
+///
+/// ```
+/// let mut body = serde_json::json!({});
+/// tokenmux_wire::set_pointer(&mut body, "/errors/0/code", "x".into());
+/// assert_eq!(body, serde_json::json!({"errors": [{"code": "x"}]}));
+/// ```
+pub fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
+    let mut slot = root;
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        slot = match segment.parse::<usize>() {
+            Ok(index) => {
+                if !slot.is_array() {
+                    *slot = Value::Array(Vec::new());
+                }
+                let Value::Array(items) = slot else {
+                    return;
+                };
+                if items.len() <= index {
+                    items.resize(index + 1, Value::Object(serde_json::Map::new()));
+                }
+                &mut items[index]
+            }
+            Err(_) => {
+                if !slot.is_object() {
+                    *slot = Value::Object(serde_json::Map::new());
+                }
+                let Value::Object(map) = slot else {
+                    return;
+                };
+                map.entry(segment).or_insert(Value::Null)
+            }
+        };
+    }
+    *slot = value;
+}
+
+/// Maps a generated client's typed answer into one shape.
+pub fn issued_response<T: Serialize, E: Serialize>(
+    result: Result<ResponseValue<T>, ClientError<E>>,
+    spec: &EndpointSpec,
+) -> EndpointResult {
+    match result {
+        Ok(value) => {
+            let (status, headers) = (value.status(), value.headers().clone());
+            let issued = to_issued(&value.into_inner(), &spec.token)
+                .map_err(|error| ClientError::InvalidResponsePayload(Default::default(), error))?;
+            Ok(ResponseValue::new(issued, status, headers))
+        }
+        Err(error) => Err(map_error(error, &spec.error)),
+    }
+}
+
+/// Decodes a success body into the generated type `T`, then into [`Issued`].
+pub fn decode_issued<T: DeserializeOwned + Serialize>(
+    body: &[u8],
+    spec: &EndpointSpec,
+) -> Result<Issued, serde_json::Error> {
+    let typed: T = serde_json::from_slice(body)?;
+    to_issued(&typed, &spec.token)
+}
+
+fn to_issued<T: Serialize>(typed: &T, fields: &TokenFields) -> Result<Issued, serde_json::Error> {
+    use serde::de::Error as _;
+    let json = serde_json::to_value(typed)?;
+    let text = |pointer: Option<&str>| -> Result<Option<String>, serde_json::Error> {
+        match pointer.and_then(|p| json.pointer(p)) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(serde_json::Error::custom(format!(
+                "{} is not a string",
+                pointer.unwrap_or_default()
+            ))),
+        }
+    };
+    let access_token = text(Some(fields.access_token))?.ok_or_else(|| {
+        serde_json::Error::custom(format!("no access token at {}", fields.access_token))
+    })?;
+    let expires_in = match fields.expires_in.and_then(|p| json.pointer(p)) {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(_) => return Err(serde_json::Error::custom("expires_in is not a number")),
+    };
+    Ok(Issued {
+        access_token: access_token.into(),
+        token_type: text(fields.token_type)?,
+        expires_in,
+        refresh_token: text(fields.refresh_token)?.map(Into::into),
+    })
+}
+
+/// Maps a typed error body into [`ErrorDetails`], keeping everything else.
+pub fn map_error<E: Serialize>(
+    error: ClientError<E>,
+    fields: &ErrorFields,
+) -> ClientError<ErrorDetails> {
+    match error {
+        ClientError::ErrorResponse(value) => {
+            let (status, headers) = (value.status(), value.headers().clone());
+            let json = serde_json::to_value(value.into_inner()).unwrap_or_default();
+            let details = ErrorDetails::read(&json, fields);
+            ClientError::ErrorResponse(ResponseValue::new(details, status, headers))
+        }
+        ClientError::InvalidRequest(m) => ClientError::InvalidRequest(m),
+        ClientError::CommunicationError(e) => ClientError::CommunicationError(e),
+        ClientError::InvalidUpgrade(e) => ClientError::InvalidUpgrade(e),
+        ClientError::ResponseBodyError(e) => ClientError::ResponseBodyError(e),
+        ClientError::InvalidResponsePayload(body, e) => ClientError::InvalidResponsePayload(body, e),
+        ClientError::UnexpectedResponse(r) => ClientError::UnexpectedResponse(r),
+        ClientError::Custom(m) => ClientError::Custom(m),
+    }
+}
+
+impl ErrorDetails {
+    /// The code and message at the spec's pointers; where the spec names
+    /// none, the usual members (`error`/`error_description`, `code`/
+    /// `message`/`detail`/`title`, JSON:API's `errors[0]`).
+    ///
+    /// ```
+    /// use tokenmux_wire::{ErrorDetails, ErrorFields};
+    ///
+    /// let body = serde_json::json!({"meta": {"message": "Invalid client credentials."}});
+    /// let fields = ErrorFields { code: &[], message: &["/meta/message"] };
+    /// assert_eq!(ErrorDetails::read(&body, &fields).message.as_deref(), Some("Invalid client credentials."));
+    /// let oauth = serde_json::json!({"error": "invalid_grant"});
+    /// assert_eq!(ErrorDetails::read(&oauth, &fields).code.as_deref(), Some("invalid_grant"));
+    /// ```
+    pub fn read(body: &Value, fields: &ErrorFields) -> Self {
+        let at = |pointers: &[&str]| {
+            pointers
+                .iter()
+                .find_map(|p| body.pointer(p).and_then(Value::as_str))
+                .map(str::to_owned)
+        };
+        let generic = Self::generic(body);
+        Self {
+            code: at(fields.code).or(if fields.code.is_empty() {
+                generic.code
+            } else {
+                None
+            }),
+            message: at(fields.message).or(if fields.message.is_empty() {
+                generic.message
+            } else {
+                None
+            }),
+        }
+    }
+
+    /// The usual members of an error body whose shape no spec gives.
+    pub fn generic(body: &Value) -> Self {
+        let json = body.get("errors").and_then(|e| e.get(0)).unwrap_or(body);
+        let text = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| json.get(*k).and_then(Value::as_str))
+                .map(str::to_owned)
+        };
+        Self {
+            code: text(&["error", "code"]),
+            message: text(&["error_description", "message", "detail", "title"]),
+        }
+    }
+}

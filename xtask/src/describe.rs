@@ -1,0 +1,492 @@
+//! Reads what a spec says about its token endpoint: the `x-tokenmux-…`
+//! extensions (see `specs/README.md`) and the single-value enums, walked
+//! through `$ref`s, nested objects and `oneOf` branches.
+
+use openapiv3::{
+    Components, OpenAPI, Operation, ReferenceOr, Response, Schema, SchemaKind, SecurityScheme,
+    StatusCode, Type,
+};
+use serde_json::Value;
+
+/// A credential role or constant, as generated code names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldValue {
+    /// `tokenmux_wire::CredentialRole::…` variant name.
+    Credential(&'static str),
+    /// A single-value enum.
+    Constant(String),
+}
+
+/// One grant: which operation, which body type, which fields.
+#[derive(Debug, Clone)]
+pub struct GrantDesc {
+    /// `Primary` or `Refresh`.
+    pub kind: &'static str,
+    /// The path, e.g. `/v2/token`.
+    pub path: String,
+    /// The operationId.
+    pub operation_id: String,
+    /// The Rust type progenitor generates for the request body.
+    pub body_type: String,
+    /// JSON pointer → value.
+    pub fields: Vec<(String, FieldValue)>,
+}
+
+/// Everything the glue is generated from.
+#[derive(Debug, Clone)]
+pub struct Description {
+    /// The grants, primary first.
+    pub grants: Vec<GrantDesc>,
+    /// The Rust type of the success body.
+    pub success_type: String,
+    /// `access_token`, `token_type`, `expires_in`, `refresh_token` → pointer.
+    pub token: Vec<(String, String)>,
+    /// Pointers of the error code.
+    pub error_code: Vec<String>,
+    /// Pointers of the error message.
+    pub error_message: Vec<String>,
+    /// Documented error responses: status, conditions (variant names), media type.
+    pub errors: Vec<(u16, Vec<&'static str>, Option<String>)>,
+    /// `AsDocumented` or `Rfc6749FormUrlencoded`.
+    pub basic_encoding: &'static str,
+    /// `x-tokenmux-max-lifetime`, seconds.
+    pub max_lifetime: Option<u64>,
+    /// Each server's `x-tokenmux-server` name, in spec order.
+    pub server_names: Vec<Option<String>>,
+}
+
+const CREDENTIAL: &str = "x-tokenmux-credential";
+const GRANT: &str = "x-tokenmux-grant";
+const TOKEN: &str = "x-tokenmux-token";
+const ERROR: &str = "x-tokenmux-error";
+const ERRORS: &str = "x-tokenmux-errors";
+const MAX_LIFETIME: &str = "x-tokenmux-max-lifetime";
+const SERVER: &str = "x-tokenmux-server";
+const BASIC_ENCODING: &str = "x-tokenmux-basic-encoding";
+
+/// Describes `api` (the spec as written, before lowering). Errors say what
+/// is missing or wrong, for the caller to prefix with the spec's name.
+pub fn describe(api: &OpenAPI) -> Result<Description, String> {
+    let components = api.components.clone().unwrap_or_default();
+    let walker = Walker {
+        components: &components,
+    };
+    let mut grants = Vec::new();
+    let mut success = None;
+    let mut errors = Vec::new();
+    let mut error_schema = None;
+    let mut max_lifetime = None;
+    for (path, _method, operation) in api.operations() {
+        let id = operation
+            .operation_id
+            .clone()
+            .ok_or("every operation needs an operationId")?;
+        let at = |message: String| format!("operation `{id}`: {message}");
+        let operation_grant = match operation.extensions.get(GRANT) {
+            Some(value) => Some(grant_kind(value).map_err(at)?),
+            None => None,
+        };
+        if let Some(value) = operation.extensions.get(MAX_LIFETIME) {
+            max_lifetime = Some(
+                value
+                    .as_u64()
+                    .ok_or_else(|| at(format!("{MAX_LIFETIME} must be a number of seconds")))?,
+            );
+        }
+        for grant in walker
+            .grants(operation, operation_grant, &id, path)
+            .map_err(at)?
+        {
+            grants.push(grant);
+        }
+        let (success_ref, success_schema) = walker.success_schema(operation).map_err(at)?;
+        match &success {
+            None => success = Some((success_ref, success_schema)),
+            Some((seen, _)) if *seen != success_ref => {
+                return Err(at(
+                    "every token operation must answer with one success schema".into()
+                ));
+            }
+            Some(_) => {}
+        }
+        for (code, response) in &operation.responses.responses {
+            let Some(response) = walker.response(response) else {
+                continue;
+            };
+            let status = match code {
+                StatusCode::Code(code) => *code,
+                StatusCode::Range(range) => range * 100,
+            };
+            if status >= 400 && error_schema.is_none() {
+                error_schema = json_schema(response).cloned();
+            }
+            if let Some(conditions) = response.extensions.get(ERRORS) {
+                let conditions = conditions
+                    .as_array()
+                    .ok_or_else(|| at(format!("{ERRORS} must be a list")))?
+                    .iter()
+                    .map(|c| condition(c).map_err(&at))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let media = response.content.keys().next().cloned();
+                errors.push((status, conditions, media));
+            }
+        }
+    }
+    grants.sort_by_key(|grant| grant.kind != "Primary");
+    match grants.as_slice() {
+        [first, ..] if first.kind == "Primary" => {}
+        _ => return Err("no primary grant: mark an operation or `oneOf` branch \
+                         `x-tokenmux-grant: primary`, or give one operation"
+            .into()),
+    }
+    if grants.iter().filter(|g| g.kind == "Refresh").count() > 1
+        || grants.iter().filter(|g| g.kind == "Primary").count() > 1
+    {
+        return Err("one primary and at most one refresh grant".into());
+    }
+    let (success_ref, success_schema) = success.ok_or("no operation")?;
+    let mut token = Vec::new();
+    walker.markers(&success_schema, String::new(), TOKEN, &mut token, 0)?;
+    let allowed = ["access_token", "token_type", "expires_in", "refresh_token"];
+    if let Some((name, _)) = token.iter().find(|(name, _)| !allowed.contains(&name.as_str())) {
+        return Err(format!("{TOKEN}: `{name}` is not one of {}", allowed.join(", ")));
+    }
+    if !token.iter().any(|(name, _)| name == "access_token") {
+        return Err(format!(
+            "the success schema marks no `{TOKEN}: access_token` property"
+        ));
+    }
+    let mut error_markers = Vec::new();
+    if let Some(schema) = &error_schema {
+        walker.markers(schema, String::new(), ERROR, &mut error_markers, 0)?;
+    }
+    let pick = |what: &str| {
+        error_markers
+            .iter()
+            .filter(|(name, _)| name == what)
+            .map(|(_, pointer)| pointer.clone())
+            .collect::<Vec<_>>()
+    };
+    if let Some((name, _)) = error_markers
+        .iter()
+        .find(|(name, _)| name != "code" && name != "message")
+    {
+        return Err(format!("{ERROR}: `{name}` is not `code` or `message`"));
+    }
+    Ok(Description {
+        grants,
+        success_type: type_name(&success_ref),
+        token,
+        error_code: pick("code"),
+        error_message: pick("message"),
+        errors,
+        basic_encoding: basic_encoding(&components)?,
+        max_lifetime,
+        server_names: api
+            .servers
+            .iter()
+            .map(|server| {
+                server
+                    .extensions
+                    .get(SERVER)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect(),
+    })
+}
+
+/// The Rust name typify gives a component schema.
+pub fn type_name(schema_name: &str) -> String {
+    use heck::ToUpperCamelCase as _;
+    schema_name.to_upper_camel_case()
+}
+
+fn grant_kind(value: &Value) -> Result<&'static str, String> {
+    match value.as_str() {
+        Some("primary") => Ok("Primary"),
+        Some("refresh") => Ok("Refresh"),
+        _ => Err(format!("{GRANT} must be `primary` or `refresh`, not {value}")),
+    }
+}
+
+fn condition(value: &Value) -> Result<&'static str, String> {
+    Ok(match value.as_str() {
+        Some("invalid_request") => "InvalidRequest",
+        Some("invalid_client") => "InvalidClient",
+        Some("invalid_grant") => "InvalidGrant",
+        Some("unsupported_grant_type") => "UnsupportedGrantType",
+        _ => {
+            return Err(format!(
+                "{ERRORS}: {value} is not an RFC 6749 §5.2 error code \
+                 (invalid_request, invalid_client, invalid_grant, unsupported_grant_type)"
+            ));
+        }
+    })
+}
+
+fn role(value: &Value) -> Result<&'static str, String> {
+    Ok(match value.as_str() {
+        Some("client_id") => "ClientId",
+        Some("client_secret") => "ClientSecret",
+        Some("username") => "Username",
+        Some("password") => "Password",
+        Some("refresh_token") => "RefreshToken",
+        _ => {
+            return Err(format!(
+                "{CREDENTIAL}: {value} is not client_id, client_secret, username, \
+                 password or refresh_token"
+            ));
+        }
+    })
+}
+
+fn basic_encoding(components: &Components) -> Result<&'static str, String> {
+    for scheme in components.security_schemes.values() {
+        if let ReferenceOr::Item(SecurityScheme::HTTP { extensions, .. }) = scheme
+            && let Some(value) = extensions.get(BASIC_ENCODING)
+        {
+            return match value.as_str() {
+                Some("as-documented") => Ok("AsDocumented"),
+                Some("rfc6749") => Ok("Rfc6749FormUrlencoded"),
+                _ => Err(format!(
+                    "{BASIC_ENCODING} must be `as-documented` or `rfc6749`, not {value}"
+                )),
+            };
+        }
+    }
+    Ok("AsDocumented")
+}
+
+fn json_schema(response: &Response) -> Option<&ReferenceOr<Schema>> {
+    response
+        .content
+        .iter()
+        .find(|(media, _)| media.contains("json"))
+        .and_then(|(_, media)| media.schema.as_ref())
+}
+
+struct Walker<'a> {
+    components: &'a Components,
+}
+
+impl Walker<'_> {
+    fn schema<'s>(&'s self, schema: &'s ReferenceOr<Schema>) -> Result<&'s Schema, String> {
+        match schema {
+            ReferenceOr::Item(schema) => Ok(schema),
+            ReferenceOr::Reference { reference } => reference
+                .strip_prefix("#/components/schemas/")
+                .and_then(|name| self.components.schemas.get(name))
+                .ok_or_else(|| format!("{reference} cannot be resolved"))
+                .and_then(|schema| self.schema(schema)),
+        }
+    }
+
+    fn boxed<'s>(&'s self, schema: &'s ReferenceOr<Box<Schema>>) -> Result<&'s Schema, String> {
+        match schema {
+            ReferenceOr::Item(schema) => Ok(schema),
+            ReferenceOr::Reference { reference } => self.schema_ref(reference),
+        }
+    }
+
+    fn schema_ref(&self, reference: &str) -> Result<&Schema, String> {
+        let name = reference
+            .strip_prefix("#/components/schemas/")
+            .ok_or_else(|| format!("{reference} cannot be resolved"))?;
+        let schema = self
+            .components
+            .schemas
+            .get(name)
+            .ok_or_else(|| format!("{reference} cannot be resolved"))?;
+        self.schema(schema)
+    }
+
+    fn response<'s>(&'s self, response: &'s ReferenceOr<Response>) -> Option<&'s Response> {
+        match response {
+            ReferenceOr::Item(response) => Some(response),
+            ReferenceOr::Reference { reference } => reference
+                .strip_prefix("#/components/responses/")
+                .and_then(|name| self.components.responses.get(name))
+                .and_then(ReferenceOr::as_item),
+        }
+    }
+
+    /// The grants of one operation: one, or one per `oneOf` branch.
+    fn grants(
+        &self,
+        operation: &Operation,
+        operation_grant: Option<&'static str>,
+        id: &str,
+        path: &str,
+    ) -> Result<Vec<GrantDesc>, String> {
+        let body = match &operation.request_body {
+            Some(ReferenceOr::Item(body)) => body,
+            Some(ReferenceOr::Reference { reference }) => reference
+                .strip_prefix("#/components/requestBodies/")
+                .and_then(|name| self.components.request_bodies.get(name))
+                .and_then(ReferenceOr::as_item)
+                .ok_or_else(|| format!("{reference} cannot be resolved"))?,
+            None => return Err("a token operation needs a request body".into()),
+        };
+        let media = body.content.values().next().ok_or("the body has no media type")?;
+        let Some(ReferenceOr::Reference { reference }) = &media.schema else {
+            return Err("the request body's schema must be a `$ref` to a component \
+                        schema (its name becomes the Rust type)"
+                .into());
+        };
+        let body_type = type_name(reference.rsplit('/').next().unwrap_or_default());
+        let schema = self.schema_ref(reference)?;
+        let grant = |kind, schema: &Schema| -> Result<GrantDesc, String> {
+            let mut fields = Vec::new();
+            self.request_fields(schema, String::new(), &mut fields, 0)?;
+            Ok(GrantDesc {
+                kind,
+                path: path.to_owned(),
+                operation_id: id.to_owned(),
+                body_type: body_type.clone(),
+                fields,
+            })
+        };
+        match &schema.schema_kind {
+            SchemaKind::OneOf { one_of } => one_of
+                .iter()
+                .map(|branch| {
+                    let branch = self.schema(branch)?;
+                    let kind = match branch.schema_data.extensions.get(GRANT) {
+                        Some(value) => grant_kind(value)?,
+                        None => {
+                            return Err(format!(
+                                "every `oneOf` branch of the request body needs `{GRANT}`"
+                            ));
+                        }
+                    };
+                    grant(kind, branch)
+                })
+                .collect(),
+            _ => Ok(vec![grant(operation_grant.unwrap_or("Primary"), schema)?]),
+        }
+    }
+
+    fn request_fields(
+        &self,
+        schema: &Schema,
+        pointer: String,
+        out: &mut Vec<(String, FieldValue)>,
+        depth: usize,
+    ) -> Result<(), String> {
+        if depth > 16 {
+            return Err("the request schema nests too deep (a `$ref` cycle?)".into());
+        }
+        let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
+            return Ok(());
+        };
+        for (name, property) in &object.properties {
+            let here = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+            let marker = property_extension(property, CREDENTIAL);
+            let property = self.boxed(property)?;
+            let marker = marker.or_else(|| property.schema_data.extensions.get(CREDENTIAL));
+            if let Some(value) = marker {
+                out.push((here, FieldValue::Credential(role(value)?)));
+                continue;
+            }
+            match &property.schema_kind {
+                SchemaKind::Type(Type::String(string))
+                    if object.required.contains(name) && string.enumeration.len() == 1 =>
+                {
+                    if let Some(Some(value)) = string.enumeration.first() {
+                        out.push((here, FieldValue::Constant(value.clone())));
+                    }
+                }
+                SchemaKind::Type(Type::Object(_)) => {
+                    self.request_fields(property, here, out, depth + 1)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The success schema's `$ref` name and the schema.
+    fn success_schema(&self, operation: &Operation) -> Result<(String, ReferenceOr<Schema>), String> {
+        let response = operation
+            .responses
+            .responses
+            .iter()
+            .filter(|(code, _)| matches!(code, StatusCode::Code(200..=299)))
+            .find_map(|(_, response)| self.response(response))
+            .ok_or("no documented 2xx response")?;
+        match json_schema(response) {
+            Some(ReferenceOr::Reference { reference }) => Ok((
+                reference.rsplit('/').next().unwrap_or_default().to_owned(),
+                ReferenceOr::Reference {
+                    reference: reference.clone(),
+                },
+            )),
+            _ => Err("the success response's JSON schema must be a `$ref` to a \
+                      component schema"
+                .into()),
+        }
+    }
+
+    /// Every `marker` in a schema, as (value, JSON pointer); arrays are
+    /// entered at their first item.
+    fn markers(
+        &self,
+        schema: &ReferenceOr<Schema>,
+        pointer: String,
+        marker: &str,
+        out: &mut Vec<(String, String)>,
+        depth: usize,
+    ) -> Result<(), String> {
+        if depth > 16 {
+            return Err("the response schema nests too deep (a `$ref` cycle?)".into());
+        }
+        let schema = self.schema(schema)?;
+        match &schema.schema_kind {
+            SchemaKind::Type(Type::Object(object)) => {
+                for (name, property) in &object.properties {
+                    let here = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+                    let found = property_extension(property, marker)
+                        .or_else(|| {
+                            self.boxed(property)
+                                .ok()
+                                .and_then(|s| s.schema_data.extensions.get(marker))
+                        })
+                        .cloned();
+                    if let Some(value) = found {
+                        let name = value
+                            .as_str()
+                            .ok_or_else(|| format!("{marker} must be a string, not {value}"))?;
+                        out.push((name.to_owned(), here));
+                        continue;
+                    }
+                    let inner = unbox(property);
+                    self.markers(&inner, here, marker, out, depth + 1)?;
+                }
+            }
+            SchemaKind::Type(Type::Array(array)) => {
+                if let Some(items) = &array.items {
+                    self.markers(&unbox(items), format!("{pointer}/0"), marker, out, depth + 1)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn property_extension<'a>(property: &'a ReferenceOr<Box<Schema>>, name: &str) -> Option<&'a Value> {
+    match property {
+        ReferenceOr::Item(schema) => schema.schema_data.extensions.get(name),
+        ReferenceOr::Reference { .. } => None,
+    }
+}
+
+fn unbox(schema: &ReferenceOr<Box<Schema>>) -> ReferenceOr<Schema> {
+    match schema {
+        ReferenceOr::Item(schema) => ReferenceOr::Item((**schema).clone()),
+        ReferenceOr::Reference { reference } => ReferenceOr::Reference {
+            reference: reference.clone(),
+        },
+    }
+}

@@ -1,0 +1,161 @@
+//! What the facade knows of the providers, generated from every spec: the
+//! registry in `crates/tokenmux/src/generated.rs` (the `Provider`
+//! constructors and the list of endpoints), and the provider entries of
+//! the root and facade `Cargo.toml`s, between `# BEGIN …` / `# END …` markers.
+
+use std::path::{Path, PathBuf};
+
+use heck::ToSnakeCase as _;
+use openapiv3::OpenAPI;
+
+use crate::GenError;
+use crate::spec::SpecFile;
+
+/// One generated file (or a marked block of one) and its expected text.
+pub struct Target {
+    /// The file.
+    pub path: PathBuf,
+    /// Its expected full text.
+    pub expected: String,
+}
+
+/// The facade's files as they should be for `specs`; empty when `root`
+/// has no facade (a scratch root in the generator's own tests).
+pub fn targets(root: &Path, specs: &[(SpecFile, OpenAPI)]) -> Result<Vec<Target>, GenError> {
+    let facade = root.join("crates/tokenmux");
+    if !facade.join("Cargo.toml").is_file() {
+        return Ok(Vec::new());
+    }
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| GenError::Read {
+            spec: path.display().to_string(),
+            source,
+        })
+    };
+    let names: Vec<&str> = specs.iter().map(|(spec, _)| spec.name.as_str()).collect();
+
+    let root_manifest = root.join("Cargo.toml");
+    let workspace_deps = names
+        .iter()
+        .map(|name| format!("tokenmux-{name} = {{ path = \"crates/tokenmux-{name}\" }}\n"))
+        .collect::<String>();
+    let root_text = replace_block(&read(&root_manifest)?, "provider crates", &workspace_deps)
+        .map_err(|message| internal(&root_manifest, message))?;
+
+    let facade_manifest = facade.join("Cargo.toml");
+    let quoted: Vec<String> = names.iter().map(|name| format!("\"{name}\"")).collect();
+    let mut features = format!("providers = [{}]\n", quoted.join(", "));
+    for name in &names {
+        features.push_str(&format!("{name} = [\"dep:tokenmux-{name}\"]\n"));
+    }
+    let dependencies = names
+        .iter()
+        .map(|name| format!("tokenmux-{name} = {{ workspace = true, optional = true }}\n"))
+        .collect::<String>();
+    let facade_text = read(&facade_manifest)?;
+    let facade_text = replace_block(&facade_text, "provider features", &features)
+        .and_then(|text| replace_block(&text, "provider dependencies", &dependencies))
+        .map_err(|message| internal(&facade_manifest, message))?;
+
+    let registry = facade.join("src/generated.rs");
+    let source = registry_source(specs);
+    let expected = crate::generate::rustfmt("crates/tokenmux/src/generated.rs", &source)?;
+    Ok(vec![
+        Target {
+            path: root_manifest,
+            expected: root_text,
+        },
+        Target {
+            path: facade_manifest,
+            expected: facade_text,
+        },
+        Target {
+            path: registry,
+            expected,
+        },
+    ])
+}
+
+fn internal(path: &Path, message: String) -> GenError {
+    GenError::Internal {
+        spec: path.display().to_string(),
+        message,
+    }
+}
+
+/// Replaces the lines between `# BEGIN {name}` and `# END {name}`.
+fn replace_block(text: &str, name: &str, body: &str) -> Result<String, String> {
+    let begin = format!("# BEGIN {name}");
+    let end = format!("# END {name}");
+    let start = text
+        .find(&begin)
+        .ok_or_else(|| format!("no `{begin}` marker"))?;
+    let after_begin = start
+        + text[start..]
+            .find('\n')
+            .ok_or_else(|| format!("`{begin}` ends the file"))?
+        + 1;
+    let stop = text[after_begin..]
+        .find(&end)
+        .map(|at| after_begin + at)
+        .ok_or_else(|| format!("no `{end}` marker after `{begin}`"))?;
+    Ok(format!("{}{body}{}", &text[..after_begin], &text[stop..]))
+}
+
+fn registry_source(specs: &[(SpecFile, OpenAPI)]) -> String {
+    let mut pushes = String::new();
+    let mut constructors = String::new();
+    for (spec, api) in specs {
+        let name = &spec.name;
+        let krate = spec.crate_name().replace('-', "_");
+        let feature = format!("#[cfg(feature = \"{name}\")]");
+        pushes.push_str(&format!(
+            "    {feature}\n    all.push(&{krate}::ENDPOINT);\n"
+        ));
+        let method = name.to_snake_case();
+        let title = api.info.title.replace('`', "'");
+        for (index, server) in api.servers.iter().enumerate() {
+            let server_name = server
+                .extensions
+                .get("x-tokenmux-server")
+                .and_then(|v| v.as_str());
+            let templated = server.url.contains('{');
+            let function = match (index, server_name) {
+                (0, _) => method.clone(),
+                (_, Some(server_name)) => format!("{method}_{}", server_name.to_snake_case()),
+                (_, None) => continue,
+            };
+            let at = server_name.map_or(String::new(), |n| format!(", {n}"));
+            if templated {
+                constructors.push_str(&format!(
+                    "    /// {title} (`{path}`) at `base_url` (`{url}` in the spec{at}).\n    \
+                     {feature}\n    pub fn {function}(base_url: impl Into<String>) -> Self {{\n        \
+                     Self::from_endpoint(&{krate}::ENDPOINT, base_url)\n    }}\n\n",
+                    path = spec.display_path,
+                    url = server.url,
+                ));
+            } else {
+                constructors.push_str(&format!(
+                    "    /// {title} (`{path}`) at `{url}`{at}.\n    {feature}\n    \
+                     pub fn {function}() -> Self {{\n        \
+                     Self::from_endpoint(&{krate}::ENDPOINT, {krate}::SERVERS[{index}].url)\n    }}\n\n",
+                    path = spec.display_path,
+                    url = server.url,
+                    at = server_name.map_or(String::new(), |n| format!(" ({n})")),
+                ));
+            }
+        }
+    }
+    format!(
+        "// @generated by `cargo xtask regen` from specs/. Do not edit: add, change or\n\
+         // remove a spec and run `cargo xtask regen`; `--check` fails when stale.\n\n\
+         //! The providers of `specs/`, one cargo feature each.\n\n\
+         use crate::Provider;\n\n\
+         /// Every provider compiled in, in the order of their spec names.\n\
+         pub(crate) fn builtin() -> Vec<&'static dyn tokenmux_wire::TokenEndpoint> {{\n    \
+         #[allow(unused_mut)]\n    \
+         let mut all: Vec<&'static dyn tokenmux_wire::TokenEndpoint> = Vec::new();\n\
+         {pushes}    all\n}}\n\n\
+         impl Provider {{\n{constructors}}}\n"
+    )
+}
