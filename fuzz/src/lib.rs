@@ -4,12 +4,12 @@
 
 use std::time::{Duration, SystemTime};
 
-use tokenmux::{ProviderKind, RefreshPolicy, decode_token_response};
+use tokenmux::{Provider, RefreshPolicy, decode_token_response};
 
-/// Decodes `body` as `kind`'s 200 answer and checks what comes out.
-pub fn check_success_body(kind: ProviderKind, body: &[u8]) {
+/// Decodes `body` as `provider`'s 200 answer and checks what comes out.
+pub fn check_success_body(provider: &Provider, body: &[u8]) {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    if let Ok(token) = decode_token_response(kind, 200, body, now, &RefreshPolicy::default()) {
+    if let Ok(token) = decode_token_response(provider, 200, body, now, &RefreshPolicy::default()) {
         assert!(token.authorization().to_str().is_ok());
         assert!(token.expires_at() >= now);
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tokenmux::{Credentials, EncryptionKey, Provider, ProviderKind, RedisStore, TokenSource};
+use tokenmux::{Credentials, EncryptionKey, Provider, RedisStore, TokenSource};
 use tokenmux_mock::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME};
 
 #[derive(Parser)]
@@ -47,9 +47,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
-    let kind = ProviderKind::from_name(&args.provider).ok_or("unknown provider")?;
-    let credentials = match kind {
-        ProviderKind::Password => Credentials::password(
+    let provider = Provider::by_name(&args.provider)?.with_base_url(args.base_url.as_str());
+    let credentials = match provider.name() {
+        "password" => Credentials::password(
             DEFAULT_CLIENT_ID,
             DEFAULT_CLIENT_SECRET,
             DEFAULT_USERNAME,
@@ -63,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(key) = &args.encryption_key {
         store = store.with_encryption(EncryptionKey::from_base64(key)?);
     }
-    let tokens = TokenSource::builder(Provider::new(kind, args.base_url.as_str()))
+    let tokens = TokenSource::builder(provider)
         .credentials(credentials)
         .store(Arc::new(store))
         .build()?;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use tokenmux::{AccessToken, Credentials, FileStore, Provider, StoreKey, TokenStore};
-use tokenmux_mock::{MockConfig, MockServer, Provider as Mocked};
+use tokenmux_mock::{MockConfig, MockServer};
 
 use crate::cli::{Run, binary};
 use crate::support::{ID, SECRET};
@@ -55,7 +55,7 @@ fn token_file(base: &str, dir: &Path) -> (std::path::PathBuf, FileStore, StoreKe
 #[tokio::test]
 async fn a_shared_cache_directory_is_refused_and_left_as_it_was() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let base = mock.base_url(Mocked::NeonPanel);
+    let base = mock.base_url("neonpanel");
     let root = tempfile::tempdir().unwrap();
     let shared = root.path().join("tmp");
     std::fs::create_dir(&shared).unwrap();
@@ -69,13 +69,13 @@ async fn a_shared_cache_directory_is_refused_and_left_as_it_was() {
     );
     let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o1777);
-    assert_eq!(mock.requests_received(Mocked::NeonPanel), 0);
+    assert_eq!(mock.requests_received("neonpanel"), 0);
 }
 
 #[tokio::test]
 async fn planted_links_fifos_and_stuck_locks_neither_hang_nor_leak() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let base = mock.base_url(Mocked::NeonPanel);
+    let base = mock.base_url("neonpanel");
     let dir = tempfile::tempdir().unwrap();
     let (path, _, _) = token_file(&base, dir.path());
     // A FIFO as the token file: read as unusable at once, then replaced.
@@ -140,7 +140,7 @@ async fn plant(base: &str, dir: &Path, token: &AccessToken, edit: impl Fn(String
 #[tokio::test]
 async fn records_someone_else_wrote_are_checked_like_responses() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let base = mock.base_url(Mocked::NeonPanel);
+    let base = mock.base_url("neonpanel");
     let now = SystemTime::now();
     let planted = AccessToken::new("planted-token", now, Duration::from_secs(3600));
     let future = AccessToken::new(
@@ -182,7 +182,7 @@ async fn records_someone_else_wrote_are_checked_like_responses() {
     for (case, token_planted, edit) in cases {
         let dir = tempfile::tempdir().unwrap();
         plant(&base, dir.path(), &token_planted, edit).await;
-        let before = mock.requests_received(Mocked::NeonPanel);
+        let before = mock.requests_received("neonpanel");
         let run = token(&base, dir.path(), "json").await;
         assert_eq!(run.code, 0, "{case}: {}", run.stderr);
         assert_eq!(run.stdout.lines().count(), 1, "{case}: {}", run.stdout);
@@ -192,11 +192,7 @@ async fn records_someone_else_wrote_are_checked_like_responses() {
             printed.starts_with("mock-neonpanel-access-"),
             "{case}: served {printed}"
         );
-        assert_eq!(
-            mock.requests_received(Mocked::NeonPanel),
-            before + 1,
-            "{case}"
-        );
+        assert_eq!(mock.requests_received("neonpanel"), before + 1, "{case}");
         // What it stored instead reads back.
         let (_, store, key) = token_file(&base, dir.path());
         let stored = store.get(&key).await.unwrap().unwrap();

@@ -7,9 +7,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use tokenmux_mock::{
-    DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer, Provider,
-};
+use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer};
 
 use crate::support::{ID, SECRET};
 
@@ -84,9 +82,8 @@ const CREDENTIALS: [(&str, &str); 4] = [
 #[tokio::test]
 async fn every_provider_and_format() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    for provider in Provider::ALL {
-        let name = provider.prefix().trim_start_matches('/');
-        let base = server.base_url(provider);
+    for name in server.providers() {
+        let base = server.base_url(name);
         let prefix = format!("mock-{name}-access-");
         for format in ["raw", "header", "json"] {
             let run = tokenmux(
@@ -127,7 +124,7 @@ async fn every_provider_and_format() {
 #[tokio::test]
 async fn exit_codes_for_rejected_credentials_exhausted_retries_and_usage() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let base = server.base_url(Provider::JsonApi);
+    let base = server.base_url("jsonapi");
     let wrong = "S3CRET-not-the-right-one";
     let run = tokenmux(
         &[
@@ -156,7 +153,7 @@ async fn exit_codes_for_rejected_credentials_exhausted_retries_and_usage() {
     );
 
     for _ in 0..10 {
-        server.inject(Provider::JsonApi, Fault::status(503).retry_after("0"));
+        server.inject("jsonapi", Fault::status(503).retry_after("0"));
     }
     let run = tokenmux(
         &[
@@ -193,7 +190,7 @@ async fn the_file_cache_is_reused_and_the_refresh_token_used_once_stale() {
     let server = MockServer::start(config).await.unwrap();
     let cache = tempfile::tempdir().unwrap();
     let cache_dir = cache.path().to_str().unwrap();
-    let base = server.base_url(Provider::Password);
+    let base = server.base_url("password");
     let args = [
         "token",
         "--provider",
@@ -212,7 +209,7 @@ async fn the_file_cache_is_reused_and_the_refresh_token_used_once_stale() {
         first.stdout, second.stdout,
         "the second run reads the cache"
     );
-    assert_eq!(server.requests_received(Provider::Password), 1);
+    assert_eq!(server.requests_received("password"), 1);
 
     // An 8 s token is due 4 s in (clock skew: at most half the lifetime);
     // the next run uses the stored refresh token. Long enough that a slow
@@ -221,11 +218,8 @@ async fn the_file_cache_is_reused_and_the_refresh_token_used_once_stale() {
     let third = tokenmux(&args, &CREDENTIALS).await;
     assert_eq!(third.code, 0, "{}", third.stderr);
     assert_ne!(third.stdout, first.stdout);
-    assert_eq!(server.tokens_issued(Provider::Password, Grant::Password), 1);
-    assert_eq!(
-        server.tokens_issued(Provider::Password, Grant::RefreshToken),
-        1
-    );
+    assert_eq!(server.tokens_issued("password", Grant::Password), 1);
+    assert_eq!(server.tokens_issued("password", Grant::RefreshToken), 1);
     for entry in std::fs::read_dir(cache.path()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         assert!(!name.contains(SECRET) && !name.contains(ID), "{name}");
@@ -238,7 +232,7 @@ async fn the_redis_cache_is_shared_between_runs_and_optional_when_down() {
         return;
     };
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let base = server.base_url(Provider::Airalo);
+    let base = server.base_url("airalo");
     let url = redis.url();
     let key = tokenmux::EncryptionKey::generate();
     let key = key.to_base64();
@@ -269,7 +263,7 @@ async fn the_redis_cache_is_shared_between_runs_and_optional_when_down() {
     let second = run(args(&url)).await;
     assert_eq!((first.code, second.code), (0, 0), "{}", first.stderr);
     assert_eq!(first.stdout, second.stdout, "the second run reads Redis");
-    assert_eq!(server.requests_received(Provider::Airalo), 1);
+    assert_eq!(server.requests_received("airalo"), 1);
     let dump = redis.cli(&["--scan"]);
     assert!(!String::from_utf8_lossy(&dump).contains(ID));
 
@@ -302,7 +296,7 @@ async fn the_redis_cache_is_shared_between_runs_and_optional_when_down() {
 #[tokio::test]
 async fn a_secret_flag_warns_and_the_schema_prints() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let base = server.base_url(Provider::NeonPanel);
+    let base = server.base_url("neonpanel");
     let run = tokenmux(
         &[
             "token",
@@ -338,7 +332,7 @@ async fn a_secret_flag_warns_and_the_schema_prints() {
 async fn config_files_in_yaml_and_toml() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let base = server.base_url(Provider::Airalo);
+    let base = server.base_url("airalo");
     let yaml = dir.path().join("tokenmux.yaml");
     std::fs::write(&yaml, format!("provider: airalo\nbase_url: {base}\n")).unwrap();
     let toml = dir.path().join("tokenmux.toml");
@@ -346,7 +340,7 @@ async fn config_files_in_yaml_and_toml() {
         &toml,
         format!(
             "provider = \"jsonapi\"\nbase_url = \"{}\"\n[credentials]\nclient_id = \"{ID}\"\nclient_secret = \"{SECRET}\"\n",
-            server.base_url(Provider::JsonApi)
+            server.base_url("jsonapi")
         ),
     )
     .unwrap();
@@ -392,7 +386,7 @@ async fn config_files_in_yaml_and_toml() {
 #[tokio::test]
 async fn secrets_given_as_flags_are_warned_about_without_showing_them() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let base = server.base_url(Provider::NeonPanel);
+    let base = server.base_url("neonpanel");
     // The flag overrides the environment: said, secret not shown.
     let run = tokenmux(
         &[
@@ -450,8 +444,8 @@ async fn secrets_given_as_flags_are_warned_about_without_showing_them() {
 #[tokio::test]
 async fn a_rate_limit_past_the_deadline_says_when_to_try_again() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    server.inject(Provider::JsonApi, Fault::status(429).retry_after("600"));
-    let base = server.base_url(Provider::JsonApi);
+    server.inject("jsonapi", Fault::status(429).retry_after("600"));
+    let base = server.base_url("jsonapi");
     let started = std::time::Instant::now();
     let run = tokenmux(
         &[
@@ -474,5 +468,5 @@ async fn a_rate_limit_past_the_deadline_says_when_to_try_again() {
     );
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert_eq!(server.requests_received(Provider::JsonApi), 1);
+    assert_eq!(server.requests_received("jsonapi"), 1);
 }

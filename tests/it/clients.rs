@@ -2,7 +2,7 @@
 //! exactly the documented request, and decodes every documented error
 //! status into its typed error.
 
-use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Grant, MockConfig, MockServer, Provider};
+use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Grant, MockConfig, MockServer};
 use tokenmux_wire::{BasicAuth, BasicEncoding, ClientConfig};
 
 use crate::support::*;
@@ -23,10 +23,8 @@ fn last_request(server: &MockServer) -> String {
 #[tokio::test]
 async fn neonpanel_gets_a_token_with_the_documented_request() {
     let server = mock().await;
-    let client = tokenmux_neonpanel::Client::new(
-        &server.base_url(Provider::NeonPanel),
-        ClientConfig::default(),
-    );
+    let client =
+        tokenmux_neonpanel::Client::new(&server.base_url("neonpanel"), ClientConfig::default());
     let token = client
         .login()
         .body(neonpanel_request(SECRET))
@@ -43,7 +41,7 @@ async fn neonpanel_gets_a_token_with_the_documented_request() {
             .starts_with("mock-neonpanel-access-")
     );
     assert_eq!(
-        server.tokens_issued(Provider::NeonPanel, Grant::ClientCredentials),
+        server.tokens_issued("neonpanel", Grant::ClientCredentials),
         1
     );
     insta::assert_snapshot!(last_request(&server));
@@ -52,10 +50,8 @@ async fn neonpanel_gets_a_token_with_the_documented_request() {
 #[tokio::test]
 async fn neonpanel_wrong_secret_is_refused_and_500_decodes() {
     let server = mock().await;
-    let client = tokenmux_neonpanel::Client::new(
-        &server.base_url(Provider::NeonPanel),
-        ClientConfig::default(),
-    );
+    let client =
+        tokenmux_neonpanel::Client::new(&server.base_url("neonpanel"), ClientConfig::default());
     // 401 is not in the document: progenitor reports it as unexpected, with its status.
     let error = client
         .login()
@@ -84,8 +80,7 @@ async fn neonpanel_wrong_secret_is_refused_and_500_decodes() {
 #[tokio::test]
 async fn airalo_gets_a_token_with_a_multipart_request() {
     let server = mock().await;
-    let client =
-        tokenmux_airalo::Client::new(&server.base_url(Provider::Airalo), ClientConfig::default());
+    let client = tokenmux_airalo::Client::new(&server.base_url("airalo"), ClientConfig::default());
     let token = client
         .v2_token_post()
         .body(airalo_request(SECRET))
@@ -108,8 +103,7 @@ async fn airalo_gets_a_token_with_a_multipart_request() {
 #[tokio::test]
 async fn airalo_422_decodes_for_missing_fields_and_wrong_credentials() {
     let server = mock().await;
-    let client =
-        tokenmux_airalo::Client::new(&server.base_url(Provider::Airalo), ClientConfig::default());
+    let client = tokenmux_airalo::Client::new(&server.base_url("airalo"), ClientConfig::default());
     for (secret, message) in [
         ("wrong", "Invalid client credentials."),
         ("", "the parameter is invalid"),
@@ -128,17 +122,14 @@ async fn airalo_422_decodes_for_missing_fields_and_wrong_credentials() {
             other => panic!("expected a typed 422, got {other:?}"),
         }
     }
-    assert_eq!(
-        server.tokens_issued(Provider::Airalo, Grant::ClientCredentials),
-        0
-    );
+    assert_eq!(server.tokens_issued("airalo", Grant::ClientCredentials), 0);
 }
 
 #[tokio::test]
 async fn jsonapi_gets_a_token_with_a_json_api_document() {
     let server = mock().await;
     let client =
-        tokenmux_jsonapi::Client::new(&server.base_url(Provider::JsonApi), ClientConfig::default());
+        tokenmux_jsonapi::Client::new(&server.base_url("jsonapi"), ClientConfig::default());
     let document = client
         .obtain_token()
         .body(jsonapi_request(SECRET))
@@ -163,7 +154,7 @@ async fn jsonapi_gets_a_token_with_a_json_api_document() {
 async fn jsonapi_documented_errors_decode() {
     let server = mock().await;
     let client =
-        tokenmux_jsonapi::Client::new(&server.base_url(Provider::JsonApi), ClientConfig::default());
+        tokenmux_jsonapi::Client::new(&server.base_url("jsonapi"), ClientConfig::default());
     let error = client
         .obtain_token()
         .body(jsonapi_request("wrong"))
@@ -206,7 +197,7 @@ async fn jsonapi_documented_errors_decode() {
 #[tokio::test]
 async fn password_grant_then_refresh_grant_rotates() {
     let server = mock().await;
-    let client = password_client(&server.base_url(Provider::Password), ID, SECRET);
+    let client = password_client(&server.base_url("password"), ID, SECRET);
     let first = client
         .oauth_token()
         .body(password_grant(tokenmux_mock::DEFAULT_PASSWORD))
@@ -243,17 +234,14 @@ async fn password_grant_then_refresh_grant_rotates() {
     };
     assert_eq!(body.status().as_u16(), 400);
     assert_eq!(body.error.as_deref(), Some("invalid_grant"));
-    assert_eq!(server.tokens_issued(Provider::Password, Grant::Password), 1);
-    assert_eq!(
-        server.tokens_issued(Provider::Password, Grant::RefreshToken),
-        1
-    );
+    assert_eq!(server.tokens_issued("password", Grant::Password), 1);
+    assert_eq!(server.tokens_issued("password", Grant::RefreshToken), 1);
 }
 
 #[tokio::test]
 async fn password_errors_decode_and_basic_auth_is_required() {
     let server = mock().await;
-    let base = server.base_url(Provider::Password);
+    let base = server.base_url("password");
 
     let wrong_user = password_client(&base, ID, SECRET)
         .oauth_token()
@@ -282,7 +270,7 @@ async fn password_errors_decode_and_basic_auth_is_required() {
     );
 
     // Without Basic credentials the request is not sent at all.
-    let before = server.requests_received(Provider::Password);
+    let before = server.requests_received("password");
     let unauthenticated = tokenmux_password::Client::new(&base, ClientConfig::default())
         .oauth_token()
         .body(password_grant(tokenmux_mock::DEFAULT_PASSWORD))
@@ -292,7 +280,7 @@ async fn password_errors_decode_and_basic_auth_is_required() {
         matches!(&unauthenticated, Err(tokenmux_password::Error::InvalidRequest(m)) if m.contains("Basic")),
         "{unauthenticated:?}"
     );
-    assert_eq!(server.requests_received(Provider::Password), before);
+    assert_eq!(server.requests_received("password"), before);
 }
 
 #[tokio::test]
@@ -300,11 +288,11 @@ async fn basic_encoding_is_as_documented_unless_rfc6749_is_chosen() {
     // A secret with characters that form-urlencoding changes.
     let secret = "s3cr:et/+ &";
     let config = MockConfig {
-        password_client: tokenmux_mock::ClientCredentials::new(ID, secret),
+        client: tokenmux_mock::ClientCredentials::new(ID, secret),
         ..MockConfig::default()
     };
     let server = MockServer::start(config).await.unwrap();
-    let base = server.base_url(Provider::Password);
+    let base = server.base_url("password");
     let send = |encoding| {
         let client = tokenmux_password::Client::new(
             &base,
@@ -333,7 +321,7 @@ async fn basic_encoding_is_as_documented_unless_rfc6749_is_chosen() {
 async fn the_mock_is_strict_about_media_types() {
     let server = mock().await;
     let http = reqwest::Client::new();
-    let post = |provider: Provider, path: &str, content_type: &str, body: &str| {
+    let post = |provider: &str, path: &str, content_type: &str, body: &str| {
         http.post(format!("{}{path}", server.base_url(provider)))
             .header("content-type", content_type)
             .body(body.to_owned())
@@ -343,7 +331,7 @@ async fn the_mock_is_strict_about_media_types() {
     let json = format!(r#"{{"client_id":"{ID}","client_secret":"{SECRET}"}}"#);
     assert_eq!(
         status(
-            post(Provider::NeonPanel, "/auth/token", "text/plain", &json)
+            post("neonpanel", "/auth/token", "text/plain", &json)
                 .await
                 .unwrap()
         ),
@@ -354,7 +342,7 @@ async fn the_mock_is_strict_about_media_types() {
     assert_eq!(
         status(
             post(
-                Provider::NeonPanel,
+                "neonpanel",
                 "/auth/token",
                 "application/x-www-form-urlencoded",
                 &np_form
@@ -367,7 +355,7 @@ async fn the_mock_is_strict_about_media_types() {
     // JSON is not what Airalo documents: it cannot see the fields.
     assert_eq!(
         status(
-            post(Provider::Airalo, "/v2/token", "application/json", &json)
+            post("airalo", "/v2/token", "application/json", &json)
                 .await
                 .unwrap()
         ),
@@ -378,7 +366,7 @@ async fn the_mock_is_strict_about_media_types() {
     assert_eq!(
         status(
             post(
-                Provider::Airalo,
+                "airalo",
                 "/v2/token",
                 "application/x-www-form-urlencoded",
                 &form
@@ -394,10 +382,7 @@ async fn the_mock_is_strict_about_media_types() {
     let basic = tokenmux_wire::BasicAuth::new(ID, SECRET).header_value();
     let form_post = |basic: Option<reqwest::header::HeaderValue>, content_type: &str| {
         let mut request = http
-            .post(format!(
-                "{}/oauth/token",
-                server.base_url(Provider::Password)
-            ))
+            .post(format!("{}/oauth/token", server.base_url("password")))
             .header("content-type", content_type.to_owned())
             .body(grant.clone());
         if let Some(basic) = basic {
@@ -430,7 +415,7 @@ async fn the_mock_is_strict_about_media_types() {
     );
     assert_eq!(
         status(
-            post(Provider::JsonApi, "/token/", "application/json", &document)
+            post("jsonapi", "/token/", "application/json", &document)
                 .await
                 .unwrap()
         ),
@@ -438,14 +423,9 @@ async fn the_mock_is_strict_about_media_types() {
     );
     assert_eq!(
         status(
-            post(
-                Provider::JsonApi,
-                "/token/",
-                "application/vnd.api+json",
-                &document
-            )
-            .await
-            .unwrap()
+            post("jsonapi", "/token/", "application/vnd.api+json", &document)
+                .await
+                .unwrap()
         ),
         200
     );
@@ -453,7 +433,7 @@ async fn the_mock_is_strict_about_media_types() {
     assert_eq!(
         status(
             post(
-                Provider::JsonApi,
+                "jsonapi",
                 "/token/",
                 "application/vnd.api+json",
                 &wrong_type

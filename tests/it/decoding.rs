@@ -2,30 +2,23 @@
 //! normalisation into one token (`decode_token_response`), the code the
 //! fuzz targets in `fuzz/` run too.
 
+use crate::support::providers;
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use tokenmux::{Error, ProviderKind, RefreshPolicy, decode_token_response};
+use tokenmux::{Error, RefreshPolicy, decode_token_response};
 
 const TEN_YEARS: Duration = Duration::from_secs(315_360_000);
 
-fn kinds() -> impl Strategy<Value = ProviderKind> {
-    prop::sample::select(ProviderKind::ALL.to_vec())
+fn kinds() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(providers())
 }
 
 /// The provider's documented success body around OAuth2-named fields.
-fn envelope(kind: ProviderKind, mut fields: Map<String, Value>) -> Value {
-    match kind {
-        ProviderKind::NeonPanel | ProviderKind::Password => Value::Object(fields),
-        ProviderKind::Airalo => json!({"data": fields, "meta": {"message": "success"}}),
-        ProviderKind::JsonApi => {
-            if let Some(access) = fields.remove("access_token") {
-                fields.insert("access".into(), access);
-            }
-            json!({"data": {"type": "auth-token", "id": "1", "attributes": fields}})
-        }
-    }
+fn envelope(kind: &'static str, fields: Map<String, Value>) -> Value {
+    let text = Value::Object(fields).to_string();
+    serde_json::from_str(&crate::support::success_body_raw(kind, &text).1).unwrap()
 }
 
 #[derive(Clone, Debug)]
@@ -63,7 +56,7 @@ fn token_type() -> impl Strategy<Value = Option<String>> {
 /// type (any case) or none, a non-negative lifetime (number, or a string
 /// of digits) or none.
 fn acceptable(
-    kind: ProviderKind,
+    kind: &'static str,
     token: &str,
     token_type: &Option<String>,
     expires_in: &ExpiresIn,
@@ -77,7 +70,7 @@ fn acceptable(
         ExpiresIn::Seconds(s) => *s >= 0,
         // JSON:API's field is a number; the others' are integers, which a
         // fraction is truncated to.
-        ExpiresIn::Fraction(f) if kind == ProviderKind::JsonApi => *f >= 0.0,
+        ExpiresIn::Fraction(f) if kind == "jsonapi" => *f >= 0.0,
         ExpiresIn::Fraction(f) => f.trunc() >= 0.0,
         ExpiresIn::Text(t) => t.trim().parse::<f64>().is_ok_and(|f| f >= 0.0),
     };
@@ -96,7 +89,7 @@ proptest! {
         body in prop::collection::vec(any::<u8>(), 0..512),
     ) {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        if let Ok(token) = decode_token_response(kind, status, &body, now, &RefreshPolicy::default()) {
+        if let Ok(token) = decode_token_response(&crate::support::named(kind), status, &body, now, &RefreshPolicy::default()) {
             prop_assert_eq!(status, 200);
             prop_assert!(token.secret().expose_secret().bytes().all(|b| b.is_ascii_graphic()));
             prop_assert!(token.lifetime() <= TEN_YEARS);
@@ -128,7 +121,7 @@ proptest! {
         let body = envelope(kind, fields).to_string();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let policy = RefreshPolicy::default();
-        let decoded = decode_token_response(kind, 200, body.as_bytes(), now, &policy);
+        let decoded = decode_token_response(&crate::support::named(kind), 200, body.as_bytes(), now, &policy);
         let expected = acceptable(kind, &token, &token_type, &expires);
         match decoded {
             Ok(decoded) => {
@@ -169,7 +162,7 @@ proptest! {
             prop::collection::vec(any::<u8>(), 0..64),
         ],
     ) {
-        let error = decode_token_response(kind, status, &body, SystemTime::now(), &RefreshPolicy::default()).unwrap_err();
+        let error = decode_token_response(&crate::support::named(kind), status, &body, SystemTime::now(), &RefreshPolicy::default()).unwrap_err();
         let expected = match status {
             429 => matches!(error, Error::RateLimited { .. }),
             408 | 500..=599 => matches!(error, Error::Server { .. }),

@@ -5,33 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokenmux::{Credentials, Error, ManualClock, Provider, ProviderKind, RetryPolicy, TokenSource};
-use tokenmux_mock::{
-    DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer, Provider as Mocked,
-};
+use tokenmux::{Credentials, Error, ManualClock, Provider, RetryPolicy, TokenSource};
+use tokenmux_mock::{Fault, Grant, MockConfig, MockServer};
 
-use crate::support::{ID, SECRET};
+use crate::support::{ID, SECRET, credentials_for, issues_refresh_tokens, provider, providers};
 
-const ALL: [(ProviderKind, Mocked); 4] = [
-    (ProviderKind::NeonPanel, Mocked::NeonPanel),
-    (ProviderKind::Airalo, Mocked::Airalo),
-    (ProviderKind::JsonApi, Mocked::JsonApi),
-    (ProviderKind::Password, Mocked::Password),
-];
-
-fn credentials(kind: ProviderKind) -> Credentials {
-    match kind {
-        ProviderKind::Password => {
-            Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD)
-        }
-        _ => Credentials::client(ID, SECRET),
-    }
-}
-
-fn source(server: &MockServer, kind: ProviderKind, clock: &Arc<ManualClock>) -> TokenSource {
-    let mocked = ALL.iter().find(|(k, _)| *k == kind).unwrap().1;
-    TokenSource::builder(Provider::new(kind, server.base_url(mocked)))
-        .credentials(credentials(kind))
+fn source(server: &MockServer, kind: &'static str, clock: &Arc<ManualClock>) -> TokenSource {
+    TokenSource::builder(provider(kind, server.base_url(kind)))
+        .credentials(credentials_for(kind))
         .clock(clock.clone())
         .build()
         .unwrap()
@@ -41,7 +22,7 @@ async fn mock() -> MockServer {
     MockServer::start(MockConfig::default()).await.unwrap()
 }
 
-fn issued(server: &MockServer, provider: Mocked) -> usize {
+fn issued(server: &MockServer, provider: &'static str) -> usize {
     [
         Grant::ClientCredentials,
         Grant::Password,
@@ -56,18 +37,16 @@ fn issued(server: &MockServer, provider: Mocked) -> usize {
 async fn every_provider_gives_a_token_and_then_serves_it_from_cache() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
-    for (kind, mocked) in ALL {
+    for kind in providers() {
+        let mocked = kind;
         let tokens = source(&server, kind, &clock);
         let header = tokens.authorization().await.unwrap();
-        let prefix = format!("Bearer mock-{}-access-", &mocked.prefix()[1..]);
+        let prefix = format!("Bearer mock-{mocked}-access-");
         assert!(header.to_str().unwrap().starts_with(&prefix), "{kind:?}");
         assert!(header.is_sensitive());
         let token = tokens.token().await.unwrap();
         assert_eq!(token.lifetime(), Duration::from_secs(3600), "{kind:?}");
-        assert_eq!(
-            token.refresh_token().is_some(),
-            kind == ProviderKind::Password
-        );
+        assert_eq!(token.refresh_token().is_some(), issues_refresh_tokens(kind));
         assert_eq!(
             server.requests_received(mocked),
             1,
@@ -80,7 +59,7 @@ async fn every_provider_gives_a_token_and_then_serves_it_from_cache() {
 async fn a_thousand_callers_on_an_empty_cache_make_one_request() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
-    let tokens = source(&server, ProviderKind::JsonApi, &clock);
+    let tokens = source(&server, "jsonapi", &clock);
     let herd = |tokens: TokenSource| async move {
         let tasks: Vec<_> = (0..1000)
             .map(|_| {
@@ -99,26 +78,26 @@ async fn a_thousand_callers_on_an_empty_cache_make_one_request() {
         got.pop().unwrap()
     };
     let first = herd(tokens.clone()).await;
-    assert_eq!(server.requests_received(Mocked::JsonApi), 1);
+    assert_eq!(server.requests_received("jsonapi"), 1);
 
     // At expiry, the herd again shares one request.
     clock.advance(Duration::from_secs(3600));
     let second = herd(tokens).await;
     assert_ne!(first, second);
-    assert_eq!(server.requests_received(Mocked::JsonApi), 2);
+    assert_eq!(server.requests_received("jsonapi"), 2);
 }
 
 #[tokio::test]
 async fn a_stale_token_is_served_at_once_while_one_refresh_runs() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
-    let tokens = source(&server, ProviderKind::NeonPanel, &clock);
+    let tokens = source(&server, "neonpanel", &clock);
     let old = tokens.token().await.unwrap();
 
     // Inside the refresh-ahead window (the last 5 min of 1 h), and the
     // refresh will take a while.
     clock.advance(Duration::from_secs(3400));
-    server.inject(Mocked::NeonPanel, Fault::delay(Duration::from_millis(500)));
+    server.inject("neonpanel", Fault::delay(Duration::from_millis(500)));
     for _ in 0..100 {
         assert_eq!(
             tokens.token().await.unwrap(),
@@ -136,7 +115,7 @@ async fn a_stale_token_is_served_at_once_while_one_refresh_runs() {
         assert!(Instant::now() < deadline, "the background refresh finished");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(server.requests_received(Mocked::NeonPanel), 2);
+    assert_eq!(server.requests_received("neonpanel"), 2);
     assert!(new.expires_at() > old.expires_at());
 }
 
@@ -144,7 +123,7 @@ async fn a_stale_token_is_served_at_once_while_one_refresh_runs() {
 async fn without_background_refresh_a_stale_token_is_refreshed_before_returning() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
-    let tokens = TokenSource::builder(Provider::jsonapi(server.base_url(Mocked::JsonApi)))
+    let tokens = TokenSource::builder(Provider::jsonapi(server.base_url("jsonapi")))
         .credentials(Credentials::client(ID, SECRET))
         .clock(clock.clone())
         .background_refresh(false)
@@ -157,7 +136,7 @@ async fn without_background_refresh_a_stale_token_is_refreshed_before_returning(
     assert_ne!(old, new, "refreshed in the foreground");
     // A failing foreground refresh still serves the valid stale token.
     clock.advance(Duration::from_secs(3400));
-    server.inject(Mocked::JsonApi, Fault::status(503));
+    server.inject("jsonapi", Fault::status(503));
     assert_eq!(tokens.token().await.unwrap(), new);
 }
 
@@ -165,7 +144,7 @@ async fn without_background_refresh_a_stale_token_is_refreshed_before_returning(
 async fn a_failed_refresh_keeps_serving_the_valid_token() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
-    let tokens = TokenSource::builder(Provider::jsonapi(server.base_url(Mocked::JsonApi)))
+    let tokens = TokenSource::builder(Provider::jsonapi(server.base_url("jsonapi")))
         .credentials(Credentials::client(ID, SECRET))
         .clock(clock.clone())
         .retry_policy(RetryPolicy::none())
@@ -174,24 +153,24 @@ async fn a_failed_refresh_keeps_serving_the_valid_token() {
     let old = tokens.token().await.unwrap();
     clock.advance(Duration::from_secs(3400));
     for _ in 0..5 {
-        server.inject(Mocked::JsonApi, Fault::status(503));
+        server.inject("jsonapi", Fault::status(503));
     }
     for _ in 0..5 {
         assert_eq!(tokens.token().await.unwrap(), old);
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     assert!(
-        server.requests_received(Mocked::JsonApi) >= 2,
+        server.requests_received("jsonapi") >= 2,
         "refreshes were tried"
     );
-    assert_eq!(issued(&server, Mocked::JsonApi), 1, "and all failed");
+    assert_eq!(issued(&server, "jsonapi"), 1, "and all failed");
 }
 
 #[tokio::test]
 async fn refresh_tokens_rotate_under_concurrency_and_are_never_reused() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
-    let tokens = source(&server, ProviderKind::Password, &clock);
+    let tokens = source(&server, "password", &clock);
     tokens.token().await.unwrap();
     for _ in 0..10 {
         clock.advance(Duration::from_secs(3600));
@@ -207,38 +186,35 @@ async fn refresh_tokens_rotate_under_concurrency_and_are_never_reused() {
     }
     // One password grant, then one refresh per lifetime; a reused refresh
     // token would have been refused and shown up as an extra request.
-    assert_eq!(server.tokens_issued(Mocked::Password, Grant::Password), 1);
-    assert_eq!(
-        server.tokens_issued(Mocked::Password, Grant::RefreshToken),
-        10
-    );
-    assert_eq!(server.requests_received(Mocked::Password), 11);
+    assert_eq!(server.tokens_issued("password", Grant::Password), 1);
+    assert_eq!(server.tokens_issued("password", Grant::RefreshToken), 10);
+    assert_eq!(server.requests_received("password"), 11);
 }
 
 #[tokio::test]
 async fn a_refused_refresh_token_falls_back_to_the_password_grant() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
-    let tokens = source(&server, ProviderKind::Password, &clock);
+    let tokens = source(&server, "password", &clock);
     tokens.token().await.unwrap();
     server.revoke_refresh_tokens();
     clock.advance(Duration::from_secs(3600));
     let token = tokens.token().await.unwrap();
     assert!(token.refresh_token().is_some());
-    assert_eq!(server.tokens_issued(Mocked::Password, Grant::Password), 2);
+    assert_eq!(server.tokens_issued("password", Grant::Password), 2);
     // password, refused refresh, password.
-    assert_eq!(server.requests_received(Mocked::Password), 3);
+    assert_eq!(server.requests_received("password"), 3);
 }
 
 #[tokio::test]
 async fn a_refresh_token_is_never_sent_twice_even_after_a_transient_failure() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
-    let tokens = source(&server, ProviderKind::Password, &clock);
+    let tokens = source(&server, "password", &clock);
     tokens.token().await.unwrap();
     clock.advance(Duration::from_secs(3600));
     // The refresh grant meets a 429; the next attempt is the password grant.
-    server.inject(Mocked::Password, Fault::status(429).retry_after("0"));
+    server.inject("password", Fault::status(429).retry_after("0"));
     tokens.token().await.unwrap();
     let refresh_tokens_sent: Vec<String> = server
         .requests()
@@ -247,16 +223,16 @@ async fn a_refresh_token_is_never_sent_twice_even_after_a_transient_failure() {
         .filter_map(|body| body["refresh_token"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(refresh_tokens_sent.len(), 1, "one refresh attempt");
-    assert_eq!(server.tokens_issued(Mocked::Password, Grant::Password), 2);
+    assert_eq!(server.tokens_issued("password", Grant::Password), 2);
 }
 
 #[tokio::test]
 async fn retry_after_is_honoured_then_the_token_arrives() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
-    let tokens = source(&server, ProviderKind::JsonApi, &clock);
+    let tokens = source(&server, "jsonapi", &clock);
     server.inject(
-        Mocked::JsonApi,
+        "jsonapi",
         Fault::status(429).retry_after("1").body(
             "application/vnd.api+json",
             r#"{"errors":[{"status":"429"}]}"#,
@@ -269,20 +245,20 @@ async fn retry_after_is_honoured_then_the_token_arrives() {
         waited >= Duration::from_secs(1),
         "waited {waited:?} for Retry-After: 1"
     );
-    assert_eq!(server.requests_received(Mocked::JsonApi), 2);
+    assert_eq!(server.requests_received("jsonapi"), 2);
 }
 
 #[tokio::test]
 async fn server_errors_are_retried_and_rejected_credentials_are_not() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
-    let tokens = source(&server, ProviderKind::Airalo, &clock);
-    server.inject(Mocked::Airalo, Fault::status(500));
-    server.inject(Mocked::Airalo, Fault::status(500));
+    let tokens = source(&server, "airalo", &clock);
+    server.inject("airalo", Fault::status(500));
+    server.inject("airalo", Fault::status(500));
     tokens.token().await.unwrap();
-    assert_eq!(server.requests_received(Mocked::Airalo), 3);
+    assert_eq!(server.requests_received("airalo"), 3);
 
-    let wrong = TokenSource::builder(Provider::jsonapi(server.base_url(Mocked::JsonApi)))
+    let wrong = TokenSource::builder(Provider::jsonapi(server.base_url("jsonapi")))
         .credentials(Credentials::client(ID, "wrong"))
         .build()
         .unwrap();
@@ -293,21 +269,20 @@ async fn server_errors_are_retried_and_rejected_credentials_are_not() {
         "{error:?}"
     );
     assert!(!error.is_transient());
-    assert_eq!(server.requests_received(Mocked::JsonApi), 1, "not retried");
+    assert_eq!(server.requests_received("jsonapi"), 1, "not retried");
 
     // Exhausted retries surface as the transient error.
-    let tokens = TokenSource::builder(
-        Provider::neonpanel().with_base_url(server.base_url(Mocked::NeonPanel)),
-    )
-    .credentials(Credentials::client(ID, SECRET))
-    .retry_policy(RetryPolicy {
-        max_attempts: 2,
-        ..RetryPolicy::default()
-    })
-    .build()
-    .unwrap();
+    let tokens =
+        TokenSource::builder(Provider::neonpanel().with_base_url(server.base_url("neonpanel")))
+            .credentials(Credentials::client(ID, SECRET))
+            .retry_policy(RetryPolicy {
+                max_attempts: 2,
+                ..RetryPolicy::default()
+            })
+            .build()
+            .unwrap();
     for _ in 0..2 {
-        server.inject(Mocked::NeonPanel, Fault::status(500));
+        server.inject("neonpanel", Fault::status(500));
     }
     let error = tokens.token().await.unwrap_err();
     assert!(
@@ -319,15 +294,14 @@ async fn server_errors_are_retried_and_rejected_credentials_are_not() {
 #[tokio::test]
 async fn a_hanging_server_times_out() {
     let server = mock().await;
-    server.inject(Mocked::NeonPanel, Fault::delay(Duration::from_secs(5)));
-    let tokens = TokenSource::builder(
-        Provider::neonpanel().with_base_url(server.base_url(Mocked::NeonPanel)),
-    )
-    .credentials(Credentials::client(ID, SECRET))
-    .request_timeout(Duration::from_millis(300))
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    server.inject("neonpanel", Fault::delay(Duration::from_secs(5)));
+    let tokens =
+        TokenSource::builder(Provider::neonpanel().with_base_url(server.base_url("neonpanel")))
+            .credentials(Credentials::client(ID, SECRET))
+            .request_timeout(Duration::from_millis(300))
+            .retry_policy(RetryPolicy::none())
+            .build()
+            .unwrap();
     let error = tokens.token().await.unwrap_err();
     assert!(matches!(error, Error::Timeout), "{error:?}");
     assert!(error.is_transient());
@@ -337,15 +311,12 @@ async fn a_hanging_server_times_out() {
 async fn invalidate_fetches_a_new_token_with_the_refresh_token() {
     let server = mock().await;
     let clock = Arc::new(ManualClock::default());
-    let tokens = source(&server, ProviderKind::Password, &clock);
+    let tokens = source(&server, "password", &clock);
     let first = tokens.token().await.unwrap();
     tokens.invalidate();
     let second = tokens.token().await.unwrap();
     assert_ne!(first.secret(), second.secret());
-    assert_eq!(
-        server.tokens_issued(Mocked::Password, Grant::RefreshToken),
-        1
-    );
+    assert_eq!(server.tokens_issued("password", Grant::RefreshToken), 1);
 }
 
 #[tokio::test]

@@ -8,15 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokenmux::{
-    Credentials, Error, FileStore, ManualClock, MemoryStore, Provider, ProviderKind, RetryPolicy,
-    StoreKey, TokenSource, TokenStore,
+    Credentials, Error, FileStore, ManualClock, MemoryStore, RetryPolicy, StoreKey, TokenSource,
+    TokenStore,
 };
-use tokenmux_mock::{
-    DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer, Provider as Mocked,
-};
+use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer};
 use tokio::time::Instant;
 
-use crate::support::{ID, SECRET};
+use crate::support::{ID, SECRET, credentials_for, provider};
 
 const RETRY: RetryPolicy = RetryPolicy {
     max_attempts: 4,
@@ -25,16 +23,9 @@ const RETRY: RetryPolicy = RetryPolicy {
     deadline: Duration::from_secs(10),
 };
 
-fn source(mock: &MockServer, provider: Mocked) -> tokenmux::TokenSourceBuilder {
-    let kind = ProviderKind::from_name(provider.name()).unwrap();
-    let credentials = match kind {
-        ProviderKind::Password => {
-            Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD)
-        }
-        _ => Credentials::client(ID, SECRET),
-    };
-    TokenSource::builder(Provider::new(kind, mock.base_url(provider).as_str()))
-        .credentials(credentials)
+fn source(mock: &MockServer, kind: &'static str) -> tokenmux::TokenSourceBuilder {
+    TokenSource::builder(provider(kind, mock.base_url(kind).as_str()))
+        .credentials(credentials_for(kind))
         .retry_policy(RETRY)
 }
 
@@ -43,9 +34,9 @@ async fn a_herd_at_a_failing_endpoint_shares_one_flight_and_its_error() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     // "Always 503": more faults than any number of attempts here.
     for _ in 0..100 {
-        mock.inject(Mocked::NeonPanel, Fault::status(503));
+        mock.inject("neonpanel", Fault::status(503));
     }
-    let tokens = source(&mock, Mocked::NeonPanel).build().unwrap();
+    let tokens = source(&mock, "neonpanel").build().unwrap();
     let started = Instant::now();
     let callers: Vec<_> = (0..1000)
         .map(|_| {
@@ -68,7 +59,7 @@ async fn a_herd_at_a_failing_endpoint_shares_one_flight_and_its_error() {
     .await
     .expect("every caller answered within the retry deadline (and a margin)");
     let slowest = answers.iter().map(|(_, waited)| *waited).max().unwrap();
-    let upstream = mock.requests_received(Mocked::NeonPanel);
+    let upstream = mock.requests_received("neonpanel");
     println!(
         "failing herd: 1000 callers, {upstream} upstream requests, slowest caller answered after {slowest:?}"
     );
@@ -92,19 +83,19 @@ async fn a_herd_at_a_failing_endpoint_shares_one_flight_and_its_error() {
         "{:?}",
         asked.elapsed()
     );
-    assert_eq!(mock.requests_received(Mocked::NeonPanel), upstream);
+    assert_eq!(mock.requests_received("neonpanel"), upstream);
 }
 
 #[tokio::test]
 async fn the_cool_down_follows_retry_after_and_then_a_new_flight_starts() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let clock = Arc::new(ManualClock::default());
-    let tokens = source(&mock, Mocked::JsonApi)
+    let tokens = source(&mock, "jsonapi")
         .clock(clock.clone())
         .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
-    mock.inject(Mocked::JsonApi, Fault::status(429).retry_after("120"));
+    mock.inject("jsonapi", Fault::status(429).retry_after("120"));
     let error = tokens.token().await.unwrap_err();
     assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
     // Within the 120 s: the same error, nothing sent.
@@ -113,17 +104,17 @@ async fn the_cool_down_follows_retry_after_and_then_a_new_flight_starts() {
         tokens.token().await,
         Err(Error::RateLimited { .. })
     ));
-    assert_eq!(mock.requests_received(Mocked::JsonApi), 1);
+    assert_eq!(mock.requests_received("jsonapi"), 1);
     clock.advance(Duration::from_secs(1));
     assert!(tokens.token().await.is_ok());
-    assert_eq!(mock.requests_received(Mocked::JsonApi), 2);
+    assert_eq!(mock.requests_received("jsonapi"), 2);
 }
 
 #[tokio::test]
 async fn a_failed_background_refresh_backs_off() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let clock = Arc::new(ManualClock::default());
-    let tokens = source(&mock, Mocked::NeonPanel)
+    let tokens = source(&mock, "neonpanel")
         .clock(clock.clone())
         .retry_policy(RetryPolicy {
             max_attempts: 1,
@@ -135,7 +126,7 @@ async fn a_failed_background_refresh_backs_off() {
     let cached = tokens.token().await.unwrap();
     clock.advance(Duration::from_secs(3300)); // into the refresh window
     for _ in 0..20 {
-        mock.inject(Mocked::NeonPanel, Fault::status(500));
+        mock.inject("neonpanel", Fault::status(500));
     }
     // Many reads while the background refresh fails: each served the
     // cached token, and one refresh attempt per back-off, not per read.
@@ -143,11 +134,11 @@ async fn a_failed_background_refresh_backs_off() {
         assert_eq!(tokens.token().await.unwrap(), cached);
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    assert_eq!(mock.requests_received(Mocked::NeonPanel), 2);
+    assert_eq!(mock.requests_received("neonpanel"), 2);
     clock.advance(Duration::from_secs(30));
     let _ = tokens.token().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(mock.requests_received(Mocked::NeonPanel), 3);
+    assert_eq!(mock.requests_received("neonpanel"), 3);
 }
 
 /// A caller gives up (a timeout around `token()`) while the refresh grant
@@ -156,7 +147,7 @@ async fn a_failed_background_refresh_backs_off() {
 async fn a_caller_giving_up_cancels_nothing(store: Arc<dyn TokenStore>) {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let clock = Arc::new(ManualClock::default());
-    let tokens = source(&mock, Mocked::Password)
+    let tokens = source(&mock, "password")
         .clock(clock.clone())
         .store(store.clone())
         .build()
@@ -164,7 +155,7 @@ async fn a_caller_giving_up_cancels_nothing(store: Arc<dyn TokenStore>) {
     let first = tokens.token().await.unwrap();
     let spent = first.refresh_token().unwrap().clone();
     clock.advance(Duration::from_secs(3600)); // expired
-    mock.inject(Mocked::Password, Fault::delay(Duration::from_millis(400)));
+    mock.inject("password", Fault::delay(Duration::from_millis(400)));
     let gave_up = tokio::time::timeout(Duration::from_millis(50), tokens.token()).await;
     assert!(gave_up.is_err(), "the caller gave up before the answer");
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -186,9 +177,9 @@ async fn a_caller_giving_up_cancels_nothing(store: Arc<dyn TokenStore>) {
     // The next call uses it: no new request, no reuse.
     let next = tokens.token().await.unwrap();
     assert_eq!(next.secret(), stored.token.secret());
-    assert_eq!(mock.tokens_issued(Mocked::Password, Grant::RefreshToken), 1);
-    assert_eq!(mock.tokens_issued(Mocked::Password, Grant::Password), 1);
-    assert_eq!(mock.requests_received(Mocked::Password), 2);
+    assert_eq!(mock.tokens_issued("password", Grant::RefreshToken), 1);
+    assert_eq!(mock.tokens_issued("password", Grant::Password), 1);
+    assert_eq!(mock.requests_received("password"), 2);
     assert_eq!(mock.refresh_tokens_reused(), 0);
 }
 
@@ -206,11 +197,11 @@ async fn a_caller_giving_up_cancels_nothing_with_a_file_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sources_sharing_a_memory_store_make_one_request() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    mock.inject(Mocked::Airalo, Fault::delay(Duration::from_millis(200)));
+    mock.inject("airalo", Fault::delay(Duration::from_millis(200)));
     let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
     let sources: Vec<_> = (0..10)
         .map(|_| {
-            source(&mock, Mocked::Airalo)
+            source(&mock, "airalo")
                 .store(store.clone())
                 .build()
                 .unwrap()
@@ -228,5 +219,5 @@ async fn sources_sharing_a_memory_store_make_one_request() {
         seen.insert(call.await.unwrap().secret().expose_secret().to_owned());
     }
     assert_eq!(seen.len(), 1, "every source got the one token");
-    assert_eq!(mock.requests_received(Mocked::Airalo), 1);
+    assert_eq!(mock.requests_received("airalo"), 1);
 }

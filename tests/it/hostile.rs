@@ -7,24 +7,24 @@
 
 use std::time::{Duration, Instant};
 
-use tokenmux::{
-    Credentials, Error, Provider, ProviderKind, RefreshPolicy, RetryPolicy, StoreKey, TokenSource,
-};
-use tokenmux_mock::{DEFAULT_USERNAME, Fault, MockConfig, MockServer, Provider as Mocked};
+use tokenmux::{Credentials, Error, Provider, RefreshPolicy, RetryPolicy, StoreKey, TokenSource};
+use tokenmux_mock::{DEFAULT_USERNAME, Fault, MockConfig, MockServer};
 
-use crate::support::{Echo, ID, SECRET, Thief, echo_server, leaks, tls_redirector};
+use crate::support::{
+    Echo, ID, SECRET, Thief, echo_server, leaks, provider, providers, tls_redirector,
+};
 
 const PASSWORD: &str = "hostile-PASSWORD-9f3e";
 
-fn credentials(kind: ProviderKind) -> Credentials {
+fn credentials(kind: &'static str) -> Credentials {
     match kind {
-        ProviderKind::Password => Credentials::password(ID, SECRET, DEFAULT_USERNAME, PASSWORD),
+        "password" => Credentials::password(ID, SECRET, DEFAULT_USERNAME, PASSWORD),
         _ => Credentials::client(ID, SECRET),
     }
 }
 
-fn source(kind: ProviderKind, base: &str) -> TokenSource {
-    TokenSource::builder(Provider::new(kind, base))
+fn source(kind: &'static str, base: &str) -> TokenSource {
+    TokenSource::builder(provider(kind, base))
         .credentials(credentials(kind))
         .retry_policy(RetryPolicy {
             max_attempts: 2,
@@ -40,8 +40,8 @@ fn source(kind: ProviderKind, base: &str) -> TokenSource {
 async fn redirects_are_never_followed() {
     let thief = Thief::start().await;
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    for mocked in Mocked::ALL {
-        let kind = ProviderKind::from_name(mocked.name()).unwrap();
+    for mocked in providers() {
+        let kind = mocked;
         for status in [301, 302, 303, 307, 308] {
             mock.reset();
             let location = format!("{}/steal?code=QUERY-SECRET", thief.url);
@@ -55,7 +55,7 @@ async fn redirects_are_never_followed() {
                 matches!(&error, Error::Redirect { status: s, location: Some(host) }
                     if s.as_u16() == status && host == "127.0.0.2"),
                 "{}: {status}: {shown}",
-                mocked.name()
+                mocked
             );
             assert!(
                 !shown.contains("QUERY-SECRET") && !shown.contains("steal"),
@@ -135,11 +135,7 @@ fn credentials_in_a_base_url_are_refused_without_repeating_them() {
 #[tokio::test]
 async fn secrets_echoed_in_any_encoding_never_reach_an_error() {
     let mut tried = 0;
-    for kind in [
-        ProviderKind::Password,
-        ProviderKind::JsonApi,
-        ProviderKind::Airalo,
-    ] {
+    for kind in ["password", "jsonapi", "airalo"] {
         for status in [200, 400, 401, 422, 500] {
             for echo in Echo::ALL {
                 let base = echo_server(status, echo).await;
@@ -163,13 +159,13 @@ async fn server_text_stays_one_line_and_inert() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let hostile = "bad\u{1b}[31mred\r\nX-Injected: yes\u{7}\u{202e}";
     mock.inject(
-        Mocked::Password,
+        "password",
         Fault::status(400).body(
             "application/json",
             &serde_json::json!({"error": hostile, "error_description": hostile}).to_string(),
         ),
     );
-    let error = source(ProviderKind::Password, &mock.base_url(Mocked::Password))
+    let error = source("password", &mock.base_url("password"))
         .token()
         .await
         .unwrap_err();
@@ -190,8 +186,8 @@ async fn malformed_success_bodies_never_show_their_tokens() {
         r#"access_token=LEAK-access-6&token_type=bearer&refresh_token=LEAK-refresh-7"#,
         r#"{"access_token":"LEAK-a","access_token":"LEAK-b","token_type":"Bearer","expires_in":60}"#,
     ];
-    for mocked in Mocked::ALL {
-        let kind = ProviderKind::from_name(mocked.name()).unwrap();
+    for mocked in providers() {
+        let kind = mocked;
         for body in bodies {
             mock.inject(mocked, Fault::status(200).body("application/json", body));
             let error = source(kind, &mock.base_url(mocked))
@@ -200,7 +196,7 @@ async fn malformed_success_bodies_never_show_their_tokens() {
                 .unwrap_err();
             let shown = format!("{error}\n{error:?}");
             assert!(matches!(error, Error::InvalidResponse { .. }), "{shown}");
-            assert!(!shown.contains("LEAK"), "{}: {shown}", mocked.name());
+            assert!(!shown.contains("LEAK"), "{}: {shown}", mocked);
         }
     }
 }
@@ -214,10 +210,10 @@ async fn duplicate_keys_are_refused_on_every_decoding_path() {
         r#"{"token_type":"Bearer","expires_in":"60","expires_in":"1","access_token":"tok"}"#,
     ] {
         mock.inject(
-            Mocked::NeonPanel,
+            "neonpanel",
             Fault::status(200).body("application/json", body),
         );
-        let error = source(ProviderKind::NeonPanel, &mock.base_url(Mocked::NeonPanel))
+        let error = source("neonpanel", &mock.base_url("neonpanel"))
             .token()
             .await
             .unwrap_err();
@@ -226,7 +222,7 @@ async fn duplicate_keys_are_refused_on_every_decoding_path() {
             "{error}"
         );
         let decoded = tokenmux::decode_token_response(
-            ProviderKind::NeonPanel,
+            &crate::support::named("neonpanel"),
             200,
             body.as_bytes(),
             std::time::SystemTime::now(),
@@ -242,23 +238,17 @@ async fn the_status_decides_before_the_size_of_the_body() {
     let page = format!("<html>{}</html>", "x".repeat(100 * 1024));
     for status in [429, 502, 503] {
         mock.reset();
-        mock.inject(
-            Mocked::JsonApi,
-            Fault::status(status).body("text/html", &page),
-        );
-        let tokens = source(ProviderKind::JsonApi, &mock.base_url(Mocked::JsonApi));
+        mock.inject("jsonapi", Fault::status(status).body("text/html", &page));
+        let tokens = source("jsonapi", &mock.base_url("jsonapi"));
         assert!(
             tokens.token().await.is_ok(),
             "{status}: retried, then a token"
         );
-        assert_eq!(mock.requests_received(Mocked::JsonApi), 2, "{status}");
+        assert_eq!(mock.requests_received("jsonapi"), 2, "{status}");
     }
     for status in [401, 403] {
-        mock.inject(
-            Mocked::JsonApi,
-            Fault::status(status).body("text/html", &page),
-        );
-        let error = source(ProviderKind::JsonApi, &mock.base_url(Mocked::JsonApi))
+        mock.inject("jsonapi", Fault::status(status).body("text/html", &page));
+        let error = source("jsonapi", &mock.base_url("jsonapi"))
             .token()
             .await
             .unwrap_err();
@@ -271,7 +261,7 @@ async fn the_status_decides_before_the_size_of_the_body() {
     let big = vec![b'x'; 100 * 1024];
     let decode = |status| {
         tokenmux::decode_token_response(
-            ProviderKind::JsonApi,
+            &crate::support::named("jsonapi"),
             status,
             &big,
             std::time::SystemTime::now(),
@@ -286,11 +276,11 @@ async fn the_status_decides_before_the_size_of_the_body() {
 #[tokio::test]
 async fn retry_after_is_honoured_on_503_even_beyond_max_delay() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    mock.inject(Mocked::Airalo, Fault::status(503).retry_after("1"));
+    mock.inject("airalo", Fault::status(503).retry_after("1"));
     let started = Instant::now();
     // max_delay is 50 ms: the endpoint's 1 s wins.
     assert!(
-        source(ProviderKind::Airalo, &mock.base_url(Mocked::Airalo))
+        source("airalo", &mock.base_url("airalo"))
             .token()
             .await
             .is_ok()
@@ -300,7 +290,7 @@ async fn retry_after_is_honoured_on_503_even_beyond_max_delay() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(mock.requests_received(Mocked::Airalo), 2);
+    assert_eq!(mock.requests_received("airalo"), 2);
 }
 
 #[tokio::test]
@@ -308,9 +298,9 @@ async fn a_retry_after_past_the_deadline_is_returned_at_once() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     for fault in [Fault::status(429), Fault::status(503)] {
         mock.reset();
-        mock.inject(Mocked::NeonPanel, fault.retry_after("3600"));
+        mock.inject("neonpanel", fault.retry_after("3600"));
         let started = Instant::now();
-        let error = source(ProviderKind::NeonPanel, &mock.base_url(Mocked::NeonPanel))
+        let error = source("neonpanel", &mock.base_url("neonpanel"))
             .token()
             .await
             .unwrap_err();
@@ -325,7 +315,7 @@ async fn a_retry_after_past_the_deadline_is_returned_at_once() {
             "{error:?}"
         );
         assert!(error.to_string().contains("retry after 3600s"), "{error}");
-        assert_eq!(mock.requests_received(Mocked::NeonPanel), 1);
+        assert_eq!(mock.requests_received("neonpanel"), 1);
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokenmux_mock::{MockConfig, MockServer, Provider};
+use tokenmux_mock::{MockConfig, MockServer};
 
 use crate::support::{ID, SECRET};
 
@@ -33,10 +33,7 @@ impl Mock {
     /// A valid NeonPanel token request.
     async fn token(&self, timeout: Duration) -> reqwest::Result<reqwest::Response> {
         self.http
-            .post(format!(
-                "{}/auth/token",
-                self.server.base_url(Provider::NeonPanel)
-            ))
+            .post(format!("{}/auth/token", self.server.base_url("neonpanel")))
             .timeout(timeout)
             .json(&json!({"client_id": ID, "client_secret": SECRET}))
             .send()

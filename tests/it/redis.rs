@@ -14,12 +14,10 @@ use tokenmux::{
     AccessToken, Credentials, EncryptionKey, ManualClock, Provider, PutOutcome, RedisStore, Secret,
     StoreError, StoreKey, TokenSource, TokenStore,
 };
-use tokenmux_mock::{
-    DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer, Provider as Mocked,
-};
+use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer};
 
 use crate::redis_server::RedisServer;
-use crate::support::{ID, SECRET};
+use crate::support::{ID, SECRET, providers};
 
 fn key() -> StoreKey {
     StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"))
@@ -139,9 +137,14 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(provider: Mocked, mock: &MockServer, redis: &RedisServer, args: &[&str]) -> Self {
+    fn spawn(
+        provider: &'static str,
+        mock: &MockServer,
+        redis: &RedisServer,
+        args: &[&str],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokenmux-redis-worker"))
-            .args(["--provider", provider.name()])
+            .args(["--provider", provider])
             .args(["--base-url", &mock.base_url(provider)])
             .args(["--redis-url", &redis.url()])
             .args(args)
@@ -202,7 +205,7 @@ async fn eight_processes_times_a_hundred_callers_make_one_upstream_request() {
         return;
     };
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    for provider in Mocked::ALL {
+    for provider in providers() {
         let workers = (0..8)
             .map(|_| Worker::spawn(provider, &mock, &redis, &["--callers", "100"]))
             .collect();
@@ -217,7 +220,7 @@ async fn eight_processes_times_a_hundred_callers_make_one_upstream_request() {
             mock.requests_received(provider),
             1,
             "{}: 800 callers in 8 processes",
-            provider.name()
+            provider
         );
         assert_eq!(tokens.len(), 1, "every process uses the one token");
     }
@@ -230,18 +233,18 @@ async fn a_lease_holder_killed_mid_fetch_is_taken_over() {
     };
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     // The first request hangs: its process holds the lease while it waits.
-    mock.inject(Mocked::NeonPanel, Fault::delay(Duration::from_secs(120)));
+    mock.inject("neonpanel", Fault::delay(Duration::from_secs(120)));
     let lease = ["--lease-ttl-ms", "2000", "--callers", "10"];
-    let mut holder = Worker::spawn(Mocked::NeonPanel, &mock, &redis, &lease);
+    let mut holder = Worker::spawn("neonpanel", &mock, &redis, &lease);
     holder.go();
-    wait_for(|| mock.requests_received(Mocked::NeonPanel) == 1).await;
+    wait_for(|| mock.requests_received("neonpanel") == 1).await;
 
-    let mut waiter = Worker::spawn(Mocked::NeonPanel, &mock, &redis, &lease);
+    let mut waiter = Worker::spawn("neonpanel", &mock, &redis, &lease);
     waiter.go();
     // Longer than the lease ttl: the live holder keeps renewing it, so the
     // waiter waits instead of fetching.
     tokio::time::sleep(Duration::from_millis(4500)).await;
-    assert_eq!(mock.requests_received(Mocked::NeonPanel), 1);
+    assert_eq!(mock.requests_received("neonpanel"), 1);
 
     holder.child.kill().unwrap(); // SIGKILL: no release, no cleanup
     holder.child.wait().unwrap();
@@ -249,7 +252,7 @@ async fn a_lease_holder_killed_mid_fetch_is_taken_over() {
         .await
         .unwrap();
     assert_eq!(summary["ok"], 10, "{summary}");
-    assert_eq!(mock.requests_received(Mocked::NeonPanel), 2);
+    assert_eq!(mock.requests_received("neonpanel"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -266,22 +269,22 @@ async fn rotation_across_processes_never_reuses_a_refresh_token() {
     .unwrap();
     let args = ["--callers", "20", "--duration-ms", "6000"];
     let workers = (0..8)
-        .map(|_| Worker::spawn(Mocked::Password, &mock, &redis, &args))
+        .map(|_| Worker::spawn("password", &mock, &redis, &args))
         .collect();
     let summaries = run_workers(workers).await;
     for summary in &summaries {
         assert_eq!(summary["failed"], 0, "{summary}");
     }
-    let refreshes = mock.tokens_issued(Mocked::Password, Grant::RefreshToken);
+    let refreshes = mock.tokens_issued("password", Grant::RefreshToken);
     assert_eq!(mock.refresh_tokens_reused(), 0);
     assert_eq!(
-        mock.tokens_issued(Mocked::Password, Grant::Password),
+        mock.tokens_issued("password", Grant::Password),
         1,
         "one password grant; every later token came from the refresh token"
     );
     assert!(refreshes >= 3, "only {refreshes} refreshes");
     // Every request got a token: none was refused.
-    assert_eq!(mock.requests_received(Mocked::Password), 1 + refreshes);
+    assert_eq!(mock.requests_received("password"), 1 + refreshes);
 }
 
 fn shared_source(
@@ -298,7 +301,7 @@ fn shared_source(
     if let Some(key) = key {
         store = store.with_encryption(key.clone());
     }
-    let source = TokenSource::builder(Provider::password(mock.base_url(Mocked::Password)))
+    let source = TokenSource::builder(Provider::password(mock.base_url("password")))
         .credentials(Credentials::password(
             ID,
             SECRET,
@@ -322,7 +325,7 @@ async fn redis_stopped_frozen_and_restarted_never_fails_a_caller() {
     let clock = Arc::new(ManualClock::default());
     let (a, a_store) = shared_source(&mock, &redis, &clock, None);
     let (b, b_store) = shared_source(&mock, &redis, &clock, None);
-    let upstream = || mock.requests_received(Mocked::Password);
+    let upstream = || mock.requests_received("password");
     let expire = || clock.advance(Duration::from_secs(3600));
 
     a.token().await.unwrap();

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokenmux::{Credentials, Provider, RedisStore, RetryPolicy, StoreKey, TokenSource, TokenStore};
-use tokenmux_mock::{
-    DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer, Provider as Mocked,
-};
+use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer};
 
 use crate::cli::binary;
 use crate::redis_server::RedisServer;
@@ -66,12 +64,12 @@ async fn twenty_processes_on_one_file_cache_rotate_without_reuse() {
     .unwrap();
     let cache = tempfile::tempdir().unwrap();
     let cache_dir = cache.path().to_str().unwrap();
-    let base = mock.base_url(Mocked::Password);
+    let base = mock.base_url("password");
     let mut requests_before = 0;
     // An empty cache, then three expiries.
     for round in 0..4 {
         let runs = run_herd(&base, cache_dir).await;
-        let requests = mock.requests_received(Mocked::Password) - requests_before;
+        let requests = mock.requests_received("password") - requests_before;
         requests_before += requests;
         let valid = runs
             .iter()
@@ -93,8 +91,8 @@ async fn twenty_processes_on_one_file_cache_rotate_without_reuse() {
         tokio::time::sleep(LIFETIME / 2 + Duration::from_secs(1)).await;
     }
     assert_eq!(mock.refresh_tokens_reused(), 0);
-    assert_eq!(mock.tokens_issued(Mocked::Password, Grant::Password), 1);
-    assert_eq!(mock.tokens_issued(Mocked::Password, Grant::RefreshToken), 3);
+    assert_eq!(mock.tokens_issued("password", Grant::Password), 1);
+    assert_eq!(mock.tokens_issued("password", Grant::RefreshToken), 3);
 }
 
 /// Holder A's lease lapses while its refresh grant is in flight (Redis
@@ -114,7 +112,7 @@ async fn a_claimed_refresh_token_is_never_presented_after_a_lease_lapses() {
     .unwrap();
     let credentials = Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD);
     let provider =
-        Provider::password("https://unused.example").with_base_url(mock.base_url(Mocked::Password));
+        Provider::password("https://unused.example").with_base_url(mock.base_url("password"));
     let holder = |name: &str| {
         let store: Arc<dyn TokenStore> = Arc::new(
             RedisStore::new(&redis.url())
@@ -137,7 +135,7 @@ async fn a_claimed_refresh_token_is_never_presented_after_a_lease_lapses() {
     tokio::time::sleep(Duration::from_millis(2100)).await; // expired (skew: half of 4 s)
 
     // A's refresh grant takes a second at the server.
-    mock.inject(Mocked::Password, Fault::delay(Duration::from_secs(1)));
+    mock.inject("password", Fault::delay(Duration::from_secs(1)));
     let a_refresh = tokio::spawn({
         let a = a.clone();
         async move { a.token().await }

@@ -10,17 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokenmux::{
-    AccessToken, Credentials, EncryptionKey, FileStore, Lease, ManualClock, Provider, ProviderKind,
-    RedisStore, RefreshPolicy, RetryPolicy, SourceConfig, StoreConfig, StoreKey, TokenSource,
-    TokenStore,
+    AccessToken, Credentials, EncryptionKey, FileStore, Lease, ManualClock, Provider, RedisStore,
+    RefreshPolicy, RetryPolicy, SourceConfig, StoreConfig, StoreKey, TokenSource, TokenStore,
 };
-use tokenmux_mock::{
-    ClientCredentials, DEFAULT_USERNAME, Fault, MockConfig, MockServer, Provider as Mocked,
-};
+use tokenmux_mock::{ClientCredentials, DEFAULT_USERNAME, Fault, MockConfig, MockServer};
 
 use crate::faults::{Rig, rows};
 use crate::redis_server::RedisServer;
-use crate::support::{Echo, ID, echo_server, secret_encodings};
+use crate::support::{Echo, ID, echo_server, provider, providers, secret_encodings};
 
 const CLIENT_SECRET: &str = "S3CRET-client-7f1c";
 const PASSWORD: &str = "S3CRET-password-2b9e";
@@ -28,19 +25,18 @@ const REDIS_PASSWORD: &str = "S3CRET-redis-91aa";
 
 fn mock_config() -> MockConfig {
     MockConfig {
-        neonpanel: ClientCredentials::new(ID, CLIENT_SECRET),
-        airalo: ClientCredentials::new(ID, CLIENT_SECRET),
-        jsonapi: ClientCredentials::new(ID, CLIENT_SECRET),
-        password_client: ClientCredentials::new(ID, CLIENT_SECRET),
+        client: ClientCredentials::new(ID, CLIENT_SECRET),
         password: PASSWORD.to_owned(),
         ..MockConfig::default()
     }
 }
 
-fn credentials(kind: ProviderKind, secret: &str, password: &str) -> Credentials {
-    match kind {
-        ProviderKind::Password => Credentials::password(ID, secret, DEFAULT_USERNAME, password),
-        _ => Credentials::client(ID, secret),
+fn credentials(kind: &'static str, secret: &str, password: &str) -> Credentials {
+    match crate::support::credentials_for(kind) {
+        Credentials::Password { .. } => {
+            Credentials::password(ID, secret, DEFAULT_USERNAME, password)
+        }
+        Credentials::Client { .. } => Credentials::client(ID, secret),
     }
 }
 
@@ -112,8 +108,8 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
     let mut seen = Seen::default();
     let mut paths = 0;
 
-    for mocked in Mocked::ALL {
-        let kind = ProviderKind::from_name(mocked.name()).unwrap();
+    for mocked in providers() {
+        let kind = mocked;
         // Every fault of the matrix, from an empty cache and with a cached token.
         let rig = Rig::with_config(mocked, mock_config()).await;
         for row in rows() {
@@ -129,20 +125,17 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
                 match tokens.token().await {
                     Ok(token) => {
                         seen.shown(
-                            format!("{}: {}: token Debug", mocked.name(), row.fault),
+                            format!("{}: {}: token Debug", mocked, row.fault),
                             format!("{token:?}"),
                         );
                         seen.token(&token);
                     }
                     Err(error) => seen.shown(
-                        format!("{}: {}: error", mocked.name(), row.fault),
+                        format!("{}: {}: error", mocked, row.fault),
                         format!("{error}\n{error:?}"),
                     ),
                 }
-                seen.shown(
-                    format!("{}: source Debug", mocked.name()),
-                    format!("{tokens:?}"),
-                );
+                seen.shown(format!("{}: source Debug", mocked), format!("{tokens:?}"));
                 paths += 1;
             }
         }
@@ -150,10 +143,10 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
         // Errors that echo what was sent, refused refresh tokens, wrong credentials.
         let server = MockServer::start(mock_config()).await.unwrap();
         let clock = Arc::new(ManualClock::default());
-        let provider = Provider::new(kind, server.base_url(mocked));
+        let at_mock = provider(kind, server.base_url(mocked));
         let good = credentials(kind, CLIENT_SECRET, PASSWORD);
         seen.shown("credentials Debug", format!("{good:?}"));
-        let tokens = TokenSource::builder(provider.clone())
+        let tokens = TokenSource::builder(at_mock.clone())
             .credentials(good)
             .clock(clock.clone())
             .retry_policy(RetryPolicy::none())
@@ -163,9 +156,9 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
         server.revoke_refresh_tokens();
         clock.advance(Duration::from_secs(3600));
         // The endpoint echoes what this source sent it.
-        let sent = match kind {
-            ProviderKind::Password => format!("{CLIENT_SECRET} {PASSWORD}"),
-            _ => CLIENT_SECRET.to_owned(),
+        let sent = match credentials(kind, CLIENT_SECRET, PASSWORD) {
+            Credentials::Password { .. } => format!("{CLIENT_SECRET} {PASSWORD}"),
+            Credentials::Client { .. } => CLIENT_SECRET.to_owned(),
         };
         let echo = format!(r#"{{"access_token": 5, "echo": "{sent}"}}"#);
         for status in [200, 400, 401, 403, 422, 429, 500, 503] {
@@ -178,13 +171,10 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
             }
             clock.advance(Duration::from_secs(3600));
             let outcome = tokens.token().await;
-            seen.shown(
-                format!("{}: echo {status}", mocked.name()),
-                format!("{outcome:?}"),
-            );
+            seen.shown(format!("{}: echo {status}", mocked), format!("{outcome:?}"));
             if let Err(error) = outcome {
                 seen.shown(
-                    format!("{}: echo {status} Display", mocked.name()),
+                    format!("{}: echo {status} Display", mocked),
                     error.to_string(),
                 );
             }
@@ -195,14 +185,14 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
         for status in [200, 400, 401, 500] {
             for echo in Echo::ALL {
                 let base = echo_server(status, echo).await;
-                let echoed = TokenSource::builder(Provider::new(kind, base.as_str()))
+                let echoed = TokenSource::builder(provider(kind, base.as_str()))
                     .credentials(credentials(kind, CLIENT_SECRET, PASSWORD))
                     .retry_policy(RetryPolicy::none())
                     .build()
                     .unwrap();
                 let outcome = echoed.token().await;
                 seen.shown(
-                    format!("{}: request echoed {echo:?} with {status}", mocked.name()),
+                    format!("{}: request echoed {echo:?} with {status}", mocked),
                     match outcome {
                         Ok(token) => format!("{token:?}"),
                         Err(error) => format!("{error}\n{error:?}"),
@@ -215,7 +205,7 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
             ("S3CRET-wrong-secret", PASSWORD),
             (CLIENT_SECRET, "S3CRET-wrong-pw"),
         ] {
-            let wrong = TokenSource::builder(provider.clone())
+            let wrong = TokenSource::builder(at_mock.clone())
                 .credentials(credentials(kind, secret, password))
                 .build()
                 .unwrap();
@@ -223,7 +213,7 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
             match wrong.token().await {
                 Ok(token) => seen.token(&token),
                 Err(error) => seen.shown(
-                    format!("{}: rejected", mocked.name()),
+                    format!("{}: rejected", mocked),
                     format!("{error}\n{error:?}"),
                 ),
             }
@@ -243,13 +233,13 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
             Arc::new(files.clone()) as Arc<dyn TokenStore>,
             Arc::new(redis_store.clone()),
         ] {
-            let tokens = TokenSource::builder(provider.clone())
+            let tokens = TokenSource::builder(at_mock.clone())
                 .credentials(credentials(kind, CLIENT_SECRET, PASSWORD))
                 .store(store.clone())
                 .build()
                 .unwrap();
             seen.token(&tokens.token().await.unwrap());
-            let store_key = StoreKey::new(&provider, &credentials(kind, CLIENT_SECRET, PASSWORD));
+            let store_key = StoreKey::new(&at_mock, &credentials(kind, CLIENT_SECRET, PASSWORD));
             let stored = store.get(&store_key).await;
             seen.shown(
                 "stored Debug",
@@ -267,7 +257,7 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
                 "{key:?} {files:?} {redis_store:?} {:?} {:?} {:?}",
                 Lease::unshared(),
                 RefreshPolicy::default(),
-                provider
+                at_mock
             ),
         );
     }
@@ -307,7 +297,7 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
 
     // The CLI: every outcome, at TRACE; stdout may hold only the token it printed.
     let server = MockServer::start(mock_config()).await.unwrap();
-    for mocked in Mocked::ALL {
+    for mocked in providers() {
         let base = server.base_url(mocked);
         let cache = tempfile::tempdir().unwrap();
         let key = EncryptionKey::generate().to_base64();
@@ -324,7 +314,7 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
         let args = [
             "token",
             "--provider",
-            mocked.name(),
+            mocked,
             "--base-url",
             &base,
             "--cache",
@@ -359,18 +349,18 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
                 args[8] = fresh_dir.path().to_str().unwrap();
             }
             let run = crate::cli::tokenmux(&args, &env).await;
-            seen.shown(format!("cli {} stderr", mocked.name()), &run.stderr);
+            seen.shown(format!("cli {} stderr", mocked), &run.stderr);
             if run.code == 0 {
                 let printed: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
                 let token = printed["access_token"].as_str().unwrap().to_owned();
                 // The one secret allowed anywhere: the token asked for, on stdout.
                 seen.shown(
-                    format!("cli {} stdout", mocked.name()),
+                    format!("cli {} stdout", mocked),
                     run.stdout.replace(&token, "<the token>"),
                 );
                 seen.tokens.push(token);
             } else {
-                seen.shown(format!("cli {} stdout", mocked.name()), &run.stdout);
+                seen.shown(format!("cli {} stdout", mocked), &run.stdout);
             }
             paths += 1;
         }

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokenmux::{Credentials, EncryptionKey, FileStore, ManualClock, Provider, TokenSource};
-use tokenmux_mock::{
-    DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer, Provider as Mocked,
-};
+use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer};
 
 use crate::support::{ID, SECRET};
 
@@ -22,7 +20,7 @@ fn password_source(
     if let Some(key) = key {
         store = store.with_encryption(key.clone());
     }
-    TokenSource::builder(Provider::password(server.base_url(Mocked::Password)))
+    TokenSource::builder(Provider::password(server.base_url("password")))
         .credentials(Credentials::password(
             ID,
             SECRET,
@@ -48,18 +46,15 @@ async fn a_file_store_survives_a_restart_refresh_token_included() {
     // "Restart": a new source on the same directory reuses the token.
     let restarted = password_source(&server, dir.path(), &clock, None);
     assert_eq!(restarted.token().await.unwrap(), first);
-    assert_eq!(server.requests_received(Mocked::Password), 1);
+    assert_eq!(server.requests_received("password"), 1);
 
     // Once it expires, the stored refresh token is used, not the password.
     clock.advance(Duration::from_secs(3600));
     let again = password_source(&server, dir.path(), &clock, None);
     let refreshed = again.token().await.unwrap();
     assert_ne!(refreshed.secret(), first.secret());
-    assert_eq!(server.tokens_issued(Mocked::Password, Grant::Password), 1);
-    assert_eq!(
-        server.tokens_issued(Mocked::Password, Grant::RefreshToken),
-        1
-    );
+    assert_eq!(server.tokens_issued("password", Grant::Password), 1);
+    assert_eq!(server.tokens_issued("password", Grant::RefreshToken), 1);
 }
 
 #[tokio::test]
@@ -100,25 +95,24 @@ async fn an_encrypted_file_store_holds_no_secret_bytes() {
         Some(&EncryptionKey::generate()),
     );
     assert_ne!(other.token().await.unwrap(), token);
-    assert_eq!(server.requests_received(Mocked::Password), 2);
+    assert_eq!(server.requests_received("password"), 2);
 }
 
 #[tokio::test]
 async fn expires_in_as_a_numeric_string_is_accepted() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
     server.inject(
-        Mocked::NeonPanel,
+        "neonpanel",
         Fault::status(200).body(
             "application/json",
             r#"{"token_type":"Bearer","expires_in":"120","access_token":"abc.def"}"#,
         ),
     );
-    let tokens = TokenSource::builder(
-        Provider::neonpanel().with_base_url(server.base_url(Mocked::NeonPanel)),
-    )
-    .credentials(Credentials::client(ID, SECRET))
-    .build()
-    .unwrap();
+    let tokens =
+        TokenSource::builder(Provider::neonpanel().with_base_url(server.base_url("neonpanel")))
+            .credentials(Credentials::client(ID, SECRET))
+            .build()
+            .unwrap();
     assert_eq!(
         tokens.token().await.unwrap().lifetime(),
         Duration::from_secs(120)
@@ -129,7 +123,7 @@ async fn expires_in_as_a_numeric_string_is_accepted() {
 async fn token_type_may_be_missing_or_lowercase_but_not_another_scheme() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
     let source = || {
-        TokenSource::builder(Provider::password(server.base_url(Mocked::Password)))
+        TokenSource::builder(Provider::password(server.base_url("password")))
             .credentials(Credentials::password(
                 ID,
                 SECRET,
@@ -145,14 +139,14 @@ async fn token_type_may_be_missing_or_lowercase_but_not_another_scheme() {
         r#"{"token_type":"bearer","expires_in":60,"access_token":"abc"}"#,
     ] {
         server.inject(
-            Mocked::Password,
+            "password",
             Fault::status(200).body("application/json", body),
         );
         let token = source().token().await.unwrap();
         assert_eq!(token.authorization().to_str().unwrap(), "Bearer abc");
     }
     server.inject(
-        Mocked::Password,
+        "password",
         Fault::status(200).body(
             "application/json",
             r#"{"token_type":"MAC","access_token":"abc"}"#,
@@ -168,7 +162,7 @@ async fn token_type_may_be_missing_or_lowercase_but_not_another_scheme() {
 #[tokio::test]
 async fn the_middleware_adds_the_token_and_retries_once_on_401() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let tokens = TokenSource::builder(Provider::jsonapi(server.base_url(Mocked::JsonApi)))
+    let tokens = TokenSource::builder(Provider::jsonapi(server.base_url("jsonapi")))
         .credentials(Credentials::client(ID, SECRET))
         .build()
         .unwrap();
@@ -186,5 +180,5 @@ async fn the_middleware_adds_the_token_and_retries_once_on_401() {
     let second = tokens.token().await.unwrap();
     assert_ne!(first, second, "the refused token was replaced");
     assert_eq!(sent, format!("Bearer {}", second.secret().expose_secret()));
-    assert_eq!(server.requests_received(Mocked::JsonApi), 2);
+    assert_eq!(server.requests_received("jsonapi"), 2);
 }

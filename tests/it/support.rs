@@ -30,6 +30,84 @@ pub fn render(request: &RecordedRequest) -> String {
     out
 }
 
+/// Every provider of the spec registry, by name.
+pub fn providers() -> Vec<&'static str> {
+    tokenmux::Provider::all().iter().map(|p| p.name()).collect()
+}
+
+/// The provider named `name`, at its spec's default server.
+pub fn named(name: &str) -> tokenmux::Provider {
+    tokenmux::Provider::by_name(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A 200 body of `name` whose token fields (named as OAuth2 names them:
+/// `access_token`, `token_type`, `expires_in`, `refresh_token`) are the JSON
+/// object text `fields` verbatim (duplicate keys survive), inside the
+/// spec's example envelope; and its documented media type.
+pub fn success_body_raw(name: &str, fields: &str) -> (&'static str, String) {
+    let spec = named(name).spec();
+    let token = &spec.token;
+    let mut body: serde_json::Value = spec
+        .success_example
+        .and_then(|example| serde_json::from_str(example).ok())
+        .unwrap_or_else(|| serde_json::json!({}));
+    let (parent, _) = token.access_token.rsplit_once('/').unwrap_or_default();
+    tokenmux::endpoint::set_pointer(&mut body, parent, "@@FIELDS@@".into());
+    let mut fields = fields.to_owned();
+    for (oauth, pointer) in [
+        ("access_token", Some(token.access_token)),
+        ("token_type", token.token_type),
+        ("expires_in", token.expires_in),
+        ("refresh_token", token.refresh_token),
+    ] {
+        if let Some(key) = pointer.and_then(|p| p.rsplit('/').next()) {
+            fields = fields.replace(&format!("\"{oauth}\""), &format!("\"{key}\""));
+        }
+    }
+    let text = if parent.is_empty() {
+        fields
+    } else {
+        body.to_string().replace("\"@@FIELDS@@\"", &fields)
+    };
+    let media = spec.grants[0].wire.accept.unwrap_or("application/json");
+    (media, text)
+}
+
+/// The provider named `name` at `base_url`.
+pub fn provider(name: &str, base_url: impl Into<String>) -> tokenmux::Provider {
+    tokenmux::Provider::by_name(name)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_base_url(base_url)
+}
+
+/// The mock's credentials in the shape the provider's primary grant needs
+/// (a username and password too when its spec asks for them).
+pub fn credentials_for(name: &str) -> tokenmux::Credentials {
+    use tokenmux::endpoint::CredentialRole;
+    let spec = tokenmux::Provider::by_name(name)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .spec();
+    let needs_user = spec
+        .primary_roles()
+        .iter()
+        .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password));
+    match needs_user {
+        true => tokenmux::Credentials::password(
+            ID,
+            SECRET,
+            tokenmux_mock::DEFAULT_USERNAME,
+            tokenmux_mock::DEFAULT_PASSWORD,
+        ),
+        false => tokenmux::Credentials::client(ID, SECRET),
+    }
+}
+
+/// Whether the provider's spec issues refresh tokens.
+pub fn issues_refresh_tokens(name: &str) -> bool {
+    tokenmux::Provider::by_name(name)
+        .is_ok_and(|provider| provider.spec().token.refresh_token.is_some())
+}
+
 pub const ID: &str = DEFAULT_CLIENT_ID;
 pub const SECRET: &str = DEFAULT_CLIENT_SECRET;
 

@@ -53,6 +53,8 @@ pub struct Description {
     pub max_lifetime: Option<u64>,
     /// Each server's `x-tokenmux-server` name, in spec order.
     pub server_names: Vec<Option<String>>,
+    /// The success response's example, as compact JSON.
+    pub success_example: Option<String>,
 }
 
 const CREDENTIAL: &str = "x-tokenmux-credential";
@@ -76,6 +78,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, String> {
     let mut errors = Vec::new();
     let mut error_schema = None;
     let mut max_lifetime = None;
+    let mut success_example = None;
     for (path, _method, operation) in api.operations() {
         let id = operation
             .operation_id
@@ -100,11 +103,14 @@ pub fn describe(api: &OpenAPI) -> Result<Description, String> {
             grants.push(grant);
         }
         let (success_ref, success_schema) = walker.success_schema(operation).map_err(at)?;
+        if success_example.is_none() {
+            success_example = walker.success_example(operation);
+        }
         match &success {
             None => success = Some((success_ref, success_schema)),
             Some((seen, _)) if *seen != success_ref => {
                 return Err(at(
-                    "every token operation must answer with one success schema".into()
+                    "every token operation must answer with one success schema".into(),
                 ));
             }
             Some(_) => {}
@@ -135,9 +141,11 @@ pub fn describe(api: &OpenAPI) -> Result<Description, String> {
     grants.sort_by_key(|grant| grant.kind != "Primary");
     match grants.as_slice() {
         [first, ..] if first.kind == "Primary" => {}
-        _ => return Err("no primary grant: mark an operation or `oneOf` branch \
+        _ => {
+            return Err("no primary grant: mark an operation or `oneOf` branch \
                          `x-tokenmux-grant: primary`, or give one operation"
-            .into()),
+                .into());
+        }
     }
     if grants.iter().filter(|g| g.kind == "Refresh").count() > 1
         || grants.iter().filter(|g| g.kind == "Primary").count() > 1
@@ -148,8 +156,14 @@ pub fn describe(api: &OpenAPI) -> Result<Description, String> {
     let mut token = Vec::new();
     walker.markers(&success_schema, String::new(), TOKEN, &mut token, 0)?;
     let allowed = ["access_token", "token_type", "expires_in", "refresh_token"];
-    if let Some((name, _)) = token.iter().find(|(name, _)| !allowed.contains(&name.as_str())) {
-        return Err(format!("{TOKEN}: `{name}` is not one of {}", allowed.join(", ")));
+    if let Some((name, _)) = token
+        .iter()
+        .find(|(name, _)| !allowed.contains(&name.as_str()))
+    {
+        return Err(format!(
+            "{TOKEN}: `{name}` is not one of {}",
+            allowed.join(", ")
+        ));
     }
     if !token.iter().any(|(name, _)| name == "access_token") {
         return Err(format!(
@@ -181,6 +195,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, String> {
         error_message: pick("message"),
         errors,
         basic_encoding: basic_encoding(&components)?,
+        success_example: success_example.map(|example| example.to_string()),
         max_lifetime,
         server_names: api
             .servers
@@ -206,7 +221,9 @@ fn grant_kind(value: &Value) -> Result<&'static str, String> {
     match value.as_str() {
         Some("primary") => Ok("Primary"),
         Some("refresh") => Ok("Refresh"),
-        _ => Err(format!("{GRANT} must be `primary` or `refresh`, not {value}")),
+        _ => Err(format!(
+            "{GRANT} must be `primary` or `refresh`, not {value}"
+        )),
     }
 }
 
@@ -328,7 +345,11 @@ impl Walker<'_> {
                 .ok_or_else(|| format!("{reference} cannot be resolved"))?,
             None => return Err("a token operation needs a request body".into()),
         };
-        let media = body.content.values().next().ok_or("the body has no media type")?;
+        let media = body
+            .content
+            .values()
+            .next()
+            .ok_or("the body has no media type")?;
         let Some(ReferenceOr::Reference { reference }) = &media.schema else {
             return Err("the request body's schema must be a `$ref` to a component \
                         schema (its name becomes the Rust type)"
@@ -407,7 +428,10 @@ impl Walker<'_> {
     }
 
     /// The success schema's `$ref` name and the schema.
-    fn success_schema(&self, operation: &Operation) -> Result<(String, ReferenceOr<Schema>), String> {
+    fn success_schema(
+        &self,
+        operation: &Operation,
+    ) -> Result<(String, ReferenceOr<Schema>), String> {
         let response = operation
             .responses
             .responses
@@ -426,6 +450,27 @@ impl Walker<'_> {
                       component schema"
                 .into()),
         }
+    }
+
+    /// The example of the success response: `example`, else the first of `examples`.
+    fn success_example(&self, operation: &Operation) -> Option<Value> {
+        let response = operation
+            .responses
+            .responses
+            .iter()
+            .filter(|(code, _)| matches!(code, StatusCode::Code(200..=299)))
+            .find_map(|(_, response)| self.response(response))?;
+        let media = response
+            .content
+            .iter()
+            .find(|(media, _)| media.contains("json"))
+            .map(|(_, media)| media)?;
+        media.example.clone().or_else(|| {
+            media
+                .examples
+                .values()
+                .find_map(|example| example.as_item()?.value.clone())
+        })
     }
 
     /// Every `marker` in a schema, as (value, JSON pointer); arrays are
@@ -466,7 +511,13 @@ impl Walker<'_> {
             }
             SchemaKind::Type(Type::Array(array)) => {
                 if let Some(items) = &array.items {
-                    self.markers(&unbox(items), format!("{pointer}/0"), marker, out, depth + 1)?;
+                    self.markers(
+                        &unbox(items),
+                        format!("{pointer}/0"),
+                        marker,
+                        out,
+                        depth + 1,
+                    )?;
                 }
             }
             _ => {}

@@ -229,7 +229,14 @@ fn single_operation_specs(api: &OpenAPI) -> impl Iterator<Item = (String, OpenAP
 fn wire_tables(lowered: &Lowered, description: &Description) -> TokenStream {
     let servers = lowered.servers.iter().enumerate().map(|(i, server)| {
         let url = &server.url;
-        let name = option_str(description.server_names.get(i).cloned().flatten().as_deref());
+        let name = option_str(
+            description
+                .server_names
+                .get(i)
+                .cloned()
+                .flatten()
+                .as_deref(),
+        );
         let description = option_str(server.description.as_deref());
         quote! { tokenmux_wire::Server { url: #url, description: #description, name: #name } }
     });

@@ -73,7 +73,11 @@ pub fn endpoint(
             }
         });
     }
-    if description.grants.iter().all(|grant| grant.kind != "Refresh") {
+    if description
+        .grants
+        .iter()
+        .all(|grant| grant.kind != "Refresh")
+    {
         arms.push(quote! {
             tokenmux_wire::GrantKind::Refresh => Err(tokenmux_wire::ClientError::InvalidRequest(
                 format!("{} issues no refresh tokens", ENDPOINT_SPEC.name),
@@ -117,7 +121,11 @@ pub fn endpoint(
         None => quote!(None),
     };
     let success_type = ident(&description.success_type);
-    let spec_doc = format!(" What `{}` says about its token endpoint.", spec.display_path);
+    let example = option_str(description.success_example.as_deref());
+    let spec_doc = format!(
+        " What `{}` says about its token endpoint.",
+        spec.display_path
+    );
     Ok(quote! {
         #[doc = #spec_doc]
         pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointSpec {
@@ -135,6 +143,7 @@ pub fn endpoint(
             error: tokenmux_wire::ErrorFields { code: &[#(#code),*], message: &[#(#message),*] },
             errors: &[#(#errors),*],
             max_lifetime_secs: #max_lifetime,
+            success_example: #example,
         };
 
         /// The token endpoint, as the tokenmux facade uses it.

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use openapiv3::{
     Components, MediaType, OpenAPI, Operation, Parameter, PathItem, ReferenceOr, RequestBody,
-    Response, SecurityRequirement, SecurityScheme, StatusCode,
+    Response, Schema, SchemaKind, SecurityRequirement, SecurityScheme, StatusCode, Type,
 };
 
 use crate::GenError;
@@ -117,6 +117,7 @@ pub fn lower(spec: &str, mut api: OpenAPI) -> Result<Lowered, GenError> {
         }
     }
     api.security = None;
+    strip_tokenmux_extensions(&mut api);
     let servers = api
         .servers
         .iter()
@@ -130,6 +131,46 @@ pub fn lower(spec: &str, mut api: OpenAPI) -> Result<Lowered, GenError> {
         operations,
         servers,
     })
+}
+
+/// The `x-tokenmux-…` extensions are for the glue (see `describe`);
+/// progenitor must not see them: a `format: password` schema with one no
+/// longer matches the conversion to `Secret`.
+fn strip_tokenmux_extensions(api: &mut OpenAPI) {
+    fn schema(item: &mut Schema) {
+        item.schema_data
+            .extensions
+            .retain(|key, _| !key.starts_with("x-tokenmux-"));
+        let boxed = |s: &mut ReferenceOr<Box<Schema>>| {
+            if let ReferenceOr::Item(s) = s {
+                schema(s);
+            }
+        };
+        let plain = |s: &mut ReferenceOr<Schema>| {
+            if let ReferenceOr::Item(s) = s {
+                schema(s);
+            }
+        };
+        match &mut item.schema_kind {
+            SchemaKind::Type(Type::Object(object)) => {
+                object.properties.values_mut().for_each(boxed);
+            }
+            SchemaKind::Type(Type::Array(array)) => {
+                array.items.iter_mut().for_each(boxed);
+            }
+            SchemaKind::OneOf { one_of: all }
+            | SchemaKind::AllOf { all_of: all }
+            | SchemaKind::AnyOf { any_of: all } => all.iter_mut().for_each(plain),
+            _ => {}
+        }
+    }
+    if let Some(components) = &mut api.components {
+        for item in components.schemas.values_mut() {
+            if let ReferenceOr::Item(item) = item {
+                schema(item);
+            }
+        }
+    }
 }
 
 fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use crate::GenError;
 use crate::generate::generate;
-use crate::scaffold;
 use crate::registry;
+use crate::scaffold;
 use crate::spec::{self, SpecFile};
 
 /// What one regen run did for one spec.
@@ -93,7 +93,12 @@ pub fn regen(
             continue;
         }
         if check {
-            stale.push(diff_report(&shown, "specs/", current.as_deref(), &target.expected));
+            stale.push(diff_report(
+                &shown,
+                "specs/",
+                current.as_deref(),
+                &target.expected,
+            ));
             continue;
         }
         std::fs::write(&target.path, &target.expected).map_err(|source| GenError::Write {
@@ -103,7 +108,10 @@ pub fn regen(
         outcomes.push((shown, Outcome::Written { scaffolded: false }));
     }
     for orphan in orphans(root, &all) {
-        let shown = format!("crates/{}", orphan.file_name().unwrap_or_default().to_string_lossy());
+        let shown = format!(
+            "crates/{}",
+            orphan.file_name().unwrap_or_default().to_string_lossy()
+        );
         if check {
             stale.push(format!("{shown} was generated from a spec that is gone\n"));
             continue;
@@ -168,9 +176,10 @@ fn diff_report(target: &str, from: &str, current: Option<&str>, expected: &str) 
             let diff = similar::TextDiff::from_lines(current, expected);
             format!(
                 "{target} is stale (from {from}):\n{}",
-                diff.unified_diff()
-                    .context_radius(2)
-                    .header(&format!("{target} (checked in)"), &format!("{target} (expected)"))
+                diff.unified_diff().context_radius(2).header(
+                    &format!("{target} (checked in)"),
+                    &format!("{target} (expected)")
+                )
             )
         }
     }
@@ -199,7 +208,10 @@ mod tests {
         let outcomes = regen(root.path(), &[], false).unwrap();
         assert_eq!(
             outcomes,
-            vec![("tokenmux-acme".to_owned(), Outcome::Written { scaffolded: true })]
+            vec![(
+                "tokenmux-acme".to_owned(),
+                Outcome::Written { scaffolded: true }
+            )]
         );
         let krate = root.path().join("crates/tokenmux-acme");
         for file in ["Cargo.toml", "src/lib.rs", "src/generated.rs"] {

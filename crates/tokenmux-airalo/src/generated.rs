@@ -35,7 +35,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct V2TokenPost200ResponseData {
         ///The access token; cache and reuse it until it expires or is refreshed.
-        pub access_token: ::std::string::String,
+        pub access_token: tokenmux_wire::Secret,
         ///Lifetime of the access token, in seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in: ::std::option::Option<i64>,
@@ -67,7 +67,7 @@ pub mod types {
         ///Required. Unique identifier of your application. Must be kept secure and never exposed publicly.
         pub client_id: ::std::string::String,
         ///Required. Confidential key associated with your client ID. Must be kept secure and never exposed publicly.
-        pub client_secret: ::std::string::String,
+        pub client_secret: tokenmux_wire::Secret,
         ///Required. The grant type should be set to "client_credentials". It indicates server-to-server authentication, where the client application directly requests an access token without user intervention.
         pub grant_type: V2TokenPostRequestGrantType,
     }
@@ -227,7 +227,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct V2TokenPost200ResponseData {
-            access_token: ::std::result::Result<::std::string::String, ::std::string::String>,
+            access_token: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
             expires_in: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
             token_type: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -246,7 +246,7 @@ pub mod types {
         impl V2TokenPost200ResponseData {
             pub fn access_token<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
                 T::Error: ::std::fmt::Display,
             {
                 self.access_token = value
@@ -359,7 +359,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct V2TokenPostRequest {
             client_id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            client_secret: ::std::result::Result<::std::string::String, ::std::string::String>,
+            client_secret: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
             grant_type:
                 ::std::result::Result<super::V2TokenPostRequestGrantType, ::std::string::String>,
         }
@@ -385,7 +385,7 @@ pub mod types {
             }
             pub fn client_secret<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_secret = value
@@ -735,6 +735,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
         media_type: Some("application/json"),
     }],
     max_lifetime_secs: Some(86400u64),
+    success_example: None,
 };
 /// The token endpoint, as the tokenmux facade uses it.
 #[derive(Clone, Copy, Debug, Default)]

@@ -75,8 +75,7 @@ fn cached_read(c: &mut Criterion) {
     let setup = tokio::runtime::Runtime::new().unwrap();
     let (tokens, _mock) = setup.block_on(async {
         let mock = MockServer::start(MockConfig::default()).await.unwrap();
-        let provider =
-            Provider::neonpanel().with_base_url(mock.base_url(tokenmux_mock::Provider::NeonPanel));
+        let provider = Provider::neonpanel().with_base_url(mock.base_url("neonpanel"));
         let tokens = TokenSource::builder(provider)
             .credentials(Credentials::client(
                 DEFAULT_CLIENT_ID,

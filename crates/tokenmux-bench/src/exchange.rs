@@ -1,7 +1,8 @@
 //! Row 2: one cold token exchange against `tokenmux-mock` on loopback, per
-//! provider: tokenmux (a new `TokenSource`, empty cache, one `token()`)
-//! against a hand-written reqwest call making the same request with the
-//! same client, and, for the OAuth2 password grant, the `oauth2` crate.
+//! provider of the spec registry: tokenmux (a new `TokenSource`, empty
+//! cache, one `token()`) against a bare reqwest call making the same request
+//! with the same client (built from the same spec, with none of tokenmux's
+//! checks), and, for a password grant, the `oauth2` crate.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -11,10 +12,12 @@ use oauth2::{
     ClientId, ClientSecret, ResourceOwnerPassword, ResourceOwnerUsername, TokenResponse, TokenUrl,
 };
 use serde_json::{Value, json};
-use tokenmux::{Credentials, Provider, ProviderKind, TokenSource};
+use tokenmux::endpoint::{
+    BodyEncoding, ClientAuth, CredentialRole, EndpointSpec, FieldValue, GrantKind,
+};
+use tokenmux::{Credentials, Provider, TokenSource};
 use tokenmux_mock::{
     DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME,
-    Provider as Mocked,
 };
 
 use crate::measure::{Samples, emit};
@@ -26,9 +29,11 @@ pub async fn run(rounds: usize) {
     // The mock on a runtime of its own: the client side is measured alone.
     let (mock, _mock_runtime) = crate::measure::mock_on_own_runtime();
     let client = reqwest::Client::new();
-    for mocked in Mocked::ALL {
-        let kind = ProviderKind::from_name(mocked.name()).unwrap();
-        let base = mock.base_url(mocked);
+    for provider in Provider::all() {
+        let spec = provider.spec();
+        let base = mock.base_url(spec.name);
+        let provider = provider.with_base_url(base.as_str());
+        let password_grant = needs_user(spec);
         let mut tokenmux = Vec::new();
         let mut handwritten = Vec::new();
         let mut oauth2 = Vec::new();
@@ -36,13 +41,13 @@ pub async fn run(rounds: usize) {
         // (ABBA): both sides see the same machine, neither always goes first.
         for i in 0..rounds * PER_ROUND {
             if i % 2 == 0 {
-                time(&mut handwritten, by_hand(kind, &base, &client)).await;
-                time(&mut tokenmux, with_tokenmux(kind, &base, &client)).await;
+                time(&mut handwritten, by_hand(spec, &base, &client)).await;
+                time(&mut tokenmux, with_tokenmux(&provider, &client)).await;
             } else {
-                time(&mut tokenmux, with_tokenmux(kind, &base, &client)).await;
-                time(&mut handwritten, by_hand(kind, &base, &client)).await;
+                time(&mut tokenmux, with_tokenmux(&provider, &client)).await;
+                time(&mut handwritten, by_hand(spec, &base, &client)).await;
             }
-            if kind == ProviderKind::Password {
+            if password_grant {
                 time(&mut oauth2, with_oauth2(&base, &client)).await;
             }
         }
@@ -50,7 +55,7 @@ pub async fn run(rounds: usize) {
         let oauth2 = (!oauth2.is_empty()).then(|| Samples::new(oauth2));
         emit(json!({
             "row": "exchange",
-            "provider": mocked.name(),
+            "provider": spec.name,
             "samples": tokenmux.len(),
             "tokenmux_p50_us": tokenmux.percentile_us(50.0),
             "handwritten_p50_us": handwritten.percentile_us(50.0),
@@ -67,14 +72,18 @@ async fn time(samples: &mut Vec<Duration>, exchange: impl Future<Output = String
     assert!(!token.is_empty());
 }
 
-async fn with_tokenmux(kind: ProviderKind, base: &str, client: &reqwest::Client) -> String {
-    let credentials = match kind {
-        ProviderKind::Password => {
-            Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD)
-        }
-        _ => Credentials::client(ID, SECRET),
+fn needs_user(spec: &EndpointSpec) -> bool {
+    spec.primary_roles()
+        .iter()
+        .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password))
+}
+
+async fn with_tokenmux(provider: &Provider, client: &reqwest::Client) -> String {
+    let credentials = match needs_user(provider.spec()) {
+        true => Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD),
+        false => Credentials::client(ID, SECRET),
     };
-    let tokens = TokenSource::builder(Provider::new(kind, base))
+    let tokens = TokenSource::builder(provider.clone())
         .credentials(credentials)
         .http_client(client.clone())
         .background_refresh(false)
@@ -89,66 +98,56 @@ async fn with_tokenmux(kind: ProviderKind, base: &str, client: &reqwest::Client)
         .to_owned()
 }
 
-/// The request each document describes, written out with reqwest.
-async fn by_hand(kind: ProviderKind, base: &str, client: &reqwest::Client) -> String {
-    let json: Value = match kind {
-        ProviderKind::NeonPanel => client
-            .post(format!("{base}/auth/token"))
-            .json(&json!({"client_id": ID, "client_secret": SECRET}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap(),
-        ProviderKind::Airalo => {
-            let form = reqwest::multipart::Form::new()
-                .text("client_id", ID)
-                .text("client_secret", SECRET)
-                .text("grant_type", "client_credentials");
-            client
-                .post(format!("{base}/v2/token"))
-                .header("accept", "application/json")
-                .multipart(form)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        }
-        ProviderKind::JsonApi => {
-            let body = json!({"data": {"type": "auth-token", "attributes": {"client_id": ID, "client_secret": SECRET}}});
-            let bytes = client
-                .post(format!("{base}/token/"))
-                .header("content-type", "application/vnd.api+json")
-                .header("accept", "application/vnd.api+json")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            serde_json::from_slice(&bytes).unwrap()
-        }
-        ProviderKind::Password => client
-            .post(format!("{base}/oauth/token"))
-            .basic_auth(ID, Some(SECRET))
-            .json(&json!({"grant_type": "password", "username": DEFAULT_USERNAME, "password": DEFAULT_PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap(),
+/// The request the spec describes, written out with bare reqwest: no
+/// checks, no typed decoding.
+async fn by_hand(spec: &EndpointSpec, base: &str, client: &reqwest::Client) -> String {
+    let grant = spec.grant(GrantKind::Primary).unwrap();
+    let mut body = json!({});
+    let mut pairs = Vec::new();
+    for field in grant.fields {
+        let value = match field.value {
+            FieldValue::Constant(value) => value,
+            FieldValue::Credential(CredentialRole::ClientId) => ID,
+            FieldValue::Credential(CredentialRole::ClientSecret) => SECRET,
+            FieldValue::Credential(CredentialRole::Username) => DEFAULT_USERNAME,
+            FieldValue::Credential(_) => DEFAULT_PASSWORD,
+        };
+        tokenmux::endpoint::set_pointer(&mut body, field.pointer, json!(value));
+        pairs.push((field.pointer.trim_start_matches('/').to_owned(), value));
+    }
+    let mut request = client.post(format!("{base}{}", grant.path));
+    if let Some(accept) = grant.wire.accept {
+        request = request.header("accept", accept);
+    }
+    if grant.wire.auth == ClientAuth::Basic {
+        request = request.basic_auth(ID, Some(SECRET));
+    }
+    let content_type = grant.wire.content_type.unwrap_or("application/json");
+    request = match grant.wire.body {
+        BodyEncoding::Multipart => request.multipart(
+            pairs
+                .into_iter()
+                .fold(reqwest::multipart::Form::new(), |form, (k, v)| {
+                    form.text(k, v)
+                }),
+        ),
+        BodyEncoding::FormUrlencoded => request
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish(),
+            ),
+        _ => request
+            .header("content-type", content_type)
+            .body(body.to_string()),
     };
-    let token = match kind {
-        ProviderKind::Airalo => &json["data"]["access_token"],
-        ProviderKind::JsonApi => &json["data"]["attributes"]["access"],
-        _ => &json["access_token"],
-    };
-    token.as_str().unwrap().to_owned()
+    let bytes = request.send().await.unwrap().bytes().await.unwrap();
+    let json: Value = serde_json::from_slice(&bytes).unwrap();
+    json.pointer(spec.token.access_token)
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_owned()
 }
 
 /// The password grant with the `oauth2` crate (a form body, as RFC 6749

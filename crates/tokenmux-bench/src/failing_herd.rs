@@ -11,7 +11,6 @@ use serde_json::json;
 use tokenmux::{Credentials, Provider, RetryPolicy, TokenSource};
 use tokenmux_mock::{
     DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET, Fault, MockConfig, MockServer,
-    Provider as Mocked,
 };
 
 use crate::measure::emit;
@@ -29,13 +28,13 @@ const RETRY: RetryPolicy = RetryPolicy {
 async fn failing_mock() -> MockServer {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     for _ in 0..CALLERS * RETRY.max_attempts + 16 {
-        mock.inject(Mocked::NeonPanel, Fault::status(503));
+        mock.inject("neonpanel", Fault::status(503));
     }
     mock
 }
 
 fn source(mock: &MockServer) -> TokenSource {
-    TokenSource::builder(Provider::neonpanel().with_base_url(mock.base_url(Mocked::NeonPanel)))
+    TokenSource::builder(Provider::neonpanel().with_base_url(mock.base_url("neonpanel")))
         .credentials(Credentials::client(ID, SECRET))
         .retry_policy(RETRY)
         .build()
@@ -74,7 +73,7 @@ pub async fn run() {
         }
     })
     .await;
-    let upstream = mock.requests_received(Mocked::NeonPanel);
+    let upstream = mock.requests_received("neonpanel");
 
     // The design before: the flight's lock held by each waiter in turn,
     // each running its own retry loop (a source of its own per waiter).
@@ -95,7 +94,7 @@ pub async fn run() {
         "deadline_ms": RETRY.deadline.as_millis() as u64,
         "upstream_requests": upstream,
         "slowest_ms": slowest.as_secs_f64() * 1e3,
-        "baseline_upstream_requests": baseline_mock.requests_received(Mocked::NeonPanel),
+        "baseline_upstream_requests": baseline_mock.requests_received("neonpanel"),
         "baseline_slowest_ms": baseline_slowest.as_secs_f64() * 1e3,
     }));
 }

@@ -10,7 +10,6 @@ use serde_json::json;
 use tokenmux::{Credentials, ManualClock, Provider, TokenSource};
 use tokenmux_mock::{
     DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET, Fault, MockConfig, MockServer,
-    Provider as Mocked,
 };
 
 use crate::alloc_count::live_bytes;
@@ -22,7 +21,7 @@ const CALLERS: usize = 10_000;
 const SLOW_EXCHANGE: Duration = Duration::from_millis(50);
 
 fn source(mock: &MockServer, clock: &Arc<ManualClock>) -> TokenSource {
-    TokenSource::builder(Provider::neonpanel().with_base_url(mock.base_url(Mocked::NeonPanel)))
+    TokenSource::builder(Provider::neonpanel().with_base_url(mock.base_url("neonpanel")))
         .credentials(Credentials::client(ID, SECRET))
         .clock(clock.clone())
         .build()
@@ -73,20 +72,20 @@ pub async fn run() {
         ("at expiry", 3600),
         ("refresh-ahead window", 3300),
     ] {
-        let before = mock.requests_received(Mocked::NeonPanel);
+        let before = mock.requests_received("neonpanel");
         if prepare > 0 {
             // Expire (or make stale) the token of the previous case.
             tokens.token().await.unwrap();
             clock.advance(Duration::from_secs(prepare));
             if prepare == 3300 {
-                mock.inject(Mocked::NeonPanel, Fault::delay(SLOW_EXCHANGE));
+                mock.inject("neonpanel", Fault::delay(SLOW_EXCHANGE));
             }
         }
-        let before = mock.requests_received(Mocked::NeonPanel).max(before);
+        let before = mock.requests_received("neonpanel").max(before);
         let (waits, from_spawn) = herd(&tokens).await;
         // Let a background refresh finish before counting.
         tokio::time::sleep(SLOW_EXCHANGE * 3).await;
-        let upstream = mock.requests_received(Mocked::NeonPanel) - before;
+        let upstream = mock.requests_received("neonpanel") - before;
         let blocked = (prepare == 3300).then(|| waits.at_least(SLOW_EXCHANGE));
         emit(json!({
             "row": "herd",

@@ -16,7 +16,6 @@ use tokenmux::{
 };
 use tokenmux_mock::{
     DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET, MockConfig, MockServer,
-    Provider as Mocked,
 };
 
 use crate::measure::{Samples, emit};
@@ -140,10 +139,10 @@ pub async fn run(rounds: usize) {
 
     // Processes.
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let base = mock.base_url(Mocked::Airalo);
+    let base = mock.base_url("airalo");
     let mut upstream = Vec::new();
     for store in ["redis", "memory"] {
-        let before = mock.requests_received(Mocked::Airalo);
+        let before = mock.requests_received("airalo");
         let spec = format!("{store},{base},{}", redis.url());
         let mut workers: Vec<_> = (0..PROCESSES).map(|_| Worker::spawn(&spec)).collect();
         for worker in &mut workers {
@@ -152,7 +151,7 @@ pub async fn run(rounds: usize) {
         tokio::task::spawn_blocking(move || workers.into_iter().for_each(Worker::finish))
             .await
             .unwrap();
-        upstream.push(mock.requests_received(Mocked::Airalo) - before);
+        upstream.push(mock.requests_received("airalo") - before);
     }
     emit(json!({
         "row": "redis_processes",

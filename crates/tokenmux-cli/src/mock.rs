@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use tokenmux_mock::{ClientCredentials, MockConfig, MockServer, Provider};
+use tokenmux_mock::{ClientCredentials, MockConfig, MockServer};
 
 use crate::{Failure, print_line};
 
@@ -35,14 +35,10 @@ pub(crate) struct MockArgs {
 }
 
 pub(crate) async fn run(args: MockArgs) -> Result<(), Failure> {
-    let client = ClientCredentials::new(args.client_id, args.client_secret);
     let config = MockConfig {
         port: args.port,
         token_lifetime: Duration::from_secs(args.token_lifetime),
-        neonpanel: client.clone(),
-        airalo: client.clone(),
-        jsonapi: client.clone(),
-        password_client: client,
+        client: ClientCredentials::new(args.client_id, args.client_secret),
         username: args.username,
         password: args.password,
         revoke_family_on_reuse: args.revoke_family_on_reuse,
@@ -54,12 +50,8 @@ pub(crate) async fn run(args: MockArgs) -> Result<(), Failure> {
         "tokenmux mock listening on http://{}",
         server.addr()
     ))?;
-    for provider in Provider::ALL {
-        print_line(&format!(
-            "  {:<10} {}",
-            provider.name(),
-            server.base_url(provider)
-        ))?;
+    for provider in server.providers() {
+        print_line(&format!("  {:<10} {}", provider, server.base_url(provider)))?;
     }
     print_line(&format!(
         "control: POST http://{0}/_mock/faults, GET http://{0}/_mock/counters, POST http://{0}/_mock/reset",

@@ -4,31 +4,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, ValueEnum};
+use tokenmux::endpoint::CredentialRole;
 use tokenmux::{
-    Credentials, EncryptionKey, FileStore, MemoryStore, ProviderKind, RedisStore, SourceConfig,
+    Credentials, EncryptionKey, FileStore, MemoryStore, Provider, RedisStore, SourceConfig,
     TokenStore,
 };
 
 use crate::{Failure, print_line};
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ProviderArg {
-    Neonpanel,
-    Airalo,
-    Jsonapi,
-    Password,
-}
-
-impl From<ProviderArg> for ProviderKind {
-    fn from(arg: ProviderArg) -> Self {
-        match arg {
-            ProviderArg::Neonpanel => ProviderKind::NeonPanel,
-            ProviderArg::Airalo => ProviderKind::Airalo,
-            ProviderArg::Jsonapi => ProviderKind::JsonApi,
-            ProviderArg::Password => ProviderKind::Password,
-        }
-    }
+/// The names `--provider` takes: every provider compiled in, from `specs/`.
+fn provider_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(Provider::all().iter().map(|provider| provider.name()))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -56,13 +44,16 @@ enum Cache {
 /// TOKENMUX_PASSWORD), flags, or the config file.
 #[derive(Args)]
 pub(crate) struct TokenArgs {
-    /// The provider (or `provider` in --config).
-    #[arg(long, value_enum)]
-    provider: Option<ProviderArg>,
+    /// The provider, by its spec's name (or `provider` in --config).
+    #[arg(long, value_parser = provider_names())]
+    provider: Option<String>,
+    /// A server the provider's spec names, e.g. `sandbox` (default: its first).
+    #[arg(long, conflicts_with = "base_url")]
+    server: Option<String>,
     /// The provider's base URL, as in its spec; the endpoint path is appended.
     #[arg(long)]
     base_url: Option<String>,
-    /// Airalo: use the sandbox host.
+    /// The same as `--server sandbox`.
     #[arg(long)]
     sandbox: bool,
     /// Allow a plain http:// base URL on a host that is not loopback.
@@ -105,8 +96,9 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
         None => SourceConfig {
             provider: args
                 .provider
-                .ok_or_else(|| Failure::usage("give --provider or --config"))?
-                .into(),
+                .clone()
+                .ok_or_else(|| Failure::usage("give --provider or --config"))?,
+            server: None,
             base_url: None,
             sandbox: false,
             credentials: None,
@@ -114,15 +106,20 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
             allow_insecure_http: false,
         },
     };
-    if let Some(provider) = args.provider {
-        config.provider = provider.into();
+    if let Some(provider) = &args.provider {
+        config.provider = provider.clone();
     }
     if args.base_url.is_some() {
         config.base_url = args.base_url.clone();
+        config.server = None;
+    }
+    if args.server.is_some() {
+        config.server = args.server.clone();
+        config.base_url = None;
     }
     config.sandbox |= args.sandbox;
     config.allow_insecure_http |= args.allow_insecure_http;
-    if let Some(credentials) = credentials(&args, config.provider)? {
+    if let Some(credentials) = credentials(&args, &config.provider()?)? {
         config.credentials = Some(credentials);
     }
     // --cache wins over the config file's store; neither: the file cache.
@@ -202,7 +199,7 @@ fn flag_given(flag: &str) -> bool {
 
 /// Credentials from the environment or flags; `None` leaves the config
 /// file's.
-fn credentials(args: &TokenArgs, kind: ProviderKind) -> Result<Option<Credentials>, Failure> {
+fn credentials(args: &TokenArgs, provider: &Provider) -> Result<Option<Credentials>, Failure> {
     let (Some(id), Some(secret)) = (&args.client_id, &args.client_secret) else {
         if args.client_id.is_some() || args.client_secret.is_some() {
             return Err(Failure::usage(
@@ -211,19 +208,23 @@ fn credentials(args: &TokenArgs, kind: ProviderKind) -> Result<Option<Credential
         }
         return Ok(None);
     };
-    match (kind, &args.username, &args.password) {
-        (ProviderKind::Password, Some(username), Some(password)) => {
-            Ok(Some(Credentials::password(
-                id.as_str(),
-                secret.as_str(),
-                username.as_str(),
-                password.as_str(),
-            )))
-        }
-        (ProviderKind::Password, _, _) => Err(Failure::usage(
-            "the password provider also needs TOKENMUX_USERNAME and TOKENMUX_PASSWORD",
-        )),
-        _ => Ok(Some(Credentials::client(id.as_str(), secret.as_str()))),
+    let needs_user = provider
+        .spec()
+        .primary_roles()
+        .iter()
+        .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password));
+    match (needs_user, &args.username, &args.password) {
+        (true, Some(username), Some(password)) => Ok(Some(Credentials::password(
+            id.as_str(),
+            secret.as_str(),
+            username.as_str(),
+            password.as_str(),
+        ))),
+        (true, _, _) => Err(Failure::usage(format!(
+            "the {} provider also needs TOKENMUX_USERNAME and TOKENMUX_PASSWORD",
+            provider.name()
+        ))),
+        (false, _, _) => Ok(Some(Credentials::client(id.as_str(), secret.as_str()))),
     }
 }
 

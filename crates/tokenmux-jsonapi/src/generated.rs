@@ -42,7 +42,7 @@ pub mod types {
         ///Your API key.
         pub client_id: ::std::string::String,
         ///Your API secret.
-        pub client_secret: ::std::string::String,
+        pub client_secret: tokenmux_wire::Secret,
     }
     impl TokenRequestAttributes {
         pub fn builder() -> builder::TokenRequestAttributes {
@@ -122,7 +122,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct TokenResponseAttributes {
         ///Your access token. It has an expiry time and after expiration should be refreshed by resending the request.
-        pub access: ::std::string::String,
+        pub access: tokenmux_wire::Secret,
         ///The lifetime of the token, in seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in: ::std::option::Option<f64>,
@@ -299,7 +299,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct TokenRequestAttributes {
             client_id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            client_secret: ::std::result::Result<::std::string::String, ::std::string::String>,
+            client_secret: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
         }
         impl ::std::default::Default for TokenRequestAttributes {
             fn default() -> Self {
@@ -322,7 +322,7 @@ pub mod types {
             }
             pub fn client_secret<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_secret = value
@@ -444,7 +444,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct TokenResponseAttributes {
-            access: ::std::result::Result<::std::string::String, ::std::string::String>,
+            access: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
             expires_in: ::std::result::Result<::std::option::Option<f64>, ::std::string::String>,
             token_type: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -463,7 +463,7 @@ pub mod types {
         impl TokenResponseAttributes {
             pub fn access<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
                 T::Error: ::std::fmt::Display,
             {
                 self.access = value
@@ -938,6 +938,9 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
         },
     ],
     max_lifetime_secs: None,
+    success_example: Some(
+        "{\"data\":{\"attributes\":{\"access\":\"eyJhbGciOiJSUzI1NiIsImtpZCI6IjMy...\",\"expires_in\":3599,\"token_type\":\"Bearer\"},\"id\":\"0\",\"type\":\"auth-token\"}}",
+    ),
 };
 /// The token endpoint, as the tokenmux facade uses it.
 #[derive(Clone, Copy, Debug, Default)]

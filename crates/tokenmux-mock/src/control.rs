@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::state::State;
-use crate::{Fault, Grant, Provider};
+use crate::{Fault, Grant};
 
 /// One `POST /_mock/faults` body.
 #[derive(Deserialize)]
@@ -59,7 +59,12 @@ pub(crate) async fn faults(
     Shared(state): Shared<Arc<State>>,
     Json(request): Json<FaultRequest>,
 ) -> Response {
-    let Some(provider) = Provider::from_name(&request.provider) else {
+    let Some(provider) = state
+        .providers
+        .iter()
+        .find(|p| p.name() == request.provider)
+        .map(|p| p.name())
+    else {
         return bad_request(format!("unknown provider `{}`", request.provider));
     };
     let status = request.status.unwrap_or(500);
@@ -102,9 +107,9 @@ pub(crate) async fn faults(
 pub(crate) async fn counters(Shared(state): Shared<Arc<State>>) -> Json<Value> {
     let mut requests = Map::new();
     let mut issued = Map::new();
-    for provider in Provider::ALL {
+    for provider in state.providers.iter().map(|p| p.name()) {
         requests.insert(
-            provider.name().to_owned(),
+            provider.to_owned(),
             json!(state.requests_received(provider)),
         );
         let grants: Map<String, Value> = [
@@ -115,7 +120,7 @@ pub(crate) async fn counters(Shared(state): Shared<Arc<State>>) -> Json<Value> {
         .into_iter()
         .map(|(grant, name)| (name.to_owned(), json!(state.tokens_issued(provider, grant))))
         .collect();
-        issued.insert(provider.name().to_owned(), Value::Object(grants));
+        issued.insert(provider.to_owned(), Value::Object(grants));
     }
     Json(json!({
         "requests": requests,

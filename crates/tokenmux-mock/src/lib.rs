@@ -1,19 +1,16 @@
-//! A strict local server for the four token endpoints tokenmux supports.
+//! A strict local server for every token endpoint tokenmux has a spec for.
 //!
-//! Each endpoint behaves as its document describes, and is strict where a
-//! real server would be: the documented media type, fields and credentials,
-//! HTTP Basic client authentication for the OAuth2 endpoint, and refresh
-//! tokens that rotate (a used one is refused with `invalid_grant`). Every
-//! request is recorded, so tests can pin exactly what a client sent.
+//! Each endpoint is driven by its spec (the `EndpointSpec` that
+//! `cargo xtask regen` generates): the request is checked as the spec
+//! describes it (media type, required fields, client authentication), and
+//! answered in the spec's success shape or its documented error shapes.
+//! Refresh tokens rotate (a used one is refused with `invalid_grant`), and
+//! every request is recorded, so tests can pin exactly what a client sent.
+//! See the `endpoint` module for each check and its answer.
 //!
-//! All four endpoints share one port, under a prefix each:
-//!
-//! | provider  | base URL                        | endpoint              |
-//! |-----------|---------------------------------|-----------------------|
-//! | NeonPanel | `http://127.0.0.1:PORT/neonpanel` | `POST /auth/token`  |
-//! | Airalo    | `http://127.0.0.1:PORT/airalo`    | `POST /v2/token`    |
-//! | JSON:API  | `http://127.0.0.1:PORT/jsonapi`   | `POST /token/`      |
-//! | Password  | `http://127.0.0.1:PORT/password`  | `POST /oauth/token` |
+//! Every endpoint shares one port, under its provider's name:
+//! `http://127.0.0.1:PORT/<name>` is the base URL, and the spec's path goes
+//! after it (`/airalo/v2/token`, `/jsonapi/token/`, …).
 //!
 //! Faults (error statuses, `Retry-After`, delays, hangs, HTML, malformed
 //! and truncated bodies) are queued per provider through
@@ -23,21 +20,19 @@
 //!
 //! ```
 //! # #[tokio::main] async fn main() -> std::io::Result<()> {
-//! use tokenmux_mock::{MockConfig, MockServer, Provider};
+//! use tokenmux_mock::{MockConfig, MockServer};
 //!
 //! let server = MockServer::start(MockConfig::default()).await?;
-//! let url = server.base_url(Provider::Airalo); // http://127.0.0.1:PORT/airalo
+//! let url = server.base_url("airalo"); // http://127.0.0.1:PORT/airalo
 //! assert!(url.starts_with("http://127.0.0.1:"));
-//! assert_eq!(server.requests_received(Provider::Airalo), 0);
+//! assert_eq!(server.requests_received("airalo"), 0);
+//! assert!(server.providers().contains(&"password"));
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
 
-mod airalo;
 mod control;
-mod jsonapi;
-mod neonpanel;
-mod password;
+mod endpoint;
 mod state;
 
 use std::net::SocketAddr;
@@ -47,57 +42,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State as Shared;
 use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
-use axum::routing::{MethodRouter, post};
+use axum::routing::post;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use state::State;
 pub use state::{Fault, FaultResponse, Grant, RecordedRequest};
-
-/// The four documented token endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Provider {
-    /// NeonPanel, `POST /auth/token`.
-    NeonPanel,
-    /// Airalo Partners, `POST /v2/token`.
-    Airalo,
-    /// The JSON:API token endpoint, `POST /token/`.
-    JsonApi,
-    /// The OAuth2 password and refresh token grant, `POST /oauth/token`.
-    Password,
-}
-
-impl Provider {
-    /// All four, in a fixed order.
-    pub const ALL: [Provider; 4] = [
-        Provider::NeonPanel,
-        Provider::Airalo,
-        Provider::JsonApi,
-        Provider::Password,
-    ];
-
-    /// The provider's name: `neonpanel`, `airalo`, `jsonapi` or `password`.
-    pub fn name(self) -> &'static str {
-        &self.prefix()[1..]
-    }
-
-    /// The provider with that [`name`](Self::name).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.name() == name)
-    }
-
-    /// The URL prefix the provider is served under, e.g. `/airalo`.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Provider::NeonPanel => "/neonpanel",
-            Provider::Airalo => "/airalo",
-            Provider::JsonApi => "/jsonapi",
-            Provider::Password => "/password",
-        }
-    }
-}
 
 /// Client credentials an endpoint accepts.
 #[derive(Clone, Debug)]
@@ -125,21 +76,15 @@ pub struct MockConfig {
     pub port: u16,
     /// The `expires_in` of every token issued.
     pub token_lifetime: Duration,
-    /// Accepted by NeonPanel.
-    pub neonpanel: ClientCredentials,
-    /// Accepted by Airalo.
-    pub airalo: ClientCredentials,
-    /// Accepted by the JSON:API endpoint.
-    pub jsonapi: ClientCredentials,
-    /// The Basic client credentials of the OAuth2 endpoint.
-    pub password_client: ClientCredentials,
-    /// The resource owner of the OAuth2 endpoint's password grant.
+    /// The client every endpoint accepts, in its body or as HTTP Basic.
+    pub client: ClientCredentials,
+    /// The resource owner of password grants.
     pub username: String,
     /// The resource owner's password.
     pub password: String,
     /// When a used-up refresh token is presented again, revoke every
     /// access and refresh token of its family (issued from the same
-    /// password grant), as OAuth 2.1 advises against token theft.
+    /// primary grant), as OAuth 2.1 advises against token theft.
     pub revoke_family_on_reuse: bool,
 }
 
@@ -154,41 +99,15 @@ pub const DEFAULT_PASSWORD: &str = "mock-user-password";
 
 impl Default for MockConfig {
     fn default() -> Self {
-        let client = ClientCredentials::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET);
         Self {
             port: 0,
             token_lifetime: Duration::from_secs(3600),
-            neonpanel: client.clone(),
-            airalo: client.clone(),
-            jsonapi: client.clone(),
-            password_client: client,
+            client: ClientCredentials::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
             username: DEFAULT_USERNAME.to_owned(),
             password: DEFAULT_PASSWORD.to_owned(),
             revoke_family_on_reuse: false,
         }
     }
-}
-
-/// `POST` to an endpoint's handler: every request is recorded, and a queued
-/// fault, if any, answers instead of the handler.
-fn endpoint<H, F>(provider: Provider, handler: H) -> MethodRouter<Arc<State>>
-where
-    H: Fn(Arc<State>, HeaderMap, Bytes) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response> + Send + 'static,
-{
-    post(
-        move |Shared(state): Shared<Arc<State>>,
-              method: Method,
-              uri: Uri,
-              headers: HeaderMap,
-              body: Bytes| async move {
-            state.record(provider, &method, &uri, &headers, &body);
-            if let Some(response) = state.apply_fault(provider).await {
-                return response;
-            }
-            handler(state, headers, body).await
-        },
-    )
 }
 
 /// A running mock server; it stops on [`shutdown`](Self::shutdown) or drop.
@@ -206,23 +125,28 @@ impl MockServer {
             tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, config.port)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State::new(config));
-        let router = Router::new()
-            .route(
-                "/neonpanel/auth/token",
-                endpoint(Provider::NeonPanel, neonpanel::token),
-            )
-            .route(
-                "/airalo/v2/token",
-                endpoint(Provider::Airalo, airalo::token),
-            )
-            .route(
-                "/jsonapi/token/",
-                endpoint(Provider::JsonApi, jsonapi::token),
-            )
-            .route(
-                "/password/oauth/token",
-                endpoint(Provider::Password, password::token),
-            )
+        let mut router = Router::new();
+        for provider in &state.providers {
+            let spec = provider.spec();
+            let mut paths: Vec<&'static str> = spec.grants.iter().map(|g| g.path).collect();
+            paths.dedup();
+            for path in paths {
+                let name = spec.name;
+                let handler = move |Shared(state): Shared<Arc<State>>,
+                                    method: Method,
+                                    uri: Uri,
+                                    headers: HeaderMap,
+                                    body: Bytes| async move {
+                    state.record(name, &method, &uri, &headers, &body);
+                    if let Some(response) = state.apply_fault(name).await {
+                        return response;
+                    }
+                    endpoint::token(spec, path, state, headers, body).await
+                };
+                router = router.route(&format!("/{name}{path}"), post(handler));
+            }
+        }
+        let router = router
             .route("/_mock/faults", post(control::faults))
             .route("/_mock/counters", axum::routing::get(control::counters))
             .route("/_mock/reset", post(control::reset))
@@ -251,10 +175,15 @@ impl MockServer {
         self.addr
     }
 
+    /// The providers served, by name, e.g. `["airalo", "jsonapi", …]`.
+    pub fn providers(&self) -> Vec<&'static str> {
+        self.state.providers.iter().map(|p| p.name()).collect()
+    }
+
     /// The base URL of a provider, e.g. `http://127.0.0.1:PORT/airalo`; the
     /// endpoint path of its spec goes after it.
-    pub fn base_url(&self, provider: Provider) -> String {
-        format!("http://{}{}", self.addr, provider.prefix())
+    pub fn base_url(&self, provider: &str) -> String {
+        format!("http://{}/{provider}", self.addr)
     }
 
     /// Every request received, oldest first.
@@ -263,12 +192,12 @@ impl MockServer {
     }
 
     /// How many requests reached a provider's endpoint.
-    pub fn requests_received(&self, provider: Provider) -> usize {
+    pub fn requests_received(&self, provider: &str) -> usize {
         self.state.requests_received(provider)
     }
 
     /// How many tokens a provider issued through a grant.
-    pub fn tokens_issued(&self, provider: Provider, grant: Grant) -> usize {
+    pub fn tokens_issued(&self, provider: &str, grant: Grant) -> usize {
         self.state.tokens_issued(provider, grant)
     }
 
@@ -290,14 +219,14 @@ impl MockServer {
     ///
     /// ```
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// use tokenmux_mock::{Fault, MockConfig, MockServer, Provider};
+    /// use tokenmux_mock::{Fault, MockConfig, MockServer};
     ///
     /// let server = MockServer::start(MockConfig::default()).await?;
-    /// server.inject(Provider::JsonApi, Fault::status(429).retry_after("1"));
-    /// server.inject(Provider::JsonApi, Fault::status(503).body("text/html", "<h1>down</h1>"));
+    /// server.inject("jsonapi", Fault::status(429).retry_after("1"));
+    /// server.inject("jsonapi", Fault::status(503).body("text/html", "<h1>down</h1>"));
     /// # Ok(()) }
     /// ```
-    pub fn inject(&self, provider: Provider, fault: Fault) {
+    pub fn inject(&self, provider: &str, fault: Fault) {
         self.state.push_fault(provider, fault);
     }
 

@@ -10,12 +10,12 @@ use bytes::Bytes;
 use rand::Rng as _;
 use rand::distr::Alphanumeric;
 
-use crate::{MockConfig, Provider};
+use crate::MockConfig;
 
 /// The grant a token was issued through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Grant {
-    /// Client id and secret (NeonPanel, Airalo, JSON:API).
+    /// Client id and secret alone.
     ClientCredentials,
     /// The OAuth2 password grant.
     Password,
@@ -26,8 +26,8 @@ pub enum Grant {
 /// One request as the server received it.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
-    /// The endpoint it reached.
-    pub provider: Provider,
+    /// The provider whose endpoint it reached, e.g. `airalo`.
+    pub provider: String,
     /// HTTP method.
     pub method: String,
     /// Path and query, including the provider prefix.
@@ -162,9 +162,9 @@ impl Fault {
 
 #[derive(Default)]
 struct Inner {
-    faults: HashMap<Provider, VecDeque<Fault>>,
+    faults: HashMap<String, VecDeque<Fault>>,
     requests: Vec<RecordedRequest>,
-    issued: BTreeMap<(Provider, Grant), usize>,
+    issued: BTreeMap<(String, Grant), usize>,
     /// Refresh token → whether it may still be used, and its family (the
     /// password grant that began its chain of rotations).
     refresh_tokens: HashMap<String, (RefreshState, u64)>,
@@ -187,6 +187,8 @@ enum RefreshState {
 
 pub(crate) struct State {
     pub(crate) config: MockConfig,
+    /// The endpoints served, one per spec compiled into tokenmux.
+    pub(crate) providers: Vec<tokenmux::Provider>,
     inner: Mutex<Inner>,
 }
 
@@ -202,6 +204,7 @@ impl State {
     pub(crate) fn new(config: MockConfig) -> Self {
         Self {
             config,
+            providers: tokenmux::Provider::all(),
             inner: Mutex::default(),
         }
     }
@@ -214,7 +217,7 @@ impl State {
 
     pub(crate) fn record(
         &self,
-        provider: Provider,
+        provider: &str,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
@@ -230,7 +233,7 @@ impl State {
             })
             .collect();
         self.lock().requests.push(RecordedRequest {
-            provider,
+            provider: provider.to_owned(),
             method: method.to_string(),
             path: uri
                 .path_and_query()
@@ -240,18 +243,18 @@ impl State {
         });
     }
 
-    pub(crate) fn push_fault(&self, provider: Provider, fault: Fault) {
+    pub(crate) fn push_fault(&self, provider: &str, fault: Fault) {
         self.lock()
             .faults
-            .entry(provider)
+            .entry(provider.to_owned())
             .or_default()
             .push_back(fault);
     }
 
     /// Applies the next queued fault of `provider`, if any: waits, and
     /// returns the canned answer when the fault has one.
-    pub(crate) async fn apply_fault(&self, provider: Provider) -> Option<Response> {
-        let fault = self.lock().faults.get_mut(&provider)?.pop_front()?;
+    pub(crate) async fn apply_fault(&self, provider: &str) -> Option<Response> {
+        let fault = self.lock().faults.get_mut(provider)?.pop_front()?;
         tokio::time::sleep(fault.delay).await;
         let canned = fault.response?;
         let status =
@@ -296,7 +299,7 @@ impl State {
         self.lock().requests.clone()
     }
 
-    pub(crate) fn requests_received(&self, provider: Provider) -> usize {
+    pub(crate) fn requests_received(&self, provider: &str) -> usize {
         self.lock()
             .requests
             .iter()
@@ -304,10 +307,10 @@ impl State {
             .count()
     }
 
-    pub(crate) fn tokens_issued(&self, provider: Provider, grant: Grant) -> usize {
+    pub(crate) fn tokens_issued(&self, provider: &str, grant: Grant) -> usize {
         self.lock()
             .issued
-            .get(&(provider, grant))
+            .get(&(provider.to_owned(), grant))
             .copied()
             .unwrap_or(0)
     }
@@ -333,12 +336,20 @@ impl State {
         inner.faults.clear();
     }
 
-    /// Issues an access token (and, for the OAuth2 endpoint, a refresh token).
-    pub(crate) fn issue(&self, provider: Provider, grant: Grant) -> (String, Option<String>) {
+    /// Issues an access token (and, when the spec issues them, a refresh token).
+    pub(crate) fn issue(
+        &self,
+        provider: &str,
+        grant: Grant,
+        with_refresh: bool,
+    ) -> (String, Option<String>) {
         let access = random_token(provider, "access");
-        let refresh = (provider == Provider::Password).then(|| random_token(provider, "refresh"));
+        let refresh = with_refresh.then(|| random_token(provider, "refresh"));
         let mut inner = self.lock();
-        *inner.issued.entry((provider, grant)).or_default() += 1;
+        *inner
+            .issued
+            .entry((provider.to_owned(), grant))
+            .or_default() += 1;
         inner.next_family += 1;
         let family = inner.next_family;
         inner.access_tokens.insert(access.clone(), family);
@@ -352,9 +363,9 @@ impl State {
 
     /// Uses up a refresh token and issues new tokens, atomically: two
     /// concurrent uses of one token cannot both succeed.
-    pub(crate) fn rotate(&self, presented: &str) -> RefreshOutcome {
-        let access = random_token(Provider::Password, "access");
-        let refresh = random_token(Provider::Password, "refresh");
+    pub(crate) fn rotate(&self, provider: &str, presented: &str) -> RefreshOutcome {
+        let access = random_token(provider, "access");
+        let refresh = random_token(provider, "refresh");
         let mut inner = self.lock();
         let revoke_family = self.config.revoke_family_on_reuse;
         let family = match inner.refresh_tokens.get(presented).copied() {
@@ -381,7 +392,7 @@ impl State {
         inner.access_tokens.insert(access.clone(), family);
         *inner
             .issued
-            .entry((Provider::Password, Grant::RefreshToken))
+            .entry((provider.to_owned(), Grant::RefreshToken))
             .or_default() += 1;
         RefreshOutcome::Rotated { access, refresh }
     }
@@ -392,13 +403,13 @@ impl State {
 }
 
 /// A random token, recognisable by its prefix in logs and scans.
-fn random_token(provider: Provider, kind: &str) -> String {
+fn random_token(provider: &str, kind: &str) -> String {
     let random: String = rand::rng()
         .sample_iter(Alphanumeric)
         .take(40)
         .map(char::from)
         .collect();
-    format!("mock-{}-{kind}-{random}", provider.name())
+    format!("mock-{provider}-{kind}-{random}")
 }
 
 /// A JSON response with the exact content type the document uses.
@@ -413,37 +424,6 @@ pub(crate) fn reply(
         body.to_string(),
     )
         .into_response()
-}
-
-/// Why a request body could not be read as fields.
-pub(crate) enum FieldsError {
-    /// JSON, but not an object.
-    NotAnObject,
-    /// Neither JSON nor a url-encoded form.
-    UnsupportedMediaType,
-}
-
-/// The fields of a JSON-object or url-encoded-form body (what the Laravel
-/// servers behind NeonPanel and the OAuth2 endpoint read).
-pub(crate) fn json_or_form_fields(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<serde_json::Map<String, serde_json::Value>, FieldsError> {
-    match media_type(headers).as_deref() {
-        Some("application/json") => match serde_json::from_slice(body) {
-            Ok(serde_json::Value::Object(fields)) => Ok(fields),
-            _ => Err(FieldsError::NotAnObject),
-        },
-        Some("application/x-www-form-urlencoded") => Ok(form_urlencoded::parse(body)
-            .map(|(name, value)| {
-                (
-                    name.into_owned(),
-                    serde_json::Value::String(value.into_owned()),
-                )
-            })
-            .collect()),
-        _ => Err(FieldsError::UnsupportedMediaType),
-    }
 }
 
 /// The media type of a request without parameters, lowercased.

@@ -14,7 +14,7 @@ pub mod types {
         ///The client ID provided by the NeonPanel platform.
         pub client_id: ::std::string::String,
         ///The client secret provided by the NeonPanel platform.
-        pub client_secret: ::std::string::String,
+        pub client_secret: tokenmux_wire::Secret,
     }
     impl LoginRequest {
         pub fn builder() -> builder::LoginRequest {
@@ -25,7 +25,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LoginResponse {
         ///The access token.
-        pub access_token: ::std::string::String,
+        pub access_token: tokenmux_wire::Secret,
         ///Lifetime of the access token, in seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in: ::std::option::Option<i64>,
@@ -66,7 +66,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct LoginRequest {
             client_id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            client_secret: ::std::result::Result<::std::string::String, ::std::string::String>,
+            client_secret: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
         }
         impl ::std::default::Default for LoginRequest {
             fn default() -> Self {
@@ -89,7 +89,7 @@ pub mod types {
             }
             pub fn client_secret<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_secret = value
@@ -119,7 +119,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct LoginResponse {
-            access_token: ::std::result::Result<::std::string::String, ::std::string::String>,
+            access_token: ::std::result::Result<tokenmux_wire::Secret, ::std::string::String>,
             expires_in: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
             token_type: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -138,7 +138,7 @@ pub mod types {
         impl LoginResponse {
             pub fn access_token<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<tokenmux_wire::Secret>,
                 T::Error: ::std::fmt::Display,
             {
                 self.access_token = value
@@ -473,6 +473,9 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
     },
     errors: &[],
     max_lifetime_secs: None,
+    success_example: Some(
+        "{\"access_token\":\"dgewqereXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiI5YjkyMWFkYi0wZDlkLTQ4YjUtYWYxOC1mNzNjZjY5NTcwOWIiLCJqdGkiOiJlMzU2MjUwMDhkZWNlMmIxODQ2ZTA3ZTExY2Q3ZGYyZTlhNWFlMGRkMzVjZTA3YjFhNWY2YWYzMzBlZjg2Mjc3ZDc2YjQ2OTJjYTI1MzYwMiIsImlhdCI6MTcxMDkyOTU1Ny45NDQyNTUsIm5iZiI6MTcxMDkyOTU1Ny45NDQyNTcsImV4cCI6MTcyNjgyNzE1Ny45Mzk4NDcsInN1YiI6IjQ2Iiwic2NvcGVzIjpbXX0.Y7HY-2jFqDShZp4r8uTiZ-do-T2y5N5o3aDj_da3ZtBMo6LrqCceYtky48HJwgEtzN_IAGjpN3FkB2w47q0Xd0zUEB9cEyims6WBXExlkPli3F-XKjjo4b37pL9yIigdluCSc1Hd_Uc5NbNG4QqCvFf3xhrCKPMG1Tfz3eKqZ2uiIjeE4MaQAKXh5IAXT218Tk7vwXBRLB9XKZ5nehD4ZUI8vukMy8PZfRATGOCsdblJVvBEWKuwYu-5FJ66rVBZ8SiwZv2eHCFSl7J2yWkFb7J-4hmdIhWK0GSzxZyChUKl5FNgnVGE2g81up-n_vxEW-JF_dBK9zN6_pI2Ova8QClfnlbgIpvTl-qNRPw9huXraohgNuT-MRe4y8C9vFmPwCthQePB3_c9pkaUnyeHqtGrhkJLzBdlUEogrVRmGCJLk0VxheVcMMUhxEkOmFn3xzeAuh-JGrAPQugySs0AyKyWWbPd51_Jq8RGlS8vDSPOxLzObP9W802h2BnL8DbV8TBm4Ux_PTLs6l07G21u_WLEK1F3fxElJEKmRK4rTAOIzQuFw0cAqByT3moW9TKba1B0KAvW\",\"expires_in\":15897600,\"token_type\":\"Bearer\"}",
+    ),
 };
 /// The token endpoint, as the tokenmux facade uses it.
 #[derive(Clone, Copy, Debug, Default)]

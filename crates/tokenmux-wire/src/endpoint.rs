@@ -284,6 +284,8 @@ pub struct EndpointSpec {
     /// The longest a token should be used, if the document advises one
     /// (`x-tokenmux-max-lifetime`, seconds).
     pub max_lifetime_secs: Option<u64>,
+    /// The success response's documented example, as JSON text.
+    pub success_example: Option<&'static str>,
 }
 
 impl EndpointSpec {

@@ -28,7 +28,8 @@ use crate::{BasicAuth, ClientAuth, ClientConfig};
 /// # static SPEC: EndpointSpec = EndpointSpec { name: "t", title: "t", servers: &[], grants: &GRANTS,
 /// #     basic_encoding: BasicEncoding::AsDocumented,
 /// #     token: TokenFields { access_token: "/a", token_type: None, expires_in: None, refresh_token: None },
-/// #     error: ErrorFields { code: &[], message: &[] }, errors: &[], max_lifetime_secs: None };
+/// #     error: ErrorFields { code: &[], message: &[] }, errors: &[], max_lifetime_secs: None,
+/// #     success_example: None };
 /// let secret = Secret::new("s");
 /// let request = TokenRequest {
 ///     http: &reqwest::Client::new(), base_url: "http://127.0.0.1:1", config: ClientConfig::default(),
@@ -71,8 +72,11 @@ pub fn request_body<T: DeserializeOwned>(
     let mut config = request.config.clone();
     if grant.wire.auth == ClientAuth::Basic {
         config = config.with_basic_auth(
-            BasicAuth::new(request.credentials.client_id, request.credentials.client_secret.clone())
-                .with_encoding(spec.basic_encoding),
+            BasicAuth::new(
+                request.credentials.client_id,
+                request.credentials.client_secret.clone(),
+            )
+            .with_encoding(spec.basic_encoding),
         );
     }
     Ok((typed, config))
@@ -201,7 +205,9 @@ pub fn map_error<E: Serialize>(
         ClientError::CommunicationError(e) => ClientError::CommunicationError(e),
         ClientError::InvalidUpgrade(e) => ClientError::InvalidUpgrade(e),
         ClientError::ResponseBodyError(e) => ClientError::ResponseBodyError(e),
-        ClientError::InvalidResponsePayload(body, e) => ClientError::InvalidResponsePayload(body, e),
+        ClientError::InvalidResponsePayload(body, e) => {
+            ClientError::InvalidResponsePayload(body, e)
+        }
         ClientError::UnexpectedResponse(r) => ClientError::UnexpectedResponse(r),
         ClientError::Custom(m) => ClientError::Custom(m),
     }

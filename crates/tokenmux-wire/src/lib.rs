@@ -31,8 +31,8 @@ pub use hooks::{
     inspect_response, prepare_request,
 };
 pub use operation::{BodyEncoding, ClientAuth, OperationWire, Server};
-pub use secret::Secret;
-pub use strict_json::has_duplicate_keys;
 /// The generated clients' response and error types, re-exported for
 /// hand-written [`TokenEndpoint`] implementations.
 pub use progenitor_client::{Error as ClientError, ResponseValue};
+pub use secret::Secret;
+pub use strict_json::has_duplicate_keys;

@@ -4,14 +4,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
+use tokenmux_wire::{CredentialRole, DEFAULT_MAX_RESPONSE_BYTES};
 
 use crate::flight::Flights;
 use crate::source::Inner;
 use crate::store::{MemoryStore, StoreKey, TokenStore};
 use crate::{
-    Clock, Credentials, Error, Provider, ProviderKind, RefreshPolicy, RetryPolicy, SystemClock,
-    TokenSource,
+    Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy, SystemClock, TokenSource,
 };
 
 /// Builds a [`TokenSource`]; only the credentials are required.
@@ -84,8 +83,9 @@ impl TokenSourceBuilder {
         self
     }
 
-    /// When to refresh. Default: [`RefreshPolicy::default`], with a 24 h
-    /// `max_lifetime` for Airalo as its document recommends.
+    /// When to refresh. Default: [`RefreshPolicy::default`], with the
+    /// `max_lifetime` the provider's spec advises (`x-tokenmux-max-lifetime`:
+    /// Airalo's document says refresh daily).
     pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
         self.refresh = Some(policy);
         self
@@ -166,19 +166,30 @@ impl TokenSourceBuilder {
             .credentials
             .ok_or_else(|| Error::Config("no credentials given".into()))?;
         check_base_url(self.provider.base_url(), self.allow_insecure_http)?;
-        if self.provider.kind() == ProviderKind::Password
+        let spec = self.provider.spec();
+        if self.provider.needs_base_url() {
+            return Err(Error::Config(format!(
+                "the {} provider's server is `{}` in its spec: give its base URL",
+                spec.name,
+                self.provider.base_url()
+            )));
+        }
+        let roles = spec.primary_roles();
+        if roles
+            .iter()
+            .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password))
             && !matches!(credentials, Credentials::Password { .. })
         {
-            return Err(Error::Config(
-                "the password provider needs Credentials::password".into(),
-            ));
+            return Err(Error::Config(format!(
+                "the {} provider needs Credentials::password (client id and secret, \
+                 username and password)",
+                spec.name
+            )));
         }
-        let refresh = self.refresh.unwrap_or_else(|| match self.provider.kind() {
-            ProviderKind::Airalo => RefreshPolicy {
-                max_lifetime: Some(Duration::from_secs(24 * 3600)),
-                ..RefreshPolicy::default()
-            },
-            _ => RefreshPolicy::default(),
+        // The document's lifetime advice (Airalo: refresh daily) is the default.
+        let refresh = self.refresh.unwrap_or_else(|| RefreshPolicy {
+            max_lifetime: spec.max_lifetime_secs.map(Duration::from_secs),
+            ..RefreshPolicy::default()
         });
         refresh.check()?;
         self.retry.check()?;

@@ -5,43 +5,44 @@
 
 use std::time::{Duration, SystemTime};
 
-use progenitor_client::{Error as ClientError, ResponseValue};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
-use serde::de::DeserializeOwned;
-use tokenmux_wire::{AmbiguousJson, BodyLimitExceeded, RedirectFollowed, buffered_body};
+use tokenmux_wire::{
+    AmbiguousJson, BodyLimitExceeded, ClientError, EndpointResult, ErrorDetails, Issued,
+    RedirectFollowed, TokenEndpoint, buffered_body,
+};
 
 use crate::Error;
 use crate::scrub::Scrubber;
 
-/// What a provider's typed error body says.
-pub(crate) trait ErrorBody {
-    fn code(&self) -> Option<String>;
-    fn message(&self) -> Option<String>;
-}
-
-/// The success value, or the error classified.
-pub(crate) fn ok<T: DeserializeOwned, E: ErrorBody>(
-    response: Result<ResponseValue<T>, ClientError<E>>,
+/// The token, or the error classified.
+pub(crate) fn ok(
+    response: EndpointResult,
+    endpoint: &dyn TokenEndpoint,
     scrub: &Scrubber,
-) -> Result<T, Error> {
+) -> Result<Issued, Error> {
     match response {
         Ok(value) => Ok(value.into_inner()),
-        Err(ClientError::InvalidResponsePayload(body, error)) => lenient(&body)
-            .ok_or_else(|| classify(ClientError::<E>::InvalidResponsePayload(body, error), scrub)),
+        Err(ClientError::InvalidResponsePayload(body, error)) => lenient(&body, endpoint)
+            .ok_or_else(|| classify(ClientError::InvalidResponsePayload(body, error), scrub)),
         Err(error) => Err(classify(error, scrub)),
     }
 }
 
 /// A documented success body, decoded strictly, then leniently (as [`ok`]
 /// does); a body with duplicate keys is refused either way.
-pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], scrub: &Scrubber) -> Result<T, Error> {
+pub(crate) fn decode(
+    body: &[u8],
+    endpoint: &dyn TokenEndpoint,
+    scrub: &Scrubber,
+) -> Result<Issued, Error> {
     if tokenmux_wire::has_duplicate_keys(body) {
         return Err(ambiguous(body, scrub));
     }
-    serde_json::from_slice(body)
+    endpoint
+        .decode_success(body)
         // Checked above: relaxed without checking again.
-        .or_else(|error| relaxed(body).ok_or(error))
+        .or_else(|error| relaxed(body, endpoint).ok_or(error))
         .map_err(|error| Error::InvalidResponse {
             reason: format!(
                 "the body does not match the documented schema: {}",
@@ -63,15 +64,15 @@ fn ambiguous(body: &[u8], scrub: &Scrubber) -> Error {
 /// documents say integer. Accept both by converting to an integer
 /// (clamped; `normalise` caps the lifetime), then decoding with the
 /// generated type as usual. Never for a body with duplicate keys.
-pub(crate) fn lenient<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+pub(crate) fn lenient(body: &[u8], endpoint: &dyn TokenEndpoint) -> Option<Issued> {
     if tokenmux_wire::has_duplicate_keys(body) {
         return None;
     }
-    relaxed(body)
+    relaxed(body, endpoint)
 }
 
 /// [`lenient`] for a body already checked for duplicate keys.
-fn relaxed<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+fn relaxed(body: &[u8], endpoint: &dyn TokenEndpoint) -> Option<Issued> {
     fn numeric_expires_in(value: &mut serde_json::Value) -> bool {
         let mut changed = false;
         match value {
@@ -103,12 +104,14 @@ fn relaxed<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
         changed
     }
     let mut json: serde_json::Value = serde_json::from_slice(body).ok()?;
-    numeric_expires_in(&mut json)
-        .then(|| serde_json::from_value(json).ok())
-        .flatten()
+    if !numeric_expires_in(&mut json) {
+        return None;
+    }
+    let body = serde_json::to_vec(&json).ok()?;
+    endpoint.decode_success(&body).ok()
 }
 
-fn classify<E: ErrorBody>(error: ClientError<E>, scrub: &Scrubber) -> Error {
+fn classify(error: ClientError<ErrorDetails>, scrub: &Scrubber) -> Error {
     match error {
         ClientError::ErrorResponse(body) => {
             let status = body.status();
@@ -117,8 +120,8 @@ fn classify<E: ErrorBody>(error: ClientError<E>, scrub: &Scrubber) -> Error {
             by_status(
                 status,
                 retry_after,
-                body.code().map(|c| scrub.text(&c)),
-                body.message().map(|m| scrub.text(&m)),
+                body.code.map(|c| scrub.text(&c)),
+                body.message.map(|m| scrub.text(&m)),
             )
         }
         ClientError::UnexpectedResponse(response) => {
@@ -225,16 +228,8 @@ pub(crate) fn generic_error_fields(body: &[u8]) -> (Option<String>, Option<Strin
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
         return (None, None);
     };
-    let json = json.get("errors").and_then(|e| e.get(0)).unwrap_or(&json);
-    let text = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| json.get(*k).and_then(|v| v.as_str()))
-            .map(str::to_owned)
-    };
-    (
-        text(&["error", "code"]),
-        text(&["error_description", "message", "detail", "title"]),
-    )
+    let details = ErrorDetails::generic(&json);
+    (details.code, details.message)
 }
 
 /// The host a `Location` header names (relative: none), never its path or
@@ -305,24 +300,23 @@ mod tests {
 
     #[test]
     fn expires_in_as_a_numeric_string_is_accepted() {
-        #[derive(serde::Deserialize)]
-        struct T {
-            expires_in: i64,
-        }
-        let t: T = lenient(br#"{"expires_in": "3600"}"#).unwrap();
-        assert_eq!(t.expires_in, 3600);
-        assert!(lenient::<T>(br#"{"expires_in": "soon"}"#).is_none());
-        assert!(
-            lenient::<T>(br#"{"expires_in": 5}"#).is_none(),
+        let neonpanel = crate::Provider::neonpanel();
+        let endpoint = neonpanel.endpoint();
+        let lenient = |body: &str| {
+            let body = format!(r#"{{"access_token": "a", "expires_in": {body}}}"#);
+            lenient(body.as_bytes(), endpoint).and_then(|issued| issued.expires_in)
+        };
+        assert_eq!(lenient(r#""3600""#), Some(3600.0));
+        assert_eq!(lenient(r#""soon""#), None);
+        assert_eq!(
+            lenient("5"),
+            None,
             "only used when the strict decoding fails"
         );
-        let t: T = lenient(br#"{"expires_in": 3600.0}"#).unwrap();
-        assert_eq!(t.expires_in, 3600);
-        let t: T = lenient(br#"{"expires_in": 1e30}"#).unwrap();
-        assert_eq!(t.expires_in, i64::MAX);
-        let t: T = lenient(br#"{"expires_in": 99999999999999999999}"#).unwrap();
-        assert_eq!(t.expires_in, i64::MAX);
-        assert!(lenient::<T>(br#"{"expires_in": "1", "expires_in": "2"}"#).is_none());
+        assert_eq!(lenient("3600.0"), Some(3600.0));
+        assert_eq!(lenient("1e30"), Some(i64::MAX as f64));
+        assert_eq!(lenient("99999999999999999999"), Some(i64::MAX as f64));
+        assert_eq!(lenient(r#""1", "expires_in": "2""#), None);
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::{
-    Credentials, EncryptionKey, Error, FileStore, MemoryStore, Provider, ProviderKind, Secret,
-    TokenSource, TokenSourceBuilder, TokenStore,
+    Credentials, EncryptionKey, Error, FileStore, MemoryStore, Provider, Secret, TokenSource,
+    TokenSourceBuilder, TokenStore,
 };
 
 /// A token source described in configuration (YAML, TOML, JSON, … through
@@ -18,7 +18,7 @@ use crate::{
 ///
 /// let config: SourceConfig = serde_json::from_str(r#"{
 ///     "provider": "airalo",
-///     "sandbox": true,
+///     "server": "sandbox",
 ///     "credentials": {"client_id": "my-id", "client_secret": "my-secret"}
 /// }"#).unwrap();
 /// let tokens = config.into_builder().unwrap().build().unwrap();
@@ -28,13 +28,18 @@ use crate::{
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// `neonpanel`, `airalo`, `jsonapi` or `password`.
-    pub provider: ProviderKind,
-    /// The provider's base URL; required for `jsonapi` and `password`,
-    /// defaults to the documented host for the others.
+    /// The provider's name: its spec's file stem (`neonpanel`, `airalo`,
+    /// `jsonapi`, `password`, or any other spec compiled in).
+    pub provider: String,
+    /// A server the provider's spec names (`production`, `sandbox`);
+    /// default: the spec's first.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// The provider's base URL, instead of a server of its spec; required
+    /// when the spec's server is a template (`jsonapi`, `password`).
     #[serde(default)]
     pub base_url: Option<String>,
-    /// Airalo only: use the sandbox host.
+    /// The same as `server: sandbox` (kept for older config files).
     #[serde(default)]
     pub sandbox: bool,
     /// Client id and secret, plus `username` and `password` for the
@@ -155,22 +160,36 @@ fn encryption_key(variable: &Option<String>) -> Result<Option<EncryptionKey>, Er
 impl SourceConfig {
     /// The provider this config names.
     pub fn provider(&self) -> Result<Provider, Error> {
-        if let Some(base_url) = &self.base_url {
-            return Ok(Provider::new(self.provider, base_url.as_str()));
+        let provider = Provider::by_name(&self.provider)?;
+        let server = match (&self.server, self.sandbox) {
+            (Some(server), false) => Some(server.as_str()),
+            (None, true) => Some("sandbox"),
+            (Some(server), true) if server == "sandbox" => Some("sandbox"),
+            (Some(_), true) => {
+                return Err(Error::Config(
+                    "`sandbox: true` and another `server` contradict each other".into(),
+                ));
+            }
+            (None, false) => None,
+        };
+        let provider = match (&self.base_url, server) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "give `base_url` or `server`, not both".into(),
+                ));
+            }
+            (Some(base_url), None) => provider.with_base_url(base_url.as_str()),
+            (None, Some(server)) => provider.with_server(server)?,
+            (None, None) => provider,
+        };
+        if provider.needs_base_url() {
+            return Err(Error::Config(format!(
+                "provider {} needs a `base_url` (its spec's server is `{}`)",
+                provider.name(),
+                provider.base_url()
+            )));
         }
-        match (self.provider, self.sandbox) {
-            (ProviderKind::Airalo, true) => Ok(Provider::airalo_sandbox()),
-            (ProviderKind::Airalo, false) => Ok(Provider::airalo()),
-            (ProviderKind::NeonPanel, false) => Ok(Provider::neonpanel()),
-            (kind, true) => Err(Error::Config(format!(
-                "`sandbox` is only for airalo, not {}",
-                kind.name()
-            ))),
-            (kind, false) => Err(Error::Config(format!(
-                "provider {} needs a `base_url`",
-                kind.name()
-            ))),
-        }
+        Ok(provider)
     }
 
     /// A builder with the provider, credentials and store set; add

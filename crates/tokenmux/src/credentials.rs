@@ -93,6 +93,14 @@ impl Credentials {
         }
     }
 
+    /// The resource owner's password, for password credentials.
+    pub fn user_password(&self) -> Option<&Secret> {
+        match self {
+            Credentials::Password { password, .. } => Some(password),
+            Credentials::Client { .. } => None,
+        }
+    }
+
     /// Every secret these credentials hold, to scrub from error text.
     pub(crate) fn secrets(&self) -> Vec<&str> {
         match self {

@@ -1,43 +1,15 @@
-//! One token request to a provider through its generated client, and the
+//! One token request to a provider through its [`TokenEndpoint`], and the
 //! normalisation of its answer into an [`AccessToken`] or an [`Error`].
-
-// With some provider features off, the shared set-up of `request` and the
-// error helpers are used by fewer arms, or none.
-#![cfg_attr(
-    not(all(
-        feature = "neonpanel",
-        feature = "airalo",
-        feature = "jsonapi",
-        feature = "password"
-    )),
-    allow(unused_imports, unused_variables, dead_code)
-)]
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
-use tokenmux_wire::{ClientConfig, Secret};
+use tokenmux_wire::{ClientConfig, GrantCredentials, TokenRequest};
+pub(crate) use tokenmux_wire::{Grant, Issued};
 
-use crate::classify::{ErrorBody, by_status, decode, generic_error_fields, ok};
+use crate::classify::{by_status, decode, generic_error_fields, ok};
 use crate::scrub::Scrubber;
-use crate::{AccessToken, Credentials, Error, Provider, ProviderKind, RefreshPolicy};
-
-/// Which grant to use.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Grant<'a> {
-    /// The provider's primary grant (client credentials, or password).
-    Primary,
-    /// The OAuth2 refresh token grant.
-    Refresh(&'a Secret),
-}
-
-/// A token response as the provider sent it, before normalisation.
-pub(crate) struct Issued {
-    pub access_token: Secret,
-    pub token_type: Option<String>,
-    pub expires_in: Option<f64>,
-    pub refresh_token: Option<Secret>,
-}
+use crate::{AccessToken, Credentials, Error, Provider, RefreshPolicy};
 
 /// Everything one exchange needs.
 pub(crate) struct Exchange<'a> {
@@ -50,159 +22,21 @@ pub(crate) struct Exchange<'a> {
 impl Exchange<'_> {
     /// One request, no retries.
     pub(crate) async fn request(&self, grant: Grant<'_>) -> Result<Issued, Error> {
-        let base = self.provider.base_url();
-        let config = ClientConfig::default().with_max_response_bytes(self.max_response_bytes);
         let scrub = Scrubber::new(self.credentials, grant);
-        let id = self.credentials.client_id().to_owned();
-        let secret = self.credentials.client_secret().clone();
-        match (self.provider.kind(), grant) {
-            #[cfg(feature = "neonpanel")]
-            (ProviderKind::NeonPanel, Grant::Primary) => {
-                use tokenmux_neonpanel::{Client, types};
-                let body = types::LoginRequest {
-                    client_id: id,
-                    client_secret: secret,
-                };
-                let response = Client::new_with_client(base, self.http.clone(), config)
-                    .login()
-                    .body(body)
-                    .send()
-                    .await;
-                ok(response, &scrub).map(Issued::from)
-            }
-            #[cfg(feature = "airalo")]
-            (ProviderKind::Airalo, Grant::Primary) => {
-                use tokenmux_airalo::{Client, types};
-                let body = types::V2TokenPostRequest {
-                    client_id: id,
-                    client_secret: secret,
-                    grant_type: types::V2TokenPostRequestGrantType::ClientCredentials,
-                };
-                let response = Client::new_with_client(base, self.http.clone(), config)
-                    .v2_token_post()
-                    .body(body)
-                    .send()
-                    .await;
-                ok(response, &scrub).map(Issued::from)
-            }
-            #[cfg(feature = "jsonapi")]
-            (ProviderKind::JsonApi, Grant::Primary) => {
-                use tokenmux_jsonapi::{Client, types};
-                let body = types::TokenRequestDocument {
-                    data: types::TokenRequestData {
-                        type_: types::TokenRequestDataType::AuthToken,
-                        attributes: types::TokenRequestAttributes {
-                            client_id: id,
-                            client_secret: secret,
-                        },
-                    },
-                };
-                let response = Client::new_with_client(base, self.http.clone(), config)
-                    .obtain_token()
-                    .body(body)
-                    .send()
-                    .await;
-                ok(response, &scrub).map(Issued::from)
-            }
-            #[cfg(feature = "password")]
-            (ProviderKind::Password, grant) => {
-                use tokenmux_password::{BasicAuth, Client, types};
-                let body = match (grant, self.credentials) {
-                    (Grant::Refresh(refresh_token), _) => {
-                        types::TokenRequest::RefreshTokenGrant(types::RefreshTokenGrant {
-                            grant_type: types::RefreshTokenGrantGrantType::RefreshToken,
-                            refresh_token: refresh_token.clone(),
-                        })
-                    }
-                    (
-                        Grant::Primary,
-                        Credentials::Password {
-                            username, password, ..
-                        },
-                    ) => types::TokenRequest::PasswordGrant(types::PasswordGrant {
-                        grant_type: types::PasswordGrantGrantType::Password,
-                        username: username.clone(),
-                        password: password.clone(),
-                    }),
-                    (Grant::Primary, Credentials::Client { .. }) => {
-                        return Err(Error::Config(
-                            "the password provider needs Credentials::password \
-                             (client id and secret, username and password)"
-                                .into(),
-                        ));
-                    }
-                };
-                let config = config.with_basic_auth(BasicAuth::new(id, secret));
-                let response = Client::new_with_client(base, self.http.clone(), config)
-                    .oauth_token()
-                    .body(body)
-                    .send()
-                    .await;
-                ok(response, &scrub).map(Issued::from)
-            }
-            #[allow(unreachable_patterns)]
-            (_, Grant::Refresh(_)) => Err(Error::Config(format!(
-                "{} issues no refresh tokens",
-                self.provider.kind().name()
-            ))),
-            #[allow(unreachable_patterns)]
-            (kind, _) => Err(Error::Config(format!(
-                "provider `{}` is not compiled in: enable the cargo feature `{}`",
-                kind.name(),
-                kind.name()
-            ))),
-        }
-    }
-}
-
-// What each provider's documented success body says, in one shape.
-
-#[cfg(feature = "neonpanel")]
-impl From<tokenmux_neonpanel::types::LoginResponse> for Issued {
-    fn from(t: tokenmux_neonpanel::types::LoginResponse) -> Self {
-        Self {
-            access_token: t.access_token,
-            token_type: t.token_type,
-            expires_in: t.expires_in.map(|s| s as f64),
-            refresh_token: None,
-        }
-    }
-}
-
-#[cfg(feature = "airalo")]
-impl From<tokenmux_airalo::types::V2TokenPost200Response> for Issued {
-    fn from(t: tokenmux_airalo::types::V2TokenPost200Response) -> Self {
-        Self {
-            access_token: t.data.access_token,
-            token_type: t.data.token_type,
-            expires_in: t.data.expires_in.map(|s| s as f64),
-            refresh_token: None,
-        }
-    }
-}
-
-#[cfg(feature = "jsonapi")]
-impl From<tokenmux_jsonapi::types::TokenResponseDocument> for Issued {
-    fn from(t: tokenmux_jsonapi::types::TokenResponseDocument) -> Self {
-        let t = t.data.attributes;
-        Self {
-            access_token: t.access,
-            token_type: t.token_type,
-            expires_in: t.expires_in,
-            refresh_token: None,
-        }
-    }
-}
-
-#[cfg(feature = "password")]
-impl From<tokenmux_password::types::TokenResponse> for Issued {
-    fn from(t: tokenmux_password::types::TokenResponse) -> Self {
-        Self {
-            access_token: t.access_token,
-            token_type: t.token_type,
-            expires_in: t.expires_in.map(|s| s as f64),
-            refresh_token: t.refresh_token,
-        }
+        let endpoint = self.provider.endpoint();
+        let request = TokenRequest {
+            http: self.http,
+            base_url: self.provider.base_url(),
+            config: ClientConfig::default().with_max_response_bytes(self.max_response_bytes),
+            credentials: GrantCredentials {
+                client_id: self.credentials.client_id(),
+                client_secret: self.credentials.client_secret(),
+                username: self.credentials.username(),
+                password: self.credentials.user_password(),
+            },
+            grant,
+        };
+        ok(endpoint.request(request).await, endpoint, &scrub)
     }
 }
 
@@ -216,18 +50,19 @@ impl From<tokenmux_password::types::TokenResponse> for Issued {
 ///
 /// ```
 /// use std::time::SystemTime;
-/// use tokenmux::{decode_token_response, Error, ProviderKind, RefreshPolicy};
+/// use tokenmux::{decode_token_response, Error, Provider, RefreshPolicy};
 ///
 /// let body = br#"{"token_type":"Bearer","expires_in":3600,"access_token":"abc"}"#;
-/// let token = decode_token_response(ProviderKind::NeonPanel, 200, body, SystemTime::now(), &RefreshPolicy::default())?;
+/// let token = decode_token_response(&Provider::neonpanel(), 200, body, SystemTime::now(), &RefreshPolicy::default())?;
 /// assert_eq!(token.secret().expose_secret(), "abc");
 ///
-/// let refused = decode_token_response(ProviderKind::Password, 400, br#"{"error":"invalid_grant"}"#, SystemTime::now(), &RefreshPolicy::default());
+/// let password = Provider::by_name("password")?;
+/// let refused = decode_token_response(&password, 400, br#"{"error":"invalid_grant"}"#, SystemTime::now(), &RefreshPolicy::default());
 /// assert_eq!(refused.unwrap_err().provider_code(), Some("invalid_grant"));
 /// # Ok::<(), Error>(())
 /// ```
 pub fn decode_token_response(
-    kind: ProviderKind,
+    provider: &Provider,
     status: u16,
     body: &[u8],
     now: SystemTime,
@@ -265,30 +100,7 @@ pub fn decode_token_response(
             excerpt: None,
         });
     }
-    let issued = match kind {
-        #[cfg(feature = "neonpanel")]
-        ProviderKind::NeonPanel => {
-            decode::<tokenmux_neonpanel::types::LoginResponse>(body, &scrub).map(Issued::from)
-        }
-        #[cfg(feature = "airalo")]
-        ProviderKind::Airalo => {
-            decode::<tokenmux_airalo::types::V2TokenPost200Response>(body, &scrub).map(Issued::from)
-        }
-        #[cfg(feature = "jsonapi")]
-        ProviderKind::JsonApi => {
-            decode::<tokenmux_jsonapi::types::TokenResponseDocument>(body, &scrub).map(Issued::from)
-        }
-        #[cfg(feature = "password")]
-        ProviderKind::Password => {
-            decode::<tokenmux_password::types::TokenResponse>(body, &scrub).map(Issued::from)
-        }
-        #[allow(unreachable_patterns)]
-        kind => Err(Error::Config(format!(
-            "provider `{}` is not compiled in: enable the cargo feature `{}`",
-            kind.name(),
-            kind.name()
-        ))),
-    }?;
+    let issued = decode(body, provider.endpoint(), &scrub)?;
     normalise(issued, now, policy)
 }
 
@@ -339,51 +151,6 @@ pub(crate) fn normalise(
     let lifetime = policy.effective_lifetime(expires_in);
     Ok(AccessToken::new(issued.access_token, now, lifetime)
         .with_refresh_token(issued.refresh_token))
-}
-
-#[cfg(feature = "neonpanel")]
-impl ErrorBody for tokenmux_neonpanel::types::ServerError {
-    fn code(&self) -> Option<String> {
-        None
-    }
-    fn message(&self) -> Option<String> {
-        self.0
-            .get("message")
-            .and_then(|m| m.as_str())
-            .map(str::to_owned)
-    }
-}
-
-#[cfg(feature = "airalo")]
-impl ErrorBody for tokenmux_airalo::types::V2TokenPost422Response {
-    fn code(&self) -> Option<String> {
-        None
-    }
-    fn message(&self) -> Option<String> {
-        self.meta.as_ref().and_then(|m| m.message.clone())
-    }
-}
-
-#[cfg(feature = "jsonapi")]
-impl ErrorBody for tokenmux_jsonapi::types::ErrorDocument {
-    fn code(&self) -> Option<String> {
-        self.errors.first().and_then(|e| e.code.clone())
-    }
-    fn message(&self) -> Option<String> {
-        self.errors
-            .first()
-            .and_then(|e| e.detail.clone().or_else(|| e.title.clone()))
-    }
-}
-
-#[cfg(feature = "password")]
-impl ErrorBody for tokenmux_password::types::OAuthError {
-    fn code(&self) -> Option<String> {
-        self.error.clone()
-    }
-    fn message(&self) -> Option<String> {
-        self.error_description.clone()
-    }
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ mod error;
 mod exchange;
 mod file_store;
 mod flight;
+mod generated;
 mod lease_guard;
 #[cfg(feature = "middleware")]
 mod middleware;
@@ -138,7 +139,7 @@ pub use file_store::FileStore;
 #[cfg(feature = "middleware")]
 pub use middleware::BearerAuth;
 pub use policy::{RefreshPolicy, RetryPolicy};
-pub use provider::{Provider, ProviderKind};
+pub use provider::Provider;
 pub use record::{EncryptionKey, decode_record};
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
@@ -146,3 +147,16 @@ pub use source::{TokenSource, TokenSourceBuilder};
 pub use store::{Lease, MemoryStore, PutOutcome, StoreError, StoreKey, TokenStore, Versioned};
 pub use token::AccessToken;
 pub use tokenmux_wire::Secret;
+
+/// The contract between provider crates and the facade, for implementing
+/// [`TokenEndpoint`](endpoint::TokenEndpoint) by hand (see
+/// [`Provider::from_endpoint`]). Generated provider crates implement it
+/// for their `ENDPOINT`.
+pub mod endpoint {
+    pub use tokenmux_wire::{
+        BasicEncoding, BodyEncoding, BoxFuture, ClientAuth, ClientError, CredentialRole,
+        EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails, ErrorFields, ErrorResponse,
+        FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued, OperationWire,
+        RequestField, ResponseValue, Server, TokenEndpoint, TokenFields, TokenRequest, set_pointer,
+    };
+}

@@ -61,7 +61,7 @@ impl Middleware for BearerAuth {
             return Ok(response);
         };
         tracing::debug!(
-            provider = self.tokens.provider().kind().name(),
+            provider = self.tokens.provider().name(),
             "401 with a token: invalidating it and retrying once"
         );
         self.tokens.invalidate_if_current(&header);

@@ -1,131 +1,219 @@
 //! Which token endpoint to ask, and where it is.
+//!
+//! A [`Provider`] is a [`TokenEndpoint`] (what a spec says, and how to send
+//! its request) at a base URL. The constructors `Provider::airalo()`,
+//! `Provider::jsonapi(url)`, … are generated from `specs/` (see
+//! `generated.rs`), one cargo feature per spec; [`Provider::from_endpoint`]
+//! takes any other implementation, generated elsewhere or written by hand.
 
-use serde::Deserialize;
+use tokenmux_wire::{EndpointSpec, Server, TokenEndpoint};
 
-/// The kinds of token endpoint tokenmux speaks, one per spec.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    /// NeonPanel (`specs/neonpanel.yaml`).
-    NeonPanel,
-    /// Airalo Partners (`specs/airalo.yaml`).
-    Airalo,
-    /// A JSON:API token endpoint (`specs/jsonapi.yaml`).
-    JsonApi,
-    /// An OAuth2 password and refresh token grant (`specs/password.yaml`).
-    Password,
-}
+use crate::Error;
 
-impl ProviderKind {
-    /// The name used in config files, store keys and the CLI.
-    pub fn name(self) -> &'static str {
-        match self {
-            ProviderKind::NeonPanel => "neonpanel",
-            ProviderKind::Airalo => "airalo",
-            ProviderKind::JsonApi => "jsonapi",
-            ProviderKind::Password => "password",
-        }
-    }
-
-    /// Every kind, in spec order.
-    pub const ALL: [ProviderKind; 4] = [
-        ProviderKind::NeonPanel,
-        ProviderKind::Airalo,
-        ProviderKind::JsonApi,
-        ProviderKind::Password,
-    ];
-
-    /// The kind named `name` (as [`name`](Self::name) spells it).
-    ///
-    /// ```
-    /// use tokenmux::ProviderKind;
-    ///
-    /// assert_eq!(ProviderKind::from_name("jsonapi"), Some(ProviderKind::JsonApi));
-    /// assert_eq!(ProviderKind::from_name("JSONAPI"), None);
-    /// ```
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.name() == name)
-    }
-}
-
-/// A token endpoint: its kind and base URL (the spec's server URL; the
-/// endpoint path is appended to it).
+/// A token endpoint and its base URL (the spec's server URL; the endpoint
+/// path is appended to it).
 ///
 /// ```
 /// use tokenmux::Provider;
 ///
 /// assert_eq!(Provider::airalo_sandbox().base_url(), "https://sandbox-partners-api.airalo.com");
 /// let own = Provider::jsonapi("https://api.example.com/v1");
-/// assert_eq!(own.base_url(), "https://api.example.com/v1");
+/// assert_eq!((own.name(), own.base_url()), ("jsonapi", "https://api.example.com/v1"));
+///
+/// // By name, as a config file or the CLI gives it, on a server the spec names.
+/// let sandbox = Provider::by_name("airalo")?.with_server("sandbox")?;
+/// assert_eq!(sandbox, Provider::airalo_sandbox());
+/// # Ok::<(), tokenmux::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone)]
 pub struct Provider {
-    kind: ProviderKind,
+    endpoint: &'static dyn TokenEndpoint,
     base_url: String,
 }
+
+/// Same endpoint (by name) at the same base URL.
+impl PartialEq for Provider {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name() && self.base_url == other.base_url
+    }
+}
+
+impl Eq for Provider {}
 
 /// The base URL without a `user:password@` part (which a builder refuses,
 /// but a `Provider` may still hold).
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provider")
-            .field("kind", &self.kind)
+            .field("name", &self.name())
             .field("base_url", &crate::store::without_userinfo(&self.base_url))
             .finish()
     }
 }
 
 impl Provider {
-    /// NeonPanel at its documented host.
-    pub fn neonpanel() -> Self {
-        Self::new(ProviderKind::NeonPanel, "https://my.neonpanel.com")
-    }
-
-    /// Airalo Partners, production.
-    pub fn airalo() -> Self {
-        Self::new(ProviderKind::Airalo, "https://partners-api.airalo.com")
-    }
-
-    /// Airalo Partners, sandbox.
-    pub fn airalo_sandbox() -> Self {
-        Self::new(
-            ProviderKind::Airalo,
-            "https://sandbox-partners-api.airalo.com",
-        )
-    }
-
-    /// A JSON:API token endpoint at `base_url` (`[base]` in its document).
-    pub fn jsonapi(base_url: impl Into<String>) -> Self {
-        Self::new(ProviderKind::JsonApi, base_url)
-    }
-
-    /// An OAuth2 password-grant endpoint at `base_url` (`{{url}}` in its document).
-    pub fn password(base_url: impl Into<String>) -> Self {
-        Self::new(ProviderKind::Password, base_url)
-    }
-
-    /// Any kind at any base URL (a mock, a proxy, a regional host).
-    pub fn new(kind: ProviderKind, base_url: impl Into<String>) -> Self {
+    /// `endpoint` at `base_url`: a provider crate generated outside this
+    /// workspace, or a [`TokenEndpoint`] written by hand.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokenmux::{Credentials, Provider, TokenSource};
+    /// use tokenmux::endpoint::*;
+    ///
+    /// /// A token endpoint with no spec: `GET /token?key=…` answers `{"token": "…"}`.
+    /// struct KeyInQuery;
+    ///
+    /// static SPEC: EndpointSpec = EndpointSpec {
+    ///     name: "key-in-query",
+    ///     title: "A hand-written endpoint",
+    ///     servers: &[],
+    ///     grants: &[],
+    ///     basic_encoding: BasicEncoding::AsDocumented,
+    ///     token: TokenFields { access_token: "/token", token_type: None, expires_in: None, refresh_token: None },
+    ///     error: ErrorFields { code: &[], message: &[] },
+    ///     errors: &[],
+    ///     max_lifetime_secs: Some(600),
+    ///     success_example: None,
+    /// };
+    ///
+    /// impl TokenEndpoint for KeyInQuery {
+    ///     fn spec(&self) -> &'static EndpointSpec {
+    ///         &SPEC
+    ///     }
+    ///
+    ///     fn request<'a>(&'a self, request: TokenRequest<'a>) -> BoxFuture<'a, EndpointResult> {
+    ///         Box::pin(async move {
+    ///             let response = request
+    ///                 .http
+    ///                 .get(format!("{}/token", request.base_url))
+    ///                 .query(&[("key", request.credentials.client_secret.expose_secret())])
+    ///                 .send()
+    ///                 .await
+    ///                 .map_err(ClientError::CommunicationError)?;
+    ///             if !response.status().is_success() {
+    ///                 return Err(ClientError::UnexpectedResponse(response));
+    ///             }
+    ///             let (status, headers) = (response.status(), response.headers().clone());
+    ///             let body = response.bytes().await.map_err(ClientError::ResponseBodyError)?;
+    ///             let issued = self
+    ///                 .decode_success(&body)
+    ///                 .map_err(|e| ClientError::InvalidResponsePayload(body, e))?;
+    ///             Ok(ResponseValue::new(issued, status, headers))
+    ///         })
+    ///     }
+    ///
+    ///     fn decode_success(&self, body: &[u8]) -> Result<Issued, serde_json::Error> {
+    ///         #[derive(serde::Deserialize)]
+    ///         struct Answer { token: String }
+    ///         let answer: Answer = serde_json::from_slice(body)?;
+    ///         Ok(Issued { access_token: answer.token.into(), token_type: None, expires_in: None, refresh_token: None })
+    ///     }
+    /// }
+    ///
+    /// static KEY_IN_QUERY: KeyInQuery = KeyInQuery;
+    ///
+    /// let tokens = TokenSource::builder(Provider::from_endpoint(&KEY_IN_QUERY, "https://auth.example.com"))
+    ///     .credentials(Credentials::client("unused", "my-key"))
+    ///     .build()?;
+    /// // The spec's lifetime advice applies as for a generated provider.
+    /// assert_eq!(tokens.provider().name(), "key-in-query");
+    /// # let _ = Duration::ZERO;
+    /// # Ok::<(), tokenmux::Error>(())
+    /// ```
+    pub fn from_endpoint(
+        endpoint: &'static dyn TokenEndpoint,
+        base_url: impl Into<String>,
+    ) -> Self {
         let base_url: String = base_url.into();
         Self {
-            kind,
+            endpoint,
             base_url: base_url.trim_end_matches('/').to_owned(),
         }
     }
 
-    /// The same provider at another base URL.
-    pub fn with_base_url(self, base_url: impl Into<String>) -> Self {
-        Self::new(self.kind, base_url)
+    /// Every provider compiled in (one cargo feature per spec), each at its
+    /// default server, in the order of their names.
+    ///
+    /// ```
+    /// let names: Vec<_> = tokenmux::Provider::all().iter().map(|p| p.name()).collect();
+    /// assert_eq!(names, ["airalo", "jsonapi", "neonpanel", "password"]);
+    /// ```
+    pub fn all() -> Vec<Provider> {
+        crate::generated::builtin()
+            .into_iter()
+            .map(|endpoint| Self::from_endpoint(endpoint, default_url(endpoint.spec())))
+            .collect()
     }
 
-    /// The kind.
-    pub fn kind(&self) -> ProviderKind {
-        self.kind
+    /// The provider named `name` (its spec's file stem), at its default
+    /// server. A server whose URL is a template (`{base}`) needs
+    /// [`with_base_url`](Self::with_base_url) before use.
+    pub fn by_name(name: &str) -> Result<Provider, Error> {
+        Self::all()
+            .into_iter()
+            .find(|provider| provider.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<_> = Self::all().iter().map(|p| p.name()).collect();
+                Error::Config(format!(
+                    "no provider named `{name}` is compiled in (known: {})",
+                    known.join(", ")
+                ))
+            })
+    }
+
+    /// The same endpoint on the server its spec names `server`
+    /// (`x-tokenmux-server`, e.g. `sandbox`).
+    pub fn with_server(self, server: &str) -> Result<Provider, Error> {
+        let spec = self.spec();
+        let found = spec.server(server).ok_or_else(|| {
+            let names: Vec<_> = spec.servers.iter().filter_map(|s| s.name).collect();
+            Error::Config(format!(
+                "{} has no server named `{server}` (its spec names: {})",
+                spec.name,
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        })?;
+        Ok(self.with_base_url(found.url))
+    }
+
+    /// The same provider at another base URL (a mock, a proxy, a regional host).
+    pub fn with_base_url(self, base_url: impl Into<String>) -> Self {
+        Self::from_endpoint(self.endpoint, base_url)
+    }
+
+    /// The provider's name (its spec's file stem), as config files, store
+    /// keys and the CLI spell it.
+    pub fn name(&self) -> &'static str {
+        self.spec().name
+    }
+
+    /// What the spec says about the endpoint.
+    pub fn spec(&self) -> &'static EndpointSpec {
+        self.endpoint.spec()
+    }
+
+    /// The endpoint implementation.
+    pub fn endpoint(&self) -> &'static dyn TokenEndpoint {
+        self.endpoint
     }
 
     /// The base URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
+
+    /// Whether the base URL is still a spec's template (`{base}`), to be
+    /// replaced with the real one.
+    pub fn needs_base_url(&self) -> bool {
+        self.base_url.contains('{')
+    }
+}
+
+fn default_url(spec: &EndpointSpec) -> &'static str {
+    spec.default_server()
+        .map_or("", |server: &Server| server.url)
 }

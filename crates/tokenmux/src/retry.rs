@@ -32,7 +32,7 @@ pub(crate) async fn fetch_with_retries(
         .with_max_times(policy.max_attempts.saturating_sub(1))
         .with_jitter()
         .build();
-    let provider = inner.provider.kind().name();
+    let provider = inner.provider.name();
     loop {
         let error = match tokio::time::timeout_at(deadline, exchange.request(grant)).await {
             Ok(Ok(issued)) => return normalise(issued, inner.clock.now(), &inner.refresh),

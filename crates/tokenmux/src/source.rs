@@ -165,7 +165,7 @@ impl TokenSource {
         let inner = &self.inner;
         if let Some(current) = inner.current.load_full() {
             *lock(&inner.rejected) = Some(current.token.fingerprint());
-            debug!(provider = inner.provider.kind().name(), fingerprint = %current.token.fingerprint(), "token invalidated");
+            debug!(provider = inner.provider.name(), fingerprint = %current.token.fingerprint(), "token invalidated");
             // Keep the refresh token; only the access token is unusable.
             inner.current.store(Some(Arc::new(Cached {
                 fresh_until: SystemTime::UNIX_EPOCH,
@@ -205,7 +205,7 @@ impl TokenSource {
         let current = inner.current.load_full();
         if let Some(cached) = &current {
             if now < cached.fresh_until {
-                tracing::trace!(provider = inner.provider.kind().name(), "token cache hit");
+                tracing::trace!(provider = inner.provider.name(), "token cache hit");
                 return Ok(Arc::clone(cached));
             }
             if now < cached.valid_until && inner.background_refresh {
@@ -224,7 +224,7 @@ impl TokenSource {
             (Ok(cached), _) => Ok(cached),
             // A failed refresh leaves the valid token in use.
             (Err(error), Some(cached)) => {
-                warn!(provider = inner.provider.kind().name(), %error, "token refresh failed; the current token is still valid");
+                warn!(provider = inner.provider.name(), %error, "token refresh failed; the current token is still valid");
                 Ok(cached)
             }
             (Err(error), None) => Err(error),
@@ -277,7 +277,7 @@ impl Inner {
                 }
                 Ok(None) if tokio::time::Instant::now() < give_up => {
                     debug!(
-                        provider = self.provider.kind().name(),
+                        provider = self.provider.name(),
                         ?pause,
                         "another holder is fetching; waiting for its token"
                     );
@@ -286,14 +286,14 @@ impl Inner {
                 }
                 Ok(None) => {
                     warn!(
-                        provider = self.provider.kind().name(),
+                        provider = self.provider.name(),
                         "the store's lease holder has not stored a token in time; fetching without it"
                     );
                     return self.fetch_and_publish(stored, false).await;
                 }
                 Err(error) => {
                     // Never fail a caller because the shared store is down.
-                    warn!(provider = self.provider.kind().name(), %error, "token store cannot coordinate; fetching locally");
+                    warn!(provider = self.provider.name(), %error, "token store cannot coordinate; fetching locally");
                     return self.fetch_and_publish(stored, false).await;
                 }
             }
@@ -341,7 +341,7 @@ impl Inner {
             Ok(token) => return Ok(token),
             Err(error) => error,
         };
-        debug!(provider = self.provider.kind().name(), %error, "refresh grant failed");
+        debug!(provider = self.provider.name(), %error, "refresh grant failed");
         if matches!(error, Error::CredentialsRejected { .. }) {
             // Another holder may have stored a good token meanwhile.
             if let Some(stored) = self.read_store().await
@@ -350,12 +350,9 @@ impl Inner {
                 return Ok(adopted.token.clone());
             }
         }
-        // The refresh token is spent either way; the password grant, when
-        // the credentials allow it, is the way to a new one.
-        match self.credentials {
-            Credentials::Password { .. } => self.fetch(Grant::Primary).await,
-            Credentials::Client { .. } => Err(error),
-        }
+        // The refresh token is spent either way; the primary grant (the
+        // builder checked the credentials fit it) is the way to a new one.
+        self.fetch(Grant::Primary).await
     }
 
     /// A stored token worth using instead of fetching: fresh, received no
@@ -364,7 +361,7 @@ impl Inner {
     fn adoptable(&self, stored: &Versioned) -> Option<Arc<Cached>> {
         if stored.token.obtained_at() > self.clock.now() + self.refresh.clock_skew {
             debug!(
-                provider = self.provider.kind().name(),
+                provider = self.provider.name(),
                 "the stored token was received in the future; not using it"
             );
             return None;
@@ -378,7 +375,7 @@ impl Inner {
         if self.clock.now() >= cached.fresh_until || rejected || same_as_current {
             return None;
         }
-        debug!(provider = self.provider.kind().name(), fingerprint = %stored.token.fingerprint(), "token taken from the store");
+        debug!(provider = self.provider.name(), fingerprint = %stored.token.fingerprint(), "token taken from the store");
         let cached = Arc::new(cached);
         self.current.store(Some(Arc::clone(&cached)));
         Some(cached)
@@ -388,7 +385,7 @@ impl Inner {
         match self.store.get(&self.key).await {
             Ok(stored) => stored,
             Err(error) => {
-                warn!(provider = self.provider.kind().name(), %error, "token store unreadable; ignoring it");
+                warn!(provider = self.provider.name(), %error, "token store unreadable; ignoring it");
                 None
             }
         }
@@ -415,7 +412,7 @@ impl Inner {
                 Ok(PutOutcome::Conflict { current }) => {
                     if let Some(theirs) = current.as_ref().and_then(|c| self.adoptable(c)) {
                         debug!(
-                            provider = self.provider.kind().name(),
+                            provider = self.provider.name(),
                             "another holder stored a token first; using theirs"
                         );
                         *lock(&self.rejected) = None;
@@ -424,13 +421,13 @@ impl Inner {
                     expected = current.map(|c| c.version);
                 }
                 Err(error) => {
-                    warn!(provider = self.provider.kind().name(), %error, "token store unwritable; keeping the token in memory");
+                    warn!(provider = self.provider.name(), %error, "token store unwritable; keeping the token in memory");
                     break;
                 }
             }
         }
         *lock(&self.rejected) = None;
-        debug!(provider = self.provider.kind().name(), fingerprint = %token.fingerprint(), expires_at = ?token.expires_at(), "token refreshed");
+        debug!(provider = self.provider.name(), fingerprint = %token.fingerprint(), expires_at = ?token.expires_at(), "token refreshed");
         let cached = Arc::new(Cached::new(token, stored_version, &self.refresh));
         self.current.store(Some(Arc::clone(&cached)));
         Ok(cached)

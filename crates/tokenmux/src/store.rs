@@ -26,7 +26,7 @@ impl StoreKey {
     pub fn new(provider: &Provider, credentials: &Credentials) -> Self {
         let mut key = format!(
             "{}|{}|{}",
-            provider.kind().name(),
+            provider.name(),
             without_userinfo(provider.base_url()),
             credentials.client_id()
         );

@@ -1,0 +1,364 @@
+//! One token endpoint, driven by what its spec says ([`EndpointSpec`]):
+//! the request is checked as the spec describes it, and answered in the
+//! spec's success shape or its documented error shapes.
+//!
+//! | check | refused with |
+//! |---|---|
+//! | `Accept` rules out the documented response type | 406 |
+//! | a vendor JSON type (`application/vnd.api+json`) sent as anything else | 415 |
+//! | a flat body sent as other than JSON, a url-encoded form or multipart (what Laravel-style servers read: Airalo's Node SDK sends JSON, its Python SDK a form, its document multipart) | 415 |
+//! | a constant (`grant_type`) with another value | `unsupported_grant_type` / `invalid_request` |
+//! | a required field missing or empty | `invalid_request` |
+//! | wrong Basic or body client credentials | `invalid_client` |
+//! | wrong username or password, unknown or used refresh token | `invalid_grant` |
+//!
+//! Each condition gets the status the spec documents for it
+//! (`x-tokenmux-errors`), else RFC 6749 §5.2's, and a body with the code
+//! and message where the spec's `x-tokenmux-error` pointers put them.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+use tokenmux_wire::{
+    BasicEncoding, ClientAuth, CredentialRole, EndpointSpec, ErrorCondition, FieldValue, GrantKind,
+    GrantSpec, set_pointer,
+};
+
+use crate::state::{Grant, RefreshOutcome, State, accepts, media_type, reply};
+
+/// Answers one request to `spec`'s endpoint at `path`.
+pub(crate) async fn token(
+    spec: &'static EndpointSpec,
+    path: &'static str,
+    state: Arc<State>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let grants: Vec<&GrantSpec> = spec.grants.iter().filter(|g| g.path == path).collect();
+    let Some(first) = grants.first() else {
+        return error(spec, ErrorCondition::InvalidRequest, "No grant here.");
+    };
+    let accept = first.wire.accept.unwrap_or("application/json");
+    if !accepts(&headers, accept) {
+        let mut response = error(
+            spec,
+            ErrorCondition::InvalidRequest,
+            &format!("Responses are only available as {accept}."),
+        );
+        *response.status_mut() = StatusCode::NOT_ACCEPTABLE;
+        return response;
+    }
+    let fields = match read_body(first.wire.content_type, &headers, body).await {
+        Ok(fields) => fields,
+        Err(BodyError::MediaType(documented)) => {
+            let mut response = error(
+                spec,
+                ErrorCondition::InvalidRequest,
+                &format!("The request body must be {documented}."),
+            );
+            *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+            return response;
+        }
+        Err(BodyError::NotAnObject) => {
+            return error(
+                spec,
+                ErrorCondition::InvalidRequest,
+                "The request body is not a JSON object.",
+            );
+        }
+    };
+    if grants.iter().any(|g| g.wire.auth == ClientAuth::Basic)
+        && !basic_authenticated(&state, spec.basic_encoding, &headers)
+    {
+        return error(
+            spec,
+            ErrorCondition::InvalidClient,
+            "Client authentication failed",
+        );
+    }
+    let grant = match select_grant(&grants, &fields) {
+        Ok(grant) => grant,
+        Err((condition, message)) => return error(spec, condition, &message),
+    };
+    let text = |pointer: &str| fields.pointer(pointer).and_then(Value::as_str);
+    for field in grant.fields {
+        if text(field.pointer).is_none_or(str::is_empty) {
+            let name = field.pointer.rsplit('/').next().unwrap_or_default();
+            let message = format!("The {} field is required.", name.replace('_', " "));
+            return error(spec, ErrorCondition::InvalidRequest, &message);
+        }
+    }
+    let role = |role: CredentialRole| {
+        grant
+            .fields
+            .iter()
+            .find(|f| f.value == FieldValue::Credential(role))
+            .and_then(|f| text(f.pointer))
+    };
+    let config = &state.config;
+    let client_ok = [
+        (CredentialRole::ClientId, config.client.client_id.as_str()),
+        (CredentialRole::ClientSecret, &config.client.client_secret),
+    ]
+    .into_iter()
+    .all(|(r, expected)| role(r).is_none_or(|given| given == expected));
+    if !client_ok {
+        return error(
+            spec,
+            ErrorCondition::InvalidClient,
+            "Invalid client credentials.",
+        );
+    }
+    let user_ok = [
+        (CredentialRole::Username, config.username.as_str()),
+        (CredentialRole::Password, &config.password),
+    ]
+    .into_iter()
+    .all(|(r, expected)| role(r).is_none_or(|given| given == expected));
+    if !user_ok {
+        return error(
+            spec,
+            ErrorCondition::InvalidGrant,
+            "The user credentials were incorrect.",
+        );
+    }
+    let issues_refresh = spec.token.refresh_token.is_some();
+    let (access, refresh) = match (grant.kind, role(CredentialRole::RefreshToken)) {
+        (GrantKind::Refresh, Some(presented)) => match state.rotate(spec.name, presented) {
+            RefreshOutcome::Rotated { access, refresh } => (access, Some(refresh)),
+            RefreshOutcome::Invalid => {
+                return error(
+                    spec,
+                    ErrorCondition::InvalidGrant,
+                    "The refresh token is invalid.",
+                );
+            }
+        },
+        _ => {
+            let user = role(CredentialRole::Username).is_some();
+            let kind = if user {
+                Grant::Password
+            } else {
+                Grant::ClientCredentials
+            };
+            state.issue(spec.name, kind, issues_refresh)
+        }
+    };
+    success(spec, accept, &state, &access, refresh.as_deref())
+}
+
+/// The grant whose constants the body carries.
+fn select_grant<'g>(
+    grants: &[&'g GrantSpec],
+    fields: &Value,
+) -> Result<&'g GrantSpec, (ErrorCondition, String)> {
+    let constants = |grant: &GrantSpec| {
+        grant
+            .fields
+            .iter()
+            .filter_map(|f| match f.value {
+                FieldValue::Constant(value) => Some((f.pointer, value)),
+                FieldValue::Credential(_) => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    if let Some(grant) = grants.iter().find(|grant| {
+        constants(grant)
+            .iter()
+            .all(|(pointer, value)| fields.pointer(pointer).and_then(Value::as_str) == Some(value))
+    }) {
+        return Ok(grant);
+    }
+    // A constant sent with a value no grant takes.
+    for (pointer, _) in grants.iter().flat_map(|g| constants(g)) {
+        if let Some(given) = fields.pointer(pointer).and_then(Value::as_str) {
+            let name = pointer.rsplit('/').next().unwrap_or_default();
+            return Err(if name == "grant_type" {
+                (
+                    ErrorCondition::UnsupportedGrantType,
+                    "The authorization grant type is not supported by the authorization server."
+                        .into(),
+                )
+            } else {
+                (
+                    ErrorCondition::InvalidRequest,
+                    format!("`{given}` is not a valid {name}."),
+                )
+            });
+        }
+    }
+    let name = grants
+        .iter()
+        .flat_map(|g| constants(g))
+        .map(|(pointer, _)| pointer.rsplit('/').next().unwrap_or_default())
+        .next()
+        .unwrap_or("body");
+    Err((
+        ErrorCondition::InvalidRequest,
+        format!("The {} field is required.", name.replace('_', " ")),
+    ))
+}
+
+enum BodyError {
+    MediaType(&'static str),
+    NotAnObject,
+}
+
+/// The body as a JSON value: JSON as sent, a form or multipart as a flat
+/// object of strings.
+async fn read_body(
+    documented: Option<&'static str>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Value, BodyError> {
+    let documented = documented.unwrap_or("application/json");
+    let sent = media_type(headers);
+    let essence = documented.split(';').next().unwrap_or_default().trim();
+    let vendor_json = essence.starts_with("application/") && essence.ends_with("+json");
+    let json = || match serde_json::from_slice(&body) {
+        Ok(Value::Object(fields)) => Ok(Value::Object(fields)),
+        _ => Err(BodyError::NotAnObject),
+    };
+    if vendor_json {
+        // JSON:API: the media type exactly, without parameters.
+        let exact = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        return match exact == Some(essence) {
+            true => json(),
+            false => Err(BodyError::MediaType(documented)),
+        };
+    }
+    let flat = |pairs: Vec<(String, String)>| {
+        Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect::<Map<_, _>>(),
+        )
+    };
+    match sent.as_deref() {
+        Some("application/json") => json(),
+        Some("application/x-www-form-urlencoded") => {
+            Ok(flat(form_urlencoded::parse(&body).into_owned().collect()))
+        }
+        Some("multipart/form-data") => Ok(flat(
+            multipart_fields(headers, body).await.unwrap_or_default(),
+        )),
+        _ => Err(BodyError::MediaType(
+            "JSON, a url-encoded form or multipart/form-data",
+        )),
+    }
+}
+
+/// The text fields of a multipart body; `None` when it is not valid multipart.
+async fn multipart_fields(headers: &HeaderMap, body: Bytes) -> Option<Vec<(String, String)>> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let boundary = multer::parse_boundary(content_type).ok()?;
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut fields = Vec::new();
+    while let Some(field) = multipart.next_field().await.ok()? {
+        let name = field.name()?.to_owned();
+        fields.push((name, field.text().await.ok()?));
+    }
+    Some(fields)
+}
+
+/// `Authorization: Basic …` with the mock's client, encoded as the spec says.
+fn basic_authenticated(state: &State, encoding: BasicEncoding, headers: &HeaderMap) -> bool {
+    let Some(encoded) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let Ok(decoded) = String::from_utf8(decoded) else {
+        return false;
+    };
+    let Some((id, secret)) = decoded.split_once(':') else {
+        return false;
+    };
+    let (id, secret) = match encoding {
+        BasicEncoding::AsDocumented => (id.to_owned(), secret.to_owned()),
+        // RFC 6749 §2.3.1: each part form-urlencoded.
+        BasicEncoding::Rfc6749FormUrlencoded => {
+            let decode = |part: &str| {
+                form_urlencoded::parse(format!("x={part}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            (decode(id), decode(secret))
+        }
+    };
+    let client = &state.config.client;
+    id == client.client_id && secret == client.client_secret
+}
+
+/// The spec's success shape: its example, with the issued tokens in place.
+fn success(
+    spec: &EndpointSpec,
+    media: &'static str,
+    state: &State,
+    access: &str,
+    refresh: Option<&str>,
+) -> Response {
+    let mut body = spec
+        .success_example
+        .and_then(|example| serde_json::from_str(example).ok())
+        .unwrap_or_else(|| json!({}));
+    let token = &spec.token;
+    set_pointer(&mut body, token.access_token, json!(access));
+    if let Some(pointer) = token.expires_in {
+        set_pointer(&mut body, pointer, json!(state.expires_in()));
+    }
+    if let Some(pointer) = token.token_type
+        && body.pointer(pointer).is_none_or(|v| !v.is_string())
+    {
+        set_pointer(&mut body, pointer, json!("Bearer"));
+    }
+    match (token.refresh_token, refresh) {
+        (Some(pointer), Some(refresh)) => set_pointer(&mut body, pointer, json!(refresh)),
+        (Some(pointer), None) => remove_pointer(&mut body, pointer),
+        _ => {}
+    }
+    reply(StatusCode::OK, media, body)
+}
+
+fn remove_pointer(body: &mut Value, pointer: &str) {
+    let Some((parent, key)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    if let Some(Value::Object(map)) = body.pointer_mut(parent) {
+        map.remove(key);
+    }
+}
+
+/// An error in the spec's documented shape, with the status it documents
+/// for `condition`.
+pub(crate) fn error(spec: &EndpointSpec, condition: ErrorCondition, message: &str) -> Response {
+    let (status, media) = spec.error_response(condition);
+    let mut body = json!({});
+    let fields = &spec.error;
+    if let Some(pointer) = fields.code.first() {
+        set_pointer(&mut body, pointer, json!(condition.code()));
+    }
+    if let Some(pointer) = fields.message.first() {
+        set_pointer(&mut body, pointer, json!(message));
+    }
+    if fields.code.is_empty() && fields.message.is_empty() {
+        // No documented shape: what most servers send.
+        body = json!({"error": condition.code(), "message": message});
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    reply(status, media.unwrap_or("application/json"), body)
+}
