@@ -143,7 +143,7 @@ async fn exit_codes_for_rejected_credentials_exhausted_retries_and_usage() {
     )
     .await;
     assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(run.stderr.contains("no_active_account"), "{}", run.stderr);
+    assert!(run.stderr.contains("invalid_client"), "{}", run.stderr);
     assert!(!run.stderr.contains(wrong) && run.stdout.is_empty());
     assert_eq!(
         run.stderr.lines().count(),

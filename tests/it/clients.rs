@@ -106,7 +106,7 @@ async fn airalo_422_decodes_for_missing_fields_and_wrong_credentials() {
     let client = tokenmux_airalo::Client::new(&server.base_url("airalo"), ClientConfig::default());
     for (secret, message) in [
         ("wrong", "Invalid client credentials."),
-        ("", "the parameter is invalid"),
+        ("", "The client secret field is required."),
     ] {
         match client
             .v2_token_post()
@@ -164,7 +164,7 @@ async fn jsonapi_documented_errors_decode() {
         panic!("expected a typed 400, got {error:?}");
     };
     assert_eq!(body.status().as_u16(), 400);
-    assert_eq!(body.errors[0].code.as_deref(), Some("no_active_account"));
+    assert_eq!(body.errors[0].code.as_deref(), Some("invalid_client"));
 
     // 429, another 4xx and a 5xx, from a server that answers with them.
     for status in [
@@ -352,7 +352,22 @@ async fn the_mock_is_strict_about_media_types() {
         ),
         200
     );
-    // JSON is not what Airalo documents: it cannot see the fields.
+    // Airalo's Node SDK (npm airalo-sdk 1.2.2, OAuthService and HttpClient)
+    // sends JSON, its own headers and no Accept; the real server takes it.
+    let node_sdk = format!(
+        r#"{{"client_id":"{ID}","client_secret":"{SECRET}","grant_type":"client_credentials"}}"#
+    );
+    let response = http
+        .post(format!("{}/v2/token", server.base_url("airalo")))
+        .header("airalo-nodejs-sdk", "1.2.2")
+        .header("content-type", "application/json")
+        .header("airalo-signature", "0".repeat(128))
+        .body(node_sdk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(response), 200);
+    // JSON without the grant type is refused as Airalo refuses a request.
     assert_eq!(
         status(
             post("airalo", "/v2/token", "application/json", &json)
@@ -441,6 +456,6 @@ async fn the_mock_is_strict_about_media_types() {
             .await
             .unwrap()
         ),
-        409
+        400
     );
 }

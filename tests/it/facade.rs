@@ -265,7 +265,7 @@ async fn server_errors_are_retried_and_rejected_credentials_are_not() {
     let error = wrong.token().await.unwrap_err();
     assert!(
         matches!(&error, Error::CredentialsRejected { status, code: Some(code), .. }
-            if status.as_u16() == 400 && code == "no_active_account"),
+            if status.as_u16() == 400 && code == "invalid_client"),
         "{error:?}"
     );
     assert!(!error.is_transient());

@@ -135,13 +135,15 @@ fn envelope(provider: &'static str, fields: Value) -> (&'static str, Value) {
     if token.refresh_token.is_some() {
         fields.insert("refresh_token".into(), json!("fault-matrix-refresh"));
     }
+    // Other fields go beside the access token.
+    let (parent, _) = token.access_token.rsplit_once('/').unwrap_or_default();
     for (name, value) in fields {
         let pointer = pointers
             .iter()
             .find(|(n, _)| *n == name)
-            .and_then(|(_, p)| *p)
-            .unwrap_or_else(|| panic!("{provider} has no {name}"));
-        tokenmux::endpoint::set_pointer(&mut body, pointer, value);
+            .and_then(|(_, p)| p.map(str::to_owned))
+            .unwrap_or_else(|| format!("{parent}/{name}"));
+        tokenmux::endpoint::set_pointer(&mut body, &pointer, value);
     }
     let media = spec.grants[0].wire.accept.unwrap_or("application/json");
     (media, body)

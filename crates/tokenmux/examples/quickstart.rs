@@ -1,5 +1,5 @@
-//! `cargo run --example quickstart`: tokens from all four providers,
-//! against the mock token server started in this process.
+//! `cargo run --example quickstart`: tokens from every provider in
+//! `specs/`, against the mock token server started in this process.
 //!
 //! Shows a first call fetching a token, a second one served from the cache,
 //! and a refresh with the refresh token once the token's hour is up (on a
@@ -9,10 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokenmux::{Credentials, ManualClock, Provider, ProviderKind, TokenSource};
+use tokenmux::endpoint::CredentialRole;
+use tokenmux::{Credentials, ManualClock, Provider, TokenSource};
 use tokenmux_mock::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME, Grant,
-    MockConfig, MockServer, Provider as Mocked,
+    MockConfig, MockServer,
 };
 
 #[tokio::main]
@@ -21,24 +22,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("mock token server: http://{}", mock.addr());
     let clock = Arc::new(ManualClock::default());
 
-    let providers = [
-        (ProviderKind::NeonPanel, Mocked::NeonPanel),
-        (ProviderKind::Airalo, Mocked::Airalo),
-        (ProviderKind::JsonApi, Mocked::JsonApi),
-        (ProviderKind::Password, Mocked::Password),
-    ];
-    let mut password_source = None;
-    for (kind, mocked) in providers {
-        let credentials = match kind {
-            ProviderKind::Password => Credentials::password(
+    let mut refreshing = None;
+    for provider in Provider::all() {
+        let name = provider.name();
+        // A username and password where the spec's primary grant asks for them.
+        let needs_user = provider
+            .spec()
+            .primary_roles()
+            .iter()
+            .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password));
+        let credentials = match needs_user {
+            true => Credentials::password(
                 DEFAULT_CLIENT_ID,
                 DEFAULT_CLIENT_SECRET,
                 DEFAULT_USERNAME,
                 DEFAULT_PASSWORD,
             ),
-            _ => Credentials::client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+            false => Credentials::client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
         };
-        let tokens = TokenSource::builder(Provider::new(kind, mock.base_url(mocked)))
+        let tokens = TokenSource::builder(provider.with_base_url(mock.base_url(name)))
             .credentials(credentials)
             .clock(clock.clone())
             .build()?;
@@ -46,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let second = tokens.token().await?;
         println!(
             "{:<10} token {} ({}, {} s{}); second call {} ({} request in all)",
-            kind.name(),
+            name,
             first.fingerprint(),
             first.token_type(),
             first.lifetime().as_secs(),
@@ -60,22 +62,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 "fetched again"
             },
-            mock.requests_received(mocked),
+            mock.requests_received(name),
         );
-        if kind == ProviderKind::Password {
-            password_source = Some(tokens);
+        if first.refresh_token().is_some() {
+            refreshing = Some((name, tokens));
         }
     }
 
-    if let Some(tokens) = password_source {
+    if let Some((name, tokens)) = refreshing {
         clock.advance(Duration::from_secs(3600));
         let refreshed = tokens.token().await?;
         println!(
-            "an hour later: password token refreshed to {} with the refresh token \
+            "an hour later: {name} token refreshed to {} with the refresh token \
              (grants used: password {}, refresh_token {})",
             refreshed.fingerprint(),
-            mock.tokens_issued(Mocked::Password, Grant::Password),
-            mock.tokens_issued(Mocked::Password, Grant::RefreshToken),
+            mock.tokens_issued(name, Grant::Password),
+            mock.tokens_issued(name, Grant::RefreshToken),
         );
     }
     mock.shutdown().await;

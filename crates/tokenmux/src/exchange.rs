@@ -156,6 +156,7 @@ pub(crate) fn normalise(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Secret;
 
     fn issued(expires_in: Option<f64>, token_type: Option<&str>) -> Issued {
         Issued {
