@@ -1,34 +1,112 @@
-//! The documents' own examples (in `../shared/seeds`, the source of truth)
-//! decode verbatim into the generated types, and the specs carry them.
+//! The documents' own examples, which the specs carry (`example` and
+//! `examples`), decode into the generated types and through the facade,
+//! for every spec. Nothing here reads outside the repository: that the
+//! specs' examples are the documents' is checked by
+//! `.ci/compare-specs-with-documents`, when the documents are beside the
+//! checkout.
 
 use std::path::PathBuf;
+use std::time::SystemTime;
 
-fn seeds_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/seeds")
+use serde_json::Value;
+use tokenmux::endpoint::{FieldValue, GrantKind};
+use tokenmux::{RefreshPolicy, decode_token_response};
+
+use crate::support::{named, providers};
+
+/// A spec of `specs/`, as JSON.
+fn spec(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../specs/{name}.yaml"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap()
 }
 
-/// The ```json blocks of a seed document.
-fn json_blocks(seed: &str) -> Vec<serde_json::Value> {
-    let path = seeds_dir().join(seed);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}); the repository is checked out with shared/ beside it",
-            path.display()
-        )
-    });
-    let blocks: Vec<_> = text
-        .split("```json")
-        .skip(1)
-        .filter_map(|rest| rest.split("```").next())
-        .map(|block| serde_json::from_str(block).expect("a document's JSON example parses"))
-        .collect();
-    assert!(!blocks.is_empty(), "{seed} has JSON examples");
-    blocks
+/// The examples of every media type under `content`.
+fn content_examples(content: &Value) -> Vec<Value> {
+    let mut found = Vec::new();
+    for media in content.as_object().into_iter().flat_map(|m| m.values()) {
+        found.extend(media.get("example").cloned());
+        for example in media
+            .get("examples")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|e| e.values())
+        {
+            found.extend(example.get("value").cloned());
+        }
+    }
+    found
+}
+
+/// (request examples, 2xx response examples) of a spec's operations.
+fn examples(spec: &Value) -> (Vec<Value>, Vec<Value>) {
+    let (mut requests, mut responses) = (Vec::new(), Vec::new());
+    for item in spec["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            requests.extend(content_examples(&operation["requestBody"]["content"]));
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if status.starts_with('2') {
+                    responses.extend(content_examples(&response["content"]));
+                }
+            }
+        }
+    }
+    (requests, responses)
+}
+
+#[test]
+fn every_success_example_decodes_through_the_facade() {
+    let mut decoded = 0;
+    for name in providers() {
+        let provider = named(name);
+        let (_, responses) = examples(&spec(name));
+        for example in responses {
+            let body = serde_json::to_vec(&example).unwrap();
+            let token = decode_token_response(
+                &provider,
+                200,
+                &body,
+                SystemTime::now(),
+                &RefreshPolicy::default(),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let expected = example.pointer(provider.spec().token.access_token);
+            assert_eq!(
+                Some(token.secret().expose_secret()),
+                expected.and_then(Value::as_str),
+                "{name}"
+            );
+            decoded += 1;
+        }
+    }
+    // NeonPanel, JSON:API and the password grant document one each.
+    assert!(decoded >= 3, "{decoded} examples");
+}
+
+#[test]
+fn every_request_example_is_a_grant_the_spec_describes() {
+    for name in providers() {
+        let grants = named(name).spec().grants;
+        let (requests, _) = examples(&spec(name));
+        for example in requests {
+            let fits = grants.iter().any(|grant| {
+                grant.fields.iter().all(|field| {
+                    let value = example.pointer(field.pointer).and_then(Value::as_str);
+                    match field.value {
+                        FieldValue::Constant(constant) => value == Some(constant),
+                        FieldValue::Credential(_) => value.is_some(),
+                    }
+                })
+            });
+            assert!(fits, "{name}: {example} is no grant of {grants:?}");
+        }
+    }
 }
 
 #[test]
 fn neonpanel_document_example_decodes() {
-    let [example] = json_blocks("000_2e3eb1a196682d4b.txt").try_into().unwrap();
+    let (requests, responses) = examples(&spec("neonpanel"));
+    let [example] = responses.try_into().unwrap();
     let token: tokenmux_neonpanel::types::LoginResponse =
         serde_json::from_value(example.clone()).unwrap();
     assert_eq!(
@@ -40,11 +118,15 @@ fn neonpanel_document_example_decodes() {
         example["access_token"].as_str().unwrap()
     );
     assert_eq!(serde_json::to_value(&token).unwrap(), example, "round trip");
+    let [request] = requests.try_into().unwrap();
+    let request: tokenmux_neonpanel::types::LoginRequest = serde_json::from_value(request).unwrap();
+    assert_eq!(request.client_id, "<client id>");
 }
 
 #[test]
 fn jsonapi_document_examples_decode() {
-    let [response] = json_blocks("002_fe974081b222ae69.txt").try_into().unwrap();
+    let (requests, responses) = examples(&spec("jsonapi"));
+    let [response] = responses.try_into().unwrap();
     let document: tokenmux_jsonapi::types::TokenResponseDocument =
         serde_json::from_value(response.clone()).unwrap();
     assert_eq!(document.data.attributes.expires_in, Some(3599.0));
@@ -57,31 +139,29 @@ fn jsonapi_document_examples_decode() {
         document.data.attributes.access.expose_secret(),
         response["data"]["attributes"]["access"].as_str().unwrap()
     );
-
-    // The request example is in the cURL tab, after --data.
-    let text = std::fs::read_to_string(seeds_dir().join("002_fe974081b222ae69.txt")).unwrap();
-    let request = text
-        .split("--data '")
-        .nth(1)
-        .and_then(|r| r.split("'\n").next())
-        .unwrap();
+    // The request example is the document's cURL `--data`.
+    let [request] = requests.try_into().unwrap();
     let request: tokenmux_jsonapi::types::TokenRequestDocument =
-        serde_json::from_str(request).unwrap();
+        serde_json::from_value(request).unwrap();
     assert_eq!(request.data.attributes.client_id, "<Your API key>");
 }
 
 #[test]
 fn password_document_examples_decode() {
     use tokenmux_password::types::*;
-    let blocks = json_blocks("003_9f03b9a76fd3b572.txt");
-    assert_eq!(blocks.len(), 4, "two requests and two responses");
-    let requests: Vec<TokenRequest> = [&blocks[0], &blocks[2]]
-        .into_iter()
+    let (request_examples, responses) = examples(&spec("password"));
+    assert_eq!(
+        request_examples.len(),
+        2,
+        "a password and a refresh request"
+    );
+    let requests: Vec<TokenRequest> = request_examples
+        .iter()
         .map(|b| serde_json::from_value(b.clone()).unwrap())
         .collect();
     assert!(matches!(&requests[0], TokenRequest::PasswordGrant(g) if g.username == "{{username}}"));
     assert!(matches!(&requests[1], TokenRequest::RefreshTokenGrant(_)));
-    for response in [&blocks[1], &blocks[3]] {
+    for response in &responses {
         let token: TokenResponse = serde_json::from_value(response.clone()).unwrap();
         assert_eq!(token.expires_in, Some(3600));
         assert!(
@@ -102,44 +182,26 @@ fn password_document_examples_decode() {
         );
     }
     // The requests serialise back to exactly the document's bodies.
-    assert_eq!(serde_json::to_value(&requests[0]).unwrap(), blocks[0]);
-    assert_eq!(serde_json::to_value(&requests[1]).unwrap(), blocks[2]);
+    assert_eq!(
+        serde_json::to_value(&requests[0]).unwrap(),
+        request_examples[0]
+    );
+    assert_eq!(
+        serde_json::to_value(&requests[1]).unwrap(),
+        request_examples[1]
+    );
+    // Each grant is the one the spec marks.
+    let spec = named("password").spec();
+    assert!(spec.grant(GrantKind::Primary).is_some() && spec.grant(GrantKind::Refresh).is_some());
 }
 
 #[test]
-fn airalo_document_names_the_model_the_spec_defines() {
-    // The document shows no JSON example; it names the return type, which the spec defines.
-    let text = std::fs::read_to_string(seeds_dir().join("001_66ed4791b5fcf134.txt")).unwrap();
-    assert!(text.contains("V2TokenPost200Response"));
-    let spec = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../specs/airalo.yaml"),
-    )
-    .unwrap();
-    assert!(spec.contains("V2TokenPost200Response:"));
+fn airalo_model_decodes() {
+    // Document 001 shows no JSON example; it names the return type
+    // (V2TokenPost200Response), which the spec defines.
     let token: tokenmux_airalo::types::V2TokenPost200Response = serde_json::from_str(
         r#"{"data":{"token_type":"Bearer","expires_in":31622400,"access_token":"abc"},"meta":{"message":"success"}}"#,
     )
     .unwrap();
     assert_eq!(token.data.expires_in, Some(31622400));
-}
-
-/// Every example in the specs decodes into the type progenitor generated for it.
-#[test]
-fn spec_examples_are_the_documents_and_decode() {
-    let spec: openapiv3::OpenAPI = serde_yaml::from_str(
-        &std::fs::read_to_string(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../specs/password.yaml"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let operation = spec.operations().next().unwrap().2;
-    let openapiv3::ReferenceOr::Item(ok) =
-        &operation.responses.responses[&openapiv3::StatusCode::Code(200)]
-    else {
-        panic!("inline 200")
-    };
-    let example = ok.content["application/json"].example.clone().unwrap();
-    let blocks = json_blocks("003_9f03b9a76fd3b572.txt");
-    assert_eq!(example, blocks[1], "the spec's example is the document's");
 }

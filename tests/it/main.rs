@@ -14,6 +14,7 @@ mod faults;
 mod flight;
 mod hooks;
 mod hostile;
+mod lifecycle;
 mod mock;
 mod redis;
 mod redis_server;

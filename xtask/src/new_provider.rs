@@ -1,0 +1,237 @@
+//! `cargo xtask new-provider-check`: proves that a spec plus
+//! `cargo xtask regen` is all a new provider takes.
+//!
+//! In a scratch copy of the tracked files (a git repository, so that every
+//! change shows), it adds `xtask/fixtures/acme.yaml` (a standard RFC 6749
+//! §4.4 endpoint: form body, Basic client authentication, lowercase
+//! `bearer`, no refresh token) as `specs/acme.yaml`, runs `cargo xtask
+//! regen`, and with no other edit:
+//! - checks that regen wrote only generated files;
+//! - gets a token with `tokenmux token --provider acme` from `tokenmux mock`,
+//!   and again through a config file that selects it;
+//! - runs the facade's generic lifecycle tests and fault matrix over it.
+//!
+//! Then it removes the spec, regenerates, and checks the tree is clean.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+
+const NAME: &str = "acme";
+
+/// Files regen may write for a new spec; anything else changed is a failure.
+fn generated(path: &str) -> bool {
+    path == "Cargo.toml"
+        || path == "Cargo.lock"
+        || path == "crates/tokenmux/Cargo.toml"
+        || path == "crates/tokenmux/src/generated.rs"
+        || path == format!("specs/{NAME}.yaml")
+        || path.starts_with(&format!("crates/tokenmux-{NAME}/"))
+}
+
+/// Runs the check; `target` is the cargo target directory to build in.
+pub fn run(root: &Path, target: &Path) -> Result<ExitCode, String> {
+    let scratch = tempfile::tempdir().map_err(|e| format!("scratch dir: {e}"))?;
+    let dir = scratch.path();
+    copy_tracked(root, dir)?;
+    git(dir, &["init", "--quiet"])?;
+    git(dir, &["add", "--all"])?;
+    git(dir, &["commit", "--quiet", "--message", "scratch"])?;
+    println!("new-provider-check: scratch copy at {}", dir.display());
+
+    std::fs::copy(
+        root.join("xtask/fixtures/acme.yaml"),
+        dir.join(format!("specs/{NAME}.yaml")),
+    )
+    .map_err(|e| format!("cannot add the fifth spec: {e}"))?;
+    cargo(dir, target, &["xtask", "regen"])?;
+    let changed = changed_files(dir)?;
+    let hand_edits: Vec<&String> = changed.iter().filter(|p| !generated(p)).collect();
+    println!(
+        "new-provider-check: regen changed {} files, {} outside what it generates",
+        changed.len(),
+        hand_edits.len()
+    );
+    if !hand_edits.is_empty() {
+        return Err(format!(
+            "regen touched files it does not own: {hand_edits:?}"
+        ));
+    }
+
+    cargo(dir, target, &["build", "--quiet", "-p", "tokenmux-cli"])?;
+    let cli = target.join("debug/tokenmux");
+    let mut mock = MockProcess::start(&cli)?;
+    let base = format!("{}/{NAME}", mock.url);
+    let from_flags = cli_token(&cli, &["--provider", NAME, "--base-url", &base])?;
+    let config = dir.join("acme-config.yaml");
+    std::fs::write(
+        &config,
+        format!("provider: {NAME}\nbase_url: {base}\nstore: {{kind: memory}}\n"),
+    )
+    .map_err(|e| format!("cannot write the config file: {e}"))?;
+    let config_arg = config.display().to_string();
+    let from_config = cli_token(&cli, &["--config", &config_arg])?;
+    mock.stop();
+    for (how, token) in [("--provider", &from_flags), ("a config file", &from_config)] {
+        if !token.starts_with(&format!("mock-{NAME}-access-")) {
+            return Err(format!(
+                "tokenmux token through {how} printed no {NAME} token"
+            ));
+        }
+        println!("new-provider-check: a token through {how}");
+    }
+
+    let tests = Command::new("cargo")
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .env("TOKENMUX_EXPECT_PROVIDER", NAME)
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "tokenmux-tests",
+            "--test",
+            "it",
+            "--",
+        ])
+        .args(["lifecycle::", "faults::fault_matrix_every_other_provider"])
+        .status()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    if !tests.success() {
+        return Err("the lifecycle tests failed over the new provider".into());
+    }
+    println!("new-provider-check: lifecycle tests and fault matrix pass over {NAME}");
+
+    std::fs::remove_file(dir.join(format!("specs/{NAME}.yaml")))
+        .map_err(|e| format!("cannot remove the spec: {e}"))?;
+    cargo(dir, target, &["xtask", "regen"])?;
+    // A second resolve drops the removed crate from Cargo.lock.
+    cargo(dir, target, &["xtask", "regen", "--check"])?;
+    let left = changed_files(dir)?;
+    if !left.is_empty() {
+        return Err(format!("removing the spec left changes: {left:?}"));
+    }
+    println!("new-provider-check: spec removed, tree clean; 0 hand edits");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn copy_tracked(root: &Path, to: &Path) -> Result<(), String> {
+    let listed = Command::new("git")
+        .current_dir(root)
+        .args(["ls-files", "-z"])
+        .output()
+        .map_err(|e| format!("cannot run git ls-files: {e}"))?;
+    for path in listed.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(String::from_utf8_lossy(path).into_owned());
+        let from = root.join(&path);
+        if !from.is_file() {
+            continue; // deleted in the work tree
+        }
+        let dest = to.join(&path);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::copy(&from, &dest).map_err(|e| format!("{}: {e}", from.display()))?;
+    }
+    Ok(())
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
+    let status = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=xtask", "-c", "user.email=xtask@localhost"])
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("git {} failed", args.join(" ")))
+}
+
+fn changed_files(dir: &Path) -> Result<Vec<String>, String> {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .args(["status", "--porcelain", "--untracked-files=all"])
+        .output()
+        .map_err(|e| format!("cannot run git status: {e}"))?;
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.get(3..))
+        .filter(|path| !path.ends_with("acme-config.yaml"))
+        .map(str::to_owned)
+        .collect())
+}
+
+fn cargo(dir: &Path, target: &Path, args: &[&str]) -> Result<(), String> {
+    let status = Command::new("cargo")
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("cargo {} failed", args.join(" ")))
+}
+
+fn cli_token(cli: &Path, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(cli)
+        .arg("token")
+        .args(args)
+        .args(["--cache", "memory"])
+        .env("TOKENMUX_CLIENT_ID", "mock-client")
+        .env("TOKENMUX_CLIENT_SECRET", "mock-client-secret")
+        .output()
+        .map_err(|e| format!("cannot run tokenmux: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "tokenmux token {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// `tokenmux mock` on a free port, killed on drop.
+struct MockProcess {
+    child: Child,
+    url: String,
+}
+
+impl MockProcess {
+    fn start(cli: &Path) -> Result<Self, String> {
+        let mut child = Command::new(cli)
+            .args(["mock", "--port", "0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start tokenmux mock: {e}"))?;
+        let stdout = child.stdout.take().ok_or("the mock has no stdout")?;
+        let mut lines = BufReader::new(stdout);
+        let mut first = String::new();
+        lines
+            .read_line(&mut first)
+            .map_err(|e| format!("cannot read the mock's address: {e}"))?;
+        // Keep reading: a closed pipe would end the mock at its next line.
+        std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+        let url = first
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .ok_or_else(|| format!("the mock printed no address: {first}"))?
+            .to_owned();
+        Ok(Self { child, url })
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MockProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
