@@ -31,7 +31,7 @@
 //! ```
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let mock = tokenmux_mock::MockServer::start(Default::default()).await?;
-//! # let mock_url = mock.base_url(tokenmux_mock::Provider::NeonPanel);
+//! # let mock_url = mock.base_url("neonpanel");
 //! use tokenmux::{Credentials, Provider, TokenSource};
 //!
 //! let tokens = TokenSource::builder(Provider::neonpanel().with_base_url(mock_url)) // a local mock here
@@ -47,7 +47,7 @@
 //! ```
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let mock = tokenmux_mock::MockServer::start(Default::default()).await?;
-//! # let mock_url = mock.base_url(tokenmux_mock::Provider::Airalo);
+//! # let mock_url = mock.base_url("airalo");
 //! use tokenmux::{Credentials, Provider, TokenSource};
 //!
 //! let tokens = TokenSource::builder(Provider::airalo_sandbox().with_base_url(mock_url)) // a local mock here
@@ -65,7 +65,7 @@
 //! ```
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let mock = tokenmux_mock::MockServer::start(Default::default()).await?;
-//! # let mock_url = mock.base_url(tokenmux_mock::Provider::JsonApi);
+//! # let mock_url = mock.base_url("jsonapi");
 //! use tokenmux::{Credentials, Provider, TokenSource};
 //!
 //! let tokens = TokenSource::builder(Provider::jsonapi("https://api.example.com").with_base_url(mock_url)) // a local mock here
@@ -81,7 +81,7 @@
 //! ```
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let mock = tokenmux_mock::MockServer::start(Default::default()).await?;
-//! # let mock_url = mock.base_url(tokenmux_mock::Provider::Password);
+//! # let mock_url = mock.base_url("password");
 //! use tokenmux::{Credentials, Provider, TokenSource};
 //!
 //! let tokens = TokenSource::builder(Provider::password("https://auth.example.com").with_base_url(mock_url)) // a local mock here
@@ -101,8 +101,16 @@
 //! retries once on 401. Applications that choose the provider in a config
 //! file deserialize a [`SourceConfig`].
 //!
-//! Each provider is a cargo feature (`neonpanel`, `airalo`, `jsonapi`,
-//! `password`), all on by default, as is `middleware`.
+//! ## Providers come from specs
+//!
+//! Each provider is an OpenAPI spec in the workspace's `specs/` with a few
+//! `x-tokenmux-…` extensions; `cargo xtask regen` generates its client
+//! crate, its [`TokenEndpoint`](endpoint::TokenEndpoint) implementation, its
+//! constructors on [`Provider`] and its cargo feature (all of them are in
+//! the default `providers` feature, as is `middleware`).
+//! [`Provider::all`] lists them and [`Provider::by_name`] finds one, as
+//! config files and the CLI do. An endpoint without a spec plugs in with
+//! [`Provider::from_endpoint`].
 
 mod builder;
 mod classify;

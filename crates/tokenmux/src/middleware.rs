@@ -14,10 +14,10 @@ use crate::TokenSource;
 /// ```
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use tokenmux::{BearerAuth, Credentials, Provider, TokenSource};
-/// use tokenmux_mock::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, MockConfig, MockServer, Provider as Mocked};
+/// use tokenmux_mock::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, MockConfig, MockServer};
 ///
 /// let mock = MockServer::start(MockConfig::default()).await?;
-/// let tokens = TokenSource::builder(Provider::neonpanel().with_base_url(mock.base_url(Mocked::NeonPanel)))
+/// let tokens = TokenSource::builder(Provider::neonpanel().with_base_url(mock.base_url("neonpanel")))
 ///     .credentials(Credentials::client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET))
 ///     .build()?;
 /// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
