@@ -541,3 +541,118 @@ fn unbox(schema: &ReferenceOr<Box<Schema>>) -> ReferenceOr<Schema> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec;
+
+    fn described(name: &str) -> Description {
+        let root = crate::regen::workspace_root();
+        let api = spec::SpecFile::new(&root.join("specs"), name)
+            .load()
+            .unwrap();
+        describe(&api).unwrap()
+    }
+
+    fn pointer<'a>(d: &'a Description, what: &str) -> Option<&'a str> {
+        d.token
+            .iter()
+            .find(|(name, _)| name == what)
+            .map(|(_, p)| p.as_str())
+    }
+
+    #[test]
+    fn nested_envelopes_become_pointers() {
+        let jsonapi = described("jsonapi");
+        assert_eq!(
+            pointer(&jsonapi, "access_token"),
+            Some("/data/attributes/access")
+        );
+        assert_eq!(
+            jsonapi.grants[0].fields,
+            vec![
+                (
+                    "/data/type".to_owned(),
+                    FieldValue::Constant("auth-token".into())
+                ),
+                (
+                    "/data/attributes/client_id".to_owned(),
+                    FieldValue::Credential("ClientId")
+                ),
+                (
+                    "/data/attributes/client_secret".to_owned(),
+                    FieldValue::Credential("ClientSecret")
+                ),
+            ]
+        );
+        assert_eq!(jsonapi.error_code, ["/errors/0/code"]);
+        let airalo = described("airalo");
+        assert_eq!(pointer(&airalo, "access_token"), Some("/data/access_token"));
+        assert_eq!(airalo.error_message, ["/meta/message"]);
+        assert_eq!(airalo.max_lifetime, Some(86_400));
+        assert_eq!(
+            airalo.server_names,
+            [Some("production".to_owned()), Some("sandbox".to_owned())]
+        );
+    }
+
+    #[test]
+    fn one_of_branches_are_grants() {
+        let password = described("password");
+        let kinds: Vec<_> = password.grants.iter().map(|g| g.kind).collect();
+        assert_eq!(kinds, ["Primary", "Refresh"]);
+        assert_eq!(
+            password.grants[1].fields,
+            vec![
+                (
+                    "/refresh_token".to_owned(),
+                    FieldValue::Credential("RefreshToken")
+                ),
+                (
+                    "/grant_type".to_owned(),
+                    FieldValue::Constant("refresh_token".into())
+                ),
+            ]
+        );
+        assert_eq!(pointer(&password, "refresh_token"), Some("/refresh_token"));
+        assert_eq!(password.basic_encoding, "AsDocumented");
+        assert_eq!(
+            password.errors[1],
+            (401, vec!["InvalidClient"], Some("application/json".into()))
+        );
+    }
+
+    fn error_for(edit: impl Fn(String) -> String) -> String {
+        let root = crate::regen::workspace_root();
+        let text = std::fs::read_to_string(root.join("specs/password.yaml")).unwrap();
+        let edited = edit(text.clone());
+        assert_ne!(edited, text, "the edit applies");
+        describe(&spec::parse("t", &edited).unwrap()).unwrap_err()
+    }
+
+    #[test]
+    fn a_missing_or_wrong_marker_is_named() {
+        let error = error_for(|t| t.replace("x-tokenmux-token: access_token", "x-note: none"));
+        assert!(
+            error.contains("marks no `x-tokenmux-token: access_token`"),
+            "{error}"
+        );
+        let error = error_for(|t| {
+            t.replace(
+                "x-tokenmux-credential: username",
+                "x-tokenmux-credential: user",
+            )
+        });
+        assert!(error.contains("\"user\" is not client_id"), "{error}");
+        let error = error_for(|t| t.replace("      x-tokenmux-grant: refresh\n", ""));
+        assert!(error.contains("every `oneOf` branch"), "{error}");
+        let error = error_for(|t| {
+            t.replace(
+                "x-tokenmux-errors: [invalid_client]",
+                "x-tokenmux-errors: [nope]",
+            )
+        });
+        assert!(error.contains("not an RFC 6749"), "{error}");
+    }
+}

@@ -385,8 +385,8 @@ mod tests {
         let (file, text) = neonpanel();
         let before = generate(&file, spec::parse("t", &text).unwrap()).unwrap();
         let changed = text.replace(
-            "        client_secret:\n          type: string\n          format: password\n          description: The client secret provided by the NeonPanel platform.\n",
-            "        client_secret:\n          type: string\n          format: password\n          description: The client secret provided by the NeonPanel platform.\n        scope:\n          type: string\n",
+            "          description: The client secret provided by the NeonPanel platform.\n          x-tokenmux-credential: client_secret\n",
+            "          description: The client secret provided by the NeonPanel platform.\n          x-tokenmux-credential: client_secret\n        scope:\n          type: string\n",
         );
         assert_ne!(changed, text, "the edit applies");
         let after = generate(&file, spec::parse("t", &changed).unwrap()).unwrap();

@@ -159,3 +159,44 @@ fn registry_source(specs: &[(SpecFile, OpenAPI)]) -> String {
          impl Provider {{\n{constructors}}}\n"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_marked_block_is_replaced() {
+        let text = "a\n# BEGIN x\nold\n# END x\nb\n";
+        assert_eq!(
+            replace_block(text, "x", "new\n").unwrap(),
+            "a\n# BEGIN x\nnew\n# END x\nb\n"
+        );
+        assert!(
+            replace_block("a\n", "x", "")
+                .unwrap_err()
+                .contains("no `# BEGIN x`")
+        );
+    }
+
+    #[test]
+    fn the_registry_names_every_spec_and_its_servers() {
+        let root = crate::regen::workspace_root();
+        let specs: Vec<_> = crate::spec::discover(&root.join("specs"), &[])
+            .unwrap()
+            .into_iter()
+            .map(|spec| {
+                let api = spec.load().unwrap();
+                (spec, api)
+            })
+            .collect();
+        let source = registry_source(&specs);
+        for expected in [
+            "all.push(&tokenmux_airalo::ENDPOINT);",
+            "pub fn airalo_sandbox() -> Self",
+            "pub fn jsonapi(base_url: impl Into<String>) -> Self",
+            "#[cfg(feature = \"password\")]",
+        ] {
+            assert!(source.contains(expected), "{expected}");
+        }
+    }
+}
