@@ -470,3 +470,41 @@ async fn a_rate_limit_past_the_deadline_says_when_to_try_again() {
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(server.requests_received("jsonapi"), 1);
 }
+
+#[tokio::test]
+async fn providers_and_servers_are_the_specs() {
+    // --provider takes every name of the registry, and only those.
+    let run = tokenmux(&["token", "--provider", "nope"], &CREDENTIALS).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    for name in crate::support::providers() {
+        assert!(run.stderr.contains(name), "{name} offered: {}", run.stderr);
+    }
+    // --server takes the names a spec gives its servers.
+    let run = tokenmux(
+        &[
+            "token",
+            "--provider",
+            "airalo",
+            "--server",
+            "staging",
+            "--cache",
+            "memory",
+        ],
+        &CREDENTIALS,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no server named `staging`") && run.stderr.contains("sandbox"),
+        "{}",
+        run.stderr
+    );
+    // A templated server needs a base URL, and says so.
+    let run = tokenmux(
+        &["token", "--provider", "jsonapi", "--cache", "memory"],
+        &CREDENTIALS,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("needs a `base_url`"), "{}", run.stderr);
+}

@@ -236,10 +236,45 @@ mod tests {
                 .to_string()
                 .contains("needs a `base_url`")
         );
-        assert!(
-            serde_json::from_str::<SourceConfig>(r#"{"provider": "nope", "credentials": {}}"#)
-                .is_err()
+        let unknown: SourceConfig = serde_json::from_str(r#"{"provider": "nope"}"#).unwrap();
+        assert!(unknown.provider().is_err());
+    }
+
+    #[test]
+    fn servers_are_chosen_by_the_names_the_specs_give() {
+        let config = |json: serde_json::Value| {
+            serde_json::from_value::<SourceConfig>(json)
+                .unwrap()
+                .provider()
+        };
+        let sandbox = config(serde_json::json!({"provider": "airalo", "server": "sandbox"}));
+        assert_eq!(sandbox.unwrap(), Provider::airalo_sandbox());
+        // The older `sandbox: true` means the same, for any spec naming one.
+        let alias = config(serde_json::json!({"provider": "airalo", "sandbox": true}));
+        assert_eq!(alias.unwrap(), Provider::airalo_sandbox());
+        assert_eq!(
+            config(serde_json::json!({"provider": "airalo"})).unwrap(),
+            Provider::airalo()
         );
+        let unknown = config(serde_json::json!({"provider": "airalo", "server": "staging"}));
+        let error = unknown.unwrap_err().to_string();
+        assert!(
+            error.contains("no server named `staging`") && error.contains("production, sandbox"),
+            "{error}"
+        );
+        let error = config(serde_json::json!({"provider": "neonpanel", "sandbox": true}))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no server named `sandbox`"), "{error}");
+        let error = config(serde_json::json!({"provider": "nope"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("known: airalo, jsonapi, neonpanel, password"),
+            "{error}"
+        );
+        let both = serde_json::json!({"provider": "airalo", "server": "sandbox", "base_url": "https://x.example"});
+        assert!(config(both).is_err());
     }
 
     #[test]
