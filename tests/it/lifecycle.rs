@@ -132,7 +132,7 @@ async fn every_provider_retries_transient_errors_honouring_retry_after() {
         assert!(error.is_transient(), "{name}: {error:?}");
         assert_eq!(
             mock.requests_received(name) - before,
-            RETRY.max_attempts as usize,
+            RETRY.max_attempts,
             "{name}"
         );
     }

@@ -152,6 +152,8 @@ fn registry_source(specs: &[(SpecFile, OpenAPI)]) -> String {
          //! The providers of `specs/`, one cargo feature each.\n\n\
          use crate::Provider;\n\n\
          /// Every provider compiled in, in the order of their spec names.\n\
+         // One `push` per cargo feature: a `vec![]` cannot leave some out.\n\
+         #[allow(clippy::vec_init_then_push)]\n\
          pub(crate) fn builtin() -> Vec<&'static dyn tokenmux_wire::TokenEndpoint> {{\n    \
          #[allow(unused_mut)]\n    \
          let mut all: Vec<&'static dyn tokenmux_wire::TokenEndpoint> = Vec::new();\n\

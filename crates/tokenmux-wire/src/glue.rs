@@ -136,6 +136,7 @@ pub fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
 }
 
 /// Maps a generated client's typed answer into one shape.
+#[allow(clippy::result_large_err)] // progenitor's error type, as the generated client returns it
 pub fn issued_response<T: Serialize, E: Serialize>(
     result: Result<ResponseValue<T>, ClientError<E>>,
     spec: &EndpointSpec,
