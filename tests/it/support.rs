@@ -73,6 +73,30 @@ pub fn success_body_raw(name: &str, fields: &str) -> (&'static str, String) {
     (media, text)
 }
 
+/// Whether `name`'s spec requires the success body's property marked
+/// `x-tokenmux-token: {part}` (RFC 6749 requires `token_type`; some
+/// documents leave it optional).
+pub fn token_part_required(name: &str, part: &str) -> bool {
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../specs/{name}.yaml"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+    let schemas = spec["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    schemas.values().any(|schema| {
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .any(|(property, body)| {
+                body["x-tokenmux-token"] == part && required.iter().any(|r| r == property.as_str())
+            })
+    })
+}
+
 /// The provider named `name` at `base_url`.
 pub fn provider(name: &str, base_url: impl Into<String>) -> tokenmux::Provider {
     tokenmux::Provider::by_name(name)
