@@ -4,6 +4,9 @@
 //! The generated code lives in `generated.rs`; this file only re-exports it.
 //! Requests carry the documented wire format (see [`OPERATIONS`]), and every
 //! `format: password` field is a [`Secret`], redacted in `Debug` output.
+//! [`ENDPOINT`] is this endpoint for the tokenmux facade (its
+//! `TokenEndpoint` implementation, generated from the spec's `x-tokenmux-…`
+//! extensions): `tokenmux::Provider::from_endpoint(&ENDPOINT, url)`.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
