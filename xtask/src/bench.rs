@@ -97,8 +97,11 @@ const NOTES: &str = "\
   refresh-ahead they get the stale token at once.
 - Row 5: `cargo xtask regen` as users run it (debug build of the xtask),
   synthetic specs are copies of the four, generated into a temp dir.
-- Row 2: a hand-written call does only the request. tokenmux adds the
-  generated client's request building and the `tokenmux-wire` hooks (the
+- Row 2: the hand-written call is bare reqwest, built from the same spec
+  (its fields, media types and Basic auth), and does only the request.
+  tokenmux adds the generated glue (the typed body filled from the spec's
+  pointers, the typed answer mapped into one token shape), the generated
+  client's request building and the `tokenmux-wire` hooks (the
   body read under a size cap, the response rebuilt for the typed decoder;
   an exploratory run of the generated client alone put most of the gap
   there), then the lifecycle (store write, lease, header): callgrind
