@@ -165,15 +165,16 @@ impl TokenSourceBuilder {
         let credentials = self
             .credentials
             .ok_or_else(|| Error::Config("no credentials given".into()))?;
-        check_base_url(self.provider.base_url(), self.allow_insecure_http)?;
         let spec = self.provider.spec();
         if self.provider.needs_base_url() {
             return Err(Error::Config(format!(
-                "the {} provider's server is `{}` in its spec: give its base URL",
+                "the {} provider's server is `{}` in its spec: give its base URL \
+                 (Provider::with_base_url)",
                 spec.name,
                 self.provider.base_url()
             )));
         }
+        check_base_url(self.provider.base_url(), self.allow_insecure_http)?;
         let roles = spec.primary_roles();
         if roles
             .iter()

@@ -217,3 +217,40 @@ fn default_url(spec: &EndpointSpec) -> &'static str {
     spec.default_server()
         .map_or("", |server: &Server| server.url)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Credentials, TokenSource};
+
+    #[test]
+    fn a_templated_server_asks_for_a_base_url() {
+        let jsonapi = Provider::by_name("jsonapi").unwrap();
+        assert!(jsonapi.needs_base_url());
+        let error = TokenSource::builder(jsonapi)
+            .credentials(Credentials::client("id", "secret"))
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`{base}` in its spec: give its base URL"),
+            "{error}"
+        );
+        let error = Provider::by_name("nope").unwrap_err().to_string();
+        assert!(error.contains("no provider named `nope`"), "{error}");
+    }
+
+    #[test]
+    fn equal_by_name_and_base_url_and_debug_hides_userinfo() {
+        let a = Provider::jsonapi("https://user:hunter2@api.example.com/");
+        assert_eq!(a.base_url(), "https://user:hunter2@api.example.com");
+        assert_eq!(
+            a,
+            Provider::by_name("jsonapi")
+                .unwrap()
+                .with_base_url(a.base_url())
+        );
+        assert_ne!(a, Provider::password(a.base_url()));
+        assert!(!format!("{a:?}").contains("hunter2"));
+    }
+}
