@@ -2,11 +2,10 @@
 //! extensions (see `specs/README.md`) and the single-value enums, walked
 //! through `$ref`s, nested objects and `oneOf` branches.
 
-use openapiv3::{
-    Components, OpenAPI, Operation, ReferenceOr, Response, Schema, SchemaKind, SecurityScheme,
-    StatusCode, Type,
-};
+use openapiv3::{Components, OpenAPI, ReferenceOr, SecurityScheme, StatusCode};
 use serde_json::Value;
+
+use crate::schema_walk::{Walker, json_schema};
 
 /// A credential role or constant, as generated code names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +56,8 @@ pub struct Description {
     pub success_example: Option<String>,
 }
 
-const CREDENTIAL: &str = "x-tokenmux-credential";
-const GRANT: &str = "x-tokenmux-grant";
+pub(crate) const CREDENTIAL: &str = "x-tokenmux-credential";
+pub(crate) const GRANT: &str = "x-tokenmux-grant";
 const TOKEN: &str = "x-tokenmux-token";
 const ERROR: &str = "x-tokenmux-error";
 const ERRORS: &str = "x-tokenmux-errors";
@@ -217,7 +216,7 @@ pub fn type_name(schema_name: &str) -> String {
     schema_name.to_upper_camel_case()
 }
 
-fn grant_kind(value: &Value) -> Result<&'static str, String> {
+pub(crate) fn grant_kind(value: &Value) -> Result<&'static str, String> {
     match value.as_str() {
         Some("primary") => Ok("Primary"),
         Some("refresh") => Ok("Refresh"),
@@ -242,7 +241,7 @@ fn condition(value: &Value) -> Result<&'static str, String> {
     })
 }
 
-fn role(value: &Value) -> Result<&'static str, String> {
+pub(crate) fn role(value: &Value) -> Result<&'static str, String> {
     Ok(match value.as_str() {
         Some("client_id") => "ClientId",
         Some("client_secret") => "ClientSecret",
@@ -273,273 +272,6 @@ fn basic_encoding(components: &Components) -> Result<&'static str, String> {
         }
     }
     Ok("AsDocumented")
-}
-
-fn json_schema(response: &Response) -> Option<&ReferenceOr<Schema>> {
-    response
-        .content
-        .iter()
-        .find(|(media, _)| media.contains("json"))
-        .and_then(|(_, media)| media.schema.as_ref())
-}
-
-struct Walker<'a> {
-    components: &'a Components,
-}
-
-impl Walker<'_> {
-    fn schema<'s>(&'s self, schema: &'s ReferenceOr<Schema>) -> Result<&'s Schema, String> {
-        match schema {
-            ReferenceOr::Item(schema) => Ok(schema),
-            ReferenceOr::Reference { reference } => reference
-                .strip_prefix("#/components/schemas/")
-                .and_then(|name| self.components.schemas.get(name))
-                .ok_or_else(|| format!("{reference} cannot be resolved"))
-                .and_then(|schema| self.schema(schema)),
-        }
-    }
-
-    fn boxed<'s>(&'s self, schema: &'s ReferenceOr<Box<Schema>>) -> Result<&'s Schema, String> {
-        match schema {
-            ReferenceOr::Item(schema) => Ok(schema),
-            ReferenceOr::Reference { reference } => self.schema_ref(reference),
-        }
-    }
-
-    fn schema_ref(&self, reference: &str) -> Result<&Schema, String> {
-        let name = reference
-            .strip_prefix("#/components/schemas/")
-            .ok_or_else(|| format!("{reference} cannot be resolved"))?;
-        let schema = self
-            .components
-            .schemas
-            .get(name)
-            .ok_or_else(|| format!("{reference} cannot be resolved"))?;
-        self.schema(schema)
-    }
-
-    fn response<'s>(&'s self, response: &'s ReferenceOr<Response>) -> Option<&'s Response> {
-        match response {
-            ReferenceOr::Item(response) => Some(response),
-            ReferenceOr::Reference { reference } => reference
-                .strip_prefix("#/components/responses/")
-                .and_then(|name| self.components.responses.get(name))
-                .and_then(ReferenceOr::as_item),
-        }
-    }
-
-    /// The grants of one operation: one, or one per `oneOf` branch.
-    fn grants(
-        &self,
-        operation: &Operation,
-        operation_grant: Option<&'static str>,
-        id: &str,
-        path: &str,
-    ) -> Result<Vec<GrantDesc>, String> {
-        let body = match &operation.request_body {
-            Some(ReferenceOr::Item(body)) => body,
-            Some(ReferenceOr::Reference { reference }) => reference
-                .strip_prefix("#/components/requestBodies/")
-                .and_then(|name| self.components.request_bodies.get(name))
-                .and_then(ReferenceOr::as_item)
-                .ok_or_else(|| format!("{reference} cannot be resolved"))?,
-            None => return Err("a token operation needs a request body".into()),
-        };
-        let media = body
-            .content
-            .values()
-            .next()
-            .ok_or("the body has no media type")?;
-        let Some(ReferenceOr::Reference { reference }) = &media.schema else {
-            return Err("the request body's schema must be a `$ref` to a component \
-                        schema (its name becomes the Rust type)"
-                .into());
-        };
-        let body_type = type_name(reference.rsplit('/').next().unwrap_or_default());
-        let schema = self.schema_ref(reference)?;
-        let grant = |kind, schema: &Schema| -> Result<GrantDesc, String> {
-            let mut fields = Vec::new();
-            self.request_fields(schema, String::new(), &mut fields, 0)?;
-            Ok(GrantDesc {
-                kind,
-                path: path.to_owned(),
-                operation_id: id.to_owned(),
-                body_type: body_type.clone(),
-                fields,
-            })
-        };
-        match &schema.schema_kind {
-            SchemaKind::OneOf { one_of } => one_of
-                .iter()
-                .map(|branch| {
-                    let branch = self.schema(branch)?;
-                    let kind = match branch.schema_data.extensions.get(GRANT) {
-                        Some(value) => grant_kind(value)?,
-                        None => {
-                            return Err(format!(
-                                "every `oneOf` branch of the request body needs `{GRANT}`"
-                            ));
-                        }
-                    };
-                    grant(kind, branch)
-                })
-                .collect(),
-            _ => Ok(vec![grant(operation_grant.unwrap_or("Primary"), schema)?]),
-        }
-    }
-
-    fn request_fields(
-        &self,
-        schema: &Schema,
-        pointer: String,
-        out: &mut Vec<(String, FieldValue)>,
-        depth: usize,
-    ) -> Result<(), String> {
-        if depth > 16 {
-            return Err("the request schema nests too deep (a `$ref` cycle?)".into());
-        }
-        let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
-            return Ok(());
-        };
-        for (name, property) in &object.properties {
-            let here = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
-            let marker = property_extension(property, CREDENTIAL);
-            let property = self.boxed(property)?;
-            let marker = marker.or_else(|| property.schema_data.extensions.get(CREDENTIAL));
-            if let Some(value) = marker {
-                out.push((here, FieldValue::Credential(role(value)?)));
-                continue;
-            }
-            match &property.schema_kind {
-                SchemaKind::Type(Type::String(string))
-                    if object.required.contains(name) && string.enumeration.len() == 1 =>
-                {
-                    if let Some(Some(value)) = string.enumeration.first() {
-                        out.push((here, FieldValue::Constant(value.clone())));
-                    }
-                }
-                SchemaKind::Type(Type::Object(_)) => {
-                    self.request_fields(property, here, out, depth + 1)?;
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// The success schema's `$ref` name and the schema.
-    fn success_schema(
-        &self,
-        operation: &Operation,
-    ) -> Result<(String, ReferenceOr<Schema>), String> {
-        let response = operation
-            .responses
-            .responses
-            .iter()
-            .filter(|(code, _)| matches!(code, StatusCode::Code(200..=299)))
-            .find_map(|(_, response)| self.response(response))
-            .ok_or("no documented 2xx response")?;
-        match json_schema(response) {
-            Some(ReferenceOr::Reference { reference }) => Ok((
-                reference.rsplit('/').next().unwrap_or_default().to_owned(),
-                ReferenceOr::Reference {
-                    reference: reference.clone(),
-                },
-            )),
-            _ => Err("the success response's JSON schema must be a `$ref` to a \
-                      component schema"
-                .into()),
-        }
-    }
-
-    /// The example of the success response: `example`, else the first of `examples`.
-    fn success_example(&self, operation: &Operation) -> Option<Value> {
-        let response = operation
-            .responses
-            .responses
-            .iter()
-            .filter(|(code, _)| matches!(code, StatusCode::Code(200..=299)))
-            .find_map(|(_, response)| self.response(response))?;
-        let media = response
-            .content
-            .iter()
-            .find(|(media, _)| media.contains("json"))
-            .map(|(_, media)| media)?;
-        media.example.clone().or_else(|| {
-            media
-                .examples
-                .values()
-                .find_map(|example| example.as_item()?.value.clone())
-        })
-    }
-
-    /// Every `marker` in a schema, as (value, JSON pointer); arrays are
-    /// entered at their first item.
-    fn markers(
-        &self,
-        schema: &ReferenceOr<Schema>,
-        pointer: String,
-        marker: &str,
-        out: &mut Vec<(String, String)>,
-        depth: usize,
-    ) -> Result<(), String> {
-        if depth > 16 {
-            return Err("the response schema nests too deep (a `$ref` cycle?)".into());
-        }
-        let schema = self.schema(schema)?;
-        match &schema.schema_kind {
-            SchemaKind::Type(Type::Object(object)) => {
-                for (name, property) in &object.properties {
-                    let here = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
-                    let found = property_extension(property, marker)
-                        .or_else(|| {
-                            self.boxed(property)
-                                .ok()
-                                .and_then(|s| s.schema_data.extensions.get(marker))
-                        })
-                        .cloned();
-                    if let Some(value) = found {
-                        let name = value
-                            .as_str()
-                            .ok_or_else(|| format!("{marker} must be a string, not {value}"))?;
-                        out.push((name.to_owned(), here));
-                        continue;
-                    }
-                    let inner = unbox(property);
-                    self.markers(&inner, here, marker, out, depth + 1)?;
-                }
-            }
-            SchemaKind::Type(Type::Array(array)) => {
-                if let Some(items) = &array.items {
-                    self.markers(
-                        &unbox(items),
-                        format!("{pointer}/0"),
-                        marker,
-                        out,
-                        depth + 1,
-                    )?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-fn property_extension<'a>(property: &'a ReferenceOr<Box<Schema>>, name: &str) -> Option<&'a Value> {
-    match property {
-        ReferenceOr::Item(schema) => schema.schema_data.extensions.get(name),
-        ReferenceOr::Reference { .. } => None,
-    }
-}
-
-fn unbox(schema: &ReferenceOr<Box<Schema>>) -> ReferenceOr<Schema> {
-    match schema {
-        ReferenceOr::Item(schema) => ReferenceOr::Item((**schema).clone()),
-        ReferenceOr::Reference { reference } => ReferenceOr::Reference {
-            reference: reference.clone(),
-        },
-    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod new_provider;
 mod regen;
 mod registry;
 mod scaffold;
+mod schema_walk;
 mod spec;
 mod test;
 
