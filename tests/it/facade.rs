@@ -330,8 +330,16 @@ async fn bad_configuration_is_a_clear_error() {
         .build()
         .unwrap_err();
     assert!(
-        templated.to_string().contains("is not a URL"),
+        templated.to_string().contains("give its base URL"),
         "{templated}"
+    );
+    let not_a_url = TokenSource::builder(Provider::jsonapi("api.example.com"))
+        .credentials(Credentials::client(ID, SECRET))
+        .build()
+        .unwrap_err();
+    assert!(
+        not_a_url.to_string().contains("is not a URL"),
+        "{not_a_url}"
     );
     let wrong_kind = TokenSource::builder(Provider::password("https://auth.example.com"))
         .credentials(Credentials::client(ID, SECRET))
