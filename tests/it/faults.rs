@@ -109,44 +109,15 @@ impl Rig {
 }
 
 /// The provider's success body around `fields` (`access_token`,
-/// `token_type`, `expires_in`, as the OAuth2 names them): its spec's
-/// example with the token fields replaced, in its documented media type.
+/// `token_type`, `expires_in`, as the OAuth2 names them, and any other
+/// field beside them), in its documented media type.
 fn envelope(provider: &'static str, fields: Value) -> (&'static str, Value) {
-    let spec = tokenmux::Provider::by_name(provider).unwrap().spec();
-    let token = &spec.token;
-    let mut body: Value = spec
-        .success_example
-        .and_then(|example| serde_json::from_str(example).ok())
-        .unwrap_or_else(|| json!({}));
-    let pointers = [
-        ("access_token", Some(token.access_token)),
-        ("token_type", token.token_type),
-        ("expires_in", token.expires_in),
-        ("refresh_token", token.refresh_token),
-    ];
-    for (_, pointer) in pointers {
-        if let Some((parent, key)) = pointer.and_then(|p| p.rsplit_once('/'))
-            && let Some(Value::Object(map)) = body.pointer_mut(parent)
-        {
-            map.remove(key);
-        }
-    }
     let mut fields = fields.as_object().cloned().unwrap_or_default();
-    if token.refresh_token.is_some() {
+    if issues_refresh_tokens(provider) {
         fields.insert("refresh_token".into(), json!("fault-matrix-refresh"));
     }
-    // Other fields go beside the access token.
-    let (parent, _) = token.access_token.rsplit_once('/').unwrap_or_default();
-    for (name, value) in fields {
-        let pointer = pointers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, p)| p.map(str::to_owned))
-            .unwrap_or_else(|| format!("{parent}/{name}"));
-        tokenmux::endpoint::set_pointer(&mut body, &pointer, value);
-    }
-    let media = spec.grants[0].wire.accept.unwrap_or("application/json");
-    (media, body)
+    let (media, text) = success_body_raw(provider, &Value::Object(fields).to_string());
+    (media, serde_json::from_str(&text).unwrap())
 }
 
 /// What a row must produce from an empty cache.

@@ -107,15 +107,7 @@ pub fn provider(name: &str, base_url: impl Into<String>) -> tokenmux::Provider {
 /// The mock's credentials in the shape the provider's primary grant needs
 /// (a username and password too when its spec asks for them).
 pub fn credentials_for(name: &str) -> tokenmux::Credentials {
-    use tokenmux::endpoint::CredentialRole;
-    let spec = tokenmux::Provider::by_name(name)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .spec();
-    let needs_user = spec
-        .primary_roles()
-        .iter()
-        .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password));
-    match needs_user {
+    match named(name).spec().needs_resource_owner() {
         true => tokenmux::Credentials::password(
             ID,
             SECRET,

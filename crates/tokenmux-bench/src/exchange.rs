@@ -33,7 +33,7 @@ pub async fn run(rounds: usize) {
         let spec = provider.spec();
         let base = mock.base_url(spec.name);
         let provider = provider.with_base_url(base.as_str());
-        let password_grant = needs_user(spec);
+        let password_grant = spec.needs_resource_owner();
         let mut tokenmux = Vec::new();
         let mut handwritten = Vec::new();
         let mut oauth2 = Vec::new();
@@ -72,14 +72,8 @@ async fn time(samples: &mut Vec<Duration>, exchange: impl Future<Output = String
     assert!(!token.is_empty());
 }
 
-fn needs_user(spec: &EndpointSpec) -> bool {
-    spec.primary_roles()
-        .iter()
-        .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password))
-}
-
 async fn with_tokenmux(provider: &Provider, client: &reqwest::Client) -> String {
-    let credentials = match needs_user(provider.spec()) {
+    let credentials = match provider.spec().needs_resource_owner() {
         true => Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD),
         false => Credentials::client(ID, SECRET),
     };

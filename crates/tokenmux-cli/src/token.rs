@@ -6,7 +6,6 @@ use std::time::SystemTime;
 
 use clap::builder::PossibleValuesParser;
 use clap::{Args, ValueEnum};
-use tokenmux::endpoint::CredentialRole;
 use tokenmux::{
     Credentials, EncryptionKey, FileStore, MemoryStore, Provider, RedisStore, SourceConfig,
     TokenStore,
@@ -208,12 +207,11 @@ fn credentials(args: &TokenArgs, provider: &Provider) -> Result<Option<Credentia
         }
         return Ok(None);
     };
-    let needs_user = provider
-        .spec()
-        .primary_roles()
-        .iter()
-        .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password));
-    match (needs_user, &args.username, &args.password) {
+    match (
+        provider.spec().needs_resource_owner(),
+        &args.username,
+        &args.password,
+    ) {
         (true, Some(username), Some(password)) => Ok(Some(Credentials::password(
             id.as_str(),
             secret.as_str(),

@@ -306,6 +306,14 @@ impl EndpointSpec {
         roles
     }
 
+    /// Whether the primary grant needs a resource owner's username or
+    /// password (the OAuth2 password grant), not client credentials alone.
+    pub fn needs_resource_owner(&self) -> bool {
+        self.primary_roles()
+            .iter()
+            .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password))
+    }
+
     /// The server the spec lists first.
     pub fn default_server(&self) -> Option<&'static Server> {
         self.servers.first()

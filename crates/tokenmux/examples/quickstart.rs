@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokenmux::endpoint::CredentialRole;
 use tokenmux::{Credentials, ManualClock, Provider, TokenSource};
 use tokenmux_mock::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME, Grant,
@@ -26,12 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for provider in Provider::all() {
         let name = provider.name();
         // A username and password where the spec's primary grant asks for them.
-        let needs_user = provider
-            .spec()
-            .primary_roles()
-            .iter()
-            .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password));
-        let credentials = match needs_user {
+        let credentials = match provider.spec().needs_resource_owner() {
             true => Credentials::password(
                 DEFAULT_CLIENT_ID,
                 DEFAULT_CLIENT_SECRET,

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use tokenmux_wire::{CredentialRole, DEFAULT_MAX_RESPONSE_BYTES};
+use tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
 
 use crate::flight::Flights;
 use crate::source::Inner;
@@ -175,12 +175,7 @@ impl TokenSourceBuilder {
             )));
         }
         check_base_url(self.provider.base_url(), self.allow_insecure_http)?;
-        let roles = spec.primary_roles();
-        if roles
-            .iter()
-            .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password))
-            && !matches!(credentials, Credentials::Password { .. })
-        {
+        if spec.needs_resource_owner() && !matches!(credentials, Credentials::Password { .. }) {
             return Err(Error::Config(format!(
                 "the {} provider needs Credentials::password (client id and secret, \
                  username and password)",
