@@ -199,15 +199,14 @@ pub fn describe(api: &OpenAPI) -> Result<Description, String> {
         server_names: api
             .servers
             .iter()
-            .map(|server| {
-                server
-                    .extensions
-                    .get(SERVER)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
+            .map(|server| server_name(server).map(str::to_owned))
             .collect(),
     })
+}
+
+/// A server's `x-tokenmux-server` name.
+pub fn server_name(server: &openapiv3::Server) -> Option<&str> {
+    server.extensions.get(SERVER).and_then(Value::as_str)
 }
 
 /// The Rust name typify gives a component schema.

@@ -115,10 +115,7 @@ fn registry_source(specs: &[(SpecFile, OpenAPI)]) -> String {
         let method = name.to_snake_case();
         let title = api.info.title.replace('`', "'");
         for (index, server) in api.servers.iter().enumerate() {
-            let server_name = server
-                .extensions
-                .get("x-tokenmux-server")
-                .and_then(|v| v.as_str());
+            let server_name = crate::describe::server_name(server);
             let templated = server.url.contains('{');
             let function = match (index, server_name) {
                 (0, _) => method.clone(),

@@ -3,18 +3,23 @@
 //! that [`describe`](crate::describe::describe) assembles.
 
 use openapiv3::{
-    Components, Operation, ReferenceOr, Response, Schema, SchemaKind, StatusCode, Type,
+    Components, MediaType, Operation, ReferenceOr, Response, Schema, SchemaKind, StatusCode, Type,
 };
 use serde_json::Value;
 
 use crate::describe::{CREDENTIAL, FieldValue, GRANT, GrantDesc, grant_kind, role, type_name};
 
-pub(crate) fn json_schema(response: &Response) -> Option<&ReferenceOr<Schema>> {
+/// The response's JSON media type (`application/json` or `…+json`).
+fn json_media(response: &Response) -> Option<&MediaType> {
     response
         .content
         .iter()
         .find(|(media, _)| media.contains("json"))
-        .and_then(|(_, media)| media.schema.as_ref())
+        .map(|(_, media)| media)
+}
+
+pub(crate) fn json_schema(response: &Response) -> Option<&ReferenceOr<Schema>> {
+    json_media(response).and_then(|media| media.schema.as_ref())
 }
 
 pub(crate) struct Walker<'a> {
@@ -171,16 +176,22 @@ impl Walker<'_> {
     }
 
     /// The success schema's `$ref` name and the schema.
-    pub(crate) fn success_schema(
-        &self,
-        operation: &Operation,
-    ) -> Result<(String, ReferenceOr<Schema>), String> {
-        let response = operation
+    /// The operation's first documented 2xx response.
+    fn success_response<'s>(&'s self, operation: &'s Operation) -> Option<&'s Response> {
+        operation
             .responses
             .responses
             .iter()
             .filter(|(code, _)| matches!(code, StatusCode::Code(200..=299)))
             .find_map(|(_, response)| self.response(response))
+    }
+
+    pub(crate) fn success_schema(
+        &self,
+        operation: &Operation,
+    ) -> Result<(String, ReferenceOr<Schema>), String> {
+        let response = self
+            .success_response(operation)
             .ok_or("no documented 2xx response")?;
         match json_schema(response) {
             Some(ReferenceOr::Reference { reference }) => Ok((
@@ -197,17 +208,7 @@ impl Walker<'_> {
 
     /// The example of the success response: `example`, else the first of `examples`.
     pub(crate) fn success_example(&self, operation: &Operation) -> Option<Value> {
-        let response = operation
-            .responses
-            .responses
-            .iter()
-            .filter(|(code, _)| matches!(code, StatusCode::Code(200..=299)))
-            .find_map(|(_, response)| self.response(response))?;
-        let media = response
-            .content
-            .iter()
-            .find(|(media, _)| media.contains("json"))
-            .map(|(_, media)| media)?;
+        let media = json_media(self.success_response(operation)?)?;
         media.example.clone().or_else(|| {
             media
                 .examples
