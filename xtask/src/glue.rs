@@ -55,13 +55,39 @@ pub fn endpoint(
                 fields: &[#(#fields),*],
             }
         });
-        let body_type = ident(&grant.body_type);
-        let method = ident(&method_name(&grant.operation_id));
+    }
+    // One arm per operation: the grants of a `oneOf` body share it, and
+    // `request_body` fills the body for the grant asked for.
+    let mut operations: Vec<&str> = Vec::new();
+    for grant in &description.grants {
+        if !operations.contains(&grant.operation_id.as_str()) {
+            operations.push(&grant.operation_id);
+        }
+    }
+    for operation in operations {
+        let grants: Vec<_> = description
+            .grants
+            .iter()
+            .filter(|grant| grant.operation_id == operation)
+            .collect();
+        let kinds: Vec<_> = grants
+            .iter()
+            .map(|grant| {
+                let kind = ident(grant.kind);
+                quote!(tokenmux_wire::GrantKind::#kind)
+            })
+            .collect();
+        let pattern = match kinds.as_slice() {
+            [one] => quote!(kind @ #one),
+            several => quote!(kind @ (#(#several)|*)),
+        };
+        let body_type = ident(&grants[0].body_type);
+        let method = ident(&method_name(operation));
         arms.push(quote! {
-            tokenmux_wire::GrantKind::#kind => {
+            #pattern => {
                 let (body, config) = tokenmux_wire::request_body::<types::#body_type>(
                     &ENDPOINT_SPEC,
-                    tokenmux_wire::GrantKind::#kind,
+                    kind,
                     &request,
                 )?;
                 let response = Client::new_with_client(request.base_url, request.http.clone(), config)

@@ -752,10 +752,10 @@ impl tokenmux_wire::TokenEndpoint for Endpoint {
     ) -> tokenmux_wire::BoxFuture<'a, tokenmux_wire::EndpointResult> {
         Box::pin(async move {
             match request.grant.kind() {
-                tokenmux_wire::GrantKind::Primary => {
+                kind @ tokenmux_wire::GrantKind::Primary => {
                     let (body, config) = tokenmux_wire::request_body::<types::V2TokenPostRequest>(
                         &ENDPOINT_SPEC,
-                        tokenmux_wire::GrantKind::Primary,
+                        kind,
                         &request,
                     )?;
                     let response =

@@ -808,24 +808,10 @@ impl tokenmux_wire::TokenEndpoint for Endpoint {
     ) -> tokenmux_wire::BoxFuture<'a, tokenmux_wire::EndpointResult> {
         Box::pin(async move {
             match request.grant.kind() {
-                tokenmux_wire::GrantKind::Primary => {
+                kind @ (tokenmux_wire::GrantKind::Primary | tokenmux_wire::GrantKind::Refresh) => {
                     let (body, config) = tokenmux_wire::request_body::<types::TokenRequest>(
                         &ENDPOINT_SPEC,
-                        tokenmux_wire::GrantKind::Primary,
-                        &request,
-                    )?;
-                    let response =
-                        Client::new_with_client(request.base_url, request.http.clone(), config)
-                            .oauth_token()
-                            .body(body)
-                            .send()
-                            .await;
-                    tokenmux_wire::issued_response(response, &ENDPOINT_SPEC)
-                }
-                tokenmux_wire::GrantKind::Refresh => {
-                    let (body, config) = tokenmux_wire::request_body::<types::TokenRequest>(
-                        &ENDPOINT_SPEC,
-                        tokenmux_wire::GrantKind::Refresh,
+                        kind,
                         &request,
                     )?;
                     let response =
