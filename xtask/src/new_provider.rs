@@ -81,25 +81,21 @@ pub fn run(root: &Path, target: &Path) -> Result<ExitCode, String> {
         println!("new-provider-check: a token through {how}");
     }
 
-    let tests = Command::new("cargo")
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", target)
-        .env("TOKENMUX_EXPECT_PROVIDER", NAME)
-        .args([
-            "test",
-            "--quiet",
-            "-p",
-            "tokenmux-tests",
-            "--test",
-            "it",
-            "--",
-        ])
-        .args(["lifecycle::", "faults::fault_matrix_every_other_provider"])
-        .status()
-        .map_err(|e| format!("cannot run cargo test: {e}"))?;
-    if !tests.success() {
-        return Err("the lifecycle tests failed over the new provider".into());
-    }
+    succeed(
+        cargo_command(dir, target)
+            .env("TOKENMUX_EXPECT_PROVIDER", NAME)
+            .args([
+                "test",
+                "--quiet",
+                "-p",
+                "tokenmux-tests",
+                "--test",
+                "it",
+                "--",
+            ])
+            .args(["lifecycle::", "faults::fault_matrix_every_other_provider"]),
+        "the lifecycle tests over the new provider",
+    )?;
     println!("new-provider-check: lifecycle tests and fault matrix pass over {NAME}");
 
     std::fs::remove_file(dir.join(format!("specs/{NAME}.yaml")))
@@ -136,17 +132,25 @@ fn copy_tracked(root: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
-    let status = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=xtask", "-c", "user.email=xtask@localhost"])
-        .args(args)
+/// Runs `command`; an error names `what` when it cannot start or fails.
+fn succeed(command: &mut Command, what: &str) -> Result<(), String> {
+    let status = command
         .status()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
     status
         .success()
         .then_some(())
-        .ok_or_else(|| format!("git {} failed", args.join(" ")))
+        .ok_or_else(|| format!("{what} failed"))
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
+    succeed(
+        Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=xtask", "-c", "user.email=xtask@localhost"])
+            .args(args),
+        &format!("git {}", args.join(" ")),
+    )
 }
 
 fn changed_files(dir: &Path) -> Result<Vec<String>, String> {
@@ -163,17 +167,18 @@ fn changed_files(dir: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// `cargo` in the scratch copy, building in `target`.
+fn cargo_command(dir: &Path, target: &Path) -> Command {
+    let mut command = Command::new("cargo");
+    command.current_dir(dir).env("CARGO_TARGET_DIR", target);
+    command
+}
+
 fn cargo(dir: &Path, target: &Path, args: &[&str]) -> Result<(), String> {
-    let status = Command::new("cargo")
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", target)
-        .args(args)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    status
-        .success()
-        .then_some(())
-        .ok_or_else(|| format!("cargo {} failed", args.join(" ")))
+    succeed(
+        cargo_command(dir, target).args(args),
+        &format!("cargo {}", args.join(" ")),
+    )
 }
 
 fn cli_token(cli: &Path, args: &[&str]) -> Result<String, String> {
