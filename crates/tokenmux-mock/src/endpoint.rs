@@ -100,26 +100,26 @@ pub(crate) async fn token(
             .and_then(|f| text(f.pointer))
     };
     let config = &state.config;
-    let client_ok = [
-        (CredentialRole::ClientId, config.client.client_id.as_str()),
+    // Each of these roles the body carries must hold the expected value.
+    let carried_as = |expected: [(CredentialRole, &str); 2]| {
+        expected
+            .into_iter()
+            .all(|(r, value)| role(r).is_none_or(|given| given == value))
+    };
+    if !carried_as([
+        (CredentialRole::ClientId, &config.client.client_id),
         (CredentialRole::ClientSecret, &config.client.client_secret),
-    ]
-    .into_iter()
-    .all(|(r, expected)| role(r).is_none_or(|given| given == expected));
-    if !client_ok {
+    ]) {
         return error(
             spec,
             ErrorCondition::InvalidClient,
             "Invalid client credentials.",
         );
     }
-    let user_ok = [
-        (CredentialRole::Username, config.username.as_str()),
+    if !carried_as([
+        (CredentialRole::Username, &config.username),
         (CredentialRole::Password, &config.password),
-    ]
-    .into_iter()
-    .all(|(r, expected)| role(r).is_none_or(|given| given == expected));
-    if !user_ok {
+    ]) {
         return error(
             spec,
             ErrorCondition::InvalidGrant,
