@@ -189,6 +189,9 @@ impl TokenSourceBuilder {
         });
         refresh.check()?;
         self.retry.check()?;
+        self.store
+            .check()
+            .map_err(|e| Error::Config(e.to_string()))?;
         let http = match self.http {
             Some(http) => http,
             None => self

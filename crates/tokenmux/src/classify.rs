@@ -179,7 +179,7 @@ fn classify(error: ClientError<ErrorDetails>, scrub: &Scrubber) -> Error {
         {
             Error::Timeout
         }
-        ClientError::CommunicationError(e) if is_tls(&e) => Error::Tls {
+        ClientError::CommunicationError(e) if is_tls_failure(&e) => Error::Tls {
             message: scrub.text(&transport_message(&e)),
         },
         ClientError::CommunicationError(e)
@@ -243,7 +243,7 @@ fn location_host(headers: &HeaderMap) -> Option<String> {
 /// Whether rustls failed somewhere in `error`'s chain of causes. I/O
 /// errors wrap it (sometimes twice) and their `source` skips what they
 /// wrap, so the walk goes into them instead.
-fn is_tls(error: &reqwest::Error) -> bool {
+pub(crate) fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = next {
         if error.is::<rustls::Error>() {

@@ -99,6 +99,15 @@ pub enum StoreError {
     /// The store is misconfigured (a bad URL, say).
     #[error("store misconfigured: {0}")]
     Config(String),
+    /// The TLS handshake failed: an untrusted or expired certificate, a
+    /// name that does not match, a client certificate refused. Retrying
+    /// does not mend it; the trusted CAs or the certificates must change.
+    #[error("store TLS failed: {0}")]
+    Tls(String),
+    /// The store refused tokenmux's credentials or a command (a wrong
+    /// password, an ACL that does not allow what the store needs).
+    #[error("store access denied: {0}")]
+    Denied(String),
 }
 
 /// Permission for one holder of a shared store to fetch a key's token
@@ -185,6 +194,14 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
     /// Gives `lease` back (only if still held by its owner).
     async fn release_lease(&self, key: &StoreKey, lease: &Lease) -> Result<(), StoreError> {
         let _ = (key, lease);
+        Ok(())
+    }
+
+    /// Refuses a configuration that is unsafe to use, before any token is
+    /// stored: [`TokenSourceBuilder::build`](crate::TokenSourceBuilder::build)
+    /// calls it and fails with [`Error::Config`](crate::Error::Config).
+    /// The default accepts.
+    fn check(&self) -> Result<(), StoreError> {
         Ok(())
     }
 }

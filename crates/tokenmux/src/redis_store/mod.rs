@@ -1,17 +1,22 @@
 //! Tokens in Redis: every process and host using it shares one token per
 //! key, and one upstream request per refresh.
 
+mod link;
+mod topology;
+
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use rand::Rng as _;
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::{Digest as _, Sha256};
-use tracing::{info, warn};
+use tracing::warn;
+
+use self::link::Connector;
+use self::topology::{Target, Topology};
 
 use crate::AccessToken;
 use crate::record::{self, EncryptionKey};
@@ -112,20 +117,15 @@ return 0
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    client: redis::Client,
-    /// Made on first use: it needs the Tokio runtime, `new` does not.
-    connection: Arc<OnceLock<ConnectionManager>>,
-    /// `redis://host:port/db`, without credentials, for messages.
-    address: String,
-    /// Strings that must not appear in messages (the URL's password).
-    hidden: Vec<String>,
+    /// The connection; made again when a setting it depends on changes.
+    connector: Arc<Connector>,
     prefix: String,
     encryption: Option<EncryptionKey>,
+    allow_plaintext: bool,
+    replicas: u32,
     lease_ttl: Duration,
     timeout: Duration,
     refresh_token_retention: Duration,
-    /// Whether Redis is known to be unreachable.
-    health: Arc<Health>,
     scripts: Arc<Scripts>,
 }
 
@@ -136,38 +136,65 @@ struct Scripts {
     release: Script,
 }
 
-/// How often the background probe pings an unreachable Redis.
-const RECONNECT_PERIOD: Duration = Duration::from_millis(250);
-
-#[derive(Debug, Default)]
-struct Health {
-    down: AtomicBool,
-}
-
-impl Health {
-    fn is_down(&self) -> bool {
-        self.down.load(Ordering::SeqCst)
-    }
-}
-
 impl RedisStore {
-    /// A store on the Redis server at `url` (`redis://[user:password@]host[:port][/db]`
-    /// or `redis+unix:///path`). Checks the URL; connects on first use.
+    /// A store on one Redis server: `redis://[user:password@]host[:port][/db]`,
+    /// `rediss://…` for TLS (system roots unless
+    /// [`with_ca_file`](Self::with_ca_file)), or `redis+unix:///path`.
+    /// Checks the URL; connects on first use.
     pub fn new(url: &str) -> Result<Self, StoreError> {
-        let (address, hidden) = describe(url)?;
-        let client = redis::Client::open(url)
-            .map_err(|_| StoreError::Config(format!("`{address}` is not a usable Redis URL")))?;
+        Self::with_target(Target::new(Topology::Single, &[url])?)
+    }
+
+    /// A store on a Redis Cluster, reached through any of `seeds` (its
+    /// nodes' URLs, all `redis://` or all `rediss://`). Follows `MOVED`
+    /// and `ASK` redirections, so a resharding in progress is transparent.
+    ///
+    /// ```
+    /// use tokenmux::RedisStore;
+    ///
+    /// let store = RedisStore::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])?
+    ///     .wait_for_replicas(1);
+    /// # Ok::<(), tokenmux::StoreError>(())
+    /// ```
+    pub fn cluster<S: AsRef<str>>(seeds: impl IntoIterator<Item = S>) -> Result<Self, StoreError> {
+        let seeds: Vec<S> = seeds.into_iter().collect();
+        let seeds: Vec<&str> = seeds.iter().map(AsRef::as_ref).collect();
+        Self::with_target(Target::new(Topology::Cluster, &seeds)?)
+    }
+
+    /// A store on the master that the sentinels at `sentinels` name
+    /// `master`, found again after every failover. The URLs' user,
+    /// password and database are used for the sentinels and the master.
+    ///
+    /// ```
+    /// use tokenmux::RedisStore;
+    ///
+    /// let store = RedisStore::sentinel("tokens", ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"])?;
+    /// # Ok::<(), tokenmux::StoreError>(())
+    /// ```
+    pub fn sentinel<S: AsRef<str>>(
+        master: &str,
+        sentinels: impl IntoIterator<Item = S>,
+    ) -> Result<Self, StoreError> {
+        let sentinels: Vec<S> = sentinels.into_iter().collect();
+        let sentinels: Vec<&str> = sentinels.iter().map(AsRef::as_ref).collect();
+        let topology = Topology::Sentinel {
+            master: master.to_owned(),
+        };
+        Self::with_target(Target::new(topology, &sentinels)?)
+    }
+
+    fn with_target(target: Target) -> Result<Self, StoreError> {
+        let timeout = Duration::from_millis(500);
         Ok(Self {
-            client,
-            connection: Arc::default(),
-            address,
-            hidden,
+            connector: Arc::new(Connector::new(target, timeout)?),
             prefix: "tokenmux".to_owned(),
             encryption: None,
+            allow_plaintext: false,
+            replicas: 0,
             lease_ttl: Duration::from_secs(10),
-            timeout: Duration::from_millis(500),
+            timeout,
             refresh_token_retention: Duration::from_secs(24 * 3600),
-            health: Arc::default(),
             scripts: Arc::new(Scripts {
                 put: Script::new(PUT),
                 get: Script::new(GET),
@@ -175,6 +202,53 @@ impl RedisStore {
                 release: Script::new(RELEASE),
             }),
         })
+    }
+
+    /// A new connection for a changed target or timeout (construction
+    /// checked the target, so this cannot fail).
+    fn reconnect_with(mut self, target: Target) -> Result<Self, StoreError> {
+        self.connector = Arc::new(Connector::new(target, self.timeout)?);
+        Ok(self)
+    }
+
+    /// Trusts the CA certificates in the PEM file at `path` for `rediss://`,
+    /// instead of the system's roots (a private CA).
+    pub fn with_ca_file(self, path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let mut target = self.connector.target.clone();
+        target.set_ca_file(path.as_ref())?;
+        self.reconnect_with(target)
+    }
+
+    /// Presents this certificate chain and private key (PEM files) to a
+    /// `rediss://` server that asks for one (mutual TLS).
+    pub fn with_client_certificate(
+        self,
+        certificate: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, StoreError> {
+        let mut target = self.connector.target.clone();
+        target.set_client_identity(certificate.as_ref(), key.as_ref())?;
+        self.reconnect_with(target)
+    }
+
+    /// Lets tokens be stored unencrypted in a Redis that is not on this
+    /// machine. Without it, or [`with_encryption`](Self::with_encryption),
+    /// a source refuses to build on such a store: the tokens would rest on
+    /// another host, readable by whoever reads its memory or dumps.
+    pub fn allow_plaintext(mut self) -> Self {
+        self.allow_plaintext = true;
+        self
+    }
+
+    /// After every write, waits (`WAIT`, at most half the
+    /// [`timeout`](Self::timeout)) until `replicas` replicas have it, and
+    /// reports the write failed when fewer do. Set it to 1 or more when
+    /// the Redis master has replicas: a refresh token is then presented
+    /// only once its claim would survive the master's loss (default 0:
+    /// no waiting).
+    pub fn wait_for_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
     }
 
     /// Encrypts every token written, and reads only encrypted ones.
@@ -200,7 +274,25 @@ impl RedisStore {
     /// Longest wait for one Redis call (default 500 ms).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        let target = self.connector.target.clone();
+        match Connector::new(target, timeout) {
+            Ok(connector) => self.connector = Arc::new(connector),
+            // Unreachable: the same target was accepted when the store was made.
+            Err(error) => warn!(%error, "keeping the previous Redis timeout"),
+        }
         self
+    }
+
+    /// Connects and sends a `PING`: a startup check that surfaces a wrong
+    /// certificate ([`StoreError::Tls`]), password or ACL
+    /// ([`StoreError::Denied`]) before any token is needed.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut link = self.connector.link().await?;
+        let _: String = self
+            .connector
+            .call(redis::cmd("PING").query_async(&mut link))
+            .await?;
+        Ok(())
     }
 
     /// How long a token with a refresh token is kept after its access
@@ -229,82 +321,6 @@ impl RedisStore {
             format!("{}:{{{tag}}}:token", self.prefix),
             format!("{}:{{{tag}}}:lease", self.prefix),
         )
-    }
-
-    /// The connection manager, made on first use (it reconnects by itself).
-    fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        if let Some(connection) = self.connection.get() {
-            return Ok(connection.clone());
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let connection = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            .map_err(|e| StoreError::Config(format!("{}: {e}", self.address)))?;
-        // Another caller may have won the race; either manager works.
-        Ok(self.connection.get_or_init(|| connection).clone())
-    }
-
-    /// Runs one Redis call within the timeout. After a failure, calls fail
-    /// at once until a background probe reaches Redis again, so that
-    /// callers do not each wait for the timeout.
-    async fn call<T>(
-        &self,
-        request: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        if self.health.is_down() {
-            return Err(StoreError::Unavailable(format!(
-                "Redis at {} is unreachable; reconnecting in the background",
-                self.address
-            )));
-        }
-        let outcome = tokio::time::timeout(self.timeout, request)
-            .await
-            .map_err(|_| format!("no answer within {:?}", self.timeout))
-            .and_then(|result| result.map_err(|e| e.to_string()));
-        outcome.map_err(|why| {
-            let why = self.scrub(&why);
-            self.went_down(&why);
-            StoreError::Unavailable(format!("Redis at {}: {why}", self.address))
-        })
-    }
-
-    /// Marks Redis down and starts the probe that marks it up again.
-    fn went_down(&self, why: &str) {
-        if self.health.down.swap(true, Ordering::SeqCst) {
-            return; // a probe is already running
-        }
-        warn!(redis = %self.address, %why, "Redis token store unreachable; serving from memory and reconnecting in the background");
-        let health = Arc::downgrade(&self.health);
-        let Ok(connection) = self.connection() else {
-            return;
-        };
-        let (address, timeout) = (self.address.clone(), self.timeout);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(RECONNECT_PERIOD).await;
-                // Ends with the last clone of the store.
-                let Some(health) = health.upgrade() else {
-                    return;
-                };
-                let mut connection = connection.clone();
-                let ping = redis::cmd("PING");
-                let answer = ping.query_async::<String>(&mut connection);
-                if let Ok(Ok(_)) = tokio::time::timeout(timeout, answer).await {
-                    health.down.store(false, Ordering::SeqCst);
-                    info!(redis = %address, "Redis token store reachable again");
-                    return;
-                }
-            }
-        });
-    }
-
-    fn scrub(&self, text: &str) -> String {
-        self.hidden.iter().fold(text.to_owned(), |text, hidden| {
-            text.replace(hidden, "[redacted]")
-        })
     }
 
     /// How a value read from Redis (the hash fields `v` and `d`; `None`
@@ -348,8 +364,35 @@ impl RedisStore {
         Ok(Some(stored))
     }
 
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut link = self.connector.link().await?;
+        self.connector
+            .call(invocation.invoke_async(&mut link))
+            .await
+    }
+
+    /// With [`wait_for_replicas`](Self::wait_for_replicas): fails unless
+    /// enough replicas have this connection's writes.
+    async fn replicated(&self, link: &mut link::Link, key: &str) -> Result<(), StoreError> {
+        if self.replicas == 0 {
+            return Ok(());
+        }
+        let acknowledged = self.connector.replicated(link, key, self.replicas).await?;
+        if acknowledged < i64::from(self.replicas) {
+            return Err(StoreError::Unavailable(format!(
+                "Redis at {}: written, but {acknowledged} of {} replicas acknowledged it in time",
+                self.connector.target.address, self.replicas
+            )));
+        }
+        Ok(())
+    }
+
     fn corrupt(&self, why: &str) -> StoreError {
-        StoreError::Corrupt(format!("Redis at {}: {why}", self.address))
+        let address = &self.connector.target.address;
+        StoreError::Corrupt(format!("Redis at {address}: {why}"))
     }
 
     /// How long the entry should live: until the access token expires, or
@@ -371,9 +414,11 @@ impl RedisStore {
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("address", &self.address)
+            .field("target", &self.connector.target)
             .field("prefix", &self.prefix)
             .field("encryption", &self.encryption.is_some())
+            .field("allow_plaintext", &self.allow_plaintext)
+            .field("wait_for_replicas", &self.replicas)
             .field("lease_ttl", &self.lease_ttl)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -385,9 +430,7 @@ impl TokenStore for RedisStore {
     async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
         let (token_key, _) = self.redis_keys(key);
         let invocation = self.scripts.get.key(&token_key);
-        let mut connection = self.connection()?;
-        let (version, record): (Option<String>, Option<Vec<u8>>) =
-            self.call(invocation.invoke_async(&mut connection)).await?;
+        let (version, record) = self.invoke(&invocation).await?;
         self.decode(key, version, record)
     }
 
@@ -418,10 +461,13 @@ impl TokenStore for RedisStore {
                 .arg(version)
                 .arg(record)
                 .arg(ttl);
+            let mut link = self.connector.link().await?;
             let (stored, current_version, current_record): (i64, Option<String>, Option<Vec<u8>>) =
-                self.call(invocation.invoke_async(&mut self.connection()?))
+                self.connector
+                    .call(invocation.invoke_async(&mut link))
                     .await?;
             if stored == 1 {
+                self.replicated(&mut link, &token_key).await?;
                 return Ok(PutOutcome::Stored { version });
             }
             match self.decode(key, current_version.clone(), current_record) {
@@ -445,8 +491,9 @@ impl TokenStore for RedisStore {
         let (_, lease_key) = self.redis_keys(key);
         let owner = format!("{:032x}", rand::rng().random::<u128>());
         let ttl = u64::try_from(self.lease_ttl.as_millis()).unwrap_or(u64::MAX);
-        let mut connection = self.connection()?;
+        let mut link = self.connector.link().await?;
         let acquired: Option<String> = self
+            .connector
             .call(
                 redis::cmd("SET")
                     .arg(&lease_key)
@@ -454,7 +501,7 @@ impl TokenStore for RedisStore {
                     .arg("NX")
                     .arg("PX")
                     .arg(ttl)
-                    .query_async(&mut connection),
+                    .query_async(&mut link),
             )
             .await?;
         Ok(acquired.map(|_| Lease::new(owner, self.lease_ttl)))
@@ -466,9 +513,7 @@ impl TokenStore for RedisStore {
             u64::try_from(lease.ttl().unwrap_or(self.lease_ttl).as_millis()).unwrap_or(u64::MAX);
         let mut invocation = self.scripts.renew.key(&lease_key);
         invocation.arg(lease.owner()).arg(ttl);
-        let renewed: i64 = self
-            .call(invocation.invoke_async(&mut self.connection()?))
-            .await?;
+        let renewed: i64 = self.invoke(&invocation).await?;
         Ok(renewed == 1)
     }
 
@@ -476,39 +521,20 @@ impl TokenStore for RedisStore {
         let (_, lease_key) = self.redis_keys(key);
         let mut invocation = self.scripts.release.key(&lease_key);
         invocation.arg(lease.owner());
-        let _: i64 = self
-            .call(invocation.invoke_async(&mut self.connection()?))
-            .await?;
+        let _: i64 = self.invoke(&invocation).await?;
         Ok(())
     }
-}
 
-/// `redis://host:port/db` for messages, and the URL's password, which must
-/// never appear in them.
-fn describe(url: &str) -> Result<(String, Vec<String>), StoreError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|_| StoreError::Config("the Redis URL is not a URL".into()))?;
-    if !matches!(parsed.scheme(), "redis" | "redis+unix" | "unix") {
-        return Err(StoreError::Config(format!(
-            "a Redis URL starts with redis:// (got {}://; TLS is not built in)",
-            parsed.scheme()
-        )));
-    }
-    let mut hidden = Vec::new();
-    if let Some(password) = parsed.password().filter(|p| !p.is_empty()) {
-        hidden.push(password.to_owned());
-        if let Ok(decoded) = percent_encoding::percent_decode_str(password).decode_utf8() {
-            hidden.push(decoded.into_owned());
+    fn check(&self) -> Result<(), StoreError> {
+        let target = &self.connector.target;
+        if target.local || self.encryption.is_some() || self.allow_plaintext {
+            return Ok(());
         }
+        Err(StoreError::Config(format!(
+            "Redis at {} is not on this machine: set an encryption key \
+             (RedisStore::with_encryption, `encryption_key_env`, --cache-key-env) so that tokens \
+             do not rest there readable, or allow that explicitly (allow_plaintext)",
+            target.address
+        )))
     }
-    let address = match parsed.host_str() {
-        Some(host) => format!(
-            "{}://{host}{}{}",
-            parsed.scheme(),
-            parsed.port().map(|p| format!(":{p}")).unwrap_or_default(),
-            parsed.path()
-        ),
-        None => format!("{}://{}", parsed.scheme(), parsed.path()),
-    };
-    Ok((address, hidden))
 }

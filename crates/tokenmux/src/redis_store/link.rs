@@ -1,0 +1,278 @@
+//! The store's connection to Redis: made on first use, every call bounded
+//! by a timeout, and after a failure marked down (calls then fail at once)
+//! while a background probe waits for Redis to answer again. Behind
+//! Sentinel, the probe asks the sentinels for the master each time, which
+//! follows a failover without a restart.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterConfig;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::sentinel::SentinelClient;
+use redis::{Cmd, ErrorKind, RedisError, RedisFuture, ServerErrorKind, Value};
+use tracing::{error, info, warn};
+
+use super::topology::{Target, Topology, hash_slot};
+use crate::store::StoreError;
+
+/// How often the background probe tries an unreachable Redis.
+const RECONNECT_PERIOD: Duration = Duration::from_millis(250);
+
+/// A connection to one node (single or Sentinel's master) or a cluster;
+/// both reconnect by themselves, and clones share the connection.
+#[derive(Clone)]
+pub(super) enum Link {
+    Node(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Link::Node(connection) => connection.req_packed_command(cmd),
+            Link::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Link::Node(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Link::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Link::Node(connection) => connection.get_db(),
+            Link::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+/// Makes, keeps and watches the [`Link`].
+pub(super) struct Connector {
+    pub(super) target: Target,
+    timeout: Duration,
+    link: ArcSwapOption<Link>,
+    /// Kept between lookups: it remembers which sentinel answered.
+    sentinel: tokio::sync::Mutex<Option<SentinelClient>>,
+    down: AtomicBool,
+}
+
+impl Connector {
+    /// Checks that clients can be made for `target`; connects on first use.
+    pub(super) fn new(target: Target, timeout: Duration) -> Result<Self, StoreError> {
+        match &target.topology {
+            Topology::Single => drop(target.single_client()?),
+            Topology::Cluster => drop(target.cluster_client(timeout)?),
+            Topology::Sentinel { master } => drop(target.sentinel_client(master)?),
+        }
+        Ok(Self {
+            target,
+            timeout,
+            link: ArcSwapOption::empty(),
+            sentinel: tokio::sync::Mutex::new(None),
+            down: AtomicBool::new(false),
+        })
+    }
+
+    /// The link, made on first use; fails at once while Redis is down.
+    pub(super) async fn link(self: &Arc<Self>) -> Result<Link, StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(format!(
+                "Redis at {} is unreachable; reconnecting in the background",
+                self.target.address
+            )));
+        }
+        if let Some(link) = self.link.load_full() {
+            return Ok((*link).clone());
+        }
+        match tokio::time::timeout(self.timeout, self.connect()).await {
+            Ok(Ok(link)) => Ok(link),
+            Ok(Err(error)) => Err(self.failed(error)),
+            Err(_) => Err(self.failed_to_answer()),
+        }
+    }
+
+    /// A new link, kept for the next calls (Sentinel: to the master the
+    /// sentinels name now).
+    async fn connect(&self) -> Result<Link, RedisError> {
+        let link = match &self.target.topology {
+            Topology::Single => {
+                let client = self.target.single_client().map_err(config_error)?;
+                Link::Node(ConnectionManager::new_lazy_with_config(
+                    client,
+                    self.manager_config(),
+                )?)
+            }
+            Topology::Cluster => {
+                let client = self
+                    .target
+                    .cluster_client(self.timeout)
+                    .map_err(config_error)?;
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(self.timeout)
+                    .set_response_timeout(self.timeout);
+                Link::Cluster(client.get_pending_async_connection_with_config(config))
+            }
+            Topology::Sentinel { master } => {
+                let mut sentinel = self.sentinel.lock().await;
+                let sentinel = match &mut *sentinel {
+                    Some(sentinel) => sentinel,
+                    empty => {
+                        empty.insert(self.target.sentinel_client(master).map_err(config_error)?)
+                    }
+                };
+                let client = sentinel.async_get_client().await?;
+                Link::Node(ConnectionManager::new_lazy_with_config(
+                    client,
+                    self.manager_config(),
+                )?)
+            }
+        };
+        self.link.store(Some(Arc::new(link.clone())));
+        Ok(link)
+    }
+
+    fn manager_config(&self) -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200))
+    }
+
+    /// Runs one Redis call within the timeout; a failure is classified and,
+    /// when Redis is unreachable, marks it down.
+    pub(super) async fn call<T>(
+        self: &Arc<Self>,
+        request: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, request).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.failed(error)),
+            Err(_) => Err(self.failed_to_answer()),
+        }
+    }
+
+    /// `WAIT` on the master that holds `key`: how many replicas have the
+    /// writes this connection made so far, waiting at most half the timeout.
+    pub(super) async fn replicated(
+        self: &Arc<Self>,
+        link: &mut Link,
+        key: &str,
+        replicas: u32,
+    ) -> Result<i64, StoreError> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas)
+            .arg((self.timeout / 2).as_millis().max(1) as u64);
+        match link {
+            Link::Node(connection) => self.call(wait.query_async(connection)).await,
+            Link::Cluster(connection) => {
+                // WAIT has no key; the client would send it to every master.
+                let route = Route::new(hash_slot(key), SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                let answer = self.call(connection.route_command(wait, routing)).await?;
+                redis::from_redis_value(answer)
+                    .map_err(|e| StoreError::Unavailable(self.scrub(&e.to_string())))
+            }
+        }
+    }
+
+    fn failed_to_answer(self: &Arc<Self>) -> StoreError {
+        let why = format!("no answer within {:?}", self.timeout);
+        self.went_down(&why);
+        StoreError::Unavailable(format!("Redis at {}: {why}", self.target.address))
+    }
+
+    /// The error for the caller. Certificates and refused credentials are
+    /// their own errors, logged each time and never hidden behind the
+    /// reconnecting probe: retrying cannot mend them.
+    fn failed(self: &Arc<Self>, error: RedisError) -> StoreError {
+        let why = self.scrub(&error.to_string());
+        let address = &self.target.address;
+        if crate::classify::is_tls_failure(&error) {
+            error!(redis = %address, %why, "Redis TLS handshake failed");
+            return StoreError::Tls(format!("Redis at {address}: {why}"));
+        }
+        let denied = matches!(
+            error.kind(),
+            ErrorKind::AuthenticationFailed | ErrorKind::Server(ServerErrorKind::NoPerm)
+        ) || matches!(error.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"));
+        if denied {
+            error!(redis = %address, %why, "Redis refused tokenmux's user or command");
+            return StoreError::Denied(format!("Redis at {address}: {why}"));
+        }
+        if error.kind() == ErrorKind::InvalidClientConfig {
+            return StoreError::Config(format!("Redis at {address}: {why}"));
+        }
+        self.went_down(&why);
+        StoreError::Unavailable(format!("Redis at {address}: {why}"))
+    }
+
+    /// Marks Redis down and starts the probe that marks it up again.
+    fn went_down(self: &Arc<Self>, why: &str) {
+        if self.down.swap(true, Ordering::SeqCst) {
+            return; // a probe is already running
+        }
+        warn!(redis = %self.target.address, %why, "Redis token store unreachable; serving from memory and reconnecting in the background");
+        let connector = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RECONNECT_PERIOD).await;
+                // Ends with the last clone of the store.
+                let Some(connector) = connector.upgrade() else {
+                    return;
+                };
+                if connector.answers().await {
+                    connector.down.store(false, Ordering::SeqCst);
+                    info!(redis = %connector.target.address, "Redis token store reachable again");
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Whether Redis answers a PING (Sentinel: the master named now).
+    async fn answers(&self) -> bool {
+        let sentinel = matches!(self.target.topology, Topology::Sentinel { .. });
+        let link = match self.link.load_full() {
+            Some(link) if !sentinel => (*link).clone(),
+            _ => match tokio::time::timeout(self.timeout, self.connect()).await {
+                Ok(Ok(link)) => link,
+                _ => return false,
+            },
+        };
+        let mut link = link;
+        let ping = redis::cmd("PING");
+        let answer = ping.query_async::<String>(&mut link);
+        matches!(tokio::time::timeout(self.timeout, answer).await, Ok(Ok(_)))
+    }
+
+    pub(super) fn scrub(&self, text: &str) -> String {
+        self.target
+            .hidden
+            .iter()
+            .fold(text.to_owned(), |text, hidden| {
+                text.replace(hidden, "[redacted]")
+            })
+    }
+}
+
+fn config_error(error: StoreError) -> RedisError {
+    RedisError::from((
+        ErrorKind::InvalidClientConfig,
+        "invalid configuration",
+        error.to_string(),
+    ))
+}

@@ -1,0 +1,326 @@
+//! Where the Redis store's data lives (one node, a cluster's seed nodes, or
+//! the master a set of sentinels names) and the TLS material to reach it.
+
+use std::path::Path;
+
+use redis::cluster::ClusterClient;
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{ClientTlsConfig, IntoConnectionInfo as _, TlsCertificates, TlsMode};
+
+use crate::store::StoreError;
+
+/// How the store finds its Redis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Topology {
+    /// One server (which may be a replicated master behind a fixed name).
+    Single,
+    /// A Redis Cluster, reached through any of its seed nodes.
+    Cluster,
+    /// The master that sentinels name `master`, found again after a failover.
+    Sentinel {
+        /// The master's name in the sentinels' configuration.
+        master: String,
+    },
+}
+
+/// The URLs (which may hold a password: never printed), what may be
+/// printed of them, and the TLS material.
+#[derive(Clone)]
+pub(super) struct Target {
+    pub(super) topology: Topology,
+    urls: Vec<String>,
+    /// `redis://host:port/db[, …]`, without credentials, for messages.
+    pub(super) address: String,
+    /// Strings that must not appear in messages (the URLs' passwords).
+    pub(super) hidden: Vec<String>,
+    tls: bool,
+    /// Every host is this machine (loopback or a unix socket).
+    pub(super) local: bool,
+    ca: Option<Vec<u8>>,
+    identity: Option<ClientTlsConfig>,
+}
+
+impl Target {
+    pub(super) fn new(topology: Topology, urls: &[&str]) -> Result<Self, StoreError> {
+        if urls.is_empty() {
+            return Err(StoreError::Config("no Redis URL given".into()));
+        }
+        let mut addresses = Vec::new();
+        let (mut hidden, mut local, mut tls) = (Vec::new(), true, Vec::new());
+        for url in urls {
+            let described = describe(url)?;
+            addresses.push(described.address);
+            hidden.extend(described.hidden);
+            local &= described.local;
+            tls.push(described.tls);
+        }
+        if tls.iter().any(|t| *t != tls[0]) {
+            return Err(StoreError::Config(
+                "mixed redis:// and rediss:// URLs: use one scheme for every node".into(),
+            ));
+        }
+        if topology != Topology::Single && addresses.iter().any(|a| a.starts_with("redis+unix")) {
+            return Err(StoreError::Config(
+                "cluster and sentinel nodes are reached over TCP, not a unix socket".into(),
+            ));
+        }
+        Ok(Self {
+            topology,
+            urls: urls.iter().map(|u| (*u).to_owned()).collect(),
+            address: addresses.join(", "),
+            hidden,
+            tls: tls[0],
+            local,
+            ca: None,
+            identity: None,
+        })
+    }
+
+    /// Trusts the certificates in the PEM file at `path` instead of the
+    /// system's roots.
+    pub(super) fn set_ca_file(&mut self, path: &Path) -> Result<(), StoreError> {
+        self.require_tls("a CA file")?;
+        let pem = read_pem(path, "CA file")?;
+        if !pem.windows(11).any(|w| w == b"CERTIFICATE") {
+            return Err(StoreError::Config(format!(
+                "the CA file {} holds no PEM certificate",
+                path.display()
+            )));
+        }
+        self.ca = Some(pem);
+        Ok(())
+    }
+
+    /// Presents the certificate chain and key in these PEM files (mutual TLS).
+    pub(super) fn set_client_identity(
+        &mut self,
+        certificate: &Path,
+        key: &Path,
+    ) -> Result<(), StoreError> {
+        self.require_tls("a client certificate")?;
+        let client_cert = read_pem(certificate, "client certificate")?;
+        let client_key = read_pem(key, "client key")?;
+        // Checked now, so that a wrong file is a configuration error and
+        // not a connection that fails on every call.
+        let probe = TlsCertificates {
+            client_tls: Some(ClientTlsConfig {
+                client_cert: client_cert.clone(),
+                client_key: client_key.clone(),
+            }),
+            root_cert: None,
+        };
+        redis::Client::build_with_tls("rediss://127.0.0.1:1", probe).map_err(|_| {
+            StoreError::Config(format!(
+                "{} and {} are not a PEM certificate chain and its private key",
+                certificate.display(),
+                key.display()
+            ))
+        })?;
+        self.identity = Some(ClientTlsConfig {
+            client_cert,
+            client_key,
+        });
+        Ok(())
+    }
+
+    fn require_tls(&self, what: &str) -> Result<(), StoreError> {
+        match self.tls {
+            true => Ok(()),
+            false => Err(StoreError::Config(format!(
+                "{what} is for TLS: use a rediss:// URL ({})",
+                self.address
+            ))),
+        }
+    }
+
+    fn certificates(&self) -> Option<TlsCertificates> {
+        (self.ca.is_some() || self.identity.is_some()).then(|| TlsCertificates {
+            client_tls: self.identity.clone(),
+            root_cert: self.ca.clone(),
+        })
+    }
+
+    /// The client of a single node (for [`Topology::Single`]).
+    pub(super) fn single_client(&self) -> Result<redis::Client, StoreError> {
+        let url = self.urls[0].as_str();
+        match self.certificates() {
+            Some(certificates) => redis::Client::build_with_tls(url, certificates),
+            None => redis::Client::open(url),
+        }
+        .map_err(|_| self.unusable())
+    }
+
+    /// The cluster client, bounded by `timeout` per connection and answer.
+    pub(super) fn cluster_client(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<ClusterClient, StoreError> {
+        let mut builder = ClusterClient::builder(self.urls.iter().map(String::as_str))
+            .connection_timeout(timeout)
+            .response_timeout(timeout);
+        if let Some(certificates) = self.certificates() {
+            builder = builder.certs(certificates);
+        }
+        builder.build().map_err(|_| self.unusable())
+    }
+
+    /// The sentinel client. The URLs' user, password and database are
+    /// used for the master too; TLS (and its certificates) for both.
+    pub(super) fn sentinel_client(&self, master: &str) -> Result<SentinelClient, StoreError> {
+        let mut sentinels = Vec::new();
+        let mut settings = None;
+        for url in &self.urls {
+            let info = url
+                .as_str()
+                .into_connection_info()
+                .map_err(|_| self.unusable())?;
+            settings.get_or_insert_with(|| info.redis_settings().clone());
+            sentinels.push(info.addr().clone());
+        }
+        let settings = settings.unwrap_or_default();
+        let mut builder = SentinelClientBuilder::new(sentinels, master, SentinelServerType::Master)
+            .map_err(|_| self.unusable())?
+            .set_client_to_redis_db(settings.db());
+        if let Some(username) = settings.username() {
+            builder = builder
+                .set_client_to_redis_username(username)
+                .set_client_to_sentinel_username(username);
+        }
+        if let Some(password) = settings.password() {
+            builder = builder
+                .set_client_to_redis_password(password)
+                .set_client_to_sentinel_password(password);
+        }
+        if self.tls {
+            builder = builder
+                .set_client_to_redis_tls_mode(TlsMode::Secure)
+                .set_client_to_sentinel_tls_mode(TlsMode::Secure);
+            if let Some(certificates) = self.certificates() {
+                builder = builder
+                    .set_client_to_redis_certificates(certificates.clone())
+                    .set_client_to_sentinel_certificates(certificates);
+            }
+        }
+        builder.build().map_err(|_| self.unusable())
+    }
+
+    fn unusable(&self) -> StoreError {
+        StoreError::Config(format!("`{}` is not a usable Redis URL", self.address))
+    }
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("topology", &self.topology)
+            .field("address", &self.address)
+            .field("ca", &self.ca.is_some())
+            .field("client_certificate", &self.identity.is_some())
+            .finish()
+    }
+}
+
+fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, StoreError> {
+    std::fs::read(path)
+        .map_err(|e| StoreError::Config(format!("cannot read the {what} {}: {e}", path.display())))
+}
+
+struct Described {
+    address: String,
+    hidden: Vec<String>,
+    local: bool,
+    tls: bool,
+}
+
+/// What of a URL may be printed, the password that must not be, and
+/// whether it names this machine.
+fn describe(url: &str) -> Result<Described, StoreError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|_| StoreError::Config("a Redis URL is not a URL".into()))?;
+    let tls = match parsed.scheme() {
+        "redis" | "redis+unix" | "unix" => false,
+        "rediss" => true,
+        other => {
+            return Err(StoreError::Config(format!(
+                "a Redis URL starts with redis:// or rediss:// (TLS), not {other}://"
+            )));
+        }
+    };
+    let mut hidden = Vec::new();
+    if let Some(password) = parsed.password().filter(|p| !p.is_empty()) {
+        hidden.push(password.to_owned());
+        if let Ok(decoded) = percent_encoding::percent_decode_str(password).decode_utf8() {
+            hidden.push(decoded.into_owned());
+        }
+    }
+    let (address, local) = match parsed.host_str() {
+        Some(host) => {
+            let ip = host.trim_start_matches('[').trim_end_matches(']');
+            let local = match ip.parse::<std::net::IpAddr>() {
+                Ok(ip) => ip.is_loopback(),
+                Err(_) => host.eq_ignore_ascii_case("localhost"),
+            };
+            let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let address = format!("{}://{host}{port}{}", parsed.scheme(), parsed.path());
+            (address, local)
+        }
+        None => (format!("{}://{}", parsed.scheme(), parsed.path()), true),
+    };
+    Ok(Described {
+        address,
+        hidden,
+        local,
+        tls,
+    })
+}
+
+/// The Redis Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag,
+/// the part between the first `{` and the next `}` when not empty.
+pub(super) fn hash_slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let tagged = bytes.iter().position(|b| *b == b'{').and_then(|open| {
+        let rest = &bytes[open + 1..];
+        let close = rest.iter().position(|b| *b == b'}')?;
+        (close > 0).then(|| &rest[..close])
+    });
+    crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(bytes)) % 16384
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_hash_tag() {
+        // Values from the Redis Cluster specification's reference implementation.
+        assert_eq!(hash_slot("123456789"), 0x31C3 % 16384);
+        assert_eq!(hash_slot("{user1000}.following"), hash_slot("user1000"));
+        assert_eq!(hash_slot("foo{}{bar}"), hash_slot("foo{}{bar}"));
+        assert_ne!(hash_slot("foo{}{bar}"), hash_slot("bar"));
+    }
+
+    #[test]
+    fn only_loopback_and_sockets_are_local() {
+        let local = |url: &str| describe(url).unwrap().local;
+        assert!(local("redis://127.0.0.1:6379"));
+        assert!(local("redis://[::1]:6379"));
+        assert!(local("rediss://localhost"));
+        assert!(local("redis+unix:///run/redis.sock"));
+        assert!(!local("redis://10.0.0.5:6379"));
+        assert!(!local("rediss://cache.example.com:6380"));
+    }
+
+    #[test]
+    fn passwords_are_hidden_and_schemes_checked() {
+        let d = describe("rediss://user:p%40ss@cache.example.com:6380/2").unwrap();
+        assert_eq!(d.address, "rediss://cache.example.com:6380/2");
+        assert!(d.hidden.contains(&"p@ss".to_owned()) && d.tls);
+        assert!(describe("http://cache").is_err());
+        let mixed = Target::new(Topology::Cluster, &["redis://a:1", "rediss://b:2"]);
+        assert!(matches!(mixed, Err(StoreError::Config(_))));
+        let plain = Target::new(Topology::Single, &["redis://a:1"]).unwrap();
+        let mut plain2 = plain.clone();
+        let why = plain2.set_ca_file(Path::new("/nonexistent")).unwrap_err();
+        assert!(why.to_string().contains("rediss://"), "{why}");
+    }
+}
