@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tokenmux::{Credentials, EncryptionKey, Provider, RedisStore, TokenSource};
+use tokenmux::{Credentials, EncryptionKey, Provider, RedisStoreConfig, TokenSource};
 use tokenmux_mock::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME};
 
 #[derive(Parser)]
@@ -21,8 +21,9 @@ struct Args {
     /// The mock's base URL for that provider.
     #[arg(long)]
     base_url: String,
+    /// The store, as a config file's `store: {kind: redis, …}` (JSON).
     #[arg(long)]
-    redis_url: String,
+    redis_config: String,
     /// Concurrent callers.
     #[arg(long, default_value_t = 100)]
     callers: usize,
@@ -57,7 +58,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         _ => Credentials::client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
     };
-    let mut store = RedisStore::new(&args.redis_url)?
+    let config: RedisStoreConfig = serde_json::from_str(&args.redis_config)?;
+    let mut store = config
+        .open()?
         .lease_ttl(Duration::from_millis(args.lease_ttl_ms))
         .timeout(Duration::from_millis(args.redis_timeout_ms));
     if let Some(key) = &args.encryption_key {

@@ -228,7 +228,7 @@ async fn the_file_cache_is_reused_and_the_refresh_token_used_once_stale() {
 
 #[tokio::test]
 async fn the_redis_cache_is_shared_between_runs_and_optional_when_down() {
-    let Some(redis) = crate::redis_server::RedisServer::start() else {
+    let Some(redis) = tokenmux_redis_harness::RedisServer::start() else {
         return;
     };
     let server = MockServer::start(MockConfig::default()).await.unwrap();

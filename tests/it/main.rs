@@ -17,7 +17,6 @@ mod hostile;
 mod lifecycle;
 mod mock;
 mod redis;
-mod redis_server;
 mod rotation;
 mod secret_scan;
 mod stores;

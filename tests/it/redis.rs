@@ -16,8 +16,8 @@ use tokenmux::{
 };
 use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer};
 
-use crate::redis_server::RedisServer;
 use crate::support::{ID, SECRET, providers};
+use tokenmux_redis_harness::RedisServer;
 
 fn key() -> StoreKey {
     StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"))
@@ -130,7 +130,7 @@ async fn a_lease_has_one_holder_and_only_its_owner_releases_it() {
 }
 
 /// One worker process (`tests/bin/redis_worker.rs`), started and waiting for "go".
-struct Worker {
+pub(crate) struct Worker {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -143,10 +143,25 @@ impl Worker {
         redis: &RedisServer,
         args: &[&str],
     ) -> Self {
+        Self::spawn_on(
+            provider,
+            mock,
+            &serde_json::json!({"url": redis.url()}),
+            args,
+        )
+    }
+
+    /// A worker on the store `redis` describes (`RedisStoreConfig` as JSON).
+    pub(crate) fn spawn_on(
+        provider: &'static str,
+        mock: &MockServer,
+        redis: &Value,
+        args: &[&str],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokenmux-redis-worker"))
             .args(["--provider", provider])
             .args(["--base-url", &mock.base_url(provider)])
-            .args(["--redis-url", &redis.url()])
+            .args(["--redis-config", &redis.to_string()])
             .args(args)
             .env_remove("TOKENMUX_CACHE_KEY")
             .stdin(Stdio::piped())
@@ -165,13 +180,13 @@ impl Worker {
         }
     }
 
-    fn go(&mut self) {
+    pub(crate) fn go(&mut self) {
         self.stdin.write_all(b"go\n").unwrap();
         self.stdin.flush().unwrap();
     }
 
     /// Its summary: every caller's outcome.
-    fn finish(mut self) -> Value {
+    pub(crate) fn finish(mut self) -> Value {
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
         assert!(self.child.wait().unwrap().success());
@@ -179,7 +194,7 @@ impl Worker {
     }
 }
 
-fn tokens_of(summary: &Value) -> HashSet<String> {
+pub(crate) fn tokens_of(summary: &Value) -> HashSet<String> {
     summary["tokens"]
         .as_array()
         .unwrap()
@@ -189,7 +204,7 @@ fn tokens_of(summary: &Value) -> HashSet<String> {
 }
 
 /// Runs `workers` processes at once; their summaries.
-async fn run_workers(workers: Vec<Worker>) -> Vec<Value> {
+pub(crate) async fn run_workers(workers: Vec<Worker>) -> Vec<Value> {
     let mut workers = workers;
     for worker in &mut workers {
         worker.go();

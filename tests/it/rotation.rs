@@ -11,8 +11,8 @@ use tokenmux::{Credentials, Provider, RedisStore, RetryPolicy, StoreKey, TokenSo
 use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer};
 
 use crate::cli::binary;
-use crate::redis_server::RedisServer;
 use crate::support::{ID, SECRET};
+use tokenmux_redis_harness::RedisServer;
 
 /// Token lifetime: the CLI treats a token as expired half-way (the clock
 /// skew margin is at most half the lifetime), so 6 s into it.

@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use tokenmux::{
     AccessToken, Credentials, EncryptionKey, FileStore, Lease, ManualClock, Provider, RedisStore,
-    RefreshPolicy, RetryPolicy, SourceConfig, StoreConfig, StoreKey, TokenSource, TokenStore,
+    RedisStoreConfig, RefreshPolicy, RetryPolicy, Secret, SourceConfig, StoreConfig, StoreKey,
+    TokenSource, TokenStore,
 };
 use tokenmux_mock::{ClientCredentials, DEFAULT_USERNAME, Fault, MockConfig, MockServer};
 
 use crate::faults::{Rig, rows};
-use crate::redis_server::RedisServer;
 use crate::support::{Echo, ID, echo_server, provider, providers, secret_encodings};
+use tokenmux_redis_harness::RedisServer;
 
 const CLIENT_SECRET: &str = "S3CRET-client-7f1c";
 const PASSWORD: &str = "S3CRET-password-2b9e";
@@ -276,12 +277,23 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
     }))
     .unwrap();
     seen.shown("config Debug", format!("{config:?}"));
-    let bad = StoreConfig::Redis {
-        url: format!("rediss://:{REDIS_PASSWORD}@127.0.0.1:1").into(),
-        key_prefix: None,
-        encryption_key_env: None,
-    };
+    let bad = StoreConfig::Redis(RedisStoreConfig {
+        url: Some(format!("ftp://:{REDIS_PASSWORD}@127.0.0.1:1").into()),
+        ..RedisStoreConfig::default()
+    });
     seen.shown("store config error", format!("{:?}", bad.open().err()));
+    let seeds = vec![Secret::from(format!(
+        "rediss://:{REDIS_PASSWORD}@127.0.0.1:1"
+    ))];
+    let no_ca = StoreConfig::Redis(RedisStoreConfig {
+        cluster: Some(seeds),
+        ca_file: Some("/nonexistent/ca.pem".into()),
+        ..RedisStoreConfig::default()
+    });
+    seen.shown(
+        "cluster config error",
+        format!("{:?} {no_ca:?}", no_ca.open().err()),
+    );
     let down = RedisStore::new(&format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1")).unwrap();
     seen.shown(
         "redis down",

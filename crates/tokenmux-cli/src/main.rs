@@ -6,6 +6,7 @@
 //! network, timeout); 1 anything else (an invalid response).
 
 mod mock;
+mod redis_flags;
 mod token;
 
 use std::process::ExitCode;

@@ -7,10 +7,11 @@ use std::time::SystemTime;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, ValueEnum};
 use tokenmux::{
-    Credentials, EncryptionKey, FileStore, MemoryStore, Provider, RedisStore, SourceConfig,
+    Credentials, EncryptionKey, FileStore, MemoryStore, Provider, SourceConfig, StoreConfig,
     TokenStore,
 };
 
+use crate::redis_flags::{self, RedisArgs};
 use crate::{Failure, print_line};
 
 /// The names `--provider` takes: every provider compiled in, from `specs/`.
@@ -68,9 +69,8 @@ pub(crate) struct TokenArgs {
     /// Directory of the file cache (default: the user's cache dir + /tokenmux).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
-    /// Redis URL for --cache redis (prefer the environment when it holds a password).
-    #[arg(long, env = "TOKENMUX_REDIS_URL", hide_env_values = true)]
-    redis_url: Option<String>,
+    #[command(flatten)]
+    redis: RedisArgs,
     /// A YAML or TOML file; see `tokenmux config schema`.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -127,9 +127,17 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
         (None, Some(_)) => None,
         (None, None) => Some(Cache::File),
     };
+    // The config file's Redis is opened here, checked as the flags' is.
+    let configured_redis = match (cache, &config.store) {
+        (None, Some(StoreConfig::Redis(redis))) => Some(redis_flags::open(redis).await?),
+        _ => None,
+    };
     let mut builder = config.into_builder()?;
+    if let Some(redis) = configured_redis {
+        builder = builder.store(Arc::new(redis));
+    }
     if let Some(cache) = cache {
-        builder = builder.store(store(cache, &args)?);
+        builder = builder.store(store(cache, &args).await?);
     }
     let tokens = builder
         // One-shot process: refresh a stale token before printing it.
@@ -176,20 +184,15 @@ fn warn_about_secret_flags(args: &TokenArgs) {
             }
         }
     }
-    let has_password = args
-        .redis_url
-        .as_deref()
-        .and_then(|url| reqwest::Url::parse(url).ok())
-        .is_some_and(|url| url.password().is_some());
-    if flag_given("--redis-url") && has_password {
+    if let Some((flag, variable)) = args.redis.url_flag_with_password() {
         eprintln!(
-            "tokenmux: warning: --redis-url holds a password, which shows in process lists; prefer TOKENMUX_REDIS_URL"
+            "tokenmux: warning: {flag} holds a password, which shows in process lists; prefer {variable}"
         );
     }
 }
 
 /// Whether `flag` is on the command line (as `--flag value` or `--flag=value`).
-fn flag_given(flag: &str) -> bool {
+pub(crate) fn flag_given(flag: &str) -> bool {
     let with_value = format!("{flag}=");
     std::env::args_os()
         .skip(1)
@@ -252,19 +255,10 @@ fn read_config(path: &Path) -> Result<SourceConfig, Failure> {
     })
 }
 
-fn store(cache: Cache, args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Failure> {
+async fn store(cache: Cache, args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Failure> {
     match cache {
         Cache::Memory => Ok(Arc::new(MemoryStore::default())),
-        Cache::Redis => {
-            let url = args.redis_url.as_deref().ok_or_else(|| {
-                Failure::usage("--cache redis needs --redis-url or TOKENMUX_REDIS_URL")
-            })?;
-            let store = RedisStore::new(url).map_err(|e| Failure::usage(e.to_string()))?;
-            Ok(Arc::new(match cache_key()? {
-                Some(key) => store.with_encryption(key),
-                None => store,
-            }))
-        }
+        Cache::Redis => Ok(Arc::new(redis_flags::open(&args.redis.config()?).await?)),
         Cache::File => {
             let dir = match &args.cache_dir {
                 Some(dir) => dir.clone(),

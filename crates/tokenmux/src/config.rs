@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::{
-    Credentials, EncryptionKey, Error, FileStore, MemoryStore, Provider, Secret, TokenSource,
+    Credentials, EncryptionKey, Error, FileStore, MemoryStore, Provider, TokenSource,
     TokenSourceBuilder, TokenStore,
 };
 
@@ -71,7 +71,7 @@ pub struct SourceConfig {
 ///         "encryption_key_env": "TOKENMUX_CACHE_KEY"
 ///     }
 /// }"#).unwrap();
-/// assert!(matches!(config.store, Some(StoreConfig::Redis { .. })));
+/// assert!(matches!(config.store, Some(StoreConfig::Redis(_))));
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -87,20 +87,9 @@ pub enum StoreConfig {
         #[serde(default)]
         encryption_key_env: Option<String>,
     },
-    /// A Redis server shared by processes and hosts (`RedisStore`, cargo
-    /// feature `redis`).
-    Redis {
-        /// `redis://[user:password@]host[:port][/db]` (kept secret: it may
-        /// hold a password).
-        #[cfg_attr(feature = "schema", schemars(with = "String"))]
-        url: Secret,
-        /// First part of every Redis key (default `tokenmux`).
-        #[serde(default)]
-        key_prefix: Option<String>,
-        /// Environment variable holding the encryption key, if any.
-        #[serde(default)]
-        encryption_key_env: Option<String>,
-    },
+    /// Redis, shared by processes and hosts (`RedisStore`, cargo feature
+    /// `redis`): one node, a cluster or Sentinel, over TLS or not.
+    Redis(crate::RedisStoreConfig),
 }
 
 impl StoreConfig {
@@ -119,24 +108,7 @@ impl StoreConfig {
                 }))
             }
             #[cfg(feature = "redis")]
-            StoreConfig::Redis {
-                url,
-                key_prefix,
-                encryption_key_env,
-            } => {
-                let mut store =
-                    crate::RedisStore::new(url.expose_secret()).map_err(|e| match e {
-                        crate::StoreError::Config(why) => Error::Config(why),
-                        other => other.into(),
-                    })?;
-                if let Some(prefix) = key_prefix {
-                    store = store.with_key_prefix(prefix.as_str());
-                }
-                if let Some(key) = encryption_key(encryption_key_env)? {
-                    store = store.with_encryption(key);
-                }
-                Ok(Arc::new(store))
-            }
+            StoreConfig::Redis(redis) => Ok(Arc::new(redis.open()?)),
             #[cfg(not(feature = "redis"))]
             StoreConfig::Redis { .. } => Err(Error::Config(
                 "a redis store needs tokenmux's `redis` cargo feature".into(),
@@ -146,15 +118,17 @@ impl StoreConfig {
 }
 
 fn encryption_key(variable: &Option<String>) -> Result<Option<EncryptionKey>, Error> {
-    let Some(variable) = variable else {
-        return Ok(None);
-    };
+    variable.as_deref().map(encryption_key_from_env).transpose()
+}
+
+/// The key in the environment variable `variable` (base64, 32 bytes).
+pub(crate) fn encryption_key_from_env(variable: &str) -> Result<EncryptionKey, Error> {
     let value = std::env::var(variable).map_err(|_| {
         Error::Config(format!(
             "encryption_key_env names `{variable}`, which is not set"
         ))
     })?;
-    EncryptionKey::from_base64(&value).map(Some)
+    EncryptionKey::from_base64(&value)
 }
 
 impl SourceConfig {

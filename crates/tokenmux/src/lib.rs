@@ -128,6 +128,7 @@ mod middleware;
 mod policy;
 mod provider;
 mod record;
+mod redis_config;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod retry;
@@ -149,6 +150,7 @@ pub use middleware::BearerAuth;
 pub use policy::{RefreshPolicy, RetryPolicy};
 pub use provider::Provider;
 pub use record::{EncryptionKey, decode_record};
+pub use redis_config::{RedisStoreConfig, SentinelConfig};
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 pub use source::{TokenSource, TokenSourceBuilder};
