@@ -17,6 +17,7 @@ mod hostile;
 mod lifecycle;
 mod mock;
 mod redis;
+mod redis_cluster;
 mod rotation;
 mod secret_scan;
 mod stores;

@@ -49,6 +49,14 @@ impl RedisCluster {
         nodes[0].cli(&create);
         let cluster = Self { nodes };
         cluster.wait_until_healthy();
+        // Every replica attached and in sync, so that WAIT counts it.
+        wait_until(Duration::from_secs(30), "replicas in sync", || {
+            cluster.nodes.iter().all(|n| {
+                let info = n.cli_text(&["INFO", "replication"]);
+                info.contains("role:master") && info.contains("connected_slaves:1")
+                    || info.contains("master_link_status:up")
+            })
+        });
         Some(cluster)
     }
 
@@ -72,18 +80,30 @@ impl RedisCluster {
 
     /// The index of the node serving `slot` as master now.
     pub fn master_of(&self, slot: u16) -> usize {
+        self.try_master_of(slot).expect("a master for every slot")
+    }
+
+    /// The master of `slot`, if one serves it now (none mid-failover).
+    fn try_master_of(&self, slot: u16) -> Option<usize> {
         let port = self
             .topology()
             .into_iter()
-            .find(|n| n.master && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
-            .map(|n| n.port)
-            .expect("a master for every slot");
-        self.index_of(port)
+            .find(|n| n.master && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))?
+            .port;
+        Some(self.index_of(port))
+    }
+
+    /// Whether the node at `index` is a master serving slots now.
+    pub fn is_master(&self, index: usize) -> bool {
+        let port = self.nodes[index].port();
+        self.topology()
+            .iter()
+            .any(|n| n.port == port && n.master && !n.slots.is_empty())
     }
 
     /// The index of a replica of the master at `master`.
     pub fn replica_of(&self, master: usize) -> usize {
-        let id = self.nodes[master].cli_text(&["CLUSTER", "MYID"]);
+        let id = self.id(master);
         let port = self
             .topology()
             .into_iter()
@@ -99,6 +119,17 @@ impl RedisCluster {
         self.nodes[index].stop();
     }
 
+    /// After [`kill`](Self::kill)ing the master at `killed`: waits until
+    /// the others have promoted a replica for `slot` and agree the
+    /// cluster is ok (bounded: 30 s).
+    pub fn wait_for_failover(&self, killed: usize, slot: u16) {
+        wait_until(Duration::from_secs(30), "a replica promoted", || {
+            self.try_master_of(slot)
+                .is_some_and(|master| master != killed)
+        });
+        self.wait_until_healthy();
+    }
+
     /// Waits until every slot has a live master and the live nodes agree
     /// the cluster is ok (bounded: 30 s).
     pub fn wait_until_healthy(&self) {
@@ -109,14 +140,13 @@ impl RedisCluster {
         });
     }
 
-    /// Moves `slot` to the master at `to`, key by key, as `redis-cli
-    /// --cluster reshard` does: `between` runs while the slot is half
-    /// moved (clients get `ASK` for moved keys), before ownership changes
-    /// (then `MOVED`).
-    pub fn move_slot(&self, slot: u16, to: usize, between: impl FnOnce()) {
+    /// Starts moving `slot` to the master at `to`, as `redis-cli --cluster
+    /// reshard` does: marks it migrating and importing, and moves its keys
+    /// one by one. Until [`finish_slot_move`](Self::finish_slot_move),
+    /// clients asking the old master for a moved key get `ASK`.
+    pub fn start_slot_move(&self, slot: u16, to: usize) {
         let from = self.master_of(slot);
-        let id = |i: usize| self.nodes[i].cli_text(&["CLUSTER", "MYID"]);
-        let (from_id, to_id) = (id(from), id(to));
+        let (from_id, to_id) = (self.id(from), self.id(to));
         let slot_text = slot.to_string();
         self.nodes[to].cli(&["CLUSTER", "SETSLOT", &slot_text, "IMPORTING", &from_id]);
         self.nodes[from].cli(&["CLUSTER", "SETSLOT", &slot_text, "MIGRATING", &to_id]);
@@ -125,11 +155,21 @@ impl RedisCluster {
         for key in keys.lines().filter(|k| !k.is_empty()) {
             self.nodes[from].cli(&["MIGRATE", "127.0.0.1", &port, key, "0", "5000"]);
         }
-        between();
+    }
+
+    /// Ends a move: every node learns `slot` is served by `to` (clients
+    /// asking another node get `MOVED`).
+    pub fn finish_slot_move(&self, slot: u16, to: usize) {
+        let to_id = self.id(to);
+        let slot_text = slot.to_string();
         for node in self.nodes.iter().filter(|n| n.pid().is_some()) {
             node.cli(&["CLUSTER", "SETSLOT", &slot_text, "NODE", &to_id]);
         }
         self.wait_until_healthy();
+    }
+
+    fn id(&self, index: usize) -> String {
+        self.nodes[index].cli_text(&["CLUSTER", "MYID"])
     }
 
     fn any_live(&self) -> &RedisServer {
