@@ -54,6 +54,12 @@ pub(crate) async fn tokenmux(args: &[&str], env: &[(&str, &str)]) -> Run {
         "TOKENMUX_CLIENT_SECRET",
         "TOKENMUX_USERNAME",
         "TOKENMUX_PASSWORD",
+        "TOKENMUX_REDIS_CLUSTER",
+        "TOKENMUX_REDIS_SENTINEL",
+        "TOKENMUX_REDIS_MASTER",
+        "TOKENMUX_REDIS_CA_FILE",
+        "TOKENMUX_REDIS_CLIENT_CERT",
+        "TOKENMUX_REDIS_CLIENT_KEY",
     ] {
         command.env_remove(variable);
     }

@@ -240,12 +240,18 @@ fn location_host(headers: &HeaderMap) -> Option<String> {
     url.host_str().map(str::to_owned)
 }
 
-/// Whether rustls failed somewhere in `error`'s chain of causes. I/O
-/// errors wrap it (sometimes twice) and their `source` skips what they
-/// wrap, so the walk goes into them instead.
+/// Whether rustls failed somewhere in `error`'s chain of causes (an HTTP
+/// or a Redis connection). I/O errors wrap it (sometimes twice) and their
+/// `source` skips what they wrap, so the walk goes into them instead.
 pub(crate) fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(error) = next {
+    while let Some(mut error) = next {
+        // The redis crate keeps causes in an `Arc`, whose `source` skips
+        // what it holds too.
+        if let Some(shared) = error.downcast_ref::<Shared>() {
+            error = shared.as_ref();
+        }
         if error.is::<rustls::Error>() {
             return true;
         }

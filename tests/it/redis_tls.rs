@@ -1,0 +1,235 @@
+//! The Redis store over TLS (a CA made by the test, mutual TLS), its
+//! certificate errors, the refusal of plaintext tokens on a remote Redis,
+//! and the minimal ACL documented in the README.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokenmux::{
+    Credentials, EncryptionKey, Error, Provider, RedisStore, StoreError, StoreKey, TokenSource,
+    TokenStore,
+};
+use tokenmux_mock::{MockConfig, MockServer};
+use tokenmux_redis_harness::{RedisServer, ServerOptions, TestPki};
+
+use crate::cli::tokenmux;
+use crate::support::{ID, SECRET};
+
+fn source(mock: &MockServer, store: RedisStore) -> TokenSource {
+    TokenSource::builder(Provider::neonpanel().with_base_url(mock.base_url("neonpanel")))
+        .credentials(Credentials::client(ID, SECRET))
+        .store(Arc::new(store))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mutual_tls_with_a_private_ca_and_clear_certificate_errors() {
+    let pki = TestPki::new();
+    let Some(redis) = RedisServer::start_with(ServerOptions {
+        require_client_certificate: true,
+        ..ServerOptions::tls(&pki)
+    }) else {
+        return;
+    };
+    let (cert, key) = pki.client();
+    let good = || {
+        RedisStore::new(&redis.url())
+            .unwrap()
+            .with_ca_file(pki.ca())
+            .unwrap()
+            .with_client_certificate(&cert, &key)
+            .unwrap()
+            .timeout(Duration::from_secs(2))
+    };
+    good().ping().await.unwrap();
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let (a, b) = (source(&mock, good()), source(&mock, good()));
+    assert_eq!(
+        a.token().await.unwrap().secret(),
+        b.token().await.unwrap().secret()
+    );
+    assert_eq!(mock.requests_received("neonpanel"), 1, "shared over TLS");
+
+    // Each certificate problem is its own error, the same on every call.
+    let system_roots = RedisStore::new(&redis.url()).unwrap();
+    let other_ca = RedisStore::new(&redis.url())
+        .unwrap()
+        .with_ca_file(pki.other_ca())
+        .unwrap();
+    for (what, store) in [("system roots", system_roots), ("another CA", other_ca)] {
+        for _ in 0..2 {
+            let error = store.ping().await.unwrap_err();
+            assert!(matches!(error, StoreError::Tls(_)), "{what}: {error:?}");
+            assert!(error.to_string().contains("certificate"), "{what}: {error}");
+        }
+    }
+    let no_client_certificate = RedisStore::new(&redis.url())
+        .unwrap()
+        .with_ca_file(pki.ca())
+        .unwrap();
+    let error = no_client_certificate.ping().await.unwrap_err();
+    assert!(matches!(error, StoreError::Tls(_)), "{error:?}");
+    // A caller is never failed for the store's sake: the token comes
+    // from the endpoint, and the store's error is logged.
+    let untrusted = source(&mock, RedisStore::new(&redis.url()).unwrap());
+    untrusted.token().await.unwrap();
+
+    // Bad files are configuration errors, at once.
+    let not_pem = pki.dir().join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    for result in [
+        RedisStore::new(&redis.url())
+            .unwrap()
+            .with_ca_file(&not_pem),
+        RedisStore::new(&redis.url())
+            .unwrap()
+            .with_ca_file("/nonexistent/ca.pem"),
+        RedisStore::new(&redis.url())
+            .unwrap()
+            .with_client_certificate(&key, &cert),
+        RedisStore::new("redis://127.0.0.1:1")
+            .unwrap()
+            .with_ca_file(pki.ca()),
+    ] {
+        assert!(matches!(result, Err(StoreError::Config(_))), "{result:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_reaches_redis_over_tls_and_refuses_an_untrusted_one() {
+    let pki = TestPki::new();
+    let Some(redis) = RedisServer::start_with(ServerOptions::tls(&pki)) else {
+        return;
+    };
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let base = mock.base_url("neonpanel");
+    let ca = pki.ca().display().to_string();
+    let args = |extra: &[&str]| -> Vec<String> {
+        [
+            "token",
+            "--provider",
+            "neonpanel",
+            "--base-url",
+            &base,
+            "--cache",
+            "redis",
+            "--redis-url",
+            &redis.url(),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let credentials = [
+        ("TOKENMUX_CLIENT_ID", ID),
+        ("TOKENMUX_CLIENT_SECRET", SECRET),
+    ];
+    let mut printed = Vec::new();
+    for _ in 0..2 {
+        let run = tokenmux(
+            &args(&["--redis-ca-file", &ca])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &credentials,
+        )
+        .await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        printed.push(run.stdout);
+    }
+    assert_eq!(printed[0], printed[1]);
+    assert_eq!(
+        mock.requests_received("neonpanel"),
+        1,
+        "the second run read Redis"
+    );
+
+    let run = tokenmux(
+        &args(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
+        &credentials,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("TLS"), "{}", run.stderr);
+    assert_eq!(mock.requests_received("neonpanel"), 1);
+}
+
+#[tokio::test]
+async fn a_redis_on_another_host_needs_an_encryption_key_or_allow_plaintext() {
+    // TEST-NET-1: never contacted (a source does not connect when built).
+    let remote = || RedisStore::new("redis://192.0.2.10:6379").unwrap();
+    let build = |store: RedisStore| {
+        TokenSource::builder(Provider::neonpanel())
+            .credentials(Credentials::client(ID, SECRET))
+            .store(Arc::new(store))
+            .build()
+    };
+    match build(remote()) {
+        Err(Error::Config(why)) => {
+            assert!(
+                why.contains("192.0.2.10") && why.contains("allow_plaintext"),
+                "{why}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let key = EncryptionKey::generate();
+    assert!(build(remote().with_encryption(key)).is_ok());
+    assert!(build(remote().allow_plaintext()).is_ok());
+    let seeds = ["redis://127.0.0.1:7000", "redis://10.1.2.3:7000"];
+    assert!(build(RedisStore::cluster(seeds).unwrap()).is_err());
+    assert!(build(RedisStore::new("redis://127.0.0.1:1").unwrap()).is_ok());
+    assert!(build(RedisStore::new("rediss://localhost:1").unwrap()).is_ok());
+}
+
+/// The ACL of the README: tokenmux's user reaches its own keys, with the
+/// commands it needs and no others.
+pub const MINIMAL_ACL: &str = "on >tokenmux-acl-pw resetkeys ~tokenmux:* resetchannels -@all +@read +@write -@dangerous +evalsha +script|load +ping +wait";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_restricted_to_the_minimal_acl_shares_tokens() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let rules: Vec<&str> = MINIMAL_ACL.split(' ').collect();
+    redis.cli(&[&["ACL", "SETUSER", "tokenmux"][..], &rules].concat());
+    let url = redis
+        .url()
+        .replace("redis://", "redis://tokenmux:tokenmux-acl-pw@");
+    let store = || {
+        RedisStore::new(&url)
+            .unwrap()
+            .timeout(Duration::from_secs(2))
+            .wait_for_replicas(0)
+    };
+    store().ping().await.unwrap();
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let (a, b) = (source(&mock, store()), source(&mock, store()));
+    let token = a.token().await.unwrap();
+    assert_eq!(b.token().await.unwrap().secret(), token.secret());
+    assert_eq!(mock.requests_received("neonpanel"), 1);
+    // Lease, renew, release: all within the ACL.
+    let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("acl", "s"));
+    let lease = store().try_lease(&key).await.unwrap().unwrap();
+    assert!(store().renew_lease(&key, &lease).await.unwrap());
+    store().release_lease(&key, &lease).await.unwrap();
+
+    // Outside its prefix the user is refused, as its own error, and the
+    // password is not in it.
+    let outside = store().with_key_prefix("elsewhere");
+    let error = outside.get(&key).await.unwrap_err();
+    assert!(matches!(error, StoreError::Denied(_)), "{error:?}");
+    assert!(
+        !format!("{error} {error:?}").contains("tokenmux-acl-pw"),
+        "{error}"
+    );
+    let wrong = RedisStore::new(&url.replace("acl-pw", "acl-nope")).unwrap();
+    let error = wrong.ping().await.unwrap_err();
+    assert!(matches!(error, StoreError::Denied(_)), "{error:?}");
+    assert!(
+        !format!("{error} {error:?} {wrong:?}").contains("acl-nope"),
+        "{error}"
+    );
+}
