@@ -18,6 +18,7 @@ mod lifecycle;
 mod mock;
 mod redis;
 mod redis_cluster;
+mod redis_sentinel;
 mod redis_tls;
 mod rotation;
 mod secret_scan;

@@ -14,6 +14,7 @@ use tokenmux::{
 use tokenmux_mock::{Grant, MockConfig, MockServer};
 use tokenmux_redis_harness::RedisCluster;
 
+use crate::cli::tokenmux;
 use crate::redis::{Worker, run_workers, tokens_of};
 use crate::support::{ID, SECRET};
 

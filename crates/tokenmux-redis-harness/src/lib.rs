@@ -18,7 +18,7 @@ mod server;
 
 pub use cluster::RedisCluster;
 pub use pki::TestPki;
-pub use sentinel::RedisSentinels;
+pub use sentinel::{MASTER_NAME, RedisSentinels};
 pub use server::{RedisServer, ServerOptions};
 
 use std::net::{Ipv4Addr, TcpListener};

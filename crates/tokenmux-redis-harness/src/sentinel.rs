@@ -65,6 +65,11 @@ impl RedisSentinels {
             nodes: vec![master, replica],
             sentinels,
         };
+        wait_until(Duration::from_secs(20), "the replica in sync", || {
+            let replica = setup.nodes[1].cli_text(&["INFO", "replication"]);
+            let master = setup.nodes[0].cli_text(&["INFO", "replication"]);
+            replica.contains("master_link_status:up") && master.contains("state=online")
+        });
         wait_until(
             Duration::from_secs(20),
             "sentinels seeing the replica",

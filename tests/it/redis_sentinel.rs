@@ -1,0 +1,147 @@
+//! The Redis store behind Sentinel: a master killed mid-run, its replica
+//! promoted, and the store following it without a restart.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+use tokenmux::{AccessToken, Credentials, Provider, PutOutcome, RedisStore, StoreKey, TokenStore};
+use tokenmux_mock::{Grant, MockConfig, MockServer};
+use tokenmux_redis_harness::{MASTER_NAME, RedisSentinels};
+
+use crate::cli::tokenmux;
+use crate::redis::Worker;
+use crate::support::{ID, SECRET};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sentinel_failover_fails_no_call_and_reuses_no_refresh_token() {
+    let Some(mut sentinels) = RedisSentinels::start() else {
+        return;
+    };
+    let store = RedisStore::sentinel(MASTER_NAME, sentinels.urls())
+        .unwrap()
+        .wait_for_replicas(1);
+    // A write reaches the master the sentinels name, and its replica.
+    let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("s", "s"));
+    let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
+    assert_eq!(
+        store.put(&key, &token, None).await.unwrap(),
+        PutOutcome::Stored { version: 1 }
+    );
+    let mock = MockServer::start(MockConfig {
+        token_lifetime: Duration::from_secs(2),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let config = json!({
+        "sentinel": {"master": MASTER_NAME, "urls": sentinels.urls()},
+        "wait_for_replicas": 1,
+    });
+    let args = [
+        "--callers",
+        "20",
+        "--duration-ms",
+        "12000",
+        "--redis-timeout-ms",
+        "1000",
+    ];
+    let mut workers: Vec<Worker> = (0..4)
+        .map(|_| Worker::spawn_on("password", &mock, &config, &args))
+        .collect();
+    for worker in &mut workers {
+        worker.go();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let old = sentinels.master();
+    let killed_at = Instant::now();
+    let sentinels = tokio::task::spawn_blocking(move || {
+        sentinels.fail_over();
+        sentinels
+    })
+    .await
+    .unwrap();
+    let failover = killed_at.elapsed();
+    let new = sentinels.master();
+    assert_ne!(new, old);
+    // The workers find the new master through the sentinels: sharing
+    // resumes (4 processes alone would make ~4 requests in 2 s) and the
+    // tokens are written there.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = mock.requests_received("password");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let shared_window = mock.requests_received("password") - settled;
+    let keys = sentinels
+        .node(new)
+        .cli_text(&["--scan", "--pattern", "tokenmux:*"]);
+    assert!(
+        keys.contains(":token"),
+        "nothing written to the new master: {keys:?}"
+    );
+
+    let summaries = tokio::task::spawn_blocking(move || {
+        workers.into_iter().map(Worker::finish).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let ok: u64 = summaries.iter().map(|s| s["ok"].as_u64().unwrap()).sum();
+    let failed: u64 = summaries
+        .iter()
+        .map(|s| s["failed"].as_u64().unwrap())
+        .sum();
+    eprintln!(
+        "sentinel failover: promoted in {failover:?}; {ok} calls, {failed} failed, {} refresh tokens reused; \
+         upstream {} in all ({} refresh grants), {shared_window} in 2 s after it settled",
+        mock.refresh_tokens_reused(),
+        mock.requests_received("password"),
+        mock.tokens_issued("password", Grant::RefreshToken),
+    );
+    assert_eq!(failed, 0, "{summaries:?}");
+    assert_eq!(mock.refresh_tokens_reused(), 0);
+    assert!(
+        shared_window <= 3,
+        "{shared_window} requests in 2 s: not shared"
+    );
+    // The CLI finds the new master through the sentinels.
+    let urls = sentinels.urls().join(",");
+    let base = mock.base_url("neonpanel");
+    let args = [
+        "token",
+        "--provider",
+        "neonpanel",
+        "--base-url",
+        &base,
+        "--cache",
+        "redis",
+        "--redis-sentinel",
+        &urls,
+        "--redis-master",
+        MASTER_NAME,
+    ];
+    let credentials = [
+        ("TOKENMUX_CLIENT_ID", ID),
+        ("TOKENMUX_CLIENT_SECRET", SECRET),
+    ];
+    let first = tokenmux(&args, &credentials).await;
+    let second = tokenmux(&args, &credentials).await;
+    assert_eq!(
+        (first.code, second.code),
+        (0, 0),
+        "{} {}",
+        first.stderr,
+        second.stderr
+    );
+    assert_eq!(first.stdout, second.stdout);
+    assert_eq!(
+        mock.requests_received("neonpanel"),
+        1,
+        "the second run read Redis"
+    );
+
+    // The store made before the failover follows it too: its first call
+    // finds the old connection broken, and its probe the new master.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Err(error) = store.ping().await {
+        assert!(Instant::now() < deadline, "{error}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
