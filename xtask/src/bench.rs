@@ -457,6 +457,26 @@ fn redis_rows(results: &[Value]) -> Vec<Row> {
             "–",
             None,
         ));
+        for (name, field) in [("over TLS", "tls"), ("on a 3-master cluster", "cluster")] {
+            let p50 = format!("{field}_get_p50_us");
+            let ratio = r[&p50].as_f64().zip(r["store_get_p50_us"].as_f64());
+            rows.push(row(
+                format!("4. Redis shared read {name} p50 / p99"),
+                format!(
+                    "{} / {}",
+                    us(&r[&p50]),
+                    us(&r[&format!("{field}_get_p99_us")])
+                ),
+                format!(
+                    "single node, plaintext {} / {}",
+                    us(&r["store_get_p50_us"]),
+                    us(&r["store_get_p99_us"])
+                ),
+                ratio.map(|(a, b)| a / b),
+                "–",
+                None,
+            ));
+        }
     }
     if let Some(r) = of(results, "redis_processes").next() {
         let shared = r["upstream_shared_redis"].as_u64().unwrap_or(u64::MAX);
@@ -467,6 +487,15 @@ fn redis_rows(results: &[Value]) -> Vec<Row> {
             None,
             "1",
             Some(shared == 1),
+        ));
+        let cluster = r["upstream_shared_cluster"].as_u64().unwrap_or(u64::MAX);
+        rows.push(row(
+            "4. 8 processes × 100 callers on a cluster: upstream requests",
+            format!("{cluster} (Redis Cluster store)"),
+            format!("{shared} (single node)"),
+            None,
+            "1",
+            Some(cluster == 1),
         ));
     }
     rows

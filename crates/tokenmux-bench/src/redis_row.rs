@@ -1,89 +1,42 @@
 //! Row 4: the Redis store. A shared read (`RedisStore::get`: one Lua call,
 //! decode) against a bare `GET` of a value of the same size on the same
-//! server; and 8 processes × 100 callers → upstream requests, against the
-//! same processes each with its own in-memory cache.
+//! server, and the same read over TLS and on a cluster against the
+//! plaintext single node; 8 processes × 100 callers → upstream requests on
+//! a single node and on a cluster, against the same processes each with
+//! its own in-memory cache.
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 use tokenmux::{
-    AccessToken, Credentials, MemoryStore, Provider, RedisStore, Secret, StoreKey, TokenSource,
-    TokenStore,
+    AccessToken, Credentials, MemoryStore, Provider, RedisStore, RedisStoreConfig, Secret,
+    StoreKey, TokenSource, TokenStore,
 };
 use tokenmux_mock::{
     DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET, MockConfig, MockServer,
 };
+use tokenmux_redis_harness::{RedisCluster, RedisServer, ServerOptions, TestPki};
 
 use crate::measure::{Samples, emit};
 
 const READS_PER_ROUND: usize = 500;
 const PROCESSES: usize = 8;
 
-/// A `redis-server` on a free loopback port, killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let child =
-            Command::new(std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into()))
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server (cargo xtask bench installs it)");
-        for _ in 0..500 {
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 pub async fn run(rounds: usize) {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis-server (cargo xtask bench installs it)");
+    let pki = TestPki::new();
+    let tls = RedisServer::start_with(ServerOptions::tls(&pki)).expect("redis-server with TLS");
+    let cluster = RedisCluster::start().expect("a redis cluster");
     // Reads.
     let store = RedisStore::new(&redis.url()).unwrap();
+    let tls_store = RedisStore::new(&tls.url())
+        .unwrap()
+        .with_ca_file(pki.ca())
+        .unwrap();
+    let cluster_store = RedisStore::cluster(cluster.seeds()).unwrap();
     let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client(ID, SECRET));
     let token = AccessToken::new(
         format!("mock-neonpanel-access-{}", "x".repeat(40)),
@@ -91,7 +44,9 @@ pub async fn run(rounds: usize) {
         Duration::from_secs(3600),
     )
     .with_refresh_token(Some(Secret::new("r".repeat(48))));
-    store.put(&key, &token, None).await.unwrap();
+    for store in [&store, &tls_store, &cluster_store] {
+        store.put(&key, &token, None).await.unwrap();
+    }
     let (token_key, _) = store.redis_keys(&key);
     let client = redis::Client::open(redis.url()).unwrap();
     let mut raw = redis::aio::ConnectionManager::new(client).await.unwrap();
@@ -109,12 +64,19 @@ pub async fn run(rounds: usize) {
         .query_async(&mut raw)
         .await
         .unwrap();
-    let (mut shared, mut bare) = (Vec::new(), Vec::new());
+    let (mut shared, mut bare, mut over_tls, mut on_cluster) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
-        for _ in 0..READS_PER_ROUND {
-            let start = Instant::now();
-            assert!(store.get(&key).await.unwrap().is_some());
-            shared.push(start.elapsed());
+        for (store, samples) in [
+            (&store, &mut shared),
+            (&tls_store, &mut over_tls),
+            (&cluster_store, &mut on_cluster),
+        ] {
+            for _ in 0..READS_PER_ROUND {
+                let start = Instant::now();
+                assert!(store.get(&key).await.unwrap().is_some());
+                samples.push(start.elapsed());
+            }
         }
         for _ in 0..READS_PER_ROUND {
             let start = Instant::now();
@@ -128,6 +90,7 @@ pub async fn run(rounds: usize) {
         }
     }
     let (shared, bare) = (Samples::new(shared), Samples::new(bare));
+    let (over_tls, on_cluster) = (Samples::new(over_tls), Samples::new(on_cluster));
     emit(json!({
         "row": "redis_read",
         "samples": shared.len(),
@@ -135,15 +98,22 @@ pub async fn run(rounds: usize) {
         "store_get_p99_us": shared.percentile_us(99.0),
         "bare_get_p50_us": bare.percentile_us(50.0),
         "bare_get_p99_us": bare.percentile_us(99.0),
+        "tls_get_p50_us": over_tls.percentile_us(50.0),
+        "tls_get_p99_us": over_tls.percentile_us(99.0),
+        "cluster_get_p50_us": on_cluster.percentile_us(50.0),
+        "cluster_get_p99_us": on_cluster.percentile_us(99.0),
     }));
 
     // Processes.
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let base = mock.base_url("airalo");
+    let single = json!({"url": redis.url()}).to_string();
+    let seeds = json!({"cluster": cluster.seeds()}).to_string();
     let mut upstream = Vec::new();
-    for store in ["redis", "memory"] {
+    for store in [Some(&single), Some(&seeds), None] {
         let before = mock.requests_received("airalo");
-        let spec = format!("{store},{base},{}", redis.url());
+        // Each Redis starts empty: the cluster does not hold the single node's token.
+        let spec = json!({"base": base, "redis": store}).to_string();
         let mut workers: Vec<_> = (0..PROCESSES).map(|_| Worker::spawn(&spec)).collect();
         for worker in &mut workers {
             worker.go();
@@ -158,7 +128,8 @@ pub async fn run(rounds: usize) {
         "processes": PROCESSES,
         "callers_per_process": 100,
         "upstream_shared_redis": upstream[0],
-        "upstream_memory_each": upstream[1],
+        "upstream_shared_cluster": upstream[1],
+        "upstream_memory_each": upstream[2],
     }));
     mock.shutdown().await;
 }
@@ -197,18 +168,18 @@ impl Worker {
     }
 }
 
-/// One worker process: `store,base_url,redis_url`; 100 concurrent callers.
+/// One worker process: `{"base": url, "redis": RedisStoreConfig JSON or
+/// null for memory}`; 100 concurrent callers.
 pub async fn worker(spec: &str) {
-    let mut parts = spec.splitn(3, ',');
-    let (store, base, redis) = (
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-    );
-    let store: Arc<dyn TokenStore> = match store {
-        "redis" => Arc::new(RedisStore::new(redis).unwrap()),
-        _ => Arc::new(MemoryStore::default()),
+    let spec: serde_json::Value = serde_json::from_str(spec).unwrap();
+    let store: Arc<dyn TokenStore> = match spec["redis"].as_str() {
+        Some(config) => {
+            let config: RedisStoreConfig = serde_json::from_str(config).unwrap();
+            Arc::new(config.open().unwrap())
+        }
+        None => Arc::new(MemoryStore::default()),
     };
+    let base = spec["base"].as_str().unwrap();
     let tokens = TokenSource::builder(Provider::airalo().with_base_url(base))
         .credentials(Credentials::client(ID, SECRET))
         .store(store)

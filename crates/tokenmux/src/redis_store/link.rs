@@ -213,6 +213,16 @@ impl Connector {
             error!(redis = %address, %why, "Redis refused tokenmux's user or command");
             return StoreError::Denied(format!("Redis at {address}: {why}"));
         }
+        let redirected = matches!(
+            error.kind(),
+            ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask)
+        );
+        if redirected {
+            return StoreError::Config(format!(
+                "Redis at {address} is a node of a Redis Cluster: give its nodes as a cluster \
+                 (RedisStore::cluster, `cluster:` in a config file, --redis-cluster)"
+            ));
+        }
         if error.kind() == ErrorKind::InvalidClientConfig {
             return StoreError::Config(format!("Redis at {address}: {why}"));
         }
