@@ -77,6 +77,31 @@ async fn every_script_stays_in_one_slot_on_every_master() {
         assert!(store.try_lease(&key).await.unwrap().is_some());
     }
     assert_eq!(masters.len(), 3, "24 keys spread over every master");
+
+    // The README's minimal ACL, plus the slot map the cluster client reads.
+    let rules = format!("{} +cluster|slots", crate::redis_tls::MINIMAL_ACL);
+    let rules: Vec<&str> = rules.split(' ').collect();
+    for node in 0..6 {
+        cluster
+            .node(node)
+            .cli(&[&["ACL", "SETUSER", "tokenmux"][..], &rules].concat());
+    }
+    let seeds: Vec<String> = cluster
+        .seeds()
+        .iter()
+        .map(|s| s.replace("redis://", "redis://tokenmux:tokenmux-acl-pw@"))
+        .collect();
+    let restricted = RedisStore::cluster(&seeds).unwrap().wait_for_replicas(1);
+    for n in 100..106 {
+        let key = key(n);
+        assert_eq!(
+            restricted.put(&key, &token("a"), None).await.unwrap(),
+            PutOutcome::Stored { version: 1 }
+        );
+        let lease = restricted.try_lease(&key).await.unwrap().unwrap();
+        restricted.release_lease(&key, &lease).await.unwrap();
+        assert_eq!(restricted.get(&key).await.unwrap().unwrap().version, 1);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,6 +188,40 @@ async fn eight_processes_on_a_cluster_make_one_upstream_request() {
         "800 callers in 8 processes"
     );
     assert_eq!(tokens.len(), 1);
+
+    // The CLI, given the seeds, reads the same token from the cluster.
+    let seeds = cluster.seeds().join(",");
+    let base = mock.base_url("airalo");
+    let args = [
+        "token",
+        "--provider",
+        "airalo",
+        "--base-url",
+        &base,
+        "--cache",
+        "redis",
+    ];
+    let credentials = [
+        ("TOKENMUX_CLIENT_ID", ID),
+        ("TOKENMUX_CLIENT_SECRET", SECRET),
+    ];
+    let by_flag = tokenmux(
+        &[&args[..], &["--redis-cluster", &seeds]].concat(),
+        &credentials,
+    )
+    .await;
+    let with_seeds = [
+        &credentials[..],
+        &[("TOKENMUX_REDIS_CLUSTER", seeds.as_str())],
+    ]
+    .concat();
+    let by_env = tokenmux(&args, &with_seeds).await;
+    for run in [&by_flag, &by_env] {
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let printed = AccessToken::new(run.stdout.trim(), SystemTime::now(), Duration::ZERO);
+        assert!(tokens.contains(&printed.fingerprint()), "{}", run.stdout);
+    }
+    assert_eq!(mock.requests_received("airalo"), 1);
 }
 
 /// Kills the master holding the shared token while 4 processes refresh

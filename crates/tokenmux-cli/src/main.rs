@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print a valid token (from the cache when it is still fresh).
-    Token(token::TokenArgs),
+    Token(Box<token::TokenArgs>),
     /// Run the mock token server for all four providers on one port.
     Mock(mock::MockArgs),
     /// Configuration file helpers.
@@ -118,7 +118,7 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Token(args) => token::run(args).await,
+            Command::Token(args) => token::run(*args).await,
             Command::Mock(args) => mock::run(args).await,
             Command::Config {
                 command: ConfigCommand::Schema,

@@ -11,6 +11,9 @@
 //! start it, unless `TOKENMUX_SKIP_REDIS_TESTS=1` says to skip (CI never
 //! sets it); `REDIS_SERVER` names the binary (default `redis-server`).
 
+// Test scaffolding: a setup step that fails is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod cluster;
 mod pki;
 mod sentinel;

@@ -2,6 +2,7 @@
 //! key, and one upstream request per refresh.
 
 mod link;
+mod scripts;
 mod topology;
 
 use std::fmt;
@@ -11,66 +12,16 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use rand::Rng as _;
-use redis::Script;
 use sha2::{Digest as _, Sha256};
 use tracing::warn;
 
 use self::link::Connector;
+use self::scripts::Scripts;
 use self::topology::{Target, Topology};
 
 use crate::AccessToken;
 use crate::record::{self, EncryptionKey};
 use crate::store::{Lease, MAX_VERSION, PutOutcome, StoreError, StoreKey, TokenStore, Versioned};
-
-/// Compare-and-swap write. KEYS[1] the token hash; ARGV: expected version
-/// ('' for none), new version, record, ttl in ms. The same rule as every
-/// store: written only if the stored version is the expected one. A key of
-/// another type reads as version `foreign`, so the caller can replace it.
-const PUT: &str = r"
-local kind = redis.call('TYPE', KEYS[1]).ok
-local version, record = false, false
-if kind == 'hash' then
-  local current = redis.call('HMGET', KEYS[1], 'v', 'd')
-  version, record = current[1], current[2]
-elseif kind ~= 'none' then
-  version = 'foreign'
-end
-if (version or '') ~= ARGV[1] then
-  return {0, version, record}
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {1, false, false}
-";
-
-/// Read. KEYS[1] the token hash; returns {version, record}.
-const GET: &str = r"
-local kind = redis.call('TYPE', KEYS[1]).ok
-if kind == 'hash' then
-  return redis.call('HMGET', KEYS[1], 'v', 'd')
-elseif kind == 'none' then
-  return {false, false}
-end
-return {'foreign', false}
-";
-
-/// Extends the lease KEYS[1] by ARGV[2] ms if ARGV[1] still owns it.
-const RENEW: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-";
-
-/// Deletes the lease KEYS[1] if ARGV[1] still owns it: a holder whose
-/// lease lapsed never deletes the next holder's.
-const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-";
 
 /// A token store in Redis, shared by every process that uses the same
 /// server, key prefix and encryption key.
@@ -127,13 +78,6 @@ pub struct RedisStore {
     timeout: Duration,
     refresh_token_retention: Duration,
     scripts: Arc<Scripts>,
-}
-
-struct Scripts {
-    put: Script,
-    get: Script,
-    renew: Script,
-    release: Script,
 }
 
 impl RedisStore {
@@ -195,12 +139,7 @@ impl RedisStore {
             lease_ttl: Duration::from_secs(10),
             timeout,
             refresh_token_retention: Duration::from_secs(24 * 3600),
-            scripts: Arc::new(Scripts {
-                put: Script::new(PUT),
-                get: Script::new(GET),
-                renew: Script::new(RENEW),
-                release: Script::new(RELEASE),
-            }),
+            scripts: Arc::new(Scripts::new()),
         })
     }
 
