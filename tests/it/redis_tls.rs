@@ -43,6 +43,16 @@ async fn mutual_tls_with_a_private_ca_and_clear_certificate_errors() {
             .timeout(Duration::from_secs(2))
     };
     good().ping().await.unwrap();
+    // Neither the key nor the certificates show in Debug output or errors.
+    let key_pem = std::fs::read_to_string(&key).unwrap();
+    let swapped = RedisStore::new(&redis.url())
+        .unwrap()
+        .with_client_certificate(&key, &cert)
+        .unwrap_err();
+    let shown = format!("{:?} {swapped} {swapped:?}", good());
+    for line in key_pem.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!shown.contains(line), "key material in {shown}");
+    }
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let (a, b) = (source(&mock, good()), source(&mock, good()));
     assert_eq!(
@@ -146,6 +156,22 @@ async fn the_cli_reaches_redis_over_tls_and_refuses_an_untrusted_one() {
         "the second run read Redis"
     );
 
+    // The same from a config file's `store:`.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tokenmux.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "provider: neonpanel\nbase_url: {base}\nstore:\n  kind: redis\n  url: {}\n  ca_file: {ca}\n",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let from_file = tokenmux(&["token", "--config", &config], &credentials).await;
+    assert_eq!(from_file.code, 0, "{}", from_file.stderr);
+    assert_eq!(from_file.stdout, printed[0]);
+
     let run = tokenmux(
         &args(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
         &credentials,
@@ -225,6 +251,28 @@ async fn a_user_restricted_to_the_minimal_acl_shares_tokens() {
         !format!("{error} {error:?}").contains("tokenmux-acl-pw"),
         "{error}"
     );
+    // The CLI as that user, the URL in the environment.
+    let base = mock.base_url("neonpanel");
+    let run = tokenmux(
+        &[
+            "token",
+            "--provider",
+            "neonpanel",
+            "--base-url",
+            &base,
+            "--cache",
+            "redis",
+        ],
+        &[
+            ("TOKENMUX_CLIENT_ID", ID),
+            ("TOKENMUX_CLIENT_SECRET", SECRET),
+            ("TOKENMUX_REDIS_URL", &url),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), token.secret().expose_secret());
+    assert_eq!(mock.requests_received("neonpanel"), 1);
     let wrong = RedisStore::new(&url.replace("acl-pw", "acl-nope")).unwrap();
     let error = wrong.ping().await.unwrap_err();
     assert!(matches!(error, StoreError::Denied(_)), "{error:?}");

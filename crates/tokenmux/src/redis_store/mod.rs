@@ -50,7 +50,20 @@ use crate::store::{Lease, MAX_VERSION, PutOutcome, StoreError, StoreKey, TokenSt
 ///   answers; meanwhile calls fail at once rather than each waiting for
 ///   the timeout.
 ///
+/// - **Where**: one node ([`new`](Self::new)), a Redis Cluster
+///   ([`cluster`](Self::cluster), following `MOVED` and `ASK`), or the
+///   master Sentinel names ([`sentinel`](Self::sentinel), followed across
+///   failovers); `rediss://` for TLS (rustls; system roots, or
+///   [`with_ca_file`](Self::with_ca_file), and
+///   [`with_client_certificate`](Self::with_client_certificate) for mutual
+///   TLS). Certificate failures are [`StoreError::Tls`], refused
+///   credentials or ACLs [`StoreError::Denied`].
+/// - **Off this machine**, a source refuses to build on the store unless
+///   it encrypts ([`with_encryption`](Self::with_encryption)) or is told
+///   [`allow_plaintext`](Self::allow_plaintext).
+///
 /// Construction does not connect, so a source builds while Redis is down.
+/// `docs/redis.md` covers production set-ups, failover and a minimal ACL.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
