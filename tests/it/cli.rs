@@ -78,6 +78,29 @@ pub(crate) async fn tokenmux(args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// `tokenmux token --provider P --base-url <the mock's> --cache redis
+/// <store…>` with the mock's client credentials and `env`: the CLI on a
+/// Redis store the `store` flags name.
+pub(crate) async fn token_from_redis(
+    mock: &MockServer,
+    provider: &str,
+    store: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let base = mock.base_url(provider);
+    let args = [
+        "token",
+        "--provider",
+        provider,
+        "--base-url",
+        &base,
+        "--cache",
+        "redis",
+    ];
+    let env = [&CREDENTIALS[..], env].concat();
+    tokenmux(&[&args[..], store].concat(), &env).await
+}
+
 const CREDENTIALS: [(&str, &str); 4] = [
     ("TOKENMUX_CLIENT_ID", ID),
     ("TOKENMUX_CLIENT_SECRET", SECRET),

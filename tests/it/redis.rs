@@ -194,6 +194,44 @@ impl Worker {
     }
 }
 
+/// The failover workload: 4 processes × 20 callers asking the password
+/// provider for tokens every 20 ms for `duration_ms`, each Redis call
+/// bounded by 1 s, on the store `redis` describes; started.
+pub(crate) fn start_failover_workload(
+    mock: &MockServer,
+    redis: &Value,
+    duration_ms: &str,
+) -> Vec<Worker> {
+    let args = [
+        "--callers",
+        "20",
+        "--duration-ms",
+        duration_ms,
+        "--redis-timeout-ms",
+        "1000",
+    ];
+    let mut workers: Vec<Worker> = (0..4)
+        .map(|_| Worker::spawn_on("password", mock, redis, &args))
+        .collect();
+    for worker in &mut workers {
+        worker.go();
+    }
+    workers
+}
+
+/// Waits for workers already started: their summaries, and how many calls
+/// succeeded and failed in all.
+pub(crate) async fn finish_all(workers: Vec<Worker>) -> (Vec<Value>, u64, u64) {
+    let summaries = tokio::task::spawn_blocking(move || {
+        workers.into_iter().map(Worker::finish).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let total = |field: &str| summaries.iter().map(|s| s[field].as_u64().unwrap()).sum();
+    let (ok, failed) = (total("ok"), total("failed"));
+    (summaries, ok, failed)
+}
+
 pub(crate) fn tokens_of(summary: &Value) -> HashSet<String> {
     summary["tokens"]
         .as_array()

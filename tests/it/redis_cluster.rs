@@ -14,8 +14,8 @@ use tokenmux::{
 use tokenmux_mock::{Grant, MockConfig, MockServer};
 use tokenmux_redis_harness::RedisCluster;
 
-use crate::cli::tokenmux;
-use crate::redis::{Worker, run_workers, tokens_of};
+use crate::cli::token_from_redis;
+use crate::redis::{Worker, finish_all, run_workers, start_failover_workload, tokens_of};
 use crate::support::{ID, SECRET};
 
 fn key(n: usize) -> StoreKey {
@@ -191,31 +191,10 @@ async fn eight_processes_on_a_cluster_make_one_upstream_request() {
 
     // The CLI, given the seeds, reads the same token from the cluster.
     let seeds = cluster.seeds().join(",");
-    let base = mock.base_url("airalo");
-    let args = [
-        "token",
-        "--provider",
-        "airalo",
-        "--base-url",
-        &base,
-        "--cache",
-        "redis",
-    ];
-    let credentials = [
-        ("TOKENMUX_CLIENT_ID", ID),
-        ("TOKENMUX_CLIENT_SECRET", SECRET),
-    ];
-    let by_flag = tokenmux(
-        &[&args[..], &["--redis-cluster", &seeds]].concat(),
-        &credentials,
-    )
-    .await;
-    let with_seeds = [
-        &credentials[..],
-        &[("TOKENMUX_REDIS_CLUSTER", seeds.as_str())],
-    ]
-    .concat();
-    let by_env = tokenmux(&args, &with_seeds).await;
+    let flag = ["--redis-cluster", seeds.as_str()];
+    let by_flag = token_from_redis(&mock, "airalo", &flag, &[]).await;
+    let variable = [("TOKENMUX_REDIS_CLUSTER", seeds.as_str())];
+    let by_env = token_from_redis(&mock, "airalo", &[], &variable).await;
     for run in [&by_flag, &by_env] {
         assert_eq!(run.code, 0, "{}", run.stderr);
         let printed = AccessToken::new(run.stdout.trim(), SystemTime::now(), Duration::ZERO);
@@ -248,20 +227,7 @@ async fn a_master_killed_mid_run_fails_no_call_and_reuses_no_refresh_token() {
     let replica = cluster.replica_of(master);
 
     let config = json!({"cluster": cluster.seeds(), "wait_for_replicas": 1});
-    let args = [
-        "--callers",
-        "20",
-        "--duration-ms",
-        "10000",
-        "--redis-timeout-ms",
-        "1000",
-    ];
-    let mut workers: Vec<Worker> = (0..4)
-        .map(|_| Worker::spawn_on("password", &mock, &config, &args))
-        .collect();
-    for worker in &mut workers {
-        worker.go();
-    }
+    let workers = start_failover_workload(&mock, &config, "10000");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before_kill = mock.requests_received("password");
     let killed_at = std::time::Instant::now();
@@ -282,16 +248,7 @@ async fn a_master_killed_mid_run_fails_no_call_and_reuses_no_refresh_token() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let shared_window = mock.requests_received("password") - settled;
 
-    let summaries = tokio::task::spawn_blocking(move || {
-        workers.into_iter().map(Worker::finish).collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
-    let ok: u64 = summaries.iter().map(|s| s["ok"].as_u64().unwrap()).sum();
-    let failed: u64 = summaries
-        .iter()
-        .map(|s| s["failed"].as_u64().unwrap())
-        .sum();
+    let (summaries, ok, failed) = finish_all(workers).await;
     eprintln!(
         "failover: promoted in {failover:?}; {ok} calls, {failed} failed, {} refresh tokens reused; \
          upstream {before_kill} before the kill, {} in all ({} refresh grants), {shared_window} in 2 s after it settled",

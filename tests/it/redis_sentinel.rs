@@ -8,9 +8,8 @@ use tokenmux::{AccessToken, Credentials, Provider, PutOutcome, RedisStore, Store
 use tokenmux_mock::{Grant, MockConfig, MockServer};
 use tokenmux_redis_harness::{MASTER_NAME, RedisSentinels};
 
-use crate::cli::tokenmux;
-use crate::redis::Worker;
-use crate::support::{ID, SECRET};
+use crate::cli::token_from_redis;
+use crate::redis::{finish_all, start_failover_workload};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sentinel_failover_fails_no_call_and_reuses_no_refresh_token() {
@@ -37,20 +36,7 @@ async fn a_sentinel_failover_fails_no_call_and_reuses_no_refresh_token() {
         "sentinel": {"master": MASTER_NAME, "urls": sentinels.urls()},
         "wait_for_replicas": 1,
     });
-    let args = [
-        "--callers",
-        "20",
-        "--duration-ms",
-        "12000",
-        "--redis-timeout-ms",
-        "1000",
-    ];
-    let mut workers: Vec<Worker> = (0..4)
-        .map(|_| Worker::spawn_on("password", &mock, &config, &args))
-        .collect();
-    for worker in &mut workers {
-        worker.go();
-    }
+    let workers = start_failover_workload(&mock, &config, "12000");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let old = sentinels.master();
     let killed_at = Instant::now();
@@ -78,16 +64,7 @@ async fn a_sentinel_failover_fails_no_call_and_reuses_no_refresh_token() {
         "nothing written to the new master: {keys:?}"
     );
 
-    let summaries = tokio::task::spawn_blocking(move || {
-        workers.into_iter().map(Worker::finish).collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
-    let ok: u64 = summaries.iter().map(|s| s["ok"].as_u64().unwrap()).sum();
-    let failed: u64 = summaries
-        .iter()
-        .map(|s| s["failed"].as_u64().unwrap())
-        .sum();
+    let (summaries, ok, failed) = finish_all(workers).await;
     eprintln!(
         "sentinel failover: promoted in {failover:?}; {ok} calls, {failed} failed, {} refresh tokens reused; \
          upstream {} in all ({} refresh grants), {shared_window} in 2 s after it settled",
@@ -103,26 +80,9 @@ async fn a_sentinel_failover_fails_no_call_and_reuses_no_refresh_token() {
     );
     // The CLI finds the new master through the sentinels.
     let urls = sentinels.urls().join(",");
-    let base = mock.base_url("neonpanel");
-    let args = [
-        "token",
-        "--provider",
-        "neonpanel",
-        "--base-url",
-        &base,
-        "--cache",
-        "redis",
-        "--redis-sentinel",
-        &urls,
-        "--redis-master",
-        MASTER_NAME,
-    ];
-    let credentials = [
-        ("TOKENMUX_CLIENT_ID", ID),
-        ("TOKENMUX_CLIENT_SECRET", SECRET),
-    ];
-    let first = tokenmux(&args, &credentials).await;
-    let second = tokenmux(&args, &credentials).await;
+    let flags = ["--redis-sentinel", &urls, "--redis-master", MASTER_NAME];
+    let first = token_from_redis(&mock, "neonpanel", &flags, &[]).await;
+    let second = token_from_redis(&mock, "neonpanel", &flags, &[]).await;
     assert_eq!(
         (first.code, second.code),
         (0, 0),

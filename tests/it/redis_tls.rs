@@ -12,7 +12,7 @@ use tokenmux::{
 use tokenmux_mock::{MockConfig, MockServer};
 use tokenmux_redis_harness::{RedisServer, ServerOptions, TestPki};
 
-use crate::cli::tokenmux;
+use crate::cli::{token_from_redis, tokenmux};
 use crate::support::{ID, SECRET};
 
 fn source(mock: &MockServer, store: RedisStore) -> TokenSource {
@@ -115,37 +115,11 @@ async fn the_cli_reaches_redis_over_tls_and_refuses_an_untrusted_one() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let base = mock.base_url("neonpanel");
     let ca = pki.ca().display().to_string();
-    let args = |extra: &[&str]| -> Vec<String> {
-        [
-            "token",
-            "--provider",
-            "neonpanel",
-            "--base-url",
-            &base,
-            "--cache",
-            "redis",
-            "--redis-url",
-            &redis.url(),
-        ]
-        .iter()
-        .chain(extra)
-        .map(|s| s.to_string())
-        .collect()
-    };
-    let credentials = [
-        ("TOKENMUX_CLIENT_ID", ID),
-        ("TOKENMUX_CLIENT_SECRET", SECRET),
-    ];
+    let url = redis.url();
     let mut printed = Vec::new();
     for _ in 0..2 {
-        let run = tokenmux(
-            &args(&["--redis-ca-file", &ca])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-            &credentials,
-        )
-        .await;
+        let store = ["--redis-url", &url, "--redis-ca-file", &ca];
+        let run = token_from_redis(&mock, "neonpanel", &store, &[]).await;
         assert_eq!(run.code, 0, "{}", run.stderr);
         printed.push(run.stdout);
     }
@@ -168,15 +142,15 @@ async fn the_cli_reaches_redis_over_tls_and_refuses_an_untrusted_one() {
     )
     .unwrap();
     let config = config.display().to_string();
+    let credentials = [
+        ("TOKENMUX_CLIENT_ID", ID),
+        ("TOKENMUX_CLIENT_SECRET", SECRET),
+    ];
     let from_file = tokenmux(&["token", "--config", &config], &credentials).await;
     assert_eq!(from_file.code, 0, "{}", from_file.stderr);
     assert_eq!(from_file.stdout, printed[0]);
 
-    let run = tokenmux(
-        &args(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
-        &credentials,
-    )
-    .await;
+    let run = token_from_redis(&mock, "neonpanel", &["--redis-url", &url], &[]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("TLS"), "{}", run.stderr);
     assert_eq!(mock.requests_received("neonpanel"), 1);
@@ -252,24 +226,7 @@ async fn a_user_restricted_to_the_minimal_acl_shares_tokens() {
         "{error}"
     );
     // The CLI as that user, the URL in the environment.
-    let base = mock.base_url("neonpanel");
-    let run = tokenmux(
-        &[
-            "token",
-            "--provider",
-            "neonpanel",
-            "--base-url",
-            &base,
-            "--cache",
-            "redis",
-        ],
-        &[
-            ("TOKENMUX_CLIENT_ID", ID),
-            ("TOKENMUX_CLIENT_SECRET", SECRET),
-            ("TOKENMUX_REDIS_URL", &url),
-        ],
-    )
-    .await;
+    let run = token_from_redis(&mock, "neonpanel", &[], &[("TOKENMUX_REDIS_URL", &url)]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), token.secret().expose_secret());
     assert_eq!(mock.requests_received("neonpanel"), 1);

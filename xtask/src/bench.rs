@@ -135,6 +135,13 @@ const NOTES: &str = "\
   no HTTP allocation counts); it includes the header's copy per core
   (up to 16), which row 1 on 2 threads pays for, about 300 B each.
   Peak RSS is the herd process's own.
+- Row 4: each Redis is a real `redis-server` on loopback (the tests' harness):
+  one node, one node serving TLS only (a CA made for the run), and a
+  3-master cluster with 3 replicas. The reads interleave in rounds over
+  connections already open, so the TLS figure is the cost of encrypting
+  a read (the handshake is once per connection), and the cluster figure
+  the cost of the cluster client's routing; each store's own token. The
+  8 processes start empty against each Redis in turn.
 ";
 
 struct Row {
