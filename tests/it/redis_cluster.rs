@@ -265,3 +265,34 @@ async fn a_master_killed_mid_run_fails_no_call_and_reuses_no_refresh_token() {
     // Refresh tokens were in play (the claim is what keeps them single-use).
     assert!(mock.tokens_issued("password", Grant::RefreshToken) >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_over_tls_with_a_private_ca() {
+    let pki = tokenmux_redis_harness::TestPki::new();
+    let Some(cluster) = RedisCluster::start_with(Some(&pki)) else {
+        return;
+    };
+    // The seeds by name, the nodes the cluster announces by address: the
+    // certificate names both.
+    let store = RedisStore::cluster(cluster.seeds())
+        .unwrap()
+        .with_ca_file(pki.ca())
+        .unwrap()
+        .timeout(Duration::from_secs(2))
+        .wait_for_replicas(1);
+    let mut masters = HashSet::new();
+    for n in 0..12 {
+        let key = key(n);
+        let (token_key, _) = store.redis_keys(&key);
+        masters.insert(cluster.master_of(cluster.slot_of(&token_key)));
+        assert_eq!(
+            store.put(&key, &token("a"), None).await.unwrap(),
+            PutOutcome::Stored { version: 1 }
+        );
+        assert_eq!(store.get(&key).await.unwrap().unwrap().version, 1);
+    }
+    assert_eq!(masters.len(), 3);
+    let untrusted = RedisStore::cluster(cluster.seeds()).unwrap();
+    let error = untrusted.ping().await.unwrap_err();
+    assert!(matches!(error, tokenmux::StoreError::Tls(_)), "{error:?}");
+}

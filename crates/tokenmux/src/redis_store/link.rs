@@ -152,6 +152,26 @@ impl Connector {
             .set_max_delay(Duration::from_millis(200))
     }
 
+    /// Why the first seed refuses a direct connection (a certificate, a
+    /// password), or that it is unreachable: for a cluster, whose client
+    /// reports only that no node answered.
+    pub(super) async fn seed_failure(self: &Arc<Self>) -> StoreError {
+        let connect = async {
+            let client = self.target.single_client().map_err(config_error)?;
+            let mut connection = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+        };
+        match tokio::time::timeout(self.timeout, connect).await {
+            Ok(Err(error)) => self.failed(error),
+            _ => StoreError::Unavailable(format!(
+                "Redis Cluster at {}: no node answered",
+                self.target.address
+            )),
+        }
+    }
+
     /// Runs one Redis call within the timeout; a failure is classified and,
     /// when Redis is unreachable, marks it down.
     pub(super) async fn call<T>(

@@ -239,12 +239,22 @@ impl RedisStore {
     /// certificate ([`StoreError::Tls`]), password or ACL
     /// ([`StoreError::Denied`]) before any token is needed.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut link = self.connector.link().await?;
-        let _: String = self
-            .connector
-            .call(redis::cmd("PING").query_async(&mut link))
-            .await?;
-        Ok(())
+        let ping = async {
+            let mut link = self.connector.link().await?;
+            let command = redis::cmd("PING");
+            let _: String = self.connector.call(command.query_async(&mut link)).await?;
+            Ok(())
+        };
+        match ping.await {
+            // The cluster client reports only that no node answered:
+            // a direct connection to a seed tells why.
+            Err(StoreError::Unavailable(_))
+                if self.connector.target.topology == Topology::Cluster =>
+            {
+                Err(self.connector.seed_failure().await)
+            }
+            outcome => outcome,
+        }
     }
 
     /// How long a token with a refresh token is kept after its access
