@@ -70,20 +70,16 @@ pub(super) struct Connector {
 }
 
 impl Connector {
-    /// Checks that clients can be made for `target`; connects on first use.
-    pub(super) fn new(target: Target, timeout: Duration) -> Result<Self, StoreError> {
-        match &target.topology {
-            Topology::Single => drop(target.single_client()?),
-            Topology::Cluster => drop(target.cluster_client(timeout)?),
-            Topology::Sentinel { master } => drop(target.sentinel_client(master)?),
-        }
-        Ok(Self {
+    /// A connector for a checked `target` ([`Target::check`]); connects on
+    /// first use.
+    pub(super) fn new(target: Target, timeout: Duration) -> Self {
+        Self {
             target,
             timeout,
             link: ArcSwapOption::empty(),
             sentinel: tokio::sync::Mutex::new(None),
             down: AtomicBool::new(false),
-        })
+        }
     }
 
     /// The link, made on first use; fails at once while Redis is down.

@@ -142,9 +142,10 @@ impl RedisStore {
     }
 
     fn with_target(target: Target) -> Result<Self, StoreError> {
+        target.check()?;
         let timeout = Duration::from_millis(500);
         Ok(Self {
-            connector: Arc::new(Connector::new(target, timeout)?),
+            connector: Arc::new(Connector::new(target, timeout)),
             prefix: "tokenmux".to_owned(),
             encryption: None,
             allow_plaintext: false,
@@ -156,10 +157,10 @@ impl RedisStore {
         })
     }
 
-    /// A new connection for a changed target or timeout (construction
-    /// checked the target, so this cannot fail).
+    /// A new connection, to a changed target.
     fn reconnect_with(mut self, target: Target) -> Result<Self, StoreError> {
-        self.connector = Arc::new(Connector::new(target, self.timeout)?);
+        target.check()?;
+        self.connector = Arc::new(Connector::new(target, self.timeout));
         Ok(self)
     }
 
@@ -227,11 +228,7 @@ impl RedisStore {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         let target = self.connector.target.clone();
-        match Connector::new(target, timeout) {
-            Ok(connector) => self.connector = Arc::new(connector),
-            // Unreachable: the same target was accepted when the store was made.
-            Err(error) => warn!(%error, "keeping the previous Redis timeout"),
-        }
+        self.connector = Arc::new(Connector::new(target, timeout));
         self
     }
 

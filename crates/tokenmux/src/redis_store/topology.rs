@@ -140,6 +140,18 @@ impl Target {
         })
     }
 
+    /// Whether the redis crate accepts the URLs and TLS material: a
+    /// client can be made (none connects).
+    pub(super) fn check(&self) -> Result<(), StoreError> {
+        match &self.topology {
+            Topology::Single => self.single_client().map(drop),
+            Topology::Cluster => self
+                .cluster_client(std::time::Duration::from_secs(1))
+                .map(drop),
+            Topology::Sentinel { master } => self.sentinel_client(master).map(drop),
+        }
+    }
+
     /// The client of a single node (for [`Topology::Single`]).
     pub(super) fn single_client(&self) -> Result<redis::Client, StoreError> {
         let url = self.urls[0].as_str();
