@@ -158,8 +158,10 @@ async fn the_cli_reaches_redis_over_tls_and_refuses_an_untrusted_one() {
 
 #[tokio::test]
 async fn a_redis_on_another_host_needs_an_encryption_key_or_allow_plaintext() {
-    // TEST-NET-1: never contacted (a source does not connect when built).
-    let remote = || RedisStore::new("redis://192.0.2.10:6379").unwrap();
+    // An IPv4-mapped address is not loopback by the letter (so treated as
+    // another host), yet a connection to it reaches this machine: not even
+    // a regression sends traffic elsewhere.
+    let remote = || RedisStore::new("redis://[::ffff:127.0.0.1]:1").unwrap();
     let build = |store: RedisStore| {
         TokenSource::builder(Provider::neonpanel())
             .credentials(Credentials::client(ID, SECRET))
@@ -169,7 +171,7 @@ async fn a_redis_on_another_host_needs_an_encryption_key_or_allow_plaintext() {
     match build(remote()) {
         Err(Error::Config(why)) => {
             assert!(
-                why.contains("192.0.2.10") && why.contains("allow_plaintext"),
+                why.contains("::ffff:7f00:1") && why.contains("allow_plaintext"),
                 "{why}"
             )
         }
@@ -178,10 +180,31 @@ async fn a_redis_on_another_host_needs_an_encryption_key_or_allow_plaintext() {
     let key = EncryptionKey::generate();
     assert!(build(remote().with_encryption(key)).is_ok());
     assert!(build(remote().allow_plaintext()).is_ok());
-    let seeds = ["redis://127.0.0.1:7000", "redis://10.1.2.3:7000"];
+    let seeds = ["redis://127.0.0.1:7000", "redis://[::ffff:127.0.0.1]:7000"];
     assert!(build(RedisStore::cluster(seeds).unwrap()).is_err());
     assert!(build(RedisStore::new("redis://127.0.0.1:1").unwrap()).is_ok());
     assert!(build(RedisStore::new("rediss://localhost:1").unwrap()).is_ok());
+
+    // The CLI refuses it before connecting (no "unreachable" warning).
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let run = token_from_redis(
+        &mock,
+        "neonpanel",
+        &["--redis-url", "redis://[::ffff:127.0.0.1]:1"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("not on this machine"), "{}", run.stderr);
+    assert!(!run.stderr.contains("unreachable"), "{}", run.stderr);
+    assert_eq!(mock.requests_received("neonpanel"), 0);
+    let plaintext = [
+        "--redis-url",
+        "redis://[::ffff:127.0.0.1]:1",
+        "--redis-allow-plaintext",
+    ];
+    let allowed = token_from_redis(&mock, "neonpanel", &plaintext, &[]).await;
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
 }
 
 /// The ACL of the README: tokenmux's user reaches its own keys, with the

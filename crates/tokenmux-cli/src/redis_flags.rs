@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use tokenmux::{RedisStore, RedisStoreConfig, Secret, SentinelConfig, StoreError};
+use tokenmux::{RedisStore, RedisStoreConfig, Secret, SentinelConfig, StoreError, TokenStore as _};
 
 use crate::Failure;
 
@@ -133,6 +133,8 @@ impl RedisArgs {
 /// the token is fetched without it.
 pub(crate) async fn open(config: &RedisStoreConfig) -> Result<RedisStore, Failure> {
     let store = config.open().map_err(|e| Failure::usage(e.to_string()))?;
+    // Refused before any traffic: a remote Redis without a key.
+    store.check().map_err(|e| Failure::usage(e.to_string()))?;
     match store.ping().await {
         Ok(()) => Ok(store),
         Err(error @ (StoreError::Tls(_) | StoreError::Denied(_) | StoreError::Config(_))) => {

@@ -491,8 +491,8 @@ impl TokenStore for RedisStore {
         }
         Err(StoreError::Config(format!(
             "Redis at {} is not on this machine: set an encryption key \
-             (RedisStore::with_encryption, `encryption_key_env`, --cache-key-env) so that tokens \
-             do not rest there readable, or allow that explicitly (allow_plaintext)",
+             (RedisStore::with_encryption, `encryption_key_env` in a config file, TOKENMUX_CACHE_KEY for the CLI) so that tokens \
+             do not rest there readable, or allow that explicitly (allow_plaintext, --redis-allow-plaintext)",
             target.address
         )))
     }
