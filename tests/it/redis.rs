@@ -232,6 +232,33 @@ pub(crate) async fn finish_all(workers: Vec<Worker>) -> (Vec<Value>, u64, u64) {
     (summaries, ok, failed)
 }
 
+/// The failover tests' verdict, printed for the record: no failed call,
+/// no refresh token presented twice, and tokens shared again (at most 3
+/// upstream requests in the 2 s `shared_window` after the failover
+/// settled, where 4 processes alone make about 4).
+pub(crate) async fn assert_failover_outcome(
+    what: &str,
+    mock: &MockServer,
+    promoted_after: Duration,
+    workers: Vec<Worker>,
+    shared_window: usize,
+) {
+    let (summaries, ok, failed) = finish_all(workers).await;
+    eprintln!(
+        "{what}: promoted in {promoted_after:?}; {ok} calls, {failed} failed, {} refresh tokens \
+         reused; upstream {} in all ({} refresh grants), {shared_window} in 2 s after it settled",
+        mock.refresh_tokens_reused(),
+        mock.requests_received("password"),
+        mock.tokens_issued("password", Grant::RefreshToken),
+    );
+    assert_eq!(failed, 0, "{summaries:?}");
+    assert_eq!(mock.refresh_tokens_reused(), 0);
+    assert!(
+        shared_window <= 3,
+        "{shared_window} requests in 2 s: not shared"
+    );
+}
+
 pub(crate) fn tokens_of(summary: &Value) -> HashSet<String> {
     summary["tokens"]
         .as_array()

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 use tokenmux::{AccessToken, Credentials, Provider, PutOutcome, RedisStore, StoreKey, TokenStore};
-use tokenmux_mock::{Grant, MockConfig, MockServer};
+use tokenmux_mock::{MockConfig, MockServer};
 use tokenmux_redis_harness::{MASTER_NAME, RedisSentinels};
 
 use crate::cli::token_from_redis;
-use crate::redis::{finish_all, start_failover_workload};
+use crate::redis::{assert_failover_outcome, start_failover_workload};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sentinel_failover_fails_no_call_and_reuses_no_refresh_token() {
@@ -64,20 +64,7 @@ async fn a_sentinel_failover_fails_no_call_and_reuses_no_refresh_token() {
         "nothing written to the new master: {keys:?}"
     );
 
-    let (summaries, ok, failed) = finish_all(workers).await;
-    eprintln!(
-        "sentinel failover: promoted in {failover:?}; {ok} calls, {failed} failed, {} refresh tokens reused; \
-         upstream {} in all ({} refresh grants), {shared_window} in 2 s after it settled",
-        mock.refresh_tokens_reused(),
-        mock.requests_received("password"),
-        mock.tokens_issued("password", Grant::RefreshToken),
-    );
-    assert_eq!(failed, 0, "{summaries:?}");
-    assert_eq!(mock.refresh_tokens_reused(), 0);
-    assert!(
-        shared_window <= 3,
-        "{shared_window} requests in 2 s: not shared"
-    );
+    assert_failover_outcome("sentinel failover", &mock, failover, workers, shared_window).await;
     // The CLI finds the new master through the sentinels.
     let urls = sentinels.urls().join(",");
     let flags = ["--redis-sentinel", &urls, "--redis-master", MASTER_NAME];
