@@ -127,10 +127,14 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
         (None, Some(_)) => None,
         (None, None) => Some(Cache::File),
     };
-    // The config file's Redis is opened here, checked as the flags' is.
-    let configured_redis = match (cache, &config.store) {
-        (None, Some(StoreConfig::Redis(redis))) => Some(redis_flags::open(redis).await?),
-        _ => None,
+    // The config file's Redis is opened here, checked as the flags' is,
+    // and taken out of the config so that it is not opened twice.
+    let configured_redis = match (cache, config.store.take()) {
+        (None, Some(StoreConfig::Redis(redis))) => Some(redis_flags::open(&redis).await?),
+        (_, store) => {
+            config.store = store;
+            None
+        }
     };
     let mut builder = config.into_builder()?;
     if let Some(redis) = configured_redis {
