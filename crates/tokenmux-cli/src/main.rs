@@ -5,6 +5,8 @@
 //! rejected; 4 transient failure after retries (rate limited, server,
 //! network, timeout); 1 anything else (an invalid response).
 
+mod agent;
+mod config_file;
 mod mock;
 mod redis_flags;
 mod token;
@@ -28,6 +30,9 @@ struct Cli {
 enum Command {
     /// Print a valid token (from the cache when it is still fresh).
     Token(Box<token::TokenArgs>),
+    /// Run the agent: keep every named source fresh and serve tokens over a
+    /// Unix socket (and optionally loopback TCP).
+    Serve(agent::ServeArgs),
     /// Run the mock token server for all four providers on one port.
     Mock(mock::MockArgs),
     /// Configuration file helpers.
@@ -41,6 +46,12 @@ enum Command {
 enum ConfigCommand {
     /// Print the JSON Schema of the configuration file (YAML or TOML).
     Schema,
+    /// Check a config file: every problem, at its key, without secrets.
+    Check {
+        /// The file (default: $TOKENMUX_CONFIG, else the user's config directory).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
 }
 
 /// A failure, with the exit code it maps to.
@@ -119,15 +130,12 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Token(args) => token::run(*args).await,
+            Command::Serve(args) => agent::run(args).await,
             Command::Mock(args) => mock::run(args).await,
-            Command::Config {
-                command: ConfigCommand::Schema,
-            } => {
-                let schema = schemars::schema_for!(tokenmux::SourceConfig);
-                let text = serde_json::to_string_pretty(&schema)
-                    .map_err(|e| Failure::usage(format!("cannot render the schema: {e}")))?;
-                print_line(&text)
-            }
+            Command::Config { command } => match command {
+                ConfigCommand::Schema => print_line(&config_file::schema()),
+                ConfigCommand::Check { config } => config_file::check(config.as_deref()),
+            },
         }
     });
     match outcome {

@@ -1,6 +1,6 @@
 //! `tokenmux token`: print a valid token.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -11,6 +11,7 @@ use tokenmux::{
     TokenStore,
 };
 
+use crate::config_file::{self, ConfigFile};
 use crate::redis_flags::{self, RedisArgs};
 use crate::{Failure, print_line};
 
@@ -44,6 +45,16 @@ enum Cache {
 /// TOKENMUX_PASSWORD), flags, or the config file.
 #[derive(Args)]
 pub(crate) struct TokenArgs {
+    /// A source named in the config file's `sources:` (served by a running
+    /// agent when there is one).
+    name: Option<String>,
+    /// Do not ask a running agent; build the source in this process.
+    #[arg(long)]
+    no_agent: bool,
+    /// The agent's socket (default: $TOKENMUX_AGENT_SOCKET, else the
+    /// user's runtime directory).
+    #[arg(long, env = "TOKENMUX_AGENT_SOCKET")]
+    socket: Option<PathBuf>,
     /// The provider, by its spec's name (or `provider` in --config).
     #[arg(long, value_parser = provider_names())]
     provider: Option<String>,
@@ -71,7 +82,8 @@ pub(crate) struct TokenArgs {
     cache_dir: Option<PathBuf>,
     #[command(flatten)]
     redis: RedisArgs,
-    /// A YAML or TOML file; see `tokenmux config schema`.
+    /// A YAML or TOML file (default: $TOKENMUX_CONFIG, else the user's
+    /// config directory); see `tokenmux config schema`.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Client id.
@@ -90,21 +102,95 @@ pub(crate) struct TokenArgs {
 
 pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
     warn_about_secret_flags(&args);
-    let mut config = match &args.config {
-        Some(path) => read_config(path)?,
-        None => SourceConfig {
-            provider: args
-                .provider
-                .clone()
-                .ok_or_else(|| Failure::usage("give --provider or --config"))?,
-            server: None,
-            base_url: None,
-            sandbox: false,
-            credentials: None,
-            store: None,
-            allow_insecure_http: false,
-        },
+    if let Some(name) = &args.name {
+        return run_named(name, &args).await;
+    }
+    // The older form: one source from flags, or from a one-source file.
+    let file = match (&args.config, &args.provider) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(_)) => None,
+        (None, None) => config_file::locate(None),
     };
+    let config = match file {
+        Some(path) => match config_file::read(&path) {
+            Ok(ConfigFile::Single(config)) => *config,
+            Ok(ConfigFile::Named(named)) if args.provider.is_none() => {
+                let names: Vec<_> = named.sources.keys().map(String::as_str).collect();
+                return Err(Failure::usage(format!(
+                    "{} names sources: give one (`tokenmux token NAME`): {}",
+                    path.display(),
+                    names.join(", ")
+                )));
+            }
+            Ok(ConfigFile::Named(_)) => blank(&args)?,
+            Err(problems) => {
+                return Err(Failure::usage(format!(
+                    "{}: {} (`tokenmux config check` lists every problem)",
+                    path.display(),
+                    problems[0]
+                )));
+            }
+        },
+        None => blank(&args)?,
+    };
+    run_config(config, None, &args).await
+}
+
+/// A config with only the provider, from `--provider`.
+fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
+    let provider = args
+        .provider
+        .clone()
+        .ok_or_else(|| Failure::usage("give --provider, --config, or a source's name"))?;
+    Ok(SourceConfig {
+        provider,
+        server: None,
+        base_url: None,
+        sandbox: false,
+        credentials: None,
+        store: None,
+        allow_insecure_http: false,
+        refresh: None,
+        retry: None,
+    })
+}
+
+/// `tokenmux token NAME`: from the agent when one serves it, else from the
+/// config file's source of that name, in this process.
+async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
+    if !args.no_agent {
+        let socket = match &args.socket {
+            Some(socket) => Some(socket.clone()),
+            None => crate::agent::default_socket().ok(),
+        };
+        if let Some(socket) = socket
+            && let Some(token) = crate::agent::client::token(&socket, name).await?
+        {
+            return print_token(
+                args.format,
+                &token.access_token,
+                &token.token_type,
+                token.expires_at,
+            );
+        }
+    }
+    let (path, mut file) = config_file::load_named(args.config.as_deref())?;
+    let config = file.sources.remove(name).ok_or_else(|| {
+        let names: Vec<_> = file.sources.keys().map(String::as_str).collect();
+        Failure::usage(format!(
+            "{} names no source `{name}` (it names: {})",
+            path.display(),
+            names.join(", ")
+        ))
+    })?;
+    run_config(config, Some(name), args).await
+}
+
+async fn run_config(
+    mut config: SourceConfig,
+    name: Option<&str>,
+    args: &TokenArgs,
+) -> Result<(), Failure> {
     if let Some(provider) = &args.provider {
         config.provider = provider.clone();
     }
@@ -118,8 +204,8 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
     }
     config.sandbox |= args.sandbox;
     config.allow_insecure_http |= args.allow_insecure_http;
-    if let Some(credentials) = credentials(&args, &config.provider()?)? {
-        config.credentials = Some(credentials);
+    if let Some(credentials) = credentials(args, &config.provider()?)? {
+        config.credentials = Some(credentials.into());
     }
     // --cache wins over the config file's store; neither: the file cache.
     let cache = match (args.cache, &config.store) {
@@ -141,27 +227,42 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
         builder = builder.store(Arc::new(redis));
     }
     if let Some(cache) = cache {
-        builder = builder.store(store(cache, &args).await?);
+        builder = builder.store(store(cache, args).await?);
+    }
+    if let Some(name) = name {
+        builder = builder.name(name);
     }
     let tokens = builder
         // One-shot process: refresh a stale token before printing it.
         .background_refresh(false)
         .build()?;
     let token = tokens.token().await?;
-    let secret = token.secret().expose_secret();
-    match args.format {
+    print_token(
+        args.format,
+        token.secret().expose_secret(),
+        token.token_type(),
+        token.expires_at(),
+    )
+}
+
+fn print_token(
+    format: Format,
+    secret: &str,
+    token_type: &str,
+    expires_at: SystemTime,
+) -> Result<(), Failure> {
+    match format {
         Format::Raw => print_line(secret),
-        Format::Header => print_line(&format!("{} {secret}", token.token_type())),
+        Format::Header => print_line(&format!("{token_type} {secret}")),
         Format::Json => {
-            let expires_in = token
-                .expires_at()
+            let expires_in = expires_at
                 .duration_since(SystemTime::now())
                 .unwrap_or_default()
                 .as_secs();
             let json = serde_json::json!({
                 "access_token": secret,
-                "token_type": token.token_type(),
-                "expires_at": rfc3339(token.expires_at()),
+                "token_type": token_type,
+                "expires_at": rfc3339(expires_at),
                 "expires_in": expires_in,
             });
             print_line(&json.to_string())
@@ -240,23 +341,6 @@ fn rfc3339(at: SystemTime) -> serde_json::Value {
         Ok(since) if since < YEAR_10000 => humantime::format_rfc3339_seconds(at).to_string().into(),
         _ => serde_json::Value::Null,
     }
-}
-
-fn read_config(path: &Path) -> Result<SourceConfig, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
-    let parsed = if path.extension().is_some_and(|ext| ext == "toml") {
-        toml::from_str(&text).map_err(|e| e.to_string())
-    } else {
-        serde_yaml::from_str(&text).map_err(|e| e.to_string())
-    };
-    // Parser messages quote the offending text, which may be a secret.
-    parsed.map_err(|_| {
-        Failure::usage(format!(
-            "{} is not a valid tokenmux config (see `tokenmux config schema`)",
-            path.display()
-        ))
-    })
 }
 
 async fn store(cache: Cache, args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Failure> {

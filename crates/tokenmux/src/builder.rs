@@ -7,6 +7,7 @@ use arc_swap::ArcSwapOption;
 use tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
 
 use crate::flight::Flights;
+use crate::observe::Observer;
 use crate::source::Inner;
 use crate::store::{MemoryStore, StoreKey, TokenStore};
 use crate::{
@@ -17,6 +18,7 @@ use crate::{
 #[derive(Debug)]
 pub struct TokenSourceBuilder {
     provider: Provider,
+    name: Option<String>,
     credentials: Option<Credentials>,
     refresh: Option<RefreshPolicy>,
     retry: RetryPolicy,
@@ -35,6 +37,7 @@ impl TokenSourceBuilder {
     pub(crate) fn new(provider: Provider) -> Self {
         Self {
             provider,
+            name: None,
             credentials: None,
             refresh: None,
             retry: RetryPolicy::default(),
@@ -74,6 +77,25 @@ impl TokenSourceBuilder {
     /// background refresh finishes.
     pub fn background_refresh(mut self, enabled: bool) -> Self {
         self.background_refresh = enabled;
+        self
+    }
+
+    /// The source's name, for metrics and events (`source` label); default:
+    /// the provider's name. Name sources apart when several use one
+    /// provider.
+    ///
+    /// ```
+    /// use tokenmux::{Credentials, Provider, TokenSource};
+    ///
+    /// let tokens = TokenSource::builder(Provider::airalo_sandbox())
+    ///     .name("airalo-eu")
+    ///     .credentials(Credentials::client("id", "secret"))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(tokens.name(), "airalo-eu");
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
         self
     }
 
@@ -183,10 +205,9 @@ impl TokenSourceBuilder {
             )));
         }
         // The document's lifetime advice (Airalo: refresh daily) is the default.
-        let refresh = self.refresh.unwrap_or_else(|| RefreshPolicy {
-            max_lifetime: spec.max_lifetime_secs.map(Duration::from_secs),
-            ..RefreshPolicy::default()
-        });
+        let refresh = self
+            .refresh
+            .unwrap_or_else(|| RefreshPolicy::advised_for(&self.provider));
         refresh.check()?;
         self.retry.check()?;
         self.store
@@ -208,7 +229,10 @@ impl TokenSourceBuilder {
                 .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
         };
         let key = StoreKey::new(&self.provider, &credentials);
+        let name = self.name.unwrap_or_else(|| spec.name.to_owned());
+        let observe = Observer::new(name.into(), spec.name);
         Ok(TokenSource::from_inner(Inner {
+            observe,
             provider: self.provider,
             credentials,
             http,

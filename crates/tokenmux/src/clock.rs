@@ -7,6 +7,16 @@ use std::time::{Duration, SystemTime};
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now.
     fn now(&self) -> SystemTime;
+
+    /// Where in the refresh-ahead window this process refreshes a token it
+    /// just received: a number from 0 (the window's start) to 1 (its end).
+    /// Random by default, so that a fleet of processes without a shared
+    /// store does not refresh in lock-step ([`RefreshPolicy::fleet_jitter`]).
+    ///
+    /// [`RefreshPolicy::fleet_jitter`]: crate::RefreshPolicy::fleet_jitter
+    fn refresh_jitter(&self) -> f64 {
+        rand::random()
+    }
 }
 
 /// The system clock; the default.
@@ -31,7 +41,9 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to, for tests.
+/// A clock that only moves when told to, for tests. Its refresh jitter
+/// is fixed (0 unless [set](Self::set_refresh_jitter)): refresh points
+/// are where a test expects them.
 ///
 /// ```
 /// use std::time::Duration;
@@ -43,24 +55,39 @@ impl Clock for SystemClock {
 /// assert_eq!(clock.now().duration_since(before).unwrap(), Duration::from_secs(60));
 /// ```
 #[derive(Debug)]
-pub struct ManualClock(Mutex<SystemTime>);
+pub struct ManualClock {
+    now: Mutex<SystemTime>,
+    jitter: Mutex<f64>,
+}
 
 impl Default for ManualClock {
     fn default() -> Self {
-        Self(Mutex::new(SystemTime::now()))
+        Self {
+            now: Mutex::new(SystemTime::now()),
+            jitter: Mutex::new(0.0),
+        }
     }
 }
 
 impl ManualClock {
+    /// The refresh jitter every token gets from now on (0 to 1).
+    pub fn set_refresh_jitter(&self, jitter: f64) {
+        *self.jitter.lock().unwrap_or_else(|e| e.into_inner()) = jitter;
+    }
+
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
         *now += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn refresh_jitter(&self) -> f64 {
+        *self.jitter.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -6,9 +6,30 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::{
-    Credentials, EncryptionKey, Error, FileStore, MemoryStore, Provider, TokenSource,
-    TokenSourceBuilder, TokenStore,
+    CredentialsConfig, EncryptionKey, Error, FileStore, MemoryStore, Provider, RefreshConfig,
+    RefreshPolicy, RetryConfig, TokenSource, TokenSourceBuilder, TokenStore,
 };
+
+/// A problem in a config file, at a key path (`sources.airalo.server`).
+/// Messages name keys, files and variables, never a value that may be a
+/// secret.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigProblem {
+    /// Where in the file, as dotted keys.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigProblem {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
 
 /// A token source described in configuration (YAML, TOML, JSON, … through
 /// serde), for applications that pick the provider at run time.
@@ -24,7 +45,7 @@ use crate::{
 /// let tokens = config.into_builder().unwrap().build().unwrap();
 /// assert_eq!(tokens.provider().base_url(), "https://sandbox-partners-api.airalo.com");
 /// ```
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
@@ -43,10 +64,11 @@ pub struct SourceConfig {
     #[serde(default)]
     pub sandbox: bool,
     /// Client id and secret, plus `username` and `password` for the
-    /// password provider. May be left out here and given to the builder
-    /// (from the environment, say).
+    /// password provider, each from an environment variable (`…_env`), a
+    /// file (`…_file`) or inline. May be left out here and given to the
+    /// builder.
     #[serde(default)]
-    pub credentials: Option<Credentials>,
+    pub credentials: Option<CredentialsConfig>,
     /// Where tokens are kept; default: in this process's memory.
     #[serde(default)]
     pub store: Option<StoreConfig>,
@@ -54,6 +76,12 @@ pub struct SourceConfig {
     /// (default false: secrets would cross the network in the clear).
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// When to refresh; default the spec's advice.
+    #[serde(default)]
+    pub refresh: Option<RefreshConfig>,
+    /// How to retry transient failures.
+    #[serde(default)]
+    pub retry: Option<RetryConfig>,
 }
 
 /// Where a configured source keeps its tokens (`store:` in a config file).
@@ -73,7 +101,7 @@ pub struct SourceConfig {
 /// }"#).unwrap();
 /// assert!(matches!(config.store, Some(StoreConfig::Redis(_))));
 /// ```
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum StoreConfig {
@@ -81,8 +109,10 @@ pub enum StoreConfig {
     Memory,
     /// Files in a directory: tokens survive restarts ([`FileStore`]).
     File {
-        /// The directory (created 0700 if missing).
-        dir: PathBuf,
+        /// The directory (created 0700 if missing); default the user's
+        /// cache directory + `/tokenmux`.
+        #[serde(default)]
+        dir: Option<PathBuf>,
         /// Environment variable holding the encryption key, if any.
         #[serde(default)]
         encryption_key_env: Option<String>,
@@ -101,7 +131,11 @@ impl StoreConfig {
                 dir,
                 encryption_key_env,
             } => {
-                let store = FileStore::new(dir)?;
+                let dir = match dir {
+                    Some(dir) => dir.clone(),
+                    None => default_cache_dir()?,
+                };
+                let store = FileStore::new(&dir)?;
                 Ok(Arc::new(match encryption_key(encryption_key_env)? {
                     Some(key) => store.with_encryption(key),
                     None => store,
@@ -115,6 +149,13 @@ impl StoreConfig {
             )),
         }
     }
+}
+
+/// The user's cache directory + `/tokenmux`: where the CLI's file cache is.
+pub fn default_cache_dir() -> Result<PathBuf, Error> {
+    dirs::cache_dir()
+        .map(|dir| dir.join("tokenmux"))
+        .ok_or_else(|| Error::Config("no user cache directory; give the store's `dir`".into()))
 }
 
 fn encryption_key(variable: &Option<String>) -> Result<Option<EncryptionKey>, Error> {
@@ -166,19 +207,112 @@ impl SourceConfig {
         Ok(provider)
     }
 
-    /// A builder with the provider, credentials and store set; add
-    /// policies or a clock, then `build()`.
+    /// A builder with the provider, credentials, store and policies set
+    /// (credentials read from the environment and files now); add a
+    /// clock or a name, then `build()`.
     pub fn into_builder(self) -> Result<TokenSourceBuilder, Error> {
         let provider = self.provider()?;
-        let mut builder =
-            TokenSource::builder(provider).allow_insecure_http(self.allow_insecure_http);
+        let needs_owner = provider.spec().needs_resource_owner();
+        let mut builder = TokenSource::builder(provider.clone())
+            .allow_insecure_http(self.allow_insecure_http)
+            .refresh_policy(self.refresh_policy(&provider));
+        if let Some(retry) = &self.retry {
+            builder = builder.retry_policy(retry.apply(Default::default()));
+        }
         if let Some(store) = &self.store {
             builder = builder.store(store.open()?);
         }
-        Ok(match self.credentials {
-            Some(credentials) => builder.credentials(credentials),
+        Ok(match &self.credentials {
+            Some(credentials) => builder.credentials(credentials.resolve(needs_owner)?),
             None => builder,
         })
+    }
+
+    fn refresh_policy(&self, provider: &Provider) -> RefreshPolicy {
+        let advised = RefreshPolicy::advised_for(provider);
+        match &self.refresh {
+            Some(refresh) => refresh.apply(advised),
+            None => advised,
+        }
+    }
+
+    /// Every problem of this source, each at its key under `at`
+    /// (`sources.NAME`): provider and server, credentials (environment
+    /// variables set, files readable), policies, store. Opens nothing but
+    /// credential files.
+    pub fn problems(&self, at: &str) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let provider = match self.provider() {
+            Ok(provider) => Some(provider),
+            Err(error) => {
+                let key = match (&self.server, &self.base_url) {
+                    _ if Provider::by_name(&self.provider).is_err() => "provider",
+                    (Some(_), Some(_)) | (None, Some(_)) => "base_url",
+                    (Some(_), None) => "server",
+                    (None, None) if self.sandbox => "sandbox",
+                    (None, None) => "base_url",
+                };
+                problems.push(ConfigProblem::new(format!("{at}.{key}"), reason(&error)));
+                None
+            }
+        };
+        let credentials_at = format!("{at}.credentials");
+        match (&self.credentials, &provider) {
+            (None, _) => problems.push(ConfigProblem::new(
+                &credentials_at,
+                "missing: give client_id_env and client_secret_env (or _file)",
+            )),
+            (Some(credentials), provider) => match credentials.resolve_at(&credentials_at) {
+                Err(found) => problems.extend(found),
+                Ok(resolved) => {
+                    let needs_owner = provider
+                        .as_ref()
+                        .is_some_and(|p| p.spec().needs_resource_owner());
+                    if let Err(error) = resolved.into_credentials(needs_owner, &credentials_at) {
+                        problems.push(ConfigProblem::new(&credentials_at, reason(&error)));
+                    }
+                }
+            },
+        }
+        if let Some(provider) = &provider
+            && let Err(error) = self.refresh_policy(provider).check()
+        {
+            problems.push(ConfigProblem::new(format!("{at}.refresh"), reason(&error)));
+        }
+        if let Some(retry) = &self.retry
+            && let Err(error) = retry.apply(Default::default()).check()
+        {
+            problems.push(ConfigProblem::new(format!("{at}.retry"), reason(&error)));
+        }
+        if let Some(error) = self.store.as_ref().and_then(store_problem) {
+            problems.push(ConfigProblem::new(format!("{at}.store"), reason(&error)));
+        }
+        if problems.is_empty()
+            && let Err(error) = self.clone().into_builder().and_then(|b| b.build())
+        {
+            // What only the builder checks: the base URL's scheme and host.
+            problems.push(ConfigProblem::new(format!("{at}.base_url"), reason(&error)));
+        }
+        problems
+    }
+}
+
+/// What is wrong with a store's settings, without opening it.
+fn store_problem(store: &StoreConfig) -> Option<Error> {
+    match store {
+        StoreConfig::Memory => None,
+        StoreConfig::File {
+            encryption_key_env, ..
+        } => encryption_key(encryption_key_env).err(),
+        StoreConfig::Redis(_) => store.open().err(),
+    }
+}
+
+/// An error's message without the `configuration error: ` prefix.
+fn reason(error: &Error) -> String {
+    match error {
+        Error::Config(message) => message.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -194,7 +328,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            config.credentials.as_ref().and_then(|c| c.username()),
+            config
+                .credentials
+                .as_ref()
+                .and_then(|c| c.username.as_deref()),
             Some("u")
         );
         assert!(config.into_builder().unwrap().build().is_ok());

@@ -114,6 +114,30 @@ impl Error {
         )
     }
 
+    /// A stable, machine-readable name of the variant (`credentials_rejected`,
+    /// `rate_limited`, …): the `outcome` label of the fetch metrics and the
+    /// `code` of the agent's JSON errors.
+    ///
+    /// ```
+    /// assert_eq!(tokenmux::Error::Timeout.code(), "timeout");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::CredentialsRejected { .. } => "credentials_rejected",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Server { .. } => "server_error",
+            Error::Redirect { .. } => "redirect",
+            Error::UnexpectedStatus { .. } => "unexpected_status",
+            Error::Timeout => "timeout",
+            Error::Transport { .. } => "transport",
+            Error::Tls { .. } => "tls",
+            Error::InvalidResponse { .. } => "invalid_response",
+            Error::Config(_) => "config",
+            Error::Store(_) => "store",
+            Error::RefreshAborted => "refresh_aborted",
+        }
+    }
+
     /// How long the endpoint asked to wait (`Retry-After` of a 429 or 503).
     ///
     /// ```

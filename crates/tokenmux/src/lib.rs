@@ -117,6 +117,7 @@ mod classify;
 mod clock;
 mod config;
 mod credentials;
+mod credentials_config;
 mod error;
 mod exchange;
 mod file_store;
@@ -125,6 +126,7 @@ mod generated;
 mod lease_guard;
 #[cfg(feature = "middleware")]
 mod middleware;
+mod observe;
 mod policy;
 mod provider;
 mod record;
@@ -140,14 +142,16 @@ mod store;
 mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{SourceConfig, StoreConfig};
+pub use config::{ConfigProblem, SourceConfig, StoreConfig, default_cache_dir};
 pub use credentials::Credentials;
+pub use credentials_config::CredentialsConfig;
 pub use error::Error;
 pub use exchange::decode_token_response;
 pub use file_store::FileStore;
 #[cfg(feature = "middleware")]
 pub use middleware::BearerAuth;
-pub use policy::{RefreshPolicy, RetryPolicy};
+pub use observe::{LifecycleEvent, SourceStatus, TokenOrigin, TokenState};
+pub use policy::{RefreshConfig, RefreshPolicy, RetryConfig, RetryPolicy};
 pub use provider::Provider;
 pub use record::{EncryptionKey, decode_record};
 pub use redis_config::{RedisStoreConfig, SentinelConfig};

@@ -29,7 +29,7 @@ use crate::Secret;
 /// let Some(StoreConfig::Redis(redis)) = config.store else { panic!() };
 /// assert_eq!(redis.cluster.map(|seeds| seeds.len()), Some(2));
 /// ```
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RedisStoreConfig {
@@ -73,7 +73,7 @@ pub struct RedisStoreConfig {
 }
 
 /// Sentinels and the name of the master they watch.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SentinelConfig {

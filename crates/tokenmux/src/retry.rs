@@ -33,13 +33,23 @@ pub(crate) async fn fetch_with_retries(
         .with_jitter()
         .build();
     let provider = inner.provider.name();
+    let refresh = matches!(grant, Grant::Refresh(_));
     loop {
-        let error = match tokio::time::timeout_at(deadline, exchange.request(grant)).await {
-            Ok(Ok(issued)) => return normalise(issued, inner.clock.now(), &inner.refresh),
-            Ok(Err(error)) => error,
-            Err(_) => return Err(Error::Timeout),
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout_at(deadline, exchange.request(grant)).await {
+            Ok(Ok(issued)) => normalise(issued, inner.clock.now(), &inner.refresh),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(Error::Timeout),
         };
-        let retried = !matches!(grant, Grant::Refresh(_)) && error.is_transient();
+        inner
+            .observe
+            .fetched(refresh, outcome.as_ref().map(|_| ()), started.elapsed());
+        let error = match outcome {
+            Ok(token) => return Ok(token),
+            Err(Error::Timeout) => return Err(Error::Timeout),
+            Err(error) => error,
+        };
+        let retried = !refresh && error.is_transient();
         let Some(delay) = backoff.next().filter(|_| retried) else {
             return Err(error);
         };

@@ -15,6 +15,7 @@ use tokenmux_wire::Secret;
 use tracing::{debug, warn};
 
 use crate::AccessToken;
+use crate::observe::Observer;
 use crate::store::{PutOutcome, StoreKey, TokenStore, Versioned};
 use crate::token::fingerprint;
 
@@ -53,6 +54,7 @@ pub(crate) async fn claim(
     stored: Option<&Versioned>,
     memory: Option<(&AccessToken, Option<u64>)>,
     spent: &SpentRefreshTokens,
+    observe: &Observer,
 ) -> Option<Claimed> {
     let stored_version = stored.map(|s| s.version);
     let newest = match (stored, memory) {
@@ -64,6 +66,7 @@ pub(crate) async fn claim(
     let refresh_token = newest.refresh_token()?.clone();
     if spent.contains(&refresh_token) {
         debug!("the newest refresh token was already sent by this process");
+        observe.reuse_refused();
         return None;
     }
     // Spent from here on, whether or not the claim and the request succeed.
@@ -76,6 +79,7 @@ pub(crate) async fn claim(
         }),
         Ok(PutOutcome::Conflict { .. }) => {
             debug!("another holder changed the stored token; not presenting its refresh token");
+            observe.reuse_refused();
             None
         }
         Err(error) => {
@@ -96,6 +100,10 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
+
+    fn observer() -> Observer {
+        Observer::new("test".into(), "test")
+    }
     use crate::{Credentials, MemoryStore, Provider};
 
     fn token(access: &str, refresh: &str) -> AccessToken {
@@ -112,19 +120,19 @@ mod tests {
         // Two holders read version 1; the first claims r1, the second
         // (its own spent set: another process) finds it gone.
         let (first, second) = (SpentRefreshTokens::default(), SpentRefreshTokens::default());
-        let claimed = claim(&store, &key, stored.as_ref(), None, &first)
+        let claimed = claim(&store, &key, stored.as_ref(), None, &first, &observer())
             .await
             .unwrap();
         assert_eq!(claimed.refresh_token.expose_secret(), "r1");
         assert_eq!(claimed.version, Some(2));
         assert!(
-            claim(&store, &key, stored.as_ref(), None, &second)
+            claim(&store, &key, stored.as_ref(), None, &second, &observer())
                 .await
                 .is_none()
         );
         let now = store.get(&key).await.unwrap();
         assert!(
-            claim(&store, &key, now.as_ref(), None, &second)
+            claim(&store, &key, now.as_ref(), None, &second, &observer())
                 .await
                 .is_none()
         );
@@ -145,6 +153,7 @@ mod tests {
             stored.as_ref(),
             Some((&newer, Some(7))),
             &spent,
+            &observer(),
         )
         .await
         .unwrap();
@@ -153,7 +162,7 @@ mod tests {
         store.put(&key, &newer, Some(2)).await.unwrap();
         let stored = store.get(&key).await.unwrap();
         assert!(
-            claim(&store, &key, stored.as_ref(), None, &spent)
+            claim(&store, &key, stored.as_ref(), None, &spent, &observer())
                 .await
                 .is_none()
         );

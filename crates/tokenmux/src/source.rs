@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 use crate::exchange::Grant;
 use crate::flight::{self, Flights, Joined};
 use crate::lease_guard::LeaseGuard;
+use crate::observe::{LifecycleEvent, Observer, SourceStatus, TokenOrigin, TokenState};
 use crate::retry::fetch_with_retries;
 use crate::rotation::{self, SpentRefreshTokens};
 use crate::sharded_header::ShardedHeader;
@@ -73,11 +74,14 @@ pub(crate) struct Inner {
     pub(crate) spent_refresh_tokens: SpentRefreshTokens,
     /// Fingerprint of the access token a caller reported as rejected.
     pub(crate) rejected: Mutex<Option<String>>,
+    /// Metrics, events and the last error.
+    pub(crate) observe: Observer,
 }
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenSource")
+            .field("name", &self.observe.name)
             .field("provider", &self.provider)
             .field("credentials", &self.credentials)
             .field("refresh", &self.refresh)
@@ -101,15 +105,22 @@ pub(crate) struct Cached {
 }
 
 impl Cached {
-    fn new(token: AccessToken, version: Option<u64>, policy: &RefreshPolicy) -> Self {
+    /// `jitter` (0 to 1) places the refresh point inside the refresh-ahead
+    /// window: 0 at its start, 1 at its end (the token's usable end).
+    fn new(token: AccessToken, version: Option<u64>, policy: &RefreshPolicy, jitter: f64) -> Self {
         let lifetime = token.lifetime();
         // Neither margin may eat more than half the lifetime, or a short-lived
         // token would be refreshed on every call.
         let skew = policy.clock_skew.min(lifetime / 2);
-        let ahead = policy.refresh_ahead(lifetime).min(lifetime / 2);
+        let ahead = policy.refresh_ahead(lifetime).min(lifetime / 2).max(skew);
+        let jitter = if policy.fleet_jitter && jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         Self {
             header: ShardedHeader::new(&token.authorization()),
-            fresh_until: token.expires_at() - ahead.max(skew),
+            fresh_until: token.expires_at() - ahead + (ahead - skew).mul_f64(jitter),
             valid_until: token.expires_at() - skew,
             token,
             version,
@@ -152,10 +163,66 @@ impl TokenSource {
     fn if_fresh<T>(&self, read: impl FnOnce(&Cached) -> T) -> Option<T> {
         let now = self.inner.clock.now();
         let current = self.inner.current.load();
-        current
+        let fresh = current
             .as_ref()
             .filter(|cached| now < cached.fresh_until)
-            .map(|cached| read(cached))
+            .map(|cached| read(cached));
+        if fresh.is_some() {
+            self.inner.observe.cache_hits.increment(1);
+        }
+        fresh
+    }
+
+    /// Lifecycle events (refreshed, failed, rotated) from now on, for an
+    /// application that must learn of a new token without polling. A
+    /// subscriber more than 64 events behind misses the oldest
+    /// (`RecvError::Lagged`).
+    ///
+    /// ```no_run
+    /// use tokenmux::{Credentials, LifecycleEvent, Provider, TokenSource};
+    ///
+    /// # async fn example() -> Result<(), tokenmux::Error> {
+    /// let tokens = TokenSource::builder(Provider::airalo_sandbox())
+    ///     .credentials(Credentials::client("my-id", "my-secret"))
+    ///     .build()?;
+    /// let mut events = tokens.subscribe();
+    /// tokio::spawn(async move {
+    ///     while let Ok(event) = events.recv().await {
+    ///         if let LifecycleEvent::Failed { error, .. } = event {
+    ///             eprintln!("token refresh failed: {error}");
+    ///         }
+    ///     }
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LifecycleEvent> {
+        self.inner.observe.subscribe()
+    }
+
+    /// The current token's state, when it expires and will be refreshed,
+    /// and the last refresh's error (no secret).
+    pub fn status(&self) -> SourceStatus {
+        let now = self.inner.clock.now();
+        let current = self.inner.current.load();
+        let state = match current.as_ref() {
+            None => TokenState::Missing,
+            Some(c) if now < c.fresh_until => TokenState::Fresh,
+            Some(c) if now < c.valid_until => TokenState::Stale,
+            Some(_) => TokenState::Expired,
+        };
+        SourceStatus {
+            name: std::sync::Arc::clone(&self.inner.observe.name),
+            state,
+            expires_at: current.as_ref().map(|c| c.token.expires_at()),
+            refresh_at: current.as_ref().map(|c| c.fresh_until),
+            last_error: self.inner.observe.last_error(),
+        }
+    }
+
+    /// The name given to the builder (default: the provider's): the
+    /// `source` of metrics and events.
+    pub fn name(&self) -> &str {
+        &self.inner.observe.name
     }
 
     /// Forgets the current access token, for a caller whose request was
@@ -206,6 +273,7 @@ impl TokenSource {
         if let Some(cached) = &current {
             if now < cached.fresh_until {
                 tracing::trace!(provider = inner.provider.name(), "token cache hit");
+                inner.observe.cache_hits.increment(1);
                 return Ok(Arc::clone(cached));
             }
             if now < cached.valid_until && inner.background_refresh {
@@ -234,7 +302,13 @@ impl TokenSource {
     fn join_flight(&self) -> Joined<Arc<Cached>> {
         self.inner.flights.join(|| {
             let inner = Arc::clone(&self.inner);
-            async move { inner.refresh().await }
+            async move {
+                let outcome = inner.refresh().await;
+                if let Err(error) = &outcome {
+                    inner.observe.failed(error);
+                }
+                outcome
+            }
         })
     }
 }
@@ -254,6 +328,7 @@ impl Inner {
         // Waiting is bounded by how long the lease holder's fetch may run.
         let give_up = tokio::time::Instant::now() + self.retry.deadline + LEASE_WAIT_MARGIN;
         let mut pause = LEASE_POLL_FIRST;
+        let mut waited = false;
         loop {
             let stored = self.read_store().await;
             // Another holder of the store may have refreshed already.
@@ -276,6 +351,9 @@ impl Inner {
                     return result;
                 }
                 Ok(None) if tokio::time::Instant::now() < give_up => {
+                    if !std::mem::replace(&mut waited, true) {
+                        self.observe.lease_wait();
+                    }
                     debug!(
                         provider = self.provider.name(),
                         ?pause,
@@ -285,6 +363,7 @@ impl Inner {
                     pause = (pause * 2).min(LEASE_POLL_MAX);
                 }
                 Ok(None) => {
+                    self.observe.lease_takeover();
                     warn!(
                         provider = self.provider.name(),
                         "the store's lease holder has not stored a token in time; fetching without it"
@@ -311,6 +390,12 @@ impl Inner {
     ) -> Result<Arc<Cached>, Error> {
         let mut version = stored.as_ref().map(|s| s.version);
         let current = self.current.load_full();
+        if current
+            .as_ref()
+            .is_some_and(|c| self.clock.now() < c.valid_until)
+        {
+            self.observe.refresh_ahead();
+        }
         let claimed = match leased {
             true => {
                 let memory = current.as_ref().map(|c| (&c.token, c.version));
@@ -320,6 +405,7 @@ impl Inner {
                     stored.as_ref(),
                     memory,
                     &self.spent_refresh_tokens,
+                    &self.observe,
                 )
                 .await
             }
@@ -338,7 +424,15 @@ impl Inner {
     /// The refresh grant, and what to do when the refresh token is refused.
     async fn refresh_grant(&self, refresh_token: &Secret) -> Result<AccessToken, Error> {
         let error = match self.fetch(Grant::Refresh(refresh_token)).await {
-            Ok(token) => return Ok(token),
+            Ok(token) => {
+                if token
+                    .refresh_token()
+                    .is_some_and(|new| new.expose_secret() != refresh_token.expose_secret())
+                {
+                    self.observe.rotated();
+                }
+                return Ok(token);
+            }
             Err(error) => error,
         };
         debug!(provider = self.provider.name(), %error, "refresh grant failed");
@@ -366,7 +460,12 @@ impl Inner {
             );
             return None;
         }
-        let cached = Cached::new(stored.token.clone(), Some(stored.version), &self.refresh);
+        let cached = Cached::new(
+            stored.token.clone(),
+            Some(stored.version),
+            &self.refresh,
+            self.clock.refresh_jitter(),
+        );
         let rejected = lock(&self.rejected).as_deref() == Some(&stored.token.fingerprint());
         let current = self.current.load_full();
         let same_as_current = current
@@ -378,6 +477,7 @@ impl Inner {
         debug!(provider = self.provider.name(), fingerprint = %stored.token.fingerprint(), "token taken from the store");
         let cached = Arc::new(cached);
         self.current.store(Some(Arc::clone(&cached)));
+        self.observe.published(&cached.token, TokenOrigin::Store);
         Some(cached)
     }
 
@@ -428,8 +528,14 @@ impl Inner {
         }
         *lock(&self.rejected) = None;
         debug!(provider = self.provider.name(), fingerprint = %token.fingerprint(), expires_at = ?token.expires_at(), "token refreshed");
-        let cached = Arc::new(Cached::new(token, stored_version, &self.refresh));
+        let cached = Arc::new(Cached::new(
+            token,
+            stored_version,
+            &self.refresh,
+            self.clock.refresh_jitter(),
+        ));
         self.current.store(Some(Arc::clone(&cached)));
+        self.observe.published(&cached.token, TokenOrigin::Fetched);
         Ok(cached)
     }
 

@@ -1,0 +1,143 @@
+//! Who may ask the agent: on the Unix socket, processes of allowed users
+//! (the kernel's `SO_PEERCRED`); on loopback TCP, holders of the bearer the
+//! agent wrote to a 0600 file at start-up.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
+use base64::Engine as _;
+use subtle::ConstantTimeEq as _;
+use tokio::net::UnixListener;
+
+use super::routes::refusal;
+
+/// The peer of a Unix-socket connection, as the kernel saw it at connect.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer {
+    uid: Option<u32>,
+}
+
+impl Connected<IncomingStream<'_, UnixListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, UnixListener>) -> Self {
+        Self {
+            uid: stream.io().peer_cred().ok().map(|cred| cred.uid()),
+        }
+    }
+}
+
+/// The uids allowed on the socket: the agent's own and the configured.
+#[derive(Clone, Debug)]
+pub(crate) struct AllowedUids(pub(crate) Arc<BTreeSet<u32>>);
+
+/// Middleware of the Unix socket: refuses a peer whose uid is not allowed.
+pub(crate) async fn check_peer(
+    State(allowed): State<AllowedUids>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match peer.uid {
+        Some(uid) if allowed.0.contains(&uid) => next.run(request).await,
+        uid => {
+            tracing::warn!(
+                ?uid,
+                "refused a client on the agent's socket: its uid is not allowed"
+            );
+            refusal(
+                http::StatusCode::FORBIDDEN,
+                "peer_not_allowed",
+                "this user may not use the agent (see agent.allowed_uids)",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// The bearer of the TCP listener: 32 random bytes, base64url.
+#[derive(Clone)]
+pub(crate) struct Bearer(Arc<str>);
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bearer(…)")
+    }
+}
+
+impl Bearer {
+    pub(crate) fn random() -> Self {
+        let bytes: [u8; 32] = rand::random();
+        Self(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(bytes)
+                .into(),
+        )
+    }
+
+    /// Writes it to `path`, a new file of mode 0600 (an old one is replaced).
+    pub(crate) fn write_to(&self, path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(self.0.as_bytes())?;
+        file.write_all(b"\n")
+    }
+
+    fn matches(&self, header: Option<&http::HeaderValue>) -> bool {
+        let presented = header
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        presented.len() == self.0.len() && bool::from(presented.as_bytes().ct_eq(self.0.as_bytes()))
+    }
+}
+
+/// Middleware of the TCP listener: refuses a request without the bearer.
+pub(crate) async fn check_bearer(
+    State(bearer): State<Bearer>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if bearer.matches(request.headers().get(http::header::AUTHORIZATION)) {
+        return next.run(request).await;
+    }
+    let mut response = refusal(
+        http::StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send `Authorization: Bearer` with the content of the agent's bearer file",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_matches_only_itself_and_never_shows() {
+        let bearer = Bearer::random();
+        let header = |text: String| http::HeaderValue::from_str(&text).ok();
+        assert!(bearer.matches(header(format!("Bearer {}", bearer.0)).as_ref()));
+        assert!(!bearer.matches(header(format!("Bearer {}x", bearer.0)).as_ref()));
+        assert!(!bearer.matches(header(bearer.0.to_string()).as_ref()));
+        assert!(!bearer.matches(None));
+        assert!(!format!("{bearer:?}").contains(&*bearer.0));
+    }
+}

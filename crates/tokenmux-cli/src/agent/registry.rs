@@ -1,0 +1,146 @@
+//! The agent's named sources: built from the config, kept fresh in the
+//! background, and swapped on reload without touching unchanged ones.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokenmux::{Credentials, SourceConfig, TokenSource};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::Failure;
+
+/// The shortest pause of a keeper: a token inside its window, whose
+/// refresh runs in the background, is looked at again after this.
+const MIN_PAUSE: Duration = Duration::from_secs(1);
+/// The longest pause after failures in a row (the source's own cool-down
+/// and `Retry-After` still apply inside it).
+const MAX_FAILURE_PAUSE: Duration = Duration::from_secs(60);
+/// Refreshes running at once across all sources, so that a config of
+/// thousands of sources does not open thousands of connections at start.
+pub(crate) const CONCURRENT_REFRESHES: usize = 32;
+
+/// One named source.
+pub(crate) struct Entry {
+    pub(crate) config: SourceConfig,
+    credentials: Option<Credentials>,
+    pub(crate) source: TokenSource,
+    keeper: JoinHandle<()>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.keeper.abort();
+    }
+}
+
+/// Every named source, by name.
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) sources: BTreeMap<String, Arc<Entry>>,
+}
+
+/// Built sources share one HTTP client (connection pools, TLS roots):
+/// thousands of sources cost little memory.
+pub(crate) fn http_client() -> Result<reqwest::Client, Failure> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        // The request carries credentials: never to another URL.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Failure::usage(format!("cannot build the HTTP client: {e}")))
+}
+
+impl Registry {
+    /// The sources of `configs`, reusing from `previous` each whose
+    /// config and credentials are unchanged (its cached token with it).
+    pub(crate) fn build(
+        configs: &BTreeMap<String, SourceConfig>,
+        previous: &Registry,
+        http: &reqwest::Client,
+        permits: &Arc<Semaphore>,
+    ) -> Result<(Registry, Vec<String>), Failure> {
+        let mut sources = BTreeMap::new();
+        let mut rebuilt = Vec::new();
+        for (name, config) in configs {
+            let credentials = match &config.credentials {
+                Some(credentials) => {
+                    let needs_owner = config.provider()?.spec().needs_resource_owner();
+                    Some(credentials.resolve(needs_owner)?)
+                }
+                None => None,
+            };
+            if let Some(old) = previous.sources.get(name)
+                && old.config == *config
+                && same(&old.credentials, &credentials)
+            {
+                sources.insert(name.clone(), Arc::clone(old));
+                continue;
+            }
+            let source = config
+                .clone()
+                .into_builder()?
+                .name(name.as_str())
+                .http_client(http.clone())
+                .build()?;
+            let keeper = tokio::spawn(keep_fresh(source.clone(), Arc::clone(permits)));
+            rebuilt.push(name.clone());
+            sources.insert(
+                name.clone(),
+                Arc::new(Entry {
+                    config: config.clone(),
+                    credentials,
+                    source,
+                    keeper,
+                }),
+            );
+        }
+        Ok((Registry { sources }, rebuilt))
+    }
+}
+
+fn same(a: &Option<Credentials>, b: &Option<Credentials>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.client_id() == b.client_id()
+                && a.client_secret() == b.client_secret()
+                && a.username() == b.username()
+                && a.user_password() == b.user_password()
+        }
+        _ => false,
+    }
+}
+
+/// Asks `source` for its token whenever it is due: at start, then at each
+/// refresh point (inside the refresh-ahead window, jittered), backing off
+/// after failures. Callers then always find a fresh token.
+async fn keep_fresh(source: TokenSource, permits: Arc<Semaphore>) {
+    let mut failures: u32 = 0;
+    loop {
+        let outcome = {
+            let _permit = permits.acquire().await;
+            source.token().await
+        };
+        let pause = match outcome {
+            Ok(_) => {
+                failures = 0;
+                let refresh_at = source.status().refresh_at;
+                refresh_at
+                    .and_then(|at| at.duration_since(SystemTime::now()).ok())
+                    .unwrap_or_default()
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                let backoff = MIN_PAUSE * 2u32.saturating_pow(failures.min(6));
+                error
+                    .retry_after()
+                    .unwrap_or(backoff)
+                    .min(MAX_FAILURE_PAUSE)
+            }
+        };
+        tokio::time::sleep(pause.max(MIN_PAUSE)).await;
+    }
+}

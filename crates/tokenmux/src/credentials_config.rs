@@ -1,0 +1,292 @@
+//! Credentials in a config file: each value from an environment variable,
+//! from a file (a mounted secret), or, for a quick try, inline.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tokenmux_wire::Secret;
+
+use crate::Credentials;
+use crate::config::ConfigProblem;
+
+/// Largest credential file read: a secret, not a document.
+const MAX_FILE_BYTES: u64 = 64 * 1024;
+
+/// `credentials:` of a configured source. Each value is given one way:
+/// `client_secret_env: NAME` (an environment variable), `client_secret_file:
+/// PATH` (its content, one trailing newline dropped), or `client_secret:
+/// VALUE` inline (kept for older files; prefer the other two, which keep
+/// secrets out of config files).
+///
+/// ```
+/// use tokenmux::CredentialsConfig;
+///
+/// let config: CredentialsConfig = serde_json::from_str(
+///     r#"{"client_id": "my-id", "client_secret_env": "PARTNER_SECRET"}"#,
+/// ).unwrap();
+/// // SAFETY of the example: nothing else in this process reads it.
+/// # unsafe { std::env::set_var("PARTNER_SECRET", "hunter2") };
+/// let credentials = config.resolve(false).unwrap();
+/// assert_eq!(credentials.client_secret().expose_secret(), "hunter2");
+/// ```
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// The client id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Environment variable holding the client id.
+    #[serde(default)]
+    pub client_id_env: Option<String>,
+    /// File holding the client id.
+    #[serde(default)]
+    pub client_id_file: Option<PathBuf>,
+    /// The client secret, inline (prefer `client_secret_env` or `_file`).
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub client_secret: Option<Secret>,
+    /// Environment variable holding the client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// File holding the client secret (`/run/secrets/…`).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The resource owner's username (password provider).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Environment variable holding the username.
+    #[serde(default)]
+    pub username_env: Option<String>,
+    /// File holding the username.
+    #[serde(default)]
+    pub username_file: Option<PathBuf>,
+    /// The resource owner's password, inline (prefer `_env` or `_file`).
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub password: Option<Secret>,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+impl From<Credentials> for CredentialsConfig {
+    fn from(credentials: Credentials) -> Self {
+        let mut config = CredentialsConfig {
+            client_id: Some(credentials.client_id().to_owned()),
+            client_secret: Some(credentials.client_secret().clone()),
+            ..Self::default()
+        };
+        config.username = credentials.username().map(str::to_owned);
+        config.password = credentials.user_password().cloned();
+        config
+    }
+}
+
+impl CredentialsConfig {
+    /// The credentials, read from the environment and files now;
+    /// `needs_owner` for a provider that also needs a username and
+    /// password. Errors name the key and never hold a value.
+    pub fn resolve(&self, needs_owner: bool) -> Result<Credentials, crate::Error> {
+        self.resolve_at("credentials")
+            .map_err(|problems| {
+                crate::Error::Config(
+                    problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })
+            .and_then(|resolved| resolved.into_credentials(needs_owner, "credentials"))
+    }
+
+    /// Every value, with each problem under `at` (its path in the file).
+    pub(crate) fn resolve_at(&self, at: &str) -> Result<Resolved, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let mut take =
+            |name: &str, inline: Option<Secret>, env: &Option<String>, file: &Option<PathBuf>| {
+                match value(inline, env, file) {
+                    Ok(value) => value,
+                    Err((key, message)) => {
+                        problems.push(ConfigProblem::new(format!("{at}.{name}{key}"), message));
+                        None
+                    }
+                }
+            };
+        let resolved = Resolved {
+            client_id: take(
+                "client_id",
+                self.client_id.clone().map(Secret::from),
+                &self.client_id_env,
+                &self.client_id_file,
+            ),
+            client_secret: take(
+                "client_secret",
+                self.client_secret.clone(),
+                &self.client_secret_env,
+                &self.client_secret_file,
+            ),
+            username: take(
+                "username",
+                self.username.clone().map(Secret::from),
+                &self.username_env,
+                &self.username_file,
+            ),
+            password: take(
+                "password",
+                self.password.clone(),
+                &self.password_env,
+                &self.password_file,
+            ),
+        };
+        match problems.is_empty() {
+            true => Ok(resolved),
+            false => Err(problems),
+        }
+    }
+}
+
+/// The values read, before they are checked against the provider.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    client_id: Option<Secret>,
+    client_secret: Option<Secret>,
+    username: Option<Secret>,
+    password: Option<Secret>,
+}
+
+impl Resolved {
+    /// The credentials a provider needs; a problem names what is missing.
+    pub(crate) fn into_credentials(
+        self,
+        needs_owner: bool,
+        at: &str,
+    ) -> Result<Credentials, crate::Error> {
+        let missing = |name: &str| {
+            crate::Error::Config(format!(
+                "{at}: give `{name}_env` or `{name}_file` (or `{name}`)"
+            ))
+        };
+        let id = self.client_id.ok_or_else(|| missing("client_id"))?;
+        let secret = self.client_secret.ok_or_else(|| missing("client_secret"))?;
+        let id = id.expose_secret().to_owned();
+        if !needs_owner {
+            return Ok(Credentials::client(id, secret));
+        }
+        let username = self.username.ok_or_else(|| missing("username"))?;
+        let password = self.password.ok_or_else(|| missing("password"))?;
+        Ok(Credentials::password(
+            id,
+            secret,
+            username.expose_secret(),
+            password,
+        ))
+    }
+}
+
+/// One value from the one place it is given; `Err((key suffix, why))`.
+fn value(
+    inline: Option<Secret>,
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<Secret>, (&'static str, String)> {
+    match (inline, env, file) {
+        (None, None, None) => Ok(None),
+        (Some(value), None, None) => Ok(Some(value)),
+        (None, Some(variable), None) => match std::env::var(variable) {
+            Ok(value) if !value.is_empty() => Ok(Some(value.into())),
+            Ok(_) => Err((
+                "_env",
+                format!("the environment variable `{variable}` is empty"),
+            )),
+            Err(_) => Err((
+                "_env",
+                format!("the environment variable `{variable}` is not set"),
+            )),
+        },
+        (None, None, Some(path)) => read_file(path).map(Some).map_err(|why| ("_file", why)),
+        _ => Err((
+            "",
+            "give one of the value, `_env` and `_file`, not several".into(),
+        )),
+    }
+}
+
+/// A credential file's content, one trailing newline dropped. The
+/// message names the file, never its content.
+fn read_file(path: &Path) -> Result<Secret, String> {
+    use std::io::Read as _;
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("{shown} is larger than {MAX_FILE_BYTES} bytes"));
+    }
+    let mut text = String::from_utf8(bytes).map_err(|_| format!("{shown} is not UTF-8 text"))?;
+    for ending in ["\r\n", "\n"] {
+        if text.ends_with(ending) {
+            text.truncate(text.len() - ending.len());
+            break;
+        }
+    }
+    if text.is_empty() {
+        return Err(format!("{shown} is empty"));
+    }
+    Ok(text.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_come_from_files_and_problems_name_keys_not_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret-from-file\n").unwrap();
+        let config = CredentialsConfig {
+            client_id: Some("id".into()),
+            client_secret_file: Some(secret),
+            ..Default::default()
+        };
+        let credentials = config.resolve(false).unwrap();
+        assert_eq!(
+            credentials.client_secret().expose_secret(),
+            "s3cret-from-file"
+        );
+
+        let both = CredentialsConfig {
+            client_id: Some("id".into()),
+            client_secret: Some("inline-s3cret".into()),
+            client_secret_env: Some("X".into()),
+            ..Default::default()
+        };
+        let problems = both.resolve_at("sources.a.credentials").unwrap_err();
+        assert_eq!(problems[0].path, "sources.a.credentials.client_secret");
+        assert!(!format!("{problems:?}").contains("inline-s3cret"));
+
+        let unset = CredentialsConfig {
+            client_id_env: Some("TOKENMUX_TEST_SURELY_UNSET".into()),
+            client_secret_file: Some(dir.path().join("missing")),
+            ..Default::default()
+        };
+        let problems = unset.resolve_at("c").unwrap_err();
+        let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["c.client_id_env", "c.client_secret_file"]);
+
+        let owner = CredentialsConfig {
+            client_id: Some("id".into()),
+            client_secret: Some("s".into()),
+            ..Default::default()
+        };
+        let error = owner.resolve(true).unwrap_err().to_string();
+        assert!(error.contains("username"), "{error}");
+    }
+}

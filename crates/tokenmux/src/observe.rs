@@ -1,0 +1,216 @@
+//! What a source tells the world about its lifecycle: metrics through the
+//! [`metrics`] facade, lifecycle events to subscribers, and its status.
+//!
+//! Metrics (every one labelled `source`, the builder's
+//! [`name`](crate::TokenSourceBuilder::name), and `provider`):
+//!
+//! | name | kind | what |
+//! |---|---|---|
+//! | `tokenmux_fetches_total` | counter | upstream token requests, by `grant` (`primary`, `refresh`) and `outcome` (`ok` or an [`Error::code`]) |
+//! | `tokenmux_fetch_duration_seconds` | histogram | their latency, by `grant` |
+//! | `tokenmux_cache_hits_total` | counter | tokens served from memory without a wait |
+//! | `tokenmux_refresh_ahead_total` | counter | refreshes started while the token was still valid |
+//! | `tokenmux_lease_waits_total` | counter | waits for another holder of the store to fetch |
+//! | `tokenmux_lease_takeovers_total` | counter | fetches made after that holder took too long |
+//! | `tokenmux_refresh_token_rotations_total` | counter | refresh grants that returned a new refresh token |
+//! | `tokenmux_refresh_token_reuse_refusals_total` | counter | refresh tokens not presented because they were spent or claimed elsewhere |
+//! | `tokenmux_token_expiry_timestamp_seconds` | gauge | when the current token expires (Unix time; `time() - x` is the seconds left) |
+//!
+//! Handles are resolved when the source is built: install the recorder
+//! (Prometheus, OpenTelemetry, …) before building sources.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use metrics::{Counter, Gauge};
+use tokio::sync::broadcast;
+
+use crate::{AccessToken, Error};
+
+/// Where a source's new token came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenOrigin {
+    /// Fetched from the token endpoint by this source.
+    Fetched,
+    /// Stored by another holder of the shared store and adopted.
+    Store,
+}
+
+/// Something that happened in a source's lifecycle
+/// ([`TokenSource::subscribe`](crate::TokenSource::subscribe)). Events
+/// never carry a secret: no token, no fingerprint of one.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum LifecycleEvent {
+    /// A new access token is in use.
+    Refreshed {
+        /// The source's name.
+        source: Arc<str>,
+        /// Where the token came from.
+        origin: TokenOrigin,
+        /// When it expires.
+        expires_at: SystemTime,
+    },
+    /// A refresh failed; callers get the still-valid token or this error.
+    Failed {
+        /// The source's name.
+        source: Arc<str>,
+        /// Why (secrets are scrubbed from errors).
+        error: Error,
+    },
+    /// A refresh grant returned a new refresh token; the old one is spent.
+    Rotated {
+        /// The source's name.
+        source: Arc<str>,
+    },
+}
+
+/// The state of a source's current token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenState {
+    /// No token yet.
+    Missing,
+    /// Served from memory.
+    Fresh,
+    /// Inside the refresh-ahead window: still served, being refreshed.
+    Stale,
+    /// Past its usable life: the next caller waits for a new one.
+    Expired,
+}
+
+/// A snapshot of a source ([`TokenSource::status`](crate::TokenSource::status)).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SourceStatus {
+    /// The source's name.
+    pub name: Arc<str>,
+    /// The current token's state.
+    pub state: TokenState,
+    /// When the current token expires.
+    pub expires_at: Option<SystemTime>,
+    /// When this process will refresh it (inside the refresh-ahead window).
+    pub refresh_at: Option<SystemTime>,
+    /// The last refresh's error, until a refresh succeeds.
+    pub last_error: Option<Error>,
+}
+
+/// How many events a slow subscriber may fall behind before it misses some.
+const EVENT_BUFFER: usize = 64;
+
+/// A source's metric handles, event channel and last error.
+pub(crate) struct Observer {
+    pub(crate) name: Arc<str>,
+    provider: &'static str,
+    pub(crate) cache_hits: Counter,
+    refresh_ahead: Counter,
+    lease_waits: Counter,
+    lease_takeovers: Counter,
+    rotations: Counter,
+    reuse_refusals: Counter,
+    expiry: Gauge,
+    events: broadcast::Sender<LifecycleEvent>,
+    last_error: Mutex<Option<Error>>,
+}
+
+impl Observer {
+    pub(crate) fn new(name: Arc<str>, provider: &'static str) -> Self {
+        let labels = [
+            ("source", name.to_string()),
+            ("provider", provider.to_owned()),
+        ];
+        Self {
+            cache_hits: metrics::counter!("tokenmux_cache_hits_total", &labels),
+            refresh_ahead: metrics::counter!("tokenmux_refresh_ahead_total", &labels),
+            lease_waits: metrics::counter!("tokenmux_lease_waits_total", &labels),
+            lease_takeovers: metrics::counter!("tokenmux_lease_takeovers_total", &labels),
+            rotations: metrics::counter!("tokenmux_refresh_token_rotations_total", &labels),
+            reuse_refusals: metrics::counter!(
+                "tokenmux_refresh_token_reuse_refusals_total",
+                &labels
+            ),
+            expiry: metrics::gauge!("tokenmux_token_expiry_timestamp_seconds", &labels),
+            events: broadcast::channel(EVENT_BUFFER).0,
+            last_error: Mutex::new(None),
+            name,
+            provider,
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<LifecycleEvent> {
+        self.events.subscribe()
+    }
+
+    /// One upstream request ended.
+    pub(crate) fn fetched(&self, refresh: bool, outcome: Result<(), &Error>, took: Duration) {
+        let grant = if refresh { "refresh" } else { "primary" };
+        let outcome = match outcome {
+            Ok(()) => "ok",
+            Err(error) => error.code(),
+        };
+        let (source, provider) = (self.name.to_string(), self.provider);
+        metrics::counter!("tokenmux_fetches_total", "source" => source.clone(), "provider" => provider, "grant" => grant, "outcome" => outcome).increment(1);
+        metrics::histogram!("tokenmux_fetch_duration_seconds", "source" => source, "provider" => provider, "grant" => grant).record(took.as_secs_f64());
+    }
+
+    pub(crate) fn refresh_ahead(&self) {
+        self.refresh_ahead.increment(1);
+    }
+
+    pub(crate) fn lease_wait(&self) {
+        self.lease_waits.increment(1);
+    }
+
+    pub(crate) fn lease_takeover(&self) {
+        self.lease_takeovers.increment(1);
+    }
+
+    pub(crate) fn reuse_refused(&self) {
+        self.reuse_refusals.increment(1);
+    }
+
+    pub(crate) fn rotated(&self) {
+        self.rotations.increment(1);
+        self.send(LifecycleEvent::Rotated {
+            source: Arc::clone(&self.name),
+        });
+    }
+
+    /// A new token is in use.
+    pub(crate) fn published(&self, token: &AccessToken, origin: TokenOrigin) {
+        let expires_at = token.expires_at();
+        let unix = expires_at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.expiry.set(unix.as_secs_f64());
+        *lock(&self.last_error) = None;
+        self.send(LifecycleEvent::Refreshed {
+            source: Arc::clone(&self.name),
+            origin,
+            expires_at,
+        });
+    }
+
+    /// A refresh (a flight) failed.
+    pub(crate) fn failed(&self, error: &Error) {
+        *lock(&self.last_error) = Some(error.clone());
+        self.send(LifecycleEvent::Failed {
+            source: Arc::clone(&self.name),
+            error: error.clone(),
+        });
+    }
+
+    pub(crate) fn last_error(&self) -> Option<Error> {
+        lock(&self.last_error).clone()
+    }
+
+    fn send(&self, event: LifecycleEvent) {
+        // No subscriber is the usual case, not an error.
+        let _ = self.events.send(event);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
