@@ -36,7 +36,9 @@ pub(crate) async fn fetch_with_retries(
     let refresh = matches!(grant, Grant::Refresh(_));
     loop {
         let started = Instant::now();
-        let outcome = match tokio::time::timeout_at(deadline, exchange.request(grant)).await {
+        let attempt = tokio::time::timeout_at(deadline, exchange.request(grant)).await;
+        let past_deadline = attempt.is_err();
+        let outcome = match attempt {
             Ok(Ok(issued)) => normalise(issued, inner.clock.now(), &inner.refresh),
             Ok(Err(error)) => Err(error),
             Err(_) => Err(Error::Timeout),
@@ -46,7 +48,7 @@ pub(crate) async fn fetch_with_retries(
             .fetched(refresh, outcome.as_ref().map(|_| ()), started.elapsed());
         let error = match outcome {
             Ok(token) => return Ok(token),
-            Err(Error::Timeout) => return Err(Error::Timeout),
+            Err(error) if past_deadline => return Err(error),
             Err(error) => error,
         };
         let retried = !refresh && error.is_transient();
