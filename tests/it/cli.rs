@@ -356,7 +356,12 @@ async fn a_secret_flag_warns_and_the_schema_prints() {
     let schema: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(schema["title"], "ConfigFileSchema");
     let text = schema.to_string();
-    for key in ["client_secret_file", "sources", "allowed_uids", "fleet_jitter"] {
+    for key in [
+        "client_secret_file",
+        "sources",
+        "allowed_uids",
+        "fleet_jitter",
+    ] {
         assert!(text.contains(key), "{key} missing from the schema");
     }
 }

@@ -16,6 +16,7 @@ mod hooks;
 mod hostile;
 mod lifecycle;
 mod mock;
+mod observe;
 mod redis;
 mod redis_cluster;
 mod redis_sentinel;

@@ -112,6 +112,8 @@
 //! config files and the CLI do. An endpoint without a spec plugs in with
 //! [`Provider::from_endpoint`].
 
+#[cfg(feature = "tower")]
+mod auth_layer;
 mod builder;
 mod classify;
 mod clock;
@@ -141,6 +143,8 @@ mod source;
 mod store;
 mod token;
 
+#[cfg(feature = "tower")]
+pub use auth_layer::{AuthLayer, Authorized, BoxError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigProblem, SourceConfig, StoreConfig, default_cache_dir};
 pub use credentials::Credentials;
