@@ -60,6 +60,8 @@ pub(crate) async fn tokenmux(args: &[&str], env: &[(&str, &str)]) -> Run {
         "TOKENMUX_REDIS_CA_FILE",
         "TOKENMUX_REDIS_CLIENT_CERT",
         "TOKENMUX_REDIS_CLIENT_KEY",
+        "TOKENMUX_CONFIG",
+        "TOKENMUX_AGENT_SOCKET",
     ] {
         command.env_remove(variable);
     }

@@ -3,6 +3,7 @@
 // A failed unwrap in a test helper is a failed test, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent;
 mod cache_files;
 mod cli;
 mod clients;

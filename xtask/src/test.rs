@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode, Stdio};
 /// arguments appended.
 pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, String> {
     ensure_redis()?;
+    ensure_agent_clients()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["test", "--workspace"])
@@ -59,6 +60,60 @@ pub fn ensure_redis() -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("installing redis-server failed: {how}"))
+    }
+}
+
+/// The agent's tests talk to it with real third-party clients: `curl
+/// --unix-socket`, and Python's `prometheus_client` parser for `/metrics`
+/// (from PyPI).
+pub fn ensure_agent_clients() -> Result<(), String> {
+    if !runs("curl") {
+        if !runs("apt-get") || !is_root() {
+            return Err("the agent's tests need curl: install it (apt-get install -y curl)".into());
+        }
+        eprintln!("xtask: installing curl (apt-get)");
+        let installed = Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "curl"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            return Err("installing curl failed".into());
+        }
+    }
+    let has_parser = || {
+        Command::new("python3")
+            .args(["-c", "import prometheus_client.parser"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has_parser() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing prometheus-client (pip)");
+    let mut pip = Command::new("python3");
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    if !is_root() {
+        pip.arg("--user");
+    }
+    let installed = pip
+        .arg("prometheus-client>=0.17")
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed && has_parser() {
+        Ok(())
+    } else {
+        Err(
+            "the agent's tests need python3 with prometheus-client (pip install prometheus-client)"
+                .into(),
+        )
     }
 }
 

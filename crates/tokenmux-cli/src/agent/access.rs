@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -30,9 +31,19 @@ impl Connected<IncomingStream<'_, UnixListener>> for Peer {
     }
 }
 
-/// The uids allowed on the socket: the agent's own and the configured.
-#[derive(Clone, Debug)]
-pub(crate) struct AllowedUids(pub(crate) Arc<BTreeSet<u32>>);
+/// The uids allowed on the socket: the agent's own and the configured
+/// (swapped when the config is reloaded).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AllowedUids(Arc<ArcSwap<BTreeSet<u32>>>);
+
+impl AllowedUids {
+    /// Allows the agent's own uid and `configured`, from now on.
+    pub(crate) fn set(&self, configured: &[u32]) {
+        let mut allowed: BTreeSet<u32> = configured.iter().copied().collect();
+        allowed.insert(rustix::process::geteuid().as_raw());
+        self.0.store(Arc::new(allowed));
+    }
+}
 
 /// Middleware of the Unix socket: refuses a peer whose uid is not allowed.
 pub(crate) async fn check_peer(
@@ -42,7 +53,7 @@ pub(crate) async fn check_peer(
     next: Next,
 ) -> Response {
     match peer.uid {
-        Some(uid) if allowed.0.contains(&uid) => next.run(request).await,
+        Some(uid) if allowed.0.load().contains(&uid) => next.run(request).await,
         uid => {
             tracing::warn!(
                 ?uid,

@@ -9,7 +9,6 @@ pub(crate) mod client;
 mod registry;
 mod routes;
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -113,6 +112,11 @@ async fn bind_socket(path: &Path) -> Result<UnixListener, Failure> {
 }
 
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
+    if let Some(address) = args.listen.filter(|a| !a.ip().is_loopback()) {
+        return Err(Failure::usage(format!(
+            "--listen {address} is not a loopback address: the agent serves this host only"
+        )));
+    }
     let (config_path, file) = config_file::load_named(args.config.as_deref())?;
     // Before any source is built: their metric handles bind to it.
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -140,11 +144,10 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
         }
     };
     let unix = bind_socket(&socket).await?;
-    let mut allowed: BTreeSet<u32> = file.agent.allowed_uids.iter().copied().collect();
-    allowed.insert(rustix::process::geteuid().as_raw());
-    let allowed = AllowedUids(Arc::new(allowed));
+    let allowed = AllowedUids::default();
+    allowed.set(&file.agent.allowed_uids);
     let unix_app = routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(
-        allowed,
+        allowed.clone(),
         access::check_peer,
     ));
 
@@ -166,11 +169,6 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
 
     let mut bearer_file = None;
     if let Some(address) = args.listen {
-        if !address.ip().is_loopback() {
-            return Err(Failure::usage(format!(
-                "--listen {address} is not a loopback address: the agent serves this host only"
-            )));
-        }
         let path = match args.bearer_file {
             Some(path) => path,
             None => socket.with_file_name("agent.bearer"),
@@ -208,7 +206,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
         signal(SignalKind::interrupt()).map_err(|e| Failure::usage(e.to_string()))?;
     loop {
         tokio::select! {
-            _ = hangup.recv() => reload(&config_path, &registry, &http, &permits),
+            _ = hangup.recv() => reload(&config_path, &registry, &allowed, &http, &permits),
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             Some(ended) = servers.join_next() => {
@@ -236,15 +234,19 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
 fn reload(
     path: &Path,
     registry: &ArcSwap<Registry>,
+    allowed: &AllowedUids,
     http: &reqwest::Client,
     permits: &Arc<Semaphore>,
 ) {
-    let outcome = config_file::load_named(Some(path))
-        .and_then(|(_, file)| Registry::build(&file.sources, &registry.load(), http, permits));
+    let outcome = config_file::load_named(Some(path)).and_then(|(_, file)| {
+        let built = Registry::build(&file.sources, &registry.load(), http, permits)?;
+        Ok((file, built))
+    });
     match outcome {
-        Ok((built, rebuilt)) => {
+        Ok((file, (built, rebuilt))) => {
             let count = built.sources.len();
             registry.store(Arc::new(built));
+            allowed.set(&file.agent.allowed_uids);
             eprintln!(
                 "tokenmux: reloaded {}: {count} source(s), rebuilt: [{}]",
                 path.display(),
