@@ -19,6 +19,7 @@ const SYNTHETIC: [usize; 3] = [25, 50, 100];
 
 pub fn run(root: &Path) -> Result<ExitCode, String> {
     crate::test::ensure_redis()?;
+    ensure_wrk()?;
     let started = Instant::now();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("xtask: building the benchmarks (release)");
@@ -29,6 +30,8 @@ pub fn run(root: &Path) -> Result<ExitCode, String> {
                 "--release",
                 "-p",
                 "tokenmux-bench",
+                "-p",
+                "tokenmux-cli",
                 "--bins",
                 "--benches",
             ])
@@ -53,12 +56,20 @@ pub fn run(root: &Path) -> Result<ExitCode, String> {
     )?;
     // The herd alone in its process, so that its peak RSS is its own.
     harness.extend(load_harness(root, &cargo, &["--row", "herd"])?);
+    let cli = target_dir(root).join("release/tokenmux");
+    let cli = cli.to_str().ok_or("the target directory is not UTF-8")?;
+    harness.extend(load_harness(
+        root,
+        &cargo,
+        &["--row", "agent", "--cli", cli],
+    )?);
     rows.extend(exchange_rows(&harness));
     rows.extend(herd_rows(&harness));
     rows.extend(redis_rows(&harness));
     rows.extend(codegen_rows(root)?);
     rows.extend(memory_rows(&harness));
     rows.extend(failing_herd_rows(&harness));
+    rows.extend(agent_rows(&harness));
 
     let table = render(&rows);
     println!("{table}");
@@ -538,6 +549,113 @@ fn failing_herd_rows(results: &[Value]) -> Vec<Row> {
             Some(slowest <= deadline),
         ),
     ]
+}
+
+/// Row 8: the agent against a cached `tokenmux token` process.
+fn agent_rows(results: &[Value]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let pair = |r: &Value, name: &str| {
+        format!(
+            "{} / {}",
+            us(&r[format!("{name}_p50_us")]),
+            us(&r[format!("{name}_p99_us")])
+        )
+    };
+    for r in of(results, "agent") {
+        let cached_p50 = r["cli_cached_p50_us"].as_f64().unwrap_or(f64::NAN);
+        let cached = format!("cached `tokenmux token` process {}", pair(r, "cli_cached"));
+        let connections = r["connections"].as_u64().unwrap_or(0);
+        for (name, key, rps) in [
+            (
+                format!("8. agent over loopback TCP, wrk {connections} connections, p50 / p99"),
+                "tcp_wrk",
+                Some("tcp_wrk_rps"),
+            ),
+            (
+                "8. agent over the Unix socket while wrk loads TCP, p50 / p99".to_owned(),
+                "unix_under_wrk",
+                None,
+            ),
+            (
+                format!("8. agent over the Unix socket, {connections} connections, p50 / p99"),
+                "unix",
+                Some("unix_rps"),
+            ),
+        ] {
+            let p50 = r[format!("{key}_p50_us")].as_f64().unwrap_or(f64::NAN);
+            let p99 = r[format!("{key}_p99_us")].as_f64().unwrap_or(f64::NAN);
+            let rate = rps
+                .and_then(|k| r[k].as_f64())
+                .map(|x| format!(", {x:.0} req/s"))
+                .unwrap_or_default();
+            rows.push(row(
+                name,
+                format!("{}{rate}", pair(r, key)),
+                cached.clone(),
+                Some(p50 / cached_p50),
+                "p99 < the process's p50",
+                Some(p99 < cached_p50),
+            ));
+        }
+        let via = r["cli_via_agent_p50_us"].as_f64().unwrap_or(f64::NAN);
+        rows.push(row(
+            "8. `tokenmux token NAME` through the agent (a process each), p50 / p99",
+            pair(r, "cli_via_agent"),
+            cached,
+            Some(via / cached_p50),
+            "–",
+            None,
+        ));
+    }
+    for r in of(results, "agent_memory") {
+        rows.push(row(
+            format!(
+                "8. agent memory per named source ({} sources, all fresh)",
+                r["sources"]
+            ),
+            format!(
+                "{:.0} B",
+                r["bytes_per_source"].as_f64().unwrap_or(f64::NAN)
+            ),
+            format!(
+                "RSS {} KiB with 1 source, {} KiB with all; all fresh after {:.1} s",
+                r["rss_one_kib"],
+                r["rss_many_kib"],
+                r["all_fresh_after_s"].as_f64().unwrap_or(f64::NAN)
+            ),
+            None,
+            "–",
+            None,
+        ));
+    }
+    rows
+}
+
+/// wrk (Debian package `wrk`) loads the agent in row 8.
+fn ensure_wrk() -> Result<(), String> {
+    let runs = || Command::new("wrk").arg("--version").output().is_ok();
+    if runs() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing wrk (apt-get)");
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "wrk"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let installed = install()
+        || (Command::new("apt-get")
+            .arg("update")
+            .status()
+            .is_ok_and(|s| s.success())
+            && install());
+    if installed && runs() {
+        Ok(())
+    } else {
+        Err("the agent's benchmark needs wrk: apt-get install -y wrk".into())
+    }
 }
 
 fn memory_rows(results: &[Value]) -> Vec<Row> {

@@ -1,11 +1,12 @@
 //! The load harness of `cargo xtask bench`: rows 2, 3, 4, 6 and 7 of
-//! docs/benchmarks.md, each against its baseline in the same run, the two
+//! docs/benchmarks.md (and row 8 when asked), each against its baseline in the same run, the two
 //! sides interleaved in rounds so that a noisy machine slows both alike.
 //! Prints one JSON object per row on stdout.
 
 // A benchmark fails loudly on set-up errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent_row;
 mod alloc_count;
 mod exchange;
 mod failing_herd;
@@ -30,6 +31,8 @@ enum Row {
     Memory,
     /// Row 7: 1,000 callers at an endpoint that always fails.
     FailingHerd,
+    /// Row 8: the agent (`tokenmux serve`); needs --cli.
+    Agent,
 }
 
 #[derive(Parser)]
@@ -40,6 +43,9 @@ struct Args {
     /// Rounds of interleaved measurements.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// The release `tokenmux` binary, for row 8.
+    #[arg(long)]
+    cli: Option<std::path::PathBuf>,
     /// Internal: run as one worker process of the Redis row.
     #[arg(long, hide = true)]
     worker: Option<String>,
@@ -66,6 +72,10 @@ fn main() {
         }
         if wants(Row::FailingHerd) {
             failing_herd::run().await;
+        }
+        if args.row.contains(&Row::Agent) {
+            let cli = args.cli.as_deref().expect("--row agent needs --cli");
+            agent_row::run(cli).await;
         }
         if wants(Row::Herd) {
             herd::run().await;

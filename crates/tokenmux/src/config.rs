@@ -287,8 +287,13 @@ impl SourceConfig {
         if let Some(error) = self.store.as_ref().and_then(store_problem) {
             problems.push(ConfigProblem::new(format!("{at}.store"), reason(&error)));
         }
+        // One HTTP client for every check: building one per source would
+        // cost thousands of TLS root stores for a file of thousands.
+        static UNUSED_CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+        let client = UNUSED_CLIENT.get_or_init(reqwest::Client::new).clone();
         if problems.is_empty()
-            && let Err(error) = self.clone().into_builder().and_then(|b| b.build())
+            && let Err(error) = (self.clone().into_builder())
+                .and_then(|builder| builder.http_client(client).build())
         {
             // What only the builder checks: the base URL's scheme and host.
             problems.push(ConfigProblem::new(format!("{at}.base_url"), reason(&error)));

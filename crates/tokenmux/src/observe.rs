@@ -110,7 +110,9 @@ pub(crate) struct Observer {
     rotations: Counter,
     reuse_refusals: Counter,
     expiry: Gauge,
-    events: broadcast::Sender<LifecycleEvent>,
+    /// Made at the first subscription: 64 slots per source would be most
+    /// of the memory of an agent holding thousands.
+    events: std::sync::OnceLock<broadcast::Sender<LifecycleEvent>>,
     last_error: Mutex<Option<Error>>,
 }
 
@@ -131,7 +133,7 @@ impl Observer {
                 &labels
             ),
             expiry: metrics::gauge!("tokenmux_token_expiry_timestamp_seconds", &labels),
-            events: broadcast::channel(EVENT_BUFFER).0,
+            events: std::sync::OnceLock::new(),
             last_error: Mutex::new(None),
             name,
             provider,
@@ -139,7 +141,9 @@ impl Observer {
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<LifecycleEvent> {
-        self.events.subscribe()
+        self.events
+            .get_or_init(|| broadcast::channel(EVENT_BUFFER).0)
+            .subscribe()
     }
 
     /// One upstream request ended.
@@ -207,7 +211,9 @@ impl Observer {
 
     fn send(&self, event: LifecycleEvent) {
         // No subscriber is the usual case, not an error.
-        let _ = self.events.send(event);
+        if let Some(events) = self.events.get() {
+            let _ = events.send(event);
+        }
     }
 }
 

@@ -117,9 +117,19 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
             "--listen {address} is not a loopback address: the agent serves this host only"
         )));
     }
-    let (config_path, file) = config_file::load_named(args.config.as_deref())?;
+    let (config_path, mut file) = config_file::load_named(args.config.as_deref())?;
     // Before any source is built: their metric handles bind to it.
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    // Fetch latency as a histogram (aggregatable across agents), not
+    // the exporter's default summary, which also costs more per source.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("tokenmux_fetch_duration_seconds".into()),
+            &[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ],
+        )
+        .map_err(|e| Failure::usage(format!("metrics: {e}")))?
+        .build_recorder();
     let metrics = recorder.handle();
     metrics::set_global_recorder(recorder)
         .map_err(|_| Failure::usage("a metrics recorder is installed already"))?;
@@ -127,6 +137,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
     let http = registry::http_client()?;
     let permits = Arc::new(Semaphore::new(registry::CONCURRENT_REFRESHES));
     let (built, _) = Registry::build(&file.sources, &Registry::default(), &http, &permits)?;
+    // The registry holds each source's config; the file's copy is not kept.
+    file.sources.clear();
     let registry = Arc::new(ArcSwap::from_pointee(built));
     let state = AgentState {
         registry: Arc::clone(&registry),
