@@ -605,3 +605,83 @@ async fn config_problems_are_named_by_their_keys_without_values() {
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_example_config_serves_against_the_mock() {
+    // README: `tokenmux serve --config examples/agent.yaml --socket …` with
+    // the mock on port 9000; here the mock's port is the test's own.
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let example =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/agent.yaml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    assert!(text.contains("127.0.0.1:9000"));
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("agent.yaml");
+    std::fs::write(
+        &config_path,
+        text.replace("127.0.0.1:9000", &mock.addr().to_string()),
+    )
+    .unwrap();
+    let env = [
+        ("TOKENMUX_CLIENT_ID", ID),
+        ("TOKENMUX_CLIENT_SECRET", SECRET),
+    ];
+    let run = tokenmux(
+        &["config", "check", "--config", config_path.to_str().unwrap()],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let socket = dir.path().join("agent.sock");
+    let mut child = Command::new(binary())
+        .args([
+            "serve",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--socket",
+            socket.to_str().unwrap(),
+        ])
+        .envs(env)
+        // The example's file store: the user's cache directory, here a temporary one.
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, body) = loop {
+        let answer = curl(&[
+            "--unix-socket",
+            socket.to_str().unwrap(),
+            "http://agent/v1/sources/airalo/token",
+        ]);
+        if answer.0 == 200 || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status, 200, "{body}");
+    let run = tokenmux(
+        &[
+            "token",
+            "airalo",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--socket",
+            socket.to_str().unwrap(),
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(
+        (run.code, run.stdout.trim()),
+        (0, access_token(&body).as_str()),
+        "{}",
+        run.stderr
+    );
+    for provider in ["jsonapi", "airalo", "neonpanel"] {
+        assert_eq!(mock.requests_received(provider), 1, "{provider}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
