@@ -70,7 +70,7 @@ impl Agent {
             .args(["--socket", socket.to_str().unwrap()])
             .args(extra)
             .envs(ENV)
-            .env("TOKENMUX_LOG", "info")
+            .env("TOKENMUX_LOG", "trace")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap());
         let child = command.spawn().expect("the agent starts");
@@ -399,6 +399,8 @@ async fn the_agent_serves_named_sources_reloads_on_sighup_and_drains_on_sigterm(
     assert!(!agent.socket.exists() && !bearer_file.exists());
     let log = agent.log();
     assert!(log.contains("draining") && log.contains("stopped"), "{log}");
+    // The scan covers the library's own TRACE-level logs too.
+    assert!(log.contains("token refreshed source=\"extra\""), "{log}");
     shown.push(log);
 
     // Nothing shown holds a secret: the client secret, a token, the bearer.

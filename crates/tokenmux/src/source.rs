@@ -232,7 +232,7 @@ impl TokenSource {
         let inner = &self.inner;
         if let Some(current) = inner.current.load_full() {
             *lock(&inner.rejected) = Some(current.token.fingerprint());
-            debug!(provider = inner.provider.name(), fingerprint = %current.token.fingerprint(), "token invalidated");
+            debug!(source = &*inner.observe.name, fingerprint = %current.token.fingerprint(), "token invalidated");
             // Keep the refresh token; only the access token is unusable.
             inner.current.store(Some(Arc::new(Cached {
                 fresh_until: SystemTime::UNIX_EPOCH,
@@ -272,7 +272,7 @@ impl TokenSource {
         let current = inner.current.load_full();
         if let Some(cached) = &current {
             if now < cached.fresh_until {
-                tracing::trace!(provider = inner.provider.name(), "token cache hit");
+                tracing::trace!(source = &*inner.observe.name, "token cache hit");
                 inner.observe.cache_hits.increment(1);
                 return Ok(Arc::clone(cached));
             }
@@ -292,7 +292,7 @@ impl TokenSource {
             (Ok(cached), _) => Ok(cached),
             // A failed refresh leaves the valid token in use.
             (Err(error), Some(cached)) => {
-                warn!(provider = inner.provider.name(), %error, "token refresh failed; the current token is still valid");
+                warn!(source = &*inner.observe.name, %error, "token refresh failed; the current token is still valid");
                 Ok(cached)
             }
             (Err(error), None) => Err(error),
@@ -355,7 +355,7 @@ impl Inner {
                         self.observe.lease_wait();
                     }
                     debug!(
-                        provider = self.provider.name(),
+                        source = &*self.observe.name,
                         ?pause,
                         "another holder is fetching; waiting for its token"
                     );
@@ -365,14 +365,14 @@ impl Inner {
                 Ok(None) => {
                     self.observe.lease_takeover();
                     warn!(
-                        provider = self.provider.name(),
+                        source = &*self.observe.name,
                         "the store's lease holder has not stored a token in time; fetching without it"
                     );
                     return self.fetch_and_publish(stored, false).await;
                 }
                 Err(error) => {
                     // Never fail a caller because the shared store is down.
-                    warn!(provider = self.provider.name(), %error, "token store cannot coordinate; fetching locally");
+                    warn!(source = &*self.observe.name, %error, "token store cannot coordinate; fetching locally");
                     return self.fetch_and_publish(stored, false).await;
                 }
             }
@@ -435,7 +435,7 @@ impl Inner {
             }
             Err(error) => error,
         };
-        debug!(provider = self.provider.name(), %error, "refresh grant failed");
+        debug!(source = &*self.observe.name, %error, "refresh grant failed");
         if matches!(error, Error::CredentialsRejected { .. }) {
             // Another holder may have stored a good token meanwhile.
             if let Some(stored) = self.read_store().await
@@ -455,7 +455,7 @@ impl Inner {
     fn adoptable(&self, stored: &Versioned) -> Option<Arc<Cached>> {
         if stored.token.obtained_at() > self.clock.now() + self.refresh.clock_skew {
             debug!(
-                provider = self.provider.name(),
+                source = &*self.observe.name,
                 "the stored token was received in the future; not using it"
             );
             return None;
@@ -474,7 +474,7 @@ impl Inner {
         if self.clock.now() >= cached.fresh_until || rejected || same_as_current {
             return None;
         }
-        debug!(provider = self.provider.name(), fingerprint = %stored.token.fingerprint(), "token taken from the store");
+        debug!(source = &*self.observe.name, fingerprint = %stored.token.fingerprint(), "token taken from the store");
         let cached = Arc::new(cached);
         self.current.store(Some(Arc::clone(&cached)));
         self.observe.published(&cached.token, TokenOrigin::Store);
@@ -485,7 +485,7 @@ impl Inner {
         match self.store.get(&self.key).await {
             Ok(stored) => stored,
             Err(error) => {
-                warn!(provider = self.provider.name(), %error, "token store unreadable; ignoring it");
+                warn!(source = &*self.observe.name, %error, "token store unreadable; ignoring it");
                 None
             }
         }
@@ -512,7 +512,7 @@ impl Inner {
                 Ok(PutOutcome::Conflict { current }) => {
                     if let Some(theirs) = current.as_ref().and_then(|c| self.adoptable(c)) {
                         debug!(
-                            provider = self.provider.name(),
+                            source = &*self.observe.name,
                             "another holder stored a token first; using theirs"
                         );
                         *lock(&self.rejected) = None;
@@ -521,13 +521,13 @@ impl Inner {
                     expected = current.map(|c| c.version);
                 }
                 Err(error) => {
-                    warn!(provider = self.provider.name(), %error, "token store unwritable; keeping the token in memory");
+                    warn!(source = &*self.observe.name, %error, "token store unwritable; keeping the token in memory");
                     break;
                 }
             }
         }
         *lock(&self.rejected) = None;
-        debug!(provider = self.provider.name(), fingerprint = %token.fingerprint(), expires_at = ?token.expires_at(), "token refreshed");
+        debug!(source = &*self.observe.name, fingerprint = %token.fingerprint(), expires_at = ?token.expires_at(), "token refreshed");
         let cached = Arc::new(Cached::new(
             token,
             stored_version,
