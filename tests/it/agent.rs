@@ -663,18 +663,12 @@ async fn the_readme_example_config_serves_against_the_mock() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status, 200, "{body}");
-    let run = tokenmux(
-        &[
-            "token",
-            "airalo",
-            "--config",
-            config_path.to_str().unwrap(),
-            "--socket",
-            socket.to_str().unwrap(),
-        ],
-        &env,
-    )
-    .await;
+    // The config found through TOKENMUX_CONFIG, the agent through its socket.
+    let found = [
+        ("TOKENMUX_CONFIG", config_path.to_str().unwrap()),
+        ("TOKENMUX_AGENT_SOCKET", socket.to_str().unwrap()),
+    ];
+    let run = tokenmux(&["token", "airalo"], &[&env[..], &found[..]].concat()).await;
     assert_eq!(
         (run.code, run.stdout.trim()),
         (0, access_token(&body).as_str()),

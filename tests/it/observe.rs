@@ -283,3 +283,52 @@ async fn the_tower_layer_sends_the_header_and_a_401_brings_a_new_token() {
     assert_ne!(seen[0], seen[1], "the refused token was replaced");
     assert_eq!(mock.requests_received("airalo"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_for_another_holders_fetch_is_counted() {
+    let handle = recorder();
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let store: Arc<dyn tokenmux::TokenStore> = Arc::new(tokenmux::MemoryStore::default());
+    let holder = |name: &str| {
+        source(&mock, "neonpanel", None)
+            .name(name)
+            .store(store.clone())
+            .build()
+            .unwrap()
+    };
+    let (first, second) = (holder("lease-first"), holder("lease-second"));
+    // The first holder's fetch is slow: the second finds the lease taken.
+    mock.inject("neonpanel", Fault::delay(Duration::from_millis(300)));
+    let (a, b) = tokio::join!(first.token(), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        second.token().await
+    });
+    assert_eq!(a.unwrap().secret(), b.unwrap().secret());
+    assert_eq!(mock.requests_received("neonpanel"), 1);
+    let text = handle.render();
+    assert_eq!(
+        sample(
+            &text,
+            "tokenmux_lease_waits_total",
+            &["source=\"lease-second\""]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "tokenmux_lease_waits_total",
+            &["source=\"lease-first\""]
+        ),
+        0.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "tokenmux_lease_takeovers_total",
+            &["source=\"lease-second\""]
+        ),
+        0.0
+    );
+}
