@@ -634,28 +634,10 @@ fn agent_rows(results: &[Value]) -> Vec<Row> {
 /// wrk (Debian package `wrk`) loads the agent in row 8.
 fn ensure_wrk() -> Result<(), String> {
     let runs = || Command::new("wrk").arg("--version").output().is_ok();
-    if runs() {
-        return Ok(());
+    if !runs() {
+        crate::test::apt_install("wrk").map_err(|e| format!("row 8 needs wrk: {e}"))?;
     }
-    eprintln!("xtask: installing wrk (apt-get)");
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "wrk"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let installed = install()
-        || (Command::new("apt-get")
-            .arg("update")
-            .status()
-            .is_ok_and(|s| s.success())
-            && install());
-    if installed && runs() {
-        Ok(())
-    } else {
-        Err("the agent's benchmark needs wrk: apt-get install -y wrk".into())
-    }
+    Ok(())
 }
 
 fn memory_rows(results: &[Value]) -> Vec<Row> {

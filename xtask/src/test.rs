@@ -38,28 +38,10 @@ pub fn ensure_redis() -> Result<(), String> {
     }
     let how = "install the Debian package redis-server (apt-get install -y redis-server; \
                macOS: brew install redis), or set TOKENMUX_SKIP_REDIS_TESTS=1 to skip those tests";
-    if !runs("apt-get") || !is_root() {
-        return Err(format!("the tests need redis-server and redis-cli: {how}"));
-    }
-    eprintln!("xtask: installing redis-server (apt-get)");
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "redis-server"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    // A fresh machine may have no package lists yet.
-    let installed = install()
-        || (Command::new("apt-get")
-            .arg("update")
-            .status()
-            .is_ok_and(|s| s.success())
-            && install());
-    if installed && runs(&server) && runs("redis-cli") {
+    if apt_install("redis-server").is_ok() && runs(&server) && runs("redis-cli") {
         Ok(())
     } else {
-        Err(format!("installing redis-server failed: {how}"))
+        Err(format!("the tests need redis-server and redis-cli: {how}"))
     }
 }
 
@@ -68,18 +50,7 @@ pub fn ensure_redis() -> Result<(), String> {
 /// (from PyPI).
 pub fn ensure_agent_clients() -> Result<(), String> {
     if !runs("curl") {
-        if !runs("apt-get") || !is_root() {
-            return Err("the agent's tests need curl: install it (apt-get install -y curl)".into());
-        }
-        eprintln!("xtask: installing curl (apt-get)");
-        let installed = Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "curl"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            return Err("installing curl failed".into());
-        }
+        apt_install("curl").map_err(|e| format!("the agent's tests need curl: {e}"))?;
     }
     let has_parser = || {
         Command::new("python3")
@@ -114,6 +85,34 @@ pub fn ensure_agent_clients() -> Result<(), String> {
             "the agent's tests need python3 with prometheus-client (pip install prometheus-client)"
                 .into(),
         )
+    }
+}
+
+/// Installs a Debian package with apt-get, as root (updating the package
+/// lists first when a fresh machine has none).
+pub fn apt_install(package: &str) -> Result<(), String> {
+    if !runs("apt-get") || !is_root() {
+        return Err(format!(
+            "install the Debian package {package} (apt-get install -y {package})"
+        ));
+    }
+    eprintln!("xtask: installing {package} (apt-get)");
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let installed = install()
+        || (Command::new("apt-get")
+            .arg("update")
+            .status()
+            .is_ok_and(|s| s.success())
+            && install());
+    match installed {
+        true => Ok(()),
+        false => Err(format!("installing {package} with apt-get failed")),
     }
 }
 
