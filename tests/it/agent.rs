@@ -681,3 +681,81 @@ async fn the_readme_example_config_serves_against_the_mock() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_socket_is_in_a_private_runtime_directory() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let config_path = dir.path().join("tokenmux.yaml");
+    std::fs::write(&config_path, config(&mock, &secret_file, 3, "")).unwrap();
+    let runtime = dir.path().join("run");
+    std::fs::create_dir(&runtime).unwrap();
+    let runtime_env = ("XDG_RUNTIME_DIR", runtime.to_str().unwrap());
+    let config_env = ("TOKENMUX_CONFIG", config_path.to_str().unwrap());
+
+    // A socket directory another could have made (group-writable) is refused.
+    let shared = runtime.join("tokenmux");
+    std::fs::create_dir(&shared).unwrap();
+    let open = std::os::unix::fs::PermissionsExt::from_mode(0o775);
+    std::fs::set_permissions(&shared, open).unwrap();
+    let run = tokenmux(&["serve"], &[&ENV[..], &[runtime_env, config_env]].concat()).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("closed to others"), "{}", run.stderr);
+    std::fs::remove_dir(&shared).unwrap();
+
+    // Without --socket: $XDG_RUNTIME_DIR/tokenmux/agent.sock, its directory 0700.
+    let mut child = Command::new(binary())
+        .arg("serve")
+        .envs(ENV)
+        .envs([runtime_env, config_env])
+        .env_remove("TOKENMUX_AGENT_SOCKET")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = shared.join("agent.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while curl(&[
+        "--unix-socket",
+        socket.to_str().unwrap(),
+        "http://agent/healthz",
+    ])
+    .0 != 200
+    {
+        assert!(Instant::now() < deadline, "no agent on the default socket");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&shared).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700);
+    let before = mock.requests_received("neonpanel");
+    let run = tokenmux(
+        &["token", "neon"],
+        &[&ENV[..], &[runtime_env, config_env]].concat(),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        mock.requests_received("neonpanel"),
+        before,
+        "served by the agent"
+    );
+
+    // The same directory opened to others: the client no longer trusts
+    // what answers there and gets its own token.
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = tokenmux(
+        &["token", "neon", "--cache", "memory"],
+        &[&ENV[..], &[runtime_env, config_env]].concat(),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        mock.requests_received("neonpanel"),
+        before + 1,
+        "not served by the agent"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -126,23 +126,34 @@ fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (String, 
 }
 
 /// A parser's message without the text it quotes (which may be a secret
-/// in the wrong place) and without its own position suffix.
+/// in the wrong place) and without its own position suffix: serde's
+/// `invalid type: integer `123456`, expected …` keeps only `integer`, and
+/// anything in double quotes is dropped.
 fn redact(message: &str) -> String {
-    let message = message.split(" at line ").next().unwrap_or(message);
+    let mut message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(start) = message.find(prefix).map(|at| at + prefix.len()) {
+            let end = message[start..]
+                .find(", expected")
+                .map_or(message.len(), |at| start + at);
+            let kind = message[start..end]
+                .split(['`', '"'])
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            message.replace_range(start..end, &kind);
+        }
+    }
     let mut out = String::new();
-    let mut quoted = false;
-    for c in message.chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                quoted = true;
-                out.push_str("\"…");
-            }
-            ('"', true) => {
-                quoted = false;
-                out.push('"');
-            }
-            (_, true) => {}
-            (c, false) => out.push(c),
+    for (i, part) in message.split('"').enumerate() {
+        match i % 2 {
+            0 => out.push_str(part),
+            _ => out.push_str("\"…\""),
         }
     }
     out.trim().to_owned()
@@ -243,6 +254,14 @@ mod tests {
         assert!(path.starts_with("sources.a"), "{path}");
         assert!(
             message.contains("typo") && !message.contains("hunter2"),
+            "{message}"
+        );
+        // A number where a boolean belongs: serde quotes it with backticks.
+        let text = "sources:\n  a:\n    provider: airalo\n    allow_insecure_http: 98765432\n";
+        let (path, message) = parse_yaml::<SourcesFile>(text).unwrap_err();
+        assert_eq!(path, "sources.a.allow_insecure_http");
+        assert!(
+            !message.contains("98765432") && message.contains("integer"),
             "{message}"
         );
     }

@@ -161,7 +161,7 @@ async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
     if !args.no_agent {
         let socket = match &args.socket {
             Some(socket) => Some(socket.clone()),
-            None => crate::agent::default_socket().ok(),
+            None => crate::agent::trusted_default_socket(),
         };
         if let Some(socket) = socket
             && let Some(token) = crate::agent::client::token(&socket, name).await?

@@ -61,23 +61,34 @@ pub(crate) fn default_socket() -> Result<PathBuf, Failure> {
     Ok(dir.join("agent.sock"))
 }
 
+/// The default socket, for a client: only when its directory is this
+/// user's and closed to others. In a shared temporary directory another
+/// user could have made it, and answer with tokens of their choosing.
+pub(crate) fn trusted_default_socket() -> Option<PathBuf> {
+    let socket = default_socket().ok()?;
+    is_private_dir(socket.parent()?).then_some(socket)
+}
+
+fn is_private_dir(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = rustix::process::geteuid().as_raw();
+    std::fs::symlink_metadata(dir)
+        .is_ok_and(|meta| meta.is_dir() && meta.uid() == uid && meta.mode() & 0o077 == 0)
+}
+
 /// Creates `dir` 0700, or checks that it is this user's and closed to
 /// others (a directory someone else made could hold their socket).
 fn private_dir(dir: &Path) -> Result<(), Failure> {
-    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    use std::os::unix::fs::DirBuilderExt as _;
     let shown = dir.display();
-    match std::fs::DirBuilder::new()
+    if let Err(e) = std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
     {
-        Ok(()) => {}
-        Err(e) => return Err(Failure::usage(format!("cannot create {shown}: {e}"))),
+        return Err(Failure::usage(format!("cannot create {shown}: {e}")));
     }
-    let meta = std::fs::symlink_metadata(dir)
-        .map_err(|e| Failure::usage(format!("cannot read {shown}: {e}")))?;
-    let uid = rustix::process::geteuid().as_raw();
-    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+    if !is_private_dir(dir) {
         return Err(Failure::usage(format!(
             "{shown} must be a directory of this user's, closed to others (mode 0700)"
         )));
