@@ -125,6 +125,16 @@ impl Agent {
     }
 }
 
+/// A child process killed when the test ends, failed or not.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Agent {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -636,20 +646,22 @@ async fn the_readme_example_config_serves_against_the_mock() {
     assert_eq!(run.code, 0, "{}", run.stderr);
 
     let socket = dir.path().join("agent.sock");
-    let mut child = Command::new(binary())
-        .args([
-            "serve",
-            "--config",
-            config_path.to_str().unwrap(),
-            "--socket",
-            socket.to_str().unwrap(),
-        ])
-        .envs(env)
-        // The example's file store: the user's cache directory, here a temporary one.
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = KillOnDrop(
+        Command::new(binary())
+            .args([
+                "serve",
+                "--config",
+                config_path.to_str().unwrap(),
+                "--socket",
+                socket.to_str().unwrap(),
+            ])
+            .envs(env)
+            // The example's file store: the user's cache directory, here a temporary one.
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let (status, body) = loop {
         let answer = curl(&[
@@ -678,8 +690,7 @@ async fn the_readme_example_config_serves_against_the_mock() {
     for provider in ["jsonapi", "airalo", "neonpanel"] {
         assert_eq!(mock.requests_received(provider), 1, "{provider}");
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -706,14 +717,16 @@ async fn the_default_socket_is_in_a_private_runtime_directory() {
     std::fs::remove_dir(&shared).unwrap();
 
     // Without --socket: $XDG_RUNTIME_DIR/tokenmux/agent.sock, its directory 0700.
-    let mut child = Command::new(binary())
-        .arg("serve")
-        .envs(ENV)
-        .envs([runtime_env, config_env])
-        .env_remove("TOKENMUX_AGENT_SOCKET")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = KillOnDrop(
+        Command::new(binary())
+            .arg("serve")
+            .envs(ENV)
+            .envs([runtime_env, config_env])
+            .env_remove("TOKENMUX_AGENT_SOCKET")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let socket = shared.join("agent.sock");
     let deadline = Instant::now() + Duration::from_secs(20);
     while curl(&[
@@ -756,6 +769,5 @@ async fn the_default_socket_is_in_a_private_runtime_directory() {
         before + 1,
         "not served by the agent"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }
