@@ -113,8 +113,13 @@ fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (String, 
             .inner()
             .location()
             .map(|l| format!(" (line {})", l.line()));
-        let message = redact(&e.inner().to_string());
-        (e.path().to_string(), message + &at.unwrap_or_default())
+        let path = e.path().to_string();
+        // serde_yaml starts its message with the path too.
+        let message = e.inner().to_string();
+        let message = message
+            .strip_prefix(&format!("{path}: "))
+            .unwrap_or(&message);
+        (path, redact(message) + &at.unwrap_or_default())
     })
 }
 
@@ -248,6 +253,7 @@ mod tests {
         let text = "sources:\n  a:\n    provider: airalo\n    allow_insecure_http: \"hunter2\"\n";
         let (path, message) = parse_yaml::<SourcesFile>(text).unwrap_err();
         assert_eq!(path, "sources.a.allow_insecure_http");
+        assert!(message.starts_with("invalid type"), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
         let toml = "[sources.a]\nprovider = \"airalo\"\ntypo = \"hunter2\"\n";
         let (path, message) = parse_toml::<SourcesFile>(toml).unwrap_err();
@@ -260,6 +266,7 @@ mod tests {
         let text = "sources:\n  a:\n    provider: airalo\n    allow_insecure_http: 98765432\n";
         let (path, message) = parse_yaml::<SourcesFile>(text).unwrap_err();
         assert_eq!(path, "sources.a.allow_insecure_http");
+        assert!(message.starts_with("invalid type"), "{message}");
         assert!(
             !message.contains("98765432") && message.contains("integer"),
             "{message}"
