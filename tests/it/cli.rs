@@ -356,7 +356,7 @@ async fn a_secret_flag_warns_and_the_schema_prints() {
 
     let run = tokenmux(&["config", "schema"], &[]).await;
     let schema: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(schema["title"], "ConfigFileSchema");
+    assert_eq!(schema["title"], "TokenmuxConfig");
     let text = schema.to_string();
     for key in [
         "client_secret_file",

@@ -45,7 +45,7 @@ pub(crate) struct AgentSettings {
 #[derive(schemars::JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)] // Only its schema is used.
-enum ConfigFileSchema {
+enum TokenmuxConfig {
     /// Named sources (`tokenmux token NAME`, `tokenmux serve`).
     Named(SourcesFile),
     /// One source (`tokenmux token` without a name).
@@ -54,7 +54,7 @@ enum ConfigFileSchema {
 
 /// The schema, as pretty JSON.
 pub(crate) fn schema() -> String {
-    let schema = schemars::schema_for!(ConfigFileSchema);
+    let schema = schemars::schema_for!(TokenmuxConfig);
     serde_json::to_string_pretty(&schema).unwrap_or_default()
 }
 
