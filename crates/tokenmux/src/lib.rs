@@ -19,7 +19,16 @@
 //! The lifecycle: a token is *fresh*, then *stale* inside its refresh-ahead
 //! window (served at once while one background refresh runs), then
 //! *expired* (callers wait; all of them share one upstream request). See
-//! [`RefreshPolicy`] and [`RetryPolicy`].
+//! [`RefreshPolicy`] and [`RetryPolicy`]. Each process refreshes at its
+//! own random point of the window (fleet jitter).
+//!
+//! Watching it: metrics through the [`metrics`] facade (install the
+//! Prometheus or OpenTelemetry exporter before building sources; the list
+//! is in docs/agent.md), [`TokenSource::subscribe`] for lifecycle events,
+//! [`TokenSource::status`] for a snapshot. Sending it: [`BearerAuth`] for
+//! reqwest-middleware, [`AuthLayer`] for tower services (hyper, tonic).
+//! Configuring it: [`SourceConfig`] from YAML, TOML or JSON, credentials
+//! from the environment or files ([`CredentialsConfig`]).
 //!
 //! ## One example per provider
 //!
