@@ -42,6 +42,16 @@ fn config(mock: &MockServer, secret_file: &Path, neon_retry: u32, extra: &str) -
     )
 }
 
+/// The secret file (ending in a newline, as editors write it) and the
+/// config of the three sources in `dir`: (config, secret file).
+fn write_config(dir: &Path, mock: &MockServer) -> (PathBuf, PathBuf) {
+    let secret_file = dir.join("airalo-secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let config_path = dir.join("tokenmux.yaml");
+    std::fs::write(&config_path, config(mock, &secret_file, 3, "")).unwrap();
+    (config_path, secret_file)
+}
+
 const ENV: [(&str, &str); 2] = [("PARTNER_A_ID", ID), ("PARTNER_A_SECRET", SECRET)];
 
 /// A running `tokenmux serve`, its stderr in a file.
@@ -215,10 +225,7 @@ print(json.dumps(totals))
 async fn the_agent_serves_named_sources_reloads_on_sighup_and_drains_on_sigterm() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let secret_file = dir.path().join("airalo-secret");
-    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
-    let config_path = dir.path().join("tokenmux.yaml");
-    std::fs::write(&config_path, config(&mock, &secret_file, 3, "")).unwrap();
+    let (config_path, secret_file) = write_config(dir.path(), &mock);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -459,10 +466,7 @@ async fn another_uid_is_refused_by_the_socket_mode_and_by_its_peer_credentials()
     // The agent runs as this test's uid (root): another uid cannot connect
     // (the socket is 0600).
     let dir = tempfile::tempdir().unwrap();
-    let secret_file = dir.path().join("secret");
-    std::fs::write(&secret_file, SECRET).unwrap();
-    let config_path = dir.path().join("tokenmux.yaml");
-    std::fs::write(&config_path, config(&mock, &secret_file, 3, "")).unwrap();
+    let (config_path, _) = write_config(dir.path(), &mock);
     let agent = Agent::start(&[], dir.path(), &config_path, &[]);
     let socket = agent.socket.to_str().unwrap().to_owned();
     let mut other = setpriv.clone();
@@ -496,11 +500,8 @@ async fn another_uid_is_refused_by_the_socket_mode_and_by_its_peer_credentials()
     own(theirs.path());
     let program = theirs.path().join("tokenmux");
     std::fs::copy(binary(), &program).unwrap();
-    let secret_file = theirs.path().join("secret");
-    std::fs::write(&secret_file, SECRET).unwrap();
+    let (config_path, secret_file) = write_config(theirs.path(), &mock);
     own(&secret_file);
-    let config_path = theirs.path().join("tokenmux.yaml");
-    std::fs::write(&config_path, config(&mock, &secret_file, 3, "")).unwrap();
     own(&config_path);
     let mut wrapper = setpriv.clone();
     wrapper.push(program.to_str().unwrap());
@@ -697,10 +698,7 @@ async fn the_readme_example_config_serves_against_the_mock() {
 async fn the_default_socket_is_in_a_private_runtime_directory() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let secret_file = dir.path().join("secret");
-    std::fs::write(&secret_file, SECRET).unwrap();
-    let config_path = dir.path().join("tokenmux.yaml");
-    std::fs::write(&config_path, config(&mock, &secret_file, 3, "")).unwrap();
+    let (config_path, _) = write_config(dir.path(), &mock);
     let runtime = dir.path().join("run");
     std::fs::create_dir(&runtime).unwrap();
     let runtime_env = ("XDG_RUNTIME_DIR", runtime.to_str().unwrap());

@@ -350,9 +350,9 @@ async fn store(cache: Cache, args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Fa
         Cache::File => {
             let dir = match &args.cache_dir {
                 Some(dir) => dir.clone(),
-                None => dirs::cache_dir()
-                    .ok_or_else(|| Failure::usage("no user cache directory; give --cache-dir"))?
-                    .join("tokenmux"),
+                // The same directory as a config file's `store: {kind: file}`.
+                None => tokenmux::default_cache_dir()
+                    .map_err(|_| Failure::usage("no user cache directory; give --cache-dir"))?,
             };
             let store = FileStore::new(&dir)
                 .map_err(|e| Failure::usage(format!("cannot use the cache directory: {e}")))?;
