@@ -205,6 +205,24 @@ assert response.status == 200, response.status
 print(json.loads(response.read())["access_token"])
 "#;
 
+/// `argv[2]` (YAML) validated against the JSON Schema `argv[1]`, then the
+/// same with a key misspelt.
+const SCHEMA_CHECK: &str = r#"
+import json, sys
+import jsonschema, yaml
+
+schema = json.load(open(sys.argv[1]))
+config = yaml.safe_load(open(sys.argv[2]))
+jsonschema.validate(config, schema)
+source = next(iter(config["sources"].values()))
+source["credentials"]["client_secret_fil"] = "/run/secrets/x"
+try:
+    jsonschema.validate(config, schema)
+    print("misspelt key accepted")
+except jsonschema.ValidationError:
+    print("example valid; misspelt key refused")
+"#;
+
 /// `/metrics` through prometheus_client's parser: each counter's total by
 /// source, as JSON.
 const PROMETHEUS_PARSER: &str = r#"
@@ -304,12 +322,15 @@ async fn the_agent_serves_named_sources_reloads_on_sighup_and_drains_on_sigterm(
     assert_eq!(mock.requests_received("jsonapi"), 1);
     shown.push(run.stderr);
 
-    // Loopback TCP: the bearer in a 0600 file, nothing without it.
+    // The socket is 0600; loopback TCP: the bearer in a 0600 file,
+    // nothing without it.
+    let mode = |path: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&agent.socket), 0o600);
     let bearer_file = dir.path().join("agent.bearer");
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&bearer_file).unwrap().permissions(),
-    );
-    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(mode(&bearer_file), 0o600);
     let bearer = std::fs::read_to_string(&bearer_file)
         .unwrap()
         .trim()
@@ -645,6 +666,16 @@ async fn the_readme_example_config_serves_against_the_mock() {
     )
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // The example is valid under `tokenmux config schema`, as a real JSON
+    // Schema validator reads it; a misspelt key is not.
+    let schema = dir.path().join("schema.json");
+    std::fs::write(&schema, tokenmux(&["config", "schema"], &[]).await.stdout).unwrap();
+    let verdict = python(
+        SCHEMA_CHECK,
+        &[schema.to_str().unwrap(), example.to_str().unwrap()],
+    );
+    assert_eq!(verdict.trim(), "example valid; misspelt key refused");
 
     let socket = dir.path().join("agent.sock");
     let child = KillOnDrop(

@@ -46,15 +46,15 @@ pub fn ensure_redis() -> Result<(), String> {
 }
 
 /// The agent's tests talk to it with real third-party clients: `curl
-/// --unix-socket`, and Python's `prometheus_client` parser for `/metrics`
-/// (from PyPI).
+/// --unix-socket`, Python's `prometheus_client` parser for `/metrics`, and
+/// `jsonschema` (with PyYAML) for `tokenmux config schema` (from PyPI).
 pub fn ensure_agent_clients() -> Result<(), String> {
     if !runs("curl") {
         apt_install("curl").map_err(|e| format!("the agent's tests need curl: {e}"))?;
     }
     let has_parser = || {
         Command::new("python3")
-            .args(["-c", "import prometheus_client.parser"])
+            .args(["-c", "import prometheus_client.parser, jsonschema, yaml"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
@@ -62,7 +62,7 @@ pub fn ensure_agent_clients() -> Result<(), String> {
     if has_parser() {
         return Ok(());
     }
-    eprintln!("xtask: installing prometheus-client (pip)");
+    eprintln!("xtask: installing prometheus-client, jsonschema and PyYAML (pip)");
     let mut pip = Command::new("python3");
     pip.args([
         "-m",
@@ -75,14 +75,15 @@ pub fn ensure_agent_clients() -> Result<(), String> {
         pip.arg("--user");
     }
     let installed = pip
-        .arg("prometheus-client>=0.17")
+        .args(["prometheus-client>=0.17", "jsonschema>=4", "PyYAML>=6"])
         .status()
         .is_ok_and(|s| s.success());
     if installed && has_parser() {
         Ok(())
     } else {
         Err(
-            "the agent's tests need python3 with prometheus-client (pip install prometheus-client)"
+            "the agent's tests need python3 with prometheus-client, jsonschema and PyYAML \
+             (pip install prometheus-client jsonschema PyYAML)"
                 .into(),
         )
     }

@@ -115,8 +115,13 @@ async fn bind_socket(path: &Path) -> Result<UnixListener, Failure> {
         std::fs::remove_file(path)
             .map_err(|e| Failure::usage(format!("cannot replace {shown}: {e}")))?;
     }
-    let listener = UnixListener::bind(path)
-        .map_err(|e| Failure::usage(format!("cannot listen on {shown}: {e}")))?;
+    // Born 0600: no moment in which another user could connect. (The
+    // umask is the process's; for this instant, files made by other
+    // threads are only made more private.)
+    let previous = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let bound = UnixListener::bind(path);
+    rustix::process::umask(previous);
+    let listener = bound.map_err(|e| Failure::usage(format!("cannot listen on {shown}: {e}")))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| Failure::usage(format!("cannot make {shown} 0600: {e}")))?;
     Ok(listener)
