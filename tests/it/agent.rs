@@ -244,11 +244,7 @@ async fn the_agent_serves_named_sources_reloads_on_sighup_and_drains_on_sigterm(
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (config_path, secret_file) = write_config(dir.path(), &mock);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = tokenmux_redis_harness::free_port();
     let listen = format!("127.0.0.1:{port}");
     let agent = tokio::task::spawn_blocking({
         let (dir, config_path, listen) =

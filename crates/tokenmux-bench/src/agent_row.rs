@@ -199,11 +199,7 @@ pub async fn run(cli: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("one.yaml");
     std::fs::write(&config_path, config(&base_url, 1)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = tokenmux_redis_harness::free_port();
     let listen = format!("127.0.0.1:{port}");
     let agent = start(cli, dir.path(), &config_path, Some(&listen));
     let unix = unix_client(&agent.socket);
