@@ -257,23 +257,34 @@ impl SourceConfig {
             }
         };
         let credentials_at = format!("{at}.credentials");
-        match (&self.credentials, &provider) {
-            (None, _) => problems.push(ConfigProblem::new(
-                &credentials_at,
-                "missing: give client_id_env and client_secret_env (or _file)",
-            )),
+        // Read once (files included), and given to the builder below.
+        let credentials = match (&self.credentials, &provider) {
+            (None, _) => {
+                problems.push(ConfigProblem::new(
+                    &credentials_at,
+                    "missing: give client_id_env and client_secret_env (or _file)",
+                ));
+                None
+            }
             (Some(credentials), provider) => match credentials.resolve_at(&credentials_at) {
-                Err(found) => problems.extend(found),
+                Err(found) => {
+                    problems.extend(found);
+                    None
+                }
                 Ok(resolved) => {
                     let needs_owner = provider
                         .as_ref()
                         .is_some_and(|p| p.spec().needs_resource_owner());
-                    if let Err(error) = resolved.into_credentials(needs_owner, &credentials_at) {
-                        problems.push(ConfigProblem::new(&credentials_at, reason(&error)));
+                    match resolved.into_credentials(needs_owner, &credentials_at) {
+                        Ok(credentials) => Some(credentials),
+                        Err(error) => {
+                            problems.push(ConfigProblem::new(&credentials_at, reason(&error)));
+                            None
+                        }
                     }
                 }
             },
-        }
+        };
         if let Some(provider) = &provider
             && let Err(error) = self.refresh_policy(provider).check()
         {
@@ -291,9 +302,15 @@ impl SourceConfig {
         // cost thousands of TLS root stores for a file of thousands.
         static UNUSED_CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
         let client = UNUSED_CLIENT.get_or_init(reqwest::Client::new).clone();
+        let unread = SourceConfig {
+            credentials: None,
+            ..self.clone()
+        };
         if problems.is_empty()
-            && let Err(error) = (self.clone().into_builder())
-                .and_then(|builder| builder.http_client(client).build())
+            && let Some(credentials) = credentials
+            && let Err(error) = unread
+                .into_builder()
+                .and_then(|builder| builder.credentials(credentials).http_client(client).build())
         {
             // What only the builder checks: the base URL's scheme and host.
             problems.push(ConfigProblem::new(format!("{at}.base_url"), reason(&error)));

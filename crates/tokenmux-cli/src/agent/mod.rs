@@ -52,20 +52,20 @@ pub(crate) struct ServeArgs {
 
 /// `$XDG_RUNTIME_DIR/tokenmux/agent.sock`, else a directory of this user's
 /// own in the temporary directory. The directory is made 0700.
-pub(crate) fn default_socket() -> Result<PathBuf, Failure> {
+pub(crate) fn default_socket() -> PathBuf {
     let uid = rustix::process::geteuid().as_raw();
     let dir = match dirs::runtime_dir() {
         Some(dir) => dir.join("tokenmux"),
         None => std::env::temp_dir().join(format!("tokenmux-{uid}")),
     };
-    Ok(dir.join("agent.sock"))
+    dir.join("agent.sock")
 }
 
 /// The default socket, for a client: only when its directory is this
 /// user's and closed to others. In a shared temporary directory another
 /// user could have made it, and answer with tokens of their choosing.
 pub(crate) fn trusted_default_socket() -> Option<PathBuf> {
-    let socket = default_socket().ok()?;
+    let socket = default_socket();
     is_private_dir(socket.parent()?).then_some(socket)
 }
 
@@ -164,7 +164,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
     let socket = match args.socket {
         Some(socket) => socket,
         None => {
-            let socket = default_socket()?;
+            let socket = default_socket();
             if let Some(dir) = socket.parent() {
                 private_dir(dir)?;
             }

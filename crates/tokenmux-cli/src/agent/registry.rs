@@ -79,9 +79,16 @@ impl Registry {
                 sources.insert(name.clone(), Arc::clone(old));
                 continue;
             }
-            let source = config
-                .clone()
-                .into_builder()?
+            // The credentials were read above: not again from their files.
+            let unread = SourceConfig {
+                credentials: None,
+                ..config.clone()
+            };
+            let mut builder = unread.into_builder()?;
+            if let Some(credentials) = &credentials {
+                builder = builder.credentials(credentials.clone());
+            }
+            let source = builder
                 .name(name.as_str())
                 .http_client(http.clone())
                 .build()?;

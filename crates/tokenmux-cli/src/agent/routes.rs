@@ -107,12 +107,13 @@ async fn authorization(State(state): State<AgentState>, Path(name): Path<String>
 pub(crate) fn failure(error: &tokenmux::Error) -> Response {
     use tokenmux::Error::*;
     let status = match error {
-        CredentialsRejected { .. } | Redirect { .. } | UnexpectedStatus { .. } => {
-            StatusCode::BAD_GATEWAY
-        }
-        InvalidResponse { .. } | Tls { .. } | Transport { .. } | Server { .. } => {
-            StatusCode::BAD_GATEWAY
-        }
+        CredentialsRejected { .. }
+        | Redirect { .. }
+        | UnexpectedStatus { .. }
+        | InvalidResponse { .. }
+        | Tls { .. }
+        | Transport { .. }
+        | Server { .. } => StatusCode::BAD_GATEWAY,
         RateLimited { .. } | RefreshAborted => StatusCode::SERVICE_UNAVAILABLE,
         Timeout => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
