@@ -33,12 +33,31 @@ pub(crate) struct SourcesFile {
 }
 
 /// `agent:` of the config file.
+///
+/// Other users reach the socket only when its file mode admits them, and
+/// then only if the uid check lets them: give both, as in
+/// `{allowed_uids: [1001], socket_mode: "0660", socket_group: app}`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AgentSettings {
-    /// Users (by uid) allowed on the Unix socket besides the agent's own.
+    /// Users (by uid) allowed on the Unix socket besides the agent's own
+    /// (the uid check decides; the file mode must admit them first).
     #[serde(default)]
     pub(crate) allowed_uids: Vec<u32>,
+    /// The socket's file mode, in octal (`"0660"`); default `"0600"`. It
+    /// must give its owner read and write, and never write to others
+    /// without the group's.
+    #[serde(default)]
+    pub(crate) socket_mode: Option<String>,
+    /// The socket's group, by name or gid (the agent's user must be in it).
+    #[serde(default)]
+    pub(crate) socket_group: Option<String>,
+    /// How long a source whose credentials the endpoint rejected waits
+    /// before it is tried again on the agent's own timer (`1h`, the
+    /// default; at least `1m`). A client's request tries at once.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub(crate) retry_rejected_after: Option<std::time::Duration>,
 }
 
 /// The file's JSON Schema (`tokenmux config schema`): either form.
@@ -83,28 +102,128 @@ pub(crate) fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
+/// The largest config file read: thousands of sources, not a dump.
+const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+/// The deepest nesting a config file may have: a real one needs 5.
+/// Parsers slow down sharply with depth; the scan refuses it first.
+const MAX_DEPTH: usize = 32;
+
+/// Which file a config is: device and inode, so that a client and an agent
+/// can tell whether they read the same file whatever path each was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the file `path` names now, if any.
+    pub(crate) fn of(path: &Path) -> Option<Self> {
+        std::fs::metadata(path).ok().map(|meta| Self::from(&meta))
+    }
+}
+
+impl From<&std::fs::Metadata> for FileIdentity {
+    fn from(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt as _;
+        Self {
+            device: meta.dev(),
+            inode: meta.ino(),
+        }
+    }
+}
+
+impl std::fmt::Display for FileIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.device, self.inode)
+    }
+}
+
+impl std::str::FromStr for FileIdentity {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let (device, inode) = text.split_once('.').ok_or(())?;
+        Ok(Self {
+            device: device.parse().map_err(|_| ())?,
+            inode: inode.parse().map_err(|_| ())?,
+        })
+    }
+}
+
 /// Reads and parses `path`; a syntax or type error names its key path.
 pub(crate) fn read(path: &Path) -> Result<ConfigFile, Vec<ConfigProblem>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![ConfigProblem {
-            path: String::new(),
-            message: format!("cannot read {}: {e}", path.display()),
-        }]
-    })?;
-    let toml = path.extension().is_some_and(|ext| ext == "toml");
-    let named = match toml {
-        true => toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("sources")),
-        false => serde_yaml::from_str::<serde_yaml::Mapping>(&text)
-            .is_ok_and(|m| m.contains_key("sources")),
-    };
+    read_identified(path).map(|(file, _)| file)
+}
+
+/// [`read`], with the identity of the file that was read.
+pub(crate) fn read_identified(
+    path: &Path,
+) -> Result<(ConfigFile, FileIdentity), Vec<ConfigProblem>> {
     let problem = |path: String, message: String| vec![ConfigProblem { path, message }];
+    // Bounded and non-blocking: a FIFO or a huge file here is an error,
+    // not a hang.
+    let (bytes, meta) = tokenmux::read_bounded(path, MAX_CONFIG_BYTES)
+        .map_err(|e| problem(String::new(), e.to_string()))?;
+    let identity = FileIdentity::from(&meta);
+    let text = String::from_utf8(bytes)
+        .map_err(|_| problem(String::new(), "the file is not UTF-8 text".into()))?;
+    if let Some(line) = too_deep(&text) {
+        return Err(problem(
+            String::new(),
+            format!("nested deeper than {MAX_DEPTH} levels (line {line})"),
+        ));
+    }
+    let toml = path.extension().is_some_and(|ext| ext == "toml");
+    // Parsed once untyped: duplicate keys are found here, at their path
+    // (a typed parse would keep the last of two sources silently).
+    let named = match toml {
+        true => parse_toml::<toml::Table>(&text).map(|t| t.contains_key("sources")),
+        false => parse_yaml::<serde_yaml::Value>(&text)
+            .map(|v| v.as_mapping().is_some_and(|m| m.contains_key("sources"))),
+    }
+    .map_err(|(path, message)| problem(path, message))?;
     match (named, toml) {
         (true, true) => parse_toml(&text).map(ConfigFile::Named),
         (true, false) => parse_yaml(&text).map(ConfigFile::Named),
         (false, true) => parse_toml(&text).map(|c| ConfigFile::Single(Box::new(c))),
         (false, false) => parse_yaml(&text).map(|c| ConfigFile::Single(Box::new(c))),
     }
+    .map(|file| (file, identity))
     .map_err(|(path, message)| problem(path, message))
+}
+
+/// The line at which `text` nests deeper than [`MAX_DEPTH`], if it does:
+/// flow brackets (`[`, `{`), block sequence dashes and indentation, outside
+/// quotes and comments. An estimate that errs on the deep side is fine: a
+/// real config nests 5 levels.
+fn too_deep(text: &str) -> Option<usize> {
+    let mut flow = 0usize;
+    for (number, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        let mut dashes = 0;
+        let mut rest = line.trim_start();
+        while let Some(after) = rest.strip_prefix("- ").or_else(|| rest.strip_prefix("? ")) {
+            dashes += 1;
+            rest = after.trim_start();
+        }
+        let mut quote = None;
+        for c in rest.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '[' | '{') => flow += 1,
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+        }
+        // Two spaces of indentation a level, as YAML is written.
+        if flow + dashes + indent / 2 > MAX_DEPTH {
+            return Some(number + 1);
+        }
+    }
+    None
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (String, String)> {
@@ -130,10 +249,12 @@ fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (String, 
         .map_err(|e| (e.path().to_string(), redact(e.inner().message())))
 }
 
-/// A parser's message without the text it quotes (which may be a secret
-/// in the wrong place) and without its own position suffix: serde's
-/// `invalid type: integer `123456`, expected …` keeps only `integer`, and
-/// anything in double quotes is dropped.
+/// A parser's message without the text it quotes, which may be a secret in
+/// the wrong place, and without its own position suffix. Quoted and
+/// backticked text is kept only where it is a key name (a plain identifier,
+/// as `unknown field `clent_id`, expected one of `client_id`, …`), so a
+/// typo is still named; values never are: `invalid type: integer `123``
+/// keeps only `integer`.
 fn redact(message: &str) -> String {
     let mut message = message
         .split(" at line ")
@@ -154,14 +275,37 @@ fn redact(message: &str) -> String {
             message.replace_range(start..end, &kind);
         }
     }
+    // serde_yaml says `duplicate entry with key "a"`.
+    let message = message.replace("duplicate entry with key", "duplicate key");
     let mut out = String::new();
-    for (i, part) in message.split('"').enumerate() {
-        match i % 2 {
-            0 => out.push_str(part),
-            _ => out.push_str("\"…\""),
+    let mut rest = message.as_str();
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(quote) else {
+            out.push_str(&format!("{quote}…{quote}"));
+            rest = "";
+            break;
+        };
+        let quoted = &after[..close];
+        match is_key_name(quoted) {
+            true => out.push_str(&format!("`{quoted}`")),
+            false => out.push_str(&format!("{quote}…{quote}")),
         }
+        rest = &after[close + 1..];
     }
-    out.trim().to_owned()
+    out.push_str(rest);
+    tokenmux::neutralise_controls(out.trim())
+}
+
+/// A key as config files name them: `client_secret_env`, `ahead_max`.
+fn is_key_name(text: &str) -> bool {
+    (1..=40).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Every problem of a file of named sources.
@@ -219,18 +363,20 @@ pub(crate) fn check(explicit: Option<&Path>) -> Result<(), Failure> {
     )))
 }
 
-/// The named sources of the located file, checked; for `token NAME` and
-/// `serve`.
-pub(crate) fn load_named(explicit: Option<&Path>) -> Result<(PathBuf, SourcesFile), Failure> {
+/// The named sources of the located file, checked, with the file's
+/// identity; for `token NAME` and `serve`.
+pub(crate) fn load_named(
+    explicit: Option<&Path>,
+) -> Result<(PathBuf, SourcesFile, FileIdentity), Failure> {
     let path = locate(explicit)
         .ok_or_else(|| Failure::usage("no config file: give --config or TOKENMUX_CONFIG"))?;
     let shown = path.display().to_string();
-    let found = match read(&path) {
-        Ok(ConfigFile::Named(file)) => match problems(&file) {
-            found if found.is_empty() => return Ok((path, file)),
+    let found = match read_identified(&path) {
+        Ok((ConfigFile::Named(file), identity)) => match problems(&file) {
+            found if found.is_empty() => return Ok((path, file, identity)),
             found => found,
         },
-        Ok(ConfigFile::Single(_)) => {
+        Ok((ConfigFile::Single(_), _)) => {
             return Err(Failure::usage(format!(
                 "{shown} describes one source, not named `sources:`"
             )));

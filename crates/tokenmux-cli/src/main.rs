@@ -138,6 +138,9 @@ fn main() -> ExitCode {
             },
         }
     });
+    // A blocking read still running (a reload abandoned) must not hold
+    // the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

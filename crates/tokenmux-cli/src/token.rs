@@ -52,9 +52,18 @@ pub(crate) struct TokenArgs {
     #[arg(long)]
     no_agent: bool,
     /// The agent's socket (default: $TOKENMUX_AGENT_SOCKET, else the
-    /// user's runtime directory).
+    /// user's runtime directory). The agent must run as this user, as
+    /// root, or as --agent-uid.
     #[arg(long, env = "TOKENMUX_AGENT_SOCKET")]
     socket: Option<PathBuf>,
+    /// Also trust an agent run by this uid (a shared agent whose
+    /// `allowed_uids` lists this user).
+    #[arg(long, env = "TOKENMUX_AGENT_UID")]
+    agent_uid: Option<u32>,
+    /// Fetch a new token now and replace the cached one (after a request
+    /// was refused with it).
+    #[arg(long)]
+    refresh: bool,
     /// The provider, by its spec's name (or `provider` in --config).
     #[arg(long, value_parser = provider_names())]
     provider: Option<String>,
@@ -113,7 +122,16 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
     };
     let config = match file {
         Some(path) => match config_file::read(&path) {
-            Ok(ConfigFile::Single(config)) => *config,
+            Ok(ConfigFile::Single(config)) => {
+                let config = *config;
+                if config.credentials.is_some() {
+                    // The file's own credentials: never silently another's.
+                    let from = format!("{}'s `credentials`", path.display());
+                    refuse_credential_flags(&from)?;
+                    warn_unused_credential_variables(&from);
+                }
+                config
+            }
             Ok(ConfigFile::Named(named)) if args.provider.is_none() => {
                 let names: Vec<_> = named.sources.keys().map(String::as_str).collect();
                 return Err(Failure::usage(format!(
@@ -155,26 +173,86 @@ fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
     })
 }
 
-/// `tokenmux token NAME`: from the agent when one serves it, else from the
-/// config file's source of that name, in this process.
-async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
-    if !args.no_agent {
-        let socket = match &args.socket {
-            Some(socket) => Some(socket.clone()),
-            None => crate::agent::trusted_default_socket(),
-        };
-        if let Some(socket) = socket
-            && let Some(token) = crate::agent::client::token(&socket, name).await?
-        {
-            return print_token(
-                args.format,
-                &token.access_token,
-                &token.token_type,
-                token.expires_at,
-            );
-        }
+/// The flags that describe one source on the command line; a named source
+/// is described by its config file alone.
+const SOURCE_FLAGS: [&str; 8] = [
+    "--provider",
+    "--server",
+    "--base-url",
+    "--sandbox",
+    "--client-id",
+    "--client-secret",
+    "--username",
+    "--password",
+];
+/// The environment's credentials, for a source given by flags.
+const CREDENTIAL_VARIABLES: [&str; 4] = [
+    "TOKENMUX_CLIENT_ID",
+    "TOKENMUX_CLIENT_SECRET",
+    "TOKENMUX_USERNAME",
+    "TOKENMUX_PASSWORD",
+];
+
+/// Credential flags on the command line while `from` gives the
+/// credentials: the user meant one of them, and sending the wrong one
+/// sends a secret to the wrong place.
+fn refuse_credential_flags(from: &str) -> Result<(), Failure> {
+    let given: Vec<_> = SOURCE_FLAGS[4..]
+        .iter()
+        .filter(|flag| flag_given(flag))
+        .copied()
+        .collect();
+    match given.is_empty() {
+        true => Ok(()),
+        false => Err(Failure::usage(format!(
+            "{} and {from} both give credentials: remove the flags, or use --provider without the file",
+            given.join(", ")
+        ))),
     }
-    let (path, mut file) = config_file::load_named(args.config.as_deref())?;
+}
+
+/// Says which credential variables are set and not used, because `from`
+/// gives the credentials.
+fn warn_unused_credential_variables(from: &str) {
+    let set: Vec<_> = CREDENTIAL_VARIABLES
+        .iter()
+        .filter(|variable| std::env::var_os(variable).is_some())
+        .copied()
+        .collect();
+    if !set.is_empty() {
+        eprintln!(
+            "tokenmux: warning: {} set in the environment, not used: the credentials are {from}",
+            set.join(", ")
+        );
+    }
+}
+
+/// `tokenmux token NAME`: from the agent when it serves the same config
+/// file, else from the config file's source of that name, in this process.
+async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
+    let given: Vec<_> = SOURCE_FLAGS
+        .iter()
+        .filter(|flag| flag_given(flag))
+        .copied()
+        .collect();
+    if !given.is_empty() {
+        return Err(Failure::usage(format!(
+            "{} describe a source given by flags (--provider); source `{name}` is described by \
+             its config file alone",
+            given.join(", ")
+        )));
+    }
+    if !args.no_agent
+        && let Some(token) = from_agent(name, args).await?
+    {
+        return print_token(
+            args.format,
+            &token.access_token,
+            &token.token_type,
+            token.expires_at,
+        );
+    }
+    let (path, mut file, _) = config_file::load_named(args.config.as_deref())?;
     let config = file.sources.remove(name).ok_or_else(|| {
         let names: Vec<_> = file.sources.keys().map(String::as_str).collect();
         Failure::usage(format!(
@@ -183,7 +261,51 @@ async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
             names.join(", ")
         ))
     })?;
+    warn_unused_credential_variables(&format!(
+        "source `{name}`'s own (sources.{name}.credentials in {})",
+        path.display()
+    ));
     run_config(config, Some(name), args).await
+}
+
+/// The token from the agent, when one runs and serves the config file this
+/// command would read; `None` (said on stderr when an agent was expected)
+/// to build the source here.
+async fn from_agent(
+    name: &str,
+    args: &TokenArgs,
+) -> Result<Option<crate::agent::client::AgentToken>, Failure> {
+    use crate::agent::client::{self, AgentAddress, Answer};
+    let (socket, explicit) = match &args.socket {
+        Some(socket) => (socket.clone(), true),
+        None => match crate::agent::trusted_default_socket() {
+            Some(socket) => (socket, false),
+            None => return Ok(None),
+        },
+    };
+    if !explicit && !socket.exists() {
+        return Ok(None);
+    }
+    // The agent must serve the file this command would read.
+    let config = match config_file::locate(args.config.as_deref()) {
+        Some(path) => match config_file::FileIdentity::of(&path) {
+            Some(identity) => Some(identity),
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    let address = AgentAddress {
+        socket: &socket,
+        trusted_uid: args.agent_uid,
+    };
+    match client::token(&address, name, config, args.refresh).await? {
+        Answer::Token(token) => Ok(Some(token)),
+        Answer::Done => Ok(None),
+        Answer::Fallback(why) => {
+            eprintln!("tokenmux: {why}; building the source in this process");
+            Ok(None)
+        }
+    }
 }
 
 async fn run_config(
@@ -204,7 +326,12 @@ async fn run_config(
     }
     config.sandbox |= args.sandbox;
     config.allow_insecure_http |= args.allow_insecure_http;
-    if let Some(credentials) = credentials(args, &config.provider()?)? {
+    // The environment's and the flags' credentials are for a source given
+    // by flags, or a file that gives none: a named source has its own.
+    if name.is_none()
+        && config.credentials.is_none()
+        && let Some(credentials) = credentials(args, &config.provider()?)?
+    {
         config.credentials = Some(credentials.into());
     }
     // --cache wins over the config file's store; neither: the file cache.
@@ -236,7 +363,10 @@ async fn run_config(
         // One-shot process: refresh a stale token before printing it.
         .background_refresh(false)
         .build()?;
-    let token = tokens.token().await?;
+    let token = match args.refresh {
+        true => tokens.refresh().await?,
+        false => tokens.token().await?,
+    };
     print_token(
         args.format,
         token.secret().expose_secret(),

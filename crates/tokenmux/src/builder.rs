@@ -187,6 +187,23 @@ impl TokenSourceBuilder {
         let credentials = self
             .credentials
             .ok_or_else(|| Error::Config("no credentials given".into()))?;
+        // An empty value would be sent and refused upstream (a failed
+        // login, counted against the account): refuse it here.
+        for (what, value) in [
+            ("client id", credentials.client_id()),
+            ("client secret", credentials.client_secret().expose_secret()),
+            ("username", credentials.username().unwrap_or("-")),
+            (
+                "password",
+                credentials
+                    .user_password()
+                    .map_or("-", |p| p.expose_secret()),
+            ),
+        ] {
+            if value.is_empty() {
+                return Err(Error::Config(format!("the {what} is empty")));
+            }
+        }
         let spec = self.provider.spec();
         if self.provider.needs_base_url() {
             return Err(Error::Config(format!(
@@ -247,6 +264,7 @@ impl TokenSourceBuilder {
             current: ArcSwapOption::empty(),
             spent_refresh_tokens: Default::default(),
             rejected: Mutex::default(),
+            verifier: std::sync::OnceLock::new(),
         }))
     }
 }

@@ -164,12 +164,9 @@ fn encryption_key(variable: &Option<String>) -> Result<Option<EncryptionKey>, Er
 
 /// The key in the environment variable `variable` (base64, 32 bytes).
 pub(crate) fn encryption_key_from_env(variable: &str) -> Result<EncryptionKey, Error> {
-    let value = std::env::var(variable).map_err(|_| {
-        Error::Config(format!(
-            "encryption_key_env names `{variable}`, which is not set"
-        ))
-    })?;
-    EncryptionKey::from_base64(&value)
+    let value = crate::credentials_config::env_value(variable)
+        .map_err(|why| Error::Config(format!("encryption_key_env: {why}")))?;
+    EncryptionKey::from_base64(value.expose_secret())
 }
 
 impl SourceConfig {

@@ -119,7 +119,7 @@ pub(crate) fn normalise(
     if token.is_empty() {
         return Err(invalid("the access token is empty"));
     }
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+    if !crate::is_header_safe(token) {
         return Err(invalid(
             "the access token has characters a header cannot carry",
         ));
@@ -146,7 +146,9 @@ pub(crate) fn normalise(
             return Err(invalid("expires_in is negative or not a number"));
         }
         // Anything beyond ten years is nonsense; cap rather than overflow.
-        Some(seconds) => Some(Duration::from_secs_f64(seconds.min(315_360_000.0))),
+        Some(seconds) => Some(Duration::from_secs_f64(
+            seconds.min(crate::MAX_TOKEN_LIFETIME.as_secs_f64()),
+        )),
     };
     let lifetime = policy.effective_lifetime(expires_in);
     Ok(AccessToken::new(issued.access_token, now, lifetime)

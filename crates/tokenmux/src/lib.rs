@@ -123,12 +123,14 @@
 
 #[cfg(feature = "tower")]
 mod auth_layer;
+mod bounded_file;
 mod builder;
 mod classify;
 mod clock;
 mod config;
 mod credentials;
 mod credentials_config;
+mod echo;
 mod error;
 mod exchange;
 mod file_store;
@@ -151,9 +153,11 @@ mod sharded_header;
 mod source;
 mod store;
 mod token;
+mod verifier;
 
 #[cfg(feature = "tower")]
 pub use auth_layer::{AuthLayer, Authorized, BoxError};
+pub use bounded_file::{FileReadError, read_bounded};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigProblem, SourceConfig, StoreConfig, default_cache_dir};
 pub use credentials::Credentials;
@@ -170,9 +174,10 @@ pub use record::{EncryptionKey, decode_record};
 pub use redis_config::{RedisStoreConfig, SentinelConfig};
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
+pub use scrub::neutralise_controls;
 pub use source::{TokenSource, TokenSourceBuilder};
 pub use store::{Lease, MemoryStore, PutOutcome, StoreError, StoreKey, TokenStore, Versioned};
-pub use token::AccessToken;
+pub use token::{AccessToken, MAX_TOKEN_LIFETIME, is_header_safe};
 pub use tokenmux_wire::Secret;
 
 /// The contract between provider crates and the facade, for implementing

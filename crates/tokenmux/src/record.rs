@@ -12,6 +12,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{MAX_VERSION, StoreError, StoreKey, Versioned};
+use crate::verifier::Verifier;
 use crate::{AccessToken, Secret};
 
 const FORMAT: &str = "tokenmux-token/1";
@@ -116,6 +117,10 @@ struct TokenRecord {
     expires_at: SystemTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
+    /// The verifier of the credentials that obtained it (a record without
+    /// one, or with another's, is not served to these credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credentials: Option<String>,
 }
 
 impl TokenRecord {
@@ -126,6 +131,7 @@ impl TokenRecord {
             obtained_at: token.obtained_at(),
             expires_at: token.expires_at(),
             refresh_token: token.refresh_token().map(|t| t.expose_secret().to_owned()),
+            credentials: token.verifier().map(Verifier::to_text),
         }
     }
 
@@ -135,8 +141,7 @@ impl TokenRecord {
     /// kept). A receipt in the future is judged by the source, on its
     /// clock.
     fn into_token(self) -> Result<AccessToken, &'static str> {
-        if self.access_token.is_empty() || !self.access_token.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if !crate::is_header_safe(&self.access_token) {
             return Err("the access token is not header-safe");
         }
         if let Some(refresh) = &self.refresh_token
@@ -150,12 +155,20 @@ impl TokenRecord {
             // Expired: obtained and expiring at the epoch.
             _ => AccessToken::new(self.access_token, SystemTime::UNIX_EPOCH, Duration::ZERO),
         };
-        Ok(token.with_refresh_token(self.refresh_token.map(Secret::new)))
+        let verifier = match self.credentials {
+            Some(text) => {
+                Some(Verifier::from_text(&text).ok_or("the credentials verifier is malformed")?)
+            }
+            None => None,
+        };
+        Ok(token
+            .with_refresh_token(self.refresh_token.map(Secret::new))
+            .with_verifier(verifier.map(std::sync::Arc::new)))
     }
 }
 
 /// The longest lifetime a record may claim (the wire's cap, plus a day).
-const MAX_LIFETIME: Duration = Duration::from_secs(315_360_000 + 86_400);
+const MAX_LIFETIME: Duration = Duration::from_secs(crate::MAX_TOKEN_LIFETIME.as_secs() + 86_400);
 
 /// The record: which key it belongs to, its version, and the token, sealed
 /// or in the clear.

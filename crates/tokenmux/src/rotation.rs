@@ -44,19 +44,20 @@ impl SpentRefreshTokens {
 /// The newest refresh token between the store and memory, claimed in the
 /// store; `None` when there is none to present (use the primary grant).
 ///
-/// `stored` is what the store holds now (read under the lease);
-/// `memory` the token this source holds, with the version it was read or
-/// written as. The store wins unless memory holds a newer version (the
-/// store lost a write or was rolled back).
+/// `stored` is what the store holds now (read under the lease) when its
+/// refresh token may be presented, and `stored_version` its version
+/// (`None`: nothing stored); `memory` the token this source holds, with
+/// the version it was read or written as. The store wins unless memory
+/// holds a newer version (the store lost a write or was rolled back).
 pub(crate) async fn claim(
     store: &Arc<dyn TokenStore>,
     key: &StoreKey,
     stored: Option<&Versioned>,
+    stored_version: Option<u64>,
     memory: Option<(&AccessToken, Option<u64>)>,
     spent: &SpentRefreshTokens,
     observe: &Observer,
 ) -> Option<Claimed> {
-    let stored_version = stored.map(|s| s.version);
     let newest = match (stored, memory) {
         (Some(stored), Some((token, Some(version)))) if version > stored.version => token,
         (Some(stored), _) => &stored.token,
@@ -120,21 +121,45 @@ mod tests {
         // Two holders read version 1; the first claims r1, the second
         // (its own spent set: another process) finds it gone.
         let (first, second) = (SpentRefreshTokens::default(), SpentRefreshTokens::default());
-        let claimed = claim(&store, &key, stored.as_ref(), None, &first, &observer())
-            .await
-            .unwrap();
+        let claimed = claim(
+            &store,
+            &key,
+            stored.as_ref(),
+            stored.as_ref().map(|s| s.version),
+            None,
+            &first,
+            &observer(),
+        )
+        .await
+        .unwrap();
         assert_eq!(claimed.refresh_token.expose_secret(), "r1");
         assert_eq!(claimed.version, Some(2));
         assert!(
-            claim(&store, &key, stored.as_ref(), None, &second, &observer())
-                .await
-                .is_none()
+            claim(
+                &store,
+                &key,
+                stored.as_ref(),
+                stored.as_ref().map(|s| s.version),
+                None,
+                &second,
+                &observer()
+            )
+            .await
+            .is_none()
         );
         let now = store.get(&key).await.unwrap();
         assert!(
-            claim(&store, &key, now.as_ref(), None, &second, &observer())
-                .await
-                .is_none()
+            claim(
+                &store,
+                &key,
+                now.as_ref(),
+                now.as_ref().map(|s| s.version),
+                None,
+                &second,
+                &observer()
+            )
+            .await
+            .is_none()
         );
         assert!(now.unwrap().token.refresh_token().is_none());
     }
@@ -151,6 +176,7 @@ mod tests {
             &store,
             &key,
             stored.as_ref(),
+            stored.as_ref().map(|s| s.version),
             Some((&newer, Some(7))),
             &spent,
             &observer(),
@@ -162,9 +188,17 @@ mod tests {
         store.put(&key, &newer, Some(2)).await.unwrap();
         let stored = store.get(&key).await.unwrap();
         assert!(
-            claim(&store, &key, stored.as_ref(), None, &spent, &observer())
-                .await
-                .is_none()
+            claim(
+                &store,
+                &key,
+                stored.as_ref(),
+                stored.as_ref().map(|s| s.version),
+                None,
+                &spent,
+                &observer()
+            )
+            .await
+            .is_none()
         );
     }
 }

@@ -9,8 +9,7 @@
 use std::sync::LazyLock;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use base64::engine::general_purpose::STANDARD;
 use regex::Regex;
 
 use crate::Credentials;
@@ -18,6 +17,8 @@ use crate::exchange::Grant;
 
 /// What replaces a secret.
 const REDACTED: &str = "[redacted]";
+/// What replaces a text a secret could still be decoded from.
+const WITHHELD: &str = "[withheld: it echoes what was sent]";
 /// A run of this many leading characters of a secret is redacted too
 /// (a body cut short, an echo truncated by the server).
 const MIN_PREFIX: usize = 8;
@@ -45,6 +46,9 @@ static DECODER_VALUE: LazyLock<Regex> =
 pub(crate) struct Scrubber {
     /// Every encoding of every secret, longest first.
     needles: Vec<String>,
+    /// The leading characters of each secret, to find one still
+    /// recoverable once the needles are out (a nesting no needle covers).
+    heads: Vec<String>,
 }
 
 impl Scrubber {
@@ -56,36 +60,57 @@ impl Scrubber {
         }
         let id = credentials.client_id();
         let mut needles = Vec::new();
+        let mut heads = Vec::new();
         for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
-            needles.extend(encodings(secret));
+            needles.extend(crate::echo::encodings(secret));
+            // Shorter ones would match ordinary text; they are no secret.
+            if secret.chars().count() >= 4 {
+                heads.push(secret.chars().take(MIN_PREFIX).collect());
+            }
             // The Basic header, both ways it is encoded.
             for joined in [
                 format!("{id}:{secret}"),
-                format!("{}:{}", form_encode(id), form_encode(secret)),
+                format!(
+                    "{}:{}",
+                    crate::echo::form_encode(id),
+                    crate::echo::form_encode(secret)
+                ),
             ] {
                 needles.push(STANDARD.encode(&joined));
             }
         }
-        Self::from_needles(needles)
+        Self::from_needles(needles, heads)
     }
 
     /// A scrubber that knows no secrets (token fields are still redacted).
     pub(crate) fn without_secrets() -> Self {
-        Self::from_needles(Vec::new())
+        Self::from_needles(Vec::new(), Vec::new())
     }
 
-    fn from_needles(mut needles: Vec<String>) -> Self {
+    fn from_needles(mut needles: Vec<String>, heads: Vec<String>) -> Self {
         needles.retain(|n| !n.is_empty());
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         needles.dedup();
-        Self { needles }
+        Self { needles, heads }
     }
 
-    /// `text` without secrets, token values or control characters.
+    /// `text` without secrets, token values or control characters. Text
+    /// from which a secret can still be decoded (JSON escapes and
+    /// percent-encoding undone up to four times) is withheld whole.
     pub(crate) fn text(&self, text: &str) -> String {
         let text = QUOTED_FIELD.replace_all(text, format!(r#""$1": "{REDACTED}"#).as_str());
         let text = PLAIN_FIELD.replace_all(&text, format!("$1={REDACTED}").as_str());
-        neutralise_controls(&self.remove_needles(&text))
+        let text = self.remove_needles(&text);
+        if !self.heads.is_empty() {
+            let views = crate::echo::decoded_views(&text);
+            if views
+                .iter()
+                .any(|view| self.heads.iter().any(|head| view.contains(head.as_str())))
+            {
+                return WITHHELD.to_owned();
+            }
+        }
+        neutralise_controls(&text)
     }
 
     /// A decoder's message (serde's quote the values they choke on) made safe.
@@ -137,37 +162,6 @@ impl Scrubber {
     }
 }
 
-/// The ways a server may echo `secret`.
-fn encodings(secret: &str) -> Vec<String> {
-    let mut found = vec![
-        secret.to_owned(),
-        form_encode(secret),
-        utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string(),
-        // JSON-escaped, without the quotes.
-        serde_json::to_string(secret)
-            .map(|s| s[1..s.len() - 1].to_owned())
-            .unwrap_or_default(),
-        URL_SAFE_NO_PAD.encode(secret),
-    ];
-    // Base64 of a longer text holding the secret: at each of the three
-    // alignments, the characters that depend on the secret alone.
-    for offset in 0..3 {
-        let mut bytes = vec![0u8; offset];
-        bytes.extend_from_slice(secret.as_bytes());
-        let encoded = STANDARD.encode(&bytes);
-        let start = if offset == 0 { 0 } else { 4 };
-        let end = (bytes.len() / 3) * 4;
-        if end > start {
-            found.push(encoded[start..end].to_owned());
-        }
-    }
-    found
-}
-
-fn form_encode(text: &str) -> String {
-    form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
 /// How many leading bytes `text` and `needle` share, on a char boundary.
 fn common_prefix(text: &str, needle: &str) -> usize {
     text.char_indices()
@@ -177,8 +171,14 @@ fn common_prefix(text: &str, needle: &str) -> usize {
         .map_or(0, |((at, c), _)| at + c.len_utf8())
 }
 
-/// Control and bidirectional-override characters as escapes: `\u{1b}`.
-pub(crate) fn neutralise_controls(text: &str) -> String {
+/// Control and bidirectional-override characters as escapes: `\u{1b}`,
+/// so that text from a server, a store or an agent stays one line and
+/// cannot drive a terminal.
+///
+/// ```
+/// assert_eq!(tokenmux::neutralise_controls("a\x1b[2Jb\r\n"), r"a\u{1b}[2Jb\u{d}\u{a}");
+/// ```
+pub fn neutralise_controls(text: &str) -> String {
     let dangerous = |c: char| {
         c.is_control()
             || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
@@ -227,6 +227,7 @@ fn redact_json(value: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
     fn scrubber() -> Scrubber {
         Scrubber::new(
@@ -242,7 +243,7 @@ mod tests {
         let echoes = [
             secret.to_owned(),
             serde_json::to_string(secret).unwrap(),
-            form_encode(secret),
+            crate::echo::form_encode(secret),
             utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string(),
             format!("Basic {}", STANDARD.encode(format!("id:{secret}"))),
             STANDARD.encode(format!("{{\"client_secret\":\"{secret}\"}}")),

@@ -16,6 +16,7 @@ use crate::retry::fetch_with_retries;
 use crate::rotation::{self, SpentRefreshTokens};
 use crate::sharded_header::ShardedHeader;
 use crate::store::{PutOutcome, StoreKey, TokenStore, Versioned};
+use crate::verifier::Verifier;
 use crate::{AccessToken, Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy};
 
 pub use crate::builder::TokenSourceBuilder;
@@ -76,6 +77,9 @@ pub(crate) struct Inner {
     pub(crate) rejected: Mutex<Option<String>>,
     /// Metrics, events and the last error.
     pub(crate) observe: Observer,
+    /// The verifier of `credentials`, made at first use (it is slow on
+    /// purpose).
+    pub(crate) verifier: std::sync::OnceLock<Arc<Verifier>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -233,16 +237,61 @@ impl TokenSource {
         if let Some(current) = inner.current.load_full() {
             *lock(&inner.rejected) = Some(current.token.fingerprint());
             debug!(source = &*inner.observe.name, fingerprint = %current.token.fingerprint(), "token invalidated");
-            // Keep the refresh token; only the access token is unusable.
-            inner.current.store(Some(Arc::new(Cached {
+            self.expire_current();
+            // A rejected token is news: a new flight may start at once.
+            inner.flights.forget_failure();
+        }
+    }
+
+    /// Forgets the current token if `rejected` says it is the one a
+    /// caller saw refused; whether it did. For a caller that knows the
+    /// token only by a digest (the agent's `invalidate` endpoint): many
+    /// reports of one token cause one refresh.
+    pub fn invalidate_if(&self, rejected: impl FnOnce(&AccessToken) -> bool) -> bool {
+        let current = self.inner.current.load_full();
+        let matches = current.as_ref().is_some_and(|c| rejected(&c.token));
+        if matches {
+            self.invalidate();
+        }
+        matches
+    }
+
+    /// A new token now, whatever is cached here or in the store (`tokenmux
+    /// token --refresh`): the token held now, in memory or in the store, is
+    /// not taken up again, and the new one replaces it in the store. A
+    /// failure leaves the stored token where it is.
+    ///
+    /// ```no_run
+    /// # async fn example(tokens: tokenmux::TokenSource) -> Result<(), tokenmux::Error> {
+    /// let token = tokens.refresh().await?;
+    /// # let _ = token;
+    /// # Ok(()) }
+    /// ```
+    pub async fn refresh(&self) -> Result<AccessToken, Error> {
+        let inner = &self.inner;
+        let held = match inner.read_store().await {
+            Some(stored) => Some(stored.token),
+            None => inner.current.load_full().map(|c| c.token.clone()),
+        };
+        if let Some(held) = held {
+            *lock(&inner.rejected) = Some(held.fingerprint());
+        }
+        self.expire_current();
+        inner.flights.forget_failure();
+        Ok(self.cached().await?.token.clone())
+    }
+
+    /// Marks the current token expired, keeping its refresh token (only the
+    /// access token is unusable).
+    fn expire_current(&self) {
+        if let Some(current) = self.inner.current.load_full() {
+            self.inner.current.store(Some(Arc::new(Cached {
                 fresh_until: SystemTime::UNIX_EPOCH,
                 valid_until: SystemTime::UNIX_EPOCH,
                 header: ShardedHeader::new(current.header.value()),
                 token: current.token.clone(),
                 version: current.version,
             })));
-            // A rejected token is news: a new flight may start at once.
-            inner.flights.forget_failure();
         }
     }
 
@@ -399,10 +448,14 @@ impl Inner {
         let claimed = match leased {
             true => {
                 let memory = current.as_ref().map(|c| (&c.token, c.version));
+                // A stored refresh token other credentials obtained is
+                // not theirs to present.
+                let stored = stored.as_ref().filter(|s| self.obtained_by_us(&s.token));
                 rotation::claim(
                     &self.store,
                     &self.key,
-                    stored.as_ref(),
+                    stored,
+                    version,
                     memory,
                     &self.spent_refresh_tokens,
                     &self.observe,
@@ -449,10 +502,30 @@ impl Inner {
         self.fetch(Grant::Primary).await
     }
 
-    /// A stored token worth using instead of fetching: fresh, received no
-    /// later than now (a record from the future is not to be trusted), and
-    /// not the one a caller reported rejected. Publishes it.
+    /// The verifier of this source's credentials.
+    fn verifier(&self) -> &Arc<Verifier> {
+        self.verifier
+            .get_or_init(|| Arc::new(Verifier::of(&self.credentials, &self.key)))
+    }
+
+    /// Whether `token` was obtained with this source's credentials (a
+    /// token from before verifiers, or another secret's, was not).
+    fn obtained_by_us(&self, token: &AccessToken) -> bool {
+        token.verifier() == Some(&**self.verifier())
+    }
+
+    /// A stored token worth using instead of fetching: obtained with these
+    /// credentials, fresh, received no later than now (a record from the
+    /// future is not to be trusted), and not the one a caller reported
+    /// rejected. Publishes it.
     fn adoptable(&self, stored: &Versioned) -> Option<Arc<Cached>> {
+        if !self.obtained_by_us(&stored.token) {
+            debug!(
+                source = &*self.observe.name,
+                "the stored token was obtained with other credentials; not using it"
+            );
+            return None;
+        }
         if stored.token.obtained_at() > self.clock.now() + self.refresh.clock_skew {
             debug!(
                 source = &*self.observe.name,
@@ -498,6 +571,8 @@ impl Inner {
         token: AccessToken,
         version: Option<u64>,
     ) -> Result<Arc<Cached>, Error> {
+        // Marked as ours before anyone else can read it from the store.
+        let token = token.with_verifier(Some(Arc::clone(self.verifier())));
         let mut expected = version;
         let mut stored_version = None;
         for _ in 0..3 {

@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::HeaderValue;
 use tokenmux_wire::Secret;
 
+use crate::verifier::Verifier;
+
 /// An access token from any provider. `Debug` shows a fingerprint, never the
 /// token; there is no `Display`.
 ///
@@ -26,6 +28,9 @@ pub struct AccessToken {
     obtained_at: SystemTime,
     expires_at: SystemTime,
     refresh_token: Option<Secret>,
+    /// Which credentials obtained it (set when it is published, checked
+    /// when a stored token is taken up).
+    verifier: Option<std::sync::Arc<Verifier>>,
 }
 
 impl AccessToken {
@@ -37,6 +42,7 @@ impl AccessToken {
             obtained_at,
             expires_at: obtained_at + lifetime,
             refresh_token: None,
+            verifier: None,
         }
     }
 
@@ -44,6 +50,17 @@ impl AccessToken {
     pub fn with_refresh_token(mut self, refresh_token: Option<Secret>) -> Self {
         self.refresh_token = refresh_token;
         self
+    }
+
+    /// Marks it as obtained with the credentials `verifier` stands for.
+    pub(crate) fn with_verifier(mut self, verifier: Option<std::sync::Arc<Verifier>>) -> Self {
+        self.verifier = verifier;
+        self
+    }
+
+    /// The verifier of the credentials that obtained it, if known.
+    pub(crate) fn verifier(&self) -> Option<&Verifier> {
+        self.verifier.as_deref()
     }
 
     /// The token itself. Call it only where it is sent.
@@ -107,6 +124,26 @@ impl fmt::Debug for AccessToken {
             .field("has_refresh_token", &self.refresh_token.is_some())
             .finish()
     }
+}
+
+/// The longest lifetime a token may claim: ten years. Anything beyond is
+/// nonsense from the wire (and would overflow a clock), so it is capped or
+/// refused.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(315_360_000);
+
+/// Whether `token` can be sent in an `Authorization` header as it is: not
+/// empty, printable ASCII without spaces (no CR/LF to inject a header, no
+/// escape to drive a terminal). Every token received, from an endpoint, a
+/// store or an agent, is checked with it.
+///
+/// ```
+/// assert!(tokenmux::is_header_safe("eyJ.abc-_~+/="));
+/// assert!(!tokenmux::is_header_safe("a\r\nX-Injected: 1"));
+/// assert!(!tokenmux::is_header_safe("\u{1b}[2J"));
+/// assert!(!tokenmux::is_header_safe(""));
+/// ```
+pub fn is_header_safe(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// 8 hex digits of a keyed hash: enough to tell tokens apart in logs,

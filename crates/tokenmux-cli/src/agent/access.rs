@@ -6,14 +6,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::serve::IncomingStream;
 use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
-use tokio::net::UnixListener;
 
 use super::routes::refusal;
 
@@ -23,10 +21,11 @@ pub(crate) struct Peer {
     uid: Option<u32>,
 }
 
-impl Connected<IncomingStream<'_, UnixListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, UnixListener>) -> Self {
+impl Peer {
+    /// The peer of `stream`, from `SO_PEERCRED`.
+    pub(crate) fn of(stream: &tokio::net::UnixStream) -> Self {
         Self {
-            uid: stream.io().peer_cred().ok().map(|cred| cred.uid()),
+            uid: stream.peer_cred().ok().map(|cred| cred.uid()),
         }
     }
 }
@@ -62,7 +61,7 @@ pub(crate) async fn check_peer(
             refusal(
                 http::StatusCode::FORBIDDEN,
                 "peer_not_allowed",
-                "this user may not use the agent (see agent.allowed_uids)",
+                "this user may not use the agent (see agent.allowed_uids and agent.socket_mode)",
             )
             .into_response()
         }

@@ -1,17 +1,49 @@
-//! `tokenmux token NAME` through a running agent.
+//! `tokenmux token NAME` through a running agent. The agent is another
+//! process: its answers are checked as strictly as a token endpoint's
+//! (size, header-safe token, sane expiry, no control characters), it must
+//! run as this user (or root, or a uid given with `--agent-uid`), and it
+//! must serve the config file this client would read.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use http_body_util::{BodyExt as _, Empty, Limited};
+use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+use tokio::net::UnixStream;
 
 use crate::Failure;
+use crate::config_file::FileIdentity;
 
-/// A token the agent handed out.
+/// How long a local agent may take to accept and answer. It keeps tokens
+/// fresh in the background, so a healthy one answers in well under this.
+pub(crate) const AGENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest answer read: a token and its type, not a document.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// A token the agent handed out, checked.
 pub(crate) struct AgentToken {
     pub(crate) access_token: String,
     pub(crate) token_type: String,
     pub(crate) expires_at: SystemTime,
+}
+
+/// What asking the agent gave.
+pub(crate) enum Answer {
+    /// The token.
+    Token(AgentToken),
+    /// The agent did what was asked (a POST).
+    Done,
+    /// The agent cannot serve this request; why, for stderr. The caller
+    /// builds the source itself.
+    Fallback(String),
+}
+
+/// Whom the client asks: the socket, and which uids it trusts to run the
+/// agent besides its own and root's.
+pub(crate) struct AgentAddress<'a> {
+    pub(crate) socket: &'a Path,
+    pub(crate) trusted_uid: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -30,68 +62,246 @@ struct ErrorBody {
 struct ErrorFields {
     code: String,
     message: String,
+    #[serde(default)]
+    sources: Vec<String>,
 }
 
-/// The token of `name` from the agent at `socket`; `None` when no agent
-/// answers there or it serves no such source (the caller then builds the
-/// source itself). The agent's errors keep their exit codes.
-pub(crate) async fn token(socket: &Path, name: &str) -> Result<Option<AgentToken>, Failure> {
-    if !socket.exists() {
-        return Ok(None);
+/// The token of `name` from the agent at `address`, when it serves the
+/// config file `config` (the one this client would read, if any); with
+/// `refresh`, a new one (the agent drops the one it holds first).
+pub(crate) async fn token(
+    address: &AgentAddress<'_>,
+    name: &str,
+    config: Option<FileIdentity>,
+    refresh: bool,
+) -> Result<Answer, Failure> {
+    let mut query = String::new();
+    if let Some(identity) = config {
+        query.push_str(&format!("?config={identity}"));
     }
-    let client = reqwest::Client::builder()
-        .unix_socket(socket)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| Failure::usage(format!("cannot build the agent client: {e}")))?;
-    let url = reqwest::Url::parse("http://agent/v1/sources/")
-        .and_then(|base| base.join(&format!("{}/token", urlencode(name))))
-        .map_err(|e| Failure::usage(format!("bad source name: {e}")))?;
-    let response = match client.get(url).send().await {
-        Ok(response) => response,
-        Err(error) => {
-            tracing::debug!(%error, "no agent answers on its socket; building the source here");
-            return Ok(None);
+    let source = format!("/v1/sources/{}", urlencode(name));
+    if refresh {
+        let invalidate = format!("{source}/invalidate{query}");
+        match ask(address, http::Method::POST, &invalidate, name).await? {
+            Answer::Done => {}
+            other => return Ok(other),
+        }
+    }
+    ask(
+        address,
+        http::Method::GET,
+        &format!("{source}/token{query}"),
+        name,
+    )
+    .await
+}
+
+/// One request to the agent, its answer checked.
+async fn ask(
+    address: &AgentAddress<'_>,
+    method: http::Method,
+    path: &str,
+    name: &str,
+) -> Result<Answer, Failure> {
+    let shown = address.socket.display();
+    let stream = match tokio::time::timeout(AGENT_TIMEOUT, connect(address)).await {
+        Ok(connected) => connected?,
+        Err(_) => {
+            return Ok(Answer::Fallback(format!(
+                "the agent on {shown} did not accept within {AGENT_TIMEOUT:?}"
+            )));
         }
     };
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| agent_failure(4, format!("the agent's answer was cut: {e}")))?;
-    if status.is_success() {
-        let token: TokenBody = serde_json::from_slice(&body)
-            .map_err(|_| agent_failure(1, "the agent answered with an unreadable token".into()))?;
-        return Ok(Some(AgentToken {
-            access_token: token.access_token,
-            token_type: token.token_type,
-            expires_at: SystemTime::now() + Duration::from_secs(token.expires_in),
-        }));
+    let Some(stream) = stream else {
+        return Ok(Answer::Fallback(format!("no agent answers on {shown}")));
+    };
+    match tokio::time::timeout(AGENT_TIMEOUT, exchange(stream, method.clone(), path)).await {
+        Ok(Ok((200, _))) if method == http::Method::POST => Ok(Answer::Done),
+        Ok(Ok((status, body))) => read_answer(status, &body, name, &shown.to_string()),
+        Ok(Err(why)) => Ok(Answer::Fallback(format!("the agent on {shown}: {why}"))),
+        Err(_) => Ok(Answer::Fallback(format!(
+            "the agent on {shown} did not answer within {AGENT_TIMEOUT:?}"
+        ))),
     }
-    let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(&body) else {
-        return Err(agent_failure(
-            1,
-            format!("the agent answered HTTP {status}"),
-        ));
+}
+
+/// Connects and checks who listens: `Ok(None)` when nothing does.
+async fn connect(address: &AgentAddress<'_>) -> Result<Option<UnixStream>, Failure> {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    let shown = address.socket.display();
+    let me = rustix::process::geteuid().as_raw();
+    let trusted = |uid: u32| uid == me || uid == 0 || Some(uid) == address.trusted_uid;
+    match std::fs::symlink_metadata(address.socket) {
+        Err(_) => return Ok(None),
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(Failure::usage(format!("{shown} is not a socket")));
+        }
+        Ok(meta) if !trusted(meta.uid()) => return Err(untrusted(&shown, meta.uid(), me)),
+        Ok(_) => {}
+    }
+    let Ok(stream) = UnixStream::connect(address.socket).await else {
+        return Ok(None);
+    };
+    // The process that listens, as the kernel saw it: the file's owner
+    // is not enough (another user can bind a socket we are pointed at).
+    match stream.peer_cred().map(|cred| cred.uid()) {
+        Ok(uid) if trusted(uid) => Ok(Some(stream)),
+        Ok(uid) => Err(untrusted(&shown, uid, me)),
+        Err(e) => Err(Failure::usage(format!(
+            "cannot tell who runs the agent on {shown}: {e}"
+        ))),
+    }
+}
+
+fn untrusted(shown: &std::path::Display<'_>, uid: u32, me: u32) -> Failure {
+    Failure::usage(format!(
+        "the agent on {shown} runs as uid {uid}, not as this user (uid {me}): its tokens are not trusted \
+         (give --agent-uid {uid} if that user's agent is meant to serve you, or --no-agent)"
+    ))
+}
+
+/// One request over `stream`: (status, body of at most MAX_ANSWER_BYTES).
+async fn exchange(
+    stream: UnixStream,
+    method: http::Method,
+    path: &str,
+) -> Result<(u16, Vec<u8>), String> {
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("no HTTP: {e}"))?;
+    let connection = tokio::spawn(connection);
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, "agent")
+        .body(Empty::<bytes::Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("no answer: {e}"))?;
+    let status = response.status().as_u16();
+    let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+        .collect()
+        .await
+        .map_err(|_| format!("its answer is cut or larger than {MAX_ANSWER_BYTES} bytes"))?
+        .to_bytes();
+    connection.abort();
+    Ok((status, body.to_vec()))
+}
+
+/// The agent's answer, checked like a token endpoint's.
+fn read_answer(status: u16, body: &[u8], name: &str, shown: &str) -> Result<Answer, Failure> {
+    let invalid = |why: &str| Failure {
+        code: 1,
+        message: format!("the agent on {shown} answered {why}; ignore it with --no-agent"),
+    };
+    if status == 200 {
+        let token: TokenBody =
+            serde_json::from_slice(body).map_err(|_| invalid("with an unreadable token"))?;
+        return checked(token).map(Answer::Token).map_err(invalid);
+    }
+    let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(body) else {
+        return Err(invalid(&format!("HTTP {status} without an error body")));
     };
     let code = match error.code.as_str() {
-        "unknown_source" => return Ok(None),
+        "unknown_source" => {
+            let served = error
+                .sources
+                .iter()
+                .map(|s| tokenmux::neutralise_controls(s))
+                .collect::<Vec<_>>();
+            return Ok(Answer::Fallback(format!(
+                "the agent on {shown} serves no source `{name}` (it serves: {})",
+                served.join(", ")
+            )));
+        }
+        "config_mismatch" => {
+            return Ok(Answer::Fallback(format!(
+                "the agent on {shown} serves another config file than this command's"
+            )));
+        }
         "config" | "peer_not_allowed" => 2,
         "credentials_rejected" => 3,
         "rate_limited" | "server_error" | "timeout" | "transport" | "refresh_aborted" => 4,
         _ => 1,
     };
-    Err(agent_failure(
+    let message: String = error.message.chars().take(500).collect();
+    Err(Failure {
         code,
-        format!("agent: {} ({})", error.message, error.code),
-    ))
+        message: format!(
+            "agent: {} ({})",
+            tokenmux::neutralise_controls(&message),
+            tokenmux::neutralise_controls(&error.code)
+        ),
+    })
 }
 
-fn agent_failure(code: u8, message: String) -> Failure {
-    Failure { code, message }
+/// The token, if it is one a header can carry, of type Bearer, with an
+/// expiry in (0, ten years].
+fn checked(token: TokenBody) -> Result<AgentToken, &'static str> {
+    if !tokenmux::is_header_safe(&token.access_token) {
+        return Err("with a token a header cannot carry (empty, spaces or control characters)");
+    }
+    if !token.token_type.eq_ignore_ascii_case("bearer") {
+        return Err("with a token type other than Bearer");
+    }
+    let lifetime = Duration::from_secs(token.expires_in);
+    if lifetime.is_zero() || lifetime > tokenmux::MAX_TOKEN_LIFETIME {
+        return Err("with an expiry out of range (expired, or beyond ten years)");
+    }
+    let expires_at = SystemTime::now()
+        .checked_add(lifetime)
+        .ok_or("with an expiry out of range (expired, or beyond ten years)")?;
+    Ok(AgentToken {
+        access_token: token.access_token,
+        token_type: "Bearer".into(),
+        expires_at,
+    })
 }
 
 /// A source name as one path segment.
 fn urlencode(name: &str) -> String {
     percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(body: &str) -> Result<Answer, Failure> {
+        read_answer(200, body.as_bytes(), "a", "s")
+    }
+
+    #[test]
+    fn hostile_tokens_are_refused_and_errors_lose_their_controls() {
+        for body in [
+            r#"{"access_token":"a\r\nX-Evil: 1","token_type":"Bearer","expires_in":60}"#,
+            r#"{"access_token":"\u001b[2J","token_type":"Bearer","expires_in":60}"#,
+            r#"{"access_token":"","token_type":"Bearer","expires_in":60}"#,
+            r#"{"access_token":"ok","token_type":"Bearer\r\nX: y","expires_in":60}"#,
+            r#"{"access_token":"ok","token_type":"Bearer","expires_in":18446744073709551615}"#,
+            r#"{"access_token":"ok","token_type":"Bearer","expires_in":0}"#,
+            r#"{"access_token":"ok","token_type":"Bearer","expires_in":-1}"#,
+        ] {
+            assert!(
+                matches!(answer(body), Err(Failure { code: 1, .. })),
+                "{body}"
+            );
+        }
+        let Ok(Answer::Token(token)) =
+            answer(r#"{"access_token":"ok","token_type":"bearer","expires_in":60}"#)
+        else {
+            panic!("a sound token is taken");
+        };
+        assert_eq!(
+            (token.access_token.as_str(), token.token_type.as_str()),
+            ("ok", "Bearer")
+        );
+        let error = br#"{"error":{"code":"server_error\u001b[31m","message":"x\u001b[2Jy"}}"#;
+        let Err(failure) = read_answer(502, error, "a", "s") else {
+            panic!("an error is an error");
+        };
+        assert!(!failure.message.contains('\u{1b}'), "{}", failure.message);
+    }
 }

@@ -6,6 +6,7 @@
 
 mod access;
 pub(crate) mod client;
+mod listener;
 mod registry;
 mod routes;
 
@@ -22,8 +23,8 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::Failure;
 use crate::config_file;
-use access::{AllowedUids, Bearer, Peer};
-use registry::Registry;
+use access::{AllowedUids, Bearer};
+use registry::{Keeping, Registry};
 use routes::AgentState;
 
 /// How long SIGTERM waits for requests in flight.
@@ -48,6 +49,13 @@ pub(crate) struct ServeArgs {
     /// `agent.bearer` beside the socket).
     #[arg(long)]
     bearer_file: Option<PathBuf>,
+    /// The socket's mode, in octal (default 0600; `agent.socket_mode`).
+    /// Other users still pass the uid check (`agent.allowed_uids`).
+    #[arg(long)]
+    socket_mode: Option<String>,
+    /// The socket's group, by name or gid (`agent.socket_group`).
+    #[arg(long)]
+    socket_group: Option<String>,
 }
 
 /// `$XDG_RUNTIME_DIR/tokenmux/agent.sock`, else a directory of this user's
@@ -97,8 +105,8 @@ fn private_dir(dir: &Path) -> Result<(), Failure> {
 }
 
 /// Binds the socket: a stale one (nobody answering) is replaced; a live
-/// agent's is not.
-async fn bind_socket(path: &Path) -> Result<UnixListener, Failure> {
+/// agent's is not. Born 0600, then given `access`'s mode and group.
+async fn bind_socket(path: &Path, access: &SocketAccess) -> Result<UnixListener, Failure> {
     use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
     let shown = path.display();
     if let Ok(meta) = std::fs::symlink_metadata(path) {
@@ -122,9 +130,88 @@ async fn bind_socket(path: &Path) -> Result<UnixListener, Failure> {
     let bound = UnixListener::bind(path);
     rustix::process::umask(previous);
     let listener = bound.map_err(|e| Failure::usage(format!("cannot listen on {shown}: {e}")))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| Failure::usage(format!("cannot make {shown} 0600: {e}")))?;
+    // The group first, then the mode that opens it to the group.
+    if let Some(gid) = access.group {
+        rustix::fs::chown(path, None, Some(rustix::fs::Gid::from_raw(gid)))
+            .map_err(|e| Failure::usage(format!("cannot give {shown} to group {gid}: {e}")))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode))
+        .map_err(|e| Failure::usage(format!("cannot make {shown} {:04o}: {e}", access.mode)))?;
     Ok(listener)
+}
+
+/// Who the socket's file admits: its mode and group.
+struct SocketAccess {
+    mode: u32,
+    group: Option<u32>,
+}
+
+impl SocketAccess {
+    /// From the flags, else the config file's `agent:`.
+    fn new(args: &ServeArgs, settings: &config_file::AgentSettings) -> Result<Self, Failure> {
+        let mode = match args.socket_mode.as_ref().or(settings.socket_mode.as_ref()) {
+            None => 0o600,
+            Some(text) => parse_mode(text)?,
+        };
+        let group = match args
+            .socket_group
+            .as_ref()
+            .or(settings.socket_group.as_ref())
+        {
+            None => None,
+            Some(group) => Some(group_id(group)?),
+        };
+        if mode & 0o070 != 0 && group.is_none() {
+            tracing::warn!(
+                "agent.socket_mode opens the socket to its group, and no socket_group is given: \
+                 the group is the agent's own"
+            );
+        }
+        Ok(Self { mode, group })
+    }
+}
+
+/// An octal mode such as `0660`: the owner reads and writes; others never
+/// write where the group may not.
+fn parse_mode(text: &str) -> Result<u32, Failure> {
+    let digits = text.trim().trim_start_matches("0o");
+    let mode = u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777 && mode & 0o600 == 0o600)
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "agent.socket_mode `{}` is not an octal mode from 0600 to 0777 giving the owner read and write",
+                tokenmux::neutralise_controls(text)
+            ))
+        })?;
+    Ok(mode)
+}
+
+/// A group's id, from its name or number.
+fn group_id(group: &str) -> Result<u32, Failure> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(found)) => Ok(found.gid.as_raw()),
+        _ => Err(Failure::usage(format!(
+            "agent.socket_group: no group named `{}`",
+            tokenmux::neutralise_controls(group)
+        ))),
+    }
+}
+
+/// What the agent made at start: removed when it stops, and when it fails
+/// to start, so that a failed start leaves nothing behind.
+#[derive(Default)]
+struct Made(Vec<PathBuf>);
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
@@ -133,7 +220,13 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
             "--listen {address} is not a loopback address: the agent serves this host only"
         )));
     }
-    let (config_path, mut file) = config_file::load_named(args.config.as_deref())?;
+    let (config_path, mut file, identity) = config_file::load_named(args.config.as_deref())?;
+    let access = SocketAccess::new(&args, &file.agent)?;
+    let keeping = Keeping {
+        permits: Arc::new(Semaphore::new(registry::CONCURRENT_REFRESHES)),
+        after_rejection: after_rejection(&file.agent)?,
+    };
+    let fd_limit = listener::raise_fd_limit();
     // Before any source is built: their metric handles bind to it.
     // Fetch latency as a histogram (aggregatable across agents), not
     // the exporter's default summary, which also costs more per source.
@@ -151,8 +244,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|_| Failure::usage("a metrics recorder is installed already"))?;
 
     let http = registry::http_client()?;
-    let permits = Arc::new(Semaphore::new(registry::CONCURRENT_REFRESHES));
-    let (built, _) = Registry::build(&file.sources, &Registry::default(), &http, &permits)?;
+    let (mut built, _) = Registry::build(&file.sources, &Registry::default(), &http, &keeping)?;
+    built.config = Some(identity);
     // The registry holds each source's config; the file's copy is not kept.
     file.sources.clear();
     let registry = Arc::new(ArcSwap::from_pointee(built));
@@ -171,31 +264,20 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
             socket
         }
     };
-    let unix = bind_socket(&socket).await?;
+    let mut made = Made::default();
+    let unix = bind_socket(&socket, &access).await?;
+    made.0.push(socket.clone());
     let allowed = AllowedUids::default();
     allowed.set(&file.agent.allowed_uids);
     let unix_app = routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(
         allowed.clone(),
         access::check_peer,
     ));
+    let listeners = if args.listen.is_some() { 2 } else { 1 };
+    let cap = listener::connection_cap(fd_limit, listeners);
 
     let (stop, stopped) = watch::channel(false);
-    let drained = |mut stopped: watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
     let mut servers = tokio::task::JoinSet::new();
-    servers.spawn(
-        axum::serve(unix, unix_app.into_make_service_with_connect_info::<Peer>())
-            .with_graceful_shutdown(drained(stopped.clone()))
-            .into_future(),
-    );
-    eprintln!(
-        "tokenmux: serving {} source(s) on {}",
-        registry.load().sources.len(),
-        socket.display()
-    );
-
-    let mut bearer_file = None;
     if let Some(address) = args.listen {
         let path = match args.bearer_file {
             Some(path) => path,
@@ -205,6 +287,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
         bearer
             .write_to(&path)
             .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+        made.0.push(path.clone());
         let tcp = TcpListener::bind(address)
             .await
             .map_err(|e| Failure::usage(format!("cannot listen on {address}: {e}")))?;
@@ -215,26 +298,41 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
             bearer,
             access::check_bearer,
         ));
-        servers.spawn(
-            axum::serve(tcp, tcp_app)
-                .with_graceful_shutdown(drained(stopped.clone()))
-                .into_future(),
-        );
+        servers.spawn(listener::serve(tcp, tcp_app, cap, stopped.clone()));
         eprintln!(
             "tokenmux: serving on http://{local} (bearer in {})",
             path.display()
         );
-        bearer_file = Some(path);
     }
-
     let mut hangup = signal(SignalKind::hangup()).map_err(|e| Failure::usage(e.to_string()))?;
     let mut terminate =
         signal(SignalKind::terminate()).map_err(|e| Failure::usage(e.to_string()))?;
     let mut interrupt =
         signal(SignalKind::interrupt()).map_err(|e| Failure::usage(e.to_string()))?;
+    servers.spawn(listener::serve(unix, unix_app, cap, stopped.clone()));
+    eprintln!(
+        "tokenmux: serving {} source(s) on {} (at most {cap} connections a listener)",
+        registry.load().sources.len(),
+        socket.display()
+    );
+
+    let reloader = Reloader {
+        path: config_path,
+        registry: Arc::clone(&registry),
+        allowed,
+        http,
+        keeping,
+    };
+    let mut reloading: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
-            _ = hangup.recv() => reload(&config_path, &registry, &allowed, &http, &permits),
+            _ = hangup.recv() => {
+                if reloading.as_ref().is_some_and(|task| !task.is_finished()) {
+                    eprintln!("tokenmux: a reload is still running; SIGHUP ignored");
+                    continue;
+                }
+                reloading = Some(tokio::spawn(reloader.clone().reload()));
+            }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             Some(ended) = servers.join_next() => {
@@ -249,41 +347,75 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
     if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
         eprintln!("tokenmux: requests still in flight after {DRAIN_TIMEOUT:?}; exiting");
     }
-    let _ = std::fs::remove_file(&socket);
-    if let Some(path) = bearer_file {
-        let _ = std::fs::remove_file(path);
-    }
+    drop(made);
     eprintln!("tokenmux: stopped");
     Ok(())
 }
 
-/// SIGHUP: reads the config again; unchanged sources keep their tokens.
-/// A config with problems is refused and the running one kept.
-fn reload(
-    path: &Path,
-    registry: &ArcSwap<Registry>,
-    allowed: &AllowedUids,
-    http: &reqwest::Client,
-    permits: &Arc<Semaphore>,
-) {
-    let outcome = config_file::load_named(Some(path)).and_then(|(_, file)| {
-        let built = Registry::build(&file.sources, &registry.load(), http, permits)?;
-        Ok((file, built))
-    });
-    match outcome {
-        Ok((file, (built, rebuilt))) => {
-            let count = built.sources.len();
-            registry.store(Arc::new(built));
-            allowed.set(&file.agent.allowed_uids);
-            eprintln!(
-                "tokenmux: reloaded {}: {count} source(s), rebuilt: [{}]",
-                path.display(),
-                rebuilt.join(", ")
-            );
+/// `agent.retry_rejected_after`, at least a minute; default an hour.
+fn after_rejection(settings: &config_file::AgentSettings) -> Result<Duration, Failure> {
+    match settings.retry_rejected_after {
+        None => Ok(Duration::from_secs(3600)),
+        Some(after) if after >= Duration::from_secs(60) => Ok(after),
+        Some(_) => Err(Failure::usage(
+            "agent.retry_rejected_after is at least 1m: each retry is a failed login",
+        )),
+    }
+}
+
+/// How long a reload may take before it is abandoned (the running config
+/// keeps serving).
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What SIGHUP needs.
+#[derive(Clone)]
+struct Reloader {
+    path: PathBuf,
+    registry: Arc<ArcSwap<Registry>>,
+    allowed: AllowedUids,
+    http: reqwest::Client,
+    keeping: Keeping,
+}
+
+impl Reloader {
+    /// Reads the config again, off the signal loop and within
+    /// RELOAD_TIMEOUT; unchanged sources keep their tokens. A config with
+    /// problems, or one that cannot be read in time, is refused and the
+    /// running one kept.
+    async fn reload(self) {
+        let path = self.path.clone();
+        let registry = Arc::clone(&self.registry);
+        let (http, keeping) = (self.http.clone(), self.keeping.clone());
+        let runtime = tokio::runtime::Handle::current();
+        let work = tokio::task::spawn_blocking(move || {
+            let _entered = runtime.enter();
+            config_file::load_named(Some(&path)).and_then(|(_, file, identity)| {
+                let (mut built, rebuilt) =
+                    Registry::build(&file.sources, &registry.load(), &http, &keeping)?;
+                built.config = Some(identity);
+                Ok((file, built, rebuilt))
+            })
+        });
+        let shown = self.path.display();
+        match tokio::time::timeout(RELOAD_TIMEOUT, work).await {
+            Ok(Ok(Ok((file, built, rebuilt)))) => {
+                let count = built.sources.len();
+                self.registry.store(Arc::new(built));
+                self.allowed.set(&file.agent.allowed_uids);
+                eprintln!(
+                    "tokenmux: reloaded {shown}: {count} source(s), rebuilt: [{}]",
+                    rebuilt.join(", ")
+                );
+            }
+            Ok(Ok(Err(failure))) => eprintln!(
+                "tokenmux: reload refused, the running config stays: {}",
+                failure.message
+            ),
+            Ok(Err(_)) => eprintln!("tokenmux: reload failed, the running config stays"),
+            Err(_) => eprintln!(
+                "tokenmux: reload abandoned after {RELOAD_TIMEOUT:?} (a file that does not \
+                 answer?), the running config stays"
+            ),
         }
-        Err(failure) => eprintln!(
-            "tokenmux: reload refused, the running config stays: {}",
-            failure.message
-        ),
     }
 }

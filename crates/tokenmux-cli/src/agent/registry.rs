@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::Failure;
+use crate::config_file::FileIdentity;
 
 /// The shortest pause of a keeper: a token inside its window, whose
 /// refresh runs in the background, is looked at again after this.
@@ -35,10 +36,11 @@ impl Drop for Entry {
     }
 }
 
-/// Every named source, by name.
+/// Every named source, by name, and which file they were read from.
 #[derive(Default)]
 pub(crate) struct Registry {
     pub(crate) sources: BTreeMap<String, Arc<Entry>>,
+    pub(crate) config: Option<FileIdentity>,
 }
 
 /// Built sources share one HTTP client (connection pools, TLS roots):
@@ -60,7 +62,7 @@ impl Registry {
         configs: &BTreeMap<String, SourceConfig>,
         previous: &Registry,
         http: &reqwest::Client,
-        permits: &Arc<Semaphore>,
+        keeping: &Keeping,
     ) -> Result<(Registry, Vec<String>), Failure> {
         let mut sources = BTreeMap::new();
         let mut rebuilt = Vec::new();
@@ -92,7 +94,7 @@ impl Registry {
                 .name(name.as_str())
                 .http_client(http.clone())
                 .build()?;
-            let keeper = tokio::spawn(keep_fresh(source.clone(), Arc::clone(permits)));
+            let keeper = tokio::spawn(keep_fresh(source.clone(), keeping.clone()));
             rebuilt.push(name.clone());
             sources.insert(
                 name.clone(),
@@ -104,7 +106,13 @@ impl Registry {
                 }),
             );
         }
-        Ok((Registry { sources }, rebuilt))
+        Ok((
+            Registry {
+                sources,
+                config: None,
+            },
+            rebuilt,
+        ))
     }
 }
 
@@ -121,26 +129,56 @@ fn same(a: &Option<Credentials>, b: &Option<Credentials>) -> bool {
     }
 }
 
+/// What every keeper shares: the bound on refreshes at once, and how long
+/// to wait after the endpoint rejected a source's credentials.
+#[derive(Clone)]
+pub(crate) struct Keeping {
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) after_rejection: Duration,
+}
+
 /// Asks `source` for its token whenever it is due: at start, then at each
 /// refresh point (inside the refresh-ahead window, jittered), backing off
 /// after failures. Callers then always find a fresh token.
-async fn keep_fresh(source: TokenSource, permits: Arc<Semaphore>) {
+///
+/// Rejected credentials are not retried on a timer: each attempt is a
+/// failed login (an account-lockout risk for a password grant). One ERROR
+/// line says so; the keeper then waits `after_rejection` (1 h by default),
+/// or less if a client's request or a reload mends the source first.
+async fn keep_fresh(source: TokenSource, keeping: Keeping) {
     let mut failures: u32 = 0;
+    let mut rejected = false;
     loop {
         let outcome = {
-            let _permit = permits.acquire().await;
+            let _permit = keeping.permits.acquire().await;
             source.token().await
         };
         let pause = match outcome {
             Ok(_) => {
+                if std::mem::take(&mut rejected) {
+                    tracing::info!(source = source.name(), "credentials accepted again");
+                }
                 failures = 0;
                 let refresh_at = source.status().refresh_at;
                 refresh_at
                     .and_then(|at| at.duration_since(SystemTime::now()).ok())
                     .unwrap_or_default()
             }
+            Err(tokenmux::Error::CredentialsRejected { .. }) => {
+                if !std::mem::replace(&mut rejected, true) {
+                    tracing::error!(
+                        source = source.name(),
+                        retry_in = %humantime::format_duration(keeping.after_rejection),
+                        "credentials rejected; not retried on a timer until then (a client's \
+                         request, SIGHUP or `invalidate` tries again sooner)"
+                    );
+                }
+                wait_while_rejected(&source, keeping.after_rejection).await;
+                continue;
+            }
             Err(error) => {
                 failures = failures.saturating_add(1);
+                tracing::debug!(source = source.name(), %error, "refresh failed; backing off");
                 let backoff = MIN_PAUSE * 2u32.saturating_pow(failures.min(6));
                 error
                     .retry_after()
@@ -149,5 +187,17 @@ async fn keep_fresh(source: TokenSource, permits: Arc<Semaphore>) {
             }
         };
         tokio::time::sleep(pause.max(MIN_PAUSE)).await;
+    }
+}
+
+/// Waits `limit`, or until the source has a token again (a client's
+/// request got one), looking at its status only: no request upstream.
+async fn wait_while_rejected(source: &TokenSource, limit: Duration) {
+    let until = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep(MIN_PAUSE.max(Duration::from_secs(5)).min(limit)).await;
+        if source.status().last_error.is_none() && source.status().expires_at.is_some() {
+            return;
+        }
     }
 }

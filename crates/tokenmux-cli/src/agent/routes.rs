@@ -6,15 +6,16 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::{HeaderValue, StatusCode, header};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokenmux::TokenState;
 
 use super::registry::{Entry, Registry};
+use crate::config_file::FileIdentity;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -29,10 +30,54 @@ pub(crate) fn router(state: AgentState) -> axum::Router {
         .route("/v1/sources", get(list))
         .route("/v1/sources/{name}/token", get(token))
         .route("/v1/sources/{name}/header", get(authorization))
+        .route("/v1/sources/{name}/invalidate", post(invalidate))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .fallback(|| async { refusal(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            refusal(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
+        // Small bodies only: `{"token_sha256": …}`.
+        .layer(axum::extract::DefaultBodyLimit::max(4096))
         .with_state(state)
+}
+
+/// `?config=DEVICE.INODE`: the config file the client would read. A
+/// client that reads another file than the agent's must not get the
+/// agent's tokens (it chose another environment).
+#[derive(serde::Deserialize)]
+pub(crate) struct Asked {
+    config: Option<String>,
+}
+
+/// The named source, if the agent serves the config the client asked for.
+fn lookup(state: &AgentState, name: &str, asked: &Asked) -> Result<Arc<Entry>, Box<Response>> {
+    let registry = state.registry.load();
+    if let Some(config) = &asked.config {
+        let same = config
+            .parse::<FileIdentity>()
+            .is_ok_and(|asked| Some(asked) == registry.config);
+        if !same {
+            return Err(Box::new(refusal(
+                StatusCode::CONFLICT,
+                "config_mismatch",
+                "the agent serves another config file than the client reads",
+            )));
+        }
+    }
+    registry.sources.get(name).cloned().ok_or_else(|| {
+        let names: Vec<_> = registry.sources.keys().cloned().collect();
+        let body = json!({"error": {
+            "code": "unknown_source",
+            "message": "the agent's config names no such source",
+            "sources": names,
+        }});
+        Box::new((StatusCode::NOT_FOUND, no_store(), Json(body)).into_response())
+    })
 }
 
 /// An error response.
@@ -56,21 +101,14 @@ async fn list(State(state): State<AgentState>) -> Response {
     Json(json!({ "sources": sources })).into_response()
 }
 
-fn entry(state: &AgentState, name: &str) -> Option<Arc<Entry>> {
-    state.registry.load().sources.get(name).cloned()
-}
-
-fn unknown_source() -> Response {
-    refusal(
-        StatusCode::NOT_FOUND,
-        "unknown_source",
-        "the agent's config names no such source",
-    )
-}
-
-async fn token(State(state): State<AgentState>, Path(name): Path<String>) -> Response {
-    let Some(entry) = entry(&state, &name) else {
-        return unknown_source();
+async fn token(
+    State(state): State<AgentState>,
+    Path(name): Path<String>,
+    Query(asked): Query<Asked>,
+) -> Response {
+    let entry = match lookup(&state, &name, &asked) {
+        Ok(entry) => entry,
+        Err(refused) => return *refused,
     };
     match entry.source.token().await {
         Ok(token) => {
@@ -90,9 +128,14 @@ async fn token(State(state): State<AgentState>, Path(name): Path<String>) -> Res
     }
 }
 
-async fn authorization(State(state): State<AgentState>, Path(name): Path<String>) -> Response {
-    let Some(entry) = entry(&state, &name) else {
-        return unknown_source();
+async fn authorization(
+    State(state): State<AgentState>,
+    Path(name): Path<String>,
+    Query(asked): Query<Asked>,
+) -> Response {
+    let entry = match lookup(&state, &name, &asked) {
+        Ok(entry) => entry,
+        Err(refused) => return *refused,
     };
     match entry.source.token().await {
         Ok(token) => {
@@ -101,6 +144,69 @@ async fn authorization(State(state): State<AgentState>, Path(name): Path<String>
         }
         Err(error) => failure(&error),
     }
+}
+
+/// `{"token_sha256": HEX}`: the token a client saw refused.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rejected {
+    token_sha256: Option<String>,
+}
+
+/// Drops the source's token: the one whose SHA-256 is given (so a thousand
+/// clients reporting one refused token cause one refresh), or whatever it
+/// holds. A new token is fetched at once.
+async fn invalidate(
+    State(state): State<AgentState>,
+    Path(name): Path<String>,
+    Query(asked): Query<Asked>,
+    body: axum::body::Bytes,
+) -> Response {
+    let entry = match lookup(&state, &name, &asked) {
+        Ok(entry) => entry,
+        Err(refused) => return *refused,
+    };
+    let rejected = match body.is_empty() {
+        true => Rejected { token_sha256: None },
+        false => match serde_json::from_slice::<Rejected>(&body) {
+            Ok(rejected) => rejected,
+            Err(_) => {
+                return refusal(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the body is `{\"token_sha256\": \"<64 hex digits>\"}` or empty",
+                );
+            }
+        },
+    };
+    let invalidated = match rejected.token_sha256 {
+        Some(digest) => {
+            let digest = digest.to_ascii_lowercase();
+            entry
+                .source
+                .invalidate_if(|token| sha256_hex(token.secret().expose_secret()) == digest)
+        }
+        None => {
+            entry.source.invalidate();
+            true
+        }
+    };
+    if invalidated {
+        tracing::info!(source = %name, "token invalidated by a client; fetching a new one");
+        let source = entry.source.clone();
+        tokio::spawn(async move {
+            let _ = source.token().await;
+        });
+    }
+    (no_store(), Json(json!({ "invalidated": invalidated }))).into_response()
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A library error as a response: its code, its status, its `Retry-After`.

@@ -285,13 +285,24 @@ impl Connector {
         matches!(tokio::time::timeout(self.timeout, answer).await, Ok(Ok(_)))
     }
 
+    /// A Redis error's text, safe to show: the store's own secrets (its
+    /// password) removed; and since a server, hostile or broken, may echo
+    /// the command's arguments (a token record), nothing from the first
+    /// quote on, no token-bearing field, no control character, at most 200
+    /// characters.
     pub(super) fn scrub(&self, text: &str) -> String {
-        self.target
+        let text = self
+            .target
             .hidden
             .iter()
             .fold(text.to_owned(), |text, hidden| {
                 text.replace(hidden, "[redacted]")
-            })
+            });
+        let text = match text.find(['\'', '"', '`']) {
+            Some(at) => format!("{}…", &text[..at]),
+            None => text,
+        };
+        crate::scrub::Scrubber::without_secrets().excerpt(text.as_bytes())
     }
 }
 

@@ -1,0 +1,88 @@
+//! Which credentials obtained a stored token. A store is shared (files,
+//! Redis) and outlives a process: after a secret is rotated or mistyped,
+//! the token obtained with the old one must not be served to the new one.
+//! The record carries a verifier of the secrets: PBKDF2-HMAC-SHA256, salted
+//! with the store key, deliberately slow, so that whoever reads the store
+//! cannot recover a low-entropy password from it faster than by guessing
+//! against the endpoint. It is never the secret, never a fast digest, and
+//! never in a store key, a file name, a log or `Debug`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
+
+use crate::Credentials;
+use crate::store::StoreKey;
+
+/// PBKDF2 rounds: about a millisecond here, once per source and process.
+const ROUNDS: u32 = 8_192;
+
+/// The verifier of one set of credentials for one store key.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Verifier([u8; 32]);
+
+impl Verifier {
+    /// The verifier of `credentials`' secrets (client secret, and the
+    /// password of a password grant), salted with `key`.
+    pub(crate) fn of(credentials: &Credentials, key: &StoreKey) -> Self {
+        let mut input = Vec::new();
+        for secret in credentials.secrets() {
+            // Length-prefixed: ("ab", "c") and ("a", "bc") differ.
+            input.extend_from_slice(&(secret.len() as u64).to_be_bytes());
+            input.extend_from_slice(secret.as_bytes());
+        }
+        let salt = format!("tokenmux-credentials/1|{}", key.as_str());
+        let mut out = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(&input, salt.as_bytes(), ROUNDS, &mut out);
+        Self(out)
+    }
+
+    /// As written in a record.
+    pub(crate) fn to_text(&self) -> String {
+        BASE64.encode(self.0)
+    }
+
+    /// From a record; `None` if it is not one.
+    pub(crate) fn from_text(text: &str) -> Option<Self> {
+        let bytes = BASE64.decode(text).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Verifier(…)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Provider;
+
+    #[test]
+    fn one_verifier_per_secret_and_key_and_none_shows_the_secret() {
+        let key = |id: &str| StoreKey::new(&Provider::neonpanel(), &Credentials::client(id, "x"));
+        let a = Verifier::of(&Credentials::client("id", "s3cret"), &key("id"));
+        assert_eq!(
+            a,
+            Verifier::of(&Credentials::client("id", "s3cret"), &key("id"))
+        );
+        assert_ne!(
+            a,
+            Verifier::of(&Credentials::client("id", "s3cre7"), &key("id"))
+        );
+        assert_ne!(
+            a,
+            Verifier::of(&Credentials::client("id", "s3cret"), &key("id2"))
+        );
+        let user = |password: &str| Credentials::password("id", "s", "alice", password);
+        assert_ne!(
+            Verifier::of(&user("pw-1"), &key("id")),
+            Verifier::of(&user("pw-2"), &key("id"))
+        );
+        assert_eq!(Verifier::from_text(&a.to_text()), Some(a.clone()));
+        assert_eq!(format!("{a:?}"), "Verifier(…)");
+        assert!(!a.to_text().contains("s3cret"));
+        assert_eq!(Verifier::from_text("not base64!"), None);
+    }
+}
