@@ -16,7 +16,12 @@ use crate::support::{ID, SECRET};
 
 /// Three sources, on three providers of the mock: the issue's example,
 /// with the mock's base URLs. `neon_retry` is the part SIGHUP changes.
-fn config(mock: &MockServer, secret_file: &Path, neon_retry: u32, extra: &str) -> String {
+pub(crate) fn config(
+    mock: &MockServer,
+    secret_file: &Path,
+    neon_retry: u32,
+    extra: &str,
+) -> String {
     format!(
         "sources:
   partner-a:
@@ -44,7 +49,7 @@ fn config(mock: &MockServer, secret_file: &Path, neon_retry: u32, extra: &str) -
 
 /// The secret file (ending in a newline, as editors write it) and the
 /// config of the three sources in `dir`: (config, secret file).
-fn write_config(dir: &Path, mock: &MockServer) -> (PathBuf, PathBuf) {
+pub(crate) fn write_config(dir: &Path, mock: &MockServer) -> (PathBuf, PathBuf) {
     let secret_file = dir.join("airalo-secret");
     std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
     let config_path = dir.join("tokenmux.yaml");
@@ -52,12 +57,12 @@ fn write_config(dir: &Path, mock: &MockServer) -> (PathBuf, PathBuf) {
     (config_path, secret_file)
 }
 
-const ENV: [(&str, &str); 2] = [("PARTNER_A_ID", ID), ("PARTNER_A_SECRET", SECRET)];
+pub(crate) const ENV: [(&str, &str); 2] = [("PARTNER_A_ID", ID), ("PARTNER_A_SECRET", SECRET)];
 
 /// A running `tokenmux serve`, its stderr in a file.
-struct Agent {
-    child: Child,
-    socket: PathBuf,
+pub(crate) struct Agent {
+    pub(crate) child: Child,
+    pub(crate) socket: PathBuf,
     stderr: PathBuf,
 }
 
@@ -65,7 +70,7 @@ impl Agent {
     /// Starts `program` (the agent binary, or a wrapper and a binary; the
     /// test's binary when empty) with `serve --config … --socket …` and
     /// `extra`, and waits until it serves.
-    fn start(program: &[&str], dir: &Path, config: &Path, extra: &[&str]) -> Agent {
+    pub(crate) fn start(program: &[&str], dir: &Path, config: &Path, extra: &[&str]) -> Agent {
         let socket = dir.join("agent.sock");
         let stderr = dir.join("agent.stderr");
         let binary = binary().to_str().unwrap();
@@ -104,11 +109,11 @@ impl Agent {
         agent
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
@@ -117,7 +122,7 @@ impl Agent {
     }
 
     /// Waits for `text` in its stderr.
-    fn wait_for_log(&self, text: &str) {
+    pub(crate) fn wait_for_log(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.log().contains(text) {
             assert!(Instant::now() < deadline, "no `{text}` in: {}", self.log());
@@ -126,7 +131,7 @@ impl Agent {
     }
 
     /// `curl --unix-socket` GET `path`: (HTTP status, body).
-    fn curl(&self, path: &str) -> (u16, String) {
+    pub(crate) fn curl(&self, path: &str) -> (u16, String) {
         curl(&[
             "--unix-socket",
             self.socket.to_str().unwrap(),
@@ -136,7 +141,7 @@ impl Agent {
 }
 
 /// A child process killed when the test ends, failed or not.
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -153,7 +158,7 @@ impl Drop for Agent {
 }
 
 /// curl with `args`: (HTTP status, body); status 0 when it could not connect.
-fn curl(args: &[&str]) -> (u16, String) {
+pub(crate) fn curl(args: &[&str]) -> (u16, String) {
     let output = Command::new("curl")
         .args(["-sS", "-m", "20", "-w", "\n%{http_code}"])
         .args(args)
@@ -164,14 +169,14 @@ fn curl(args: &[&str]) -> (u16, String) {
     (status.parse().unwrap_or(0), body.to_owned())
 }
 
-fn access_token(body: &str) -> String {
+pub(crate) fn access_token(body: &str) -> String {
     let json: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{body}"));
     json["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Runs Python (standard library only, plus `prometheus_client` where a
 /// script imports it) on `script` with `args`; its stdout.
-fn python(script: &str, args: &[&str]) -> String {
+pub(crate) fn python(script: &str, args: &[&str]) -> String {
     let output = Command::new("python3")
         .arg("-c")
         .arg(script)
@@ -450,10 +455,10 @@ async fn the_agent_serves_named_sources_reloads_on_sighup_and_drains_on_sigterm(
 
 /// The uid this test runs the other side as: no account needed, none of
 /// the machine's users.
-const OTHER_UID: u32 = 64_321;
+pub(crate) const OTHER_UID: u32 = 64_321;
 
 /// `setpriv` to run `OTHER_UID`; root only.
-fn as_other_uid() -> Option<[String; 5]> {
+pub(crate) fn as_other_uid() -> Option<[String; 5]> {
     if !rustix::process::geteuid().is_root() {
         assert!(
             std::env::var_os("CI").is_none(),

@@ -13,9 +13,14 @@ use crate::support::{ID, SECRET};
 
 /// Builds the binary once (it belongs to another package, so cargo does
 /// not build it for this test) and returns its path.
+/// `TOKENMUX_TEST_BINARY` runs the tests against another build instead
+/// (the code before a change, to see a new test fail on it).
 pub(crate) fn binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
+        if let Some(other) = std::env::var_os("TOKENMUX_TEST_BINARY") {
+            return PathBuf::from(other);
+        }
         let status = Command::new(env!("CARGO"))
             .args([
                 "build",

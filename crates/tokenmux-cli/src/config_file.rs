@@ -232,13 +232,16 @@ fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (String, 
             .inner()
             .location()
             .map(|l| format!(" (line {})", l.line()));
-        let path = e.path().to_string();
-        // serde_yaml starts its message with the path too.
         let message = e.inner().to_string();
-        let message = message
-            .strip_prefix(&format!("{path}: "))
-            .unwrap_or(&message);
-        (path, redact(message) + &at.unwrap_or_default())
+        // serde_yaml starts its message with its own path, keys unfiltered.
+        let message = match message.split_once(": ") {
+            Some((path, rest)) if !path.contains([' ', '`', '"']) => rest,
+            _ => &message,
+        };
+        (
+            shown_path(e.path()),
+            redact(message) + &at.unwrap_or_default(),
+        )
     })
 }
 
@@ -246,7 +249,27 @@ fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (String, 
     let deserializer =
         toml::Deserializer::parse(text).map_err(|e| (String::new(), redact(e.message())))?;
     serde_path_to_error::deserialize(deserializer)
-        .map_err(|e| (e.path().to_string(), redact(e.inner().message())))
+        .map_err(|e| (shown_path(e.path()), redact(e.inner().message())))
+}
+
+/// A key path for a message: keys that are not names (a secret typed as a
+/// key, `{client_secret:hunter2}`) are not shown.
+fn shown_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let segments: Vec<String> = path
+        .iter()
+        .map(|segment| match segment {
+            Segment::Map { key } if valid_name(key) => key.clone(),
+            Segment::Map { .. } => "(a key that is not a name)".into(),
+            Segment::Seq { index } => index.to_string(),
+            Segment::Enum { variant } if valid_name(variant) => variant.clone(),
+            _ => "?".into(),
+        })
+        .collect();
+    match segments.is_empty() {
+        true => String::new(),
+        false => segments.join("."),
+    }
 }
 
 /// A parser's message without the text it quotes, which may be a secret in

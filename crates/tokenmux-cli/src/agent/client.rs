@@ -118,7 +118,16 @@ async fn ask(
     match tokio::time::timeout(AGENT_TIMEOUT, exchange(stream, method.clone(), path)).await {
         Ok(Ok((200, _))) if method == http::Method::POST => Ok(Answer::Done),
         Ok(Ok((status, body))) => read_answer(status, &body, name, &shown.to_string()),
-        Ok(Err(why)) => Ok(Answer::Fallback(format!("the agent on {shown}: {why}"))),
+        Ok(Err(Unanswered::TooLarge)) => Err(Failure {
+            code: 1,
+            message: format!(
+                "the agent on {shown} answered with more than {MAX_ANSWER_BYTES} bytes; ignore it \
+                 with --no-agent"
+            ),
+        }),
+        Ok(Err(Unanswered::Broken(why))) => {
+            Ok(Answer::Fallback(format!("the agent on {shown}: {why}")))
+        }
         Err(_) => Ok(Answer::Fallback(format!(
             "the agent on {shown} did not answer within {AGENT_TIMEOUT:?}"
         ))),
@@ -160,31 +169,50 @@ fn untrusted(shown: &std::path::Display<'_>, uid: u32, me: u32) -> Failure {
     ))
 }
 
+/// Why an exchange with the agent gave no answer to read.
+enum Unanswered {
+    /// The answer is larger than MAX_ANSWER_BYTES (a hostile agent).
+    TooLarge,
+    /// No HTTP, or the connection broke.
+    Broken(String),
+}
+
 /// One request over `stream`: (status, body of at most MAX_ANSWER_BYTES).
 async fn exchange(
     stream: UnixStream,
     method: http::Method,
     path: &str,
-) -> Result<(u16, Vec<u8>), String> {
+) -> Result<(u16, Vec<u8>), Unanswered> {
+    let broken = |why: String| Unanswered::Broken(why);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("no HTTP: {e}"))?;
+        .map_err(|e| broken(format!("no HTTP: {e}")))?;
     let connection = tokio::spawn(connection);
     let request = http::Request::builder()
         .method(method)
         .uri(path)
         .header(http::header::HOST, "agent")
         .body(Empty::<bytes::Bytes>::new())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| broken(e.to_string()))?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| format!("no answer: {e}"))?;
+        .map_err(|e| broken(format!("no answer: {e}")))?;
     let status = response.status().as_u16();
+    let declared = response
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_ANSWER_BYTES as u64) {
+        return Err(Unanswered::TooLarge);
+    }
     let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
         .collect()
         .await
-        .map_err(|_| format!("its answer is cut or larger than {MAX_ANSWER_BYTES} bytes"))?
+        .map_err(|e| match e.is::<http_body_util::LengthLimitError>() {
+            true => Unanswered::TooLarge,
+            false => broken("its answer was cut".into()),
+        })?
         .to_bytes();
     connection.abort();
     Ok((status, body.to_vec()))
