@@ -130,6 +130,19 @@ impl Agent {
         }
     }
 
+    /// `curl --unix-socket` POST `body` to `path`: (HTTP status, body).
+    pub(crate) fn curl_post(&self, path: &str, body: &str) -> (u16, String) {
+        curl(&[
+            "--unix-socket",
+            self.socket.to_str().unwrap(),
+            "-X",
+            "POST",
+            "-d",
+            body,
+            &format!("http://agent{path}"),
+        ])
+    }
+
     /// `curl --unix-socket` GET `path`: (HTTP status, body).
     pub(crate) fn curl(&self, path: &str) -> (u16, String) {
         curl(&[

@@ -154,6 +154,62 @@ async fn secrets_echoed_in_any_encoding_never_reach_an_error() {
     println!("echoing servers: {tried} tried, no secret in any encoding");
 }
 
+/// A client secret and a password with what escaping doubles: quotes,
+/// backslashes, `%`, `+`, non-ASCII (no English word: windows of them
+/// must not occur in ordinary text).
+const NASTY_SECRET: &str = "Qz\"7\\kP%2B+vüW€9j😀Xr";
+const NASTY_PASSWORD: &str = "Pw\"4\\mZ%+éq€8Ly";
+
+#[tokio::test]
+async fn secrets_echoed_in_nested_encodings_leave_no_fragment_in_errors() {
+    let mut tried = 0;
+    for kind in ["password", "jsonapi", "airalo", "neonpanel"] {
+        let credentials = match kind {
+            "password" => Credentials::password(ID, NASTY_SECRET, "alice", NASTY_PASSWORD),
+            _ => Credentials::client(ID, NASTY_SECRET),
+        };
+        for status in [200, 400, 401, 500] {
+            for echo in Echo::ALL.into_iter().chain(Echo::NESTED) {
+                let base = echo_server(status, echo).await;
+                let error = TokenSource::builder(provider(kind, &base))
+                    .credentials(credentials.clone())
+                    .allow_insecure_http(true)
+                    .retry_policy(RetryPolicy {
+                        max_attempts: 1,
+                        ..RetryPolicy::default()
+                    })
+                    .build()
+                    .unwrap()
+                    .token()
+                    .await
+                    .unwrap_err();
+                let shown = format!("{error}\n{error:?}");
+                let json = |text: &str| {
+                    let quoted = serde_json::to_string(text).unwrap();
+                    quoted[1..quoted.len() - 1].to_owned()
+                };
+                let forms = [NASTY_SECRET, NASTY_PASSWORD]
+                    .into_iter()
+                    .flat_map(|secret| [secret.to_owned(), json(secret), json(&json(secret))]);
+                for form in forms {
+                    let chars: Vec<char> = form.chars().collect();
+                    for window in chars.windows(6) {
+                        let fragment: String = window.iter().collect();
+                        assert!(
+                            !shown.contains(&fragment),
+                            "{kind} {status} {echo:?}: `{fragment}` in {shown}"
+                        );
+                    }
+                }
+                let found = leaks(&shown, ID, &[NASTY_SECRET, NASTY_PASSWORD]);
+                assert!(found.is_empty(), "{kind} {status} {echo:?}: {found:?}");
+                tried += 1;
+            }
+        }
+    }
+    println!("nested echoes: {tried} tried, no fragment of a secret shown");
+}
+
 #[tokio::test]
 async fn server_text_stays_one_line_and_inert() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();

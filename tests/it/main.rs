@@ -9,6 +9,7 @@ mod cli;
 mod clients;
 mod crash;
 mod decoding;
+mod edges_agent;
 mod edges_cli;
 mod examples;
 mod facade;

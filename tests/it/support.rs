@@ -385,10 +385,26 @@ pub enum Echo {
     JsonEscaped,
     UrlEncoded,
     Base64,
+    /// A JSON string of a JSON string of the request.
+    JsonTwice,
+    /// The request form-encoded, in a JSON string.
+    UrlInJson,
+    /// The request in base64, in a JSON string.
+    Base64InJson,
+    /// The request JSON-escaped with every non-ASCII character as
+    /// `\uXXXX` (Python's default), then in a JSON string again.
+    AsciiJsonTwice,
 }
 
 impl Echo {
     pub const ALL: [Echo; 4] = [Echo::Raw, Echo::JsonEscaped, Echo::UrlEncoded, Echo::Base64];
+    /// One encoding inside another (the body then nests them once more).
+    pub const NESTED: [Echo; 4] = [
+        Echo::JsonTwice,
+        Echo::UrlInJson,
+        Echo::Base64InJson,
+        Echo::AsciiJsonTwice,
+    ];
 
     fn apply(self, request: &[u8]) -> String {
         use base64::Engine as _;
@@ -398,6 +414,26 @@ impl Echo {
             Echo::JsonEscaped => serde_json::to_string(&text).unwrap(),
             Echo::UrlEncoded => form_urlencoded::byte_serialize(request).collect(),
             Echo::Base64 => base64::engine::general_purpose::STANDARD.encode(request),
+            Echo::JsonTwice => {
+                serde_json::to_string(&serde_json::to_string(&text).unwrap()).unwrap()
+            }
+            Echo::UrlInJson => serde_json::to_string(&Echo::UrlEncoded.apply(request)).unwrap(),
+            Echo::Base64InJson => serde_json::to_string(&Echo::Base64.apply(request)).unwrap(),
+            Echo::AsciiJsonTwice => {
+                let ascii: String = serde_json::to_string(&text)
+                    .unwrap()
+                    .chars()
+                    .map(|c| match c.is_ascii() {
+                        true => c.to_string(),
+                        false => c
+                            .encode_utf16(&mut [0; 2])
+                            .iter()
+                            .map(|u| format!("\\u{u:04x}"))
+                            .collect(),
+                    })
+                    .collect();
+                serde_json::to_string(&ascii).unwrap()
+            }
         }
     }
 }

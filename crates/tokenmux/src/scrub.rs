@@ -17,6 +17,9 @@ use crate::exchange::Grant;
 
 /// What replaces a secret.
 const REDACTED: &str = "[redacted]";
+/// A run of this many characters of a secret, recoverable from a text,
+/// withholds the text.
+const FRAGMENT: usize = 6;
 /// What replaces a text a secret could still be decoded from.
 const WITHHELD: &str = "[withheld: it echoes what was sent]";
 /// A run of this many leading characters of a secret is redacted too
@@ -46,9 +49,10 @@ static DECODER_VALUE: LazyLock<Regex> =
 pub(crate) struct Scrubber {
     /// Every encoding of every secret, longest first.
     needles: Vec<String>,
-    /// The leading characters of each secret, to find one still
-    /// recoverable once the needles are out (a nesting no needle covers).
-    heads: Vec<String>,
+    /// Every run of FRAGMENT characters of each secret, to find one
+    /// still recoverable once the needles are out (a nesting no needle
+    /// covers, a tail the prefix rule left).
+    fragments: Vec<String>,
 }
 
 impl Scrubber {
@@ -60,12 +64,17 @@ impl Scrubber {
         }
         let id = credentials.client_id();
         let mut needles = Vec::new();
-        let mut heads = Vec::new();
+        let mut fragments = Vec::new();
         for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
             needles.extend(crate::echo::encodings(secret));
             // Shorter ones would match ordinary text; they are no secret.
-            if secret.chars().count() >= 4 {
-                heads.push(secret.chars().take(MIN_PREFIX).collect());
+            let chars: Vec<char> = secret.chars().collect();
+            if chars.len() >= 4 {
+                fragments.extend(
+                    chars
+                        .windows(FRAGMENT.min(chars.len()))
+                        .map(|window| window.iter().collect::<String>()),
+                );
             }
             // The Basic header, both ways it is encoded.
             for joined in [
@@ -79,7 +88,7 @@ impl Scrubber {
                 needles.push(STANDARD.encode(&joined));
             }
         }
-        Self::from_needles(needles, heads)
+        Self::from_needles(needles, fragments)
     }
 
     /// A scrubber that knows no secrets (token fields are still redacted).
@@ -87,11 +96,13 @@ impl Scrubber {
         Self::from_needles(Vec::new(), Vec::new())
     }
 
-    fn from_needles(mut needles: Vec<String>, heads: Vec<String>) -> Self {
+    fn from_needles(mut needles: Vec<String>, mut fragments: Vec<String>) -> Self {
         needles.retain(|n| !n.is_empty());
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         needles.dedup();
-        Self { needles, heads }
+        fragments.sort();
+        fragments.dedup();
+        Self { needles, fragments }
     }
 
     /// `text` without secrets, token values or control characters. Text
@@ -101,12 +112,13 @@ impl Scrubber {
         let text = QUOTED_FIELD.replace_all(text, format!(r#""$1": "{REDACTED}"#).as_str());
         let text = PLAIN_FIELD.replace_all(&text, format!("$1={REDACTED}").as_str());
         let text = self.remove_needles(&text);
-        if !self.heads.is_empty() {
+        if !self.fragments.is_empty() {
             let views = crate::echo::decoded_views(&text);
-            if views
-                .iter()
-                .any(|view| self.heads.iter().any(|head| view.contains(head.as_str())))
-            {
+            if views.iter().any(|view| {
+                self.fragments
+                    .iter()
+                    .any(|fragment| view.contains(fragment.as_str()))
+            }) {
                 return WITHHELD.to_owned();
             }
         }
@@ -133,6 +145,11 @@ impl Scrubber {
             }
             Err(_) => String::from_utf8_lossy(body).into_owned(),
         };
+        // Only the start is shown: scrub no more than it, plus room for a
+        // secret that straddles the cut (and a secret cut there is still
+        // found by its prefix).
+        let room = self.needles.first().map_or(0, String::len);
+        let text: String = text.chars().take(EXCERPT_CHARS * 2 + room).collect();
         let text = self.text(&text);
         let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
         if text.chars().count() > EXCERPT_CHARS {
@@ -146,14 +163,21 @@ impl Scrubber {
     fn remove_needles(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
-        'scan: while let Some(c) = rest.chars().next() {
-            for needle in &self.needles {
-                let matched = common_prefix(rest, needle);
-                if matched == needle.len() || matched >= MIN_PREFIX {
-                    out.push_str(REDACTED);
-                    rest = &rest[matched..];
-                    continue 'scan;
-                }
+        while let Some(c) = rest.chars().next() {
+            // The longest match wins: two needles may share a long prefix
+            // (the Basic header of `id:secret`, raw and form-encoded).
+            let matched = self
+                .needles
+                .iter()
+                .filter(|needle| needle.as_bytes().first() == rest.as_bytes().first())
+                .map(|needle| (common_prefix(rest, needle), needle.len()))
+                .filter(|(matched, len)| matched == len || *matched >= MIN_PREFIX)
+                .map(|(matched, _)| matched)
+                .max();
+            if let Some(matched) = matched.filter(|m| *m > 0) {
+                out.push_str(REDACTED);
+                rest = &rest[matched..];
+                continue;
             }
             out.push(c);
             rest = &rest[c.len_utf8()..];
