@@ -70,7 +70,7 @@ fn one_source(dir: &Path, mock: &MockServer) -> PathBuf {
     config
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_named_source_sends_only_its_own_credentials() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -384,7 +384,7 @@ async fn an_explicit_config_wins_over_an_agent_serving_another_file() {
     assert_eq!(mock.requests_received("airalo"), requests);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_cached_token_is_served_only_to_the_credentials_that_obtained_it() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -464,7 +464,7 @@ async fn a_cached_token_is_served_only_to_the_credentials_that_obtained_it() {
     assert_eq!(mock.requests_received("airalo"), 2);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn refresh_replaces_the_cached_token() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -497,7 +497,7 @@ fn fifo(path: &Path) {
     assert!(status.success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn fifos_and_deep_nesting_in_config_files_are_errors_not_hangs() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -567,7 +567,7 @@ async fn fifos_and_deep_nesting_in_config_files_are_errors_not_hangs() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn duplicates_and_secrets_in_the_wrong_place_are_named_not_echoed() {
     let dir = tempfile::tempdir().unwrap();
     let check = |text: &str| {
@@ -619,7 +619,7 @@ async fn duplicates_and_secrets_in_the_wrong_place_are_named_not_echoed() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_world_readable_secret_file_is_used_with_a_warning() {
     use std::os::unix::fs::PermissionsExt as _;
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
@@ -648,4 +648,87 @@ async fn a_world_readable_secret_file_is_used_with_a_warning() {
         "{}",
         run.stderr
     );
+}
+
+/// A fake Redis on `argv[1]`'s port: it reads nothing stored and grants
+/// the lease, and refuses the write (the script call that carries the
+/// token record) with an error that echoes its arguments, an ANSI escape
+/// in front, as a hostile or broken server may.
+const ECHOING_REDIS: &str = r#"
+import socket, sys, threading
+server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1]))); server.listen(16)
+def read_command(f):
+    line = f.readline()
+    if not line: return None
+    if not line.startswith(b"*"): return [line.strip()]
+    args = []
+    for _ in range(int(line[1:])):
+        size = int(f.readline()[1:])
+        args.append(f.read(size + 2)[:-2])
+    return args
+def serve(connection):
+    f = connection.makefile("rb")
+    while True:
+        args = read_command(f)
+        if args is None: return
+        name = args[0].upper()
+        if name in (b"PING",): connection.sendall(b"+PONG\r\n")
+        elif name in (b"CLIENT", b"SELECT", b"READONLY"): connection.sendall(b"+OK\r\n")
+        elif name == b"HELLO": connection.sendall(b"-ERR unknown command\r\n")
+        elif name in (b"EVALSHA", b"EVAL") and len(args) == 4: connection.sendall(b"*2\r\n$-1\r\n$-1\r\n")
+        elif name == b"SET": connection.sendall(b"+OK\r\n")
+        elif len(args) < 7: connection.sendall(b":1\r\n")
+        else:
+            echoed = b" ".join(args).replace(b"\r", b" ").replace(b"\n", b" ")
+            connection.sendall(b"-ERR \x1b[2J" + echoed + b"\r\n")
+while True:
+    connection, _ = server.accept()
+    threading.Thread(target=serve, args=(connection,), daemon=True).start()
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_error_text_is_scrubbed_of_echoed_tokens_and_escapes() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let port = tokenmux_redis_harness::free_port();
+    let _redis = KillOnDrop(
+        Command::new("python3")
+            .args(["-c", ECHOING_REDIS, &port.to_string()])
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let base = mock.base_url("neonpanel");
+    let url = format!("redis://127.0.0.1:{port}");
+    let args = [
+        "token",
+        "--provider",
+        "neonpanel",
+        "--base-url",
+        &base,
+        "--cache",
+        "redis",
+        "--redis-url",
+        &url,
+    ];
+    let env = [
+        ("TOKENMUX_CLIENT_ID", ID),
+        ("TOKENMUX_CLIENT_SECRET", SECRET),
+    ];
+    let (run, _) = bounded(&args, &env, Duration::from_secs(30));
+    let token = run.stdout.trim();
+    assert!(
+        token.starts_with("mock-neonpanel-access-"),
+        "{} / {}",
+        run.stdout,
+        run.stderr
+    );
+    // The store failed (and said so) without showing what it was sent.
+    assert!(
+        run.stderr.contains("token store unwritable"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(token), "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
 }
