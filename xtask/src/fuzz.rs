@@ -1,7 +1,7 @@
 //! `cargo xtask fuzz --seconds N`: a short, bounded run of every cargo fuzz
 //! target in `fuzz/` (response decoding of every provider in the
 //! spec registry and the normalisation into one token; stored token records, file and Redis
-//! formats, plain and encrypted), with a table of executions and crashes.
+//! formats, plain and encrypted; config files), with a table of executions and crashes.
 //!
 //! cargo fuzz passes nightly-only flags to rustc (sanitizers); on the
 //! stable toolchain `RUSTC_BOOTSTRAP=1` lets rustc accept them.
@@ -10,10 +10,11 @@ use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
 /// The targets, in `fuzz/Cargo.toml` order.
-const TARGETS: [&str; 3] = [
+const TARGETS: [&str; 4] = [
     "decode_success",
     "decode_any_status",
     "decode_stored_record",
+    "parse_config_file",
 ];
 
 /// Runs each target (or only `only`) for `seconds`; fails if one crashed.
@@ -40,6 +41,9 @@ pub fn run(root: &Path, seconds: u64, only: &[String]) -> Result<ExitCode, Strin
             .args([
                 "--",
                 &format!("-max_total_time={seconds}"),
+                // A hang or a memory blow-up is a failure, as a crash is.
+                "-timeout=10",
+                "-rss_limit_mb=2048",
                 "-print_final_stats=1",
             ])
             .stdout(Stdio::inherit())

@@ -1,0 +1,184 @@
+//! The tokenmux config file: named sources and the agent's settings, or
+//! one source (the older form); YAML, or TOML by its extension. Read as
+//! untrusted input: bounded in size, never from a FIFO, nesting limited
+//! before any parser runs, duplicate keys refused at their key path, and
+//! every problem reported at its key path without a value that may be a
+//! secret in the wrong place.
+//!
+//! ```
+//! use tokenmux_config_file::{ConfigFile, parse};
+//!
+//! let text = "sources:\n  a:\n    provider: neonpanel\n    credentials: {client_id_env: A_ID, client_secret_env: A_SECRET}\n";
+//! let Ok(ConfigFile::Named(file)) = parse(text, false) else { panic!() };
+//! assert!(file.sources.contains_key("a"));
+//! let twice = "sources:\n  a: {provider: x}\n  a: {provider: y}\n";
+//! let problems = parse(twice, false).err().unwrap();
+//! assert_eq!(problems[0].to_string(), "sources: duplicate key `a` (line 2)");
+//! ```
+
+mod identity;
+mod parse;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use tokenmux::{ConfigProblem, SourceConfig};
+
+pub use identity::FileIdentity;
+use parse::{parse_toml, parse_yaml, too_deep};
+
+/// Named sources, and what the agent needs beyond them.
+///
+/// ```yaml
+/// sources:
+///   partner-a:
+///     provider: jsonapi
+///     base_url: https://api.partner-a.example
+///     credentials: {client_id_env: PARTNER_A_ID, client_secret_env: PARTNER_A_SECRET}
+/// agent:
+///   allowed_uids: [1001]
+/// ```
+#[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesFile {
+    /// The sources, by name (letters, digits, `-`, `_`, `.`; at most 64).
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// `tokenmux serve`'s settings.
+    #[serde(default)]
+    pub agent: AgentSettings,
+}
+
+/// `agent:` of the config file.
+///
+/// Other users reach the socket only when its file mode admits them, and
+/// then only if the uid check lets them: give both, as in
+/// `{allowed_uids: [1001], socket_mode: "0660", socket_group: app}`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Users (by uid) allowed on the Unix socket besides the agent's own
+    /// (the uid check decides; the file mode must admit them first).
+    #[serde(default)]
+    pub allowed_uids: Vec<u32>,
+    /// The socket's file mode, in octal (`"0660"`); default `"0600"`. It
+    /// must give its owner read and write, and never write to others
+    /// without the group's.
+    #[serde(default)]
+    pub socket_mode: Option<String>,
+    /// The socket's group, by name or gid (the agent's user must be in it).
+    #[serde(default)]
+    pub socket_group: Option<String>,
+    /// How long a source whose credentials the endpoint rejected waits
+    /// before it is tried again on the agent's own timer (`1h`, the
+    /// default; at least `1m`). A client's request tries at once.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub retry_rejected_after: Option<std::time::Duration>,
+}
+
+/// The file's JSON Schema (`tokenmux config schema`): either form.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Only its schema is used.
+enum TokenmuxConfig {
+    /// Named sources (`tokenmux token NAME`, `tokenmux serve`).
+    Named(SourcesFile),
+    /// One source (`tokenmux token` without a name).
+    Single(Box<SourceConfig>),
+}
+
+/// The schema, as pretty JSON.
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(TokenmuxConfig);
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+/// A parsed config file.
+pub enum ConfigFile {
+    /// Named sources.
+    Named(SourcesFile),
+    /// One source.
+    Single(Box<SourceConfig>),
+}
+
+/// The largest config file read: thousands of sources, not a dump.
+const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+/// The deepest nesting a config file may have: a real one needs 5.
+/// Parsers slow down sharply with depth; the scan refuses it first.
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// Reads and parses `path`; a syntax or type error names its key path.
+pub fn read(path: &Path) -> Result<ConfigFile, Vec<ConfigProblem>> {
+    read_identified(path).map(|(file, _)| file)
+}
+
+/// [`read`], with the identity of the file that was read.
+pub fn read_identified(path: &Path) -> Result<(ConfigFile, FileIdentity), Vec<ConfigProblem>> {
+    let problem = |path: String, message: String| vec![ConfigProblem { path, message }];
+    // Bounded and non-blocking: a FIFO or a huge file here is an error,
+    // not a hang.
+    let (bytes, meta) = tokenmux::read_bounded(path, MAX_CONFIG_BYTES)
+        .map_err(|e| problem(String::new(), e.to_string()))?;
+    let identity = FileIdentity::from(&meta);
+    let text = String::from_utf8(bytes)
+        .map_err(|_| problem(String::new(), "the file is not UTF-8 text".into()))?;
+    let toml = path.extension().is_some_and(|ext| ext == "toml");
+    parse(&text, toml).map(|file| (file, identity))
+}
+
+/// Parses `text` (TOML when `toml`, else YAML): depth first, then an
+/// untyped parse (duplicate keys), then the typed one.
+pub fn parse(text: &str, toml: bool) -> Result<ConfigFile, Vec<ConfigProblem>> {
+    let problem = |path: String, message: String| vec![ConfigProblem { path, message }];
+    if let Some(line) = too_deep(text) {
+        return Err(problem(
+            String::new(),
+            format!("nested deeper than {MAX_DEPTH} levels (line {line})"),
+        ));
+    }
+    // Parsed once untyped: duplicate keys are found here, at their path
+    // (a typed parse would keep the last of two sources silently).
+    let named = match toml {
+        true => parse_toml::<toml::Table>(text).map(|t| t.contains_key("sources")),
+        false => parse_yaml::<serde_yaml::Value>(text)
+            .map(|v| v.as_mapping().is_some_and(|m| m.contains_key("sources"))),
+    }
+    .map_err(|(path, message)| problem(path, message))?;
+    match (named, toml) {
+        (true, true) => parse_toml(text).map(ConfigFile::Named),
+        (true, false) => parse_yaml(text).map(ConfigFile::Named),
+        (false, true) => parse_toml(text).map(|c| ConfigFile::Single(Box::new(c))),
+        (false, false) => parse_yaml(text).map(|c| ConfigFile::Single(Box::new(c))),
+    }
+    .map_err(|(path, message)| problem(path, message))
+}
+
+/// Every problem of a file of named sources.
+pub fn problems(file: &SourcesFile) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    if file.sources.is_empty() {
+        problems.push(ConfigProblem {
+            path: "sources".into(),
+            message: "no source is named".into(),
+        });
+    }
+    for (name, source) in &file.sources {
+        let at = format!("sources.{name}");
+        if !valid_name(name) {
+            problems.push(ConfigProblem {
+                path: at.clone(),
+                message: "a source's name is letters, digits, `-`, `_` and `.` (at most 64)".into(),
+            });
+        }
+        problems.extend(source.problems(&at));
+    }
+    problems
+}
+
+pub(crate) fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}

@@ -1,0 +1,177 @@
+//! The parsers, bounded and with messages that show keys, never values.
+
+use crate::{MAX_DEPTH, valid_name};
+
+/// The line at which `text` nests deeper than [`MAX_DEPTH`], if it does:
+/// flow brackets (`[`, `{`), block sequence dashes and indentation, outside
+/// quotes and comments. An estimate that errs on the deep side is fine: a
+/// real config nests 5 levels.
+pub(crate) fn too_deep(text: &str) -> Option<usize> {
+    let mut flow = 0usize;
+    for (number, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        let mut dashes = 0;
+        let mut rest = line.trim_start();
+        while let Some(after) = rest.strip_prefix("- ").or_else(|| rest.strip_prefix("? ")) {
+            dashes += 1;
+            rest = after.trim_start();
+        }
+        let mut quote = None;
+        for c in rest.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '[' | '{') => flow += 1,
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+        }
+        // Two spaces of indentation a level, as YAML is written.
+        if flow + dashes + indent / 2 > MAX_DEPTH {
+            return Some(number + 1);
+        }
+    }
+    None
+}
+
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
+        let at = e
+            .inner()
+            .location()
+            .map(|l| format!(" (line {})", l.line()));
+        let message = e.inner().to_string();
+        // serde_yaml starts its message with its own path, keys unfiltered.
+        let message = match message.split_once(": ") {
+            Some((path, rest)) if !path.contains([' ', '`', '"']) => rest,
+            _ => &message,
+        };
+        (
+            shown_path(e.path()),
+            redact(message) + &at.unwrap_or_default(),
+        )
+    })
+}
+
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<T, (String, String)> {
+    let deserializer =
+        toml::Deserializer::parse(text).map_err(|e| (String::new(), redact(e.message())))?;
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|e| (shown_path(e.path()), redact(e.inner().message())))
+}
+
+/// A key path for a message: keys that are not names (a secret typed as a
+/// key, `{client_secret:hunter2}`) are not shown.
+pub(crate) fn shown_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let segments: Vec<String> = path
+        .iter()
+        .map(|segment| match segment {
+            Segment::Map { key } if valid_name(key) => key.clone(),
+            Segment::Map { .. } => "(a key that is not a name)".into(),
+            Segment::Seq { index } => index.to_string(),
+            Segment::Enum { variant } if valid_name(variant) => variant.clone(),
+            _ => "?".into(),
+        })
+        .collect();
+    match segments.is_empty() {
+        true => String::new(),
+        false => segments.join("."),
+    }
+}
+
+/// A parser's message without the text it quotes, which may be a secret in
+/// the wrong place, and without its own position suffix. Quoted and
+/// backticked text is kept only where it is a key name (a plain identifier,
+/// as `unknown field `clent_id`, expected one of `client_id`, …`), so a
+/// typo is still named; values never are: `invalid type: integer `123``
+/// keeps only `integer`.
+pub(crate) fn redact(message: &str) -> String {
+    let mut message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(start) = message.find(prefix).map(|at| at + prefix.len()) {
+            let end = message[start..]
+                .find(", expected")
+                .map_or(message.len(), |at| start + at);
+            let kind = message[start..end]
+                .split(['`', '"'])
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            message.replace_range(start..end, &kind);
+        }
+    }
+    // serde_yaml says `duplicate entry with key "a"`.
+    let message = message.replace("duplicate entry with key", "duplicate key");
+    let mut out = String::new();
+    let mut rest = message.as_str();
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(quote) else {
+            out.push_str(&format!("{quote}…{quote}"));
+            rest = "";
+            break;
+        };
+        let quoted = &after[..close];
+        match is_key_name(quoted) {
+            true => out.push_str(&format!("`{quoted}`")),
+            false => out.push_str(&format!("{quote}…{quote}")),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    tokenmux::neutralise_controls(out.trim())
+}
+
+/// A key as config files name them: `client_secret_env`, `ahead_max`.
+pub(crate) fn is_key_name(text: &str) -> bool {
+    (1..=40).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SourcesFile;
+
+    #[test]
+    fn parser_messages_lose_quoted_values_and_keep_key_paths() {
+        let text = "sources:\n  a:\n    provider: airalo\n    allow_insecure_http: \"hunter2\"\n";
+        let (path, message) = parse_yaml::<SourcesFile>(text).unwrap_err();
+        assert_eq!(path, "sources.a.allow_insecure_http");
+        assert!(message.starts_with("invalid type"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        let toml = "[sources.a]\nprovider = \"airalo\"\ntypo = \"hunter2\"\n";
+        let (path, message) = parse_toml::<SourcesFile>(toml).unwrap_err();
+        assert!(path.starts_with("sources.a"), "{path}");
+        assert!(
+            message.contains("typo") && !message.contains("hunter2"),
+            "{message}"
+        );
+        // A number where a boolean belongs: serde quotes it with backticks.
+        let text = "sources:\n  a:\n    provider: airalo\n    allow_insecure_http: 98765432\n";
+        let (path, message) = parse_yaml::<SourcesFile>(text).unwrap_err();
+        assert_eq!(path, "sources.a.allow_insecure_http");
+        assert!(message.starts_with("invalid type"), "{message}");
+        assert!(
+            !message.contains("98765432") && message.contains("integer"),
+            "{message}"
+        );
+    }
+}
