@@ -570,16 +570,30 @@ async fn fifos_and_deep_nesting_in_config_files_are_errors_not_hangs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicates_and_secrets_in_the_wrong_place_are_named_not_echoed() {
     let dir = tempfile::tempdir().unwrap();
+    // `config check`, `serve` and `token` each: everything they print.
     let check = |text: &str| {
         let path = dir.path().join("c.yaml");
         std::fs::write(&path, text).unwrap();
-        let (run, _) = bounded(
-            &["config", "check", "--config", path.to_str().unwrap()],
-            &[],
-            Duration::from_secs(10),
-        );
-        assert_eq!(run.code, 2, "{text}: {}", run.stderr);
-        run.stderr
+        let path = path.to_str().unwrap();
+        let socket = dir.path().join("s.sock");
+        let mut shown = String::new();
+        for args in [
+            vec!["config", "check", "--config", path],
+            vec![
+                "serve",
+                "--config",
+                path,
+                "--socket",
+                socket.to_str().unwrap(),
+            ],
+            vec!["token", "a", "--no-agent", "--config", path],
+        ] {
+            let (run, _) = bounded(&args, &[], Duration::from_secs(10));
+            assert_eq!(run.code, 2, "{args:?} {text}: {}", run.stderr);
+            shown.push_str(&run.stdout);
+            shown.push_str(&run.stderr);
+        }
+        shown
     };
     let source = "    provider: neonpanel\n    credentials: {client_id: x, client_secret: y}\n";
     let twice = check(&format!("sources:\n  a:\n{source}  a:\n{source}"));
