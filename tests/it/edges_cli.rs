@@ -200,20 +200,18 @@ async fn a_hostile_agents_answers_are_refused_and_the_client_falls_back_in_time(
     let dir = tempfile::tempdir().unwrap();
     let config = one_source(dir.path(), &mock);
     let config = config.to_str().unwrap();
-    for mode in ["huge", "maxexp", "crlf", "ansi", "empty"] {
+    // `token a --format header` against a fake agent answering as `mode`.
+    let ask = |mode: &str| {
         let socket = dir.path().join(format!("{mode}.sock"));
         let _agent = fake_agent(&socket, mode, &[]);
+        let socket = socket.to_str().unwrap();
         let args = [
-            "token",
-            "a",
-            "--config",
-            config,
-            "--socket",
-            socket.to_str().unwrap(),
-            "--format",
-            "header",
+            "token", "a", "--config", config, "--socket", socket, "--format", "header",
         ];
-        let (run, took) = bounded(&args, &[("PARTNER_A_ID", ID)], Duration::from_secs(20));
+        bounded(&args, &[("PARTNER_A_ID", ID)], Duration::from_secs(20))
+    };
+    for mode in ["huge", "maxexp", "crlf", "ansi", "empty"] {
+        let (run, took) = ask(mode);
         assert_eq!(run.code, 1, "{mode}: {} / {}", run.stdout, run.stderr);
         assert!(run.stdout.is_empty(), "{mode}: {:?}", run.stdout);
         assert!(!run.stderr.contains('\u{1b}'), "{mode}: {:?}", run.stderr);
@@ -222,49 +220,21 @@ async fn a_hostile_agents_answers_are_refused_and_the_client_falls_back_in_time(
     }
     // No answer: the client says so and builds the source itself, in
     // about the agent timeout.
-    let socket = dir.path().join("silent.sock");
-    let _agent = fake_agent(&socket, "silent", &[]);
-    let args = [
-        "token",
-        "a",
-        "--config",
-        config,
-        "--socket",
-        socket.to_str().unwrap(),
-    ];
-    let (run, took) = bounded(&args, &[("PARTNER_A_ID", ID)], Duration::from_secs(20));
+    let (run, took) = ask("silent");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stdout.starts_with("mock-neonpanel-access-"),
+        run.stdout.starts_with("Bearer mock-neonpanel-access-"),
         "{}",
         run.stdout
     );
-    assert!(
-        run.stderr
-            .contains("did not answer within 2s; building the source in this process"),
-        "{}",
-        run.stderr
-    );
+    let fallback = "did not answer within 2s; building the source in this process";
+    assert!(run.stderr.contains(fallback), "{}", run.stderr);
     assert!(took < Duration::from_secs(5), "{took:?}");
     // An agent that serves no such source: said exactly, with its list.
-    let socket = dir.path().join("unknown.sock");
-    let _agent = fake_agent(&socket, "unknown", &[]);
-    let args = [
-        "token",
-        "a",
-        "--config",
-        config,
-        "--socket",
-        socket.to_str().unwrap(),
-    ];
-    let (run, _) = bounded(&args, &[("PARTNER_A_ID", ID)], Duration::from_secs(20));
+    let (run, _) = ask("unknown");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("serves no source `a` (it serves: x, y)"),
-        "{}",
-        run.stderr
-    );
+    let said = "serves no source `a` (it serves: x, y)";
+    assert!(run.stderr.contains(said), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
