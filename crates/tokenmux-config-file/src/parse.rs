@@ -16,20 +16,35 @@ pub(crate) fn too_deep(text: &str) -> Option<usize> {
             dashes += 1;
             rest = after.trim_start();
         }
+        // Two spaces of indentation a level, as YAML is written.
+        let block = dashes + indent / 2;
         let mut quote = None;
+        let mut escaped = false;
+        // What came before: a quote opens a scalar, and `#` a comment,
+        // only where YAML says so (else they are part of a plain scalar,
+        // and the brackets after them may still nest).
+        let mut previous = ' ';
         for c in rest.chars() {
             match (quote, c) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), _) => {}
-                (None, '"' | '\'') => quote = Some(c),
-                (None, '#') => break,
-                (None, '[' | '{') => flow += 1,
+                (Some('"'), '\\') if !escaped => escaped = true,
+                (Some(q), c) if c == q && !escaped => quote = None,
+                (Some(_), _) => escaped = false,
+                (None, '"' | '\'') if matches!(previous, ' ' | '\t' | '[' | '{' | ',' | ':') => {
+                    quote = Some(c)
+                }
+                (None, '#') if previous.is_whitespace() => break,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    if flow + block > MAX_DEPTH {
+                        return Some(number + 1);
+                    }
+                }
                 (None, ']' | '}') => flow = flow.saturating_sub(1),
                 _ => {}
             }
+            previous = c;
         }
-        // Two spaces of indentation a level, as YAML is written.
-        if flow + dashes + indent / 2 > MAX_DEPTH {
+        if flow + block > MAX_DEPTH {
             return Some(number + 1);
         }
     }
@@ -149,6 +164,31 @@ pub(crate) fn is_key_name(text: &str) -> bool {
 mod tests {
     use super::*;
     use crate::SourcesFile;
+
+    #[test]
+    fn nesting_is_measured_where_a_parser_would_nest() {
+        let deep = |unit: &str, count: usize| unit.repeat(count);
+        // Opened and closed on one line, hidden behind a quote or a `#`
+        // that YAML reads as part of a plain scalar: still too deep.
+        for text in [
+            format!("{}{}", deep("[", 40), deep("]", 40)),
+            format!("a: [b'{}", deep("[", 40)),
+            format!("a: [b#{}", deep("[", 40)),
+            deep("- ", 40),
+            format!("{}a: 1", " ".repeat(80)),
+        ] {
+            assert!(too_deep(&text).is_some(), "{text}");
+        }
+        // Quoted and commented brackets are not nesting; real configs pass.
+        for text in [
+            format!("a: '{}'", deep("[", 40)),
+            format!("a: \"{}\\\"{}\"", deep("[", 20), deep("{", 20)),
+            format!("a: 1 # {}", deep("[", 40)),
+            "sources:\n  a:\n    provider: x\n    credentials: {client_id_env: A, client_secret_env: B}\n".into(),
+        ] {
+            assert_eq!(too_deep(&text), None, "{text}");
+        }
+    }
 
     #[test]
     fn parser_messages_lose_quoted_values_and_keep_key_paths() {
