@@ -232,9 +232,14 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// Largest certificate or key file read (a chain, not a document).
+const MAX_PEM_BYTES: u64 = 1024 * 1024;
+
+/// A PEM file: bounded, never a FIFO (it would hang the reader).
 fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, StoreError> {
-    std::fs::read(path)
-        .map_err(|e| StoreError::Config(format!("cannot read the {what} {}: {e}", path.display())))
+    crate::read_bounded(path, MAX_PEM_BYTES)
+        .map(|(bytes, _)| bytes)
+        .map_err(|e| StoreError::Config(format!("the {what}: {e}")))
 }
 
 struct Described {
@@ -334,5 +339,25 @@ mod tests {
         let mut plain2 = plain.clone();
         let why = plain2.set_ca_file(Path::new("/nonexistent")).unwrap_err();
         assert!(why.to_string().contains("rediss://"), "{why}");
+    }
+
+    #[test]
+    fn a_fifo_as_a_ca_file_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("ca.pem");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let mut target = Target::new(Topology::Single, &["rediss://localhost:1"]).unwrap();
+        let why = target.set_ca_file(&fifo).unwrap_err();
+        assert!(
+            why.to_string().contains("not a regular file (a FIFO)"),
+            "{why}"
+        );
     }
 }
