@@ -6,14 +6,14 @@
 //! not JSON, and control characters are neutralised so a message stays
 //! one line and cannot drive a terminal.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use regex::Regex;
 
-use crate::Credentials;
 use crate::exchange::Grant;
+use crate::{Credentials, Secret};
 
 /// What replaces a secret.
 const REDACTED: &str = "[redacted]";
@@ -47,6 +47,15 @@ static DECODER_VALUE: LazyLock<Regex> =
 
 /// Removes the secrets of one exchange from text shown to a caller.
 pub(crate) struct Scrubber {
+    /// The client id and the secrets sent with it.
+    id: String,
+    secrets: Vec<Secret>,
+    /// Made at first use: most exchanges succeed and show nothing.
+    prepared: OnceLock<Prepared>,
+}
+
+/// What a scrubber looks for.
+struct Prepared {
     /// Every encoding of every secret, longest first.
     needles: Vec<String>,
     /// Every run of FRAGMENT characters of each secret, to find one
@@ -58,51 +67,64 @@ pub(crate) struct Scrubber {
 impl Scrubber {
     /// A scrubber for what `credentials` and `grant` send.
     pub(crate) fn new(credentials: &Credentials, grant: Grant<'_>) -> Self {
-        let mut secrets: Vec<&str> = credentials.secrets();
+        let mut secrets: Vec<Secret> = credentials.secrets().into_iter().map(Secret::new).collect();
         if let Grant::Refresh(token) = grant {
-            secrets.push(token.expose_secret());
+            secrets.push(token.clone());
         }
-        let id = credentials.client_id();
-        let mut needles = Vec::new();
-        let mut fragments = Vec::new();
-        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
-            needles.extend(crate::echo::encodings(secret));
-            // Shorter ones would match ordinary text; they are no secret.
-            let chars: Vec<char> = secret.chars().collect();
-            if chars.len() >= 4 {
-                fragments.extend(
-                    chars
-                        .windows(FRAGMENT.min(chars.len()))
-                        .map(|window| window.iter().collect::<String>()),
-                );
-            }
-            // The Basic header, both ways it is encoded.
-            for joined in [
-                format!("{id}:{secret}"),
-                format!(
-                    "{}:{}",
-                    crate::echo::form_encode(id),
-                    crate::echo::form_encode(secret)
-                ),
-            ] {
-                needles.push(STANDARD.encode(&joined));
-            }
+        Self {
+            id: credentials.client_id().to_owned(),
+            secrets,
+            prepared: OnceLock::new(),
         }
-        Self::from_needles(needles, fragments)
     }
 
     /// A scrubber that knows no secrets (token fields are still redacted).
     pub(crate) fn without_secrets() -> Self {
-        Self::from_needles(Vec::new(), Vec::new())
+        Self {
+            id: String::new(),
+            secrets: Vec::new(),
+            prepared: OnceLock::new(),
+        }
     }
 
-    fn from_needles(mut needles: Vec<String>, mut fragments: Vec<String>) -> Self {
-        needles.retain(|n| !n.is_empty());
-        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-        needles.dedup();
-        fragments.sort();
-        fragments.dedup();
-        Self { needles, fragments }
+    fn prepared(&self) -> &Prepared {
+        self.prepared.get_or_init(|| {
+            let id = self.id.as_str();
+            let mut needles = Vec::new();
+            let mut fragments = Vec::new();
+            for secret in self.secrets.iter().map(Secret::expose_secret) {
+                if secret.is_empty() {
+                    continue;
+                }
+                needles.extend(crate::echo::encodings(secret));
+                // Shorter ones would match ordinary text; they are no secret.
+                let chars: Vec<char> = secret.chars().collect();
+                if chars.len() >= 4 {
+                    fragments.extend(
+                        chars
+                            .windows(FRAGMENT.min(chars.len()))
+                            .map(|window| window.iter().collect::<String>()),
+                    );
+                }
+                // The Basic header, both ways it is encoded.
+                for joined in [
+                    format!("{id}:{secret}"),
+                    format!(
+                        "{}:{}",
+                        crate::echo::form_encode(id),
+                        crate::echo::form_encode(secret)
+                    ),
+                ] {
+                    needles.push(STANDARD.encode(&joined));
+                }
+            }
+            needles.retain(|n| !n.is_empty());
+            needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+            needles.dedup();
+            fragments.sort();
+            fragments.dedup();
+            Prepared { needles, fragments }
+        })
     }
 
     /// `text` without secrets, token values or control characters. Text
@@ -112,10 +134,11 @@ impl Scrubber {
         let text = QUOTED_FIELD.replace_all(text, format!(r#""$1": "{REDACTED}"#).as_str());
         let text = PLAIN_FIELD.replace_all(&text, format!("$1={REDACTED}").as_str());
         let text = self.remove_needles(&text);
-        if !self.fragments.is_empty() {
+        if !self.prepared().fragments.is_empty() {
             let views = crate::echo::decoded_views(&text);
             if views.iter().any(|view| {
-                self.fragments
+                self.prepared()
+                    .fragments
                     .iter()
                     .any(|fragment| view.contains(fragment.as_str()))
             }) {
@@ -148,7 +171,7 @@ impl Scrubber {
         // Only the start is shown: scrub no more than it, plus room for a
         // secret that straddles the cut (and a secret cut there is still
         // found by its prefix).
-        let room = self.needles.first().map_or(0, String::len);
+        let room = self.prepared().needles.first().map_or(0, String::len);
         let text: String = text.chars().take(EXCERPT_CHARS * 2 + room).collect();
         let text = self.text(&text);
         let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
@@ -161,13 +184,13 @@ impl Scrubber {
     /// Replaces every needle, and every run of at least [`MIN_PREFIX`]
     /// leading characters of one.
     fn remove_needles(&self, text: &str) -> String {
+        let needles = &self.prepared().needles;
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(c) = rest.chars().next() {
             // The longest match wins: two needles may share a long prefix
             // (the Basic header of `id:secret`, raw and form-encoded).
-            let matched = self
-                .needles
+            let matched = needles
                 .iter()
                 .filter(|needle| needle.as_bytes().first() == rest.as_bytes().first())
                 .map(|needle| (common_prefix(rest, needle), needle.len()))
