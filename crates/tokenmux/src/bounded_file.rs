@@ -89,6 +89,19 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<(Vec<u8>, std::fs::Metadata
     Ok((bytes, meta))
 }
 
+/// Makes a FIFO at `path`, for tests of readers that must refuse one.
+#[cfg(test)]
+pub(crate) fn make_fifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("a FIFO can be made");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,14 +110,7 @@ mod tests {
     fn a_fifo_is_refused_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        make_fifo(&fifo);
         let started = std::time::Instant::now();
         let error = read_bounded(&fifo, 1024).unwrap_err();
         assert!(

@@ -101,31 +101,41 @@ async fn list(State(state): State<AgentState>) -> Response {
     Json(json!({ "sources": sources })).into_response()
 }
 
+/// The named source's token, if the agent serves the client's config; else
+/// the answer that says why not.
+async fn current_token(
+    state: &AgentState,
+    name: &str,
+    asked: &Asked,
+) -> Result<tokenmux::AccessToken, Box<Response>> {
+    let entry = lookup(state, name, asked)?;
+    entry
+        .source
+        .token()
+        .await
+        .map_err(|error| Box::new(failure(&error)))
+}
+
 async fn token(
     State(state): State<AgentState>,
     Path(name): Path<String>,
     Query(asked): Query<Asked>,
 ) -> Response {
-    let entry = match lookup(&state, &name, &asked) {
-        Ok(entry) => entry,
+    let token = match current_token(&state, &name, &asked).await {
+        Ok(token) => token,
         Err(refused) => return *refused,
     };
-    match entry.source.token().await {
-        Ok(token) => {
-            let expires_in = token
-                .expires_at()
-                .duration_since(SystemTime::now())
-                .unwrap_or_default()
-                .as_secs();
-            let body = json!({
-                "access_token": token.secret().expose_secret(),
-                "token_type": token.token_type(),
-                "expires_in": expires_in,
-            });
-            (no_store(), Json(body)).into_response()
-        }
-        Err(error) => failure(&error),
-    }
+    let expires_in = token
+        .expires_at()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .as_secs();
+    let body = json!({
+        "access_token": token.secret().expose_secret(),
+        "token_type": token.token_type(),
+        "expires_in": expires_in,
+    });
+    (no_store(), Json(body)).into_response()
 }
 
 async fn authorization(
@@ -133,16 +143,12 @@ async fn authorization(
     Path(name): Path<String>,
     Query(asked): Query<Asked>,
 ) -> Response {
-    let entry = match lookup(&state, &name, &asked) {
-        Ok(entry) => entry,
-        Err(refused) => return *refused,
-    };
-    match entry.source.token().await {
+    match current_token(&state, &name, &asked).await {
         Ok(token) => {
             let text = format!("{} {}", token.token_type(), token.secret().expose_secret());
             (no_store(), text).into_response()
         }
-        Err(error) => failure(&error),
+        Err(refused) => *refused,
     }
 }
 

@@ -345,14 +345,7 @@ mod tests {
     fn a_fifo_as_a_ca_file_is_refused_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("ca.pem");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        crate::bounded_file::make_fifo(&fifo);
         let mut target = Target::new(Topology::Single, &["rediss://localhost:1"]).unwrap();
         let why = target.set_ca_file(&fifo).unwrap_err();
         assert!(
