@@ -18,6 +18,16 @@ use crate::support::{ID, SECRET};
 /// The CLI with `args` and `env` (after removing the caller's tokenmux
 /// variables, as `tokenmux()` does), killed after `limit`: (run, elapsed).
 pub(crate) fn bounded(args: &[&str], env: &[(&str, &str)], limit: Duration) -> (Run, Duration) {
+    bounded_watched(args, env, limit, |_| {})
+}
+
+/// [`bounded`], calling `watch` with the child's pid every 20 ms while it runs.
+pub(crate) fn bounded_watched(
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+    mut watch: impl FnMut(u32),
+) -> (Run, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let (out, err) = (dir.path().join("out"), dir.path().join("err"));
     let mut command = Command::new(binary());
@@ -42,6 +52,7 @@ pub(crate) fn bounded(args: &[&str], env: &[(&str, &str)], limit: Duration) -> (
             let _ = child.wait();
             break -9;
         }
+        watch(child.id());
         std::thread::sleep(Duration::from_millis(20));
     };
     let run = Run {

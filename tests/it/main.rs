@@ -22,6 +22,7 @@ mod mock;
 mod observe;
 mod redis;
 mod redis_cluster;
+mod redis_hostile;
 mod redis_sentinel;
 mod redis_tls;
 mod rotation;

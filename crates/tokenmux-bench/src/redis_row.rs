@@ -49,7 +49,7 @@ pub async fn run(rounds: usize) {
     }
     let (token_key, _) = store.redis_keys(&key);
     let client = redis::Client::open(redis.url()).unwrap();
-    let mut raw = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
     let record: Vec<Vec<u8>> = redis::cmd("HMGET")
         .arg(&token_key)
         .arg("v")

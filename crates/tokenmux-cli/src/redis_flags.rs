@@ -65,6 +65,10 @@ pub(crate) struct RedisArgs {
     /// Replicas that must have each write before it counts (WAIT).
     #[arg(long, default_value_t = 0)]
     redis_wait_for_replicas: u32,
+    /// Largest reply accepted from Redis, in bytes (default 1 MiB): a
+    /// server sending more is cut off before tokenmux buffers it.
+    #[arg(long, value_name = "BYTES")]
+    redis_max_reply_bytes: Option<u64>,
 }
 
 impl RedisArgs {
@@ -124,6 +128,7 @@ impl RedisArgs {
                 .map(|_| "TOKENMUX_CACHE_KEY".to_owned()),
             allow_plaintext: self.redis_allow_plaintext,
             wait_for_replicas: self.redis_wait_for_replicas,
+            max_reply_bytes: self.redis_max_reply_bytes,
         })
     }
 }

@@ -70,6 +70,10 @@ pub struct RedisStoreConfig {
     /// for a replicated Redis (see `RedisStore::wait_for_replicas`).
     #[serde(default)]
     pub wait_for_replicas: u32,
+    /// Largest reply accepted from Redis or a sentinel, in bytes (default
+    /// 1 MiB, at least 64 KiB; see `RedisStore::max_reply_bytes`).
+    #[serde(default)]
+    pub max_reply_bytes: Option<u64>,
 }
 
 /// Sentinels and the name of the master they watch.
@@ -138,6 +142,9 @@ impl RedisStoreConfig {
         }
         if self.allow_plaintext {
             store = store.allow_plaintext();
+        }
+        if let Some(bytes) = self.max_reply_bytes {
+            store = store.max_reply_bytes(bytes);
         }
         Ok(store.wait_for_replicas(self.wait_for_replicas))
     }

@@ -9,26 +9,31 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterConfig;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use redis::sentinel::SentinelClient;
-use redis::{Cmd, ErrorKind, RedisError, RedisFuture, ServerErrorKind, Value};
+use redis::{
+    AsyncConnectionConfig, Cmd, ErrorKind, RedisError, RedisFuture, ServerErrorKind, Value,
+};
+use tokio::sync::OnceCell;
 use tracing::{error, info, warn};
 
+use super::dial::{ClusterNode, Dialer};
+use super::reply_cap::passed_cap;
+use super::sentinel::Sentinels;
 use super::topology::{Target, Topology, hash_slot};
 use crate::store::StoreError;
 
 /// How often the background probe tries an unreachable Redis.
 const RECONNECT_PERIOD: Duration = Duration::from_millis(250);
 
-/// A connection to one node (single or Sentinel's master) or a cluster;
-/// both reconnect by themselves, and clones share the connection.
+/// A connection to one node (single or Sentinel's master), made again
+/// after it fails, or a cluster, which reconnects its nodes by itself;
+/// clones share the connection.
 #[derive(Clone)]
 pub(super) enum Link {
-    Node(ConnectionManager),
-    Cluster(ClusterConnection),
+    Node(MultiplexedConnection),
+    Cluster(ClusterConnection<ClusterNode>),
 }
 
 impl ConnectionLike for Link {
@@ -63,23 +68,42 @@ impl ConnectionLike for Link {
 pub(super) struct Connector {
     pub(super) target: Target,
     timeout: Duration,
+    /// Largest reply accepted, in bytes.
+    max_reply: u64,
     link: ArcSwapOption<Link>,
+    /// Made on first use (it loads the TLS roots).
+    dialer: OnceCell<Arc<Dialer>>,
     /// Kept between lookups: it remembers which sentinel answered.
-    sentinel: tokio::sync::Mutex<Option<SentinelClient>>,
+    sentinels: Option<Sentinels>,
     down: AtomicBool,
 }
 
 impl Connector {
-    /// A connector for a checked `target` ([`Target::check`]); connects on
-    /// first use.
-    pub(super) fn new(target: Target, timeout: Duration) -> Self {
+    /// A connector for a checked `target` ([`Target::check`]) whose
+    /// replies may be at most `max_reply` bytes; connects on first use.
+    pub(super) fn new(target: Target, timeout: Duration, max_reply: u64) -> Self {
+        let sentinels = match &target.topology {
+            Topology::Sentinel { master } => target.sentinels(master).ok(),
+            _ => None,
+        };
         Self {
             target,
             timeout,
+            max_reply,
             link: ArcSwapOption::empty(),
-            sentinel: tokio::sync::Mutex::new(None),
+            dialer: OnceCell::new(),
+            sentinels,
             down: AtomicBool::new(false),
         }
+    }
+
+    async fn dialer(&self) -> Result<&Arc<Dialer>, RedisError> {
+        self.dialer
+            .get_or_try_init(|| async {
+                let tls = self.target.tls_config().map_err(config_error)?;
+                Ok(Dialer::new(tls, self.max_reply, self.timeout))
+            })
+            .await
     }
 
     /// The link, made on first use; fails at once while Redis is down.
@@ -103,49 +127,38 @@ impl Connector {
     /// A new link, kept for the next calls (Sentinel: to the master the
     /// sentinels name now).
     async fn connect(&self) -> Result<Link, RedisError> {
+        let dialer = self.dialer().await?;
         let link = match &self.target.topology {
             Topology::Single => {
-                let client = self.target.single_client().map_err(config_error)?;
-                Link::Node(ConnectionManager::new_lazy_with_config(
-                    client,
-                    self.manager_config(),
-                )?)
+                let (endpoint, settings) = self.target.node().map_err(config_error)?;
+                Link::Node(
+                    dialer
+                        .open(&endpoint, &settings, self.node_config())
+                        .await?,
+                )
             }
             Topology::Cluster => {
                 let client = self
                     .target
-                    .cluster_client(self.timeout)
+                    .cluster_client(self.timeout, dialer.cluster_settings())
                     .map_err(config_error)?;
-                let config = ClusterConfig::new()
-                    .set_connection_timeout(self.timeout)
-                    .set_response_timeout(self.timeout);
-                Link::Cluster(client.get_pending_async_connection_with_config(config))
+                Link::Cluster(client.get_async_generic_connection::<ClusterNode>().await?)
             }
-            Topology::Sentinel { master } => {
-                let mut sentinel = self.sentinel.lock().await;
-                let sentinel = match &mut *sentinel {
-                    Some(sentinel) => sentinel,
-                    empty => {
-                        empty.insert(self.target.sentinel_client(master).map_err(config_error)?)
-                    }
-                };
-                let client = sentinel.async_get_client().await?;
-                Link::Node(ConnectionManager::new_lazy_with_config(
-                    client,
-                    self.manager_config(),
-                )?)
+            Topology::Sentinel { .. } => {
+                let sentinels = self.sentinels.as_ref().ok_or_else(|| {
+                    config_error(StoreError::Config("unusable sentinel URLs".into()))
+                })?;
+                Link::Node(sentinels.master(dialer).await?)
             }
         };
         self.link.store(Some(Arc::new(link.clone())));
         Ok(link)
     }
 
-    fn manager_config(&self) -> ConnectionManagerConfig {
-        ConnectionManagerConfig::new()
+    fn node_config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200))
     }
 
     /// Why the first seed refuses a direct connection (a certificate, a
@@ -153,8 +166,11 @@ impl Connector {
     /// reports only that no node answered.
     pub(super) async fn seed_failure(self: &Arc<Self>) -> StoreError {
         let connect = async {
-            let client = self.target.single_client().map_err(config_error)?;
-            let mut connection = client.get_multiplexed_async_connection().await?;
+            let (endpoint, settings) = self.target.node().map_err(config_error)?;
+            let dialer = self.dialer().await?;
+            let mut connection = dialer
+                .open(&endpoint, &settings, self.node_config())
+                .await?;
             redis::cmd("PING")
                 .query_async::<String>(&mut connection)
                 .await
@@ -206,6 +222,7 @@ impl Connector {
     }
 
     fn failed_to_answer(self: &Arc<Self>) -> StoreError {
+        self.forget_node();
         let why = format!("no answer within {:?}", self.timeout);
         self.went_down(&why);
         StoreError::Unavailable(format!("Redis at {}: {why}", self.target.address))
@@ -215,8 +232,18 @@ impl Connector {
     /// their own errors, logged each time and never hidden behind the
     /// reconnecting probe: retrying cannot mend them.
     fn failed(self: &Arc<Self>, error: RedisError) -> StoreError {
-        let why = self.scrub(&error.to_string());
+        if error.is_io_error() || error.is_connection_dropped() || error.is_unrecoverable_error() {
+            self.forget_node();
+        }
         let address = &self.target.address;
+        if let Some(cap) = passed_cap(&error) {
+            error!(redis = %address, cap, "Redis sent a reply over the size limit; connection closed");
+            return StoreError::Unavailable(format!(
+                "Redis at {address} sent a reply larger than {cap} bytes (max_reply_bytes); \
+                 the connection was closed. Is it a Redis, and is it the one configured?"
+            ));
+        }
+        let why = self.scrub(&error.to_string());
         if crate::classify::is_tls_failure(&error) {
             error!(redis = %address, %why, "Redis TLS handshake failed");
             return StoreError::Tls(format!("Redis at {address}: {why}"));
@@ -244,6 +271,16 @@ impl Connector {
         }
         self.went_down(&why);
         StoreError::Unavailable(format!("Redis at {address}: {why}"))
+    }
+
+    /// Drops a single node's connection, so the next call makes a new one
+    /// (a cluster mends its own).
+    fn forget_node(&self) {
+        if let Some(link) = self.link.load_full()
+            && matches!(*link, Link::Node(_))
+        {
+            self.link.store(None);
+        }
     }
 
     /// Marks Redis down and starts the probe that marks it up again.

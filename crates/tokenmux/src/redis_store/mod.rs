@@ -1,8 +1,11 @@
 //! Tokens in Redis: every process and host using it shares one token per
 //! key, and one upstream request per refresh.
 
+mod dial;
 mod link;
+mod reply_cap;
 mod scripts;
+mod sentinel;
 mod topology;
 
 use std::fmt;
@@ -89,9 +92,15 @@ pub struct RedisStore {
     replicas: u32,
     lease_ttl: Duration,
     timeout: Duration,
+    max_reply_bytes: u64,
     refresh_token_retention: Duration,
     scripts: Arc<Scripts>,
 }
+
+/// Largest reply accepted by default: a token record is a few KiB.
+const DEFAULT_MAX_REPLY_BYTES: u64 = 1024 * 1024;
+/// Smallest cap [`RedisStore::max_reply_bytes`] accepts: the largest record.
+const MIN_MAX_REPLY_BYTES: u64 = 64 * 1024;
 
 impl RedisStore {
     /// A store on one Redis server: `redis://[user:password@]host[:port][/db]`,
@@ -145,13 +154,14 @@ impl RedisStore {
         target.check()?;
         let timeout = Duration::from_millis(500);
         Ok(Self {
-            connector: Arc::new(Connector::new(target, timeout)),
+            connector: Arc::new(Connector::new(target, timeout, DEFAULT_MAX_REPLY_BYTES)),
             prefix: "tokenmux".to_owned(),
             encryption: None,
             allow_plaintext: false,
             replicas: 0,
             lease_ttl: Duration::from_secs(10),
             timeout,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
             refresh_token_retention: Duration::from_secs(24 * 3600),
             scripts: Arc::new(Scripts::new()),
         })
@@ -160,7 +170,7 @@ impl RedisStore {
     /// A new connection, to a changed target.
     fn reconnect_with(mut self, target: Target) -> Result<Self, StoreError> {
         target.check()?;
-        self.connector = Arc::new(Connector::new(target, self.timeout));
+        self.connector = Arc::new(Connector::new(target, self.timeout, self.max_reply_bytes));
         Ok(self)
     }
 
@@ -228,7 +238,26 @@ impl RedisStore {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         let target = self.connector.target.clone();
-        self.connector = Arc::new(Connector::new(target, timeout));
+        self.connector = Arc::new(Connector::new(target, timeout, self.max_reply_bytes));
+        self
+    }
+
+    /// Largest reply accepted from Redis, or a sentinel (default 1 MiB, at
+    /// least 64 KiB). A reply that announces or sends more fails the call
+    /// as [`StoreError::Unavailable`] before it is read, and closes the
+    /// connection: a hostile or broken server cannot make tokenmux buffer
+    /// what it sends. A token record takes a few KiB.
+    ///
+    /// ```
+    /// use tokenmux::RedisStore;
+    ///
+    /// let store = RedisStore::new("redis://127.0.0.1:6379")?.max_reply_bytes(256 * 1024);
+    /// # Ok::<(), tokenmux::StoreError>(())
+    /// ```
+    pub fn max_reply_bytes(mut self, bytes: u64) -> Self {
+        self.max_reply_bytes = bytes.max(MIN_MAX_REPLY_BYTES);
+        let target = self.connector.target.clone();
+        self.connector = Arc::new(Connector::new(target, self.timeout, self.max_reply_bytes));
         self
     }
 

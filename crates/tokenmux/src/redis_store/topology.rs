@@ -4,9 +4,14 @@
 use std::path::Path;
 
 use redis::cluster::ClusterClient;
-use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{ClientTlsConfig, IntoConnectionInfo as _, TlsCertificates, TlsMode};
+use redis::io::tcp::TcpSettings;
+use redis::{IntoConnectionInfo as _, RedisConnectionInfo};
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
+use super::dial::Endpoint;
+use super::sentinel::Sentinels;
 use crate::store::StoreError;
 
 /// How the store finds its Redis.
@@ -37,7 +42,28 @@ pub(super) struct Target {
     /// Every host is this machine (loopback or a unix socket).
     pub(super) local: bool,
     ca: Option<Vec<u8>>,
-    identity: Option<ClientTlsConfig>,
+    identity: Option<Identity>,
+}
+
+/// A client certificate chain and its key, as PEM.
+#[derive(Clone)]
+struct Identity {
+    chain: Vec<u8>,
+    key: Vec<u8>,
+}
+
+impl Identity {
+    fn parse(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), StoreError> {
+        let unusable = || StoreError::Config("the client certificate or key is not PEM".into());
+        let chain = CertificateDer::pem_slice_iter(&self.chain)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| unusable())?;
+        if chain.is_empty() {
+            return Err(unusable());
+        }
+        let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|_| unusable())?;
+        Ok((chain, key))
+    }
 }
 
 impl Target {
@@ -98,28 +124,20 @@ impl Target {
         key: &Path,
     ) -> Result<(), StoreError> {
         self.require_tls("a client certificate")?;
-        let client_cert = read_pem(certificate, "client certificate")?;
-        let client_key = read_pem(key, "client key")?;
+        let identity = Identity {
+            chain: read_pem(certificate, "client certificate")?,
+            key: read_pem(key, "client key")?,
+        };
         // Checked now, so that a wrong file is a configuration error and
         // not a connection that fails on every call.
-        let probe = TlsCertificates {
-            client_tls: Some(ClientTlsConfig {
-                client_cert: client_cert.clone(),
-                client_key: client_key.clone(),
-            }),
-            root_cert: None,
-        };
-        redis::Client::build_with_tls("rediss://127.0.0.1:1", probe).map_err(|_| {
+        identity.parse().map_err(|_| {
             StoreError::Config(format!(
                 "{} and {} are not a PEM certificate chain and its private key",
                 certificate.display(),
                 key.display()
             ))
         })?;
-        self.identity = Some(ClientTlsConfig {
-            client_cert,
-            client_key,
-        });
+        self.identity = Some(identity);
         Ok(())
     }
 
@@ -133,53 +151,94 @@ impl Target {
         }
     }
 
-    fn certificates(&self) -> Option<TlsCertificates> {
-        (self.ca.is_some() || self.identity.is_some()).then(|| TlsCertificates {
-            client_tls: self.identity.clone(),
-            root_cert: self.ca.clone(),
-        })
-    }
-
-    /// Whether the redis crate accepts the URLs and TLS material: a
-    /// client can be made (none connects).
+    /// Whether the URLs and TLS material make a usable store (nothing
+    /// connects).
     pub(super) fn check(&self) -> Result<(), StoreError> {
+        // The system's roots are loaded only to connect (it takes a while).
+        if self.ca.is_some() || self.identity.is_some() {
+            self.tls_config()?;
+        }
         match &self.topology {
-            Topology::Single => self.single_client().map(drop),
+            Topology::Single => self.node().map(drop),
             Topology::Cluster => self
-                .cluster_client(std::time::Duration::from_secs(1))
+                .cluster_client(std::time::Duration::from_secs(1), TcpSettings::default())
                 .map(drop),
-            Topology::Sentinel { master } => self.sentinel_client(master).map(drop),
+            Topology::Sentinel { master } => self.sentinels(master).map(drop),
         }
     }
 
-    /// The client of a single node (for [`Topology::Single`]).
-    pub(super) fn single_client(&self) -> Result<redis::Client, StoreError> {
-        let url = self.urls[0].as_str();
-        match self.certificates() {
-            Some(certificates) => redis::Client::build_with_tls(url, certificates),
-            None => redis::Client::open(url),
+    /// rustls's settings for `rediss://`: the CA file's certificates, or
+    /// the system's roots; the client certificate if one is set.
+    pub(super) fn tls_config(&self) -> Result<Option<ClientConfig>, StoreError> {
+        if !self.tls {
+            return Ok(None);
         }
-        .map_err(|_| self.unusable())
+        let mut roots = RootCertStore::empty();
+        match &self.ca {
+            Some(pem) => {
+                for certificate in CertificateDer::pem_slice_iter(pem) {
+                    let certificate = certificate
+                        .map_err(|_| StoreError::Config("the CA file is not PEM".into()))?;
+                    roots.add(certificate).map_err(|_| {
+                        StoreError::Config("the CA file holds a certificate rustls refuses".into())
+                    })?;
+                }
+            }
+            None => {
+                // Unreadable system certificates are skipped, as rustls's
+                // own platform loaders do; none at all is an error.
+                let found = rustls_native_certs::load_native_certs();
+                roots.add_parsable_certificates(found.certs);
+                if roots.is_empty() {
+                    return Err(StoreError::Config(
+                        "no system CA certificates found for rediss://: give a CA file".into(),
+                    ));
+                }
+            }
+        }
+        let builder = ClientConfig::builder().with_root_certificates(roots);
+        let config = match &self.identity {
+            Some(identity) => {
+                let (chain, key) = identity.parse()?;
+                builder.with_client_auth_cert(chain, key).map_err(|_| {
+                    StoreError::Config("the client certificate and key do not go together".into())
+                })?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Some(config))
     }
 
-    /// The cluster client, bounded by `timeout` per connection and answer.
+    /// Where a single node is, and how to log in to it.
+    pub(super) fn node(&self) -> Result<(Endpoint, RedisConnectionInfo), StoreError> {
+        let info = self.urls[0]
+            .as_str()
+            .into_connection_info()
+            .map_err(|_| self.unusable())?;
+        let endpoint = Endpoint::of(info.addr()).map_err(|_| self.unusable())?;
+        Ok((endpoint, info.redis_settings().clone()))
+    }
+
+    /// The cluster client, bounded by `timeout` per connection and answer;
+    /// `settings` lead its connections to the store's dialer.
     pub(super) fn cluster_client(
         &self,
         timeout: std::time::Duration,
+        settings: TcpSettings,
     ) -> Result<ClusterClient, StoreError> {
-        let mut builder = ClusterClient::builder(self.urls.iter().map(String::as_str))
+        ClusterClient::builder(self.urls.iter().map(String::as_str))
             .connection_timeout(timeout)
-            .response_timeout(timeout);
-        if let Some(certificates) = self.certificates() {
-            builder = builder.certs(certificates);
-        }
-        builder.build().map_err(|_| self.unusable())
+            .response_timeout(timeout)
+            .tcp_settings(settings)
+            .build()
+            .map_err(|_| self.unusable())
     }
 
-    /// The sentinel client. The URLs' user, password and database are
-    /// used for the master too; TLS (and its certificates) for both.
-    pub(super) fn sentinel_client(&self, master: &str) -> Result<SentinelClient, StoreError> {
-        let mut sentinels = Vec::new();
+    /// The sentinels. The URLs' user, password and database are used for
+    /// the master too (the user and password for the sentinels); TLS for
+    /// both.
+    pub(super) fn sentinels(&self, master: &str) -> Result<Sentinels, StoreError> {
+        let mut endpoints = Vec::new();
         let mut settings = None;
         for url in &self.urls {
             let info = url
@@ -187,33 +246,10 @@ impl Target {
                 .into_connection_info()
                 .map_err(|_| self.unusable())?;
             settings.get_or_insert_with(|| info.redis_settings().clone());
-            sentinels.push(info.addr().clone());
+            endpoints.push(Endpoint::of(info.addr()).map_err(|_| self.unusable())?);
         }
         let settings = settings.unwrap_or_default();
-        let mut builder = SentinelClientBuilder::new(sentinels, master, SentinelServerType::Master)
-            .map_err(|_| self.unusable())?
-            .set_client_to_redis_db(settings.db());
-        if let Some(username) = settings.username() {
-            builder = builder
-                .set_client_to_redis_username(username)
-                .set_client_to_sentinel_username(username);
-        }
-        if let Some(password) = settings.password() {
-            builder = builder
-                .set_client_to_redis_password(password)
-                .set_client_to_sentinel_password(password);
-        }
-        if self.tls {
-            builder = builder
-                .set_client_to_redis_tls_mode(TlsMode::Secure)
-                .set_client_to_sentinel_tls_mode(TlsMode::Secure);
-            if let Some(certificates) = self.certificates() {
-                builder = builder
-                    .set_client_to_redis_certificates(certificates.clone())
-                    .set_client_to_sentinel_certificates(certificates);
-            }
-        }
-        builder.build().map_err(|_| self.unusable())
+        Ok(Sentinels::new(master, endpoints, settings, self.tls))
     }
 
     fn unusable(&self) -> StoreError {
