@@ -344,3 +344,71 @@ async fn a_reload_that_cannot_read_a_file_keeps_serving_and_sigterm_works() {
     }
     assert!(!agent.socket.exists());
 }
+
+/// Sends each head in `argv[2:]` (Python bytes expressions, ours) on its own
+/// connection to the socket `argv[1]`; prints one JSON line per answer:
+/// its status line and body.
+const RAW_HEADS: &str = r#"
+import json, socket, sys
+for literal in sys.argv[2:]:
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.settimeout(5); c.connect(sys.argv[1])
+    try: c.sendall(eval(literal, {"__builtins__": {}}))
+    except OSError: pass
+    answer = b""
+    try:
+        while True:
+            chunk = c.recv(65536)
+            if not chunk: break
+            answer += chunk
+    except OSError: pass
+    head, _, body = answer.partition(b"\r\n\r\n")
+    print(json.dumps({"status": head.split(b"\r\n")[0].decode(), "head": head.decode(), "body": body.decode()}))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heads_the_parser_refuses_get_the_apis_json_errors() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (config_path, _) = write_config(dir.path(), &mock);
+    let agent = start(dir.path(), &config_path, &[]).await;
+    let socket = agent.socket.to_str().unwrap().to_owned();
+    let heads = [
+        r#"b"GE\x01T / HTTP/1.1\r\nHost: a\r\n\r\n""#.to_owned(),
+        r#"b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n""#
+            .to_owned(),
+        r#"b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: a\r\n\r\n""#.to_owned(),
+        r#"b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n""#.to_owned(),
+    ];
+    let report = tokio::task::spawn_blocking(move || {
+        let mut args = vec![socket.as_str()];
+        args.extend(heads.iter().map(String::as_str));
+        python(RAW_HEADS, &args)
+    })
+    .await
+    .unwrap();
+    let answers: Vec<serde_json::Value> = report
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    println!("answers: {answers:#?}");
+    let expected = [
+        ("HTTP/1.1 400 Bad Request", "bad_request"),
+        (
+            "HTTP/1.1 431 Request Header Fields Too Large",
+            "headers_too_large",
+        ),
+        ("HTTP/1.1 414 URI Too Long", "uri_too_long"),
+    ];
+    for (answer, (status, code)) in answers.iter().zip(expected) {
+        assert_eq!(answer["status"], status, "{answer}");
+        let body: serde_json::Value =
+            serde_json::from_str(answer["body"].as_str().unwrap()).unwrap_or_default();
+        assert_eq!(body["error"]["code"], code, "{answer}");
+        assert!(body["error"]["message"].is_string(), "{answer}");
+        let head = answer["head"].as_str().unwrap().to_ascii_lowercase();
+        assert!(head.contains("content-type: application/json"), "{answer}");
+    }
+    // The API's own answers are untouched.
+    assert_eq!(answers[3]["status"], "HTTP/1.1 200 OK", "{}", answers[3]);
+    assert!(answers[3]["body"].as_str().unwrap().contains("\"sources\""));
+}

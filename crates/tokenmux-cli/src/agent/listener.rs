@@ -169,6 +169,7 @@ async fn connection<S>(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024);
+    let stream = super::parse_errors::JsonParseErrors::new(stream);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     let mut connection = std::pin::pin!(connection);
     let stopping = async move { stopped(&mut stop).await };

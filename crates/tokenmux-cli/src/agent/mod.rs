@@ -7,6 +7,7 @@
 mod access;
 pub(crate) mod client;
 mod listener;
+mod parse_errors;
 mod registry;
 mod routes;
 
