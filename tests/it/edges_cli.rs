@@ -645,11 +645,9 @@ async fn a_world_readable_secret_file_is_used_with_a_warning() {
     );
 }
 
-/// A fake Redis on `argv[1]`'s port: it reads nothing stored and grants
-/// the lease, and refuses the write (the script call that carries the
-/// token record) with an error that echoes its arguments, an ANSI escape
-/// in front, as a hostile or broken server may.
-const ECHOING_REDIS: &str = r#"
+/// What the Python fake Redises share: a listener on 127.0.0.1, port
+/// `argv[1]`, and `read_command`, which reads one command (RESP or inline).
+pub(crate) const FAKE_REDIS_BASE: &str = r#"
 import socket, sys, threading
 server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 server.bind(("127.0.0.1", int(sys.argv[1]))); server.listen(16)
@@ -662,6 +660,13 @@ def read_command(f):
         size = int(f.readline()[1:])
         args.append(f.read(size + 2)[:-2])
     return args
+"#;
+
+/// A fake Redis (after [`FAKE_REDIS_BASE`]): it reads nothing stored and
+/// grants the lease, and refuses the write (the script call that carries
+/// the token record) with an error that echoes its arguments, an ANSI
+/// escape in front, as a hostile or broken server may.
+const ECHOING_REDIS: &str = r#"
 def serve(connection):
     f = connection.makefile("rb")
     while True:
@@ -688,7 +693,11 @@ async fn redis_error_text_is_scrubbed_of_echoed_tokens_and_escapes() {
     let port = tokenmux_redis_harness::free_port();
     let _redis = KillOnDrop(
         Command::new("python3")
-            .args(["-c", ECHOING_REDIS, &port.to_string()])
+            .args([
+                "-c",
+                &format!("{FAKE_REDIS_BASE}{ECHOING_REDIS}"),
+                &port.to_string(),
+            ])
             .spawn()
             .unwrap(),
     );

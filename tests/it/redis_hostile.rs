@@ -8,30 +8,18 @@ use std::time::Duration;
 use tokenmux_mock::{MockConfig, MockServer};
 
 use crate::agent::KillOnDrop;
-use crate::edges_cli::bounded_watched;
+use crate::edges_cli::{FAKE_REDIS_BASE, bounded_watched};
 use crate::support::{ID, SECRET};
 
-/// A fake Redis on 127.0.0.1:argv[1]. It answers the connection set-up,
+/// A fake Redis (after [`FAKE_REDIS_BASE`]). It answers the connection set-up,
 /// and then, to the command named argv[2] (`*` for any other command),
 /// a reply claiming 2 GB (argv[3]: `bulk` or `array`), streamed for as
 /// long as the reader takes it (at most 1 GiB). The bytes it managed to
 /// send are appended to the file argv[4].
 const HUGE_REDIS: &str = r#"
-import socket, sys, threading
-port, target, shape, tally = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3], sys.argv[4]
-server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("127.0.0.1", port)); server.listen(16)
+target, shape, tally = sys.argv[2].encode(), sys.argv[3], sys.argv[4]
 SETUP = {b"PING": b"+PONG\r\n", b"CLIENT": b"+OK\r\n", b"SELECT": b"+OK\r\n",
          b"READONLY": b"+OK\r\n", b"HELLO": b"-ERR unknown command\r\n"}
-def read_command(f):
-    line = f.readline()
-    if not line: return None
-    if not line.startswith(b"*"): return [line.strip()]
-    args = []
-    for _ in range(int(line[1:])):
-        size = int(f.readline()[1:])
-        args.append(f.read(size + 2)[:-2])
-    return args
 def flood(connection):
     if shape == "bulk": head, chunk = b"$2000000000\r\n", b"x" * (1 << 20)
     else: head, chunk = b"*2000000000\r\n", b":1\r\n" * (1 << 18)
@@ -80,7 +68,9 @@ async fn against_flood(
     let port = tokenmux_redis_harness::free_port();
     let _redis = KillOnDrop(
         Command::new("python3")
-            .args(["-c", HUGE_REDIS, &port.to_string(), command, shape])
+            .arg("-c")
+            .arg(format!("{FAKE_REDIS_BASE}{HUGE_REDIS}"))
+            .args([&port.to_string(), command, shape])
             .arg(&tally)
             .spawn()
             .unwrap(),
