@@ -137,11 +137,6 @@ impl CredentialRole {
         CredentialRole::Password,
         CredentialRole::RefreshToken,
     ];
-
-    /// Whether the value is a secret (never logged, never in a key).
-    pub fn is_secret(self) -> bool {
-        !matches!(self, CredentialRole::ClientId | CredentialRole::Username)
-    }
 }
 
 /// Which grant an operation or a `oneOf` branch is (`x-tokenmux-grant`).

@@ -60,10 +60,3 @@ pub struct Server {
     /// Its name (`x-tokenmux-server`), e.g. `production` or `sandbox`.
     pub name: Option<&'static str>,
 }
-
-impl Server {
-    /// Whether the URL has `{variables}` and so cannot be used as is.
-    pub fn is_templated(&self) -> bool {
-        self.url.contains('{')
-    }
-}
