@@ -33,7 +33,7 @@ enum Command {
     /// Run the agent: keep every named source fresh and serve tokens over a
     /// Unix socket (and optionally loopback TCP).
     Serve(agent::ServeArgs),
-    /// Run the mock token server for all four providers on one port.
+    /// Run the mock token server for every provider on one port.
     Mock(mock::MockArgs),
     /// Configuration file helpers.
     Config {

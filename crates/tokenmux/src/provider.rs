@@ -136,7 +136,8 @@ impl Provider {
     ///
     /// ```
     /// let names: Vec<_> = tokenmux::Provider::all().iter().map(|p| p.name()).collect();
-    /// assert_eq!(names, ["airalo", "jsonapi", "neonpanel", "password"]);
+    /// assert!(names.contains(&"neonpanel"));
+    /// assert!(names.windows(2).all(|pair| pair[0] < pair[1]));
     /// ```
     pub fn all() -> Vec<Provider> {
         crate::generated::builtin()
