@@ -275,7 +275,7 @@ impl TokenSourceBuilder {
 fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
     let url = reqwest::Url::parse(base)
         .map_err(|e| Error::Config(format!("the base URL is not a URL: {e}")))?;
-    if !url.username().is_empty() || url.password().is_some() {
+    if crate::net::has_userinfo(&url) {
         return Err(Error::Config(
             "the base URL carries credentials (user:password@host); remove them and give \
              the credentials with Credentials"
@@ -286,7 +286,10 @@ fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::Config(format!("base URL `{shown}` is not http(s)")));
     }
-    if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
+    if url.scheme() == "http"
+        && !allow_insecure_http
+        && !url.host_str().is_some_and(crate::net::is_loopback_host)
+    {
         return Err(Error::Config(format!(
             "base URL `{shown}` is plain http to a host that is not loopback: the \
              credentials and tokens would cross the network in the clear. Use https, \
@@ -294,16 +297,4 @@ fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
         )));
     }
     Ok(())
-}
-/// Whether `url` names this machine: 127.0.0.0/8, ::1 or `localhost`.
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return ip.is_loopback();
-    }
-    let name = host.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost" || name.ends_with(".localhost")
 }

@@ -179,7 +179,7 @@ fn classify(error: ClientError<ErrorDetails>, scrub: &Scrubber) -> Error {
         {
             Error::Timeout
         }
-        ClientError::CommunicationError(e) if is_tls_failure(&e) => Error::Tls {
+        ClientError::CommunicationError(e) if crate::net::is_tls_failure(&e) => Error::Tls {
             message: scrub.text(&transport_message(&e)),
         },
         ClientError::CommunicationError(e)
@@ -238,31 +238,6 @@ fn location_host(headers: &HeaderMap) -> Option<String> {
     let location = headers.get(LOCATION)?.to_str().ok()?;
     let url = reqwest::Url::parse(location).ok()?;
     url.host_str().map(str::to_owned)
-}
-
-/// Whether rustls failed somewhere in `error`'s chain of causes (an HTTP
-/// or a Redis connection). I/O errors wrap it (sometimes twice) and their
-/// `source` skips what they wrap, so the walk goes into them instead.
-pub(crate) fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
-    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(mut error) = next {
-        // The redis crate keeps causes in an `Arc`, whose `source` skips
-        // what it holds too.
-        if let Some(shared) = error.downcast_ref::<Shared>() {
-            error = shared.as_ref();
-        }
-        if error.is::<rustls::Error>() {
-            return true;
-        }
-        next = match error.downcast_ref::<std::io::Error>() {
-            Some(io) => io
-                .get_ref()
-                .map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => error.source(),
-        };
-    }
-    false
 }
 
 /// A transport error's chain of causes, without the URL (reqwest prints it).

@@ -139,6 +139,7 @@ mod generated;
 mod lease_guard;
 #[cfg(feature = "middleware")]
 mod middleware;
+mod net;
 mod observe;
 mod policy;
 mod provider;

@@ -27,7 +27,7 @@ impl StoreKey {
         let mut key = format!(
             "{}|{}|{}",
             provider.name(),
-            without_userinfo(provider.base_url()),
+            crate::net::without_userinfo(provider.base_url()),
             credentials.client_id()
         );
         if let Some(username) = credentials.username() {
@@ -40,24 +40,6 @@ impl StoreKey {
     /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-/// `url` without a `user:password@` part (a builder refuses such URLs; a
-/// key made directly must not carry the password into a store either).
-pub(crate) fn without_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.to_string().into()
-        }
-        Ok(_) => url.into(),
-        // Not a URL: keep nothing after a possible userinfo separator.
-        Err(_) => match url.rsplit_once('@') {
-            Some((_, host)) => host.to_owned().into(),
-            None => url.into(),
-        },
     }
 }
 

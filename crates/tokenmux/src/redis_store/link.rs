@@ -244,7 +244,7 @@ impl Connector {
             ));
         }
         let why = self.scrub(&error.to_string());
-        if crate::classify::is_tls_failure(&error) {
+        if crate::net::is_tls_failure(&error) {
             error!(redis = %address, %why, "Redis TLS handshake failed");
             return StoreError::Tls(format!("Redis at {address}: {why}"));
         }

@@ -254,17 +254,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Capped<S> {
 }
 
 /// Whether `error` (from the redis crate) is a reply that passed the cap,
-/// and which cap. The redis crate keeps the read's [`io::Error`] as an
-/// `Arc<dyn Error>`, its `source()`; the unit test below watches that.
+/// and which cap.
 pub(super) fn passed_cap(error: &redis::RedisError) -> Option<u64> {
-    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
-    let source = std::error::Error::source(error)?;
-    let io = match source.downcast_ref::<Shared>() {
-        Some(shared) => shared.downcast_ref::<io::Error>()?,
-        None => source.downcast_ref::<io::Error>()?,
-    };
-    let too_large = io.get_ref()?.downcast_ref::<ReplyTooLarge>()?;
-    Some(too_large.cap)
+    crate::net::find_cause::<ReplyTooLarge>(error).map(|too_large| too_large.cap)
 }
 
 #[cfg(test)]

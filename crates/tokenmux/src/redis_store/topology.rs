@@ -308,11 +308,7 @@ fn describe(url: &str) -> Result<Described, StoreError> {
     }
     let (address, local) = match parsed.host_str() {
         Some(host) => {
-            let ip = host.trim_start_matches('[').trim_end_matches(']');
-            let local = match ip.parse::<std::net::IpAddr>() {
-                Ok(ip) => ip.is_loopback(),
-                Err(_) => host.eq_ignore_ascii_case("localhost"),
-            };
+            let local = crate::net::is_loopback_host(host);
             let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
             let address = format!("{}://{host}{port}{}", parsed.scheme(), parsed.path());
             (address, local)
