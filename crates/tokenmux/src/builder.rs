@@ -1,6 +1,7 @@
 //! [`TokenSourceBuilder`]: a source's configuration, checked once.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;

@@ -1,6 +1,7 @@
 //! Time, injectable so that expiry logic is tested without sleeping.
 
-use std::sync::{Mutex, OnceLock};
+use parking_lot::Mutex;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 /// A source of the current time.
@@ -72,22 +73,22 @@ impl Default for ManualClock {
 impl ManualClock {
     /// The refresh jitter every token gets from now on (0 to 1).
     pub fn set_refresh_jitter(&self, jitter: f64) {
-        *self.jitter.lock().unwrap_or_else(|e| e.into_inner()) = jitter;
+        *self.jitter.lock() = jitter;
     }
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = self.now.lock();
         *now += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+        *self.now.lock()
     }
 
     fn refresh_jitter(&self) -> f64 {
-        *self.jitter.lock().unwrap_or_else(|e| e.into_inner())
+        *self.jitter.lock()
     }
 }

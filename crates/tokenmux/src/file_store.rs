@@ -1,11 +1,12 @@
 //! Tokens in files: they survive restarts, and processes on one host share them.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -140,7 +141,7 @@ impl FileStore {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let mut leases = self.leases.lock();
         leases.insert(owner.clone(), file);
         Ok(Some(Lease::new(owner, LEASE_TTL)))
     }
@@ -346,17 +347,13 @@ impl TokenStore for FileStore {
 
     async fn renew_lease(&self, _key: &StoreKey, lease: &Lease) -> Result<bool, StoreError> {
         // A file lock lasts as long as its holder: held means renewed.
-        let leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let leases = self.leases.lock();
         Ok(leases.contains_key(lease.owner()))
     }
 
     async fn release_lease(&self, _key: &StoreKey, lease: &Lease) -> Result<(), StoreError> {
         // Closing the file releases its lock.
-        let released = self
-            .leases
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(lease.owner());
+        let released = self.leases.lock().remove(lease.owner());
         drop(released);
         Ok(())
     }

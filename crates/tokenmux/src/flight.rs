@@ -6,7 +6,8 @@
 //! Go's `oauth2.ReuseTokenSource` keep the cache apart from the fetch):
 //! this module knows nothing of tokens.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
@@ -62,7 +63,7 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
     where
         F: Future<Output = Result<T, Error>> + Send + 'static,
     {
-        let mut slot = lock(&self.slot);
+        let mut slot = self.slot.lock();
         if let Some(running) = &slot.running {
             // Closed without an outcome: the task panicked; start anew.
             if running.has_changed().is_ok() {
@@ -85,7 +86,7 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
         tokio::spawn(async move {
             let outcome = work.await;
             {
-                let mut slot = lock(&slot);
+                let mut slot = slot.lock();
                 slot.running = None;
                 slot.failed = match &outcome {
                     Ok(_) => None,
@@ -108,7 +109,7 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
 
     /// Forgets the last failure: the next call may start a flight at once.
     pub(crate) fn forget_failure(&self) {
-        lock(&self.slot).failed = None;
+        self.slot.lock().failed = None;
     }
 }
 
@@ -134,11 +135,6 @@ fn cool_down(error: &Error, in_a_row: u32, retry: &RetryPolicy) -> Duration {
         .initial_delay
         .saturating_mul(doubling)
         .min(retry.max_delay)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Every update leaves the slot consistent, whatever panicked.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@
 //! Handles are resolved when the source is built: install the recorder
 //! (Prometheus, OpenTelemetry, …) before building sources.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use metrics::{Counter, Gauge};
@@ -188,7 +189,7 @@ impl Observer {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
         self.expiry.set(unix.as_secs_f64());
-        *lock(&self.last_error) = None;
+        *self.last_error.lock() = None;
         self.send(LifecycleEvent::Refreshed {
             source: Arc::clone(&self.name),
             origin,
@@ -198,7 +199,7 @@ impl Observer {
 
     /// A refresh (a flight) failed.
     pub(crate) fn failed(&self, error: &Error) {
-        *lock(&self.last_error) = Some(error.clone());
+        *self.last_error.lock() = Some(error.clone());
         self.send(LifecycleEvent::Failed {
             source: Arc::clone(&self.name),
             error: error.clone(),
@@ -206,7 +207,7 @@ impl Observer {
     }
 
     pub(crate) fn last_error(&self) -> Option<Error> {
-        lock(&self.last_error).clone()
+        self.last_error.lock().clone()
     }
 
     fn send(&self, event: LifecycleEvent) {
@@ -215,8 +216,4 @@ impl Observer {
             let _ = events.send(event);
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -8,8 +8,9 @@
 //! lapsed or the winner died with its request in flight. The same rule
 //! holds for every [`TokenStore`], with nothing but `get` and `put`.
 
+use parking_lot::Mutex;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokenmux_wire::Secret;
 use tracing::{debug, warn};
@@ -33,11 +34,11 @@ pub(crate) struct SpentRefreshTokens(Mutex<HashSet<String>>);
 
 impl SpentRefreshTokens {
     fn contains(&self, token: &Secret) -> bool {
-        lock(&self.0).contains(&fingerprint(token.expose_secret()))
+        self.0.lock().contains(&fingerprint(token.expose_secret()))
     }
 
     fn insert(&self, token: &Secret) {
-        lock(&self.0).insert(fingerprint(token.expose_secret()));
+        self.0.lock().insert(fingerprint(token.expose_secret()));
     }
 }
 
@@ -89,11 +90,6 @@ pub(crate) async fn claim(
             None
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A set of fingerprints stays consistent whatever panicked.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! [`TokenSource`]: a valid token from one provider, cached and refreshed.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -235,7 +236,7 @@ impl TokenSource {
     pub fn invalidate(&self) {
         let inner = &self.inner;
         if let Some(current) = inner.current.load_full() {
-            *lock(&inner.rejected) = Some(current.token.fingerprint());
+            *inner.rejected.lock() = Some(current.token.fingerprint());
             debug!(source = &*inner.observe.name, fingerprint = %current.token.fingerprint(), "token invalidated");
             self.expire_current();
             // A rejected token is news: a new flight may start at once.
@@ -274,7 +275,7 @@ impl TokenSource {
             None => inner.current.load_full().map(|c| c.token.clone()),
         };
         if let Some(held) = held {
-            *lock(&inner.rejected) = Some(held.fingerprint());
+            *inner.rejected.lock() = Some(held.fingerprint());
         }
         self.expire_current();
         inner.flights.forget_failure();
@@ -539,7 +540,7 @@ impl Inner {
             &self.refresh,
             self.clock.refresh_jitter(),
         );
-        let rejected = lock(&self.rejected).as_deref() == Some(&stored.token.fingerprint());
+        let rejected = self.rejected.lock().as_deref() == Some(&stored.token.fingerprint());
         let current = self.current.load_full();
         let same_as_current = current
             .as_ref()
@@ -590,7 +591,7 @@ impl Inner {
                             source = &*self.observe.name,
                             "another holder stored a token first; using theirs"
                         );
-                        *lock(&self.rejected) = None;
+                        *self.rejected.lock() = None;
                         return Ok(theirs);
                     }
                     expected = current.map(|c| c.version);
@@ -601,7 +602,7 @@ impl Inner {
                 }
             }
         }
-        *lock(&self.rejected) = None;
+        *self.rejected.lock() = None;
         debug!(source = &*self.observe.name, fingerprint = %token.fingerprint(), expires_at = ?token.expires_at(), "token refreshed");
         let cached = Arc::new(Cached::new(
             token,
@@ -617,9 +618,4 @@ impl Inner {
     async fn fetch(&self, grant: Grant<'_>) -> Result<AccessToken, Error> {
         fetch_with_retries(self, grant).await
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The guarded values stay consistent whatever panicked while holding them.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

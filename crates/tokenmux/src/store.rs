@@ -1,7 +1,7 @@
 //! Where tokens are kept between requests, and shared between holders.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -229,12 +229,7 @@ pub struct MemoryStore {
 #[async_trait]
 impl TokenStore for MemoryStore {
     async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
-        Ok(self
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned())
+        Ok(self.entries.lock().get(key).cloned())
     }
 
     async fn put(
@@ -243,7 +238,7 @@ impl TokenStore for MemoryStore {
         token: &AccessToken,
         expected: Option<u64>,
     ) -> Result<PutOutcome, StoreError> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.lock();
         let version = match next_version(entries.get(key), expected) {
             Ok(version) => version,
             Err(conflict) => return Ok(conflict),
@@ -259,7 +254,7 @@ impl TokenStore for MemoryStore {
     }
 
     async fn try_lease(&self, key: &StoreKey) -> Result<Option<Lease>, StoreError> {
-        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let mut leases = self.leases.lock();
         let now = Instant::now();
         if leases.get(key).is_some_and(|(_, lapses)| now < *lapses) {
             return Ok(None);
@@ -270,7 +265,7 @@ impl TokenStore for MemoryStore {
     }
 
     async fn renew_lease(&self, key: &StoreKey, lease: &Lease) -> Result<bool, StoreError> {
-        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let mut leases = self.leases.lock();
         match leases.get_mut(key) {
             Some((owner, lapses)) if owner == lease.owner() => {
                 *lapses = Instant::now() + MEMORY_LEASE_TTL;
@@ -281,7 +276,7 @@ impl TokenStore for MemoryStore {
     }
 
     async fn release_lease(&self, key: &StoreKey, lease: &Lease) -> Result<(), StoreError> {
-        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let mut leases = self.leases.lock();
         if leases
             .get(key)
             .is_some_and(|(owner, _)| owner == lease.owner())

@@ -10,10 +10,11 @@
 //! settings (`TCP_USER_TIMEOUT`, which the redis crate passes to
 //! `Connect` and never applies itself, since tokenmux opens the socket).
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -81,7 +82,7 @@ impl Dialer {
             timeout,
             id,
         });
-        let mut dialers = DIALERS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dialers = DIALERS.lock();
         dialers.insert(id, Arc::downgrade(&dialer));
         dialer
     }
@@ -95,7 +96,7 @@ impl Dialer {
 
     fn registered(settings: &TcpSettings) -> Option<Arc<Self>> {
         let id = settings.user_timeout()?.as_millis() as u64;
-        let dialers = DIALERS.lock().unwrap_or_else(|e| e.into_inner());
+        let dialers = DIALERS.lock();
         dialers.get(&id)?.upgrade()
     }
 
@@ -159,7 +160,7 @@ impl Dialer {
 
 impl Drop for Dialer {
     fn drop(&mut self) {
-        let mut dialers = DIALERS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dialers = DIALERS.lock();
         dialers.remove(&self.id);
     }
 }
