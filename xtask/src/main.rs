@@ -8,9 +8,11 @@
 //! cargo xtask fuzz --seconds 60 # each cargo fuzz target for a minute
 //! cargo xtask bench            # every benchmark; writes docs/benchmarks.md
 //! cargo xtask new-provider-check # a fifth spec, regen, no hand edit: it works
+//! cargo xtask cycles           # no cycle between modules (needs cargo-modules)
 //! ```
 
 mod bench;
+mod cycles;
 mod describe;
 mod fuzz;
 mod generate;
@@ -146,6 +148,9 @@ enum Command {
         #[arg(long, default_value = "target/new-provider")]
         target_dir: std::path::PathBuf,
     },
+    /// Fail when modules of a crate depend on each other in a cycle (the
+    /// graph from crates.io's `cargo-modules`, folded into modules).
+    Cycles,
     /// Install what the tests need (redis-server), then `cargo test --workspace`.
     Test {
         /// Passed on to `cargo test`, e.g. `-- redis`.
@@ -182,6 +187,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Cycles => match cycles::run(&regen::workspace_root()) {
+            Ok(code) => code,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Test { args } => match test::run(&regen::workspace_root(), &args) {
             Ok(code) => code,
             Err(error) => {

@@ -5,31 +5,12 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::config_problem::ConfigProblem;
+
 use crate::{
     CredentialsConfig, EncryptionKey, Error, FileStore, MemoryStore, Provider, RefreshConfig,
     RefreshPolicy, RetryConfig, TokenSource, TokenSourceBuilder, TokenStore,
 };
-
-/// A problem in a config file, at a key path (`sources.airalo.server`).
-/// Messages name keys, files and variables, never a value that may be a
-/// secret.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct ConfigProblem {
-    /// Where in the file, as dotted keys.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl ConfigProblem {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// A token source described in configuration (YAML, TOML, JSON, … through
 /// serde), for applications that pick the provider at run time.
@@ -159,14 +140,10 @@ pub fn default_cache_dir() -> Result<PathBuf, Error> {
 }
 
 fn encryption_key(variable: &Option<String>) -> Result<Option<EncryptionKey>, Error> {
-    variable.as_deref().map(encryption_key_from_env).transpose()
-}
-
-/// The key in the environment variable `variable` (base64, 32 bytes).
-pub(crate) fn encryption_key_from_env(variable: &str) -> Result<EncryptionKey, Error> {
-    let value = crate::credentials_config::env_value(variable)
-        .map_err(|why| Error::Config(format!("encryption_key_env: {why}")))?;
-    EncryptionKey::from_base64(value.expose_secret())
+    variable
+        .as_deref()
+        .map(crate::secret_value::encryption_key_from_env)
+        .transpose()
 }
 
 impl SourceConfig {

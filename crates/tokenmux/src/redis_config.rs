@@ -136,7 +136,7 @@ impl RedisStoreConfig {
             store = store.with_key_prefix(prefix.as_str());
         }
         if let Some(variable) = &self.encryption_key_env {
-            let key = crate::config::encryption_key_from_env(variable)
+            let key = crate::secret_value::encryption_key_from_env(variable)
                 .map_err(|e| StoreError::Config(e.to_string()))?;
             store = store.with_encryption(key);
         }

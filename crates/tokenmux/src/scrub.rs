@@ -12,8 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use regex::Regex;
 
-use crate::exchange::Grant;
 use crate::{Credentials, Secret};
+use tokenmux_wire::Grant;
 
 /// What replaces a secret.
 const REDACTED: &str = "[redacted]";
