@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let [mode, rest @ ..] = data else {
         return;
     };
-    let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("fuzz-client", "s"));
+    let key = Provider::neonpanel().store_key(&Credentials::client("fuzz-client", "s"));
     let encryption = (mode & 1 == 1).then(|| EncryptionKey::from_bytes([7; 32]));
     let read = if mode & 2 == 0 {
         decode_record(&key, rest, encryption.as_ref()).map(Some)

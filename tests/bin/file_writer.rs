@@ -9,8 +9,7 @@
 use std::time::{Duration, SystemTime};
 
 use tokenmux::{
-    AccessToken, Credentials, EncryptionKey, FileStore, Provider, PutOutcome, Secret, StoreKey,
-    TokenStore,
+    AccessToken, Credentials, EncryptionKey, FileStore, Provider, PutOutcome, Secret, TokenStore,
 };
 
 /// Fixed, so that every writer and the test read the same files.
@@ -24,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err("usage: tokenmux-file-writer DIR forever|count N".into()),
     };
     let store = FileStore::new(&dir)?.with_encryption(EncryptionKey::from_base64(KEY)?);
-    let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("crash", "x"));
+    let key = Provider::neonpanel().store_key(&Credentials::client("crash", "x"));
     let limit = match mode {
         (mode, _) if mode == "forever" => u64::MAX,
         (mode, Some(n)) if mode == "count" => n.parse()?,

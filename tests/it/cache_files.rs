@@ -45,10 +45,9 @@ async fn token(base: &str, dir: &Path, format: &str) -> Run {
 /// The file the CLI keeps this test's token in, and its store.
 fn token_file(base: &str, dir: &Path) -> (std::path::PathBuf, FileStore, StoreKey) {
     let store = FileStore::new(dir).unwrap();
-    let key = StoreKey::new(
-        &Provider::neonpanel().with_base_url(base),
-        &Credentials::client(ID, SECRET),
-    );
+    let key = Provider::neonpanel()
+        .with_base_url(base)
+        .store_key(&Credentials::client(ID, SECRET));
     (store.path_for(&key), store, key)
 }
 

@@ -17,7 +17,7 @@ fn store(dir: &std::path::Path) -> (FileStore, StoreKey) {
     let store = FileStore::new(dir)
         .unwrap()
         .with_encryption(EncryptionKey::from_base64(KEY).unwrap());
-    let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("crash", "x"));
+    let key = Provider::neonpanel().store_key(&Credentials::client("crash", "x"));
     (store, key)
 }
 

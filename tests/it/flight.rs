@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokenmux::{
-    Credentials, Error, FileStore, ManualClock, MemoryStore, RetryPolicy, StoreKey, TokenSource,
-    TokenStore,
+    Credentials, Error, FileStore, ManualClock, MemoryStore, RetryPolicy, TokenSource, TokenStore,
 };
 use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer};
 use tokio::time::Instant;
@@ -160,10 +159,12 @@ async fn a_caller_giving_up_cancels_nothing(store: Arc<dyn TokenStore>) {
     assert!(gave_up.is_err(), "the caller gave up before the answer");
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
-    let key = StoreKey::new(
-        tokens.provider(),
-        &Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD),
-    );
+    let key = tokens.provider().store_key(&Credentials::password(
+        ID,
+        SECRET,
+        DEFAULT_USERNAME,
+        DEFAULT_PASSWORD,
+    ));
     let lease = store.try_lease(&key).await.unwrap();
     assert!(lease.is_some(), "the lease was released");
     store.release_lease(&key, &lease.unwrap()).await.unwrap();

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use tokenmux::{Credentials, Error, Provider, RefreshPolicy, RetryPolicy, StoreKey, TokenSource};
+use tokenmux::{Credentials, Error, Provider, RefreshPolicy, RetryPolicy, TokenSource};
 use tokenmux_mock::{DEFAULT_USERNAME, Fault, MockConfig, MockServer};
 
 use crate::support::{
@@ -120,7 +120,7 @@ fn credentials_in_a_base_url_are_refused_without_repeating_them() {
             shown.contains("credentials") && !shown.contains("hunter2"),
             "{shown}"
         );
-        let key = StoreKey::new(&provider, &Credentials::client(ID, SECRET));
+        let key = provider.store_key(&Credentials::client(ID, SECRET));
         assert!(!key.as_str().contains("hunter2"), "{key:?}");
         assert!(!format!("{provider:?}").contains("hunter2"), "{provider:?}");
     }

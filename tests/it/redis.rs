@@ -20,7 +20,7 @@ use crate::support::{ID, SECRET, providers};
 use tokenmux_redis_harness::RedisServer;
 
 fn key() -> StoreKey {
-    StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"))
+    Provider::neonpanel().store_key(&Credentials::client("id", "s"))
 }
 
 fn token(secret: &str) -> AccessToken {

@@ -21,10 +21,7 @@ use crate::redis::{
 use crate::support::{ID, SECRET};
 
 fn key(n: usize) -> StoreKey {
-    StoreKey::new(
-        &Provider::neonpanel(),
-        &Credentials::client(format!("client-{n}"), "s"),
-    )
+    Provider::neonpanel().store_key(&Credentials::client(format!("client-{n}"), "s"))
 }
 
 fn token(secret: &str) -> AccessToken {
@@ -120,10 +117,9 @@ async fn a_resharding_in_progress_is_followed_through_ask_and_moved() {
             .build()
             .unwrap();
     let first = tokens.token().await.unwrap();
-    let shared_key = StoreKey::new(
-        &Provider::neonpanel().with_base_url(mock.base_url("neonpanel")),
-        &Credentials::client(ID, SECRET),
-    );
+    let shared_key = Provider::neonpanel()
+        .with_base_url(mock.base_url("neonpanel"))
+        .store_key(&Credentials::client(ID, SECRET));
     let (token_key, _) = store.redis_keys(&shared_key);
     let slot = cluster.slot_of(&token_key);
     let from = cluster.master_of(slot);
@@ -219,8 +215,7 @@ async fn a_master_killed_mid_run_fails_no_call_and_reuses_no_refresh_token() {
     })
     .await
     .unwrap();
-    let shared_key = StoreKey::new(
-        &Provider::password(mock.base_url("password")),
+    let shared_key = Provider::password(mock.base_url("password")).store_key(
         &Credentials::password(ID, SECRET, tokenmux_mock::DEFAULT_USERNAME, "x"),
     );
     let (token_key, _) = store(&cluster).redis_keys(&shared_key);

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
-use tokenmux::{AccessToken, Credentials, Provider, PutOutcome, RedisStore, StoreKey, TokenStore};
+use tokenmux::{AccessToken, Credentials, Provider, PutOutcome, RedisStore, TokenStore};
 use tokenmux_mock::{MockConfig, MockServer};
 use tokenmux_redis_harness::{MASTER_NAME, RedisSentinels};
 
@@ -20,7 +20,7 @@ async fn a_sentinel_failover_fails_no_call_and_reuses_no_refresh_token() {
         .unwrap()
         .wait_for_replicas(1);
     // A write reaches the master the sentinels name, and its replica.
-    let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("s", "s"));
+    let key = Provider::neonpanel().store_key(&Credentials::client("s", "s"));
     let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
     assert_eq!(
         store.put(&key, &token, None).await.unwrap(),

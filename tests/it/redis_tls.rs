@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokenmux::{
-    Credentials, EncryptionKey, Error, Provider, RedisStore, StoreError, StoreKey, TokenSource,
-    TokenStore,
+    Credentials, EncryptionKey, Error, Provider, RedisStore, StoreError, TokenSource, TokenStore,
 };
 use tokenmux_mock::{MockConfig, MockServer};
 use tokenmux_redis_harness::{RedisServer, ServerOptions, TestPki};
@@ -234,7 +233,7 @@ async fn a_user_restricted_to_the_minimal_acl_shares_tokens() {
     assert_eq!(b.token().await.unwrap().secret(), token.secret());
     assert_eq!(mock.requests_received("neonpanel"), 1);
     // Lease, renew, release: all within the ACL.
-    let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("acl", "s"));
+    let key = Provider::neonpanel().store_key(&Credentials::client("acl", "s"));
     let lease = store().try_lease(&key).await.unwrap().unwrap();
     assert!(store().renew_lease(&key, &lease).await.unwrap());
     store().release_lease(&key, &lease).await.unwrap();

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokenmux::{Credentials, Provider, RedisStore, RetryPolicy, StoreKey, TokenSource, TokenStore};
+use tokenmux::{Credentials, Provider, RedisStore, RetryPolicy, TokenSource, TokenStore};
 use tokenmux_mock::{DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault, Grant, MockConfig, MockServer};
 
 use crate::cli::binary;
@@ -145,7 +145,7 @@ async fn a_claimed_refresh_token_is_never_presented_after_a_lease_lapses() {
     let store = RedisStore::new(&redis.url())
         .unwrap()
         .with_key_prefix(format!("fence-{}", std::process::id()));
-    let (_, lease_key) = store.redis_keys(&StoreKey::new(&provider, &credentials));
+    let (_, lease_key) = store.redis_keys(&provider.store_key(&credentials));
     assert_eq!(redis.cli(&["DEL", &lease_key]), b"1\n", "A held the lease");
     let from_b = b.token().await.unwrap();
     let from_a = a_refresh.await.unwrap().unwrap();

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tokenmux::{
     AccessToken, Credentials, EncryptionKey, FileStore, Lease, ManualClock, Provider, RedisStore,
-    RedisStoreConfig, RefreshPolicy, RetryPolicy, Secret, SourceConfig, StoreConfig, StoreKey,
-    TokenSource, TokenStore,
+    RedisStoreConfig, RefreshPolicy, RetryPolicy, Secret, SourceConfig, StoreConfig, TokenSource,
+    TokenStore,
 };
 use tokenmux_mock::{ClientCredentials, DEFAULT_USERNAME, Fault, MockConfig, MockServer};
 
@@ -240,7 +240,7 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
                 .build()
                 .unwrap();
             seen.token(&tokens.token().await.unwrap());
-            let store_key = StoreKey::new(&at_mock, &credentials(kind, CLIENT_SECRET, PASSWORD));
+            let store_key = at_mock.store_key(&credentials(kind, CLIENT_SECRET, PASSWORD));
             let stored = store.get(&store_key).await;
             seen.shown(
                 "stored Debug",
@@ -299,11 +299,8 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
         "redis down",
         format!(
             "{down:?} {:?}",
-            down.get(&StoreKey::new(
-                &Provider::neonpanel(),
-                &Credentials::client(ID, "x")
-            ))
-            .await
+            down.get(&Provider::neonpanel().store_key(&Credentials::client(ID, "x")))
+                .await
         ),
     );
 

@@ -132,7 +132,7 @@ pub async fn memory() {
         std::time::SystemTime::now(),
         Duration::from_secs(3600),
     );
-    let key = tokenmux::StoreKey::new(&provider, &credentials);
+    let key = provider.store_key(&credentials);
     tokenmux::TokenStore::put(&*store, &key, &token, None)
         .await
         .unwrap();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::json;
 use tokenmux::{
     AccessToken, Credentials, MemoryStore, Provider, RedisStore, RedisStoreConfig, Secret,
-    StoreKey, TokenSource, TokenStore,
+    TokenSource, TokenStore,
 };
 use tokenmux_mock::{
     DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET, MockConfig, MockServer,
@@ -37,7 +37,7 @@ pub async fn run(rounds: usize) {
         .with_ca_file(pki.ca())
         .unwrap();
     let cluster_store = RedisStore::cluster(cluster.seeds()).unwrap();
-    let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client(ID, SECRET));
+    let key = Provider::neonpanel().store_key(&Credentials::client(ID, SECRET));
     let token = AccessToken::new(
         format!("mock-neonpanel-access-{}", "x".repeat(40)),
         SystemTime::now(),

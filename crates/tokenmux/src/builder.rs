@@ -10,7 +10,7 @@ use tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
 use crate::flight::Flights;
 use crate::observe::Observer;
 use crate::source::Inner;
-use crate::store::{MemoryStore, StoreKey, TokenStore};
+use crate::store::{MemoryStore, TokenStore};
 use crate::{
     Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy, SystemClock, TokenSource,
 };
@@ -246,7 +246,7 @@ impl TokenSourceBuilder {
                 .build()
                 .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
         };
-        let key = StoreKey::new(&self.provider, &credentials);
+        let key = self.provider.store_key(&credentials);
         let name = self.name.unwrap_or_else(|| spec.name.to_owned());
         let observe = Observer::new(name.into(), spec.name);
         Ok(TokenSource::from_inner(Inner {

@@ -377,10 +377,7 @@ mod tests {
     use std::time::SystemTime;
 
     fn key() -> StoreKey {
-        StoreKey::new(
-            &Provider::neonpanel(),
-            &Credentials::client("client-ID-7", "s"),
-        )
+        Provider::neonpanel().store_key(&Credentials::client("client-ID-7", "s"))
     }
 
     fn token() -> AccessToken {

@@ -97,7 +97,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_guard_gives_the_lease_back() {
         let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
-        let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"));
+        let key = Provider::neonpanel().store_key(&Credentials::client("id", "s"));
         let guard = LeaseGuard::try_acquire(&store, &key)
             .await
             .unwrap()

@@ -202,6 +202,25 @@ impl Provider {
         self.endpoint
     }
 
+    /// The key under which a store keeps the token `credentials` get
+    /// here: this provider's name and base URL, the client id and (for a
+    /// password grant) the username. Never a secret.
+    ///
+    /// ```
+    /// use tokenmux::{Credentials, Provider};
+    ///
+    /// let key = Provider::airalo().store_key(&Credentials::client("id-1", "s3cr3t"));
+    /// assert_eq!(key.as_str(), "airalo|https://partners-api.airalo.com|id-1");
+    /// ```
+    pub fn store_key(&self, credentials: &crate::Credentials) -> crate::StoreKey {
+        crate::StoreKey::from_parts(
+            self.name(),
+            self.base_url(),
+            credentials.client_id(),
+            credentials.username(),
+        )
+    }
+
     /// The base URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url

@@ -216,7 +216,7 @@ pub(crate) fn encode(
 /// ```
 /// use tokenmux::{decode_record, Credentials, Provider, StoreError, StoreKey};
 ///
-/// let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "secret"));
+/// let key = Provider::neonpanel().store_key(&Credentials::client("id", "secret"));
 /// assert!(matches!(decode_record(&key, b"\xff{", None), Err(StoreError::Corrupt(_))));
 /// ```
 pub fn decode_record(

@@ -111,7 +111,7 @@ mod tests {
     #[tokio::test]
     async fn a_refresh_token_is_claimed_once_across_holders() {
         let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
-        let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"));
+        let key = Provider::neonpanel().store_key(&Credentials::client("id", "s"));
         store.put(&key, &token("a1", "r1"), None).await.unwrap();
         let stored = store.get(&key).await.unwrap();
         // Two holders read version 1; the first claims r1, the second
@@ -163,7 +163,7 @@ mod tests {
     #[tokio::test]
     async fn memory_wins_over_a_store_that_went_back_in_version() {
         let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
-        let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"));
+        let key = Provider::neonpanel().store_key(&Credentials::client("id", "s"));
         store.put(&key, &token("old", "r-old"), None).await.unwrap();
         let stored = store.get(&key).await.unwrap();
         let newer = token("new", "r-new");

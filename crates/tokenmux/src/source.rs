@@ -506,7 +506,7 @@ impl Inner {
     /// The verifier of this source's credentials.
     fn verifier(&self) -> &Arc<Verifier> {
         self.verifier
-            .get_or_init(|| Arc::new(Verifier::of(&self.credentials, &self.key)))
+            .get_or_init(|| Arc::new(Verifier::of(&self.credentials, self.key.as_str())))
     }
 
     /// Whether `token` was obtained with this source's credentials (a

@@ -7,30 +7,39 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::{AccessToken, Credentials, Provider};
+use crate::AccessToken;
 
 /// Identifies one token: provider, base URL, client id and (for the
 /// password grant) username. Never derived from a secret.
 ///
+/// [`Provider::store_key`](crate::Provider::store_key) makes the key of a
+/// source's token.
+///
 /// ```
 /// use tokenmux::{Credentials, Provider, StoreKey};
 ///
-/// let key = StoreKey::new(&Provider::airalo(), &Credentials::client("id-1", "s3cr3t"));
+/// let key = StoreKey::from_parts("airalo", "https://partners-api.airalo.com", "id-1", None);
 /// assert_eq!(key.as_str(), "airalo|https://partners-api.airalo.com|id-1");
+/// assert_eq!(key, Provider::airalo().store_key(&Credentials::client("id-1", "s3cr3t")));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StoreKey(String);
 
 impl StoreKey {
-    /// The key of the token `credentials` get from `provider`.
-    pub fn new(provider: &Provider, credentials: &Credentials) -> Self {
+    /// The key of the token that client `client_id` (and, for a password
+    /// grant, `username`) gets from `provider` at `base_url`. A
+    /// `user:password@` in the URL is left out.
+    pub fn from_parts(
+        provider: &str,
+        base_url: &str,
+        client_id: &str,
+        username: Option<&str>,
+    ) -> Self {
         let mut key = format!(
-            "{}|{}|{}",
-            provider.name(),
-            crate::net::without_userinfo(provider.base_url()),
-            credentials.client_id()
+            "{provider}|{}|{client_id}",
+            crate::net::without_userinfo(base_url)
         );
-        if let Some(username) = credentials.username() {
+        if let Some(username) = username {
             key.push('|');
             key.push_str(username);
         }
@@ -292,11 +301,12 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
+    use crate::{Credentials, Provider};
 
     #[tokio::test]
     async fn put_is_compare_and_swap() {
         let store = MemoryStore::default();
-        let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"));
+        let key = Provider::neonpanel().store_key(&Credentials::client("id", "s"));
         let token = AccessToken::new("a", SystemTime::now(), Duration::from_secs(60));
         assert_eq!(
             store.put(&key, &token, None).await.unwrap(),
@@ -331,7 +341,7 @@ mod tests {
     #[tokio::test]
     async fn one_lease_per_key_until_released() {
         let store = MemoryStore::default();
-        let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "s"));
+        let key = Provider::neonpanel().store_key(&Credentials::client("id", "s"));
         let lease = store.try_lease(&key).await.unwrap().unwrap();
         assert_eq!(store.try_lease(&key).await.unwrap(), None);
         assert!(store.renew_lease(&key, &lease).await.unwrap());

@@ -11,7 +11,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
 
 use crate::Credentials;
-use crate::store::StoreKey;
 
 /// PBKDF2 rounds: about a millisecond here, once per source and process.
 const ROUNDS: u32 = 8_192;
@@ -22,15 +21,15 @@ pub(crate) struct Verifier([u8; 32]);
 
 impl Verifier {
     /// The verifier of `credentials`' secrets (client secret, and the
-    /// password of a password grant), salted with `key`.
-    pub(crate) fn of(credentials: &Credentials, key: &StoreKey) -> Self {
+    /// password of a password grant), salted with the store key `key`.
+    pub(crate) fn of(credentials: &Credentials, key: &str) -> Self {
         let mut input = Vec::new();
         for secret in credentials.secrets() {
             // Length-prefixed: ("ab", "c") and ("a", "bc") differ.
             input.extend_from_slice(&(secret.len() as u64).to_be_bytes());
             input.extend_from_slice(secret.as_bytes());
         }
-        let salt = format!("tokenmux-credentials/1|{}", key.as_str());
+        let salt = format!("tokenmux-credentials/1|{key}");
         let mut out = [0u8; 32];
         pbkdf2::pbkdf2_hmac::<sha2::Sha256>(&input, salt.as_bytes(), ROUNDS, &mut out);
         Self(out)
@@ -61,24 +60,24 @@ mod tests {
 
     #[test]
     fn one_verifier_per_secret_and_key_and_none_shows_the_secret() {
-        let key = |id: &str| StoreKey::new(&Provider::neonpanel(), &Credentials::client(id, "x"));
-        let a = Verifier::of(&Credentials::client("id", "s3cret"), &key("id"));
+        let key = |id: &str| Provider::neonpanel().store_key(&Credentials::client(id, "x"));
+        let a = Verifier::of(&Credentials::client("id", "s3cret"), key("id").as_str());
         assert_eq!(
             a,
-            Verifier::of(&Credentials::client("id", "s3cret"), &key("id"))
+            Verifier::of(&Credentials::client("id", "s3cret"), key("id").as_str())
         );
         assert_ne!(
             a,
-            Verifier::of(&Credentials::client("id", "s3cre7"), &key("id"))
+            Verifier::of(&Credentials::client("id", "s3cre7"), key("id").as_str())
         );
         assert_ne!(
             a,
-            Verifier::of(&Credentials::client("id", "s3cret"), &key("id2"))
+            Verifier::of(&Credentials::client("id", "s3cret"), key("id2").as_str())
         );
         let user = |password: &str| Credentials::password("id", "s", "alice", password);
         assert_ne!(
-            Verifier::of(&user("pw-1"), &key("id")),
-            Verifier::of(&user("pw-2"), &key("id"))
+            Verifier::of(&user("pw-1"), key("id").as_str()),
+            Verifier::of(&user("pw-2"), key("id").as_str())
         );
         assert_eq!(Verifier::from_text(&a.to_text()), Some(a.clone()));
         assert_eq!(format!("{a:?}"), "Verifier(…)");

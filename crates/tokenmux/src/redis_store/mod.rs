@@ -297,7 +297,7 @@ impl RedisStore {
     /// use tokenmux::{Credentials, Provider, RedisStore, StoreKey};
     ///
     /// let store = RedisStore::new("redis://127.0.0.1:6379").unwrap();
-    /// let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "secret"));
+    /// let key = Provider::neonpanel().store_key(&Credentials::client("id", "secret"));
     /// let (token, lease) = store.redis_keys(&key);
     /// assert!(token.starts_with("tokenmux:{") && token.ends_with("}:token"));
     /// assert_eq!(token.replace(":token", ":lease"), lease);
@@ -320,7 +320,7 @@ impl RedisStore {
     /// use tokenmux::{Credentials, Provider, RedisStore, StoreKey};
     ///
     /// let store = RedisStore::new("redis://127.0.0.1:6379").unwrap();
-    /// let key = StoreKey::new(&Provider::neonpanel(), &Credentials::client("id", "secret"));
+    /// let key = Provider::neonpanel().store_key(&Credentials::client("id", "secret"));
     /// assert_eq!(store.decode_value(&key, None, None).unwrap(), None);
     /// assert!(store.decode_value(&key, Some("1".into()), Some(b"{".to_vec())).is_err());
     /// ```
