@@ -124,7 +124,6 @@
 #[cfg(feature = "tower")]
 mod auth_layer;
 mod bounded_file;
-mod builder;
 mod classify;
 mod clock;
 mod config;

@@ -6,17 +6,96 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use crate::exchange::{Exchange, Grant, normalise};
-use crate::source::Inner;
-use crate::{AccessToken, Error};
+use std::sync::Arc;
+
+use crate::observe::Observer;
+use crate::{AccessToken, Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy};
+
+/// The fetch layer: one grant at one endpoint, with retries. It knows no
+/// cache, no store and no other caller; the source above decides when to
+/// call it.
+pub(crate) struct Fetcher {
+    provider: Provider,
+    credentials: Credentials,
+    http: reqwest::Client,
+    max_response_bytes: usize,
+    retry: RetryPolicy,
+    refresh: RefreshPolicy,
+    clock: Arc<dyn Clock>,
+}
+
+impl Fetcher {
+    /// A fetcher of `credentials`' tokens from `provider`, over `http`.
+    pub(crate) fn new(
+        provider: Provider,
+        credentials: Credentials,
+        http: reqwest::Client,
+        max_response_bytes: usize,
+        policies: (RetryPolicy, RefreshPolicy),
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let (retry, refresh) = policies;
+        Self {
+            provider,
+            credentials,
+            http,
+            max_response_bytes,
+            retry,
+            refresh,
+            clock,
+        }
+    }
+
+    /// Where tokens are asked.
+    pub(crate) fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    /// Whose tokens.
+    pub(crate) fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// How failures are retried.
+    pub(crate) fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// When a token counts as fresh (and lifetimes are capped).
+    pub(crate) fn refresh(&self) -> &RefreshPolicy {
+        &self.refresh
+    }
+
+    /// The clock of the source.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// The same clock, shared.
+    pub(crate) fn clock_handle(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.clock)
+    }
+
+    /// Asks for a token with `grant`; every attempt is reported to
+    /// `observe`. See [`fetch_with_retries`].
+    pub(crate) async fn fetch(
+        &self,
+        grant: Grant<'_>,
+        observe: &Observer,
+    ) -> Result<AccessToken, Error> {
+        fetch_with_retries(self, grant, observe).await
+    }
+}
 
 /// Asks for a token, retrying transient failures. A refresh grant is
 /// never retried: its token is spent once sent. A wait the endpoint asks
 /// for (`Retry-After` on a 429 or 503) that would end past the deadline
 /// ends the attempts at once with that error, so the caller learns when
 /// to come back instead of being retried early.
-pub(crate) async fn fetch_with_retries(
-    inner: &Inner,
+async fn fetch_with_retries(
+    inner: &Fetcher,
     grant: Grant<'_>,
+    observe: &Observer,
 ) -> Result<AccessToken, Error> {
     let exchange = Exchange {
         provider: &inner.provider,
@@ -43,9 +122,7 @@ pub(crate) async fn fetch_with_retries(
             Ok(Err(error)) => Err(error),
             Err(_) => Err(Error::Timeout),
         };
-        inner
-            .observe
-            .fetched(refresh, outcome.as_ref().map(|_| ()), started.elapsed());
+        observe.fetched(refresh, outcome.as_ref().map(|_| ()), started.elapsed());
         let error = match outcome {
             Ok(token) => return Ok(token),
             Err(error) if past_deadline => return Err(error),

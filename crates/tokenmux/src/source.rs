@@ -13,14 +13,16 @@ use crate::exchange::Grant;
 use crate::flight::{self, Flights, Joined};
 use crate::lease_guard::LeaseGuard;
 use crate::observe::{LifecycleEvent, Observer, SourceStatus, TokenOrigin, TokenState};
-use crate::retry::fetch_with_retries;
+use crate::retry::Fetcher;
 use crate::rotation::{self, SpentRefreshTokens};
 use crate::sharded_header::ShardedHeader;
 use crate::store::{PutOutcome, StoreKey, TokenStore, Versioned};
 use crate::verifier::Verifier;
-use crate::{AccessToken, Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy};
+use crate::{AccessToken, Error, Provider, RefreshPolicy};
 
-pub use crate::builder::TokenSourceBuilder;
+// The builder belongs to the source: it assembles its layers.
+mod builder;
+pub use builder::TokenSourceBuilder;
 
 /// First pause of a holder waiting for another's token, and the longest.
 const LEASE_POLL_FIRST: Duration = Duration::from_millis(10);
@@ -60,37 +62,32 @@ pub struct TokenSource {
 
 /// What a source is made of; the builder fills it.
 pub(crate) struct Inner {
-    pub(crate) provider: Provider,
-    pub(crate) credentials: Credentials,
-    pub(crate) http: reqwest::Client,
-    pub(crate) max_response_bytes: usize,
-    pub(crate) refresh: RefreshPolicy,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) store: Arc<dyn TokenStore>,
-    pub(crate) key: StoreKey,
-    pub(crate) background_refresh: bool,
-    pub(crate) current: ArcSwapOption<Cached>,
+    /// The layer below: one grant, with retries.
+    fetcher: Fetcher,
+    store: Arc<dyn TokenStore>,
+    key: StoreKey,
+    background_refresh: bool,
+    current: ArcSwapOption<Cached>,
     /// The single flight, and the cool-down after a failed one.
-    pub(crate) flights: Flights<Arc<Cached>>,
-    pub(crate) spent_refresh_tokens: SpentRefreshTokens,
+    flights: Flights<Arc<Cached>>,
+    spent_refresh_tokens: SpentRefreshTokens,
     /// Fingerprint of the access token a caller reported as rejected.
-    pub(crate) rejected: Mutex<Option<String>>,
+    rejected: Mutex<Option<String>>,
     /// Metrics, events and the last error.
-    pub(crate) observe: Observer,
+    observe: Observer,
     /// The verifier of `credentials`, made at first use (it is slow on
     /// purpose).
-    pub(crate) verifier: std::sync::OnceLock<Arc<Verifier>>,
+    verifier: std::sync::OnceLock<Arc<Verifier>>,
 }
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenSource")
             .field("name", &self.observe.name)
-            .field("provider", &self.provider)
-            .field("credentials", &self.credentials)
-            .field("refresh", &self.refresh)
-            .field("retry", &self.retry)
+            .field("provider", self.fetcher.provider())
+            .field("credentials", self.fetcher.credentials())
+            .field("refresh", self.fetcher.refresh())
+            .field("retry", self.fetcher.retry())
             .field("store", &self.store)
             .field("current", &self.current.load().as_ref().map(|c| &c.token))
             .finish_non_exhaustive()
@@ -166,7 +163,7 @@ impl TokenSource {
     /// not a clone of the `Arc`, so concurrent readers write to no shared
     /// reference count but the one of what they take out.
     fn if_fresh<T>(&self, read: impl FnOnce(&Cached) -> T) -> Option<T> {
-        let now = self.inner.clock.now();
+        let now = self.inner.fetcher.clock().now();
         let current = self.inner.current.load();
         let fresh = current
             .as_ref()
@@ -207,7 +204,7 @@ impl TokenSource {
     /// The current token's state, when it expires and will be refreshed,
     /// and the last refresh's error (no secret).
     pub fn status(&self) -> SourceStatus {
-        let now = self.inner.clock.now();
+        let now = self.inner.fetcher.clock().now();
         let current = self.inner.current.load();
         let state = match current.as_ref() {
             None => TokenState::Missing,
@@ -313,12 +310,12 @@ impl TokenSource {
 
     /// The provider this source asks.
     pub fn provider(&self) -> &Provider {
-        &self.inner.provider
+        self.inner.fetcher.provider()
     }
 
     async fn cached(&self) -> Result<Arc<Cached>, Error> {
         let inner = &self.inner;
-        let now = inner.clock.now();
+        let now = inner.fetcher.clock().now();
         let current = inner.current.load_full();
         if let Some(cached) = &current {
             if now < cached.fresh_until {
@@ -364,6 +361,29 @@ impl TokenSource {
 }
 
 impl Inner {
+    /// A source's state over `fetcher` (the layer below) and `store`
+    /// (shared with other holders under `key`); empty until first use.
+    pub(crate) fn new(
+        fetcher: Fetcher,
+        store: Arc<dyn TokenStore>,
+        key: StoreKey,
+        observe: Observer,
+        background_refresh: bool,
+    ) -> Self {
+        Self {
+            flights: Flights::new(fetcher.clock_handle(), fetcher.retry().clone()),
+            fetcher,
+            store,
+            key,
+            observe,
+            background_refresh,
+            current: ArcSwapOption::empty(),
+            spent_refresh_tokens: SpentRefreshTokens::default(),
+            rejected: Mutex::default(),
+            verifier: std::sync::OnceLock::new(),
+        }
+    }
+
     /// Gets a new token and publishes it; the body of a flight (one per
     /// process). The store's lease makes it one flight between all the
     /// holders sharing the store.
@@ -371,12 +391,13 @@ impl Inner {
         // A flight that ended just before this one started may have
         // refreshed already.
         if let Some(current) = self.current.load_full()
-            && self.clock.now() < current.fresh_until
+            && self.fetcher.clock().now() < current.fresh_until
         {
             return Ok(current);
         }
         // Waiting is bounded by how long the lease holder's fetch may run.
-        let give_up = tokio::time::Instant::now() + self.retry.deadline + LEASE_WAIT_MARGIN;
+        let give_up =
+            tokio::time::Instant::now() + self.fetcher.retry().deadline + LEASE_WAIT_MARGIN;
         let mut pause = LEASE_POLL_FIRST;
         let mut waited = false;
         loop {
@@ -442,7 +463,7 @@ impl Inner {
         let current = self.current.load_full();
         if current
             .as_ref()
-            .is_some_and(|c| self.clock.now() < c.valid_until)
+            .is_some_and(|c| self.fetcher.clock().now() < c.valid_until)
         {
             self.observe.refresh_ahead();
         }
@@ -506,7 +527,7 @@ impl Inner {
     /// The verifier of this source's credentials.
     fn verifier(&self) -> &Arc<Verifier> {
         self.verifier
-            .get_or_init(|| Arc::new(Verifier::of(&self.credentials, self.key.as_str())))
+            .get_or_init(|| Arc::new(Verifier::of(self.fetcher.credentials(), self.key.as_str())))
     }
 
     /// Whether `token` was obtained with this source's credentials (a
@@ -527,7 +548,9 @@ impl Inner {
             );
             return None;
         }
-        if stored.token.obtained_at() > self.clock.now() + self.refresh.clock_skew {
+        if stored.token.obtained_at()
+            > self.fetcher.clock().now() + self.fetcher.refresh().clock_skew
+        {
             debug!(
                 source = &*self.observe.name,
                 "the stored token was received in the future; not using it"
@@ -537,15 +560,15 @@ impl Inner {
         let cached = Cached::new(
             stored.token.clone(),
             Some(stored.version),
-            &self.refresh,
-            self.clock.refresh_jitter(),
+            self.fetcher.refresh(),
+            self.fetcher.clock().refresh_jitter(),
         );
         let rejected = self.rejected.lock().as_deref() == Some(&stored.token.fingerprint());
         let current = self.current.load_full();
         let same_as_current = current
             .as_ref()
             .is_some_and(|c| c.token.secret() == stored.token.secret());
-        if self.clock.now() >= cached.fresh_until || rejected || same_as_current {
+        if self.fetcher.clock().now() >= cached.fresh_until || rejected || same_as_current {
             return None;
         }
         debug!(source = &*self.observe.name, fingerprint = %stored.token.fingerprint(), "token taken from the store");
@@ -607,8 +630,8 @@ impl Inner {
         let cached = Arc::new(Cached::new(
             token,
             stored_version,
-            &self.refresh,
-            self.clock.refresh_jitter(),
+            self.fetcher.refresh(),
+            self.fetcher.clock().refresh_jitter(),
         ));
         self.current.store(Some(Arc::clone(&cached)));
         self.observe.published(&cached.token, TokenOrigin::Fetched);
@@ -616,6 +639,6 @@ impl Inner {
     }
 
     async fn fetch(&self, grant: Grant<'_>) -> Result<AccessToken, Error> {
-        fetch_with_retries(self, grant).await
+        self.fetcher.fetch(grant, &self.observe).await
     }
 }

@@ -1,15 +1,13 @@
 //! [`TokenSourceBuilder`]: a source's configuration, checked once.
 
-use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
 
-use crate::flight::Flights;
+use super::Inner;
 use crate::observe::Observer;
-use crate::source::Inner;
+use crate::retry::Fetcher;
 use crate::store::{MemoryStore, TokenStore};
 use crate::{
     Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy, SystemClock, TokenSource,
@@ -150,7 +148,7 @@ impl TokenSourceBuilder {
     /// with [`http_client`](Self::http_client): configure that client.
     ///
     /// ```
-    /// # fn pem() -> &'static [u8] { include_bytes!("../tests/data/test-ca.pem") }
+    /// # fn pem() -> &'static [u8] { include_bytes!("../../tests/data/test-ca.pem") }
     /// use tokenmux::{Credentials, Provider, TokenSource};
     ///
     /// let ca = reqwest::Certificate::from_pem(pem()).unwrap();
@@ -249,24 +247,21 @@ impl TokenSourceBuilder {
         let key = self.provider.store_key(&credentials);
         let name = self.name.unwrap_or_else(|| spec.name.to_owned());
         let observe = Observer::new(name.into(), spec.name);
-        Ok(TokenSource::from_inner(Inner {
-            observe,
-            provider: self.provider,
+        let fetcher = Fetcher::new(
+            self.provider,
             credentials,
             http,
-            max_response_bytes: self.max_response_bytes,
-            flights: Flights::new(Arc::clone(&self.clock), self.retry.clone()),
-            refresh,
-            retry: self.retry,
-            clock: self.clock,
-            store: self.store,
+            self.max_response_bytes,
+            (self.retry, refresh),
+            self.clock,
+        );
+        Ok(TokenSource::from_inner(Inner::new(
+            fetcher,
+            self.store,
             key,
-            background_refresh: self.background_refresh,
-            current: ArcSwapOption::empty(),
-            spent_refresh_tokens: Default::default(),
-            rejected: Mutex::default(),
-            verifier: std::sync::OnceLock::new(),
-        }))
+            observe,
+            self.background_refresh,
+        )))
     }
 }
 
