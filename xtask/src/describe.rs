@@ -5,7 +5,9 @@
 use openapiv3::{Components, OpenAPI, ReferenceOr, SecurityScheme, StatusCode};
 use serde_json::Value;
 
-use crate::schema_walk::{Walker, json_schema};
+// Walks a response schema for the fields a description needs.
+mod schema_walk;
+use schema_walk::{Walker, json_schema};
 
 /// A credential role or constant, as generated code names it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,8 @@ use quote::quote;
 
 use crate::GenError;
 use crate::describe::{self, Description};
-use crate::glue;
+// The hand-written-looking glue emitted beside progenitor's client.
+mod glue;
 use crate::lower::{self, Body, Lowered, WireRecord};
 use crate::spec::SpecFile;
 

@@ -16,13 +16,11 @@ mod cycles;
 mod describe;
 mod fuzz;
 mod generate;
-mod glue;
 mod lower;
 mod new_provider;
 mod regen;
 mod registry;
 mod scaffold;
-mod schema_walk;
 mod spec;
 mod test;
 

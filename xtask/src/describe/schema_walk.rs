@@ -1,13 +1,13 @@
 //! Walks a spec's schemas through `$ref`s, nested objects, arrays and
 //! `oneOf` branches, collecting the `x-tokenmux-…` markers and constants
-//! that [`describe`](crate::describe::describe) assembles.
+//! that [`describe`](super::describe) assembles.
 
 use openapiv3::{
     Components, MediaType, Operation, ReferenceOr, Response, Schema, SchemaKind, StatusCode, Type,
 };
 use serde_json::Value;
 
-use crate::describe::{CREDENTIAL, FieldValue, GRANT, GrantDesc, grant_kind, role, type_name};
+use super::{CREDENTIAL, FieldValue, GRANT, GrantDesc, grant_kind, role, type_name};
 
 /// The response's JSON media type (`application/json` or `…+json`).
 fn json_media(response: &Response) -> Option<&MediaType> {

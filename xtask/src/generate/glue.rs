@@ -5,9 +5,9 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
+use super::{method_name, operation_wire, option_str};
 use crate::GenError;
 use crate::describe::{Description, FieldValue};
-use crate::generate::{method_name, operation_wire, option_str};
 use crate::lower::Lowered;
 use crate::spec::SpecFile;
 
