@@ -27,6 +27,7 @@ mod redis_sentinel;
 mod redis_tls;
 mod rotation;
 mod secret_scan;
+mod store_conformance;
 mod stores;
 mod support;
 mod transport;

@@ -447,6 +447,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_file_store_keeps_the_store_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::new(dir.path()).unwrap());
+        let report = crate::testkit::check_store(store.clone()).await.unwrap();
+        assert!(report.shares_leases);
+        let key = crate::testkit::fresh_key("corrupt");
+        fs::write(store.path_for(&key), b"{ not json").unwrap();
+        crate::testkit::check_corrupt_record(store.as_ref(), &key)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
     async fn a_corrupt_file_is_reported_and_then_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(dir.path()).unwrap();

@@ -154,6 +154,9 @@ mod secret_value;
 mod sharded_header;
 mod source;
 mod store;
+// Also in the crate's own tests, which check its stores with it.
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 mod token;
 mod verifier;
 
