@@ -84,15 +84,22 @@ pub(crate) fn print_line(text: &str) -> Result<(), Failure> {
     }
 }
 
+/// The exit code of an error of `kind` (none: not the library's): 2 to
+/// fix the config, 3 the credentials, 4 to try again later, else 1. The
+/// same whether the error happened here or in the agent.
+pub(crate) fn exit_code(kind: Option<tokenmux::ErrorKind>) -> u8 {
+    use tokenmux::ErrorKind::*;
+    match kind {
+        Some(Config) => 2,
+        Some(Rejected) => 3,
+        Some(Transient) => 4,
+        _ => 1,
+    }
+}
+
 impl From<tokenmux::Error> for Failure {
     fn from(error: tokenmux::Error) -> Self {
-        use tokenmux::Error::*;
-        let code = match &error {
-            Config(_) => 2,
-            CredentialsRejected { .. } => 3,
-            RateLimited { .. } | Server { .. } | Timeout | Transport { .. } | RefreshAborted => 4,
-            _ => 1,
-        };
+        let code = exit_code(Some(error.kind()));
         let mut message = error.to_string();
         if let Some(after) = error.retry_after() {
             let at = std::time::SystemTime::now() + after;

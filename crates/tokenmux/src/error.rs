@@ -4,6 +4,48 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
+/// What a caller can do about an [`Error`]: the CLI's exit codes, the
+/// agent's HTTP statuses and the agent's clients all decide from it.
+///
+/// ```
+/// use tokenmux::{Error, ErrorKind};
+///
+/// assert_eq!(Error::Timeout.kind(), ErrorKind::Transient);
+/// assert_eq!(Error::Config("no base URL".into()).kind(), ErrorKind::Config);
+/// assert_eq!(ErrorKind::Transient.as_str(), "transient");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The configuration cannot work: change it.
+    Config,
+    /// The endpoint refused the credentials or the grant: change them.
+    Rejected,
+    /// Asking again later may succeed: a rate limit, a server error, a
+    /// timeout, a transport failure, a refresh that ended without outcome.
+    Transient,
+    /// The endpoint, or the way to it, answers what no retry mends: a
+    /// redirect, an unexpected status, an unusable body, a failed TLS
+    /// handshake. Check the base URL and the server.
+    Endpoint,
+    /// The token store failed.
+    Store,
+}
+
+impl ErrorKind {
+    /// The kind's name, as the agent's JSON errors carry it (`transient`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Transient => "transient",
+            ErrorKind::Endpoint => "endpoint",
+            ErrorKind::Store => "store",
+        }
+    }
+}
+
 /// Why no token could be had.
 ///
 /// Provider error codes and messages are kept; secrets never are (they are
@@ -102,16 +144,30 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether retrying later may succeed (rate limits, server and
-    /// transport errors); rejected credentials and bad config never will.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
+    /// What a caller can do about it; see [`ErrorKind`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) => ErrorKind::Config,
+            Error::CredentialsRejected { .. } => ErrorKind::Rejected,
             Error::RateLimited { .. }
-                | Error::Server { .. }
-                | Error::Timeout
-                | Error::Transport { .. }
-        )
+            | Error::Server { .. }
+            | Error::Timeout
+            | Error::Transport { .. }
+            | Error::RefreshAborted => ErrorKind::Transient,
+            Error::Redirect { .. }
+            | Error::UnexpectedStatus { .. }
+            | Error::Tls { .. }
+            | Error::InvalidResponse { .. } => ErrorKind::Endpoint,
+            Error::Store(_) => ErrorKind::Store,
+        }
+    }
+
+    /// Whether retrying later may succeed (rate limits, server errors,
+    /// timeouts, transport failures, an aborted refresh); rejected
+    /// credentials and bad config never will. Same as
+    /// `kind() == ErrorKind::Transient`.
+    pub fn is_transient(&self) -> bool {
+        self.kind() == ErrorKind::Transient
     }
 
     /// A stable, machine-readable name of the variant (`credentials_rejected`,

@@ -168,7 +168,7 @@ pub use config::{SourceConfig, StoreConfig, default_cache_dir};
 pub use config_problem::ConfigProblem;
 pub use credentials::Credentials;
 pub use credentials_config::CredentialsConfig;
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use exchange::decode_token_response;
 pub use file_store::FileStore;
 #[cfg(feature = "middleware")]

@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
 
-use super::routes::refusal;
+use super::protocol::ErrorBody;
+use super::routes::{answer, refusal};
 
 /// The peer of a Unix-socket connection, as the kernel saw it at connect.
 #[derive(Clone, Copy, Debug)]
@@ -58,12 +59,15 @@ pub(crate) async fn check_peer(
                 ?uid,
                 "refused a client on the agent's socket: its uid is not allowed"
             );
-            refusal(
+            // The agent's config decides who may use it: a config matter.
+            answer(
                 http::StatusCode::FORBIDDEN,
-                "peer_not_allowed",
-                "this user may not use the agent (see agent.allowed_uids and agent.socket_mode)",
+                ErrorBody::new(
+                    "peer_not_allowed",
+                    Some(tokenmux::ErrorKind::Config),
+                    "this user may not use the agent (see agent.allowed_uids and agent.socket_mode)",
+                ),
             )
-            .into_response()
         }
     }
 }

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
 use tokio::net::UnixStream;
 
+use super::protocol::{ErrorBody, TokenBody};
 use crate::Failure;
 use crate::config_file::FileIdentity;
 
@@ -44,26 +44,6 @@ pub(crate) enum Answer {
 pub(crate) struct AgentAddress<'a> {
     pub(crate) socket: &'a Path,
     pub(crate) trusted_uid: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct TokenBody {
-    access_token: String,
-    token_type: String,
-    expires_in: u64,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorFields,
-}
-
-#[derive(Deserialize)]
-struct ErrorFields {
-    code: String,
-    message: String,
-    #[serde(default)]
-    sources: Vec<String>,
 }
 
 /// The token of `name` from the agent at `address`, when it serves the
@@ -249,10 +229,7 @@ fn read_answer(status: u16, body: &[u8], name: &str, shown: &str) -> Result<Answ
                 "the agent on {shown} serves another config file than this command's"
             )));
         }
-        "config" | "peer_not_allowed" => 2,
-        "credentials_rejected" => 3,
-        "rate_limited" | "server_error" | "timeout" | "transport" | "refresh_aborted" => 4,
-        _ => 1,
+        _ => crate::exit_code(error.kind),
     };
     let message: String = error.message.chars().take(500).collect();
     Err(Failure {
@@ -331,5 +308,23 @@ mod tests {
             panic!("an error is an error");
         };
         assert!(!failure.message.contains('\u{1b}'), "{}", failure.message);
+    }
+
+    #[test]
+    fn the_exit_code_follows_the_kind_the_agent_sends() {
+        for (kind, code) in [
+            (r#","kind":"config""#, 2),
+            (r#","kind":"rejected""#, 3),
+            (r#","kind":"transient""#, 4),
+            (r#","kind":"endpoint""#, 1),
+            (r#","kind":"from-a-newer-agent""#, 1),
+            ("", 1),
+        ] {
+            let body = format!(r#"{{"error":{{"code":"c"{kind},"message":"m"}}}}"#);
+            let Err(failure) = read_answer(502, body.as_bytes(), "a", "s") else {
+                panic!("an error is an error");
+            };
+            assert_eq!(failure.code, code, "{body}");
+        }
     }
 }

@@ -8,6 +8,7 @@ mod access;
 pub(crate) mod client;
 mod listener;
 mod parse_errors;
+mod protocol;
 mod registry;
 mod routes;
 

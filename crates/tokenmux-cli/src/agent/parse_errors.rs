@@ -56,7 +56,7 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
         .filter(|line| line.to_ascii_lowercase().starts_with("date:"))
         .map(|line| format!("{line}\r\n"))
         .collect();
-    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let body = super::protocol::ErrorBody::new(code, None, message).to_json();
     let answer = format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          connection: close\r\n{kept}\r\n{body}",

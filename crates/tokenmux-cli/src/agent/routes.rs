@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokenmux::TokenState;
 
+use super::protocol::{ErrorBody, TokenBody};
 use super::registry::{Entry, Registry};
 use crate::config_file::FileIdentity;
 
@@ -71,18 +72,23 @@ fn lookup(state: &AgentState, name: &str, asked: &Asked) -> Result<Arc<Entry>, B
     }
     registry.sources.get(name).cloned().ok_or_else(|| {
         let names: Vec<_> = registry.sources.keys().cloned().collect();
-        let body = json!({"error": {
-            "code": "unknown_source",
-            "message": "the agent's config names no such source",
-            "sources": names,
-        }});
-        Box::new((StatusCode::NOT_FOUND, no_store(), Json(body)).into_response())
+        let mut body = ErrorBody::new(
+            "unknown_source",
+            None,
+            "the agent's config names no such source",
+        );
+        body.error.sources = names;
+        Box::new(answer(StatusCode::NOT_FOUND, body))
     })
 }
 
 /// An error response.
 pub(crate) fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({"error": {"code": code, "message": message}});
+    answer(status, ErrorBody::new(code, None, message))
+}
+
+/// An error body as a response.
+pub(crate) fn answer(status: StatusCode, body: ErrorBody) -> Response {
     (status, no_store(), Json(body)).into_response()
 }
 
@@ -130,11 +136,11 @@ async fn token(
         .duration_since(SystemTime::now())
         .unwrap_or_default()
         .as_secs();
-    let body = json!({
-        "access_token": token.secret().expose_secret(),
-        "token_type": token.token_type(),
-        "expires_in": expires_in,
-    });
+    let body = TokenBody {
+        access_token: token.secret().expose_secret().to_owned(),
+        token_type: token.token_type().to_owned(),
+        expires_in,
+    };
     (no_store(), Json(body)).into_response()
 }
 
@@ -215,22 +221,22 @@ fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
-/// A library error as a response: its code, its status, its `Retry-After`.
+/// A library error as a response: its code and kind, a status from its
+/// kind (finer for transient ones), its `Retry-After`.
 pub(crate) fn failure(error: &tokenmux::Error) -> Response {
-    use tokenmux::Error::*;
-    let status = match error {
-        CredentialsRejected { .. }
-        | Redirect { .. }
-        | UnexpectedStatus { .. }
-        | InvalidResponse { .. }
-        | Tls { .. }
-        | Transport { .. }
-        | Server { .. } => StatusCode::BAD_GATEWAY,
-        RateLimited { .. } | RefreshAborted => StatusCode::SERVICE_UNAVAILABLE,
-        Timeout => StatusCode::GATEWAY_TIMEOUT,
+    use tokenmux::{Error, ErrorKind};
+    let status = match (error.kind(), error) {
+        (ErrorKind::Transient, Error::RateLimited { .. } | Error::RefreshAborted) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        (ErrorKind::Transient, Error::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+        (ErrorKind::Transient | ErrorKind::Rejected | ErrorKind::Endpoint, _) => {
+            StatusCode::BAD_GATEWAY
+        }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    let mut response = refusal(status, error.code(), &error.to_string());
+    let body = ErrorBody::new(error.code(), Some(error.kind()), &error.to_string());
+    let mut response = answer(status, body);
     if let Some(after) = error.retry_after()
         && let Ok(value) = HeaderValue::from_str(&after.as_secs().to_string())
     {

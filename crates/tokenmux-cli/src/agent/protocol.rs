@@ -1,0 +1,94 @@
+//! The agent's JSON, one type per body, written by the server and read by
+//! the client: a field added on one side is there on the other.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use tokenmux::ErrorKind;
+
+/// `{"error": {…}}`: every refusal and failure.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ErrorBody {
+    /// What went wrong.
+    pub(crate) error: ErrorFields,
+}
+
+/// The fields of an [`ErrorBody`].
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ErrorFields {
+    /// A stable name: the library's [`tokenmux::Error::code`], or the
+    /// agent's own (`unknown_source`, `peer_not_allowed`, …).
+    pub(crate) code: String,
+    /// What a client can do about it, when it is the library's error (or
+    /// the agent's refusal of this user): the CLI's exit code follows it.
+    /// A kind this client does not know reads as none.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "known_kind"
+    )]
+    pub(crate) kind: Option<ErrorKind>,
+    /// For people; no secret.
+    pub(crate) message: String,
+    /// With `unknown_source`: the sources the agent serves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) sources: Vec<String>,
+}
+
+impl ErrorBody {
+    /// An error without sources.
+    pub(crate) fn new(code: &str, kind: Option<ErrorKind>, message: &str) -> Self {
+        Self {
+            error: ErrorFields {
+                code: code.to_owned(),
+                kind,
+                message: message.to_owned(),
+                sources: Vec::new(),
+            },
+        }
+    }
+
+    /// As JSON text.
+    pub(crate) fn to_json(&self) -> String {
+        // Strings and an enum of unit variants: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// `GET /v1/sources/{name}/token`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TokenBody {
+    /// The token.
+    pub(crate) access_token: String,
+    /// `Bearer`.
+    pub(crate) token_type: String,
+    /// Whole seconds it stays valid.
+    pub(crate) expires_in: u64,
+}
+
+fn known_kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ErrorKind>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_round_trips_and_an_unknown_one_reads_as_none() {
+        let body = ErrorBody::new("timeout", Some(ErrorKind::Transient), "slow");
+        let text = body.to_json();
+        assert_eq!(
+            text,
+            r#"{"error":{"code":"timeout","kind":"transient","message":"slow"}}"#
+        );
+        let read: ErrorBody = serde_json::from_str(&text).unwrap();
+        assert_eq!(read.error.kind, Some(ErrorKind::Transient));
+        let newer: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"x","kind":"quantum","message":"m"}}"#)
+                .unwrap();
+        assert_eq!(newer.error.kind, None);
+        let older: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"x","message":"m"}}"#).unwrap();
+        assert_eq!(older.error.kind, None);
+    }
+}
