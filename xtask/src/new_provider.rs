@@ -25,6 +25,8 @@ fn generated(path: &str) -> bool {
         || path == "Cargo.lock"
         || path == "crates/tokenmux/Cargo.toml"
         || path == "crates/tokenmux/src/generated.rs"
+        || path == "crates/tokenmux-registry/Cargo.toml"
+        || path == "crates/tokenmux-registry/src/lib.rs"
         || path == format!("specs/{NAME}.yaml")
         || path.starts_with(&format!("crates/tokenmux-{NAME}/"))
 }

@@ -62,8 +62,8 @@ pub(crate) async fn faults(
     let Some(provider) = state
         .providers
         .iter()
-        .find(|p| p.name() == request.provider)
-        .map(|p| p.name())
+        .find(|p| p.spec().name == request.provider)
+        .map(|p| p.spec().name)
     else {
         return bad_request(format!("unknown provider `{}`", request.provider));
     };
@@ -107,7 +107,7 @@ pub(crate) async fn faults(
 pub(crate) async fn counters(Shared(state): Shared<Arc<State>>) -> Json<Value> {
     let mut requests = Map::new();
     let mut issued = Map::new();
-    for provider in state.providers.iter().map(|p| p.name()) {
+    for provider in state.providers.iter().map(|p| p.spec().name) {
         requests.insert(
             provider.to_owned(),
             json!(state.requests_received(provider)),

@@ -177,7 +177,7 @@ impl MockServer {
 
     /// The providers served, by name, e.g. `["airalo", "jsonapi", …]`.
     pub fn providers(&self) -> Vec<&'static str> {
-        self.state.providers.iter().map(|p| p.name()).collect()
+        self.state.providers.iter().map(|p| p.spec().name).collect()
     }
 
     /// The base URL of a provider, e.g. `http://127.0.0.1:PORT/airalo`; the

@@ -188,7 +188,7 @@ enum RefreshState {
 pub(crate) struct State {
     pub(crate) config: MockConfig,
     /// The endpoints served, one per spec compiled into tokenmux.
-    pub(crate) providers: Vec<tokenmux::Provider>,
+    pub(crate) providers: Vec<&'static dyn tokenmux_wire::TokenEndpoint>,
     inner: Mutex<Inner>,
 }
 
@@ -204,7 +204,7 @@ impl State {
     pub(crate) fn new(config: MockConfig) -> Self {
         Self {
             config,
-            providers: tokenmux::Provider::all(),
+            providers: tokenmux_registry::builtin(),
             inner: Mutex::default(),
         }
     }

@@ -140,7 +140,7 @@ impl Provider {
     /// assert!(names.windows(2).all(|pair| pair[0] < pair[1]));
     /// ```
     pub fn all() -> Vec<Provider> {
-        crate::generated::builtin()
+        tokenmux_registry::builtin()
             .into_iter()
             .map(|endpoint| Self::from_endpoint(endpoint, default_url(endpoint.spec())))
             .collect()
