@@ -7,6 +7,7 @@
 
 mod agent;
 mod config_file;
+#[cfg(feature = "mock")]
 mod mock;
 mod redis_flags;
 mod token;
@@ -34,6 +35,7 @@ enum Command {
     /// Unix socket (and optionally loopback TCP).
     Serve(agent::ServeArgs),
     /// Run the mock token server for every provider on one port.
+    #[cfg(feature = "mock")]
     Mock(mock::MockArgs),
     /// Configuration file helpers.
     Config {
@@ -138,6 +140,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Token(args) => token::run(*args).await,
             Command::Serve(args) => agent::run(args).await,
+            #[cfg(feature = "mock")]
             Command::Mock(args) => mock::run(args).await,
             Command::Config { command } => match command {
                 ConfigCommand::Schema => print_line(&config_file::schema()),
