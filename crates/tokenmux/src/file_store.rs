@@ -163,7 +163,7 @@ impl FileStore {
             Ok(version) => version,
             Err(conflict) => return Ok(conflict),
         };
-        let bytes = record::encode(key, version, token, self.encryption.as_ref())?;
+        let bytes = record::encode_record(key, version, token, self.encryption.as_ref())?;
         replace_atomically(&self.dir, &path, &bytes)?;
         Ok(PutOutcome::Stored { version })
     }
@@ -587,7 +587,8 @@ mod tests {
     async fn hostile_records_are_corrupt_or_expired_never_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(dir.path()).unwrap();
-        let good = String::from_utf8(record::encode(&key(), 1, &token(), None).unwrap()).unwrap();
+        let good =
+            String::from_utf8(record::encode_record(&key(), 1, &token(), None).unwrap()).unwrap();
         let year_10000 = 253_402_300_800u64 + 86_400;
         let cases = [
             // Expiring in the year 10000: read, as expired.

@@ -176,13 +176,16 @@ pub use middleware::BearerAuth;
 pub use observe::{LifecycleEvent, SourceStatus, TokenOrigin, TokenState};
 pub use policy::{RefreshConfig, RefreshPolicy, RetryConfig, RetryPolicy};
 pub use provider::Provider;
-pub use record::{EncryptionKey, decode_record};
+pub use record::{EncryptionKey, decode_record, encode_record};
 pub use redis_config::{RedisStoreConfig, SentinelConfig};
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 pub use scrub::neutralise_controls;
 pub use source::{TokenSource, TokenSourceBuilder};
-pub use store::{Lease, MemoryStore, PutOutcome, StoreError, StoreKey, TokenStore, Versioned};
+pub use store::{
+    Lease, MAX_VERSION, MemoryStore, PutOutcome, StoreError, StoreKey, TokenStore, Versioned,
+    next_version,
+};
 pub use token::{AccessToken, MAX_TOKEN_LIFETIME, is_header_safe};
 pub use tokenmux_wire::Secret;
 

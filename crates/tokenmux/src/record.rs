@@ -183,8 +183,22 @@ struct Envelope {
     sealed: Option<Sealed>,
 }
 
-/// The bytes that store `token` as `version` of `key`.
-pub(crate) fn encode(
+/// The bytes that store `token` as `version` of `key`, as the file and
+/// Redis stores write them: a versioned JSON envelope bound to the key,
+/// sealed with `encryption` when given. A store of your own can keep these
+/// bytes and read them back with [`decode_record`].
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tokenmux::{AccessToken, StoreKey, decode_record, encode_record};
+///
+/// let key = StoreKey::from_parts("acme", "https://auth.example.com", "id", None);
+/// let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
+/// let bytes = encode_record(&key, 1, &token, None).unwrap();
+/// let back = decode_record(&key, &bytes, None).unwrap();
+/// assert_eq!((back.version, back.token.secret()), (1, token.secret()));
+/// ```
+pub fn encode_record(
     key: &StoreKey,
     version: u64,
     token: &AccessToken,

@@ -199,11 +199,21 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
 
 /// The compare-and-swap rule every store applies: the write goes ahead, as
 /// the returned version, only if what is stored is at version `expected`
-/// (`None`: nothing stored); otherwise the conflict to report.
-pub(crate) fn next_version(
-    current: Option<&Versioned>,
-    expected: Option<u64>,
-) -> Result<u64, PutOutcome> {
+/// (`None`: nothing stored); otherwise the conflict to report. A store of
+/// your own calls it with what it holds, under its own lock or
+/// transaction, then writes [`encode_record`](crate::encode_record)'s bytes.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tokenmux::{AccessToken, PutOutcome, Versioned, next_version};
+///
+/// let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
+/// assert_eq!(next_version(None, None), Ok(1));
+/// let stored = Versioned { token, version: 1 };
+/// assert_eq!(next_version(Some(&stored), Some(1)), Ok(2));
+/// assert!(matches!(next_version(Some(&stored), None), Err(PutOutcome::Conflict { .. })));
+/// ```
+pub fn next_version(current: Option<&Versioned>, expected: Option<u64>) -> Result<u64, PutOutcome> {
     let next = expected.map_or(Some(1), |v| v.checked_add(1));
     match next {
         Some(next) if current.map(|c| c.version) == expected && next < MAX_VERSION => Ok(next),
@@ -217,7 +227,7 @@ pub(crate) fn next_version(
 
 /// Versions stay below this (2^53: exact in every JSON reader); a record
 /// at or above it reads as corrupt and is replaced.
-pub(crate) const MAX_VERSION: u64 = 1 << 53;
+pub const MAX_VERSION: u64 = 1 << 53;
 
 /// How long a [`MemoryStore`] lease lasts unless renewed.
 const MEMORY_LEASE_TTL: Duration = Duration::from_secs(10);

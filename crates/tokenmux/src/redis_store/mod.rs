@@ -442,7 +442,7 @@ impl TokenStore for RedisStore {
         };
         // Twice at most: the second time replaces an unreadable value.
         for _ in 0..2 {
-            let record = record::encode(key, version, token, self.encryption.as_ref())?;
+            let record = record::encode_record(key, version, token, self.encryption.as_ref())?;
             let mut invocation = self.scripts.put.key(&token_key);
             invocation
                 .arg(&expected_arg)
