@@ -272,10 +272,6 @@ impl SourceConfig {
         if let Some(error) = self.store.as_ref().and_then(store_problem) {
             problems.push(ConfigProblem::new(format!("{at}.store"), reason(&error)));
         }
-        // One HTTP client for every check: building one per source would
-        // cost thousands of TLS root stores for a file of thousands.
-        static UNUSED_CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-        let client = UNUSED_CLIENT.get_or_init(reqwest::Client::new).clone();
         let unread = SourceConfig {
             credentials: None,
             ..self.clone()
@@ -284,7 +280,7 @@ impl SourceConfig {
             && let Some(credentials) = credentials
             && let Err(error) = unread
                 .into_builder()
-                .and_then(|builder| builder.credentials(credentials).http_client(client).build())
+                .and_then(|builder| builder.credentials(credentials).check())
         {
             // What only the builder checks: the base URL's scheme and host.
             problems.push(ConfigProblem::new(format!("{at}.base_url"), reason(&error)));

@@ -181,10 +181,20 @@ impl TokenSourceBuilder {
         self
     }
 
-    /// Checks the configuration and builds the source.
-    pub fn build(self) -> Result<TokenSource, Error> {
+    /// Everything [`build`](Self::build) refuses, without building
+    /// anything: config validation checks thousands of sources this way.
+    ///
+    /// ```
+    /// use tokenmux::{Credentials, Provider, TokenSource};
+    ///
+    /// let plain = TokenSource::builder(Provider::jsonapi("http://auth.example.com"))
+    ///     .credentials(Credentials::client("id", "secret"));
+    /// assert!(plain.check().is_err()); // plain http to a host that is not loopback
+    /// ```
+    pub fn check(&self) -> Result<(), Error> {
         let credentials = self
             .credentials
+            .as_ref()
             .ok_or_else(|| Error::Config("no credentials given".into()))?;
         // An empty value would be sent and refused upstream (a failed
         // login, counted against the account): refuse it here.
@@ -220,15 +230,30 @@ impl TokenSourceBuilder {
                 spec.name
             )));
         }
-        // The document's lifetime advice (Airalo: refresh daily) is the default.
-        let refresh = self
-            .refresh
-            .unwrap_or_else(|| RefreshPolicy::advised_for(&self.provider));
-        refresh.check()?;
+        self.chosen_refresh().check()?;
         self.retry.check()?;
         self.store
             .check()
             .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The refresh policy given, else the one the provider's document
+    /// advises (Airalo: refresh daily).
+    fn chosen_refresh(&self) -> RefreshPolicy {
+        self.refresh
+            .clone()
+            .unwrap_or_else(|| RefreshPolicy::advised_for(&self.provider))
+    }
+
+    /// Checks the configuration and builds the source.
+    pub fn build(self) -> Result<TokenSource, Error> {
+        self.check()?;
+        let refresh = self.chosen_refresh();
+        let spec = self.provider.spec();
+        let credentials = self
+            .credentials
+            .ok_or_else(|| Error::Config("no credentials given".into()))?;
         let http = match self.http {
             Some(http) => http,
             None => self
