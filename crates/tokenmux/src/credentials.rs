@@ -13,8 +13,11 @@ use tokenmux_wire::Secret;
 /// let debug = format!("{client:?} {user:?}");
 /// assert!(!debug.contains("hunter2") && !debug.contains("pa55word"));
 /// assert!(debug.contains("alice"));
+/// assert_ne!(client, Credentials::client("my-id", "hunter3"));
 /// ```
-#[derive(Clone, Debug, Deserialize)]
+// Equal when every field is, secrets included (derived: a field added
+// later takes part, as the agent's reload relies on).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 // Untagged, so config files just list the fields; `Password` comes first
 // because serde tries variants in order and `Client` matches its subset.

@@ -76,7 +76,7 @@ impl Registry {
             };
             if let Some(old) = previous.sources.get(name)
                 && old.config == *config
-                && same(&old.credentials, &credentials)
+                && old.credentials == credentials
             {
                 sources.insert(name.clone(), Arc::clone(old));
                 continue;
@@ -113,19 +113,6 @@ impl Registry {
             },
             rebuilt,
         ))
-    }
-}
-
-fn same(a: &Option<Credentials>, b: &Option<Credentials>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => {
-            a.client_id() == b.client_id()
-                && a.client_secret() == b.client_secret()
-                && a.username() == b.username()
-                && a.user_password() == b.user_password()
-        }
-        _ => false,
     }
 }
 
