@@ -133,6 +133,7 @@ mod credentials_config;
 mod echo;
 mod error;
 mod exchange;
+mod fetch;
 mod file_store;
 mod flight;
 mod generated;
@@ -147,7 +148,6 @@ mod record;
 mod redis_config;
 #[cfg(feature = "redis")]
 mod redis_store;
-mod retry;
 mod rotation;
 mod scrub;
 mod secret_value;

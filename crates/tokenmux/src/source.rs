@@ -8,9 +8,9 @@ use arc_swap::ArcSwapOption;
 use reqwest::header::HeaderValue;
 use tracing::{debug, warn};
 
+use crate::fetch::Fetcher;
 use crate::flight::{self, Flights, Joined};
 use crate::observe::{LifecycleEvent, Observer, SourceStatus, TokenState};
-use crate::retry::Fetcher;
 use crate::rotation::SpentRefreshTokens;
 use crate::sharded_header::ShardedHeader;
 use crate::store::{StoreKey, TokenStore};

@@ -6,8 +6,8 @@ use std::time::Duration;
 use tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
 
 use super::Inner;
+use crate::fetch::Fetcher;
 use crate::observe::Observer;
-use crate::retry::Fetcher;
 use crate::store::{MemoryStore, TokenStore};
 use crate::{
     Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy, SystemClock, TokenSource,
