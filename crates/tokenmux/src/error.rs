@@ -233,3 +233,83 @@ fn describe(code: &Option<String>, message: &Option<String>) -> String {
         (None, None) => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_the_kind_a_caller_acts_on() {
+        let status = StatusCode::BAD_GATEWAY;
+        for (error, kind) in [
+            (Error::Config("x".into()), ErrorKind::Config),
+            (
+                Error::CredentialsRejected {
+                    status: StatusCode::UNAUTHORIZED,
+                    code: None,
+                    message: None,
+                },
+                ErrorKind::Rejected,
+            ),
+            (
+                Error::RateLimited { retry_after: None },
+                ErrorKind::Transient,
+            ),
+            (
+                Error::Server {
+                    status,
+                    message: None,
+                    retry_after: None,
+                },
+                ErrorKind::Transient,
+            ),
+            (Error::Timeout, ErrorKind::Transient),
+            (
+                Error::Transport {
+                    message: "x".into(),
+                },
+                ErrorKind::Transient,
+            ),
+            // A later call starts a new refresh: try again.
+            (Error::RefreshAborted, ErrorKind::Transient),
+            (
+                Error::Redirect {
+                    status: StatusCode::FOUND,
+                    location: None,
+                },
+                ErrorKind::Endpoint,
+            ),
+            (
+                Error::UnexpectedStatus {
+                    status,
+                    message: None,
+                },
+                ErrorKind::Endpoint,
+            ),
+            (
+                Error::Tls {
+                    message: "x".into(),
+                },
+                ErrorKind::Endpoint,
+            ),
+            (
+                Error::InvalidResponse {
+                    reason: "x".into(),
+                    excerpt: None,
+                },
+                ErrorKind::Endpoint,
+            ),
+            (
+                Error::Store(crate::StoreError::Unavailable("x".into())),
+                ErrorKind::Store,
+            ),
+        ] {
+            assert_eq!(error.kind(), kind, "{error}");
+            assert_eq!(
+                error.is_transient(),
+                kind == ErrorKind::Transient,
+                "{error}"
+            );
+        }
+    }
+}
