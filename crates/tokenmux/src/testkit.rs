@@ -304,12 +304,21 @@ mod tests {
         assert_eq!(report.checked.len(), 4);
     }
 
-    /// A store that forgets the version check: the kit must catch it.
-    #[derive(Debug, Default)]
-    struct NoCas(MemoryStore);
+    /// What a broken store gets wrong.
+    #[derive(Debug)]
+    enum Fault {
+        /// It forgets the version check.
+        NoCas,
+        /// It grants every lease asked for.
+        EveryoneHolds,
+    }
+
+    /// A memory store with one fault: the kit must catch it.
+    #[derive(Debug)]
+    struct Broken(MemoryStore, Fault);
 
     #[async_trait::async_trait]
-    impl TokenStore for NoCas {
+    impl TokenStore for Broken {
         async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
             self.0.get(key).await
         }
@@ -317,16 +326,26 @@ mod tests {
             &self,
             key: &StoreKey,
             token: &AccessToken,
-            _expected: Option<u64>,
+            expected: Option<u64>,
         ) -> Result<PutOutcome, StoreError> {
-            let current = self.0.get(key).await?.map(|v| v.version);
-            self.0.put(key, token, current).await
+            let expected = match self.1 {
+                Fault::NoCas => self.0.get(key).await?.map(|v| v.version),
+                Fault::EveryoneHolds => expected,
+            };
+            self.0.put(key, token, expected).await
+        }
+        async fn try_lease(&self, key: &StoreKey) -> Result<Option<Lease>, StoreError> {
+            match self.1 {
+                Fault::EveryoneHolds => Ok(Some(Lease::new("anyone", Duration::from_secs(10)))),
+                Fault::NoCas => self.0.try_lease(key).await,
+            }
         }
     }
 
     #[tokio::test]
     async fn a_store_without_compare_and_swap_is_caught() {
-        let error = check_store(Arc::new(NoCas::default())).await.unwrap_err();
+        let store = Broken(MemoryStore::default(), Fault::NoCas);
+        let error = check_store(Arc::new(store)).await.unwrap_err();
         assert!(
             matches!(
                 error,
@@ -339,33 +358,10 @@ mod tests {
         );
     }
 
-    /// A store that grants every lease asked for.
-    #[derive(Debug, Default)]
-    struct EveryoneHolds(MemoryStore);
-
-    #[async_trait::async_trait]
-    impl TokenStore for EveryoneHolds {
-        async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
-            self.0.get(key).await
-        }
-        async fn put(
-            &self,
-            key: &StoreKey,
-            token: &AccessToken,
-            expected: Option<u64>,
-        ) -> Result<PutOutcome, StoreError> {
-            self.0.put(key, token, expected).await
-        }
-        async fn try_lease(&self, _key: &StoreKey) -> Result<Option<Lease>, StoreError> {
-            Ok(Some(Lease::new("anyone", Duration::from_secs(10))))
-        }
-    }
-
     #[tokio::test]
     async fn a_store_with_two_lease_holders_is_caught() {
-        let error = check_store(Arc::new(EveryoneHolds::default()))
-            .await
-            .unwrap_err();
+        let store = Broken(MemoryStore::default(), Fault::EveryoneHolds);
+        let error = check_store(Arc::new(store)).await.unwrap_err();
         assert!(
             matches!(
                 error,
