@@ -12,7 +12,6 @@ use reqwest::StatusCode;
 ///
 /// assert_eq!(Error::Timeout.kind(), ErrorKind::Transient);
 /// assert_eq!(Error::Config("no base URL".into()).kind(), ErrorKind::Config);
-/// assert_eq!(ErrorKind::Transient.as_str(), "transient");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,19 +30,6 @@ pub enum ErrorKind {
     Endpoint,
     /// The token store failed.
     Store,
-}
-
-impl ErrorKind {
-    /// The kind's name, as the agent's JSON errors carry it (`transient`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Config => "config",
-            ErrorKind::Rejected => "rejected",
-            ErrorKind::Transient => "transient",
-            ErrorKind::Endpoint => "endpoint",
-            ErrorKind::Store => "store",
-        }
-    }
 }
 
 /// Why no token could be had.
