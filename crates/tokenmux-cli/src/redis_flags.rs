@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use tokenmux::{RedisStore, RedisStoreConfig, Secret, SentinelConfig, StoreError, TokenStore as _};
+use tokenmux::{RedisStore, RedisStoreConfig, Secret, SentinelConfig, TokenStore as _};
 
 use crate::Failure;
 
@@ -142,9 +142,9 @@ pub(crate) async fn open(config: &RedisStoreConfig) -> Result<RedisStore, Failur
     store.check().map_err(|e| Failure::usage(e.to_string()))?;
     match store.ping().await {
         Ok(()) => Ok(store),
-        Err(error @ (StoreError::Tls(_) | StoreError::Denied(_) | StoreError::Config(_))) => {
-            Err(Failure::usage(error.to_string()))
-        }
+        // A store that must be fixed stops the command; one that is down
+        // for now only costs the shared cache.
+        Err(error) if !error.is_transient() => Err(Failure::usage(error.to_string())),
         Err(error) => {
             eprintln!("tokenmux: warning: {error}; fetching without the shared cache");
             Ok(store)

@@ -497,7 +497,9 @@ async fn store(cache: Cache, args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Fa
 /// The cache encryption key, from TOKENMUX_CACHE_KEY.
 fn cache_key() -> Result<Option<EncryptionKey>, Failure> {
     match std::env::var("TOKENMUX_CACHE_KEY") {
-        Ok(key) => Ok(Some(EncryptionKey::from_base64(&key)?)),
+        Ok(key) => Ok(Some(
+            EncryptionKey::from_base64(&key).map_err(tokenmux::Error::from)?,
+        )),
         Err(_) => Ok(None),
     }
 }

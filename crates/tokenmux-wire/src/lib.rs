@@ -12,10 +12,13 @@
 //! [`ClientConfig`], [`BasicAuth`] and [`Secret`].
 
 mod config;
+mod echo;
 mod endpoint;
 mod glue;
 mod hooks;
+pub mod net;
 mod operation;
+pub mod scrub;
 mod secret;
 mod strict_json;
 

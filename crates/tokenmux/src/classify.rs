@@ -13,7 +13,7 @@ use tokenmux_wire::{
 };
 
 use crate::Error;
-use crate::scrub::Scrubber;
+use tokenmux_wire::scrub::Scrubber;
 
 /// The token, or the error classified.
 pub(crate) fn ok(
@@ -179,9 +179,11 @@ fn classify(error: ClientError<ErrorDetails>, scrub: &Scrubber) -> Error {
         {
             Error::Timeout
         }
-        ClientError::CommunicationError(e) if crate::net::is_tls_failure(&e) => Error::Tls {
-            message: scrub.text(&transport_message(&e)),
-        },
+        ClientError::CommunicationError(e) if tokenmux_wire::net::is_tls_failure(&e) => {
+            Error::Tls {
+                message: scrub.text(&transport_message(&e)),
+            }
+        }
         ClientError::CommunicationError(e)
         | ClientError::ResponseBodyError(e)
         | ClientError::InvalidUpgrade(e) => Error::Transport {

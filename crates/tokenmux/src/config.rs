@@ -8,8 +8,8 @@ use serde::Deserialize;
 use crate::config_problem::ConfigProblem;
 
 use crate::{
-    CredentialsConfig, EncryptionKey, Error, FileStore, MemoryStore, Provider, RefreshConfig,
-    RefreshPolicy, RetryConfig, TokenSource, TokenSourceBuilder, TokenStore,
+    CredentialsConfig, EncryptionKey, Error, MemoryStore, Provider, RefreshConfig, RefreshPolicy,
+    RetryConfig, TokenSource, TokenSourceBuilder, TokenStore,
 };
 
 /// A token source described in configuration (YAML, TOML, JSON, … through
@@ -116,11 +116,21 @@ impl StoreConfig {
                     Some(dir) => dir.clone(),
                     None => default_cache_dir()?,
                 };
-                let store = FileStore::new(&dir)?;
-                Ok(Arc::new(match encryption_key(encryption_key_env)? {
-                    Some(key) => store.with_encryption(key),
-                    None => store,
-                }))
+                #[cfg(feature = "file")]
+                {
+                    let store = crate::FileStore::new(&dir)?;
+                    Ok(Arc::new(match encryption_key(encryption_key_env)? {
+                        Some(key) => store.with_encryption(key),
+                        None => store,
+                    }))
+                }
+                #[cfg(not(feature = "file"))]
+                {
+                    let _ = (dir, encryption_key(encryption_key_env)?);
+                    Err(Error::Config(
+                        "a file store needs tokenmux's `file` cargo feature".into(),
+                    ))
+                }
             }
             #[cfg(feature = "redis")]
             StoreConfig::Redis(redis) => Ok(Arc::new(redis.open()?)),

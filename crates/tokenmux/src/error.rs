@@ -122,11 +122,17 @@ pub enum Error {
     Config(String),
     /// The token store failed while a token had to be read or written.
     #[error("token store error: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] tokenmux_store::StoreError),
     /// The refresh ended without an outcome (its task panicked, or the
     /// runtime is shutting down). A later call starts a new one.
     #[error("the token refresh ended without an outcome")]
     RefreshAborted,
+}
+
+impl From<tokenmux_store::InvalidKey> for Error {
+    fn from(error: tokenmux_store::InvalidKey) -> Self {
+        Error::Config(error.to_string())
+    }
 }
 
 impl Error {
@@ -286,7 +292,7 @@ mod tests {
                 ErrorKind::Endpoint,
             ),
             (
-                Error::Store(crate::StoreError::Unavailable("x".into())),
+                Error::Store(crate::StoreError::unavailable("x")),
                 ErrorKind::Store,
             ),
         ] {

@@ -8,8 +8,8 @@ use tokenmux_wire::{ClientConfig, GrantCredentials, TokenRequest};
 pub(crate) use tokenmux_wire::{Grant, Issued};
 
 use crate::classify::{by_status, decode, generic_error_fields, ok};
-use crate::scrub::Scrubber;
 use crate::{AccessToken, Credentials, Error, Provider, RefreshPolicy};
+use tokenmux_wire::scrub::Scrubber;
 
 /// Everything one exchange needs.
 pub(crate) struct Exchange<'a> {
@@ -22,7 +22,11 @@ pub(crate) struct Exchange<'a> {
 impl Exchange<'_> {
     /// One request, no retries.
     pub(crate) async fn request(&self, grant: Grant<'_>) -> Result<Issued, Error> {
-        let scrub = Scrubber::new(self.credentials, grant);
+        let scrub = Scrubber::new(
+            self.credentials.client_id(),
+            self.credentials.secrets(),
+            grant,
+        );
         let endpoint = self.provider.endpoint();
         let request = TokenRequest {
             http: self.http,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tracing::warn;
 
-use crate::store::{Lease, StoreError, StoreKey, TokenStore};
+use tokenmux_store::{Lease, StoreError, StoreKey, TokenStore};
 
 /// A held [`Lease`] on one key of one store.
 pub(crate) struct LeaseGuard {

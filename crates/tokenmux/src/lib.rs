@@ -123,46 +123,31 @@
 
 #[cfg(feature = "tower")]
 mod auth_layer;
-mod bounded_file;
 mod classify;
 mod clock;
 mod config;
 mod config_problem;
 mod credentials;
 mod credentials_config;
-mod echo;
 mod error;
 mod exchange;
 mod fetch;
-mod file_store;
 mod flight;
 mod generated;
 mod lease_guard;
 #[cfg(feature = "middleware")]
 mod middleware;
-mod net;
 mod observe;
 mod policy;
 mod provider;
-mod record;
 mod redis_config;
-#[cfg(feature = "redis")]
-mod redis_store;
 mod rotation;
-mod scrub;
 mod secret_value;
 mod sharded_header;
 mod source;
-mod store;
-// Also in the crate's own tests, which check its stores with it.
-#[cfg(any(test, feature = "testkit"))]
-pub mod testkit;
-mod token;
-mod verifier;
 
 #[cfg(feature = "tower")]
 pub use auth_layer::{AuthLayer, Authorized, BoxError};
-pub use bounded_file::{FileReadError, read_bounded};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{SourceConfig, StoreConfig, default_cache_dir};
 pub use config_problem::ConfigProblem;
@@ -170,24 +155,28 @@ pub use credentials::Credentials;
 pub use credentials_config::CredentialsConfig;
 pub use error::{Error, ErrorKind};
 pub use exchange::decode_token_response;
-pub use file_store::FileStore;
 #[cfg(feature = "middleware")]
 pub use middleware::BearerAuth;
 pub use observe::{LifecycleEvent, SourceStatus, TokenOrigin, TokenState};
 pub use policy::{RefreshConfig, RefreshPolicy, RetryConfig, RetryPolicy};
 pub use provider::Provider;
-pub use record::{EncryptionKey, decode_record, encode_record};
 pub use redis_config::{RedisStoreConfig, SentinelConfig};
-#[cfg(feature = "redis")]
-pub use redis_store::RedisStore;
-pub use scrub::neutralise_controls;
 pub use source::{TokenSource, TokenSourceBuilder};
-pub use store::{
-    Lease, MAX_VERSION, MemoryStore, PutOutcome, StoreError, StoreKey, TokenStore, Versioned,
-    next_version,
+/// The rules any [`TokenStore`] must keep, checked (feature `testkit`):
+/// see [`tokenmux_store::testkit`].
+#[cfg(feature = "testkit")]
+pub use tokenmux_store::testkit;
+pub use tokenmux_store::{
+    AccessToken, EncryptionKey, FileReadError, InvalidKey, Lease, MAX_TOKEN_LIFETIME, MAX_VERSION,
+    MemoryStore, PutOutcome, StoreError, StoreErrorKind, StoreKey, TokenStore, Versioned,
+    decode_record, encode_record, is_header_safe, next_version, read_bounded,
 };
-pub use token::{AccessToken, MAX_TOKEN_LIFETIME, is_header_safe};
+#[cfg(feature = "file")]
+pub use tokenmux_store_file::FileStore;
+#[cfg(feature = "redis")]
+pub use tokenmux_store_redis::RedisStore;
 pub use tokenmux_wire::Secret;
+pub use tokenmux_wire::scrub::neutralise_controls;
 
 /// The contract between provider crates and the facade, for implementing
 /// [`TokenEndpoint`](endpoint::TokenEndpoint) by hand (see

@@ -46,7 +46,10 @@ impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provider")
             .field("name", &self.name())
-            .field("base_url", &crate::net::without_userinfo(&self.base_url))
+            .field(
+                "base_url",
+                &tokenmux_wire::net::without_userinfo(&self.base_url),
+            )
             .finish()
     }
 }

@@ -93,7 +93,7 @@ impl RedisStoreConfig {
     /// The store this describes (it connects on first use).
     ///
     /// ```
-    /// use tokenmux::{RedisStoreConfig, Secret, StoreError};
+    /// use tokenmux::{RedisStoreConfig, Secret, StoreErrorKind};
     ///
     /// let config = RedisStoreConfig {
     ///     url: Some(Secret::new("redis://127.0.0.1:6379")),
@@ -101,7 +101,7 @@ impl RedisStoreConfig {
     /// };
     /// assert!(config.open().is_ok());
     /// let neither = RedisStoreConfig::default().open().unwrap_err();
-    /// assert!(matches!(neither, StoreError::Config(_)));
+    /// assert_eq!(neither.kind(), StoreErrorKind::Config);
     /// ```
     pub fn open(&self) -> Result<crate::RedisStore, crate::StoreError> {
         use crate::{RedisStore, StoreError};
@@ -115,8 +115,8 @@ impl RedisStoreConfig {
                 RedisStore::sentinel(&sentinel.master, expose(&sentinel.urls))?
             }
             _ => {
-                return Err(StoreError::Config(
-                    "a redis store takes exactly one of `url`, `cluster` and `sentinel`".into(),
+                return Err(StoreError::config(
+                    "a redis store takes exactly one of `url`, `cluster` and `sentinel`",
                 ));
             }
         };
@@ -127,8 +127,8 @@ impl RedisStoreConfig {
             (Some(cert), Some(key)) => store = store.with_client_certificate(cert, key)?,
             (None, None) => {}
             _ => {
-                return Err(StoreError::Config(
-                    "`client_cert` and `client_key` go together".into(),
+                return Err(StoreError::config(
+                    "`client_cert` and `client_key` go together",
                 ));
             }
         }
@@ -137,7 +137,7 @@ impl RedisStoreConfig {
         }
         if let Some(variable) = &self.encryption_key_env {
             let key = crate::secret_value::encryption_key_from_env(variable)
-                .map_err(|e| StoreError::Config(e.to_string()))?;
+                .map_err(|e| StoreError::config(e.to_string()))?;
             store = store.with_encryption(key);
         }
         if self.allow_plaintext {

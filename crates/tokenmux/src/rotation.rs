@@ -17,8 +17,8 @@ use tracing::{debug, warn};
 
 use crate::AccessToken;
 use crate::observe::Observer;
-use crate::store::{PutOutcome, StoreKey, TokenStore, Versioned};
-use crate::token::fingerprint;
+use tokenmux_store::fingerprint;
+use tokenmux_store::{PutOutcome, StoreKey, TokenStore, Versioned};
 
 /// A refresh token this holder alone may now present, and the store
 /// version that records the claim (the version its new token replaces).

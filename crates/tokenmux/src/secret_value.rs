@@ -82,6 +82,8 @@ fn read_file(path: &Path) -> Result<Secret, String> {
             format!("{shown} is not a regular file (a {kind})")
         }
         crate::FileReadError::TooLarge { max, .. } => format!("{shown} is larger than {max} bytes"),
+        // A kind added later: its message would show the path unchecked.
+        _ => format!("cannot read {shown}"),
     })?;
     let mode = meta.mode();
     if mode & 0o004 != 0 {
@@ -110,5 +112,5 @@ pub(crate) fn encryption_key_from_env(
 ) -> Result<crate::EncryptionKey, crate::Error> {
     let value = env_value(variable)
         .map_err(|why| crate::Error::Config(format!("encryption_key_env: {why}")))?;
-    crate::EncryptionKey::from_base64(value.expose_secret())
+    Ok(crate::EncryptionKey::from_base64(value.expose_secret())?)
 }

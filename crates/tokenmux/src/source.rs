@@ -13,9 +13,9 @@ use crate::flight::{self, Flights, Joined};
 use crate::observe::{LifecycleEvent, Observer, SourceStatus, TokenState};
 use crate::rotation::SpentRefreshTokens;
 use crate::sharded_header::ShardedHeader;
-use crate::store::{StoreKey, TokenStore};
-use crate::verifier::Verifier;
 use crate::{AccessToken, Error, Provider};
+use tokenmux_store::Verifier;
+use tokenmux_store::{StoreKey, TokenStore};
 
 // The builder belongs to the source: it assembles its layers.
 mod builder;

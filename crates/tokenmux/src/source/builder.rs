@@ -8,10 +8,10 @@ use tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
 use super::Inner;
 use crate::fetch::Fetcher;
 use crate::observe::Observer;
-use crate::store::{MemoryStore, TokenStore};
 use crate::{
     Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy, SystemClock, TokenSource,
 };
+use tokenmux_store::{MemoryStore, TokenStore};
 
 /// Builds a [`TokenSource`]; only the credentials are required.
 #[derive(Debug)]
@@ -296,7 +296,7 @@ impl TokenSourceBuilder {
 fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
     let url = reqwest::Url::parse(base)
         .map_err(|e| Error::Config(format!("the base URL is not a URL: {e}")))?;
-    if crate::net::has_userinfo(&url) {
+    if tokenmux_wire::net::has_userinfo(&url) {
         return Err(Error::Config(
             "the base URL carries credentials (user:password@host); remove them and give \
              the credentials with Credentials"
@@ -309,7 +309,9 @@ fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
     }
     if url.scheme() == "http"
         && !allow_insecure_http
-        && !url.host_str().is_some_and(crate::net::is_loopback_host)
+        && !url
+            .host_str()
+            .is_some_and(tokenmux_wire::net::is_loopback_host)
     {
         return Err(Error::Config(format!(
             "base URL `{shown}` is plain http to a host that is not loopback: the \

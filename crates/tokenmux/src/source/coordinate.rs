@@ -15,9 +15,9 @@ use crate::exchange::Grant;
 use crate::lease_guard::LeaseGuard;
 use crate::observe::TokenOrigin;
 use crate::rotation;
-use crate::store::{PutOutcome, Versioned};
-use crate::verifier::Verifier;
 use crate::{AccessToken, Error};
+use tokenmux_store::Verifier;
+use tokenmux_store::{PutOutcome, Versioned};
 
 /// First pause of a holder waiting for another's token, and the longest.
 const LEASE_POLL_FIRST: Duration = Duration::from_millis(10);
@@ -169,8 +169,12 @@ impl Inner {
 
     /// The verifier of this source's credentials.
     pub(super) fn verifier(&self) -> &Arc<Verifier> {
-        self.verifier
-            .get_or_init(|| Arc::new(Verifier::of(self.fetcher.credentials(), self.key.as_str())))
+        self.verifier.get_or_init(|| {
+            Arc::new(Verifier::of(
+                self.fetcher.credentials().secrets(),
+                self.key.as_str(),
+            ))
+        })
     }
 
     /// Whether `token` was obtained with this source's credentials (a

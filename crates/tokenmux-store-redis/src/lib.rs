@@ -1,5 +1,8 @@
 //! Tokens in Redis: every process and host using it shares one token per
-//! key, and one upstream request per refresh.
+//! key, and one upstream request per refresh. The facade `tokenmux`
+//! re-exports [`RedisStore`] behind its `redis` feature; this crate's
+//! store keeps the rules of `tokenmux_store::testkit` (checked against
+//! real `redis-server`s in the workspace's tests).
 
 mod dial;
 mod link;
@@ -22,9 +25,10 @@ use self::link::Connector;
 use self::scripts::Scripts;
 use self::topology::{Target, Topology};
 
-use crate::AccessToken;
-use crate::record::{self, EncryptionKey};
-use crate::store::{Lease, MAX_VERSION, PutOutcome, StoreError, StoreKey, TokenStore, Versioned};
+use tokenmux_store::{
+    AccessToken, EncryptionKey, Lease, MAX_VERSION, PutOutcome, StoreError, StoreErrorKind,
+    StoreKey, TokenStore, Versioned,
+};
 
 /// A token store in Redis, shared by every process that uses the same
 /// server, key prefix and encryption key.
@@ -35,7 +39,7 @@ use crate::store::{Lease, MAX_VERSION, PutOutcome, StoreError, StoreKey, TokenSt
 ///   hash tag: both keys of a token live in one slot, so the scripts that
 ///   touch them work on a cluster too.
 /// - **Values** are hashes: `v` the version, `d` the record, encrypted
-///   (ChaCha20-Poly1305, as in [`FileStore`](crate::FileStore)) when
+///   (ChaCha20-Poly1305, as in `FileStore`) when
 ///   [`with_encryption`](Self::with_encryption) is used. They expire with
 ///   the access token, or [`refresh_token_retention`](Self::refresh_token_retention)
 ///   later when a refresh token is still worth keeping.
@@ -47,8 +51,8 @@ use crate::store::{Lease, MAX_VERSION, PutOutcome, StoreError, StoreKey, TokenSt
 /// - **Writes** are compare-and-swap on the version (a Lua script), so an
 ///   older refresh token never overwrites a newer one.
 /// - **Redis down or slow**: every call is bounded by
-///   [`timeout`](Self::timeout) and fails as [`StoreError::Unavailable`];
-///   [`TokenSource`](crate::TokenSource) then logs a warning and carries on
+///   [`timeout`](Self::timeout) and fails as [`StoreErrorKind::Unavailable`](tokenmux_store::StoreErrorKind::Unavailable);
+///   the facade's `TokenSource` then logs a warning and carries on
 ///   with its in-memory token. A background task pings Redis until it
 ///   answers; meanwhile calls fail at once rather than each waiting for
 ///   the timeout.
@@ -59,8 +63,8 @@ use crate::store::{Lease, MAX_VERSION, PutOutcome, StoreError, StoreKey, TokenSt
 ///   failovers); `rediss://` for TLS (rustls; system roots, or
 ///   [`with_ca_file`](Self::with_ca_file), and
 ///   [`with_client_certificate`](Self::with_client_certificate) for mutual
-///   TLS). Certificate failures are [`StoreError::Tls`], refused
-///   credentials or ACLs [`StoreError::Denied`].
+///   TLS). Certificate failures are [`StoreErrorKind::Tls`](tokenmux_store::StoreErrorKind::Tls), refused
+///   credentials or ACLs [`StoreErrorKind::Denied`](tokenmux_store::StoreErrorKind::Denied).
 /// - **Off this machine**, a source refuses to build on the store unless
 ///   it encrypts ([`with_encryption`](Self::with_encryption)) or is told
 ///   [`allow_plaintext`](Self::allow_plaintext).
@@ -69,17 +73,14 @@ use crate::store::{Lease, MAX_VERSION, PutOutcome, StoreError, StoreKey, TokenSt
 /// `docs/redis.md` covers production set-ups, failover and a minimal ACL.
 ///
 /// ```no_run
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use std::sync::{Arc, OnceLock};
-/// use tokenmux::{Credentials, EncryptionKey, Provider, RedisStore, TokenSource};
+/// use tokenmux_store::EncryptionKey;
+/// use tokenmux_store_redis::RedisStore;
 ///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 /// let key = EncryptionKey::from_base64(&std::env::var("TOKENMUX_CACHE_KEY")?)?;
 /// let store = RedisStore::new("redis://127.0.0.1:6379")?.with_encryption(key);
-/// let tokens = TokenSource::builder(Provider::neonpanel())
-///     .credentials(Credentials::client("my-id", "my-secret"))
-///     .store(Arc::new(store))
-///     .build()?;
-/// # let _ = tokens;
+/// store.ping().await?; // at once, rather than at the first token
+/// // A source uses it with `TokenSource::builder(…).store(Arc::new(store))`.
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -116,11 +117,11 @@ impl RedisStore {
     /// and `ASK` redirections, so a resharding in progress is transparent.
     ///
     /// ```
-    /// use tokenmux::RedisStore;
+    /// use tokenmux_store_redis::RedisStore;
     ///
     /// let store = RedisStore::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])?
     ///     .wait_for_replicas(1);
-    /// # Ok::<(), tokenmux::StoreError>(())
+    /// # Ok::<(), tokenmux_store::StoreError>(())
     /// ```
     pub fn cluster<S: AsRef<str>>(seeds: impl IntoIterator<Item = S>) -> Result<Self, StoreError> {
         let seeds: Vec<S> = seeds.into_iter().collect();
@@ -133,10 +134,10 @@ impl RedisStore {
     /// password and database are used for the sentinels and the master.
     ///
     /// ```
-    /// use tokenmux::RedisStore;
+    /// use tokenmux_store_redis::RedisStore;
     ///
     /// let store = RedisStore::sentinel("tokens", ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"])?;
-    /// # Ok::<(), tokenmux::StoreError>(())
+    /// # Ok::<(), tokenmux_store::StoreError>(())
     /// ```
     pub fn sentinel<S: AsRef<str>>(
         master: &str,
@@ -244,15 +245,15 @@ impl RedisStore {
 
     /// Largest reply accepted from Redis, or a sentinel (default 1 MiB, at
     /// least 64 KiB). A reply that announces or sends more fails the call
-    /// as [`StoreError::Unavailable`] before it is read, and closes the
+    /// as [`StoreErrorKind::Unavailable`](tokenmux_store::StoreErrorKind::Unavailable) before it is read, and closes the
     /// connection: a hostile or broken server cannot make tokenmux buffer
     /// what it sends. A token record takes a few KiB.
     ///
     /// ```
-    /// use tokenmux::RedisStore;
+    /// use tokenmux_store_redis::RedisStore;
     ///
     /// let store = RedisStore::new("redis://127.0.0.1:6379")?.max_reply_bytes(256 * 1024);
-    /// # Ok::<(), tokenmux::StoreError>(())
+    /// # Ok::<(), tokenmux_store::StoreError>(())
     /// ```
     pub fn max_reply_bytes(mut self, bytes: u64) -> Self {
         self.max_reply_bytes = bytes.max(MIN_MAX_REPLY_BYTES);
@@ -262,20 +263,21 @@ impl RedisStore {
     }
 
     /// Connects and sends a `PING`: a startup check that surfaces a wrong
-    /// certificate ([`StoreError::Tls`]), password or ACL
-    /// ([`StoreError::Denied`]) before any token is needed.
+    /// certificate ([`StoreErrorKind::Tls`](tokenmux_store::StoreErrorKind::Tls)), password or ACL
+    /// ([`StoreErrorKind::Denied`](tokenmux_store::StoreErrorKind::Denied)) before any token is needed.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let ping = async {
             let mut link = self.connector.link().await?;
             let command = redis::cmd("PING");
             let _: String = self.connector.call(command.query_async(&mut link)).await?;
-            Ok(())
+            Ok::<(), StoreError>(())
         };
         match ping.await {
             // The cluster client reports only that no node answered:
             // a direct connection to a seed tells why.
-            Err(StoreError::Unavailable(_))
-                if self.connector.target.topology == Topology::Cluster =>
+            Err(ref e)
+                if e.kind() == StoreErrorKind::Unavailable
+                    && self.connector.target.topology == Topology::Cluster =>
             {
                 Err(self.connector.seed_failure().await)
             }
@@ -294,10 +296,11 @@ impl RedisStore {
     /// The Redis keys of a store key's token and lease.
     ///
     /// ```
-    /// use tokenmux::{Credentials, Provider, RedisStore, StoreKey};
+    /// use tokenmux_store::StoreKey;
+    /// use tokenmux_store_redis::RedisStore;
     ///
     /// let store = RedisStore::new("redis://127.0.0.1:6379").unwrap();
-    /// let key = Provider::neonpanel().store_key(&Credentials::client("id", "secret"));
+    /// let key = StoreKey::from_parts("neonpanel", "https://example.com", "id", None);
     /// let (token, lease) = store.redis_keys(&key);
     /// assert!(token.starts_with("tokenmux:{") && token.ends_with("}:token"));
     /// assert_eq!(token.replace(":token", ":lease"), lease);
@@ -313,14 +316,15 @@ impl RedisStore {
 
     /// How a value read from Redis (the hash fields `v` and `d`; `None`
     /// for a field that is missing) is decoded, with every check of
-    /// [`decode_record`](crate::decode_record): a token, nothing, or
-    /// [`StoreError::Corrupt`], never a panic. For tools and fuzzing.
+    /// [`decode_record`](tokenmux_store::decode_record): a token, nothing, or
+    /// [`StoreErrorKind::Corrupt`](tokenmux_store::StoreErrorKind::Corrupt), never a panic. For tools and fuzzing.
     ///
     /// ```
-    /// use tokenmux::{Credentials, Provider, RedisStore, StoreKey};
+    /// use tokenmux_store::StoreKey;
+    /// use tokenmux_store_redis::RedisStore;
     ///
     /// let store = RedisStore::new("redis://127.0.0.1:6379").unwrap();
-    /// let key = Provider::neonpanel().store_key(&Credentials::client("id", "secret"));
+    /// let key = StoreKey::from_parts("neonpanel", "https://example.com", "id", None);
     /// assert_eq!(store.decode_value(&key, None, None).unwrap(), None);
     /// assert!(store.decode_value(&key, Some("1".into()), Some(b"{".to_vec())).is_err());
     /// ```
@@ -344,8 +348,8 @@ impl RedisStore {
             (Some(version), Some(record)) => (version, record),
             _ => return Err(self.corrupt("not a tokenmux token")),
         };
-        let stored = record::decode(key, &record, self.encryption.as_ref())
-            .map_err(|why| self.corrupt(why))?;
+        let stored = tokenmux_store::decode_record(key, &record, self.encryption.as_ref())
+            .map_err(|e| self.corrupt(e.message()))?;
         if version != stored.version.to_string() {
             return Err(self.corrupt("version mismatch"));
         }
@@ -370,7 +374,7 @@ impl RedisStore {
         }
         let acknowledged = self.connector.replicated(link, key, self.replicas).await?;
         if acknowledged < i64::from(self.replicas) {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::unavailable(format!(
                 "Redis at {}: written, but {acknowledged} of {} replicas acknowledged it in time",
                 self.connector.target.address, self.replicas
             )));
@@ -380,7 +384,7 @@ impl RedisStore {
 
     fn corrupt(&self, why: &str) -> StoreError {
         let address = &self.connector.target.address;
-        StoreError::Corrupt(format!("Redis at {address}: {why}"))
+        StoreError::corrupt(format!("Redis at {address}: {why}"))
     }
 
     /// How long the entry should live: until the access token expires, or
@@ -442,7 +446,8 @@ impl TokenStore for RedisStore {
         };
         // Twice at most: the second time replaces an unreadable value.
         for _ in 0..2 {
-            let record = record::encode_record(key, version, token, self.encryption.as_ref())?;
+            let record =
+                tokenmux_store::encode_record(key, version, token, self.encryption.as_ref())?;
             let mut invocation = self.scripts.put.key(&token_key);
             invocation
                 .arg(&expected_arg)
@@ -518,7 +523,7 @@ impl TokenStore for RedisStore {
         if target.local || self.encryption.is_some() || self.allow_plaintext {
             return Ok(());
         }
-        Err(StoreError::Config(format!(
+        Err(StoreError::config(format!(
             "Redis at {} is not on this machine: set an encryption key \
              (RedisStore::with_encryption, `encryption_key_env` in a config file, TOKENMUX_CACHE_KEY for the CLI) so that tokens \
              do not rest there readable, or allow that explicitly (allow_plaintext, --redis-allow-plaintext)",

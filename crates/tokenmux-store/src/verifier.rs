@@ -10,21 +10,28 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
 
-use crate::Credentials;
-
 /// PBKDF2 rounds: about a millisecond here, once per source and process.
 const ROUNDS: u32 = 8_192;
 
 /// The verifier of one set of credentials for one store key.
+///
+/// ```
+/// use tokenmux_store::Verifier;
+///
+/// let verifier = Verifier::of(["s3cret"], "neonpanel|https://example.com|id");
+/// assert_eq!(format!("{verifier:?}"), "Verifier(…)");
+/// assert_eq!(Verifier::from_text(&verifier.to_text()), Some(verifier));
+/// ```
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Verifier([u8; 32]);
+pub struct Verifier([u8; 32]);
 
 impl Verifier {
-    /// The verifier of `credentials`' secrets (client secret, and the
-    /// password of a password grant), salted with the store key `key`.
-    pub(crate) fn of(credentials: &Credentials, key: &str) -> Self {
+    /// The verifier of a source's `secrets` (client secret, and the
+    /// password of a password grant, in that order), salted with the
+    /// store key `key`.
+    pub fn of<'s>(secrets: impl IntoIterator<Item = &'s str>, key: &str) -> Self {
         let mut input = Vec::new();
-        for secret in credentials.secrets() {
+        for secret in secrets {
             // Length-prefixed: ("ab", "c") and ("a", "bc") differ.
             input.extend_from_slice(&(secret.len() as u64).to_be_bytes());
             input.extend_from_slice(secret.as_bytes());
@@ -36,12 +43,12 @@ impl Verifier {
     }
 
     /// As written in a record.
-    pub(crate) fn to_text(&self) -> String {
+    pub fn to_text(&self) -> String {
         BASE64.encode(self.0)
     }
 
     /// From a record; `None` if it is not one.
-    pub(crate) fn from_text(text: &str) -> Option<Self> {
+    pub fn from_text(text: &str) -> Option<Self> {
         let bytes = BASE64.decode(text).ok()?;
         Some(Self(bytes.try_into().ok()?))
     }
@@ -56,28 +63,22 @@ impl std::fmt::Debug for Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Provider;
 
     #[test]
     fn one_verifier_per_secret_and_key_and_none_shows_the_secret() {
-        let key = |id: &str| Provider::neonpanel().store_key(&Credentials::client(id, "x"));
-        let a = Verifier::of(&Credentials::client("id", "s3cret"), key("id").as_str());
-        assert_eq!(
-            a,
-            Verifier::of(&Credentials::client("id", "s3cret"), key("id").as_str())
-        );
+        let key = |id: &str| format!("neonpanel|https://example.com|{id}");
+        let a = Verifier::of(["s3cret"], &key("id"));
+        assert_eq!(a, Verifier::of(["s3cret"], &key("id")));
+        assert_ne!(a, Verifier::of(["s3cre7"], &key("id")));
+        assert_ne!(a, Verifier::of(["s3cret"], &key("id2")));
         assert_ne!(
-            a,
-            Verifier::of(&Credentials::client("id", "s3cre7"), key("id").as_str())
+            Verifier::of(["s", "pw-1"], &key("id")),
+            Verifier::of(["s", "pw-2"], &key("id"))
         );
+        // Length-prefixed: the split between secrets counts.
         assert_ne!(
-            a,
-            Verifier::of(&Credentials::client("id", "s3cret"), key("id2").as_str())
-        );
-        let user = |password: &str| Credentials::password("id", "s", "alice", password);
-        assert_ne!(
-            Verifier::of(&user("pw-1"), key("id").as_str()),
-            Verifier::of(&user("pw-2"), key("id").as_str())
+            Verifier::of(["ab", "c"], &key("id")),
+            Verifier::of(["a", "bc"], &key("id"))
         );
         assert_eq!(Verifier::from_text(&a.to_text()), Some(a.clone()));
         assert_eq!(format!("{a:?}"), "Verifier(…)");

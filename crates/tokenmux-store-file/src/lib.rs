@@ -1,4 +1,7 @@
-//! Tokens in files: they survive restarts, and processes on one host share them.
+//! Tokens in files: they survive restarts, and processes on one host
+//! share them. The facade `tokenmux` re-exports [`FileStore`] (feature
+//! `file`, on by default); it keeps the rules of
+//! `tokenmux_store::testkit`, checked in this crate's tests.
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -12,9 +15,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
 
-use crate::AccessToken;
-use crate::record::{self, EncryptionKey};
-use crate::store::{Lease, PutOutcome, StoreError, StoreKey, TokenStore, Versioned, next_version};
+use tokenmux_store::{
+    AccessToken, EncryptionKey, Lease, PutOutcome, StoreError, StoreKey, TokenStore, Versioned,
+    decode_record, next_version,
+};
 
 /// The largest token file read; a record is a few hundred bytes.
 const MAX_RECORD_BYTES: u64 = 64 * 1024;
@@ -46,16 +50,16 @@ const LEASE_TTL: Duration = Duration::from_secs(10);
 ///
 /// ```
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use std::sync::Arc;
-/// use tokenmux::{Credentials, EncryptionKey, FileStore, Provider, TokenSource};
+/// use std::time::{Duration, SystemTime};
+/// use tokenmux_store::{AccessToken, EncryptionKey, PutOutcome, StoreKey, TokenStore};
+/// use tokenmux_store_file::FileStore;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store = FileStore::new(dir.path())?.with_encryption(EncryptionKey::generate());
-/// let tokens = TokenSource::builder(Provider::neonpanel())
-///     .credentials(Credentials::client("my-id", "my-secret"))
-///     .store(Arc::new(store))
-///     .build()?;
-/// # let _ = tokens;
+/// let key = StoreKey::from_parts("neonpanel", "https://example.com", "my-id", None);
+/// let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
+/// assert_eq!(store.put(&key, &token, None).await?, PutOutcome::Stored { version: 1 });
+/// // A source uses it with `TokenSource::builder(…).store(Arc::new(store))`.
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -77,7 +81,7 @@ impl FileStore {
             }
             Err(e) => return Err(io_error(&dir, e)),
             Ok(meta) if !meta.is_dir() => {
-                return Err(StoreError::Config(format!(
+                return Err(StoreError::config(format!(
                     "{} is not a directory",
                     dir.display()
                 )));
@@ -117,14 +121,14 @@ impl FileStore {
             .read_to_end(&mut bytes)
             .map_err(|e| io_error(&path, e))?;
         if bytes.len() as u64 > MAX_RECORD_BYTES {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::corrupt(format!(
                 "{}: larger than {MAX_RECORD_BYTES} bytes",
                 path.display()
             )));
         }
-        record::decode(key, &bytes, self.encryption.as_ref())
+        decode_record(key, &bytes, self.encryption.as_ref())
             .map(Some)
-            .map_err(|why| StoreError::Corrupt(format!("{}: {why}", path.display())))
+            .map_err(|e| StoreError::corrupt(format!("{}: {}", path.display(), e.message())))
     }
 
     fn lease(&self, key: &StoreKey) -> Result<Option<Lease>, StoreError> {
@@ -163,7 +167,7 @@ impl FileStore {
             Ok(version) => version,
             Err(conflict) => return Ok(conflict),
         };
-        let bytes = record::encode_record(key, version, token, self.encryption.as_ref())?;
+        let bytes = tokenmux_store::encode_record(key, version, token, self.encryption.as_ref())?;
         replace_atomically(&self.dir, &path, &bytes)?;
         Ok(PutOutcome::Stored { version })
     }
@@ -240,14 +244,14 @@ fn check_private(dir: &Path) -> Result<(), StoreError> {
     let meta = fs::metadata(dir).map_err(|e| io_error(dir, e))?;
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
-        return Err(StoreError::Config(format!(
+        return Err(StoreError::config(format!(
             "{} belongs to another user (uid {}); use a directory of your own",
             dir.display(),
             meta.uid()
         )));
     }
     if meta.mode() & 0o022 != 0 {
-        return Err(StoreError::Config(format!(
+        return Err(StoreError::config(format!(
             "{} is writable by other users (mode {:o}); use a private directory (0700)",
             dir.display(),
             meta.mode() & 0o7777
@@ -306,7 +310,7 @@ fn lock_within(file: &File, path: &Path, wait: Duration) -> Result<(), StoreErro
                 pause = (pause * 2).min(Duration::from_millis(100));
             }
             Err(fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Unavailable(format!(
+                return Err(StoreError::unavailable(format!(
                     "{}: locked by another process for over {wait:?}",
                     path.display()
                 )));
@@ -317,7 +321,7 @@ fn lock_within(file: &File, path: &Path, wait: Duration) -> Result<(), StoreErro
 }
 
 fn io_error(path: &Path, error: std::io::Error) -> StoreError {
-    StoreError::Unavailable(format!("{}: {error}", path.display()))
+    StoreError::unavailable(format!("{}: {error}", path.display()))
 }
 
 #[async_trait]
@@ -365,7 +369,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        .map_err(|e| StoreError::unavailable(format!("store task failed: {e}")))?
 }
 
 #[cfg(test)]
@@ -373,11 +377,12 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{Credentials, Provider, Secret};
     use std::time::SystemTime;
+    use tokenmux_store::{StoreErrorKind, testkit};
+    use tokenmux_wire::Secret;
 
     fn key() -> StoreKey {
-        Provider::neonpanel().store_key(&Credentials::client("client-ID-7", "s"))
+        StoreKey::from_parts("neonpanel", "https://example.com", "client-ID-7", None)
     }
 
     fn token() -> AccessToken {
@@ -437,12 +442,12 @@ mod tests {
             .with_encryption(EncryptionKey::generate());
         assert!(matches!(
             other.get(&key()).await,
-            Err(StoreError::Corrupt(_))
+            Err(ref e) if e.kind() == StoreErrorKind::Corrupt
         ));
         let plain = FileStore::new(dir.path()).unwrap();
         assert!(matches!(
             plain.get(&key()).await,
-            Err(StoreError::Corrupt(_))
+            Err(ref e) if e.kind() == StoreErrorKind::Corrupt
         ));
     }
 
@@ -450,11 +455,11 @@ mod tests {
     async fn the_file_store_keeps_the_store_rules() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(FileStore::new(dir.path()).unwrap());
-        let report = crate::testkit::check_store(store.clone()).await.unwrap();
+        let report = testkit::check_store(store.clone()).await.unwrap();
         assert!(report.shares_leases);
-        let key = crate::testkit::fresh_key("corrupt");
+        let key = testkit::fresh_key("corrupt");
         fs::write(store.path_for(&key), b"{ not json").unwrap();
-        crate::testkit::check_corrupt_record(store.as_ref(), &key)
+        testkit::check_corrupt_record(store.as_ref(), &key)
             .await
             .unwrap();
     }
@@ -466,7 +471,7 @@ mod tests {
         fs::write(store.path_for(&key()), b"{ not json").unwrap();
         assert!(matches!(
             store.get(&key()).await,
-            Err(StoreError::Corrupt(_))
+            Err(ref e) if e.kind() == StoreErrorKind::Corrupt
         ));
         assert_eq!(
             store.put(&key(), &token(), None).await.unwrap(),
@@ -485,7 +490,8 @@ mod tests {
         fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
         let error = FileStore::new(&shared).unwrap_err();
         assert!(
-            matches!(error, StoreError::Config(ref m) if m.contains("writable by other users")),
+            error.kind() == StoreErrorKind::Config
+                && error.message().contains("writable by other users"),
             "{error}"
         );
         let mode = fs::metadata(&shared).unwrap().permissions().mode() & 0o7777;
@@ -541,7 +547,7 @@ mod tests {
         assert!(made.success());
         let read = tokio::time::timeout(Duration::from_secs(5), store.get(&key())).await;
         assert!(
-            matches!(read, Ok(Err(StoreError::Unavailable(_)))),
+            matches!(read, Ok(Err(ref e)) if e.kind() == StoreErrorKind::Unavailable),
             "{read:?}"
         );
     }
@@ -588,7 +594,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(dir.path()).unwrap();
         let good =
-            String::from_utf8(record::encode_record(&key(), 1, &token(), None).unwrap()).unwrap();
+            String::from_utf8(tokenmux_store::encode_record(&key(), 1, &token(), None).unwrap())
+                .unwrap();
         let year_10000 = 253_402_300_800u64 + 86_400;
         let cases = [
             // Expiring in the year 10000: read, as expired.
@@ -625,8 +632,8 @@ mod tests {
                     assert!(read.token.expires_at() <= SystemTime::now(), "{bytes}");
                     assert!(read.token.refresh_token().is_some());
                 }
-                Err(StoreError::Corrupt(why)) if !readable => {
-                    assert!(!why.contains("SECRET"), "{why}")
+                Err(error) if !readable && error.kind() == StoreErrorKind::Corrupt => {
+                    assert!(!error.to_string().contains("SECRET"), "{error}")
                 }
                 other => panic!("{bytes}: {other:?}"),
             }

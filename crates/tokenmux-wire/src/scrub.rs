@@ -12,8 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use regex::Regex;
 
-use crate::{Credentials, Secret};
-use tokenmux_wire::Grant;
+use crate::{Grant, Secret};
 
 /// What replaces a secret.
 const REDACTED: &str = "[redacted]";
@@ -26,7 +25,7 @@ const WITHHELD: &str = "[withheld: it echoes what was sent]";
 /// (a body cut short, an echo truncated by the server).
 const MIN_PREFIX: usize = 8;
 /// The longest excerpt of a body, in characters.
-pub(crate) const EXCERPT_CHARS: usize = 200;
+pub const EXCERPT_CHARS: usize = 200;
 
 /// Field names whose values are tokens or secrets: `access_token`,
 /// `refresh_token`, `id_token`, `access`, `token`, `client_secret`, …
@@ -46,7 +45,7 @@ static DECODER_VALUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""(?:\\.|[^"\\])*"|`[^`]*`"#).expect("valid regex"));
 
 /// Removes the secrets of one exchange from text shown to a caller.
-pub(crate) struct Scrubber {
+pub struct Scrubber {
     /// The client id and the secrets sent with it.
     id: String,
     secrets: Vec<Secret>,
@@ -65,21 +64,33 @@ struct Prepared {
 }
 
 impl Scrubber {
-    /// A scrubber for what `credentials` and `grant` send.
-    pub(crate) fn new(credentials: &Credentials, grant: Grant<'_>) -> Self {
-        let mut secrets: Vec<Secret> = credentials.secrets().into_iter().map(Secret::new).collect();
+    /// A scrubber for what client `client_id` sends with `secrets` and
+    /// `grant` (a refresh grant's token is a secret too).
+    ///
+    /// ```
+    /// use tokenmux_wire::{Grant, scrub::Scrubber};
+    ///
+    /// let scrub = Scrubber::new("id", ["s3cr3t-value"], Grant::Primary);
+    /// assert_eq!(scrub.text("echo: s3cr3t-value"), "echo: [redacted]");
+    /// ```
+    pub fn new<'s>(
+        client_id: &str,
+        secrets: impl IntoIterator<Item = &'s str>,
+        grant: Grant<'_>,
+    ) -> Self {
+        let mut secrets: Vec<Secret> = secrets.into_iter().map(Secret::new).collect();
         if let Grant::Refresh(token) = grant {
             secrets.push(token.clone());
         }
         Self {
-            id: credentials.client_id().to_owned(),
+            id: client_id.to_owned(),
             secrets,
             prepared: OnceLock::new(),
         }
     }
 
     /// A scrubber that knows no secrets (token fields are still redacted).
-    pub(crate) fn without_secrets() -> Self {
+    pub fn without_secrets() -> Self {
         Self {
             id: String::new(),
             secrets: Vec::new(),
@@ -130,7 +141,7 @@ impl Scrubber {
     /// `text` without secrets, token values or control characters. Text
     /// from which a secret can still be decoded (JSON escapes and
     /// percent-encoding undone up to four times) is withheld whole.
-    pub(crate) fn text(&self, text: &str) -> String {
+    pub fn text(&self, text: &str) -> String {
         let text = QUOTED_FIELD.replace_all(text, format!(r#""$1": "{REDACTED}"#).as_str());
         let text = PLAIN_FIELD.replace_all(&text, format!("$1={REDACTED}").as_str());
         let text = self.remove_needles(&text);
@@ -149,7 +160,7 @@ impl Scrubber {
     }
 
     /// A decoder's message (serde's quote the values they choke on) made safe.
-    pub(crate) fn decoder_message(&self, message: &str) -> String {
+    pub fn decoder_message(&self, message: &str) -> String {
         let kept = message.starts_with("missing field") || message.starts_with("duplicate field");
         let text = match kept {
             true => message.into(),
@@ -160,7 +171,7 @@ impl Scrubber {
 
     /// A bounded excerpt of a body: token values and known secrets
     /// redacted, controls neutralised, at most 200 characters.
-    pub(crate) fn excerpt(&self, body: &[u8]) -> String {
+    pub fn excerpt(&self, body: &[u8]) -> String {
         let text = match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(mut json) => {
                 redact_json(&mut json);
@@ -223,7 +234,7 @@ fn common_prefix(text: &str, needle: &str) -> usize {
 /// cannot drive a terminal.
 ///
 /// ```
-/// assert_eq!(tokenmux::neutralise_controls("a\x1b[2Jb\r\n"), r"a\u{1b}[2Jb\u{d}\u{a}");
+/// assert_eq!(tokenmux_wire::scrub::neutralise_controls("a\x1b[2Jb\r\n"), r"a\u{1b}[2Jb\u{d}\u{a}");
 /// ```
 pub fn neutralise_controls(text: &str) -> String {
     let dangerous = |c: char| {
@@ -277,10 +288,7 @@ mod tests {
     use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
     fn scrubber() -> Scrubber {
-        Scrubber::new(
-            &Credentials::client("id", "very-secret/+&\"value"),
-            Grant::Primary,
-        )
+        Scrubber::new("id", ["very-secret/+&\"value"], Grant::Primary)
     }
 
     #[test]

@@ -256,7 +256,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Capped<S> {
 /// Whether `error` (from the redis crate) is a reply that passed the cap,
 /// and which cap.
 pub(super) fn passed_cap(error: &redis::RedisError) -> Option<u64> {
-    crate::net::find_cause::<ReplyTooLarge>(error).map(|too_large| too_large.cap)
+    tokenmux_wire::net::find_cause::<ReplyTooLarge>(error).map(|too_large| too_large.cap)
 }
 
 #[cfg(test)]

@@ -11,13 +11,13 @@
 //! - **leases** (stores shared between processes): one holder at a time,
 //!   renewed and released only by their owner;
 //! - **corrupt records** ([`check_corrupt_record`]): reported as
-//!   [`StoreError::Corrupt`], never a panic, and replaced by the next
+//!   [`StoreErrorKind::Corrupt`], never a panic, and replaced by the next
 //!   first write.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use std::sync::Arc;
-//! use tokenmux::{MemoryStore, testkit};
+//! use tokenmux_store::{MemoryStore, testkit};
 //!
 //! let report = testkit::check_store(Arc::new(MemoryStore::default())).await.unwrap();
 //! assert!(report.checked.contains(&"one winner"));
@@ -29,8 +29,9 @@ use std::time::{Duration, SystemTime};
 
 use tokenmux_wire::Secret;
 
-use crate::store::{PutOutcome, StoreError, StoreKey, TokenStore, Versioned};
-use crate::{AccessToken, Lease};
+use crate::{
+    AccessToken, Lease, PutOutcome, StoreError, StoreErrorKind, StoreKey, TokenStore, Versioned,
+};
 
 /// Writers that race from one version in the "one winner" rule.
 const RACERS: usize = 16;
@@ -89,12 +90,12 @@ pub async fn check_store(store: Arc<dyn TokenStore>) -> Result<Report, Violation
 }
 
 /// After the caller made the record at `key` unreadable (garbage bytes, a
-/// foreign value): reading reports [`StoreError::Corrupt`], and a first
+/// foreign value): reading reports [`StoreErrorKind::Corrupt`], and a first
 /// write (`expected: None`) replaces it.
 pub async fn check_corrupt_record(store: &dyn TokenStore, key: &StoreKey) -> Result<(), Violation> {
     const RULE: &str = "corrupt record";
     match store.get(key).await {
-        Err(StoreError::Corrupt(_)) => {}
+        Err(error) if error.kind() == StoreErrorKind::Corrupt => {}
         other => return broken(RULE, format!("get gave {other:?}, not Corrupt")),
     }
     let token = token("after-corruption", None);
@@ -290,6 +291,20 @@ fn stored(rule: &'static str, outcome: Result<PutOutcome, StoreError>) -> Result
 
 fn broken<T>(rule: &'static str, what: String) -> Result<T, Violation> {
     Err(Violation::Broken { rule, what })
+}
+
+/// Makes a FIFO at `path`, for tests of readers that must refuse one
+/// (a FIFO where a file belongs would hang a reader that waits on it).
+#[cfg(unix)]
+pub fn make_fifo(path: &std::path::Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("a FIFO can be made");
 }
 
 #[cfg(test)]

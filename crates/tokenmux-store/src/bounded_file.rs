@@ -45,10 +45,10 @@ pub enum FileReadError {
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("secret");
 /// std::fs::write(&path, "s3cret\n").unwrap();
-/// let (bytes, _metadata) = tokenmux::read_bounded(&path, 1024).unwrap();
+/// let (bytes, _metadata) = tokenmux_store::read_bounded(&path, 1024).unwrap();
 /// assert_eq!(bytes, b"s3cret\n");
-/// assert!(tokenmux::read_bounded(&path, 3).is_err());
-/// assert!(tokenmux::read_bounded(dir.path(), 1024).is_err());
+/// assert!(tokenmux_store::read_bounded(&path, 3).is_err());
+/// assert!(tokenmux_store::read_bounded(dir.path(), 1024).is_err());
 /// ```
 pub fn read_bounded(path: &Path, max: u64) -> Result<(Vec<u8>, std::fs::Metadata), FileReadError> {
     let shown = || path.display().to_string();
@@ -89,22 +89,10 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<(Vec<u8>, std::fs::Metadata
     Ok((bytes, meta))
 }
 
-/// Makes a FIFO at `path`, for tests of readers that must refuse one.
-#[cfg(test)]
-pub(crate) fn make_fifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("a FIFO can be made");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::make_fifo;
 
     #[test]
     fn a_fifo_is_refused_at_once() {

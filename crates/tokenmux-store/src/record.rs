@@ -11,9 +11,10 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{MAX_VERSION, StoreError, StoreKey, Versioned};
+use tokenmux_wire::Secret;
+
 use crate::verifier::Verifier;
-use crate::{AccessToken, Secret};
+use crate::{AccessToken, MAX_VERSION, StoreError, StoreKey, Versioned};
 
 const FORMAT: &str = "tokenmux-token/1";
 
@@ -21,7 +22,7 @@ const FORMAT: &str = "tokenmux-token/1";
 /// never shows it.
 ///
 /// ```
-/// use tokenmux::EncryptionKey;
+/// use tokenmux_store::EncryptionKey;
 ///
 /// let key = EncryptionKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
 /// assert_eq!(format!("{key:?}"), "EncryptionKey([redacted])");
@@ -30,6 +31,12 @@ const FORMAT: &str = "tokenmux-token/1";
 #[derive(Clone)]
 pub struct EncryptionKey(Key);
 
+/// The text given as an [`EncryptionKey`] is not one (it names no part
+/// of what was given).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("an encryption key is 32 bytes in standard base64")]
+pub struct InvalidKey;
+
 impl EncryptionKey {
     /// A key from 32 bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
@@ -37,14 +44,12 @@ impl EncryptionKey {
     }
 
     /// A key from its standard base64 form (32 bytes once decoded).
-    pub fn from_base64(text: &str) -> Result<Self, crate::Error> {
+    pub fn from_base64(text: &str) -> Result<Self, InvalidKey> {
         let bytes = BASE64
             .decode(text.trim())
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or_else(|| {
-                crate::Error::Config("an encryption key is 32 bytes in standard base64".into())
-            })?;
+            .ok_or(InvalidKey)?;
         Ok(Self::from_bytes(bytes))
     }
 
@@ -68,7 +73,7 @@ impl EncryptionKey {
                     aad,
                 },
             )
-            .map_err(|_| StoreError::Unavailable("encryption failed".into()))?;
+            .map_err(|_| StoreError::unavailable("encryption failed"))?;
         Ok(Sealed {
             nonce: BASE64.encode(nonce),
             ciphertext: BASE64.encode(ciphertext),
@@ -76,7 +81,7 @@ impl EncryptionKey {
     }
 
     fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let corrupt = || StoreError::Corrupt("cannot decrypt: wrong key, or altered".into());
+        let corrupt = || StoreError::corrupt("cannot decrypt: wrong key, or altered");
         let nonce = BASE64.decode(&sealed.nonce).map_err(|_| corrupt())?;
         let ciphertext = BASE64.decode(&sealed.ciphertext).map_err(|_| corrupt())?;
         if nonce.len() != 12 {
@@ -190,7 +195,7 @@ struct Envelope {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use tokenmux::{AccessToken, StoreKey, decode_record, encode_record};
+/// use tokenmux_store::{AccessToken, StoreKey, decode_record, encode_record};
 ///
 /// let key = StoreKey::from_parts("acme", "https://auth.example.com", "id", None);
 /// let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
@@ -208,7 +213,7 @@ pub fn encode_record(
     let (token, sealed) = match encryption {
         Some(encryption) => {
             let plaintext =
-                serde_json::to_vec(&record).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                serde_json::to_vec(&record).map_err(|e| StoreError::unavailable(e.to_string()))?;
             (None, Some(encryption.seal(&plaintext, &aad(key, version))?))
         }
         None => (Some(record), None),
@@ -220,30 +225,31 @@ pub fn encode_record(
         token,
         sealed,
     };
-    serde_json::to_vec(&envelope).map_err(|e| StoreError::Unavailable(e.to_string()))
+    serde_json::to_vec(&envelope).map_err(|e| StoreError::unavailable(e.to_string()))
 }
 
 /// Decodes a stored token record as the file and Redis stores do, with
-/// every check: any bytes give a token or a [`StoreError::Corrupt`] that
+/// every check: any bytes give a token or a [`StoreErrorKind::Corrupt`](crate::StoreErrorKind::Corrupt) that
 /// names no secret, never a panic. For tools and fuzzing.
 ///
 /// ```
-/// use tokenmux::{decode_record, Credentials, Provider, StoreError, StoreKey};
+/// use tokenmux_store::{decode_record, StoreErrorKind, StoreKey};
 ///
-/// let key = Provider::neonpanel().store_key(&Credentials::client("id", "secret"));
-/// assert!(matches!(decode_record(&key, b"\xff{", None), Err(StoreError::Corrupt(_))));
+/// let key = StoreKey::from_parts("neonpanel", "https://example.com", "id", None);
+/// let error = decode_record(&key, b"\xff{", None).unwrap_err();
+/// assert_eq!(error.kind(), StoreErrorKind::Corrupt);
 /// ```
 pub fn decode_record(
     key: &StoreKey,
     bytes: &[u8],
     encryption: Option<&EncryptionKey>,
 ) -> Result<Versioned, StoreError> {
-    decode(key, bytes, encryption).map_err(|why| StoreError::Corrupt(why.to_owned()))
+    decode(key, bytes, encryption).map_err(StoreError::corrupt)
 }
 
 /// The token `bytes` store for `key`; why not, if they are not one (the
 /// reason names no secret).
-pub(crate) fn decode(
+fn decode(
     key: &StoreKey,
     bytes: &[u8],
     encryption: Option<&EncryptionKey>,

@@ -8,7 +8,7 @@ use std::error::Error;
 /// Whether `host` (a URL's host, IPv6 in brackets or not) names this
 /// machine: 127.0.0.0/8, `::1`, `localhost` or a name under `.localhost`
 /// (RFC 6761). An IPv4-mapped IPv6 address is another host.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
+pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return ip.is_loopback();
@@ -19,7 +19,7 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
 
 /// `url` without a `user:password@` part (a builder refuses such URLs; a
 /// key made directly must not carry the password into a store either).
-pub(crate) fn without_userinfo(url: &str) -> Cow<'_, str> {
+pub fn without_userinfo(url: &str) -> Cow<'_, str> {
     match reqwest::Url::parse(url) {
         Ok(mut parsed) if has_userinfo(&parsed) => {
             let _ = parsed.set_username("");
@@ -38,7 +38,7 @@ pub(crate) fn without_userinfo(url: &str) -> Cow<'_, str> {
 }
 
 /// Whether `url` has a user or a password.
-pub(crate) fn has_userinfo(url: &reqwest::Url) -> bool {
+pub fn has_userinfo(url: &reqwest::Url) -> bool {
     !url.username().is_empty() || url.password().is_some()
 }
 
@@ -46,9 +46,7 @@ pub(crate) fn has_userinfo(url: &reqwest::Url) -> bool {
 /// cause (sometimes twice) and their `source` skips it, and the redis
 /// crate keeps causes in an `Arc` whose `source` skips it too: the walk
 /// goes into both.
-pub(crate) fn find_cause<'a, T: Error + 'static>(
-    error: &'a (dyn Error + 'static),
-) -> Option<&'a T> {
+pub fn find_cause<'a, T: Error + 'static>(error: &'a (dyn Error + 'static)) -> Option<&'a T> {
     type Shared = std::sync::Arc<dyn Error + Send + Sync>;
     let mut next: Option<&(dyn Error + 'static)> = Some(error);
     while let Some(mut error) = next {
@@ -68,7 +66,7 @@ pub(crate) fn find_cause<'a, T: Error + 'static>(
 
 /// Whether rustls failed somewhere in `error`'s causes (an HTTP or a
 /// Redis connection).
-pub(crate) fn is_tls_failure(error: &(dyn Error + 'static)) -> bool {
+pub fn is_tls_failure(error: &(dyn Error + 'static)) -> bool {
     find_cause::<rustls::Error>(error).is_some()
 }
 

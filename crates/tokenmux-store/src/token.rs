@@ -4,7 +4,7 @@ use std::fmt;
 use std::hash::{Hash as _, Hasher as _};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::HeaderValue;
+use http::HeaderValue;
 use tokenmux_wire::Secret;
 
 use crate::verifier::Verifier;
@@ -14,7 +14,7 @@ use crate::verifier::Verifier;
 ///
 /// ```
 /// # use std::time::{Duration, SystemTime};
-/// use tokenmux::AccessToken;
+/// use tokenmux_store::AccessToken;
 ///
 /// let token = AccessToken::new("abc123", SystemTime::now(), Duration::from_secs(60));
 /// assert_eq!(token.authorization().to_str().unwrap(), "Bearer abc123");
@@ -52,14 +52,16 @@ impl AccessToken {
         self
     }
 
-    /// Marks it as obtained with the credentials `verifier` stands for.
-    pub(crate) fn with_verifier(mut self, verifier: Option<std::sync::Arc<Verifier>>) -> Self {
+    /// Marks it as obtained with the credentials `verifier` stands for
+    /// (the facade does when it publishes a token; a store keeps it in
+    /// the record).
+    pub fn with_verifier(mut self, verifier: Option<std::sync::Arc<Verifier>>) -> Self {
         self.verifier = verifier;
         self
     }
 
     /// The verifier of the credentials that obtained it, if known.
-    pub(crate) fn verifier(&self) -> Option<&Verifier> {
+    pub fn verifier(&self) -> Option<&Verifier> {
         self.verifier.as_deref()
     }
 
@@ -137,10 +139,10 @@ pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(315_360_000);
 /// store or an agent, is checked with it.
 ///
 /// ```
-/// assert!(tokenmux::is_header_safe("eyJ.abc-_~+/="));
-/// assert!(!tokenmux::is_header_safe("a\r\nX-Injected: 1"));
-/// assert!(!tokenmux::is_header_safe("\u{1b}[2J"));
-/// assert!(!tokenmux::is_header_safe(""));
+/// assert!(tokenmux_store::is_header_safe("eyJ.abc-_~+/="));
+/// assert!(!tokenmux_store::is_header_safe("a\r\nX-Injected: 1"));
+/// assert!(!tokenmux_store::is_header_safe("\u{1b}[2J"));
+/// assert!(!tokenmux_store::is_header_safe(""));
 /// ```
 pub fn is_header_safe(token: &str) -> bool {
     !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic())
@@ -148,7 +150,13 @@ pub fn is_header_safe(token: &str) -> bool {
 
 /// 8 hex digits of a keyed hash: enough to tell tokens apart in logs,
 /// nothing of the token itself.
-pub(crate) fn fingerprint(secret: &str) -> String {
+///
+/// ```
+/// let tag = tokenmux_store::fingerprint("a-token");
+/// assert_eq!(tag.len(), 8);
+/// assert_eq!(tag, tokenmux_store::fingerprint("a-token"));
+/// ```
+pub fn fingerprint(secret: &str) -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     secret.hash(&mut hasher);
     format!("{:08x}", hasher.finish() as u32)

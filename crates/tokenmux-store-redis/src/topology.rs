@@ -12,7 +12,7 @@ use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::dial::Endpoint;
 use super::sentinel::Sentinels;
-use crate::store::StoreError;
+use tokenmux_store::StoreError;
 
 /// How the store finds its Redis.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +54,7 @@ struct Identity {
 
 impl Identity {
     fn parse(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), StoreError> {
-        let unusable = || StoreError::Config("the client certificate or key is not PEM".into());
+        let unusable = || StoreError::config("the client certificate or key is not PEM");
         let chain = CertificateDer::pem_slice_iter(&self.chain)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| unusable())?;
@@ -69,7 +69,7 @@ impl Identity {
 impl Target {
     pub(super) fn new(topology: Topology, urls: &[&str]) -> Result<Self, StoreError> {
         if urls.is_empty() {
-            return Err(StoreError::Config("no Redis URL given".into()));
+            return Err(StoreError::config("no Redis URL given"));
         }
         let mut addresses = Vec::new();
         let (mut hidden, mut local, mut tls) = (Vec::new(), true, Vec::new());
@@ -81,13 +81,13 @@ impl Target {
             tls.push(described.tls);
         }
         if tls.iter().any(|t| *t != tls[0]) {
-            return Err(StoreError::Config(
-                "mixed redis:// and rediss:// URLs: use one scheme for every node".into(),
+            return Err(StoreError::config(
+                "mixed redis:// and rediss:// URLs: use one scheme for every node",
             ));
         }
         if topology != Topology::Single && addresses.iter().any(|a| a.starts_with("redis+unix")) {
-            return Err(StoreError::Config(
-                "cluster and sentinel nodes are reached over TCP, not a unix socket".into(),
+            return Err(StoreError::config(
+                "cluster and sentinel nodes are reached over TCP, not a unix socket",
             ));
         }
         Ok(Self {
@@ -108,7 +108,7 @@ impl Target {
         self.require_tls("a CA file")?;
         let pem = read_pem(path, "CA file")?;
         if !pem.windows(11).any(|w| w == b"CERTIFICATE") {
-            return Err(StoreError::Config(format!(
+            return Err(StoreError::config(format!(
                 "the CA file {} holds no PEM certificate",
                 path.display()
             )));
@@ -131,7 +131,7 @@ impl Target {
         // Checked now, so that a wrong file is a configuration error and
         // not a connection that fails on every call.
         identity.parse().map_err(|_| {
-            StoreError::Config(format!(
+            StoreError::config(format!(
                 "{} and {} are not a PEM certificate chain and its private key",
                 certificate.display(),
                 key.display()
@@ -144,7 +144,7 @@ impl Target {
     fn require_tls(&self, what: &str) -> Result<(), StoreError> {
         match self.tls {
             true => Ok(()),
-            false => Err(StoreError::Config(format!(
+            false => Err(StoreError::config(format!(
                 "{what} is for TLS: use a rediss:// URL ({})",
                 self.address
             ))),
@@ -177,10 +177,10 @@ impl Target {
         match &self.ca {
             Some(pem) => {
                 for certificate in CertificateDer::pem_slice_iter(pem) {
-                    let certificate = certificate
-                        .map_err(|_| StoreError::Config("the CA file is not PEM".into()))?;
+                    let certificate =
+                        certificate.map_err(|_| StoreError::config("the CA file is not PEM"))?;
                     roots.add(certificate).map_err(|_| {
-                        StoreError::Config("the CA file holds a certificate rustls refuses".into())
+                        StoreError::config("the CA file holds a certificate rustls refuses")
                     })?;
                 }
             }
@@ -190,8 +190,8 @@ impl Target {
                 let found = rustls_native_certs::load_native_certs();
                 roots.add_parsable_certificates(found.certs);
                 if roots.is_empty() {
-                    return Err(StoreError::Config(
-                        "no system CA certificates found for rediss://: give a CA file".into(),
+                    return Err(StoreError::config(
+                        "no system CA certificates found for rediss://: give a CA file",
                     ));
                 }
             }
@@ -201,7 +201,7 @@ impl Target {
             Some(identity) => {
                 let (chain, key) = identity.parse()?;
                 builder.with_client_auth_cert(chain, key).map_err(|_| {
-                    StoreError::Config("the client certificate and key do not go together".into())
+                    StoreError::config("the client certificate and key do not go together")
                 })?
             }
             None => builder.with_no_client_auth(),
@@ -253,7 +253,7 @@ impl Target {
     }
 
     fn unusable(&self) -> StoreError {
-        StoreError::Config(format!("`{}` is not a usable Redis URL", self.address))
+        StoreError::config(format!("`{}` is not a usable Redis URL", self.address))
     }
 }
 
@@ -273,9 +273,9 @@ const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
 /// A PEM file: bounded, never a FIFO (it would hang the reader).
 fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, StoreError> {
-    crate::read_bounded(path, MAX_PEM_BYTES)
+    tokenmux_store::read_bounded(path, MAX_PEM_BYTES)
         .map(|(bytes, _)| bytes)
-        .map_err(|e| StoreError::Config(format!("the {what}: {e}")))
+        .map_err(|e| StoreError::config(format!("the {what}: {e}")))
 }
 
 struct Described {
@@ -288,13 +288,13 @@ struct Described {
 /// What of a URL may be printed, the password that must not be, and
 /// whether it names this machine.
 fn describe(url: &str) -> Result<Described, StoreError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|_| StoreError::Config("a Redis URL is not a URL".into()))?;
+    let parsed =
+        url::Url::parse(url).map_err(|_| StoreError::config("a Redis URL is not a URL"))?;
     let tls = match parsed.scheme() {
         "redis" | "redis+unix" | "unix" => false,
         "rediss" => true,
         other => {
-            return Err(StoreError::Config(format!(
+            return Err(StoreError::config(format!(
                 "a Redis URL starts with redis:// or rediss:// (TLS), not {other}://"
             )));
         }
@@ -308,7 +308,7 @@ fn describe(url: &str) -> Result<Described, StoreError> {
     }
     let (address, local) = match parsed.host_str() {
         Some(host) => {
-            let local = crate::net::is_loopback_host(host);
+            let local = tokenmux_wire::net::is_loopback_host(host);
             let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
             let address = format!("{}://{host}{port}{}", parsed.scheme(), parsed.path());
             (address, local)
@@ -366,7 +366,7 @@ mod tests {
         assert!(d.hidden.contains(&"p@ss".to_owned()) && d.tls);
         assert!(describe("http://cache").is_err());
         let mixed = Target::new(Topology::Cluster, &["redis://a:1", "rediss://b:2"]);
-        assert!(matches!(mixed, Err(StoreError::Config(_))));
+        assert!(matches!(mixed, Err(ref e) if e.kind() == tokenmux_store::StoreErrorKind::Config));
         let plain = Target::new(Topology::Single, &["redis://a:1"]).unwrap();
         let mut plain2 = plain.clone();
         let why = plain2.set_ca_file(Path::new("/nonexistent")).unwrap_err();
@@ -377,7 +377,7 @@ mod tests {
     fn a_fifo_as_a_ca_file_is_refused_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("ca.pem");
-        crate::bounded_file::make_fifo(&fifo);
+        tokenmux_store::testkit::make_fifo(&fifo);
         let mut target = Target::new(Topology::Single, &["rediss://localhost:1"]).unwrap();
         let why = target.set_ca_file(&fifo).unwrap_err();
         assert!(

@@ -22,7 +22,7 @@ use super::dial::{ClusterNode, Dialer};
 use super::reply_cap::passed_cap;
 use super::sentinel::Sentinels;
 use super::topology::{Target, Topology, hash_slot};
-use crate::store::StoreError;
+use tokenmux_store::StoreError;
 
 /// How often the background probe tries an unreachable Redis.
 const RECONNECT_PERIOD: Duration = Duration::from_millis(250);
@@ -109,7 +109,7 @@ impl Connector {
     /// The link, made on first use; fails at once while Redis is down.
     pub(super) async fn link(self: &Arc<Self>) -> Result<Link, StoreError> {
         if self.down.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::unavailable(format!(
                 "Redis at {} is unreachable; reconnecting in the background",
                 self.target.address
             )));
@@ -145,9 +145,10 @@ impl Connector {
                 Link::Cluster(client.get_async_generic_connection::<ClusterNode>().await?)
             }
             Topology::Sentinel { .. } => {
-                let sentinels = self.sentinels.as_ref().ok_or_else(|| {
-                    config_error(StoreError::Config("unusable sentinel URLs".into()))
-                })?;
+                let sentinels = self
+                    .sentinels
+                    .as_ref()
+                    .ok_or_else(|| config_error(StoreError::config("unusable sentinel URLs")))?;
                 Link::Node(sentinels.master(dialer).await?)
             }
         };
@@ -177,7 +178,7 @@ impl Connector {
         };
         match tokio::time::timeout(self.timeout, connect).await {
             Ok(Err(error)) => self.failed(error),
-            _ => StoreError::Unavailable(format!(
+            _ => StoreError::unavailable(format!(
                 "Redis Cluster at {}: no node answered",
                 self.target.address
             )),
@@ -216,7 +217,7 @@ impl Connector {
                 let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
                 let answer = self.call(connection.route_command(wait, routing)).await?;
                 redis::from_redis_value(answer)
-                    .map_err(|e| StoreError::Unavailable(self.scrub(&e.to_string())))
+                    .map_err(|e| StoreError::unavailable(self.scrub(&e.to_string())))
             }
         }
     }
@@ -225,7 +226,7 @@ impl Connector {
         self.forget_node();
         let why = format!("no answer within {:?}", self.timeout);
         self.went_down(&why);
-        StoreError::Unavailable(format!("Redis at {}: {why}", self.target.address))
+        StoreError::unavailable(format!("Redis at {}: {why}", self.target.address))
     }
 
     /// The error for the caller. Certificates and refused credentials are
@@ -238,15 +239,15 @@ impl Connector {
         let address = &self.target.address;
         if let Some(cap) = passed_cap(&error) {
             error!(redis = %address, cap, "Redis sent a reply over the size limit; connection closed");
-            return StoreError::Unavailable(format!(
+            return StoreError::unavailable(format!(
                 "Redis at {address} sent a reply larger than {cap} bytes (max_reply_bytes); \
                  the connection was closed. Is it a Redis, and is it the one configured?"
             ));
         }
         let why = self.scrub(&error.to_string());
-        if crate::net::is_tls_failure(&error) {
+        if tokenmux_wire::net::is_tls_failure(&error) {
             error!(redis = %address, %why, "Redis TLS handshake failed");
-            return StoreError::Tls(format!("Redis at {address}: {why}"));
+            return StoreError::tls(format!("Redis at {address}: {why}"));
         }
         let denied = matches!(
             error.kind(),
@@ -254,23 +255,23 @@ impl Connector {
         ) || matches!(error.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"));
         if denied {
             error!(redis = %address, %why, "Redis refused tokenmux's user or command");
-            return StoreError::Denied(format!("Redis at {address}: {why}"));
+            return StoreError::denied(format!("Redis at {address}: {why}"));
         }
         let redirected = matches!(
             error.kind(),
             ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask)
         );
         if redirected {
-            return StoreError::Config(format!(
+            return StoreError::config(format!(
                 "Redis at {address} is a node of a Redis Cluster: give its nodes as a cluster \
                  (RedisStore::cluster, `cluster:` in a config file, --redis-cluster)"
             ));
         }
         if error.kind() == ErrorKind::InvalidClientConfig {
-            return StoreError::Config(format!("Redis at {address}: {why}"));
+            return StoreError::config(format!("Redis at {address}: {why}"));
         }
         self.went_down(&why);
-        StoreError::Unavailable(format!("Redis at {address}: {why}"))
+        StoreError::unavailable(format!("Redis at {address}: {why}"))
     }
 
     /// Drops a single node's connection, so the next call makes a new one
@@ -339,7 +340,7 @@ impl Connector {
             Some(at) => format!("{}…", &text[..at]),
             None => text,
         };
-        crate::scrub::Scrubber::without_secrets().excerpt(text.as_bytes())
+        tokenmux_wire::scrub::Scrubber::without_secrets().excerpt(text.as_bytes())
     }
 }
 

@@ -1,0 +1,162 @@
+//! The contract between the facade and a store: what a store keeps
+//! (a token and its version), how it is written (compare-and-swap), and
+//! how holders sharing it take turns (leases).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{AccessToken, StoreError, StoreKey};
+
+/// A stored token and its version; every write makes a new version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned {
+    /// The token (with its refresh token, if any).
+    pub token: AccessToken,
+    /// The version, for compare-and-swap.
+    pub version: u64,
+}
+
+/// What a [`TokenStore::put`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Written as this version.
+    Stored {
+        /// The new version.
+        version: u64,
+    },
+    /// Not written: the stored version was not the expected one (another
+    /// holder wrote first). The current value is returned.
+    Conflict {
+        /// What is stored now.
+        current: Option<Versioned>,
+    },
+}
+
+/// Permission for one holder of a shared store to fetch a key's token
+/// while the others wait for it; see [`TokenStore::try_lease`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tokenmux_store::Lease;
+///
+/// let lease = Lease::new("5f1c…", Duration::from_secs(10));
+/// assert_eq!(lease.ttl(), Some(Duration::from_secs(10)));
+/// assert_eq!(Lease::unshared().ttl(), None);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    owner: String,
+    ttl: Option<Duration>,
+}
+
+impl Lease {
+    /// A lease held by `owner` (a random value, unique per attempt) that
+    /// lapses after `ttl` unless renewed.
+    pub fn new(owner: impl Into<String>, ttl: Duration) -> Self {
+        Self {
+            owner: owner.into(),
+            ttl: Some(ttl),
+        }
+    }
+
+    /// The lease of a store nobody else shares: always granted, never lapses.
+    pub fn unshared() -> Self {
+        Self {
+            owner: String::new(),
+            ttl: None,
+        }
+    }
+
+    /// Who holds it.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// How long it lasts unless renewed; `None`: until released.
+    pub fn ttl(&self) -> Option<Duration> {
+        self.ttl
+    }
+}
+
+/// Keeps tokens, with compare-and-swap on a version so that a rotated
+/// refresh token is never overwritten by an older one.
+#[async_trait]
+pub trait TokenStore: Send + Sync + std::fmt::Debug {
+    /// The stored token, if any.
+    async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError>;
+
+    /// Stores `token` if the stored version is `expected` (`None`: nothing
+    /// stored yet).
+    async fn put(
+        &self,
+        key: &StoreKey,
+        token: &AccessToken,
+        expected: Option<u64>,
+    ) -> Result<PutOutcome, StoreError>;
+
+    /// Asks to be the one holder fetching `key`'s token, so that holders
+    /// sharing the store make one upstream request between them.
+    /// `Ok(None)`: another holder has the lease; wait for the token it
+    /// stores (poll [`get`](Self::get)), and ask again if none comes.
+    ///
+    /// The default, for stores no other process fetches through, always
+    /// grants [`Lease::unshared`].
+    async fn try_lease(&self, key: &StoreKey) -> Result<Option<Lease>, StoreError> {
+        let _ = key;
+        Ok(Some(Lease::unshared()))
+    }
+
+    /// Extends `lease` by its ttl, while its fetch is still running.
+    /// `Ok(false)`: it had lapsed (another holder may be fetching now).
+    async fn renew_lease(&self, key: &StoreKey, lease: &Lease) -> Result<bool, StoreError> {
+        let _ = (key, lease);
+        Ok(true)
+    }
+
+    /// Gives `lease` back (only if still held by its owner).
+    async fn release_lease(&self, key: &StoreKey, lease: &Lease) -> Result<(), StoreError> {
+        let _ = (key, lease);
+        Ok(())
+    }
+
+    /// Refuses a configuration that is unsafe to use, before any token is
+    /// stored: the facade's `TokenSourceBuilder::build` calls it and fails
+    /// with a configuration error.
+    /// The default accepts.
+    fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The compare-and-swap rule every store applies: the write goes ahead, as
+/// the returned version, only if what is stored is at version `expected`
+/// (`None`: nothing stored); otherwise the conflict to report. A store of
+/// your own calls it with what it holds, under its own lock or
+/// transaction, then writes [`encode_record`](crate::encode_record)'s bytes.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tokenmux_store::{AccessToken, PutOutcome, Versioned, next_version};
+///
+/// let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
+/// assert_eq!(next_version(None, None), Ok(1));
+/// let stored = Versioned { token, version: 1 };
+/// assert_eq!(next_version(Some(&stored), Some(1)), Ok(2));
+/// assert!(matches!(next_version(Some(&stored), None), Err(PutOutcome::Conflict { .. })));
+/// ```
+pub fn next_version(current: Option<&Versioned>, expected: Option<u64>) -> Result<u64, PutOutcome> {
+    let next = expected.map_or(Some(1), |v| v.checked_add(1));
+    match next {
+        Some(next) if current.map(|c| c.version) == expected && next < MAX_VERSION => Ok(next),
+        // A version at the end of its range reads as corrupt (record::decode),
+        // so the stores replace it rather than ever overflow.
+        _ => Err(PutOutcome::Conflict {
+            current: current.cloned(),
+        }),
+    }
+}
+
+/// Versions stay below this (2^53: exact in every JSON reader); a record
+/// at or above it reads as corrupt and is replaced.
+pub const MAX_VERSION: u64 = 1 << 53;
