@@ -57,14 +57,14 @@ pub fn generate(spec: &SpecFile, api: OpenAPI) -> Result<String, GenError> {
         }
     }
     let wire = wire_tables(&lowered, &description);
-    let glue = glue::endpoint(spec, &title, &lowered, &description)?;
-    let tokens = split_doc_lines(quote! { #client #wire #glue });
+    let (spec_table, endpoint) = glue::endpoint(spec, &title, &lowered, &description)?;
+    let tokens = split_doc_lines(quote! { #client #wire #spec_table });
     let file: syn::File = syn::parse2(tokens).map_err(|e| GenError::Internal {
         spec: spec.display_path.clone(),
         message: format!("progenitor produced code that does not parse: {e}"),
     })?;
     let body = rustfmt(&spec.display_path, &prettyplease::unparse(&file))?;
-    Ok(format!("{}{body}", header(spec)))
+    Ok(format!("{}{body}{endpoint}", header(spec)))
 }
 
 /// Splits every multi-line `#[doc = "…"]` into one attribute per line.
@@ -226,7 +226,8 @@ fn single_operation_specs(api: &OpenAPI) -> impl Iterator<Item = (String, OpenAP
     })
 }
 
-/// `SERVERS`, `OPERATIONS` and the `ClientHooks` impl that applies them.
+/// `SERVERS`, `OPERATIONS` and the `ClientHooks` impl that applies them
+/// (written once, in `tokenmux_wire::client_hooks!`).
 fn wire_tables(lowered: &Lowered, description: &Description) -> TokenStream {
     let servers = lowered.servers.iter().enumerate().map(|(i, server)| {
         let url = &server.url;
@@ -250,32 +251,7 @@ fn wire_tables(lowered: &Lowered, description: &Description) -> TokenStream {
         /// lowering the spec for progenitor.
         pub const OPERATIONS: &[tokenmux_wire::OperationWire] = &[#(#operations),*];
 
-        impl ClientHooks<tokenmux_wire::ClientConfig> for Client {
-            async fn pre<E>(
-                &self,
-                request: &mut reqwest::Request,
-                info: &OperationInfo,
-            ) -> std::result::Result<(), Error<E>> {
-                tokenmux_wire::prepare_request(request, OPERATIONS, info.operation_id, self.inner())
-                    .await
-            }
-
-            async fn exec(
-                &self,
-                request: reqwest::Request,
-                _info: &OperationInfo,
-            ) -> reqwest::Result<reqwest::Response> {
-                tokenmux_wire::execute(self.client(), request, self.inner()).await
-            }
-
-            async fn post<E>(
-                &self,
-                result: &reqwest::Result<reqwest::Response>,
-                _info: &OperationInfo,
-            ) -> std::result::Result<(), Error<E>> {
-                tokenmux_wire::inspect_response(result)
-            }
-        }
+        tokenmux_wire::client_hooks!(Client, OPERATIONS);
     }
 }
 

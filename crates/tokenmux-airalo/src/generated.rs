@@ -657,29 +657,7 @@ pub const OPERATIONS: &[tokenmux_wire::OperationWire] = &[tokenmux_wire::Operati
     accept: Some("application/json"),
     auth: tokenmux_wire::ClientAuth::None,
 }];
-impl ClientHooks<tokenmux_wire::ClientConfig> for Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> std::result::Result<(), Error<E>> {
-        tokenmux_wire::prepare_request(request, OPERATIONS, info.operation_id, self.inner()).await
-    }
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        _info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        tokenmux_wire::execute(self.client(), request, self.inner()).await
-    }
-    async fn post<E>(
-        &self,
-        result: &reqwest::Result<reqwest::Response>,
-        _info: &OperationInfo,
-    ) -> std::result::Result<(), Error<E>> {
-        tokenmux_wire::inspect_response(result)
-    }
-}
+tokenmux_wire::client_hooks!(Client, OPERATIONS);
 /// What `specs/airalo.yaml` says about its token endpoint.
 pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointSpec {
     name: "airalo",
@@ -737,45 +715,12 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
     max_lifetime_secs: Some(86400u64),
     success_example: None,
 };
-/// The token endpoint, as the tokenmux facade uses it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Endpoint;
-/// The token endpoint: pass it to `tokenmux::Provider::from_endpoint`.
-pub static ENDPOINT: Endpoint = Endpoint;
-impl tokenmux_wire::TokenEndpoint for Endpoint {
-    fn spec(&self) -> &'static tokenmux_wire::EndpointSpec {
-        &ENDPOINT_SPEC
-    }
-    fn request<'a>(
-        &'a self,
-        request: tokenmux_wire::TokenRequest<'a>,
-    ) -> tokenmux_wire::BoxFuture<'a, tokenmux_wire::EndpointResult> {
-        Box::pin(async move {
-            match request.grant.kind() {
-                kind @ tokenmux_wire::GrantKind::Primary => {
-                    let (body, config) = tokenmux_wire::request_body::<types::V2TokenPostRequest>(
-                        &ENDPOINT_SPEC,
-                        kind,
-                        &request,
-                    )?;
-                    let response =
-                        Client::new_with_client(request.base_url, request.http.clone(), config)
-                            .v2_token_post()
-                            .body(body)
-                            .send()
-                            .await;
-                    tokenmux_wire::issued_response(response, &ENDPOINT_SPEC)
-                }
-                tokenmux_wire::GrantKind::Refresh => {
-                    Err(tokenmux_wire::ClientError::InvalidRequest(format!(
-                        "{} issues no refresh tokens",
-                        ENDPOINT_SPEC.name
-                    )))
-                }
-            }
-        })
-    }
-    fn decode_success(&self, body: &[u8]) -> Result<tokenmux_wire::Issued, serde_json::Error> {
-        tokenmux_wire::decode_issued::<types::V2TokenPost200Response>(body, &ENDPOINT_SPEC)
-    }
+
+tokenmux_wire::token_endpoint! {
+    spec: ENDPOINT_SPEC,
+    client: Client,
+    success: types::V2TokenPost200Response,
+    grants: {
+        (Primary) => v2_token_post(types::V2TokenPostRequest),
+    },
 }

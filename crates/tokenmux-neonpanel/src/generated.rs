@@ -406,29 +406,7 @@ pub const OPERATIONS: &[tokenmux_wire::OperationWire] = &[tokenmux_wire::Operati
     accept: Some("application/json"),
     auth: tokenmux_wire::ClientAuth::None,
 }];
-impl ClientHooks<tokenmux_wire::ClientConfig> for Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> std::result::Result<(), Error<E>> {
-        tokenmux_wire::prepare_request(request, OPERATIONS, info.operation_id, self.inner()).await
-    }
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        _info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        tokenmux_wire::execute(self.client(), request, self.inner()).await
-    }
-    async fn post<E>(
-        &self,
-        result: &reqwest::Result<reqwest::Response>,
-        _info: &OperationInfo,
-    ) -> std::result::Result<(), Error<E>> {
-        tokenmux_wire::inspect_response(result)
-    }
-}
+tokenmux_wire::client_hooks!(Client, OPERATIONS);
 /// What `specs/neonpanel.yaml` says about its token endpoint.
 pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointSpec {
     name: "neonpanel",
@@ -477,45 +455,12 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
         "{\"access_token\":\"dgewqereXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiI5YjkyMWFkYi0wZDlkLTQ4YjUtYWYxOC1mNzNjZjY5NTcwOWIiLCJqdGkiOiJlMzU2MjUwMDhkZWNlMmIxODQ2ZTA3ZTExY2Q3ZGYyZTlhNWFlMGRkMzVjZTA3YjFhNWY2YWYzMzBlZjg2Mjc3ZDc2YjQ2OTJjYTI1MzYwMiIsImlhdCI6MTcxMDkyOTU1Ny45NDQyNTUsIm5iZiI6MTcxMDkyOTU1Ny45NDQyNTcsImV4cCI6MTcyNjgyNzE1Ny45Mzk4NDcsInN1YiI6IjQ2Iiwic2NvcGVzIjpbXX0.Y7HY-2jFqDShZp4r8uTiZ-do-T2y5N5o3aDj_da3ZtBMo6LrqCceYtky48HJwgEtzN_IAGjpN3FkB2w47q0Xd0zUEB9cEyims6WBXExlkPli3F-XKjjo4b37pL9yIigdluCSc1Hd_Uc5NbNG4QqCvFf3xhrCKPMG1Tfz3eKqZ2uiIjeE4MaQAKXh5IAXT218Tk7vwXBRLB9XKZ5nehD4ZUI8vukMy8PZfRATGOCsdblJVvBEWKuwYu-5FJ66rVBZ8SiwZv2eHCFSl7J2yWkFb7J-4hmdIhWK0GSzxZyChUKl5FNgnVGE2g81up-n_vxEW-JF_dBK9zN6_pI2Ova8QClfnlbgIpvTl-qNRPw9huXraohgNuT-MRe4y8C9vFmPwCthQePB3_c9pkaUnyeHqtGrhkJLzBdlUEogrVRmGCJLk0VxheVcMMUhxEkOmFn3xzeAuh-JGrAPQugySs0AyKyWWbPd51_Jq8RGlS8vDSPOxLzObP9W802h2BnL8DbV8TBm4Ux_PTLs6l07G21u_WLEK1F3fxElJEKmRK4rTAOIzQuFw0cAqByT3moW9TKba1B0KAvW\",\"expires_in\":15897600,\"token_type\":\"Bearer\"}",
     ),
 };
-/// The token endpoint, as the tokenmux facade uses it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Endpoint;
-/// The token endpoint: pass it to `tokenmux::Provider::from_endpoint`.
-pub static ENDPOINT: Endpoint = Endpoint;
-impl tokenmux_wire::TokenEndpoint for Endpoint {
-    fn spec(&self) -> &'static tokenmux_wire::EndpointSpec {
-        &ENDPOINT_SPEC
-    }
-    fn request<'a>(
-        &'a self,
-        request: tokenmux_wire::TokenRequest<'a>,
-    ) -> tokenmux_wire::BoxFuture<'a, tokenmux_wire::EndpointResult> {
-        Box::pin(async move {
-            match request.grant.kind() {
-                kind @ tokenmux_wire::GrantKind::Primary => {
-                    let (body, config) = tokenmux_wire::request_body::<types::LoginRequest>(
-                        &ENDPOINT_SPEC,
-                        kind,
-                        &request,
-                    )?;
-                    let response =
-                        Client::new_with_client(request.base_url, request.http.clone(), config)
-                            .login()
-                            .body(body)
-                            .send()
-                            .await;
-                    tokenmux_wire::issued_response(response, &ENDPOINT_SPEC)
-                }
-                tokenmux_wire::GrantKind::Refresh => {
-                    Err(tokenmux_wire::ClientError::InvalidRequest(format!(
-                        "{} issues no refresh tokens",
-                        ENDPOINT_SPEC.name
-                    )))
-                }
-            }
-        })
-    }
-    fn decode_success(&self, body: &[u8]) -> Result<tokenmux_wire::Issued, serde_json::Error> {
-        tokenmux_wire::decode_issued::<types::LoginResponse>(body, &ENDPOINT_SPEC)
-    }
+
+tokenmux_wire::token_endpoint! {
+    spec: ENDPOINT_SPEC,
+    client: Client,
+    success: types::LoginResponse,
+    grants: {
+        (Primary) => login(types::LoginRequest),
+    },
 }

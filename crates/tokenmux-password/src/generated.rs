@@ -677,29 +677,7 @@ pub const OPERATIONS: &[tokenmux_wire::OperationWire] = &[tokenmux_wire::Operati
     accept: Some("application/json"),
     auth: tokenmux_wire::ClientAuth::Basic,
 }];
-impl ClientHooks<tokenmux_wire::ClientConfig> for Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> std::result::Result<(), Error<E>> {
-        tokenmux_wire::prepare_request(request, OPERATIONS, info.operation_id, self.inner()).await
-    }
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        _info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        tokenmux_wire::execute(self.client(), request, self.inner()).await
-    }
-    async fn post<E>(
-        &self,
-        result: &reqwest::Result<reqwest::Response>,
-        _info: &OperationInfo,
-    ) -> std::result::Result<(), Error<E>> {
-        tokenmux_wire::inspect_response(result)
-    }
-}
+tokenmux_wire::client_hooks!(Client, OPERATIONS);
 /// What `specs/password.yaml` says about its token endpoint.
 pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointSpec {
     name: "password",
@@ -793,39 +771,12 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
         "{\"access_token\":\"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiI5ZDIxYmUwYS01MzE5LTRkZDAtOTQ4Mi0zOTM5Njg0YzY3ODIiLCJqdGkiOiIyMTE0MTFlYWExZGU1YTRlNzcxOGRmODk1N2M2YWQyNzAzZTk0YzBhMjJjNDZlNTM4NWZmMTM0N2FjNDhiYzFkNjRlOTU2ODE0OWZjZmQ3NiIsImlhdCI6MTcyNzc1OTEzOS44MzI2NjEsIm5iZiI6MTcyNzc1OTEzOS44MzI2NjQsImV4cCI6MTcyNzc2MjczOS44MDQwMDYsInN1YiI6IjEiLCJzY29wZXMiOltdfQ.YTbSjKgZg4v8D2n11Az9TqjiJVvTyQPl-8BoqqkdfGhUlkMZ4DZ-JT49m7KPh-Y6slX8qzr_ZMryeKhbN_avR0lRxRt-xPkuXUbvGld-TpWHbsJ6eR7QK2UGyzMhM_CRQQH9MYNx8tIcNTON_mmp6DcqV9GcHzP20rUfkUIByvwaZF36l1rx3RosRjttvG1Jff9SeFcaHAwpy8uk9iu0nplOS-Se88Se8Ir8TU_kEZfUudwPw-7GEsQ2Bz9Z_AuZheVvBt8uPjlCGGjfGl7dcG_wy4JYkb3fyKe8IqTcTb6vsjC24pvtijkjaJljUaePzaPp5k5EdGXxLtYkAhxDBSmaxSicVesh-EHbqJHQmwc_CPN9K6tiuSv6YmGEfau4Mn6ryULDyjngvvN_gvAj7-F2cwk76pZWfcVMPazG40CfSyrfWG8xv7kuYNiZLQ48k8oahDdqoYK9a0MhBXmdq4AO6OKKPhp9_rS86ecB1vWNqKOJg3pnDq9cgsR26vXADrpJiL4ETDl3djR4sBGpBaqUstSC79H91yGApxfOvUWVxyA7ou_dEoryMaW6iVzwEv5-hZG9c3CoNEupvd_YeFjFSby-eBQ8AjubZm_B_NUbcJq7G4XoV2K1Gzpvfcvywb9F5cFANX-aoBLESauW8kPi7MA3n2QrXpadtmgBSD4\",\"expires_in\":3600,\"refresh_token\":\"def50200b3b5e3ec4f608279263600e4041189dccaabe3e16ad487e72c26b80a128fcfe6232d21c4c9441ee258b8f03964f4685643865677e2e2613a7ed7251849f13934028f84dc33cbf589a6ce0c37e98066e561fbe16997751a831dd9df294a690c3ac43beab27cb86e64fa7eb1fe572c514fb5487d929dfc6b415f34803ce7168cd468fbc9a0f30b460244a8b9da559ec5dfe1b7b01f52219150e02d75a001007fed26a1fd66f2086fed15e4961f9481fdbdac032b3c055e5d6509e615e831fa6b395195cc561b14be95d9f16bf73a77bedcf20b9348e11d1a2a8bab3abaa62f585f1aa804e53b7f8e297b295a18b146eea8ada82ee4ea8d4e6cfdd563f1f06947b5b84ad1e02551674d302a77d1f0949f10324e37ed7c55620c0271a871555784b3d256ca7a48d261ca7afcac50235ae75066a73b7dd99034549a0c9cefb98685527f32b05f13cb681432919644766bc56fb1ad3412c43e96037cd1511d175460ee6f0d5e12a7e2ab90b2ae6e12be2e1a1f62f40ffe80457cd96f850adb5e3c4d23\",\"token_type\":\"Bearer\"}",
     ),
 };
-/// The token endpoint, as the tokenmux facade uses it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Endpoint;
-/// The token endpoint: pass it to `tokenmux::Provider::from_endpoint`.
-pub static ENDPOINT: Endpoint = Endpoint;
-impl tokenmux_wire::TokenEndpoint for Endpoint {
-    fn spec(&self) -> &'static tokenmux_wire::EndpointSpec {
-        &ENDPOINT_SPEC
-    }
-    fn request<'a>(
-        &'a self,
-        request: tokenmux_wire::TokenRequest<'a>,
-    ) -> tokenmux_wire::BoxFuture<'a, tokenmux_wire::EndpointResult> {
-        Box::pin(async move {
-            match request.grant.kind() {
-                kind @ (tokenmux_wire::GrantKind::Primary | tokenmux_wire::GrantKind::Refresh) => {
-                    let (body, config) = tokenmux_wire::request_body::<types::TokenRequest>(
-                        &ENDPOINT_SPEC,
-                        kind,
-                        &request,
-                    )?;
-                    let response =
-                        Client::new_with_client(request.base_url, request.http.clone(), config)
-                            .oauth_token()
-                            .body(body)
-                            .send()
-                            .await;
-                    tokenmux_wire::issued_response(response, &ENDPOINT_SPEC)
-                }
-            }
-        })
-    }
-    fn decode_success(&self, body: &[u8]) -> Result<tokenmux_wire::Issued, serde_json::Error> {
-        tokenmux_wire::decode_issued::<types::TokenResponse>(body, &ENDPOINT_SPEC)
-    }
+
+tokenmux_wire::token_endpoint! {
+    spec: ENDPOINT_SPEC,
+    client: Client,
+    success: types::TokenResponse,
+    grants: {
+        (Primary | Refresh) => oauth_token(types::TokenRequest),
+    },
 }

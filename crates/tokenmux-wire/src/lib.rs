@@ -16,6 +16,7 @@ mod echo;
 mod endpoint;
 mod glue;
 mod hooks;
+mod macros;
 pub mod net;
 mod operation;
 pub mod scrub;
@@ -39,3 +40,11 @@ pub use operation::{BodyEncoding, ClientAuth, OperationWire, Server};
 pub use progenitor_client::{Error as ClientError, ResponseValue};
 pub use secret::Secret;
 pub use strict_json::has_duplicate_keys;
+
+/// What the glue macros ([`client_hooks!`], [`token_endpoint!`]) name
+/// from the generated crate's side; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use reqwest;
+    pub use serde_json;
+}

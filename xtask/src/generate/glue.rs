@@ -1,6 +1,8 @@
 //! The glue between a generated client and the facade: `ENDPOINT_SPEC`
-//! (what the spec says about its token endpoint) and `ENDPOINT`, the
-//! crate's implementation of `tokenmux_wire::TokenEndpoint`.
+//! (what the spec says about its token endpoint), and the call of
+//! `tokenmux_wire::token_endpoint!` that defines `ENDPOINT`, the crate's
+//! implementation of `tokenmux_wire::TokenEndpoint`, from the operation
+//! that serves each grant.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
@@ -15,13 +17,14 @@ fn ident(name: &str) -> Ident {
     Ident::new(name, Span::call_site())
 }
 
-/// `ENDPOINT_SPEC`, `Endpoint`, `ENDPOINT` and the trait implementation.
+/// `ENDPOINT_SPEC`, and the text of the `token_endpoint!` call that
+/// defines `Endpoint`, `ENDPOINT` and the trait implementation.
 pub fn endpoint(
     spec: &SpecFile,
     title: &str,
     lowered: &Lowered,
     description: &Description,
-) -> Result<TokenStream, GenError> {
+) -> Result<(TokenStream, String), GenError> {
     let name = &spec.name;
     let mut grant_specs = Vec::new();
     let mut arms = Vec::new();
@@ -70,45 +73,13 @@ pub fn endpoint(
             .iter()
             .filter(|grant| grant.operation_id == operation)
             .collect();
-        let kinds: Vec<_> = grants
-            .iter()
-            .map(|grant| {
-                let kind = ident(grant.kind);
-                quote!(tokenmux_wire::GrantKind::#kind)
-            })
-            .collect();
-        let pattern = match kinds.as_slice() {
-            [one] => quote!(kind @ #one),
-            several => quote!(kind @ (#(#several)|*)),
-        };
-        let body_type = ident(&grants[0].body_type);
-        let method = ident(&method_name(operation));
-        arms.push(quote! {
-            #pattern => {
-                let (body, config) = tokenmux_wire::request_body::<types::#body_type>(
-                    &ENDPOINT_SPEC,
-                    kind,
-                    &request,
-                )?;
-                let response = Client::new_with_client(request.base_url, request.http.clone(), config)
-                    .#method()
-                    .body(body)
-                    .send()
-                    .await;
-                tokenmux_wire::issued_response(response, &ENDPOINT_SPEC)
-            }
-        });
-    }
-    if description
-        .grants
-        .iter()
-        .all(|grant| grant.kind != "Refresh")
-    {
-        arms.push(quote! {
-            tokenmux_wire::GrantKind::Refresh => Err(tokenmux_wire::ClientError::InvalidRequest(
-                format!("{} issues no refresh tokens", ENDPOINT_SPEC.name),
-            )),
-        });
+        let kinds: Vec<&str> = grants.iter().map(|grant| grant.kind).collect();
+        arms.push(format!(
+            "        ({}) => {}(types::{}),\n",
+            kinds.join(" | "),
+            method_name(operation),
+            grants[0].body_type
+        ));
     }
     let pointer = |what: &str| {
         option_str(
@@ -146,13 +117,12 @@ pub fn endpoint(
         Some(seconds) => quote!(Some(#seconds)),
         None => quote!(None),
     };
-    let success_type = ident(&description.success_type);
     let example = option_str(description.success_example.as_deref());
     let spec_doc = format!(
         " What `{}` says about its token endpoint.",
         spec.display_path
     );
-    Ok(quote! {
+    let spec_table = quote! {
         #[doc = #spec_doc]
         pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointSpec {
             name: #name,
@@ -171,33 +141,14 @@ pub fn endpoint(
             max_lifetime_secs: #max_lifetime,
             success_example: #example,
         };
-
-        /// The token endpoint, as the tokenmux facade uses it.
-        #[derive(Clone, Copy, Debug, Default)]
-        pub struct Endpoint;
-
-        /// The token endpoint: pass it to `tokenmux::Provider::from_endpoint`.
-        pub static ENDPOINT: Endpoint = Endpoint;
-
-        impl tokenmux_wire::TokenEndpoint for Endpoint {
-            fn spec(&self) -> &'static tokenmux_wire::EndpointSpec {
-                &ENDPOINT_SPEC
-            }
-
-            fn request<'a>(
-                &'a self,
-                request: tokenmux_wire::TokenRequest<'a>,
-            ) -> tokenmux_wire::BoxFuture<'a, tokenmux_wire::EndpointResult> {
-                Box::pin(async move {
-                    match request.grant.kind() {
-                        #(#arms)*
-                    }
-                })
-            }
-
-            fn decode_success(&self, body: &[u8]) -> Result<tokenmux_wire::Issued, serde_json::Error> {
-                tokenmux_wire::decode_issued::<types::#success_type>(body, &ENDPOINT_SPEC)
-            }
-        }
-    })
+    };
+    // Written as text, after rustfmt: it leaves a macro's braces alone,
+    // and prettyplease would print `spec : ENDPOINT_SPEC`.
+    let call = format!(
+        "\ntokenmux_wire::token_endpoint! {{\n    spec: ENDPOINT_SPEC,\n    client: Client,\n    \
+         success: types::{},\n    grants: {{\n{}    }},\n}}\n",
+        description.success_type,
+        arms.concat()
+    );
+    Ok((spec_table, call))
 }
