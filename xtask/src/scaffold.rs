@@ -34,6 +34,10 @@ tokio.workspace = true
 
 [lints]
 workspace = true
+
+[package.metadata.cargo-machete]
+# progenitor's output names serde_json for some specs (an untyped field), not all.
+ignored = ["serde_json"]
 "#,
         path = spec.display_path,
     );

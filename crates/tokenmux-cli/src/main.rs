@@ -5,11 +5,11 @@
 //! rejected; 4 transient failure after retries (rate limited, server,
 //! network, timeout); 1 anything else (an invalid response).
 
-mod agent;
 mod config_file;
 #[cfg(feature = "mock")]
 mod mock;
 mod redis_flags;
+mod serve;
 mod token;
 
 use std::process::ExitCode;
@@ -33,7 +33,7 @@ enum Command {
     Token(Box<token::TokenArgs>),
     /// Run the agent: keep every named source fresh and serve tokens over a
     /// Unix socket (and optionally loopback TCP).
-    Serve(agent::ServeArgs),
+    Serve(serve::ServeArgs),
     /// Run the mock token server for every provider on one port.
     #[cfg(feature = "mock")]
     Mock(mock::MockArgs),
@@ -114,6 +114,15 @@ impl From<tokenmux::Error> for Failure {
     }
 }
 
+impl From<tokenmux_agent::AgentError> for Failure {
+    fn from(error: tokenmux_agent::AgentError) -> Self {
+        Self {
+            code: exit_code(error.kind()),
+            message: error.message().to_owned(),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Warnings (a store unreachable, a refresh failing while the old token
@@ -139,7 +148,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Token(args) => token::run(*args).await,
-            Command::Serve(args) => agent::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
             #[cfg(feature = "mock")]
             Command::Mock(args) => mock::run(args).await,
             Command::Config { command } => match command {
@@ -158,5 +167,30 @@ fn main() -> ExitCode {
             eprintln!("tokenmux: {}", failure.message);
             ExitCode::from(failure.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenmux::ErrorKind;
+    use tokenmux_agent::AgentError;
+
+    #[test]
+    fn an_agents_failure_exits_as_the_same_failure_here_would() {
+        for (kind, code) in [
+            (Some(ErrorKind::Config), 2),
+            (Some(ErrorKind::Rejected), 3),
+            (Some(ErrorKind::Transient), 4),
+            (Some(ErrorKind::Endpoint), 1),
+            (Some(ErrorKind::Store), 1),
+            (None, 1),
+        ] {
+            let failure = Failure::from(AgentError::new(kind, "m"));
+            assert_eq!((failure.code, failure.message.as_str()), (code, "m"));
+            assert_eq!(exit_code(kind), code);
+        }
+        let config = tokenmux::Error::Config("no base URL".into());
+        assert_eq!(Failure::from(config).code, 2);
     }
 }

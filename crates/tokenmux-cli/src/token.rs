@@ -274,11 +274,11 @@ async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
 async fn from_agent(
     name: &str,
     args: &TokenArgs,
-) -> Result<Option<crate::agent::client::AgentToken>, Failure> {
-    use crate::agent::client::{self, AgentAddress, Answer};
+) -> Result<Option<tokenmux_agent::client::AgentToken>, Failure> {
+    use tokenmux_agent::client::{self, AgentAddress, Answer};
     let (socket, explicit) = match &args.socket {
         Some(socket) => (socket.clone(), true),
-        None => match crate::agent::trusted_default_socket() {
+        None => match tokenmux_agent::trusted_default_socket() {
             Some(socket) => (socket, false),
             None => return Ok(None),
         },

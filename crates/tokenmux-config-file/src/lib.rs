@@ -17,6 +17,7 @@
 //! ```
 
 mod identity;
+mod locate;
 mod parse;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use serde::Deserialize;
 use tokenmux::{ConfigProblem, SourceConfig};
 
 pub use identity::FileIdentity;
+pub use locate::{LoadError, load_named, locate};
 use parse::{parse_toml, parse_yaml, too_deep};
 
 /// Named sources, and what the agent needs beyond them.

@@ -1,16 +1,5 @@
-//! `tokenmux serve`: one process keeps every named source fresh and hands
-//! tokens to the host's processes, over a Unix socket (mode 0600, peers
-//! checked by uid) and, when asked, loopback TCP behind a bearer.
-//! SIGHUP reloads the config (unchanged sources keep their tokens); SIGTERM
-//! and SIGINT drain in-flight requests and exit.
-
-mod access;
-pub(crate) mod client;
-mod listener;
-mod parse_errors;
-mod protocol;
-mod registry;
-mod routes;
+//! The server: starts the listeners, keeps the registry of sources,
+//! reloads on SIGHUP and drains on SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,51 +7,55 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use clap::Args;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
 
-use crate::Failure;
-use crate::config_file;
-use access::{AllowedUids, Bearer};
-use registry::{Keeping, Registry};
-use routes::AgentState;
+use tokenmux_config_file::{AgentSettings, load_named};
+
+use crate::AgentError;
+use crate::access::{AllowedUids, Bearer};
+use crate::registry::{self, Keeping, Registry};
+use crate::routes::AgentState;
+use crate::{access, listener, routes};
 
 /// How long SIGTERM waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Options of `tokenmux serve`.
-#[derive(Args)]
-pub(crate) struct ServeArgs {
-    /// The config file with `sources:` (default: $TOKENMUX_CONFIG, else the
-    /// user's config directory).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// The Unix socket to serve on (default: $TOKENMUX_AGENT_SOCKET, else
-    /// `tokenmux/agent.sock` in the user's runtime directory).
-    #[arg(long, env = "TOKENMUX_AGENT_SOCKET")]
-    socket: Option<PathBuf>,
-    /// Also serve on this loopback address (e.g. 127.0.0.1:7878), behind a
-    /// bearer written to --bearer-file.
-    #[arg(long)]
-    listen: Option<SocketAddr>,
+/// What the agent serves, and where; every field is optional.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), tokenmux_agent::AgentError> {
+/// let mut options = tokenmux_agent::ServeOptions::default();
+/// options.config = Some("/etc/tokenmux/config.yaml".into());
+/// options.listen = Some("127.0.0.1:7878".parse().unwrap());
+/// tokenmux_agent::run(options).await // until SIGTERM or SIGINT
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ServeOptions {
+    /// The config file with `sources:` (default: `TOKENMUX_CONFIG`, else
+    /// the user's config directory).
+    pub config: Option<PathBuf>,
+    /// The Unix socket to serve on (default: [`default_socket`]).
+    pub socket: Option<PathBuf>,
+    /// Also serve on this loopback address, behind a bearer written to
+    /// `bearer_file`.
+    pub listen: Option<SocketAddr>,
     /// Where the TCP listener's bearer is written, mode 0600 (default:
     /// `agent.bearer` beside the socket).
-    #[arg(long)]
-    bearer_file: Option<PathBuf>,
-    /// The socket's mode, in octal (default 0600; `agent.socket_mode`).
-    /// Other users still pass the uid check (`agent.allowed_uids`).
-    #[arg(long)]
-    socket_mode: Option<String>,
-    /// The socket's group, by name or gid (`agent.socket_group`).
-    #[arg(long)]
-    socket_group: Option<String>,
+    pub bearer_file: Option<PathBuf>,
+    /// The socket's mode, in octal (default 0600; the file's
+    /// `agent.socket_mode`).
+    pub socket_mode: Option<String>,
+    /// The socket's group, by name or gid (the file's `agent.socket_group`).
+    pub socket_group: Option<String>,
 }
 
 /// `$XDG_RUNTIME_DIR/tokenmux/agent.sock`, else a directory of this user's
 /// own in the temporary directory. The directory is made 0700.
-pub(crate) fn default_socket() -> PathBuf {
+pub fn default_socket() -> PathBuf {
     let uid = rustix::process::geteuid().as_raw();
     let dir = match dirs::runtime_dir() {
         Some(dir) => dir.join("tokenmux"),
@@ -74,7 +67,7 @@ pub(crate) fn default_socket() -> PathBuf {
 /// The default socket, for a client: only when its directory is this
 /// user's and closed to others. In a shared temporary directory another
 /// user could have made it, and answer with tokens of their choosing.
-pub(crate) fn trusted_default_socket() -> Option<PathBuf> {
+pub fn trusted_default_socket() -> Option<PathBuf> {
     let socket = default_socket();
     is_private_dir(socket.parent()?).then_some(socket)
 }
@@ -88,7 +81,7 @@ fn is_private_dir(dir: &Path) -> bool {
 
 /// Creates `dir` 0700, or checks that it is this user's and closed to
 /// others (a directory someone else made could hold their socket).
-fn private_dir(dir: &Path) -> Result<(), Failure> {
+fn private_dir(dir: &Path) -> Result<(), AgentError> {
     use std::os::unix::fs::DirBuilderExt as _;
     let shown = dir.display();
     if let Err(e) = std::fs::DirBuilder::new()
@@ -96,10 +89,10 @@ fn private_dir(dir: &Path) -> Result<(), Failure> {
         .mode(0o700)
         .create(dir)
     {
-        return Err(Failure::usage(format!("cannot create {shown}: {e}")));
+        return Err(AgentError::config(format!("cannot create {shown}: {e}")));
     }
     if !is_private_dir(dir) {
-        return Err(Failure::usage(format!(
+        return Err(AgentError::config(format!(
             "{shown} must be a directory of this user's, closed to others (mode 0700)"
         )));
     }
@@ -108,22 +101,22 @@ fn private_dir(dir: &Path) -> Result<(), Failure> {
 
 /// Binds the socket: a stale one (nobody answering) is replaced; a live
 /// agent's is not. Born 0600, then given `access`'s mode and group.
-async fn bind_socket(path: &Path, access: &SocketAccess) -> Result<UnixListener, Failure> {
+async fn bind_socket(path: &Path, access: &SocketAccess) -> Result<UnixListener, AgentError> {
     use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
     let shown = path.display();
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(Failure::usage(format!(
+            return Err(AgentError::config(format!(
                 "{shown} exists and is not a socket"
             )));
         }
         if tokio::net::UnixStream::connect(path).await.is_ok() {
-            return Err(Failure::usage(format!(
+            return Err(AgentError::config(format!(
                 "an agent already serves on {shown}"
             )));
         }
         std::fs::remove_file(path)
-            .map_err(|e| Failure::usage(format!("cannot replace {shown}: {e}")))?;
+            .map_err(|e| AgentError::config(format!("cannot replace {shown}: {e}")))?;
     }
     // Born 0600: no moment in which another user could connect. (The
     // umask is the process's; for this instant, files made by other
@@ -131,14 +124,15 @@ async fn bind_socket(path: &Path, access: &SocketAccess) -> Result<UnixListener,
     let previous = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
     let bound = UnixListener::bind(path);
     rustix::process::umask(previous);
-    let listener = bound.map_err(|e| Failure::usage(format!("cannot listen on {shown}: {e}")))?;
+    let listener =
+        bound.map_err(|e| AgentError::config(format!("cannot listen on {shown}: {e}")))?;
     // The group first, then the mode that opens it to the group.
     if let Some(gid) = access.group {
         rustix::fs::chown(path, None, Some(rustix::fs::Gid::from_raw(gid)))
-            .map_err(|e| Failure::usage(format!("cannot give {shown} to group {gid}: {e}")))?;
+            .map_err(|e| AgentError::config(format!("cannot give {shown} to group {gid}: {e}")))?;
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode))
-        .map_err(|e| Failure::usage(format!("cannot make {shown} {:04o}: {e}", access.mode)))?;
+        .map_err(|e| AgentError::config(format!("cannot make {shown} {:04o}: {e}", access.mode)))?;
     Ok(listener)
 }
 
@@ -150,7 +144,7 @@ struct SocketAccess {
 
 impl SocketAccess {
     /// From the flags, else the config file's `agent:`.
-    fn new(args: &ServeArgs, settings: &config_file::AgentSettings) -> Result<Self, Failure> {
+    fn new(args: &ServeOptions, settings: &AgentSettings) -> Result<Self, AgentError> {
         let mode = match args.socket_mode.as_ref().or(settings.socket_mode.as_ref()) {
             None => 0o600,
             Some(text) => parse_mode(text)?,
@@ -175,13 +169,13 @@ impl SocketAccess {
 
 /// An octal mode such as `0660`: the owner reads and writes; others never
 /// write where the group may not.
-fn parse_mode(text: &str) -> Result<u32, Failure> {
+fn parse_mode(text: &str) -> Result<u32, AgentError> {
     let digits = text.trim().trim_start_matches("0o");
     let mode = u32::from_str_radix(digits, 8)
         .ok()
         .filter(|mode| *mode <= 0o777 && mode & 0o600 == 0o600)
         .ok_or_else(|| {
-            Failure::usage(format!(
+            AgentError::config(format!(
                 "agent.socket_mode `{}` is not an octal mode from 0600 to 0777 giving the owner read and write",
                 tokenmux::neutralise_controls(text)
             ))
@@ -190,13 +184,13 @@ fn parse_mode(text: &str) -> Result<u32, Failure> {
 }
 
 /// A group's id, from its name or number.
-fn group_id(group: &str) -> Result<u32, Failure> {
+fn group_id(group: &str) -> Result<u32, AgentError> {
     if let Ok(gid) = group.parse::<u32>() {
         return Ok(gid);
     }
     match nix::unistd::Group::from_name(group) {
         Ok(Some(found)) => Ok(found.gid.as_raw()),
-        _ => Err(Failure::usage(format!(
+        _ => Err(AgentError::config(format!(
             "agent.socket_group: no group named `{}`",
             tokenmux::neutralise_controls(group)
         ))),
@@ -216,13 +210,18 @@ impl Drop for Made {
     }
 }
 
-pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
+/// Runs the agent until SIGTERM or SIGINT: keeps every named source of
+/// the config file fresh and serves their tokens over the Unix socket
+/// (mode 0600, peers checked by uid) and, when asked, loopback TCP behind
+/// a bearer. SIGHUP reloads the file; unchanged sources keep their tokens.
+pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
     if let Some(address) = args.listen.filter(|a| !a.ip().is_loopback()) {
-        return Err(Failure::usage(format!(
+        return Err(AgentError::config(format!(
             "--listen {address} is not a loopback address: the agent serves this host only"
         )));
     }
-    let (config_path, mut file, identity) = config_file::load_named(args.config.as_deref())?;
+    let (config_path, mut file, identity) =
+        load_named(args.config.as_deref()).map_err(|e| AgentError::config(e.to_string()))?;
     let access = SocketAccess::new(&args, &file.agent)?;
     let keeping = Keeping {
         permits: Arc::new(Semaphore::new(registry::CONCURRENT_REFRESHES)),
@@ -239,11 +238,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ],
         )
-        .map_err(|e| Failure::usage(format!("metrics: {e}")))?
+        .map_err(|e| AgentError::config(format!("metrics: {e}")))?
         .build_recorder();
     let metrics = recorder.handle();
     metrics::set_global_recorder(recorder)
-        .map_err(|_| Failure::usage("a metrics recorder is installed already"))?;
+        .map_err(|_| AgentError::config("a metrics recorder is installed already"))?;
 
     let http = registry::http_client()?;
     let (mut built, _) = Registry::build(&file.sources, &Registry::default(), &http, &keeping)?;
@@ -288,14 +287,14 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
         let bearer = Bearer::random();
         bearer
             .write_to(&path)
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| AgentError::config(format!("cannot write {}: {e}", path.display())))?;
         made.0.push(path.clone());
         let tcp = TcpListener::bind(address)
             .await
-            .map_err(|e| Failure::usage(format!("cannot listen on {address}: {e}")))?;
+            .map_err(|e| AgentError::config(format!("cannot listen on {address}: {e}")))?;
         let local = tcp
             .local_addr()
-            .map_err(|e| Failure::usage(e.to_string()))?;
+            .map_err(|e| AgentError::config(e.to_string()))?;
         let tcp_app = routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(
             bearer,
             access::check_bearer,
@@ -306,11 +305,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
             path.display()
         );
     }
-    let mut hangup = signal(SignalKind::hangup()).map_err(|e| Failure::usage(e.to_string()))?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(|e| AgentError::config(e.to_string()))?;
     let mut terminate =
-        signal(SignalKind::terminate()).map_err(|e| Failure::usage(e.to_string()))?;
+        signal(SignalKind::terminate()).map_err(|e| AgentError::config(e.to_string()))?;
     let mut interrupt =
-        signal(SignalKind::interrupt()).map_err(|e| Failure::usage(e.to_string()))?;
+        signal(SignalKind::interrupt()).map_err(|e| AgentError::config(e.to_string()))?;
     servers.spawn(listener::serve(unix, unix_app, cap, stopped.clone()));
     eprintln!(
         "tokenmux: serving {} source(s) on {} (at most {cap} connections a listener)",
@@ -355,11 +354,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
 }
 
 /// `agent.retry_rejected_after`, at least a minute; default an hour.
-fn after_rejection(settings: &config_file::AgentSettings) -> Result<Duration, Failure> {
+fn after_rejection(settings: &AgentSettings) -> Result<Duration, AgentError> {
     match settings.retry_rejected_after {
         None => Ok(Duration::from_secs(3600)),
         Some(after) if after >= Duration::from_secs(60) => Ok(after),
-        Some(_) => Err(Failure::usage(
+        Some(_) => Err(AgentError::config(
             "agent.retry_rejected_after is at least 1m: each retry is a failed login",
         )),
     }
@@ -391,7 +390,8 @@ impl Reloader {
         let runtime = tokio::runtime::Handle::current();
         let work = tokio::task::spawn_blocking(move || {
             let _entered = runtime.enter();
-            config_file::load_named(Some(&path)).and_then(|(_, file, identity)| {
+            let loaded = load_named(Some(&path)).map_err(|e| AgentError::config(e.to_string()));
+            loaded.and_then(|(_, file, identity)| {
                 let (mut built, rebuilt) =
                     Registry::build(&file.sources, &registry.load(), &http, &keeping)?;
                 built.config = Some(identity);
@@ -409,10 +409,9 @@ impl Reloader {
                     rebuilt.join(", ")
                 );
             }
-            Ok(Ok(Err(failure))) => eprintln!(
-                "tokenmux: reload refused, the running config stays: {}",
-                failure.message
-            ),
+            Ok(Ok(Err(failure))) => {
+                eprintln!("tokenmux: reload refused, the running config stays: {failure}")
+            }
             Ok(Err(_)) => eprintln!("tokenmux: reload failed, the running config stays"),
             Err(_) => eprintln!(
                 "tokenmux: reload abandoned after {RELOAD_TIMEOUT:?} (a file that does not \

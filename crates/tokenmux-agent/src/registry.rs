@@ -9,8 +9,8 @@ use tokenmux::{Credentials, SourceConfig, TokenSource};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use crate::Failure;
-use crate::config_file::FileIdentity;
+use crate::AgentError;
+use tokenmux_config_file::FileIdentity;
 
 /// The shortest pause of a keeper: a token inside its window, whose
 /// refresh runs in the background, is looked at again after this.
@@ -20,13 +20,13 @@ const MIN_PAUSE: Duration = Duration::from_secs(1);
 const MAX_FAILURE_PAUSE: Duration = Duration::from_secs(60);
 /// Refreshes running at once across all sources, so that a config of
 /// thousands of sources does not open thousands of connections at start.
-pub(crate) const CONCURRENT_REFRESHES: usize = 32;
+pub const CONCURRENT_REFRESHES: usize = 32;
 
 /// One named source.
-pub(crate) struct Entry {
-    pub(crate) config: SourceConfig,
+pub struct Entry {
+    pub config: SourceConfig,
     credentials: Option<Credentials>,
-    pub(crate) source: TokenSource,
+    pub source: TokenSource,
     keeper: JoinHandle<()>,
 }
 
@@ -38,32 +38,32 @@ impl Drop for Entry {
 
 /// Every named source, by name, and which file they were read from.
 #[derive(Default)]
-pub(crate) struct Registry {
-    pub(crate) sources: BTreeMap<String, Arc<Entry>>,
-    pub(crate) config: Option<FileIdentity>,
+pub struct Registry {
+    pub sources: BTreeMap<String, Arc<Entry>>,
+    pub config: Option<FileIdentity>,
 }
 
 /// Built sources share one HTTP client (connection pools, TLS roots):
 /// thousands of sources cost little memory.
-pub(crate) fn http_client() -> Result<reqwest::Client, Failure> {
+pub fn http_client() -> Result<reqwest::Client, AgentError> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
         // The request carries credentials: never to another URL.
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| Failure::usage(format!("cannot build the HTTP client: {e}")))
+        .map_err(|e| AgentError::config(format!("cannot build the HTTP client: {e}")))
 }
 
 impl Registry {
     /// The sources of `configs`, reusing from `previous` each whose
     /// config and credentials are unchanged (its cached token with it).
-    pub(crate) fn build(
+    pub fn build(
         configs: &BTreeMap<String, SourceConfig>,
         previous: &Registry,
         http: &reqwest::Client,
         keeping: &Keeping,
-    ) -> Result<(Registry, Vec<String>), Failure> {
+    ) -> Result<(Registry, Vec<String>), AgentError> {
         let mut sources = BTreeMap::new();
         let mut rebuilt = Vec::new();
         for (name, config) in configs {
@@ -119,9 +119,9 @@ impl Registry {
 /// What every keeper shares: the bound on refreshes at once, and how long
 /// to wait after the endpoint rejected a source's credentials.
 #[derive(Clone)]
-pub(crate) struct Keeping {
-    pub(crate) permits: Arc<Semaphore>,
-    pub(crate) after_rejection: Duration,
+pub struct Keeping {
+    pub permits: Arc<Semaphore>,
+    pub after_rejection: Duration,
 }
 
 /// Asks `source` for its token whenever it is due: at start, then at each

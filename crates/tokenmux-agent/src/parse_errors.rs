@@ -56,7 +56,7 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
         .filter(|line| line.to_ascii_lowercase().starts_with("date:"))
         .map(|line| format!("{line}\r\n"))
         .collect();
-    let body = super::protocol::ErrorBody::new(code, None, message).to_json();
+    let body = crate::protocol::ErrorBody::new(code, None, message).to_json();
     let answer = format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          connection: close\r\n{kept}\r\n{body}",
@@ -67,7 +67,7 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
 
 /// A stream whose writes of hyper's automatic error answers carry the
 /// API's JSON body.
-pub(crate) struct JsonParseErrors<S> {
+pub struct JsonParseErrors<S> {
     inner: S,
     /// The JSON answer being written in place of hyper's, how much of it
     /// is written, and the length of hyper's buffer it stands for.
@@ -76,7 +76,7 @@ pub(crate) struct JsonParseErrors<S> {
 
 impl<S> JsonParseErrors<S> {
     /// Wraps `inner`.
-    pub(crate) fn new(inner: S) -> Self {
+    pub fn new(inner: S) -> Self {
         Self {
             inner,
             pending: None,

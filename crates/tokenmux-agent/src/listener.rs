@@ -14,13 +14,13 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt as _;
 
-use super::access::Peer;
+use crate::access::Peer;
 
 /// A request head must arrive within this; an idle keep-alive connection
 /// is closed after it too.
-pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest a request may take, a token fetch upstream included.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most connections one listener holds, at most.
 const MAX_CONNECTIONS: usize = 1024;
 /// File descriptors kept for everything but connections: stores, upstream
@@ -29,7 +29,7 @@ const RESERVED_FDS: u64 = 256;
 
 /// The connection cap of each of `listeners` listeners, within the soft
 /// file-descriptor limit `fd_limit`.
-pub(crate) fn connection_cap(fd_limit: u64, listeners: u64) -> usize {
+pub fn connection_cap(fd_limit: u64, listeners: u64) -> usize {
     let per = fd_limit.saturating_sub(RESERVED_FDS) / listeners.max(1);
     (per as usize).clamp(16, MAX_CONNECTIONS)
 }
@@ -37,7 +37,7 @@ pub(crate) fn connection_cap(fd_limit: u64, listeners: u64) -> usize {
 /// Raises the soft limit on open files to the hard limit (as servers do:
 /// the default 1024 is too few for an agent under load); the new soft
 /// limit.
-pub(crate) fn raise_fd_limit() -> u64 {
+pub fn raise_fd_limit() -> u64 {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     let soft = limit.current.unwrap_or(u64::MAX);
@@ -60,7 +60,7 @@ pub(crate) fn raise_fd_limit() -> u64 {
 }
 
 /// Something that accepts streams, and what each stream says of its peer.
-pub(crate) trait Accept {
+pub trait Accept {
     /// The stream.
     type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
     /// The next stream and its peer.
@@ -86,7 +86,7 @@ impl Accept for TcpListener {
 
 /// Serves `app` on `listener` until `stop` turns true, then lets each
 /// connection finish its request and returns once all are closed.
-pub(crate) async fn serve<L: Accept + Send + Sync + 'static>(
+pub async fn serve<L: Accept + Send + Sync + 'static>(
     listener: L,
     app: axum::Router,
     cap: usize,
@@ -156,7 +156,7 @@ async fn connection<S>(
             .await
             {
                 Ok(response) => response,
-                Err(_) => Ok(super::routes::refusal(
+                Err(_) => Ok(crate::routes::refusal(
                     http::StatusCode::REQUEST_TIMEOUT,
                     "timeout",
                     "the request took too long",
@@ -169,7 +169,7 @@ async fn connection<S>(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024);
-    let stream = super::parse_errors::JsonParseErrors::new(stream);
+    let stream = crate::parse_errors::JsonParseErrors::new(stream);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     let mut connection = std::pin::pin!(connection);
     let stopping = async move { stopped(&mut stop).await };

@@ -6,17 +6,17 @@ use tokenmux::ErrorKind;
 
 /// `{"error": {…}}`: every refusal and failure.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct ErrorBody {
+pub struct ErrorBody {
     /// What went wrong.
-    pub(crate) error: ErrorFields,
+    pub error: ErrorFields,
 }
 
 /// The fields of an [`ErrorBody`].
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct ErrorFields {
+pub struct ErrorFields {
     /// A stable name: the library's [`tokenmux::Error::code`], or the
     /// agent's own (`unknown_source`, `peer_not_allowed`, …).
-    pub(crate) code: String,
+    pub code: String,
     /// What a client can do about it, when it is the library's error (or
     /// the agent's refusal of this user): the CLI's exit code follows it.
     /// A kind this client does not know reads as none.
@@ -25,17 +25,17 @@ pub(crate) struct ErrorFields {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "known_kind"
     )]
-    pub(crate) kind: Option<ErrorKind>,
+    pub kind: Option<ErrorKind>,
     /// For people; no secret.
-    pub(crate) message: String,
+    pub message: String,
     /// With `unknown_source`: the sources the agent serves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) sources: Vec<String>,
+    pub sources: Vec<String>,
 }
 
 impl ErrorBody {
     /// An error without sources.
-    pub(crate) fn new(code: &str, kind: Option<ErrorKind>, message: &str) -> Self {
+    pub fn new(code: &str, kind: Option<ErrorKind>, message: &str) -> Self {
         Self {
             error: ErrorFields {
                 code: code.to_owned(),
@@ -47,7 +47,7 @@ impl ErrorBody {
     }
 
     /// As JSON text.
-    pub(crate) fn to_json(&self) -> String {
+    pub fn to_json(&self) -> String {
         // Strings and an enum of unit variants: serializing cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -55,13 +55,13 @@ impl ErrorBody {
 
 /// `GET /v1/sources/{name}/token`.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct TokenBody {
+pub struct TokenBody {
     /// The token.
-    pub(crate) access_token: String,
+    pub access_token: String,
     /// `Bearer`.
-    pub(crate) token_type: String,
+    pub token_type: String,
     /// Whole seconds it stays valid.
-    pub(crate) expires_in: u64,
+    pub expires_in: u64,
 }
 
 fn known_kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ErrorKind>, D::Error> {

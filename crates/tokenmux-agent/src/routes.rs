@@ -14,19 +14,19 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokenmux::TokenState;
 
-use super::protocol::{ErrorBody, TokenBody};
-use super::registry::{Entry, Registry};
-use crate::config_file::FileIdentity;
+use crate::protocol::{ErrorBody, TokenBody};
+use crate::registry::{Entry, Registry};
+use tokenmux_config_file::FileIdentity;
 
 /// What the handlers share.
 #[derive(Clone)]
-pub(crate) struct AgentState {
-    pub(crate) registry: Arc<ArcSwap<Registry>>,
-    pub(crate) metrics: PrometheusHandle,
+pub struct AgentState {
+    pub registry: Arc<ArcSwap<Registry>>,
+    pub metrics: PrometheusHandle,
 }
 
 /// The routes, without access checks (each listener adds its own).
-pub(crate) fn router(state: AgentState) -> axum::Router {
+pub fn router(state: AgentState) -> axum::Router {
     axum::Router::new()
         .route("/v1/sources", get(list))
         .route("/v1/sources/{name}/token", get(token))
@@ -51,7 +51,7 @@ pub(crate) fn router(state: AgentState) -> axum::Router {
 /// client that reads another file than the agent's must not get the
 /// agent's tokens (it chose another environment).
 #[derive(serde::Deserialize)]
-pub(crate) struct Asked {
+pub struct Asked {
     config: Option<String>,
 }
 
@@ -83,12 +83,12 @@ fn lookup(state: &AgentState, name: &str, asked: &Asked) -> Result<Arc<Entry>, B
 }
 
 /// An error response.
-pub(crate) fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
+pub fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
     answer(status, ErrorBody::new(code, None, message))
 }
 
 /// An error body as a response.
-pub(crate) fn answer(status: StatusCode, body: ErrorBody) -> Response {
+pub fn answer(status: StatusCode, body: ErrorBody) -> Response {
     (status, no_store(), Json(body)).into_response()
 }
 
@@ -161,7 +161,7 @@ async fn authorization(
 /// `{"token_sha256": HEX}`: the token a client saw refused.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Rejected {
+pub struct Rejected {
     token_sha256: Option<String>,
 }
 
@@ -223,7 +223,7 @@ fn sha256_hex(text: &str) -> String {
 
 /// A library error as a response: its code and kind, a status from its
 /// kind (finer for transient ones), its `Retry-After`.
-pub(crate) fn failure(error: &tokenmux::Error) -> Response {
+pub fn failure(error: &tokenmux::Error) -> Response {
     use tokenmux::{Error, ErrorKind};
     let status = match (error.kind(), error) {
         (ErrorKind::Transient, Error::RateLimited { .. } | Error::RefreshAborted) => {

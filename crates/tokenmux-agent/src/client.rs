@@ -11,25 +11,28 @@ use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
-use super::protocol::{ErrorBody, TokenBody};
-use crate::Failure;
-use crate::config_file::FileIdentity;
+use crate::AgentError;
+use crate::protocol::{ErrorBody, TokenBody};
+use tokenmux_config_file::FileIdentity;
 
 /// How long a local agent may take to accept and answer. It keeps tokens
 /// fresh in the background, so a healthy one answers in well under this.
-pub(crate) const AGENT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const AGENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest answer read: a token and its type, not a document.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// A token the agent handed out, checked.
-pub(crate) struct AgentToken {
-    pub(crate) access_token: String,
-    pub(crate) token_type: String,
-    pub(crate) expires_at: SystemTime,
+pub struct AgentToken {
+    /// The token (checked: header-safe).
+    pub access_token: String,
+    /// Its type: `Bearer`.
+    pub token_type: String,
+    /// When it expires (checked: in the future, within the longest lifetime).
+    pub expires_at: SystemTime,
 }
 
 /// What asking the agent gave.
-pub(crate) enum Answer {
+pub enum Answer {
     /// The token.
     Token(AgentToken),
     /// The agent did what was asked (a POST).
@@ -41,20 +44,22 @@ pub(crate) enum Answer {
 
 /// Whom the client asks: the socket, and which uids it trusts to run the
 /// agent besides its own and root's.
-pub(crate) struct AgentAddress<'a> {
-    pub(crate) socket: &'a Path,
-    pub(crate) trusted_uid: Option<u32>,
+pub struct AgentAddress<'a> {
+    /// The agent's Unix socket.
+    pub socket: &'a Path,
+    /// A uid besides this user's and root's whose agent is trusted.
+    pub trusted_uid: Option<u32>,
 }
 
 /// The token of `name` from the agent at `address`, when it serves the
 /// config file `config` (the one this client would read, if any); with
 /// `refresh`, a new one (the agent drops the one it holds first).
-pub(crate) async fn token(
+pub async fn token(
     address: &AgentAddress<'_>,
     name: &str,
     config: Option<FileIdentity>,
     refresh: bool,
-) -> Result<Answer, Failure> {
+) -> Result<Answer, AgentError> {
     let mut query = String::new();
     if let Some(identity) = config {
         query.push_str(&format!("?config={identity}"));
@@ -82,7 +87,7 @@ async fn ask(
     method: http::Method,
     path: &str,
     name: &str,
-) -> Result<Answer, Failure> {
+) -> Result<Answer, AgentError> {
     let shown = address.socket.display();
     let stream = match tokio::time::timeout(AGENT_TIMEOUT, connect(address)).await {
         Ok(connected) => connected?,
@@ -98,13 +103,10 @@ async fn ask(
     match tokio::time::timeout(AGENT_TIMEOUT, exchange(stream, method.clone(), path)).await {
         Ok(Ok((200, _))) if method == http::Method::POST => Ok(Answer::Done),
         Ok(Ok((status, body))) => read_answer(status, &body, name, &shown.to_string()),
-        Ok(Err(Unanswered::TooLarge)) => Err(Failure {
-            code: 1,
-            message: format!(
-                "the agent on {shown} answered with more than {MAX_ANSWER_BYTES} bytes; ignore it \
+        Ok(Err(Unanswered::TooLarge)) => Err(AgentError::other(format!(
+            "the agent on {shown} answered with more than {MAX_ANSWER_BYTES} bytes; ignore it \
                  with --no-agent"
-            ),
-        }),
+        ))),
         Ok(Err(Unanswered::Broken(why))) => {
             Ok(Answer::Fallback(format!("the agent on {shown}: {why}")))
         }
@@ -115,7 +117,7 @@ async fn ask(
 }
 
 /// Connects and checks who listens: `Ok(None)` when nothing does.
-async fn connect(address: &AgentAddress<'_>) -> Result<Option<UnixStream>, Failure> {
+async fn connect(address: &AgentAddress<'_>) -> Result<Option<UnixStream>, AgentError> {
     use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
     let shown = address.socket.display();
     let me = rustix::process::geteuid().as_raw();
@@ -123,7 +125,7 @@ async fn connect(address: &AgentAddress<'_>) -> Result<Option<UnixStream>, Failu
     match std::fs::symlink_metadata(address.socket) {
         Err(_) => return Ok(None),
         Ok(meta) if !meta.file_type().is_socket() => {
-            return Err(Failure::usage(format!("{shown} is not a socket")));
+            return Err(AgentError::config(format!("{shown} is not a socket")));
         }
         Ok(meta) if !trusted(meta.uid()) => return Err(untrusted(&shown, meta.uid(), me)),
         Ok(_) => {}
@@ -136,14 +138,14 @@ async fn connect(address: &AgentAddress<'_>) -> Result<Option<UnixStream>, Failu
     match stream.peer_cred().map(|cred| cred.uid()) {
         Ok(uid) if trusted(uid) => Ok(Some(stream)),
         Ok(uid) => Err(untrusted(&shown, uid, me)),
-        Err(e) => Err(Failure::usage(format!(
+        Err(e) => Err(AgentError::config(format!(
             "cannot tell who runs the agent on {shown}: {e}"
         ))),
     }
 }
 
-fn untrusted(shown: &std::path::Display<'_>, uid: u32, me: u32) -> Failure {
-    Failure::usage(format!(
+fn untrusted(shown: &std::path::Display<'_>, uid: u32, me: u32) -> AgentError {
+    AgentError::config(format!(
         "the agent on {shown} runs as uid {uid}, not as this user (uid {me}): its tokens are not trusted \
          (give --agent-uid {uid} if that user's agent is meant to serve you, or --no-agent)"
     ))
@@ -199,10 +201,11 @@ async fn exchange(
 }
 
 /// The agent's answer, checked like a token endpoint's.
-fn read_answer(status: u16, body: &[u8], name: &str, shown: &str) -> Result<Answer, Failure> {
-    let invalid = |why: &str| Failure {
-        code: 1,
-        message: format!("the agent on {shown} answered {why}; ignore it with --no-agent"),
+fn read_answer(status: u16, body: &[u8], name: &str, shown: &str) -> Result<Answer, AgentError> {
+    let invalid = |why: &str| {
+        AgentError::other(format!(
+            "the agent on {shown} answered {why}; ignore it with --no-agent"
+        ))
     };
     if status == 200 {
         let token: TokenBody =
@@ -212,7 +215,7 @@ fn read_answer(status: u16, body: &[u8], name: &str, shown: &str) -> Result<Answ
     let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(body) else {
         return Err(invalid(&format!("HTTP {status} without an error body")));
     };
-    let code = match error.code.as_str() {
+    match error.code.as_str() {
         "unknown_source" => {
             let served = error
                 .sources
@@ -229,17 +232,17 @@ fn read_answer(status: u16, body: &[u8], name: &str, shown: &str) -> Result<Answ
                 "the agent on {shown} serves another config file than this command's"
             )));
         }
-        _ => crate::exit_code(error.kind),
-    };
+        _ => {}
+    }
     let message: String = error.message.chars().take(500).collect();
-    Err(Failure {
-        code,
-        message: format!(
+    Err(AgentError::new(
+        error.kind,
+        format!(
             "agent: {} ({})",
             tokenmux::neutralise_controls(&message),
             tokenmux::neutralise_controls(&error.code)
         ),
-    })
+    ))
 }
 
 /// The token, if it is one a header can carry, of type Bearer, with an
@@ -274,7 +277,7 @@ fn urlencode(name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn answer(body: &str) -> Result<Answer, Failure> {
+    fn answer(body: &str) -> Result<Answer, AgentError> {
         read_answer(200, body.as_bytes(), "a", "s")
     }
 
@@ -290,7 +293,7 @@ mod tests {
             r#"{"access_token":"ok","token_type":"Bearer","expires_in":-1}"#,
         ] {
             assert!(
-                matches!(answer(body), Err(Failure { code: 1, .. })),
+                matches!(answer(body), Err(ref e) if e.kind().is_none()),
                 "{body}"
             );
         }
@@ -307,24 +310,25 @@ mod tests {
         let Err(failure) = read_answer(502, error, "a", "s") else {
             panic!("an error is an error");
         };
-        assert!(!failure.message.contains('\u{1b}'), "{}", failure.message);
+        assert!(!failure.message().contains('\u{1b}'), "{failure}");
     }
 
     #[test]
-    fn the_exit_code_follows_the_kind_the_agent_sends() {
-        for (kind, code) in [
-            (r#","kind":"config""#, 2),
-            (r#","kind":"rejected""#, 3),
-            (r#","kind":"transient""#, 4),
-            (r#","kind":"endpoint""#, 1),
-            (r#","kind":"from-a-newer-agent""#, 1),
-            ("", 1),
+    fn the_kind_the_agent_sends_is_kept() {
+        use tokenmux::ErrorKind;
+        for (kind, expected) in [
+            (r#","kind":"config""#, Some(ErrorKind::Config)),
+            (r#","kind":"rejected""#, Some(ErrorKind::Rejected)),
+            (r#","kind":"transient""#, Some(ErrorKind::Transient)),
+            (r#","kind":"endpoint""#, Some(ErrorKind::Endpoint)),
+            (r#","kind":"from-a-newer-agent""#, None),
+            ("", None),
         ] {
             let body = format!(r#"{{"error":{{"code":"c"{kind},"message":"m"}}}}"#);
             let Err(failure) = read_answer(502, body.as_bytes(), "a", "s") else {
                 panic!("an error is an error");
             };
-            assert_eq!(failure.code, code, "{body}");
+            assert_eq!(failure.kind(), expected, "{body}");
         }
     }
 }

@@ -13,18 +13,18 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
 
-use super::protocol::ErrorBody;
-use super::routes::{answer, refusal};
+use crate::protocol::ErrorBody;
+use crate::routes::{answer, refusal};
 
 /// The peer of a Unix-socket connection, as the kernel saw it at connect.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Peer {
+pub struct Peer {
     uid: Option<u32>,
 }
 
 impl Peer {
     /// The peer of `stream`, from `SO_PEERCRED`.
-    pub(crate) fn of(stream: &tokio::net::UnixStream) -> Self {
+    pub fn of(stream: &tokio::net::UnixStream) -> Self {
         Self {
             uid: stream.peer_cred().ok().map(|cred| cred.uid()),
         }
@@ -34,11 +34,11 @@ impl Peer {
 /// The uids allowed on the socket: the agent's own and the configured
 /// (swapped when the config is reloaded).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct AllowedUids(Arc<ArcSwap<BTreeSet<u32>>>);
+pub struct AllowedUids(Arc<ArcSwap<BTreeSet<u32>>>);
 
 impl AllowedUids {
     /// Allows the agent's own uid and `configured`, from now on.
-    pub(crate) fn set(&self, configured: &[u32]) {
+    pub fn set(&self, configured: &[u32]) {
         let mut allowed: BTreeSet<u32> = configured.iter().copied().collect();
         allowed.insert(rustix::process::geteuid().as_raw());
         self.0.store(Arc::new(allowed));
@@ -46,7 +46,7 @@ impl AllowedUids {
 }
 
 /// Middleware of the Unix socket: refuses a peer whose uid is not allowed.
-pub(crate) async fn check_peer(
+pub async fn check_peer(
     State(allowed): State<AllowedUids>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     request: Request,
@@ -74,7 +74,7 @@ pub(crate) async fn check_peer(
 
 /// The bearer of the TCP listener: 32 random bytes, base64url.
 #[derive(Clone)]
-pub(crate) struct Bearer(Arc<str>);
+pub struct Bearer(Arc<str>);
 
 impl std::fmt::Debug for Bearer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,7 +83,7 @@ impl std::fmt::Debug for Bearer {
 }
 
 impl Bearer {
-    pub(crate) fn random() -> Self {
+    pub fn random() -> Self {
         let bytes: [u8; 32] = rand::random();
         Self(
             base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -93,7 +93,7 @@ impl Bearer {
     }
 
     /// Writes it to `path`, a new file of mode 0600 (an old one is replaced).
-    pub(crate) fn write_to(&self, path: &std::path::Path) -> std::io::Result<()> {
+    pub fn write_to(&self, path: &std::path::Path) -> std::io::Result<()> {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt as _;
         match std::fs::remove_file(path) {
@@ -119,11 +119,7 @@ impl Bearer {
 }
 
 /// Middleware of the TCP listener: refuses a request without the bearer.
-pub(crate) async fn check_bearer(
-    State(bearer): State<Bearer>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn check_bearer(State(bearer): State<Bearer>, request: Request, next: Next) -> Response {
     if bearer.matches(request.headers().get(http::header::AUTHORIZATION)) {
         return next.run(request).await;
     }
