@@ -173,6 +173,8 @@ async fn a_redis_on_another_host_needs_an_encryption_key_or_allow_plaintext() {
     };
     match build(remote()) {
         Err(Error::Config(why)) => {
+            assert_eq!(why.at(), Some("store"));
+            let why = why.reason();
             assert!(
                 why.contains("::ffff:7f00:1") && why.contains("allow_plaintext"),
                 "{why}"

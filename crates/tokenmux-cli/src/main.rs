@@ -190,7 +190,7 @@ mod tests {
             assert_eq!((failure.code, failure.message.as_str()), (code, "m"));
             assert_eq!(exit_code(kind), code);
         }
-        let config = tokenmux::Error::Config("no base URL".into());
+        let config = tokenmux::Error::from(tokenmux::ConfigError::new("base_url", "missing"));
         assert_eq!(Failure::from(config).code, 2);
     }
 }

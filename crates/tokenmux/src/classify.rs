@@ -189,7 +189,9 @@ fn classify(error: ClientError<ErrorDetails>, scrub: &Scrubber) -> Error {
         | ClientError::InvalidUpgrade(e) => Error::Transport {
             message: scrub.text(&transport_message(&e)),
         },
-        ClientError::InvalidRequest(m) | ClientError::Custom(m) => Error::Config(scrub.text(&m)),
+        ClientError::InvalidRequest(m) | ClientError::Custom(m) => {
+            crate::ConfigError::general(scrub.text(&m)).into()
+        }
     }
 }
 

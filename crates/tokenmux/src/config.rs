@@ -8,8 +8,8 @@ use serde::Deserialize;
 use crate::config_problem::ConfigProblem;
 
 use crate::{
-    CredentialsConfig, EncryptionKey, Error, MemoryStore, Provider, RefreshConfig, RefreshPolicy,
-    RetryConfig, TokenSource, TokenSourceBuilder, TokenStore,
+    ConfigError, CredentialsConfig, EncryptionKey, Error, MemoryStore, Provider, RefreshConfig,
+    RefreshPolicy, RetryConfig, TokenSource, TokenSourceBuilder, TokenStore,
 };
 
 /// A token source described in configuration (YAML, TOML, JSON, … through
@@ -127,17 +127,21 @@ impl StoreConfig {
                 #[cfg(not(feature = "file"))]
                 {
                     let _ = (dir, encryption_key(encryption_key_env)?);
-                    Err(Error::Config(
-                        "a file store needs tokenmux's `file` cargo feature".into(),
-                    ))
+                    Err(ConfigError::new(
+                        "store",
+                        "a file store needs tokenmux's `file` cargo feature",
+                    )
+                    .into())
                 }
             }
             #[cfg(feature = "redis")]
             StoreConfig::Redis(redis) => Ok(Arc::new(redis.open()?)),
             #[cfg(not(feature = "redis"))]
-            StoreConfig::Redis { .. } => Err(Error::Config(
-                "a redis store needs tokenmux's `redis` cargo feature".into(),
-            )),
+            StoreConfig::Redis { .. } => Err(ConfigError::new(
+                "store",
+                "a redis store needs tokenmux's `redis` cargo feature",
+            )
+            .into()),
         }
     }
 }
@@ -146,7 +150,13 @@ impl StoreConfig {
 pub fn default_cache_dir() -> Result<PathBuf, Error> {
     dirs::cache_dir()
         .map(|dir| dir.join("tokenmux"))
-        .ok_or_else(|| Error::Config("no user cache directory; give the store's `dir`".into()))
+        .ok_or_else(|| {
+            ConfigError::new(
+                "store.dir",
+                "no user cache directory; give the store's `dir`",
+            )
+            .into()
+        })
 }
 
 fn encryption_key(variable: &Option<String>) -> Result<Option<EncryptionKey>, Error> {
@@ -165,28 +175,34 @@ impl SourceConfig {
             (None, true) => Some("sandbox"),
             (Some(server), true) if server == "sandbox" => Some("sandbox"),
             (Some(_), true) => {
-                return Err(Error::Config(
-                    "`sandbox: true` and another `server` contradict each other".into(),
-                ));
+                return Err(ConfigError::new(
+                    "sandbox",
+                    "`sandbox: true` and another `server` contradict each other",
+                )
+                .into());
             }
             (None, false) => None,
         };
         let provider = match (&self.base_url, server) {
             (Some(_), Some(_)) => {
-                return Err(Error::Config(
-                    "give `base_url` or `server`, not both".into(),
-                ));
+                return Err(
+                    ConfigError::new("base_url", "give `base_url` or `server`, not both").into(),
+                );
             }
             (Some(base_url), None) => provider.with_base_url(base_url.as_str()),
             (None, Some(server)) => provider.with_server(server)?,
             (None, None) => provider,
         };
         if provider.needs_base_url() {
-            return Err(Error::Config(format!(
-                "provider {} needs a `base_url` (its spec's server is `{}`)",
-                provider.name(),
-                provider.base_url()
-            )));
+            return Err(ConfigError::new(
+                "base_url",
+                format!(
+                    "provider {} needs a `base_url` (its spec's server is `{}`)",
+                    provider.name(),
+                    provider.base_url()
+                ),
+            )
+            .into());
         }
         Ok(provider)
     }
@@ -229,14 +245,7 @@ impl SourceConfig {
         let provider = match self.provider() {
             Ok(provider) => Some(provider),
             Err(error) => {
-                let key = match (&self.server, &self.base_url) {
-                    _ if Provider::by_name(&self.provider).is_err() => "provider",
-                    (Some(_), Some(_)) | (None, Some(_)) => "base_url",
-                    (Some(_), None) => "server",
-                    (None, None) if self.sandbox => "sandbox",
-                    (None, None) => "base_url",
-                };
-                problems.push(ConfigProblem::new(format!("{at}.{key}"), reason(&error)));
+                problems.push(problem(at, "provider", &error));
                 None
             }
         };
@@ -259,10 +268,10 @@ impl SourceConfig {
                     let needs_owner = provider
                         .as_ref()
                         .is_some_and(|p| p.spec().needs_resource_owner());
-                    match resolved.into_credentials(needs_owner, &credentials_at) {
+                    match resolved.into_credentials(needs_owner) {
                         Ok(credentials) => Some(credentials),
                         Err(error) => {
-                            problems.push(ConfigProblem::new(&credentials_at, reason(&error)));
+                            problems.push(problem(at, "credentials", &error));
                             None
                         }
                     }
@@ -272,15 +281,15 @@ impl SourceConfig {
         if let Some(provider) = &provider
             && let Err(error) = self.refresh_policy(provider).check()
         {
-            problems.push(ConfigProblem::new(format!("{at}.refresh"), reason(&error)));
+            problems.push(problem(at, "refresh", &error));
         }
         if let Some(retry) = &self.retry
             && let Err(error) = retry.apply(Default::default()).check()
         {
-            problems.push(ConfigProblem::new(format!("{at}.retry"), reason(&error)));
+            problems.push(problem(at, "retry", &error));
         }
         if let Some(error) = self.store.as_ref().and_then(store_problem) {
-            problems.push(ConfigProblem::new(format!("{at}.store"), reason(&error)));
+            problems.push(problem(at, "store", &error));
         }
         let unread = SourceConfig {
             credentials: None,
@@ -293,7 +302,7 @@ impl SourceConfig {
                 .and_then(|builder| builder.credentials(credentials).check())
         {
             // What only the builder checks: the base URL's scheme and host.
-            problems.push(ConfigProblem::new(format!("{at}.base_url"), reason(&error)));
+            problems.push(problem(at, "base_url", &error));
         }
         problems
     }
@@ -310,11 +319,15 @@ fn store_problem(store: &StoreConfig) -> Option<Error> {
     }
 }
 
-/// An error's message without the `configuration error: ` prefix.
-fn reason(error: &Error) -> String {
+/// `error` as a problem of the source at `at`: at the key the error
+/// names, else at `key`, the part of the source that was being checked.
+fn problem(at: &str, key: &str, error: &Error) -> ConfigProblem {
     match error {
-        Error::Config(message) => message.clone(),
-        other => other.to_string(),
+        Error::Config(config) => {
+            let key = config.at().unwrap_or(key);
+            ConfigProblem::new(format!("{at}.{key}"), config.reason())
+        }
+        other => ConfigProblem::new(format!("{at}.{key}"), other.to_string()),
     }
 }
 
@@ -389,6 +402,56 @@ mod tests {
         );
         let both = serde_json::json!({"provider": "airalo", "server": "sandbox", "base_url": "https://x.example"});
         assert!(config(both).is_err());
+    }
+
+    #[test]
+    fn each_problem_is_at_the_key_its_error_names() {
+        let problems_of = |json: serde_json::Value| {
+            let config: SourceConfig = serde_json::from_value(json).unwrap();
+            config
+                .problems("sources.a")
+                .into_iter()
+                .map(|p| p.path)
+                .collect::<Vec<_>>()
+        };
+        let inline = serde_json::json!({"client_id": "id", "client_secret": "s"});
+        let cases = [
+            (
+                serde_json::json!({"provider": "nope", "credentials": inline}),
+                "sources.a.provider",
+            ),
+            (
+                serde_json::json!({"provider": "airalo", "server": "nowhere", "credentials": inline}),
+                "sources.a.server",
+            ),
+            (
+                serde_json::json!({"provider": "airalo", "server": "production", "sandbox": true, "credentials": inline}),
+                "sources.a.sandbox",
+            ),
+            (
+                serde_json::json!({"provider": "jsonapi", "credentials": inline}),
+                "sources.a.base_url",
+            ),
+            (
+                serde_json::json!({"provider": "jsonapi", "base_url": "ftp://x.example", "credentials": inline}),
+                "sources.a.base_url",
+            ),
+            (
+                serde_json::json!({"provider": "airalo", "credentials": {"client_id": "id", "client_secret": ""}}),
+                "sources.a.credentials.client_secret",
+            ),
+            (
+                serde_json::json!({"provider": "password", "base_url": "https://auth.example.com", "credentials": inline}),
+                "sources.a.credentials.username",
+            ),
+            (
+                serde_json::json!({"provider": "airalo", "credentials": inline, "retry": {"max_attempts": 0}}),
+                "sources.a.retry",
+            ),
+        ];
+        for (json, at) in cases {
+            assert_eq!(problems_of(json.clone()), vec![at.to_owned()], "{json}");
+        }
     }
 
     #[test]

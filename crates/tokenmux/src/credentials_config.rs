@@ -91,15 +91,20 @@ impl CredentialsConfig {
     pub fn resolve(&self, needs_owner: bool) -> Result<Credentials, crate::Error> {
         self.resolve_at("credentials")
             .map_err(|problems| {
-                crate::Error::Config(
-                    problems
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
+                let error = match problems.as_slice() {
+                    [one] => crate::ConfigError::new(&one.path, &one.message),
+                    several => crate::ConfigError::new(
+                        "credentials",
+                        several
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                };
+                crate::Error::from(error)
             })
-            .and_then(|resolved| resolved.into_credentials(needs_owner, "credentials"))
+            .and_then(|resolved| resolved.into_credentials(needs_owner))
     }
 
     /// Every value, with each problem under `at` (its path in the file).
@@ -159,14 +164,11 @@ pub(crate) struct Resolved {
 
 impl Resolved {
     /// The credentials a provider needs; a problem names what is missing.
-    pub(crate) fn into_credentials(
-        self,
-        needs_owner: bool,
-        at: &str,
-    ) -> Result<Credentials, crate::Error> {
+    pub(crate) fn into_credentials(self, needs_owner: bool) -> Result<Credentials, crate::Error> {
         let missing = |name: &str| {
-            crate::Error::Config(format!(
-                "{at}: give `{name}_env` or `{name}_file` (or `{name}`)"
+            crate::Error::from(crate::ConfigError::new(
+                format!("credentials.{name}"),
+                format!("give `{name}_env` or `{name}_file` (or `{name}`)"),
             ))
         };
         let id = self.client_id.ok_or_else(|| missing("client_id"))?;

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 /// use tokenmux::{Error, ErrorKind};
 ///
 /// assert_eq!(Error::Timeout.kind(), ErrorKind::Transient);
-/// assert_eq!(Error::Config("no base URL".into()).kind(), ErrorKind::Config);
+/// assert_eq!(Error::from(tokenmux::ConfigError::new("base_url", "missing")).kind(), ErrorKind::Config);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -119,7 +119,7 @@ pub enum Error {
     /// The configuration cannot work (missing base URL, wrong credentials
     /// kind for the provider, provider not compiled in, …).
     #[error("configuration error: {0}")]
-    Config(String),
+    Config(crate::ConfigError),
     /// The token store failed while a token had to be read or written.
     #[error("token store error: {0}")]
     Store(#[from] tokenmux_store::StoreError),
@@ -131,7 +131,7 @@ pub enum Error {
 
 impl From<tokenmux_store::InvalidKey> for Error {
     fn from(error: tokenmux_store::InvalidKey) -> Self {
-        Error::Config(error.to_string())
+        Error::Config(crate::ConfigError::general(error.to_string()))
     }
 }
 
@@ -234,7 +234,7 @@ mod tests {
     fn each_error_has_the_kind_a_caller_acts_on() {
         let status = StatusCode::BAD_GATEWAY;
         for (error, kind) in [
-            (Error::Config("x".into()), ErrorKind::Config),
+            (crate::ConfigError::general("x").into(), ErrorKind::Config),
             (
                 Error::CredentialsRejected {
                     status: StatusCode::UNAUTHORIZED,

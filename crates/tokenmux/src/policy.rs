@@ -85,15 +85,21 @@ impl RefreshPolicy {
     /// ```
     pub fn check(&self) -> Result<(), crate::Error> {
         if !(0.0..=1.0).contains(&self.refresh_ahead_fraction) {
-            return Err(crate::Error::Config(format!(
-                "refresh_ahead_fraction must be a number from 0 to 1 (got {})",
-                self.refresh_ahead_fraction
-            )));
+            return Err(crate::ConfigError::new(
+                "refresh",
+                format!(
+                    "refresh_ahead_fraction must be a number from 0 to 1 (got {})",
+                    self.refresh_ahead_fraction
+                ),
+            )
+            .into());
         }
         if self.default_lifetime.is_zero() {
-            return Err(crate::Error::Config(
-                "default_lifetime must be more than zero".into(),
-            ));
+            return Err(crate::ConfigError::new(
+                "refresh",
+                "default_lifetime must be more than zero",
+            )
+            .into());
         }
         Ok(())
     }
@@ -147,9 +153,11 @@ impl RetryPolicy {
     /// ```
     pub fn check(&self) -> Result<(), crate::Error> {
         if self.max_attempts == 0 || self.deadline.is_zero() {
-            return Err(crate::Error::Config(
-                "a retry policy needs at least one attempt and a deadline above zero".into(),
-            ));
+            return Err(crate::ConfigError::new(
+                "retry",
+                "a retry policy needs at least one attempt and a deadline above zero",
+            )
+            .into());
         }
         Ok(())
     }

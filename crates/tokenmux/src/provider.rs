@@ -8,6 +8,7 @@
 
 use tokenmux_wire::{EndpointSpec, Server, TokenEndpoint};
 
+use crate::ConfigError;
 use crate::Error;
 
 /// A token endpoint and its base URL (the spec's server URL; the endpoint
@@ -158,10 +159,14 @@ impl Provider {
             .find(|provider| provider.name() == name)
             .ok_or_else(|| {
                 let known: Vec<_> = Self::all().iter().map(|p| p.name()).collect();
-                Error::Config(format!(
-                    "no provider named `{name}` is compiled in (known: {})",
-                    known.join(", ")
-                ))
+                ConfigError::new(
+                    "provider",
+                    format!(
+                        "no provider named `{name}` is compiled in (known: {})",
+                        known.join(", ")
+                    ),
+                )
+                .into()
             })
     }
 
@@ -171,14 +176,17 @@ impl Provider {
         let spec = self.spec();
         let found = spec.server(server).ok_or_else(|| {
             let names: Vec<_> = spec.servers.iter().filter_map(|s| s.name).collect();
-            Error::Config(format!(
-                "{} has no server named `{server}` (its spec names: {})",
-                spec.name,
-                if names.is_empty() {
-                    "none".to_owned()
-                } else {
-                    names.join(", ")
-                }
+            Error::from(ConfigError::new(
+                "server",
+                format!(
+                    "{} has no server named `{server}` (its spec names: {})",
+                    spec.name,
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
             ))
         })?;
         Ok(self.with_base_url(found.url))

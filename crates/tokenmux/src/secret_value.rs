@@ -111,6 +111,8 @@ pub(crate) fn encryption_key_from_env(
     variable: &str,
 ) -> Result<crate::EncryptionKey, crate::Error> {
     let value = env_value(variable)
-        .map_err(|why| crate::Error::Config(format!("encryption_key_env: {why}")))?;
-    Ok(crate::EncryptionKey::from_base64(value.expose_secret())?)
+        .map_err(|why| crate::ConfigError::new("store.encryption_key_env", why))?;
+    crate::EncryptionKey::from_base64(value.expose_secret()).map_err(|e| {
+        crate::ConfigError::new("store.encryption_key_env", format!("{variable}: {e}")).into()
+    })
 }

@@ -9,7 +9,8 @@ use super::Inner;
 use crate::fetch::Fetcher;
 use crate::observe::Observer;
 use crate::{
-    Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy, SystemClock, TokenSource,
+    Clock, ConfigError, Credentials, Error, Provider, RefreshPolicy, RetryPolicy, SystemClock,
+    TokenSource,
 };
 use tokenmux_store::{MemoryStore, TokenStore};
 
@@ -195,12 +196,12 @@ impl TokenSourceBuilder {
         let credentials = self
             .credentials
             .as_ref()
-            .ok_or_else(|| Error::Config("no credentials given".into()))?;
+            .ok_or_else(|| ConfigError::new("credentials", "no credentials given"))?;
         // An empty value would be sent and refused upstream (a failed
         // login, counted against the account): refuse it here.
         for (what, value) in [
-            ("client id", credentials.client_id()),
-            ("client secret", credentials.client_secret().expose_secret()),
+            ("client_id", credentials.client_id()),
+            ("client_secret", credentials.client_secret().expose_secret()),
             ("username", credentials.username().unwrap_or("-")),
             (
                 "password",
@@ -210,31 +211,44 @@ impl TokenSourceBuilder {
             ),
         ] {
             if value.is_empty() {
-                return Err(Error::Config(format!("the {what} is empty")));
+                let at = format!("credentials.{what}");
+                return Err(ConfigError::new(
+                    at,
+                    format!("the {} is empty", what.replace('_', " ")),
+                )
+                .into());
             }
         }
         let spec = self.provider.spec();
         if self.provider.needs_base_url() {
-            return Err(Error::Config(format!(
-                "the {} provider's server is `{}` in its spec: give its base URL \
-                 (Provider::with_base_url)",
-                spec.name,
-                self.provider.base_url()
-            )));
+            return Err(ConfigError::new(
+                "base_url",
+                format!(
+                    "the {} provider's server is `{}` in its spec: give its base URL \
+                     (Provider::with_base_url)",
+                    spec.name,
+                    self.provider.base_url()
+                ),
+            )
+            .into());
         }
         check_base_url(self.provider.base_url(), self.allow_insecure_http)?;
         if spec.needs_resource_owner() && !matches!(credentials, Credentials::Password { .. }) {
-            return Err(Error::Config(format!(
-                "the {} provider needs Credentials::password (client id and secret, \
-                 username and password)",
-                spec.name
-            )));
+            return Err(ConfigError::new(
+                "credentials",
+                format!(
+                    "the {} provider needs Credentials::password (client id and secret, \
+                     username and password)",
+                    spec.name
+                ),
+            )
+            .into());
         }
         self.chosen_refresh().check()?;
         self.retry.check()?;
         self.store
             .check()
-            .map_err(|e| Error::Config(e.to_string()))?;
+            .map_err(|e| ConfigError::new("store", e.to_string()))?;
         Ok(())
     }
 
@@ -253,7 +267,7 @@ impl TokenSourceBuilder {
         let spec = self.provider.spec();
         let credentials = self
             .credentials
-            .ok_or_else(|| Error::Config("no credentials given".into()))?;
+            .ok_or_else(|| ConfigError::new("credentials", "no credentials given"))?;
         let http = match self.http {
             Some(http) => http,
             None => self
@@ -267,7 +281,7 @@ impl TokenSourceBuilder {
                 // The request carries credentials: never to another URL.
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
+                .map_err(|e| ConfigError::general(format!("cannot build the HTTP client: {e}")))?,
         };
         let key = self.provider.store_key(&credentials);
         let name = self.name.unwrap_or_else(|| spec.name.to_owned());
@@ -295,17 +309,20 @@ impl TokenSourceBuilder {
 /// URL that may hold credentials.
 fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
     let url = reqwest::Url::parse(base)
-        .map_err(|e| Error::Config(format!("the base URL is not a URL: {e}")))?;
+        .map_err(|e| ConfigError::new("base_url", format!("the base URL is not a URL: {e}")))?;
     if tokenmux_wire::net::has_userinfo(&url) {
-        return Err(Error::Config(
+        return Err(ConfigError::new(
+            "base_url",
             "the base URL carries credentials (user:password@host); remove them and give \
-             the credentials with Credentials"
-                .into(),
-        ));
+             the credentials with Credentials",
+        )
+        .into());
     }
     let shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::Config(format!("base URL `{shown}` is not http(s)")));
+        return Err(
+            ConfigError::new("base_url", format!("base URL `{shown}` is not http(s)")).into(),
+        );
     }
     if url.scheme() == "http"
         && !allow_insecure_http
@@ -313,11 +330,15 @@ fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
             .host_str()
             .is_some_and(tokenmux_wire::net::is_loopback_host)
     {
-        return Err(Error::Config(format!(
-            "base URL `{shown}` is plain http to a host that is not loopback: the \
-             credentials and tokens would cross the network in the clear. Use https, \
-             or allow it explicitly (allow_insecure_http)"
-        )));
+        return Err(ConfigError::new(
+            "base_url",
+            format!(
+                "base URL `{shown}` is plain http to a host that is not loopback: the \
+                 credentials and tokens would cross the network in the clear. Use https, \
+                 or allow it explicitly (allow_insecure_http)"
+            ),
+        )
+        .into());
     }
     Ok(())
 }
