@@ -14,10 +14,12 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::task_error::TaskError;
+
 const CRITERION_ROUNDS: usize = 3;
 const SYNTHETIC: [usize; 3] = [25, 50, 100];
 
-pub fn run(root: &Path) -> Result<ExitCode, String> {
+pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
     crate::test::ensure_redis()?;
     ensure_wrk()?;
     let started = Instant::now();
@@ -57,7 +59,9 @@ pub fn run(root: &Path) -> Result<ExitCode, String> {
     // The herd alone in its process, so that its peak RSS is its own.
     harness.extend(load_harness(root, &cargo, &["--row", "herd"])?);
     let cli = target_dir(root).join("release/tokenmux");
-    let cli = cli.to_str().ok_or("the target directory is not UTF-8")?;
+    let cli = cli
+        .to_str()
+        .ok_or_else(|| TaskError::Check("the target directory is not UTF-8".into()))?;
     harness.extend(load_harness(
         root,
         &cargo,
@@ -86,7 +90,7 @@ pub fn run(root: &Path) -> Result<ExitCode, String> {
         notes = NOTES,
     );
     std::fs::write(root.join("docs/benchmarks.md"), doc)
-        .map_err(|e| format!("cannot write docs/benchmarks.md: {e}"))?;
+        .map_err(|e| TaskError::io("docs/benchmarks.md", e))?;
     eprintln!("xtask: wrote docs/benchmarks.md");
     Ok(ExitCode::SUCCESS)
 }
@@ -222,19 +226,14 @@ fn render(rows: &[Row]) -> String {
     out
 }
 
-fn status(command: &mut Command) -> Result<(), String> {
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{command:?} failed: {status}"))
-    }
+fn status(command: &mut Command) -> Result<(), TaskError> {
+    let what = format!("{command:?}");
+    let status = command.status().map_err(|e| TaskError::spawn(&what, e))?;
+    TaskError::check_status(what, status)
 }
 
 /// Row 1: criterion's median estimate (ns) per variant, median over rounds.
-fn cached_reads(root: &Path, cargo: &str) -> Result<Vec<Row>, String> {
+fn cached_reads(root: &Path, cargo: &str) -> Result<Vec<Row>, TaskError> {
     let variants = [
         "tokenmux_authorization",
         "tokenmux_token",
@@ -270,10 +269,12 @@ fn cached_reads(root: &Path, cargo: &str) -> Result<Vec<Row>, String> {
                 let json: Value = std::fs::read_to_string(&path)
                     .ok()
                     .and_then(|text| serde_json::from_str(&text).ok())
-                    .ok_or_else(|| format!("no criterion estimates at {}", path.display()))?;
-                let ns = json["median"]["point_estimate"]
-                    .as_f64()
-                    .ok_or("malformed estimates")?;
+                    .ok_or_else(|| {
+                        TaskError::Check(format!("no criterion estimates at {}", path.display()))
+                    })?;
+                let ns = json["median"]["point_estimate"].as_f64().ok_or_else(|| {
+                    TaskError::Check(format!("malformed estimates at {}", path.display()))
+                })?;
                 estimates[v][t].push(ns);
             }
         }
@@ -334,7 +335,7 @@ fn cached_reads(root: &Path, cargo: &str) -> Result<Vec<Row>, String> {
 }
 
 /// Runs the load harness; its JSON lines.
-fn load_harness(root: &Path, cargo: &str, args: &[&str]) -> Result<Vec<Value>, String> {
+fn load_harness(root: &Path, cargo: &str, args: &[&str]) -> Result<Vec<Value>, TaskError> {
     eprintln!("xtask: load harness {}", args.join(" "));
     let output = Command::new(cargo)
         .args([
@@ -351,10 +352,8 @@ fn load_harness(root: &Path, cargo: &str, args: &[&str]) -> Result<Vec<Value>, S
         .current_dir(root)
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| format!("cannot run the load harness: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("the load harness failed: {}", output.status));
-    }
+        .map_err(|e| TaskError::spawn("the load harness", e))?;
+    TaskError::check_status("the load harness", output.status)?;
     Ok(String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -647,10 +646,10 @@ fn agent_rows(results: &[Value]) -> Vec<Row> {
 }
 
 /// wrk (Debian package `wrk`) loads the agent in row 8.
-fn ensure_wrk() -> Result<(), String> {
+fn ensure_wrk() -> Result<(), TaskError> {
     let runs = || Command::new("wrk").arg("--version").output().is_ok();
     if !runs() {
-        crate::test::apt_install("wrk").map_err(|e| format!("row 8 needs wrk: {e}"))?;
+        crate::test::apt_install("wrk")?;
     }
     Ok(())
 }
@@ -675,18 +674,17 @@ fn memory_rows(results: &[Value]) -> Vec<Row> {
 
 /// Row 5: `regen` on the real specs (as `--check`), then on 25/50/100
 /// synthetic ones in a temp dir.
-fn codegen_rows(root: &Path) -> Result<Vec<Row>, String> {
+fn codegen_rows(root: &Path) -> Result<Vec<Row>, TaskError> {
     eprintln!("xtask: codegen timings");
     let start = Instant::now();
-    crate::regen::regen(root, &[], true).map_err(|e| e.to_string())?;
+    crate::codegen::regen::regen(root, &[], true)?;
     let real = start.elapsed().as_secs_f64();
-    let specs = crate::spec::discover(&root.join("specs"), &[])
-        .map_err(|e| e.to_string())?
+    let specs = crate::codegen::spec::discover(&root.join("specs"), &[])?
         .into_iter()
         .map(|spec| {
             std::fs::read_to_string(&spec.path)
                 .map(|text| (spec.name, text))
-                .map_err(|e| e.to_string())
+                .map_err(|e| TaskError::io(&spec.path, e))
         })
         .collect::<Result<Vec<(String, String)>, _>>()?;
     let mut rows = vec![row(
@@ -701,16 +699,18 @@ fn codegen_rows(root: &Path) -> Result<Vec<Row>, String> {
     // (the real specs pay fixed costs a larger run spreads out).
     let mut per_spec_first = None;
     for n in SYNTHETIC {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(dir.path().join("specs")).map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(dir.path().join("crates")).map_err(|e| e.to_string())?;
+        let dir = tempfile::tempdir().map_err(|e| TaskError::io("a scratch directory", e))?;
+        for sub in ["specs", "crates"] {
+            let path = dir.path().join(sub);
+            std::fs::create_dir_all(&path).map_err(|e| TaskError::io(&path, e))?;
+        }
         for i in 0..n {
             let (name, text) = &specs[i % specs.len()];
-            std::fs::write(dir.path().join(format!("specs/syn{i:03}{name}.yaml")), text)
-                .map_err(|e| e.to_string())?;
+            let path = dir.path().join(format!("specs/syn{i:03}{name}.yaml"));
+            std::fs::write(&path, text).map_err(|e| TaskError::io(&path, e))?;
         }
         let start = Instant::now();
-        crate::regen::regen(dir.path(), &[], false).map_err(|e| e.to_string())?;
+        crate::codegen::regen::regen(dir.path(), &[], false)?;
         let secs = start.elapsed().as_secs_f64();
         let per_spec = secs / n as f64;
         let first = *per_spec_first.get_or_insert(per_spec);

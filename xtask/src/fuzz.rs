@@ -6,6 +6,7 @@
 //! cargo fuzz passes nightly-only flags to rustc (sanitizers); on the
 //! stable toolchain `RUSTC_BOOTSTRAP=1` lets rustc accept them.
 
+use crate::task_error::TaskError;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
@@ -18,7 +19,7 @@ const TARGETS: [&str; 4] = [
 ];
 
 /// Runs each target (or only `only`) for `seconds`; fails if one crashed.
-pub fn run(root: &Path, seconds: u64, only: &[String]) -> Result<ExitCode, String> {
+pub fn run(root: &Path, seconds: u64, only: &[String]) -> Result<ExitCode, TaskError> {
     ensure_cargo_fuzz()?;
     let fuzz_dir = root.join("fuzz");
     let targets: Vec<&str> = TARGETS
@@ -26,14 +27,17 @@ pub fn run(root: &Path, seconds: u64, only: &[String]) -> Result<ExitCode, Strin
         .filter(|t| only.is_empty() || only.iter().any(|o| o == t))
         .collect();
     if targets.is_empty() {
-        return Err(format!("no such target; known: {}", TARGETS.join(", ")));
+        return Err(TaskError::Check(format!(
+            "no such target; known: {}",
+            TARGETS.join(", ")
+        )));
     }
     let mut rows = Vec::new();
     let mut crashed = false;
     for target in targets {
         eprintln!("xtask: fuzzing {target} for {seconds} s");
         let corpus = fuzz_dir.join("corpus").join(target);
-        std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+        std::fs::create_dir_all(&corpus).map_err(|e| TaskError::io(&corpus, e))?;
         let output = cargo_fuzz(&fuzz_dir)
             .args(["run", target])
             .arg(&corpus)
@@ -48,7 +52,7 @@ pub fn run(root: &Path, seconds: u64, only: &[String]) -> Result<ExitCode, Strin
             ])
             .stdout(Stdio::inherit())
             .output()
-            .map_err(|e| format!("cannot run cargo fuzz: {e}"))?;
+            .map_err(|e| TaskError::spawn("cargo fuzz", e))?;
         let log = String::from_utf8_lossy(&output.stderr);
         let runs = log
             .lines()
@@ -104,7 +108,7 @@ fn cargo_fuzz(dir: &Path) -> Command {
     command
 }
 
-fn ensure_cargo_fuzz() -> Result<(), String> {
+fn ensure_cargo_fuzz() -> Result<(), TaskError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let installed = Command::new(&cargo)
         .args(["fuzz", "--version"])
@@ -119,10 +123,6 @@ fn ensure_cargo_fuzz() -> Result<(), String> {
     let status = Command::new(&cargo)
         .args(["install", "cargo-fuzz", "--locked"])
         .status()
-        .map_err(|e| format!("cannot run cargo install: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err("installing cargo-fuzz failed".into())
-    }
+        .map_err(|e| TaskError::spawn("cargo install cargo-fuzz", e))?;
+    TaskError::check_status("cargo install cargo-fuzz", status)
 }

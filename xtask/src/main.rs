@@ -1,4 +1,6 @@
-//! Project automation for tokenmux, in the style of rust-analyzer's xtask.
+//! Project automation for tokenmux, in the style of rust-analyzer's xtask:
+//! this file only parses the command line and dispatches; each task is a
+//! module, and the code generator is the `codegen` folder.
 //!
 //! ```text
 //! cargo xtask regen            # regenerate every provider crate from specs/
@@ -12,102 +14,18 @@
 //! ```
 
 mod bench;
+mod codegen;
 mod cycles;
-mod describe;
 mod fuzz;
-mod generate;
-mod lower;
 mod new_provider;
-mod regen;
-mod registry;
-mod scaffold;
-mod spec;
+mod task_error;
 mod test;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Why generation failed. Each variant names the spec (and, where known,
-/// the operation) so the message says where to look.
-#[derive(Debug, thiserror::Error)]
-pub enum GenError {
-    /// A file could not be read.
-    #[error("{spec}: cannot read: {source}")]
-    Read {
-        /// The spec (or directory).
-        spec: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The spec is not valid YAML / OpenAPI 3.0.
-    #[error("{spec}: not a valid OpenAPI 3.0 document: {message}")]
-    Parse {
-        /// The spec.
-        spec: String,
-        /// The parser's message.
-        message: String,
-    },
-    /// A provider name on the command line has no spec.
-    #[error("no spec named `{name}` in specs/ (known: {known})")]
-    UnknownProvider {
-        /// The name given.
-        name: String,
-        /// The names that exist.
-        known: String,
-    },
-    /// The spec uses something the generator cannot turn into a client.
-    #[error("{spec}: operation `{operation}`: {message}")]
-    Unsupported {
-        /// The spec.
-        spec: String,
-        /// The operation (its operationId, or method and path).
-        operation: String,
-        /// What is unsupported.
-        message: String,
-    },
-    /// progenitor refused the spec (or panicked on it).
-    #[error("{spec}: {}progenitor cannot generate a client: {message}",
-        operation.as_ref().map(|op| format!("operation `{op}`: ")).unwrap_or_default())]
-    Progenitor {
-        /// The spec.
-        spec: String,
-        /// The first operation that fails on its own, if one does.
-        operation: Option<String>,
-        /// progenitor's message.
-        message: String,
-    },
-    /// rustfmt failed on the generated code.
-    #[error("{spec}: formatting the generated code failed: {message}")]
-    Format {
-        /// The spec.
-        spec: String,
-        /// rustfmt's message.
-        message: String,
-    },
-    /// A bug in the generator.
-    #[error("{spec}: internal error: {message}")]
-    Internal {
-        /// The spec.
-        spec: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// A generated file could not be written.
-    #[error("cannot write {path}: {source}")]
-    Write {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// `--check` found generated files that differ from the specs.
-    #[error("{report}\ngenerated code is stale: run `cargo xtask regen` and commit the result")]
-    Stale {
-        /// The stale files, with diffs.
-        report: String,
-    },
-}
+use task_error::TaskError;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "tokenmux project automation")]
@@ -158,68 +76,22 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Bench => match bench::run(&regen::workspace_root()) {
-            Ok(code) => code,
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Fuzz { seconds, targets } => {
-            match fuzz::run(&regen::workspace_root(), seconds, &targets) {
-                Ok(code) => code,
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+    let root = codegen::regen::workspace_root();
+    let outcome = match Cli::parse().command {
+        Command::Regen { check, providers } => codegen::regen::run(&root, &providers, check),
+        Command::Bench => bench::run(&root),
+        Command::Fuzz { seconds, targets } => fuzz::run(&root, seconds, &targets),
         Command::NewProviderCheck { target_dir } => {
-            let root = regen::workspace_root();
-            match new_provider::run(&root, &root.join(target_dir)) {
-                Ok(code) => code,
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    ExitCode::FAILURE
-                }
-            }
+            new_provider::run(&root, &root.join(target_dir))
         }
-        Command::Cycles => match cycles::run(&regen::workspace_root()) {
-            Ok(code) => code,
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Test { args } => match test::run(&regen::workspace_root(), &args) {
-            Ok(code) => code,
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Regen { check, providers } => {
-            match regen::regen(&regen::workspace_root(), &providers, check) {
-                Ok(outcomes) => {
-                    for (name, outcome) in outcomes {
-                        let what = match outcome {
-                            regen::Outcome::Fresh => "up to date",
-                            regen::Outcome::Written { scaffolded: true } => {
-                                "new crate scaffolded and generated"
-                            }
-                            regen::Outcome::Written { scaffolded: false } => "regenerated",
-                            regen::Outcome::Removed => "removed (its spec is gone)",
-                        };
-                        println!("{name}: {what}");
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    ExitCode::FAILURE
-                }
-            }
+        Command::Cycles => cycles::run(&root).map_err(TaskError::from),
+        Command::Test { args } => test::run(&root, &args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
         }
     }
 }

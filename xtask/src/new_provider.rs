@@ -13,6 +13,7 @@
 //!
 //! Then it removes the spec, regenerates, and checks the tree is clean.
 
+use crate::task_error::TaskError;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -32,8 +33,8 @@ fn generated(path: &str) -> bool {
 }
 
 /// Runs the check; `target` is the cargo target directory to build in.
-pub fn run(root: &Path, target: &Path) -> Result<ExitCode, String> {
-    let scratch = tempfile::tempdir().map_err(|e| format!("scratch dir: {e}"))?;
+pub fn run(root: &Path, target: &Path) -> Result<ExitCode, TaskError> {
+    let scratch = tempfile::tempdir().map_err(|e| TaskError::io("a scratch directory", e))?;
     let dir = scratch.path();
     copy_tracked(root, dir)?;
     git(dir, &["init", "--quiet"])?;
@@ -45,7 +46,7 @@ pub fn run(root: &Path, target: &Path) -> Result<ExitCode, String> {
         root.join("xtask/fixtures/acme.yaml"),
         dir.join(format!("specs/{NAME}.yaml")),
     )
-    .map_err(|e| format!("cannot add the fifth spec: {e}"))?;
+    .map_err(|e| TaskError::io(format!("specs/{NAME}.yaml"), e))?;
     cargo(dir, target, &["xtask", "regen"])?;
     let changed = changed_files(dir)?;
     let hand_edits: Vec<&String> = changed.iter().filter(|p| !generated(p)).collect();
@@ -55,9 +56,9 @@ pub fn run(root: &Path, target: &Path) -> Result<ExitCode, String> {
         hand_edits.len()
     );
     if !hand_edits.is_empty() {
-        return Err(format!(
+        return Err(TaskError::Check(format!(
             "regen touched files it does not own: {hand_edits:?}"
-        ));
+        )));
     }
 
     cargo(dir, target, &["build", "--quiet", "-p", "tokenmux-cli"])?;
@@ -70,15 +71,15 @@ pub fn run(root: &Path, target: &Path) -> Result<ExitCode, String> {
         &config,
         format!("provider: {NAME}\nbase_url: {base}\nstore: {{kind: memory}}\n"),
     )
-    .map_err(|e| format!("cannot write the config file: {e}"))?;
+    .map_err(|e| TaskError::io(&config, e))?;
     let config_arg = config.display().to_string();
     let from_config = cli_token(&cli, &["--config", &config_arg])?;
     mock.stop();
     for (how, token) in [("--provider", &from_flags), ("a config file", &from_config)] {
         if !token.starts_with(&format!("mock-{NAME}-access-")) {
-            return Err(format!(
+            return Err(TaskError::Check(format!(
                 "tokenmux token through {how} printed no {NAME} token"
-            ));
+            )));
         }
         println!("new-provider-check: a token through {how}");
     }
@@ -107,24 +108,26 @@ pub fn run(root: &Path, target: &Path) -> Result<ExitCode, String> {
     println!("new-provider-check: the facade's unit tests and doctests pass with {NAME}");
 
     std::fs::remove_file(dir.join(format!("specs/{NAME}.yaml")))
-        .map_err(|e| format!("cannot remove the spec: {e}"))?;
+        .map_err(|e| TaskError::io(format!("specs/{NAME}.yaml"), e))?;
     cargo(dir, target, &["xtask", "regen"])?;
     // A second resolve drops the removed crate from Cargo.lock.
     cargo(dir, target, &["xtask", "regen", "--check"])?;
     let left = changed_files(dir)?;
     if !left.is_empty() {
-        return Err(format!("removing the spec left changes: {left:?}"));
+        return Err(TaskError::Check(format!(
+            "removing the spec left changes: {left:?}"
+        )));
     }
     println!("new-provider-check: spec removed, tree clean; 0 hand edits");
     Ok(ExitCode::SUCCESS)
 }
 
-fn copy_tracked(root: &Path, to: &Path) -> Result<(), String> {
+fn copy_tracked(root: &Path, to: &Path) -> Result<(), TaskError> {
     let listed = Command::new("git")
         .current_dir(root)
         .args(["ls-files", "-z"])
         .output()
-        .map_err(|e| format!("cannot run git ls-files: {e}"))?;
+        .map_err(|e| TaskError::spawn("git ls-files", e))?;
     for path in listed.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
         let path = PathBuf::from(String::from_utf8_lossy(path).into_owned());
         let from = root.join(&path);
@@ -133,25 +136,20 @@ fn copy_tracked(root: &Path, to: &Path) -> Result<(), String> {
         }
         let dest = to.join(&path);
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|e| TaskError::io(parent, e))?;
         }
-        std::fs::copy(&from, &dest).map_err(|e| format!("{}: {e}", from.display()))?;
+        std::fs::copy(&from, &dest).map_err(|e| TaskError::io(&from, e))?;
     }
     Ok(())
 }
 
 /// Runs `command`; an error names `what` when it cannot start or fails.
-fn succeed(command: &mut Command, what: &str) -> Result<(), String> {
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run {what}: {e}"))?;
-    status
-        .success()
-        .then_some(())
-        .ok_or_else(|| format!("{what} failed"))
+fn succeed(command: &mut Command, what: &str) -> Result<(), TaskError> {
+    let status = command.status().map_err(|e| TaskError::spawn(what, e))?;
+    TaskError::check_status(what, status)
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
+fn git(dir: &Path, args: &[&str]) -> Result<(), TaskError> {
     succeed(
         Command::new("git")
             .current_dir(dir)
@@ -161,12 +159,12 @@ fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
     )
 }
 
-fn changed_files(dir: &Path) -> Result<Vec<String>, String> {
+fn changed_files(dir: &Path) -> Result<Vec<String>, TaskError> {
     let output = Command::new("git")
         .current_dir(dir)
         .args(["status", "--porcelain", "--untracked-files=all"])
         .output()
-        .map_err(|e| format!("cannot run git status: {e}"))?;
+        .map_err(|e| TaskError::spawn("git status", e))?;
     Ok(String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| line.get(3..))
@@ -182,14 +180,14 @@ fn cargo_command(dir: &Path, target: &Path) -> Command {
     command
 }
 
-fn cargo(dir: &Path, target: &Path, args: &[&str]) -> Result<(), String> {
+fn cargo(dir: &Path, target: &Path, args: &[&str]) -> Result<(), TaskError> {
     succeed(
         cargo_command(dir, target).args(args),
         &format!("cargo {}", args.join(" ")),
     )
 }
 
-fn cli_token(cli: &Path, args: &[&str]) -> Result<String, String> {
+fn cli_token(cli: &Path, args: &[&str]) -> Result<String, TaskError> {
     let output = Command::new(cli)
         .arg("token")
         .args(args)
@@ -197,13 +195,13 @@ fn cli_token(cli: &Path, args: &[&str]) -> Result<String, String> {
         .env("TOKENMUX_CLIENT_ID", "mock-client")
         .env("TOKENMUX_CLIENT_SECRET", "mock-client-secret")
         .output()
-        .map_err(|e| format!("cannot run tokenmux: {e}"))?;
+        .map_err(|e| TaskError::spawn("tokenmux token", e))?;
     if !output.status.success() {
-        return Err(format!(
+        return Err(TaskError::Check(format!(
             "tokenmux token {} failed: {}",
             args.join(" "),
             String::from_utf8_lossy(&output.stderr)
-        ));
+        )));
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
@@ -215,24 +213,27 @@ struct MockProcess {
 }
 
 impl MockProcess {
-    fn start(cli: &Path) -> Result<Self, String> {
+    fn start(cli: &Path) -> Result<Self, TaskError> {
         let mut child = Command::new(cli)
             .args(["mock", "--port", "0"])
             .stdout(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot start tokenmux mock: {e}"))?;
-        let stdout = child.stdout.take().ok_or("the mock has no stdout")?;
+            .map_err(|e| TaskError::spawn("tokenmux mock", e))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| TaskError::Check("the mock has no stdout".into()))?;
         let mut lines = BufReader::new(stdout);
         let mut first = String::new();
         lines
             .read_line(&mut first)
-            .map_err(|e| format!("cannot read the mock's address: {e}"))?;
+            .map_err(|e| TaskError::io("the mock's stdout", e))?;
         // Keep reading: a closed pipe would end the mock at its next line.
         std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
         let url = first
             .split_whitespace()
             .find(|word| word.starts_with("http://"))
-            .ok_or_else(|| format!("the mock printed no address: {first}"))?
+            .ok_or_else(|| TaskError::Check(format!("the mock printed no address: {first}")))?
             .to_owned();
         Ok(Self { child, url })
     }

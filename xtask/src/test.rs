@@ -6,9 +6,11 @@
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
+use crate::task_error::TaskError;
+
 /// Installs the prerequisites if needed, then runs the tests with `extra`
 /// arguments appended.
-pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, String> {
+pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, TaskError> {
     ensure_redis()?;
     ensure_agent_clients()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -17,7 +19,7 @@ pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, String> {
         .args(extra)
         .current_dir(root)
         .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+        .map_err(|e| TaskError::spawn("cargo test", e))?;
     Ok(if status.success() {
         ExitCode::SUCCESS
     } else {
@@ -27,7 +29,7 @@ pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, String> {
 
 /// Makes sure `redis-server` and `redis-cli` run (installing them with
 /// apt-get as root when missing).
-pub fn ensure_redis() -> Result<(), String> {
+pub fn ensure_redis() -> Result<(), TaskError> {
     if std::env::var("TOKENMUX_SKIP_REDIS_TESTS").is_ok_and(|v| v == "1") {
         eprintln!("xtask: TOKENMUX_SKIP_REDIS_TESTS=1: the Redis tests will skip");
         return Ok(());
@@ -41,16 +43,19 @@ pub fn ensure_redis() -> Result<(), String> {
     if apt_install("redis-server").is_ok() && runs(&server) && runs("redis-cli") {
         Ok(())
     } else {
-        Err(format!("the tests need redis-server and redis-cli: {how}"))
+        Err(TaskError::Missing {
+            tool: "redis-server and redis-cli".into(),
+            why: how.into(),
+        })
     }
 }
 
 /// The agent's tests talk to it with real third-party clients: `curl
 /// --unix-socket`, Python's `prometheus_client` parser for `/metrics`, and
 /// `jsonschema` (with PyYAML) for `tokenmux config schema` (from PyPI).
-pub fn ensure_agent_clients() -> Result<(), String> {
+pub fn ensure_agent_clients() -> Result<(), TaskError> {
     if !runs("curl") {
-        apt_install("curl").map_err(|e| format!("the agent's tests need curl: {e}"))?;
+        apt_install("curl")?;
     }
     let has_parser = || {
         Command::new("python3")
@@ -81,21 +86,21 @@ pub fn ensure_agent_clients() -> Result<(), String> {
     if installed && has_parser() {
         Ok(())
     } else {
-        Err(
-            "the agent's tests need python3 with prometheus-client, jsonschema and PyYAML \
-             (pip install prometheus-client jsonschema PyYAML)"
-                .into(),
-        )
+        Err(TaskError::Missing {
+            tool: "python3 with prometheus-client, jsonschema and PyYAML".into(),
+            why: "pip install prometheus-client jsonschema PyYAML".into(),
+        })
     }
 }
 
 /// Installs a Debian package with apt-get, as root (updating the package
 /// lists first when a fresh machine has none).
-pub fn apt_install(package: &str) -> Result<(), String> {
+pub fn apt_install(package: &str) -> Result<(), TaskError> {
     if !runs("apt-get") || !is_root() {
-        return Err(format!(
-            "install the Debian package {package} (apt-get install -y {package})"
-        ));
+        return Err(TaskError::Missing {
+            tool: package.into(),
+            why: format!("install the Debian package {package} (apt-get install -y {package})"),
+        });
     }
     eprintln!("xtask: installing {package} (apt-get)");
     let install = || {
@@ -113,7 +118,10 @@ pub fn apt_install(package: &str) -> Result<(), String> {
             && install());
     match installed {
         true => Ok(()),
-        false => Err(format!("installing {package} with apt-get failed")),
+        false => Err(TaskError::Missing {
+            tool: package.into(),
+            why: format!("installing {package} with apt-get failed"),
+        }),
     }
 }
 

@@ -2,6 +2,7 @@
 //! `oneOf` branches, collecting the `x-tokenmux-…` markers and constants
 //! that [`describe`](super::describe) assembles.
 
+use crate::codegen::{SpecProblem, problem};
 use openapiv3::{
     Components, MediaType, Operation, ReferenceOr, Response, Schema, SchemaKind, StatusCode, Type,
 };
@@ -30,13 +31,13 @@ impl Walker<'_> {
     pub(crate) fn schema<'s>(
         &'s self,
         schema: &'s ReferenceOr<Schema>,
-    ) -> Result<&'s Schema, String> {
+    ) -> Result<&'s Schema, SpecProblem> {
         match schema {
             ReferenceOr::Item(schema) => Ok(schema),
             ReferenceOr::Reference { reference } => reference
                 .strip_prefix("#/components/schemas/")
                 .and_then(|name| self.components.schemas.get(name))
-                .ok_or_else(|| format!("{reference} cannot be resolved"))
+                .ok_or_else(|| problem!("{reference} cannot be resolved"))
                 .and_then(|schema| self.schema(schema)),
         }
     }
@@ -44,22 +45,22 @@ impl Walker<'_> {
     pub(crate) fn boxed<'s>(
         &'s self,
         schema: &'s ReferenceOr<Box<Schema>>,
-    ) -> Result<&'s Schema, String> {
+    ) -> Result<&'s Schema, SpecProblem> {
         match schema {
             ReferenceOr::Item(schema) => Ok(schema),
             ReferenceOr::Reference { reference } => self.schema_ref(reference),
         }
     }
 
-    pub(crate) fn schema_ref(&self, reference: &str) -> Result<&Schema, String> {
+    pub(crate) fn schema_ref(&self, reference: &str) -> Result<&Schema, SpecProblem> {
         let name = reference
             .strip_prefix("#/components/schemas/")
-            .ok_or_else(|| format!("{reference} cannot be resolved"))?;
+            .ok_or_else(|| problem!("{reference} cannot be resolved"))?;
         let schema = self
             .components
             .schemas
             .get(name)
-            .ok_or_else(|| format!("{reference} cannot be resolved"))?;
+            .ok_or_else(|| problem!("{reference} cannot be resolved"))?;
         self.schema(schema)
     }
 
@@ -83,14 +84,14 @@ impl Walker<'_> {
         operation_grant: Option<&'static str>,
         id: &str,
         path: &str,
-    ) -> Result<Vec<GrantDesc>, String> {
+    ) -> Result<Vec<GrantDesc>, SpecProblem> {
         let body = match &operation.request_body {
             Some(ReferenceOr::Item(body)) => body,
             Some(ReferenceOr::Reference { reference }) => reference
                 .strip_prefix("#/components/requestBodies/")
                 .and_then(|name| self.components.request_bodies.get(name))
                 .and_then(ReferenceOr::as_item)
-                .ok_or_else(|| format!("{reference} cannot be resolved"))?,
+                .ok_or_else(|| problem!("{reference} cannot be resolved"))?,
             None => return Err("a token operation needs a request body".into()),
         };
         let media = body
@@ -105,7 +106,7 @@ impl Walker<'_> {
         };
         let body_type = type_name(reference.rsplit('/').next().unwrap_or_default());
         let schema = self.schema_ref(reference)?;
-        let grant = |kind, schema: &Schema| -> Result<GrantDesc, String> {
+        let grant = |kind, schema: &Schema| -> Result<GrantDesc, SpecProblem> {
             let mut fields = Vec::new();
             self.request_fields(schema, String::new(), &mut fields, 0)?;
             Ok(GrantDesc {
@@ -124,7 +125,7 @@ impl Walker<'_> {
                     let kind = match branch.schema_data.extensions.get(GRANT) {
                         Some(value) => grant_kind(value)?,
                         None => {
-                            return Err(format!(
+                            return Err(problem!(
                                 "every `oneOf` branch of the request body needs `{GRANT}`"
                             ));
                         }
@@ -142,7 +143,7 @@ impl Walker<'_> {
         pointer: String,
         out: &mut Vec<(String, FieldValue)>,
         depth: usize,
-    ) -> Result<(), String> {
+    ) -> Result<(), SpecProblem> {
         if depth > 16 {
             return Err("the request schema nests too deep (a `$ref` cycle?)".into());
         }
@@ -189,7 +190,7 @@ impl Walker<'_> {
     pub(crate) fn success_schema(
         &self,
         operation: &Operation,
-    ) -> Result<(String, ReferenceOr<Schema>), String> {
+    ) -> Result<(String, ReferenceOr<Schema>), SpecProblem> {
         let response = self
             .success_response(operation)
             .ok_or("no documented 2xx response")?;
@@ -226,7 +227,7 @@ impl Walker<'_> {
         marker: &str,
         out: &mut Vec<(String, String)>,
         depth: usize,
-    ) -> Result<(), String> {
+    ) -> Result<(), SpecProblem> {
         if depth > 16 {
             return Err("the response schema nests too deep (a `$ref` cycle?)".into());
         }
@@ -245,7 +246,7 @@ impl Walker<'_> {
                     if let Some(value) = found {
                         let name = value
                             .as_str()
-                            .ok_or_else(|| format!("{marker} must be a string, not {value}"))?;
+                            .ok_or_else(|| problem!("{marker} must be a string, not {value}"))?;
                         out.push((name.to_owned(), here));
                         continue;
                     }

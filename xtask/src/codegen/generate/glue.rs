@@ -8,10 +8,10 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
 use super::{method_name, operation_wire, option_str};
-use crate::GenError;
-use crate::describe::{Description, FieldValue};
-use crate::lower::Lowered;
-use crate::spec::SpecFile;
+use crate::codegen::GenError;
+use crate::codegen::describe::{Description, FieldValue};
+use crate::codegen::lower::Lowered;
+use crate::codegen::spec::SpecFile;
 
 fn ident(name: &str) -> Ident {
     Ident::new(name, Span::call_site())

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use openapiv3::OpenAPI;
 
-use crate::spec::SpecFile;
+use crate::codegen::spec::SpecFile;
 
 /// The files of a new provider crate, as (relative path, contents).
 pub fn files(spec: &SpecFile, api: &OpenAPI) -> Vec<(&'static str, String)> {

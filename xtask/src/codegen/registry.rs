@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use heck::ToSnakeCase as _;
 use openapiv3::OpenAPI;
 
-use crate::GenError;
-use crate::spec::SpecFile;
+use crate::codegen::GenError;
+use crate::codegen::spec::SpecFile;
 
 /// One generated file (or a marked block of one) and its expected text.
 pub struct Target {
@@ -42,7 +42,7 @@ pub fn targets(root: &Path, specs: &[(SpecFile, OpenAPI)]) -> Result<Vec<Target>
         .map(|name| format!("tokenmux-{name} = {{ path = \"crates/tokenmux-{name}\" }}\n"))
         .collect::<String>();
     let root_text = replace_block(&read(&root_manifest)?, "provider crates", &workspace_deps)
-        .map_err(|message| internal(&root_manifest, message))?;
+        .map_err(|missing| internal(&root_manifest, missing.to_string()))?;
 
     let quoted: Vec<String> = names.iter().map(|name| format!("\"{name}\"")).collect();
     let dependencies = names
@@ -62,7 +62,7 @@ pub fn targets(root: &Path, specs: &[(SpecFile, OpenAPI)]) -> Result<Vec<Target>
     let manifest = |path: PathBuf, features: String| -> Result<Target, GenError> {
         let text = replace_block(&read(&path)?, "provider features", &features)
             .and_then(|text| replace_block(&text, "provider dependencies", &dependencies))
-            .map_err(|message| internal(&path, message))?;
+            .map_err(|missing| internal(&path, missing.to_string()))?;
         Ok(Target {
             path,
             expected: text,
@@ -79,12 +79,12 @@ pub fn targets(root: &Path, specs: &[(SpecFile, OpenAPI)]) -> Result<Vec<Target>
     )?;
 
     let registry_lib = registry_crate.join("src/lib.rs");
-    let registry = crate::generate::rustfmt(
+    let registry = crate::codegen::generate::rustfmt(
         "crates/tokenmux-registry/src/lib.rs",
         &registry_source(specs),
     )?;
     let constructors = facade.join("src/generated.rs");
-    let expected = crate::generate::rustfmt(
+    let expected = crate::codegen::generate::rustfmt(
         "crates/tokenmux/src/generated.rs",
         &constructors_source(specs),
     )?;
@@ -113,22 +113,27 @@ fn internal(path: &Path, message: String) -> GenError {
     }
 }
 
+/// A generated block's markers are not where regen writes (someone
+/// removed or moved one).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no `# BEGIN {name}` line followed by a `# END {name}` line")]
+struct MissingMarkers {
+    name: String,
+}
+
 /// Replaces the lines between `# BEGIN {name}` and `# END {name}`.
-fn replace_block(text: &str, name: &str, body: &str) -> Result<String, String> {
+fn replace_block(text: &str, name: &str, body: &str) -> Result<String, MissingMarkers> {
+    let missing = || MissingMarkers {
+        name: name.to_owned(),
+    };
     let begin = format!("# BEGIN {name}");
     let end = format!("# END {name}");
-    let start = text
-        .find(&begin)
-        .ok_or_else(|| format!("no `{begin}` marker"))?;
-    let after_begin = start
-        + text[start..]
-            .find('\n')
-            .ok_or_else(|| format!("`{begin}` ends the file"))?
-        + 1;
+    let start = text.find(&begin).ok_or_else(missing)?;
+    let after_begin = start + text[start..].find('\n').ok_or_else(missing)? + 1;
     let stop = text[after_begin..]
         .find(&end)
         .map(|at| after_begin + at)
-        .ok_or_else(|| format!("no `{end}` marker after `{begin}`"))?;
+        .ok_or_else(missing)?;
     Ok(format!("{}{body}{}", &text[..after_begin], &text[stop..]))
 }
 
@@ -167,7 +172,7 @@ fn constructors_source(specs: &[(SpecFile, OpenAPI)]) -> String {
         let method = name.to_snake_case();
         let title = api.info.title.replace('`', "'");
         for (index, server) in api.servers.iter().enumerate() {
-            let server_name = crate::describe::server_name(server);
+            let server_name = crate::codegen::describe::server_name(server);
             let templated = server.url.contains('{');
             let function = match (index, server_name) {
                 (0, _) => method.clone(),
@@ -215,17 +220,16 @@ mod tests {
             replace_block(text, "x", "new\n").unwrap(),
             "a\n# BEGIN x\nnew\n# END x\nb\n"
         );
-        assert!(
-            replace_block("a\n", "x", "")
-                .unwrap_err()
-                .contains("no `# BEGIN x`")
+        assert_eq!(
+            replace_block("a\n", "x", "").unwrap_err().to_string(),
+            "no `# BEGIN x` line followed by a `# END x` line"
         );
     }
 
     #[test]
     fn the_registry_names_every_spec_and_its_servers() {
-        let root = crate::regen::workspace_root();
-        let specs: Vec<_> = crate::spec::discover(&root.join("specs"), &[])
+        let root = crate::codegen::regen::workspace_root();
+        let specs: Vec<_> = crate::codegen::spec::discover(&root.join("specs"), &[])
             .unwrap()
             .into_iter()
             .map(|spec| {

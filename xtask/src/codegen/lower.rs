@@ -20,7 +20,8 @@ use openapiv3::{
     Response, Schema, SchemaKind, SecurityRequirement, SecurityScheme, StatusCode, Type,
 };
 
-use crate::GenError;
+use crate::codegen::GenError;
+use crate::codegen::{SpecProblem, problem};
 
 /// How a request body is encoded on the wire (mirrors `tokenmux_wire::BodyEncoding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,10 +97,10 @@ pub fn lower(spec: &str, mut api: OpenAPI) -> Result<Lowered, GenError> {
                     operation: format!("{} {path}", method.to_uppercase()),
                     message: "every operation needs an operationId".into(),
                 })?;
-            let fail = |message: String| GenError::Unsupported {
+            let fail = |problem: SpecProblem| GenError::Unsupported {
                 spec: spec.to_owned(),
                 operation: id.clone(),
-                message,
+                message: problem.0,
             };
             let security = operation.security.as_ref().or(global_security.as_ref());
             let basic_auth = requires_basic(security, &components).map_err(fail)?;
@@ -193,7 +194,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &m
 fn requires_basic(
     security: Option<&Vec<SecurityRequirement>>,
     components: &Components,
-) -> Result<bool, String> {
+) -> Result<bool, SpecProblem> {
     let mut basic = false;
     for name in security.into_iter().flatten().flat_map(|req| req.keys()) {
         match components.security_schemes.get(name) {
@@ -203,11 +204,11 @@ fn requires_basic(
                 basic = true;
             }
             Some(_) => {
-                return Err(format!(
+                return Err(problem!(
                     "security scheme `{name}` is not supported; only HTTP Basic is"
                 ));
             }
-            None => return Err(format!("security scheme `{name}` is not defined")),
+            None => return Err(problem!("security scheme `{name}` is not defined")),
         }
     }
     Ok(basic)
@@ -234,7 +235,7 @@ fn remove_reserved_header_parameters(operation: &mut Operation, components: &Com
 fn lower_request_body(
     operation: &mut Operation,
     components: &Components,
-) -> Result<(Body, Option<String>), String> {
+) -> Result<(Body, Option<String>), SpecProblem> {
     let Some(body) = operation.request_body.as_mut() else {
         return Ok((Body::None, None));
     };
@@ -244,7 +245,7 @@ fn lower_request_body(
             .strip_prefix("#/components/requestBodies/")
             .and_then(|name| components.request_bodies.get(name))
             .and_then(ReferenceOr::as_item)
-            .ok_or_else(|| format!("request body {reference} cannot be resolved"))?;
+            .ok_or_else(|| problem!("request body {reference} cannot be resolved"))?;
         *body = ReferenceOr::Item(resolved.clone());
     }
     let ReferenceOr::Item(RequestBody { content, .. }) = body else {
@@ -252,7 +253,7 @@ fn lower_request_body(
     };
     if content.len() > 1 {
         let types: Vec<_> = content.keys().map(String::as_str).collect();
-        return Err(format!(
+        return Err(problem!(
             "the request body has {} media types ({}); the generator supports one",
             content.len(),
             types.join(", ")
@@ -262,7 +263,7 @@ fn lower_request_body(
         return Ok((Body::None, None));
     };
     if !media_type.encoding.is_empty() {
-        return Err(format!(
+        return Err(problem!(
             "the `{media}` request body has an `encoding` map, which is not supported"
         ));
     }
@@ -277,7 +278,7 @@ fn lower_request_body(
         media_type.encoding.clear();
         (Body::Multipart, FORM)
     } else {
-        return Err(format!("request media type `{media}` is not supported"));
+        return Err(problem!("request media type `{media}` is not supported"));
     };
     content.insert(lowered_media.to_owned(), media_type);
     Ok((body, Some(media)))
@@ -288,7 +289,7 @@ fn lower_request_body(
 fn lower_responses(
     operation: &mut Operation,
     components: &Components,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, SpecProblem> {
     let mut accept = None;
     let mut success_bodies = BTreeSet::new();
     let mut error_bodies = BTreeSet::new();
@@ -304,7 +305,7 @@ fn lower_responses(
                 .strip_prefix("#/components/responses/")
                 .and_then(|name| components.responses.get(name))
                 .and_then(ReferenceOr::as_item)
-                .ok_or_else(|| format!("response {reference} cannot be resolved"))?;
+                .ok_or_else(|| problem!("response {reference} cannot be resolved"))?;
             *response = ReferenceOr::Item(resolved.clone());
         }
         let ReferenceOr::Item(response) = response else {
@@ -336,7 +337,7 @@ fn lower_responses(
                 .iter()
                 .map(|(body, status)| format!("{status}: {body}"))
                 .collect();
-            return Err(format!(
+            return Err(problem!(
                 "its {kind} responses have different bodies ({}); progenitor needs one \
                  {kind} type: give them all the same `$ref` schema",
                 listed.join("; ")
@@ -402,7 +403,7 @@ fn is_json_suffix(essence: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec;
+    use crate::codegen::spec;
 
     const BASE: &str = r#"
 openapi: 3.0.3
@@ -490,7 +491,7 @@ paths:
     /// generated clients restore.
     #[test]
     fn wire_formats_of_the_specs() {
-        let root = crate::regen::workspace_root();
+        let root = crate::codegen::regen::workspace_root();
         let mut out = String::new();
         for file in spec::discover(&root.join("specs"), &[]).unwrap() {
             let lowered = lower(&file.display_path, file.load().unwrap()).unwrap();

@@ -9,19 +9,19 @@ use proc_macro2::TokenStream;
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 use quote::quote;
 
-use crate::GenError;
-use crate::describe::{self, Description};
+use crate::codegen::describe::{self, Description};
+use crate::codegen::{GenError, SpecProblem};
 // The hand-written-looking glue emitted beside progenitor's client.
 mod glue;
-use crate::lower::{self, Body, Lowered, WireRecord};
-use crate::spec::SpecFile;
+use crate::codegen::lower::{self, Body, Lowered, WireRecord};
+use crate::codegen::spec::SpecFile;
 
 /// Generates the complete text of `generated.rs` for a spec.
 pub fn generate(spec: &SpecFile, api: OpenAPI) -> Result<String, GenError> {
-    let description = describe::describe(&api).map_err(|message| GenError::Unsupported {
+    let description = describe::describe(&api).map_err(|problem| GenError::Unsupported {
         spec: spec.display_path.clone(),
         operation: "token endpoint".into(),
-        message,
+        message: problem.0,
     })?;
     let title = api.info.title.clone();
     let lowered = lower::lower(&spec.display_path, api)?;
@@ -162,7 +162,7 @@ fn settings() -> GenerationSettings {
 fn run_progenitor(spec: &str, api: &OpenAPI) -> Result<TokenStream, GenError> {
     match generate_tokens(api) {
         Ok(tokens) => Ok(tokens),
-        Err(message) => {
+        Err(SpecProblem(message)) => {
             let operation = single_operation_specs(api)
                 .find_map(|(id, single)| generate_tokens(&single).err().map(|_| id));
             Err(GenError::Progenitor {
@@ -174,7 +174,7 @@ fn run_progenitor(spec: &str, api: &OpenAPI) -> Result<TokenStream, GenError> {
     }
 }
 
-fn generate_tokens(api: &OpenAPI) -> Result<TokenStream, String> {
+fn generate_tokens(api: &OpenAPI) -> Result<TokenStream, SpecProblem> {
     let previous_hook = panic::take_hook();
     // The panic is reported as an error below; its trace would only be noise.
     panic::set_hook(Box::new(|_| {}));
@@ -184,12 +184,14 @@ fn generate_tokens(api: &OpenAPI) -> Result<TokenStream, String> {
     panic::set_hook(previous_hook);
     match outcome {
         Ok(Ok(tokens)) => Ok(tokens),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(payload) => Err(payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "progenitor panicked".to_owned())),
+        Ok(Err(error)) => Err(SpecProblem(error.to_string())),
+        Err(payload) => Err(SpecProblem(
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "progenitor panicked".to_owned()),
+        )),
     }
 }
 
@@ -337,10 +339,10 @@ pub(crate) fn rustfmt(spec: &str, source: &str) -> Result<String, GenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec;
+    use crate::codegen::spec;
 
     fn neonpanel() -> (SpecFile, String) {
-        let root = crate::regen::workspace_root();
+        let root = crate::codegen::regen::workspace_root();
         let file = SpecFile::new(&root.join("specs"), "neonpanel");
         let text = std::fs::read_to_string(&file.path).unwrap();
         (file, text)

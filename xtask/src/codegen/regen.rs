@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::GenError;
-use crate::generate::generate;
-use crate::registry;
-use crate::scaffold;
-use crate::spec::{self, SpecFile};
+use crate::codegen::GenError;
+use crate::codegen::generate::generate;
+use crate::codegen::registry;
+use crate::codegen::scaffold;
+use crate::codegen::spec::{self, SpecFile};
 
 /// What one regen run did for one spec.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,6 +40,25 @@ pub fn generated_path(root: &Path, spec: &SpecFile) -> PathBuf {
     root.join("crates")
         .join(spec.crate_name())
         .join("src/generated.rs")
+}
+
+/// `cargo xtask regen`: [`regen`], then one line per crate saying what
+/// happened to it.
+pub fn run(
+    root: &Path,
+    only: &[String],
+    check: bool,
+) -> Result<std::process::ExitCode, crate::task_error::TaskError> {
+    for (name, outcome) in regen(root, only, check)? {
+        let what = match outcome {
+            Outcome::Fresh => "up to date",
+            Outcome::Written { scaffolded: true } => "new crate scaffolded and generated",
+            Outcome::Written { scaffolded: false } => "regenerated",
+            Outcome::Removed => "removed (its spec is gone)",
+        };
+        println!("{name}: {what}");
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// Regenerates the crates of the specs named in `only` (all when empty).

@@ -2,6 +2,7 @@
 //! extensions (see `specs/README.md`) and the single-value enums, walked
 //! through `$ref`s, nested objects and `oneOf` branches.
 
+use crate::codegen::{SpecProblem, problem};
 use openapiv3::{Components, OpenAPI, ReferenceOr, SecurityScheme, StatusCode};
 use serde_json::Value;
 
@@ -69,7 +70,7 @@ const BASIC_ENCODING: &str = "x-tokenmux-basic-encoding";
 
 /// Describes `api` (the spec as written, before lowering). Errors say what
 /// is missing or wrong, for the caller to prefix with the spec's name.
-pub fn describe(api: &OpenAPI) -> Result<Description, String> {
+pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
     let components = api.components.clone().unwrap_or_default();
     let walker = Walker {
         components: &components,
@@ -85,7 +86,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, String> {
             .operation_id
             .clone()
             .ok_or("every operation needs an operationId")?;
-        let at = |message: String| format!("operation `{id}`: {message}");
+        let at = |message: SpecProblem| problem!("operation `{id}`: {message}");
         let operation_grant = match operation.extensions.get(GRANT) {
             Some(value) => Some(grant_kind(value).map_err(at)?),
             None => None,
@@ -94,7 +95,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, String> {
             max_lifetime = Some(
                 value
                     .as_u64()
-                    .ok_or_else(|| at(format!("{MAX_LIFETIME} must be a number of seconds")))?,
+                    .ok_or_else(|| at(problem!("{MAX_LIFETIME} must be a number of seconds")))?,
             );
         }
         for grant in walker
@@ -130,7 +131,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, String> {
             if let Some(conditions) = response.extensions.get(ERRORS) {
                 let conditions = conditions
                     .as_array()
-                    .ok_or_else(|| at(format!("{ERRORS} must be a list")))?
+                    .ok_or_else(|| at(problem!("{ERRORS} must be a list")))?
                     .iter()
                     .map(|c| condition(c).map_err(&at))
                     .collect::<Result<Vec<_>, _>>()?;
@@ -161,13 +162,13 @@ pub fn describe(api: &OpenAPI) -> Result<Description, String> {
         .iter()
         .find(|(name, _)| !allowed.contains(&name.as_str()))
     {
-        return Err(format!(
+        return Err(problem!(
             "{TOKEN}: `{name}` is not one of {}",
             allowed.join(", ")
         ));
     }
     if !token.iter().any(|(name, _)| name == "access_token") {
-        return Err(format!(
+        return Err(problem!(
             "the success schema marks no `{TOKEN}: access_token` property"
         ));
     }
@@ -186,7 +187,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, String> {
         .iter()
         .find(|(name, _)| name != "code" && name != "message")
     {
-        return Err(format!("{ERROR}: `{name}` is not `code` or `message`"));
+        return Err(problem!("{ERROR}: `{name}` is not `code` or `message`"));
     }
     Ok(Description {
         grants,
@@ -217,24 +218,24 @@ pub fn type_name(schema_name: &str) -> String {
     schema_name.to_upper_camel_case()
 }
 
-pub(crate) fn grant_kind(value: &Value) -> Result<&'static str, String> {
+pub(crate) fn grant_kind(value: &Value) -> Result<&'static str, SpecProblem> {
     match value.as_str() {
         Some("primary") => Ok("Primary"),
         Some("refresh") => Ok("Refresh"),
-        _ => Err(format!(
+        _ => Err(problem!(
             "{GRANT} must be `primary` or `refresh`, not {value}"
         )),
     }
 }
 
-fn condition(value: &Value) -> Result<&'static str, String> {
+fn condition(value: &Value) -> Result<&'static str, SpecProblem> {
     Ok(match value.as_str() {
         Some("invalid_request") => "InvalidRequest",
         Some("invalid_client") => "InvalidClient",
         Some("invalid_grant") => "InvalidGrant",
         Some("unsupported_grant_type") => "UnsupportedGrantType",
         _ => {
-            return Err(format!(
+            return Err(problem!(
                 "{ERRORS}: {value} is not an RFC 6749 §5.2 error code \
                  (invalid_request, invalid_client, invalid_grant, unsupported_grant_type)"
             ));
@@ -242,7 +243,7 @@ fn condition(value: &Value) -> Result<&'static str, String> {
     })
 }
 
-pub(crate) fn role(value: &Value) -> Result<&'static str, String> {
+pub(crate) fn role(value: &Value) -> Result<&'static str, SpecProblem> {
     Ok(match value.as_str() {
         Some("client_id") => "ClientId",
         Some("client_secret") => "ClientSecret",
@@ -250,7 +251,7 @@ pub(crate) fn role(value: &Value) -> Result<&'static str, String> {
         Some("password") => "Password",
         Some("refresh_token") => "RefreshToken",
         _ => {
-            return Err(format!(
+            return Err(problem!(
                 "{CREDENTIAL}: {value} is not client_id, client_secret, username, \
                  password or refresh_token"
             ));
@@ -258,7 +259,7 @@ pub(crate) fn role(value: &Value) -> Result<&'static str, String> {
     })
 }
 
-fn basic_encoding(components: &Components) -> Result<&'static str, String> {
+fn basic_encoding(components: &Components) -> Result<&'static str, SpecProblem> {
     for scheme in components.security_schemes.values() {
         if let ReferenceOr::Item(SecurityScheme::HTTP { extensions, .. }) = scheme
             && let Some(value) = extensions.get(BASIC_ENCODING)
@@ -266,7 +267,7 @@ fn basic_encoding(components: &Components) -> Result<&'static str, String> {
             return match value.as_str() {
                 Some("as-documented") => Ok("AsDocumented"),
                 Some("rfc6749") => Ok("Rfc6749FormUrlencoded"),
-                _ => Err(format!(
+                _ => Err(problem!(
                     "{BASIC_ENCODING} must be `as-documented` or `rfc6749`, not {value}"
                 )),
             };
@@ -278,10 +279,10 @@ fn basic_encoding(components: &Components) -> Result<&'static str, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec;
+    use crate::codegen::spec;
 
     fn described(name: &str) -> Description {
-        let root = crate::regen::workspace_root();
+        let root = crate::codegen::regen::workspace_root();
         let api = spec::SpecFile::new(&root.join("specs"), name)
             .load()
             .unwrap();
@@ -357,11 +358,11 @@ mod tests {
     }
 
     fn error_for(edit: impl Fn(String) -> String) -> String {
-        let root = crate::regen::workspace_root();
+        let root = crate::codegen::regen::workspace_root();
         let text = std::fs::read_to_string(root.join("specs/password.yaml")).unwrap();
         let edited = edit(text.clone());
         assert_ne!(edited, text, "the edit applies");
-        describe(&spec::parse("t", &edited).unwrap()).unwrap_err()
+        describe(&spec::parse("t", &edited).unwrap()).unwrap_err().0
     }
 
     #[test]
