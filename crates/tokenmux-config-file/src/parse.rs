@@ -1,6 +1,7 @@
 //! The parsers, bounded and with messages that show keys, never values.
 
 use crate::{MAX_DEPTH, valid_name};
+use tokenmux_wire::scrub::parser_message;
 
 /// The line at which `text` nests deeper than [`MAX_DEPTH`], if it does:
 /// flow brackets (`[`, `{`), block sequence dashes and indentation, outside
@@ -67,7 +68,7 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
         };
         (
             shown_path(e.path()),
-            redact(message) + &at.unwrap_or_default(),
+            parser_message(message) + &at.unwrap_or_default(),
         )
     })
 }
@@ -75,10 +76,10 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
 pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
     text: &str,
 ) -> Result<T, (String, String)> {
-    let deserializer =
-        toml::Deserializer::parse(text).map_err(|e| (String::new(), redact(e.message())))?;
+    let deserializer = toml::Deserializer::parse(text)
+        .map_err(|e| (String::new(), parser_message(e.message())))?;
     serde_path_to_error::deserialize(deserializer)
-        .map_err(|e| (shown_path(e.path()), redact(e.inner().message())))
+        .map_err(|e| (shown_path(e.path()), parser_message(e.inner().message())))
 }
 
 /// A key path for a message: keys that are not names (a secret typed as a
@@ -99,65 +100,6 @@ pub(crate) fn shown_path(path: &serde_path_to_error::Path) -> String {
         true => String::new(),
         false => segments.join("."),
     }
-}
-
-/// A parser's message without the text it quotes, which may be a secret in
-/// the wrong place, and without its own position suffix. Quoted and
-/// backticked text is kept only where it is a key name (a plain identifier,
-/// as `unknown field `clent_id`, expected one of `client_id`, …`), so a
-/// typo is still named; values never are: `invalid type: integer `123``
-/// keeps only `integer`.
-pub(crate) fn redact(message: &str) -> String {
-    let mut message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(message)
-        .to_owned();
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(start) = message.find(prefix).map(|at| at + prefix.len()) {
-            let end = message[start..]
-                .find(", expected")
-                .map_or(message.len(), |at| start + at);
-            let kind = message[start..end]
-                .split(['`', '"'])
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned();
-            message.replace_range(start..end, &kind);
-        }
-    }
-    // serde_yaml says `duplicate entry with key "a"`.
-    let message = message.replace("duplicate entry with key", "duplicate key");
-    let mut out = String::new();
-    let mut rest = message.as_str();
-    while let Some(open) = rest.find(['`', '"']) {
-        let quote = rest[open..].chars().next().unwrap_or('"');
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find(quote) else {
-            out.push_str(&format!("{quote}…{quote}"));
-            rest = "";
-            break;
-        };
-        let quoted = &after[..close];
-        match is_key_name(quoted) {
-            true => out.push_str(&format!("`{quoted}`")),
-            false => out.push_str(&format!("{quote}…{quote}")),
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    tokenmux::neutralise_controls(out.trim())
-}
-
-/// A key as config files name them: `client_secret_env`, `ahead_max`.
-pub(crate) fn is_key_name(text: &str) -> bool {
-    (1..=40).contains(&text.len())
-        && text.starts_with(|c: char| c.is_ascii_lowercase())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ macro_rules! client_hooks {
 /// [`request_body`](crate::request_body) fills from the spec table, and a
 /// success is decoded into the spec's success type.
 ///
-/// ```ignore
+/// ```text
 /// tokenmux_wire::token_endpoint! {
 ///     spec: ENDPOINT_SPEC,
 ///     client: Client,

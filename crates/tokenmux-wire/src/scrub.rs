@@ -282,6 +282,74 @@ fn redact_json(value: &mut serde_json::Value) {
     }
 }
 
+/// A config parser's message (YAML, TOML, serde) without the text it
+/// quotes, which may be a secret in
+/// the wrong place, and without its own position suffix. Quoted and
+/// backticked text is kept only where it is a key name (a plain identifier,
+/// as `unknown field `clent_id`, expected one of `client_id`, …`), so a
+/// typo is still named; values never are: `invalid type: integer `123``
+/// keeps only `integer`.
+///
+/// ```
+/// use tokenmux_wire::scrub::parser_message;
+///
+/// let shown = parser_message("invalid type: string \"s3cr3t\", expected u32 at line 2 column 5");
+/// assert_eq!(shown, "invalid type: string, expected u32");
+/// assert_eq!(parser_message("unknown field `clent_id`"), "unknown field `clent_id`");
+/// ```
+pub fn parser_message(message: &str) -> String {
+    let mut message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(start) = message.find(prefix).map(|at| at + prefix.len()) {
+            let end = message[start..]
+                .find(", expected")
+                .map_or(message.len(), |at| start + at);
+            let kind = message[start..end]
+                .split(['`', '"'])
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            message.replace_range(start..end, &kind);
+        }
+    }
+    // serde_yaml says `duplicate entry with key "a"`.
+    let message = message.replace("duplicate entry with key", "duplicate key");
+    let mut out = String::new();
+    let mut rest = message.as_str();
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(quote) else {
+            out.push_str(&format!("{quote}…{quote}"));
+            rest = "";
+            break;
+        };
+        let quoted = &after[..close];
+        match is_key_name(quoted) {
+            true => out.push_str(&format!("`{quoted}`")),
+            false => out.push_str(&format!("{quote}…{quote}")),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    neutralise_controls(out.trim())
+}
+
+/// A key as config files name them: `client_secret_env`, `ahead_max`.
+fn is_key_name(text: &str) -> bool {
+    (1..=40).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
