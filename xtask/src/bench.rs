@@ -13,8 +13,12 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use serde_json::Value;
+use tokenmux_bench_report::Measurement;
 
 use crate::task_error::TaskError;
+
+// The rows the load harness measures.
+mod rows;
 
 const CRITERION_ROUNDS: usize = 3;
 const SYNTHETIC: [usize; 3] = [25, 50, 100];
@@ -67,13 +71,9 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
         &cargo,
         &["--row", "agent", "--cli", cli],
     )?);
-    rows.extend(exchange_rows(&harness));
-    rows.extend(herd_rows(&harness));
-    rows.extend(redis_rows(&harness));
+    rows.extend(rows::rows(&harness));
     rows.extend(codegen_rows(root)?);
-    rows.extend(memory_rows(&harness));
-    rows.extend(failing_herd_rows(&harness));
-    rows.extend(agent_rows(&harness));
+    rows.extend(rows::later_rows(&harness));
 
     let table = render(&rows);
     println!("{table}");
@@ -334,8 +334,9 @@ fn cached_reads(root: &Path, cargo: &str) -> Result<Vec<Row>, TaskError> {
     Ok(rows)
 }
 
-/// Runs the load harness; its JSON lines.
-fn load_harness(root: &Path, cargo: &str, args: &[&str]) -> Result<Vec<Value>, TaskError> {
+/// Runs the load harness; its measurements. A line that is none is
+/// reported: the table will miss its row.
+fn load_harness(root: &Path, cargo: &str, args: &[&str]) -> Result<Vec<Measurement>, TaskError> {
     eprintln!("xtask: load harness {}", args.join(" "));
     let output = Command::new(cargo)
         .args([
@@ -354,295 +355,11 @@ fn load_harness(root: &Path, cargo: &str, args: &[&str]) -> Result<Vec<Value>, T
         .output()
         .map_err(|e| TaskError::spawn("the load harness", e))?;
     TaskError::check_status("the load harness", output.status)?;
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
-}
-
-fn of<'a>(results: &'a [Value], name: &'a str) -> impl Iterator<Item = &'a Value> {
-    results.iter().filter(move |r| r["row"] == name)
-}
-
-fn us(v: &Value) -> String {
-    v.as_f64()
-        .map(|x| format!("{x:.0} µs"))
-        .unwrap_or_else(|| "–".into())
-}
-
-fn exchange_rows(results: &[Value]) -> Vec<Row> {
-    of(results, "exchange")
-        .flat_map(|r| {
-            let ratio = r["ratio"].as_f64();
-            let mut rows = vec![row(
-                format!(
-                    "2. cold exchange, {} (p50)",
-                    r["provider"].as_str().unwrap_or("?")
-                ),
-                us(&r["tokenmux_p50_us"]),
-                format!("hand-written reqwest {}", us(&r["handwritten_p50_us"])),
-                ratio,
-                "≤ 1.10× hand-written",
-                ratio.map(|x| x <= 1.10),
-            )];
-            if let Some(oauth2) = r["oauth2_p50_us"].as_f64() {
-                let tokenmux = r["tokenmux_p50_us"].as_f64().unwrap_or(f64::NAN);
-                rows.push(row(
-                    "2. cold exchange, password grant vs `oauth2` crate (p50)",
-                    us(&r["tokenmux_p50_us"]),
-                    format!("oauth2 5 {}", us(&r["oauth2_p50_us"])),
-                    Some(tokenmux / oauth2),
-                    "–",
-                    None,
-                ));
-            }
-            rows
-        })
-        .collect()
-}
-
-fn herd_rows(results: &[Value]) -> Vec<Row> {
-    let mut rows: Vec<Row> = of(results, "herd")
-        .flat_map(|r| {
-            let case = r["case"].as_str().unwrap_or("?");
-            let upstream = r["upstream_requests"].as_u64().unwrap_or(u64::MAX);
-            let p99 = r["wait_p99_us"].as_f64().unwrap_or(f64::NAN);
-            let exchange = r["one_exchange_us"].as_f64().unwrap_or(f64::NAN);
-            let mut rows = vec![row(
-                format!("3. herd of 10,000, {case}: upstream requests"),
-                upstream.to_string(),
-                "10,000 callers",
-                None,
-                "1",
-                Some(upstream == 1),
-            )];
-            match r["blocked"].as_u64() {
-                Some(blocked) => rows.push(row(
-                    format!("3. herd of 10,000, {case}: callers blocked"),
-                    blocked.to_string(),
-                    format!(
-                        "p50 wait {}, p99 {}",
-                        us(&r["wait_p50_us"]),
-                        us(&r["wait_p99_us"])
-                    ),
-                    None,
-                    "0",
-                    Some(blocked == 0),
-                )),
-                None => rows.push(row(
-                    format!("3. herd of 10,000, {case}: wait in `token()` p50 / p99"),
-                    format!("{} / {}", us(&r["wait_p50_us"]), us(&r["wait_p99_us"])),
-                    format!("one exchange alone {}", us(&r["one_exchange_us"])),
-                    Some(p99 / exchange),
-                    "p99 ≤ one exchange",
-                    Some(p99 <= exchange),
-                )),
-            }
-            rows.push(row(
-                format!("3. herd of 10,000, {case}: wait from spawn p50 / p99"),
-                format!(
-                    "{} / {}",
-                    us(&r["from_spawn_p50_us"]),
-                    us(&r["from_spawn_p99_us"])
-                ),
-                "the scheduler's queue of 10,000 tasks included",
-                None,
-                "–",
-                None,
-            ));
-            rows
-        })
-        .collect();
-    if let Some(r) = of(results, "herd_rss").next() {
-        rows.push(row(
-            "6. peak RSS of the herd run",
-            format!("{} KiB", r["peak_rss_kib"]),
-            "–",
-            None,
-            "–",
-            None,
-        ));
+    let (read, unreadable) = Measurement::parse_lines(&String::from_utf8_lossy(&output.stdout));
+    for line in unreadable {
+        eprintln!("xtask: the load harness printed what is no measurement: {line}");
     }
-    rows
-}
-
-fn redis_rows(results: &[Value]) -> Vec<Row> {
-    let mut rows = Vec::new();
-    if let Some(r) = of(results, "redis_read").next() {
-        let ratio = r["store_get_p50_us"]
-            .as_f64()
-            .zip(r["bare_get_p50_us"].as_f64())
-            .map(|(a, b)| a / b);
-        rows.push(row(
-            "4. Redis shared read p50 / p99",
-            format!(
-                "{} / {}",
-                us(&r["store_get_p50_us"]),
-                us(&r["store_get_p99_us"])
-            ),
-            format!(
-                "bare GET {} / {}",
-                us(&r["bare_get_p50_us"]),
-                us(&r["bare_get_p99_us"])
-            ),
-            ratio,
-            "–",
-            None,
-        ));
-        for (name, field) in [("over TLS", "tls"), ("on a 3-master cluster", "cluster")] {
-            let p50 = format!("{field}_get_p50_us");
-            let ratio = r[&p50].as_f64().zip(r["store_get_p50_us"].as_f64());
-            rows.push(row(
-                format!("4. Redis shared read {name} p50 / p99"),
-                format!(
-                    "{} / {}",
-                    us(&r[&p50]),
-                    us(&r[&format!("{field}_get_p99_us")])
-                ),
-                format!(
-                    "single node, plaintext {} / {}",
-                    us(&r["store_get_p50_us"]),
-                    us(&r["store_get_p99_us"])
-                ),
-                ratio.map(|(a, b)| a / b),
-                "–",
-                None,
-            ));
-        }
-    }
-    if let Some(r) = of(results, "redis_processes").next() {
-        let shared = r["upstream_shared_redis"].as_u64().unwrap_or(u64::MAX);
-        rows.push(row(
-            "4. 8 processes × 100 callers: upstream requests",
-            format!("{shared} (Redis store)"),
-            format!("{} (memory store each)", r["upstream_memory_each"]),
-            None,
-            "1",
-            Some(shared == 1),
-        ));
-        let cluster = r["upstream_shared_cluster"].as_u64().unwrap_or(u64::MAX);
-        rows.push(row(
-            "4. 8 processes × 100 callers on a cluster: upstream requests",
-            format!("{cluster} (Redis Cluster store)"),
-            format!("{shared} (single node)"),
-            None,
-            "1",
-            Some(cluster == 1),
-        ));
-    }
-    rows
-}
-
-/// Row 7: the failing herd, against per-waiter retries in the same run.
-fn failing_herd_rows(results: &[Value]) -> Vec<Row> {
-    let Some(r) = of(results, "failing_herd").next() else {
-        return Vec::new();
-    };
-    let callers = r["callers"].as_u64().unwrap_or(0);
-    let attempts = r["max_attempts"].as_u64().unwrap_or(0);
-    let upstream = r["upstream_requests"].as_u64().unwrap_or(u64::MAX);
-    let baseline = r["baseline_upstream_requests"].as_u64().unwrap_or(0);
-    let slowest = r["slowest_ms"].as_f64().unwrap_or(f64::NAN);
-    let baseline_slowest = r["baseline_slowest_ms"].as_f64().unwrap_or(f64::NAN);
-    let deadline = r["deadline_ms"].as_f64().unwrap_or(f64::NAN);
-    vec![
-        row(
-            format!("7. {callers} callers, endpoint always 503: upstream requests"),
-            upstream.to_string(),
-            format!("{baseline} (per-waiter retries)"),
-            Some(upstream as f64 / baseline.max(1) as f64),
-            format!("≤ max_attempts ({attempts})"),
-            Some(upstream <= attempts),
-        ),
-        row(
-            format!("7. {callers} callers, endpoint always 503: slowest caller answered after"),
-            format!("{slowest:.0} ms"),
-            format!("{baseline_slowest:.0} ms (per-waiter retries)"),
-            Some(slowest / baseline_slowest),
-            format!("≤ retry deadline ({:.0} s)", deadline / 1e3),
-            Some(slowest <= deadline),
-        ),
-    ]
-}
-
-/// Row 8: the agent against a cached `tokenmux token` process.
-fn agent_rows(results: &[Value]) -> Vec<Row> {
-    let mut rows = Vec::new();
-    let pair = |r: &Value, name: &str| {
-        format!(
-            "{} / {}",
-            us(&r[format!("{name}_p50_us")]),
-            us(&r[format!("{name}_p99_us")])
-        )
-    };
-    for r in of(results, "agent") {
-        let cached_p50 = r["cli_cached_p50_us"].as_f64().unwrap_or(f64::NAN);
-        let cached = format!("cached `tokenmux token` process {}", pair(r, "cli_cached"));
-        let connections = r["connections"].as_u64().unwrap_or(0);
-        for (name, key, rps) in [
-            (
-                format!("8. agent over loopback TCP, wrk {connections} connections, p50 / p99"),
-                "tcp_wrk",
-                Some("tcp_wrk_rps"),
-            ),
-            (
-                "8. agent over the Unix socket while wrk loads TCP, p50 / p99".to_owned(),
-                "unix_under_wrk",
-                None,
-            ),
-            (
-                format!("8. agent over the Unix socket, {connections} connections, p50 / p99"),
-                "unix",
-                Some("unix_rps"),
-            ),
-        ] {
-            let p50 = r[format!("{key}_p50_us")].as_f64().unwrap_or(f64::NAN);
-            let p99 = r[format!("{key}_p99_us")].as_f64().unwrap_or(f64::NAN);
-            let rate = rps
-                .and_then(|k| r[k].as_f64())
-                .map(|x| format!(", {x:.0} req/s"))
-                .unwrap_or_default();
-            rows.push(row(
-                name,
-                format!("{}{rate}", pair(r, key)),
-                cached.clone(),
-                Some(p50 / cached_p50),
-                "p99 < the process's p50",
-                Some(p99 < cached_p50),
-            ));
-        }
-        let via = r["cli_via_agent_p50_us"].as_f64().unwrap_or(f64::NAN);
-        rows.push(row(
-            "8. `tokenmux token NAME` through the agent (a process each), p50 / p99",
-            pair(r, "cli_via_agent"),
-            cached,
-            Some(via / cached_p50),
-            "–",
-            None,
-        ));
-    }
-    for r in of(results, "agent_memory") {
-        rows.push(row(
-            format!(
-                "8. agent memory per named source ({} sources, all fresh)",
-                r["sources"]
-            ),
-            format!(
-                "{:.0} B",
-                r["bytes_per_source"].as_f64().unwrap_or(f64::NAN)
-            ),
-            format!(
-                "RSS {} KiB with 1 source, {} KiB with all; all fresh after {:.1} s",
-                r["rss_one_kib"],
-                r["rss_many_kib"],
-                r["all_fresh_after_s"].as_f64().unwrap_or(f64::NAN)
-            ),
-            None,
-            "–",
-            None,
-        ));
-    }
-    rows
+    Ok(read)
 }
 
 /// wrk (Debian package `wrk`) loads the agent in row 8.
@@ -652,24 +369,6 @@ fn ensure_wrk() -> Result<(), TaskError> {
         crate::test::apt_install("wrk")?;
     }
     Ok(())
-}
-
-fn memory_rows(results: &[Value]) -> Vec<Row> {
-    of(results, "memory")
-        .map(|r| {
-            row(
-                "6. heap bytes per cached token",
-                format!(
-                    "{:.0} B",
-                    r["bytes_per_cached_token"].as_f64().unwrap_or(f64::NAN)
-                ),
-                format!("the token and its header alone: {} B", r["raw_token_bytes"]),
-                None,
-                "–",
-                None,
-            )
-        })
-        .collect()
 }
 
 /// Row 5: `regen` on the real specs (as `--check`), then on 25/50/100

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tokenmux_bench_report::{self as report, Measurement};
 
 use crate::measure::{Samples, emit, mock_on_own_runtime};
 
@@ -252,14 +253,20 @@ pub async fn run(cli: &Path) {
         xs.sort_by(f64::total_cmp);
         xs[xs.len() / 2]
     };
-    emit(serde_json::json!({
-        "row": "agent",
-        "connections": CONNECTIONS,
-        "tcp_wrk_p50_us": tcp_p50, "tcp_wrk_p99_us": tcp_p99, "tcp_wrk_rps": tcp_rate,
-        "unix_under_wrk_p50_us": probe.percentile_us(50.0), "unix_under_wrk_p99_us": probe.percentile_us(99.0),
-        "unix_p50_us": alone.percentile_us(50.0), "unix_p99_us": alone.percentile_us(99.0), "unix_rps": unix_rate,
-        "cli_cached_p50_us": median_of(&cached, 50.0), "cli_cached_p99_us": median_of(&cached, 99.0),
-        "cli_via_agent_p50_us": median_of(&via_agent, 50.0), "cli_via_agent_p99_us": median_of(&via_agent, 99.0),
+    emit(Measurement::Agent(report::Agent {
+        connections: CONNECTIONS,
+        tcp_wrk_p50_us: tcp_p50,
+        tcp_wrk_p99_us: tcp_p99,
+        tcp_wrk_rps: tcp_rate,
+        unix_under_wrk_p50_us: probe.percentile_us(50.0),
+        unix_under_wrk_p99_us: probe.percentile_us(99.0),
+        unix_p50_us: alone.percentile_us(50.0),
+        unix_p99_us: alone.percentile_us(99.0),
+        unix_rps: unix_rate,
+        cli_cached_p50_us: median_of(&cached, 50.0),
+        cli_cached_p99_us: median_of(&cached, 99.0),
+        cli_via_agent_p50_us: median_of(&via_agent, 50.0),
+        cli_via_agent_p99_us: median_of(&via_agent, 99.0),
     }));
     drop(agent);
 
@@ -277,12 +284,11 @@ pub async fn run(cli: &Path) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         rss.push(rss_kib(&agent));
     }
-    emit(serde_json::json!({
-        "row": "agent_memory",
-        "sources": MANY_SOURCES,
-        "rss_one_kib": rss[0],
-        "rss_many_kib": rss[1],
-        "bytes_per_source": (rss[1].saturating_sub(rss[0]) * 1024) as f64 / (MANY_SOURCES - 1) as f64,
-        "all_fresh_after_s": fresh_after.as_secs_f64(),
+    emit(Measurement::AgentMemory(report::AgentMemory {
+        sources: MANY_SOURCES,
+        rss_one_kib: rss[0],
+        rss_many_kib: rss[1],
+        bytes_per_source: (rss[1].saturating_sub(rss[0]) * 1024) as f64 / (MANY_SOURCES - 1) as f64,
+        all_fresh_after_s: fresh_after.as_secs_f64(),
     }));
 }

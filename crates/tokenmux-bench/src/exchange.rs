@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::time::{Duration, Instant};
+use tokenmux_bench_report::{self as report, Measurement};
 
 use oauth2::basic::BasicClient;
 use oauth2::{
@@ -53,14 +54,13 @@ pub async fn run(rounds: usize) {
         }
         let (tokenmux, handwritten) = (Samples::new(tokenmux), Samples::new(handwritten));
         let oauth2 = (!oauth2.is_empty()).then(|| Samples::new(oauth2));
-        emit(json!({
-            "row": "exchange",
-            "provider": spec.name,
-            "samples": tokenmux.len(),
-            "tokenmux_p50_us": tokenmux.percentile_us(50.0),
-            "handwritten_p50_us": handwritten.percentile_us(50.0),
-            "oauth2_p50_us": oauth2.as_ref().map(|s| s.percentile_us(50.0)),
-            "ratio": tokenmux.percentile_us(50.0) / handwritten.percentile_us(50.0),
+        emit(Measurement::Exchange(report::Exchange {
+            provider: spec.name.to_owned(),
+            samples: tokenmux.len(),
+            tokenmux_p50_us: tokenmux.percentile_us(50.0),
+            handwritten_p50_us: handwritten.percentile_us(50.0),
+            oauth2_p50_us: oauth2.as_ref().map(|s| s.percentile_us(50.0)),
+            ratio: tokenmux.percentile_us(50.0) / handwritten.percentile_us(50.0),
         }));
     }
 }

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokenmux_bench_report::{self as report, Measurement};
 
-use serde_json::json;
 use tokenmux::{Credentials, Provider, RetryPolicy, TokenSource};
 use tokenmux_mock::{
     DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET, Fault, MockConfig, MockServer,
@@ -87,14 +87,13 @@ pub async fn run() {
         }
     })
     .await;
-    emit(json!({
-        "row": "failing_herd",
-        "callers": CALLERS,
-        "max_attempts": RETRY.max_attempts,
-        "deadline_ms": RETRY.deadline.as_millis() as u64,
-        "upstream_requests": upstream,
-        "slowest_ms": slowest.as_secs_f64() * 1e3,
-        "baseline_upstream_requests": baseline_mock.requests_received("neonpanel"),
-        "baseline_slowest_ms": baseline_slowest.as_secs_f64() * 1e3,
+    emit(Measurement::FailingHerd(report::FailingHerd {
+        callers: CALLERS,
+        max_attempts: RETRY.max_attempts,
+        deadline_ms: RETRY.deadline.as_millis() as u64,
+        upstream_requests: upstream as u64,
+        slowest_ms: slowest.as_secs_f64() * 1e3,
+        baseline_upstream_requests: baseline_mock.requests_received("neonpanel") as u64,
+        baseline_slowest_ms: baseline_slowest.as_secs_f64() * 1e3,
     }));
 }

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokenmux_bench_report::{self as report, Measurement};
 
-use serde_json::json;
 use tokenmux::{Credentials, ManualClock, Provider, TokenSource};
 use tokenmux_mock::{
     DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET, Fault, MockConfig, MockServer,
@@ -87,22 +87,23 @@ pub async fn run() {
         tokio::time::sleep(SLOW_EXCHANGE * 3).await;
         let upstream = mock.requests_received("neonpanel") - before;
         let blocked = (prepare == 3300).then(|| waits.at_least(SLOW_EXCHANGE));
-        emit(json!({
-            "row": "herd",
-            "case": case,
-            "callers": CALLERS,
-            "upstream_requests": upstream,
-            "wait_p50_us": waits.percentile_us(50.0),
-            "wait_p99_us": waits.percentile_us(99.0),
-            "from_spawn_p50_us": from_spawn.percentile_us(50.0),
-            "from_spawn_p99_us": from_spawn.percentile_us(99.0),
-            "one_exchange_us": exchange,
-            "blocked": blocked,
+        emit(Measurement::Herd(report::Herd {
+            case: case.to_owned(),
+            callers: CALLERS,
+            upstream_requests: upstream as u64,
+            wait_p50_us: waits.percentile_us(50.0),
+            wait_p99_us: waits.percentile_us(99.0),
+            from_spawn_p50_us: from_spawn.percentile_us(50.0),
+            from_spawn_p99_us: from_spawn.percentile_us(99.0),
+            one_exchange_us: exchange,
+            blocked,
         }));
         clock.advance(Duration::from_secs(4000)); // next case starts expired
         tokens.invalidate();
     }
-    emit(json!({"row": "herd_rss", "peak_rss_kib": peak_rss_kib()}));
+    emit(Measurement::HerdRss(report::HerdRss {
+        peak_rss_kib: peak_rss_kib(),
+    }));
     mock.shutdown().await;
 }
 
@@ -156,10 +157,9 @@ pub async fn memory() {
     }
     let per_source = (live_bytes() - before) as f64 / n as f64;
     let raw = token.secret().expose_secret().len() + token.authorization().len();
-    emit(json!({
-        "row": "memory",
-        "bytes_per_cached_token": per_source,
-        "raw_token_bytes": raw,
+    emit(Measurement::Memory(report::Memory {
+        bytes_per_cached_token: per_source,
+        raw_token_bytes: raw,
     }));
     drop(sources);
 }

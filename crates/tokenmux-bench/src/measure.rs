@@ -30,9 +30,9 @@ impl Samples {
     }
 }
 
-/// Prints one result row as a JSON line for `cargo xtask bench`.
-pub fn emit(row: serde_json::Value) {
-    println!("{row}");
+/// Prints one measurement as a JSON line for `cargo xtask bench`.
+pub fn emit(measurement: tokenmux_bench_report::Measurement) {
+    println!("{}", measurement.to_line());
 }
 
 /// A mock server on a runtime of its own (one worker thread), so that

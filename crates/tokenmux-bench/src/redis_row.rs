@@ -9,6 +9,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tokenmux_bench_report::{self as report, Measurement};
 
 use serde_json::json;
 use tokenmux::{
@@ -91,17 +92,16 @@ pub async fn run(rounds: usize) {
     }
     let (shared, bare) = (Samples::new(shared), Samples::new(bare));
     let (over_tls, on_cluster) = (Samples::new(over_tls), Samples::new(on_cluster));
-    emit(json!({
-        "row": "redis_read",
-        "samples": shared.len(),
-        "store_get_p50_us": shared.percentile_us(50.0),
-        "store_get_p99_us": shared.percentile_us(99.0),
-        "bare_get_p50_us": bare.percentile_us(50.0),
-        "bare_get_p99_us": bare.percentile_us(99.0),
-        "tls_get_p50_us": over_tls.percentile_us(50.0),
-        "tls_get_p99_us": over_tls.percentile_us(99.0),
-        "cluster_get_p50_us": on_cluster.percentile_us(50.0),
-        "cluster_get_p99_us": on_cluster.percentile_us(99.0),
+    emit(Measurement::RedisRead(report::RedisRead {
+        samples: shared.len(),
+        store_get_p50_us: shared.percentile_us(50.0),
+        store_get_p99_us: shared.percentile_us(99.0),
+        bare_get_p50_us: bare.percentile_us(50.0),
+        bare_get_p99_us: bare.percentile_us(99.0),
+        tls_get_p50_us: over_tls.percentile_us(50.0),
+        tls_get_p99_us: over_tls.percentile_us(99.0),
+        cluster_get_p50_us: on_cluster.percentile_us(50.0),
+        cluster_get_p99_us: on_cluster.percentile_us(99.0),
     }));
 
     // Processes.
@@ -123,13 +123,12 @@ pub async fn run(rounds: usize) {
             .unwrap();
         upstream.push(mock.requests_received("airalo") - before);
     }
-    emit(json!({
-        "row": "redis_processes",
-        "processes": PROCESSES,
-        "callers_per_process": 100,
-        "upstream_shared_redis": upstream[0],
-        "upstream_shared_cluster": upstream[1],
-        "upstream_memory_each": upstream[2],
+    emit(Measurement::RedisProcesses(report::RedisProcesses {
+        processes: PROCESSES,
+        callers_per_process: 100,
+        upstream_shared_redis: upstream[0] as u64,
+        upstream_shared_cluster: upstream[1] as u64,
+        upstream_memory_each: upstream[2] as u64,
     }));
     mock.shutdown().await;
 }
