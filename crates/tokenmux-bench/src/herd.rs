@@ -128,12 +128,18 @@ pub async fn memory() {
     let provider = Provider::neonpanel();
     let credentials = Credentials::client(ID, SECRET);
     let store = Arc::new(tokenmux::MemoryStore::default());
+    let key = provider.store_key(&credentials);
+    // Marked as obtained with these credentials, as a source publishes
+    // it: a stored token without a verifier is not taken up.
     let token = tokenmux::AccessToken::new(
         format!("mock-neonpanel-access-{}", "x".repeat(40)),
         std::time::SystemTime::now(),
         Duration::from_secs(3600),
-    );
-    let key = provider.store_key(&credentials);
+    )
+    .with_verifier(Some(Arc::new(tokenmux::Verifier::of(
+        [SECRET],
+        key.as_str(),
+    ))));
     tokenmux::TokenStore::put(&*store, &key, &token, None)
         .await
         .unwrap();

@@ -170,7 +170,7 @@ pub use source::{TokenSource, TokenSourceBuilder};
 pub use tokenmux_store::testkit;
 pub use tokenmux_store::{
     AccessToken, EncryptionKey, FileReadError, InvalidKey, Lease, MAX_TOKEN_LIFETIME, MAX_VERSION,
-    MemoryStore, PutOutcome, StoreError, StoreErrorKind, StoreKey, TokenStore, Versioned,
+    MemoryStore, PutOutcome, StoreError, StoreErrorKind, StoreKey, TokenStore, Verifier, Versioned,
     decode_record, encode_record, is_header_safe, next_version, read_bounded,
 };
 #[cfg(feature = "file")]
