@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokenmux::{Credentials, EncryptionKey, Provider, RedisStore, StoreKey, decode_record};
+use tokenmux::{Credentials, EncryptionKey, Provider, RedisStore, decode_record};
 
 fuzz_target!(|data: &[u8]| {
     let [mode, rest @ ..] = data else {

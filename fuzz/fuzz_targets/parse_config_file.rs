@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokenmux_config_file::{ConfigFile, parse};
+use tokenmux_config::{ConfigFile, parse};
 
 fuzz_target!(|data: &[u8]| {
     let [mode, rest @ ..] = data else {
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     };
     match parse(text, mode & 1 == 1) {
         Ok(ConfigFile::Named(file)) => {
-            let _ = tokenmux_config_file::problems(&file);
+            let _ = tokenmux_config::problems(&file);
         }
         Ok(ConfigFile::Single(_)) => {}
         Err(problems) => assert!(!problems.is_empty()),

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tokenmux::{Credentials, EncryptionKey, Provider, RedisStoreConfig, TokenSource};
+use tokenmux::{Credentials, EncryptionKey, Provider, TokenSource};
+use tokenmux_config::RedisStoreConfig;
 use tokenmux_mock::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME};
 
 #[derive(Parser)]
@@ -59,8 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => Credentials::client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
     };
     let config: RedisStoreConfig = serde_json::from_str(&args.redis_config)?;
-    let mut store = config
-        .open()?
+    let mut store = tokenmux_config::open_redis(&config)?
         .lease_ttl(Duration::from_millis(args.lease_ttl_ms))
         .timeout(Duration::from_millis(args.redis_timeout_ms));
     if let Some(key) = &args.encryption_key {

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use tokenmux::{
     AccessToken, Credentials, EncryptionKey, FileStore, Lease, ManualClock, Provider, RedisStore,
-    RedisStoreConfig, RefreshPolicy, RetryPolicy, Secret, SourceConfig, StoreConfig, TokenSource,
-    TokenStore,
+    RefreshPolicy, RetryPolicy, Secret, TokenSource, TokenStore,
 };
+use tokenmux_config::{RedisStoreConfig, SourceConfig, StoreConfig};
 use tokenmux_mock::{ClientCredentials, DEFAULT_USERNAME, Fault, MockConfig, MockServer};
 
 use crate::faults::{Rig, rows};

@@ -1,7 +1,8 @@
 //! Transport security: rustls only, https required for hosts that are not
 //! loopback (unless explicitly allowed), TLS failures as their own error.
 
-use tokenmux::{Credentials, Error, Provider, SourceConfig, TokenSource};
+use tokenmux::{Credentials, Error, Provider, TokenSource};
+use tokenmux_config::SourceConfig;
 use tokenmux_mock::{MockConfig, MockServer};
 
 use crate::support::{ID, SECRET};

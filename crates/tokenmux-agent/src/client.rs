@@ -13,7 +13,7 @@ use tokio::net::UnixStream;
 
 use crate::AgentError;
 use crate::protocol::{ErrorBody, TokenBody};
-use tokenmux_config_file::FileIdentity;
+use tokenmux_config::FileIdentity;
 
 /// How long a local agent may take to accept and answer. It keeps tokens
 /// fresh in the background, so a healthy one answers in well under this.

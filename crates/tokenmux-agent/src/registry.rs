@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokenmux::{Credentials, SourceConfig, TokenSource};
+use tokenmux::{Credentials, TokenSource};
+use tokenmux_config::SourceConfig;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::AgentError;
-use tokenmux_config_file::FileIdentity;
+use tokenmux_config::FileIdentity;
 
 /// The shortest pause of a keeper: a token inside its window, whose
 /// refresh runs in the background, is looked at again after this.

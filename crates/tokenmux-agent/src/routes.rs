@@ -16,7 +16,7 @@ use tokenmux::TokenState;
 
 use crate::protocol::{ErrorBody, TokenBody};
 use crate::registry::{Entry, Registry};
-use tokenmux_config_file::FileIdentity;
+use tokenmux_config::FileIdentity;
 
 /// What the handlers share.
 #[derive(Clone)]

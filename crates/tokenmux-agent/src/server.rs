@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
 
-use tokenmux_config_file::{AgentSettings, load_named};
+use tokenmux_config::{AgentSettings, load_named};
 
 use crate::AgentError;
 use crate::access::{AllowedUids, Bearer};

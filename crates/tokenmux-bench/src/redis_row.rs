@@ -13,13 +13,13 @@ use tokenmux_bench_report::{self as report, Measurement};
 
 use serde_json::json;
 use tokenmux::{
-    AccessToken, Credentials, MemoryStore, Provider, RedisStore, RedisStoreConfig, Secret,
-    TokenSource, TokenStore,
+    AccessToken, Credentials, MemoryStore, Provider, RedisStore, Secret, TokenSource, TokenStore,
 };
 use tokenmux_mock::{
     DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET, MockConfig, MockServer,
 };
 use tokenmux_redis_harness::{RedisCluster, RedisServer, ServerOptions, TestPki};
+use tokenmux_store_redis::RedisStoreConfig;
 
 use crate::measure::{Samples, emit};
 
@@ -174,7 +174,7 @@ pub async fn worker(spec: &str) {
     let store: Arc<dyn TokenStore> = match spec["redis"].as_str() {
         Some(config) => {
             let config: RedisStoreConfig = serde_json::from_str(config).unwrap();
-            Arc::new(config.open().unwrap())
+            Arc::new(config.open(None).unwrap())
         }
         None => Arc::new(MemoryStore::default()),
     };

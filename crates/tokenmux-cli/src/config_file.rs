@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub(crate) use tokenmux_config_file::{
+pub(crate) use tokenmux_config::{
     ConfigFile, FileIdentity, SourcesFile, locate, problems, read, schema,
 };
 
@@ -42,5 +42,5 @@ pub(crate) fn check(explicit: Option<&Path>) -> Result<(), Failure> {
 pub(crate) fn load_named(
     explicit: Option<&Path>,
 ) -> Result<(PathBuf, SourcesFile, FileIdentity), Failure> {
-    tokenmux_config_file::load_named(explicit).map_err(|e| Failure::usage(e.to_string()))
+    tokenmux_config::load_named(explicit).map_err(|e| Failure::usage(e.to_string()))
 }

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use tokenmux::{RedisStore, RedisStoreConfig, Secret, SentinelConfig, TokenStore as _};
+use tokenmux::{RedisStore, Secret, TokenStore as _};
+use tokenmux_config::{RedisStoreConfig, SentinelConfig};
 
 use crate::Failure;
 
@@ -137,7 +138,11 @@ impl RedisArgs {
 /// problem is a configuration error (exit 2); Redis down only a warning:
 /// the token is fetched without it.
 pub(crate) async fn open(config: &RedisStoreConfig) -> Result<RedisStore, Failure> {
-    let store = config.open().map_err(|e| Failure::usage(e.to_string()))?;
+    let store = tokenmux_config::open_redis(config).map_err(|e| match e {
+        // The store's own words, as a config file's store gives them.
+        tokenmux::Error::Store(store) => Failure::usage(store.to_string()),
+        other => Failure::usage(other.to_string()),
+    })?;
     // Refused before any traffic: a remote Redis without a key.
     store.check().map_err(|e| Failure::usage(e.to_string()))?;
     match store.ping().await {

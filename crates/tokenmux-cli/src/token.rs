@@ -6,10 +6,8 @@ use std::time::SystemTime;
 
 use clap::builder::PossibleValuesParser;
 use clap::{Args, ValueEnum};
-use tokenmux::{
-    Credentials, EncryptionKey, FileStore, MemoryStore, Provider, SourceConfig, StoreConfig,
-    TokenStore,
-};
+use tokenmux::{Credentials, EncryptionKey, FileStore, MemoryStore, Provider, TokenStore};
+use tokenmux_config::{SourceConfig, StoreConfig};
 
 use crate::config_file::{self, ConfigFile};
 use crate::redis_flags::{self, RedisArgs};
@@ -481,8 +479,8 @@ async fn store(cache: Cache, args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Fa
             let dir = match &args.cache_dir {
                 Some(dir) => dir.clone(),
                 // The same directory as a config file's `store: {kind: file}`.
-                None => tokenmux::default_cache_dir()
-                    .map_err(|_| Failure::usage("no user cache directory; give --cache-dir"))?,
+                None => tokenmux_config::default_cache_dir()
+                    .ok_or_else(|| Failure::usage("no user cache directory; give --cache-dir"))?,
             };
             let store = FileStore::new(&dir)
                 .map_err(|e| Failure::usage(format!("cannot use the cache directory: {e}")))?;

@@ -3,6 +3,10 @@
 //! `file`, on by default); it keeps the rules of
 //! `tokenmux_store::testkit`, checked in this crate's tests.
 
+mod config;
+
+pub use config::{FileStoreConfig, default_cache_dir};
+
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};

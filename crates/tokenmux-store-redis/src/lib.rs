@@ -4,6 +4,7 @@
 //! store keeps the rules of `tokenmux_store::testkit` (checked against
 //! real `redis-server`s in the workspace's tests).
 
+mod config;
 mod dial;
 mod link;
 mod reply_cap;
@@ -19,6 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
 
+pub use self::config::{RedisStoreConfig, SentinelConfig};
 use self::link::Connector;
 use self::scripts::Scripts;
 use self::topology::{Target, Topology};

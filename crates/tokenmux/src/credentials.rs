@@ -18,7 +18,6 @@ use tokenmux_wire::Secret;
 // Equal when every field is, secrets included (derived: a field added
 // later takes part, as the agent's reload relies on).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 // Untagged, so config files just list the fields; `Password` comes first
 // because serde tries variants in order and `Client` matches its subset.
 #[serde(untagged)]
@@ -29,12 +28,10 @@ pub enum Credentials {
         /// The client id.
         client_id: String,
         /// The client secret.
-        #[cfg_attr(feature = "schema", schemars(with = "String"))]
         client_secret: Secret,
         /// The resource owner's username.
         username: String,
         /// The resource owner's password.
-        #[cfg_attr(feature = "schema", schemars(with = "String"))]
         password: Secret,
     },
     /// Client id and secret (NeonPanel, Airalo, JSON:API).
@@ -42,7 +39,6 @@ pub enum Credentials {
         /// The client id.
         client_id: String,
         /// The client secret.
-        #[cfg_attr(feature = "schema", schemars(with = "String"))]
         client_secret: Secret,
     },
 }

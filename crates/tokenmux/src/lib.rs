@@ -27,8 +27,9 @@
 //! is in docs/agent.md), [`TokenSource::subscribe`] for lifecycle events,
 //! [`TokenSource::status`] for a snapshot. Sending it: [`BearerAuth`] for
 //! reqwest-middleware, [`AuthLayer`] for tower services (hyper, tonic).
-//! Configuring it: [`SourceConfig`] from YAML, TOML or JSON, credentials
-//! from the environment or files ([`CredentialsConfig`]).
+//! Configuring it: the `tokenmux-config` crate reads a source (its
+//! `SourceConfig`) or named sources from YAML, TOML or JSON, credentials
+//! from the environment or files, and gives a [`TokenSourceBuilder`].
 //!
 //! ## One example per provider
 //!
@@ -108,7 +109,7 @@
 //! across restarts (encrypted with an [`EncryptionKey`] if you give one).
 //! [`BearerAuth`] is a `reqwest-middleware` layer that adds the header and
 //! retries once on 401. Applications that choose the provider in a config
-//! file deserialize a [`SourceConfig`].
+//! file deserialize a `tokenmux_config::SourceConfig`.
 //!
 //! ## Providers come from specs
 //!
@@ -125,11 +126,8 @@
 mod auth_layer;
 mod classify;
 mod clock;
-mod config;
 mod config_error;
-mod config_problem;
 mod credentials;
-mod credentials_config;
 mod error;
 mod exchange;
 mod fetch;
@@ -141,28 +139,22 @@ mod middleware;
 mod observe;
 mod policy;
 mod provider;
-mod redis_config;
 mod rotation;
-mod secret_value;
 mod sharded_header;
 mod source;
 
 #[cfg(feature = "tower")]
 pub use auth_layer::{AuthLayer, Authorized, BoxError};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{SourceConfig, StoreConfig, default_cache_dir};
 pub use config_error::ConfigError;
-pub use config_problem::ConfigProblem;
 pub use credentials::Credentials;
-pub use credentials_config::CredentialsConfig;
 pub use error::{Error, ErrorKind};
 pub use exchange::decode_token_response;
 #[cfg(feature = "middleware")]
 pub use middleware::BearerAuth;
 pub use observe::{LifecycleEvent, SourceStatus, TokenOrigin, TokenState};
-pub use policy::{RefreshConfig, RefreshPolicy, RetryConfig, RetryPolicy};
+pub use policy::{RefreshPolicy, RetryPolicy};
 pub use provider::Provider;
-pub use redis_config::{RedisStoreConfig, SentinelConfig};
 pub use source::{TokenSource, TokenSourceBuilder};
 /// The rules any [`TokenStore`] must keep, checked (feature `testkit`):
 /// see [`tokenmux_store::testkit`].

@@ -1,12 +1,15 @@
 //! The Redis store described in configuration: `store: {kind: redis, …}`
-//! in a config file, and the CLI's `--redis-*` flags, which fill the same
+//! in a config file (`tokenmux_config`), and the CLI's `--redis-*` flags, which fill the same
 //! struct so that both open the store the same way.
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::Secret;
+use tokenmux_store::{EncryptionKey, StoreError};
+use tokenmux_wire::Secret;
+
+use crate::RedisStore;
 
 /// Where a Redis store is and how to reach it: exactly one of `url`,
 /// `cluster` and `sentinel`. URLs are kept secret (they may hold a
@@ -14,19 +17,14 @@ use crate::Secret;
 /// `encryption_key_env` names.
 ///
 /// ```
-/// use tokenmux::{SourceConfig, StoreConfig};
+/// use tokenmux_store_redis::RedisStoreConfig;
 ///
-/// let config: SourceConfig = serde_json::from_str(r#"{
-///     "provider": "neonpanel",
-///     "store": {
-///         "kind": "redis",
-///         "cluster": ["rediss://10.0.0.1:7000", "rediss://10.0.0.2:7000"],
-///         "ca_file": "/etc/tokenmux/redis-ca.pem",
-///         "wait_for_replicas": 1,
-///         "encryption_key_env": "TOKENMUX_CACHE_KEY"
-///     }
+/// let redis: RedisStoreConfig = serde_json::from_str(r#"{
+///     "cluster": ["rediss://10.0.0.1:7000", "rediss://10.0.0.2:7000"],
+///     "ca_file": "/etc/tokenmux/redis-ca.pem",
+///     "wait_for_replicas": 1,
+///     "encryption_key_env": "TOKENMUX_CACHE_KEY"
 /// }"#).unwrap();
-/// let Some(StoreConfig::Redis(redis)) = config.store else { panic!() };
 /// assert_eq!(redis.cluster.map(|seeds| seeds.len()), Some(2));
 /// ```
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -88,23 +86,26 @@ pub struct SentinelConfig {
     pub urls: Vec<Secret>,
 }
 
-#[cfg(feature = "redis")]
 impl RedisStoreConfig {
-    /// The store this describes (it connects on first use).
+    /// The store this describes (it connects on first use), encrypting
+    /// with `encryption`: the key `encryption_key_env` names, which the
+    /// caller reads (`tokenmux_config` does, with its rules for
+    /// environment values).
     ///
     /// ```
-    /// use tokenmux::{RedisStoreConfig, Secret, StoreErrorKind};
+    /// use tokenmux_store::StoreErrorKind;
+    /// use tokenmux_store_redis::RedisStoreConfig;
+    /// use tokenmux_wire::Secret;
     ///
     /// let config = RedisStoreConfig {
     ///     url: Some(Secret::new("redis://127.0.0.1:6379")),
     ///     ..RedisStoreConfig::default()
     /// };
-    /// assert!(config.open().is_ok());
-    /// let neither = RedisStoreConfig::default().open().unwrap_err();
+    /// assert!(config.open(None).is_ok());
+    /// let neither = RedisStoreConfig::default().open(None).unwrap_err();
     /// assert_eq!(neither.kind(), StoreErrorKind::Config);
     /// ```
-    pub fn open(&self) -> Result<crate::RedisStore, crate::StoreError> {
-        use crate::{RedisStore, StoreError};
+    pub fn open(&self, encryption: Option<EncryptionKey>) -> Result<RedisStore, StoreError> {
         let expose = |urls: &[Secret]| -> Vec<String> {
             urls.iter().map(|u| u.expose_secret().to_owned()).collect()
         };
@@ -135,9 +136,7 @@ impl RedisStoreConfig {
         if let Some(prefix) = &self.key_prefix {
             store = store.with_key_prefix(prefix.as_str());
         }
-        if let Some(variable) = &self.encryption_key_env {
-            let key = crate::secret_value::encryption_key_from_env(variable)
-                .map_err(|e| StoreError::config(e.to_string()))?;
+        if let Some(key) = encryption {
             store = store.with_encryption(key);
         }
         if self.allow_plaintext {

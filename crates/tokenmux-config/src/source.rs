@@ -1,22 +1,17 @@
 //! Choosing the provider and credentials in a config file.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use serde::Deserialize;
 
-use crate::config_problem::ConfigProblem;
+use tokenmux::{ConfigError, Error, Provider, RefreshPolicy, TokenSource, TokenSourceBuilder};
 
-use crate::{
-    ConfigError, CredentialsConfig, EncryptionKey, Error, MemoryStore, Provider, RefreshConfig,
-    RefreshPolicy, RetryConfig, TokenSource, TokenSourceBuilder, TokenStore,
-};
+use crate::problem::ConfigProblem;
+use crate::{CredentialsConfig, RefreshConfig, RetryConfig, StoreConfig};
 
 /// A token source described in configuration (YAML, TOML, JSON, … through
 /// serde), for applications that pick the provider at run time.
 ///
 /// ```
-/// use tokenmux::SourceConfig;
+/// use tokenmux_config::SourceConfig;
 ///
 /// let config: SourceConfig = serde_json::from_str(r#"{
 ///     "provider": "airalo",
@@ -26,8 +21,7 @@ use crate::{
 /// let tokens = config.into_builder().unwrap().build().unwrap();
 /// assert_eq!(tokens.provider().base_url(), "https://sandbox-partners-api.airalo.com");
 /// ```
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// The provider's name: its spec's file stem (`neonpanel`, `airalo`,
@@ -63,107 +57,6 @@ pub struct SourceConfig {
     /// How to retry transient failures.
     #[serde(default)]
     pub retry: Option<RetryConfig>,
-}
-
-/// Where a configured source keeps its tokens (`store:` in a config file).
-/// Encryption keys are not written in the file: `encryption_key_env` names
-/// the environment variable holding one (base64, 32 bytes).
-///
-/// ```
-/// use tokenmux::{SourceConfig, StoreConfig};
-///
-/// let config: SourceConfig = serde_json::from_str(r#"{
-///     "provider": "neonpanel",
-///     "store": {
-///         "kind": "redis",
-///         "url": "redis://127.0.0.1:6379",
-///         "encryption_key_env": "TOKENMUX_CACHE_KEY"
-///     }
-/// }"#).unwrap();
-/// assert!(matches!(config.store, Some(StoreConfig::Redis(_))));
-/// ```
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum StoreConfig {
-    /// In this process's memory only.
-    Memory,
-    /// Files in a directory: tokens survive restarts ([`FileStore`]).
-    File {
-        /// The directory (created 0700 if missing); default the user's
-        /// cache directory + `/tokenmux`.
-        #[serde(default)]
-        dir: Option<PathBuf>,
-        /// Environment variable holding the encryption key, if any.
-        #[serde(default)]
-        encryption_key_env: Option<String>,
-    },
-    /// Redis, shared by processes and hosts (`RedisStore`, cargo feature
-    /// `redis`): one node, a cluster or Sentinel, over TLS or not.
-    Redis(crate::RedisStoreConfig),
-}
-
-impl StoreConfig {
-    /// Opens the store this describes (a Redis store connects on first use).
-    pub fn open(&self) -> Result<Arc<dyn TokenStore>, Error> {
-        match self {
-            StoreConfig::Memory => Ok(Arc::new(MemoryStore::default())),
-            StoreConfig::File {
-                dir,
-                encryption_key_env,
-            } => {
-                let dir = match dir {
-                    Some(dir) => dir.clone(),
-                    None => default_cache_dir()?,
-                };
-                #[cfg(feature = "file")]
-                {
-                    let store = crate::FileStore::new(&dir)?;
-                    Ok(Arc::new(match encryption_key(encryption_key_env)? {
-                        Some(key) => store.with_encryption(key),
-                        None => store,
-                    }))
-                }
-                #[cfg(not(feature = "file"))]
-                {
-                    let _ = (dir, encryption_key(encryption_key_env)?);
-                    Err(ConfigError::new(
-                        "store",
-                        "a file store needs tokenmux's `file` cargo feature",
-                    )
-                    .into())
-                }
-            }
-            #[cfg(feature = "redis")]
-            StoreConfig::Redis(redis) => Ok(Arc::new(redis.open()?)),
-            #[cfg(not(feature = "redis"))]
-            StoreConfig::Redis { .. } => Err(ConfigError::new(
-                "store",
-                "a redis store needs tokenmux's `redis` cargo feature",
-            )
-            .into()),
-        }
-    }
-}
-
-/// The user's cache directory + `/tokenmux`: where the CLI's file cache is.
-pub fn default_cache_dir() -> Result<PathBuf, Error> {
-    dirs::cache_dir()
-        .map(|dir| dir.join("tokenmux"))
-        .ok_or_else(|| {
-            ConfigError::new(
-                "store.dir",
-                "no user cache directory; give the store's `dir`",
-            )
-            .into()
-        })
-}
-
-fn encryption_key(variable: &Option<String>) -> Result<Option<EncryptionKey>, Error> {
-    variable
-        .as_deref()
-        .map(crate::secret_value::encryption_key_from_env)
-        .transpose()
 }
 
 impl SourceConfig {
@@ -312,9 +205,7 @@ impl SourceConfig {
 fn store_problem(store: &StoreConfig) -> Option<Error> {
     match store {
         StoreConfig::Memory => None,
-        StoreConfig::File {
-            encryption_key_env, ..
-        } => encryption_key(encryption_key_env).err(),
+        StoreConfig::File(file) => crate::store::encryption_key(&file.encryption_key_env).err(),
         StoreConfig::Redis(_) => store.open().err(),
     }
 }

@@ -6,7 +6,7 @@
 //! secret in the wrong place.
 //!
 //! ```
-//! use tokenmux_config_file::{ConfigFile, parse};
+//! use tokenmux_config::{ConfigFile, parse};
 //!
 //! let text = "sources:\n  a:\n    provider: neonpanel\n    credentials: {client_id_env: A_ID, client_secret_env: A_SECRET}\n";
 //! let Ok(ConfigFile::Named(file)) = parse(text, false) else { panic!() };
@@ -16,19 +16,31 @@
 //! assert_eq!(problems[0].to_string(), "sources: duplicate key `a` (line 2)");
 //! ```
 
+mod credentials;
 mod identity;
 mod locate;
 mod parse;
+mod policy;
+mod problem;
+mod secret_value;
+mod source;
+mod store;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
-use tokenmux::{ConfigProblem, SourceConfig};
 
+pub use credentials::CredentialsConfig;
 pub use identity::FileIdentity;
 pub use locate::{LoadError, load_named, locate};
 use parse::{parse_toml, parse_yaml, too_deep};
+pub use policy::{RefreshConfig, RetryConfig};
+pub use problem::ConfigProblem;
+pub use source::SourceConfig;
+pub use store::{StoreConfig, open_redis};
+pub use tokenmux_store_file::{FileStoreConfig, default_cache_dir};
+pub use tokenmux_store_redis::{RedisStoreConfig, SentinelConfig};
 
 /// Named sources, and what the agent needs beyond them.
 ///

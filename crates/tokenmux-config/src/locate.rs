@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokenmux::ConfigProblem;
+use crate::ConfigProblem;
 
 use crate::{ConfigFile, FileIdentity, SourcesFile, problems, read_identified};
 
@@ -15,7 +15,7 @@ use crate::{ConfigFile, FileIdentity, SourcesFile, problems, read_identified};
 /// ```
 /// use std::path::Path;
 ///
-/// let given = tokenmux_config_file::locate(Some(Path::new("/etc/tokenmux.yaml")));
+/// let given = tokenmux_config::locate(Some(Path::new("/etc/tokenmux.yaml")));
 /// assert_eq!(given.as_deref(), Some(Path::new("/etc/tokenmux.yaml")));
 /// ```
 pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {

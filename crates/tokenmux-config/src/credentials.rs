@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use tokenmux_wire::Secret;
 
-use crate::Credentials;
-use crate::config_problem::ConfigProblem;
+use tokenmux::{ConfigError, Credentials, Error};
+
+use crate::problem::ConfigProblem;
 use crate::secret_value::value;
 
 /// `credentials:` of a configured source. Each value is given one way:
@@ -17,7 +18,7 @@ use crate::secret_value::value;
 /// secrets out of config files).
 ///
 /// ```
-/// use tokenmux::CredentialsConfig;
+/// use tokenmux_config::CredentialsConfig;
 ///
 /// let config: CredentialsConfig = serde_json::from_str(
 ///     r#"{"client_id": "my-id", "client_secret_env": "PARTNER_SECRET"}"#,
@@ -27,8 +28,7 @@ use crate::secret_value::value;
 /// let credentials = config.resolve(false).unwrap();
 /// assert_eq!(credentials.client_secret().expose_secret(), "hunter2");
 /// ```
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsConfig {
     /// The client id.
@@ -42,7 +42,7 @@ pub struct CredentialsConfig {
     pub client_id_file: Option<PathBuf>,
     /// The client secret, inline (prefer `client_secret_env` or `_file`).
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    #[schemars(with = "Option<String>")]
     pub client_secret: Option<Secret>,
     /// Environment variable holding the client secret.
     #[serde(default)]
@@ -61,7 +61,7 @@ pub struct CredentialsConfig {
     pub username_file: Option<PathBuf>,
     /// The resource owner's password, inline (prefer `_env` or `_file`).
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    #[schemars(with = "Option<String>")]
     pub password: Option<Secret>,
     /// Environment variable holding the password.
     #[serde(default)]
@@ -88,12 +88,12 @@ impl CredentialsConfig {
     /// The credentials, read from the environment and files now;
     /// `needs_owner` for a provider that also needs a username and
     /// password. Errors name the key and never hold a value.
-    pub fn resolve(&self, needs_owner: bool) -> Result<Credentials, crate::Error> {
+    pub fn resolve(&self, needs_owner: bool) -> Result<Credentials, Error> {
         self.resolve_at("credentials")
             .map_err(|problems| {
                 let error = match problems.as_slice() {
-                    [one] => crate::ConfigError::new(&one.path, &one.message),
-                    several => crate::ConfigError::new(
+                    [one] => ConfigError::new(&one.path, &one.message),
+                    several => ConfigError::new(
                         "credentials",
                         several
                             .iter()
@@ -102,7 +102,7 @@ impl CredentialsConfig {
                             .join("; "),
                     ),
                 };
-                crate::Error::from(error)
+                Error::from(error)
             })
             .and_then(|resolved| resolved.into_credentials(needs_owner))
     }
@@ -164,9 +164,9 @@ pub(crate) struct Resolved {
 
 impl Resolved {
     /// The credentials a provider needs; a problem names what is missing.
-    pub(crate) fn into_credentials(self, needs_owner: bool) -> Result<Credentials, crate::Error> {
+    pub(crate) fn into_credentials(self, needs_owner: bool) -> Result<Credentials, Error> {
         let missing = |name: &str| {
-            crate::Error::from(crate::ConfigError::new(
+            Error::from(ConfigError::new(
                 format!("credentials.{name}"),
                 format!("give `{name}_env` or `{name}_file` (or `{name}`)"),
             ))

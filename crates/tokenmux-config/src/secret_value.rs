@@ -62,7 +62,7 @@ fn shown_path(path: &Path) -> String {
     let path_like = ["/", "./", "../", "~/"].iter().any(|p| text.starts_with(p))
         && !text.chars().any(char::is_whitespace);
     match path_like {
-        true => crate::neutralise_controls(&text),
+        true => tokenmux_wire::scrub::neutralise_controls(&text),
         false => "(path not shown: it is not absolute nor ./-relative; is a secret written \
                   where the file's path belongs?)"
             .into(),
@@ -76,15 +76,20 @@ fn shown_path(path: &Path) -> String {
 fn read_file(path: &Path) -> Result<Secret, String> {
     use std::os::unix::fs::MetadataExt as _;
     let shown = shown_path(path);
-    let (bytes, meta) = crate::read_bounded(path, MAX_FILE_BYTES).map_err(|e| match e {
-        crate::FileReadError::Io { source, .. } => format!("cannot read {shown}: {source}"),
-        crate::FileReadError::NotRegular { kind, .. } => {
-            format!("{shown} is not a regular file (a {kind})")
-        }
-        crate::FileReadError::TooLarge { max, .. } => format!("{shown} is larger than {max} bytes"),
-        // A kind added later: its message would show the path unchecked.
-        _ => format!("cannot read {shown}"),
-    })?;
+    let (bytes, meta) =
+        tokenmux_store::read_bounded(path, MAX_FILE_BYTES).map_err(|e| match e {
+            tokenmux_store::FileReadError::Io { source, .. } => {
+                format!("cannot read {shown}: {source}")
+            }
+            tokenmux_store::FileReadError::NotRegular { kind, .. } => {
+                format!("{shown} is not a regular file (a {kind})")
+            }
+            tokenmux_store::FileReadError::TooLarge { max, .. } => {
+                format!("{shown} is larger than {max} bytes")
+            }
+            // A kind added later: its message would show the path unchecked.
+            _ => format!("cannot read {shown}"),
+        })?;
     let mode = meta.mode();
     if mode & 0o004 != 0 {
         tracing::warn!(
@@ -109,10 +114,10 @@ fn read_file(path: &Path) -> Result<Secret, String> {
 /// The key in the environment variable `variable` (base64, 32 bytes).
 pub(crate) fn encryption_key_from_env(
     variable: &str,
-) -> Result<crate::EncryptionKey, crate::Error> {
+) -> Result<tokenmux_store::EncryptionKey, tokenmux::Error> {
     let value = env_value(variable)
-        .map_err(|why| crate::ConfigError::new("store.encryption_key_env", why))?;
-    crate::EncryptionKey::from_base64(value.expose_secret()).map_err(|e| {
-        crate::ConfigError::new("store.encryption_key_env", format!("{variable}: {e}")).into()
+        .map_err(|why| tokenmux::ConfigError::new("store.encryption_key_env", why))?;
+    tokenmux_store::EncryptionKey::from_base64(value.expose_secret()).map_err(|e| {
+        tokenmux::ConfigError::new("store.encryption_key_env", format!("{variable}: {e}")).into()
     })
 }
