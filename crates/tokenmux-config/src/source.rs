@@ -181,7 +181,7 @@ impl SourceConfig {
         {
             problems.push(problem(at, "retry", &error));
         }
-        if let Some(error) = self.store.as_ref().and_then(store_problem) {
+        if let Some(error) = self.store.as_ref().and_then(StoreConfig::problem) {
             problems.push(problem(at, "store", &error));
         }
         let unread = SourceConfig {
@@ -198,15 +198,6 @@ impl SourceConfig {
             problems.push(problem(at, "base_url", &error));
         }
         problems
-    }
-}
-
-/// What is wrong with a store's settings, without opening it.
-fn store_problem(store: &StoreConfig) -> Option<Error> {
-    match store {
-        StoreConfig::Memory => None,
-        StoreConfig::File(file) => crate::store::encryption_key(&file.encryption_key_env).err(),
-        StoreConfig::Redis(_) => store.open().err(),
     }
 }
 

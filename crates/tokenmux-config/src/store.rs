@@ -54,6 +54,20 @@ impl StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// What is wrong with these settings, checked without touching the
+    /// store's data: the encryption key, and a Redis store's URLs and
+    /// files (it connects on first use, not here). A file store's
+    /// directory is left alone.
+    pub(crate) fn problem(&self) -> Option<Error> {
+        match self {
+            StoreConfig::Memory => None,
+            StoreConfig::File(file) => encryption_key(&file.encryption_key_env).err(),
+            StoreConfig::Redis(_) => self.open().err(),
+        }
+    }
+}
+
 /// The Redis store `config` describes, its encryption key read from the
 /// environment variable it names: how config files and the CLI's
 /// `--redis-*` flags open it alike.
