@@ -2,7 +2,7 @@
 //! normalisation into one token (`decode_token_response`), the code the
 //! fuzz targets in `fuzz/` run too.
 
-use crate::support::providers;
+use crate::support::{providers, token_part_required};
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
@@ -53,8 +53,9 @@ fn token_type() -> impl Strategy<Value = Option<String>> {
 }
 
 /// The documented rules: a non-empty token a header can carry, a bearer
-/// type (any case) or none, a non-negative lifetime (number, or a string
-/// of digits) or none.
+/// type (any case) or none where the spec lets it be absent, a
+/// non-negative lifetime (number, or a string of digits) or none where the
+/// spec lets it be absent.
 fn acceptable(
     kind: &'static str,
     token: &str,
@@ -62,11 +63,12 @@ fn acceptable(
     expires_in: &ExpiresIn,
 ) -> bool {
     let token_ok = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
-    let type_ok = token_type
-        .as_ref()
-        .is_none_or(|t| t.eq_ignore_ascii_case("bearer"));
+    let type_ok = match token_type {
+        Some(t) => t.eq_ignore_ascii_case("bearer"),
+        None => !token_part_required(kind, "token_type"),
+    };
     let expiry_ok = match expires_in {
-        ExpiresIn::Missing | ExpiresIn::Null => true,
+        ExpiresIn::Missing | ExpiresIn::Null => !token_part_required(kind, "expires_in"),
         ExpiresIn::Seconds(s) => *s >= 0,
         // JSON:API's field is a number; the others' are integers, which a
         // fraction is truncated to.
