@@ -1,0 +1,103 @@
+//! The options of `tokenmux token`.
+
+use std::path::PathBuf;
+
+use clap::builder::PossibleValuesParser;
+use clap::{Args, ValueEnum};
+use tokenmux::Provider;
+
+use crate::redis_flags::RedisArgs;
+
+/// The names `--provider` takes: every provider compiled in, from `specs/`.
+fn provider_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(Provider::all().iter().map(|provider| provider.name()))
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    /// The token alone.
+    Raw,
+    /// `Bearer <token>`.
+    Header,
+    /// `{"access_token", "token_type", "expires_at", "expires_in"}`.
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Cache {
+    /// No cache beyond this process.
+    Memory,
+    /// Files in the user's cache directory (or --cache-dir).
+    File,
+    /// A shared Redis store.
+    Redis,
+}
+
+/// Options of `tokenmux token`. Credentials come from the environment
+/// (TOKENMUX_CLIENT_ID, TOKENMUX_CLIENT_SECRET, TOKENMUX_USERNAME,
+/// TOKENMUX_PASSWORD), flags, or the config file.
+#[derive(Args)]
+pub(crate) struct TokenArgs {
+    /// A source named in the config file's `sources:` (served by a running
+    /// agent when there is one).
+    pub(super) name: Option<String>,
+    /// Do not ask a running agent; build the source in this process.
+    #[arg(long)]
+    pub(super) no_agent: bool,
+    /// The agent's socket (default: $TOKENMUX_AGENT_SOCKET, else the
+    /// user's runtime directory). The agent must run as this user, as
+    /// root, or as --agent-uid.
+    #[arg(long, env = "TOKENMUX_AGENT_SOCKET")]
+    pub(super) socket: Option<PathBuf>,
+    /// Also trust an agent run by this uid (a shared agent whose
+    /// `allowed_uids` lists this user).
+    #[arg(long, env = "TOKENMUX_AGENT_UID")]
+    pub(super) agent_uid: Option<u32>,
+    /// Fetch a new token now and replace the cached one (after a request
+    /// was refused with it).
+    #[arg(long)]
+    pub(super) refresh: bool,
+    /// The provider, by its spec's name (or `provider` in --config).
+    #[arg(long, value_parser = provider_names())]
+    pub(super) provider: Option<String>,
+    /// A server the provider's spec names, e.g. `sandbox` (default: its first).
+    #[arg(long, conflicts_with = "base_url")]
+    pub(super) server: Option<String>,
+    /// The provider's base URL, as in its spec; the endpoint path is appended.
+    #[arg(long)]
+    pub(super) base_url: Option<String>,
+    /// The same as `--server sandbox`.
+    #[arg(long)]
+    pub(super) sandbox: bool,
+    /// Allow a plain http:// base URL on a host that is not loopback.
+    #[arg(long)]
+    pub(super) allow_insecure_http: bool,
+    /// What to print.
+    #[arg(long, value_enum, default_value = "raw")]
+    pub(super) format: Format,
+    /// Where tokens are kept between runs (default: the config file's
+    /// `store`, else `file`).
+    #[arg(long, value_enum)]
+    pub(super) cache: Option<Cache>,
+    /// Directory of the file cache (default: the user's cache dir + /tokenmux).
+    #[arg(long)]
+    pub(super) cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(super) redis: RedisArgs,
+    /// A YAML or TOML file (default: $TOKENMUX_CONFIG, else the user's
+    /// config directory); see `tokenmux config schema`.
+    #[arg(long)]
+    pub(super) config: Option<PathBuf>,
+    /// Client id.
+    #[arg(long, env = "TOKENMUX_CLIENT_ID")]
+    pub(super) client_id: Option<String>,
+    /// Client secret (prefer the environment: flags show in process lists).
+    #[arg(long, env = "TOKENMUX_CLIENT_SECRET", hide_env_values = true)]
+    pub(super) client_secret: Option<String>,
+    /// Username, for the password provider.
+    #[arg(long, env = "TOKENMUX_USERNAME")]
+    pub(super) username: Option<String>,
+    /// Password, for the password provider (prefer the environment).
+    #[arg(long, env = "TOKENMUX_PASSWORD", hide_env_values = true)]
+    pub(super) password: Option<String>,
+}

@@ -1,0 +1,183 @@
+//! What the command line and the environment give for one source:
+//! credentials, the cache, and the warnings and refusals about flags.
+
+use std::sync::Arc;
+
+use tokenmux::{Credentials, EncryptionKey, FileStore, MemoryStore, Provider, TokenStore};
+use tokenmux_config::SourceConfig;
+
+use super::args::{Cache, TokenArgs};
+use crate::Failure;
+use crate::redis_flags;
+
+/// A config with only the provider, from `--provider`.
+pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
+    let provider = args
+        .provider
+        .clone()
+        .ok_or_else(|| Failure::usage("give --provider, --config, or a source's name"))?;
+    Ok(SourceConfig {
+        provider,
+        server: None,
+        base_url: None,
+        sandbox: false,
+        credentials: None,
+        store: None,
+        allow_insecure_http: false,
+        refresh: None,
+        retry: None,
+    })
+}
+
+/// The flags that describe one source on the command line; a named source
+/// is described by its config file alone.
+pub(super) const SOURCE_FLAGS: [&str; 8] = [
+    "--provider",
+    "--server",
+    "--base-url",
+    "--sandbox",
+    "--client-id",
+    "--client-secret",
+    "--username",
+    "--password",
+];
+
+/// The environment's credentials, for a source given by flags.
+const CREDENTIAL_VARIABLES: [&str; 4] = [
+    "TOKENMUX_CLIENT_ID",
+    "TOKENMUX_CLIENT_SECRET",
+    "TOKENMUX_USERNAME",
+    "TOKENMUX_PASSWORD",
+];
+
+/// Credential flags on the command line while `from` gives the
+/// credentials: the user meant one of them, and sending the wrong one
+/// sends a secret to the wrong place.
+pub(super) fn refuse_credential_flags(from: &str) -> Result<(), Failure> {
+    let given: Vec<_> = SOURCE_FLAGS[4..]
+        .iter()
+        .filter(|flag| flag_given(flag))
+        .copied()
+        .collect();
+    match given.is_empty() {
+        true => Ok(()),
+        false => Err(Failure::usage(format!(
+            "{} and {from} both give credentials: remove the flags, or use --provider without the file",
+            given.join(", ")
+        ))),
+    }
+}
+
+/// Says which credential variables are set and not used, because `from`
+/// gives the credentials.
+pub(super) fn warn_unused_credential_variables(from: &str) {
+    let set: Vec<_> = CREDENTIAL_VARIABLES
+        .iter()
+        .filter(|variable| std::env::var_os(variable).is_some())
+        .copied()
+        .collect();
+    if !set.is_empty() {
+        eprintln!(
+            "tokenmux: warning: {} set in the environment, not used: the credentials are {from}",
+            set.join(", ")
+        );
+    }
+}
+
+/// Secrets given as flags show in process lists; one given both ways is
+/// taken from the flag, which may not be what the user meant.
+pub(super) fn warn_about_secret_flags(args: &TokenArgs) {
+    for (flag, variable) in [
+        ("--client-secret", "TOKENMUX_CLIENT_SECRET"),
+        ("--password", "TOKENMUX_PASSWORD"),
+    ] {
+        if !flag_given(flag) {
+            continue;
+        }
+        match std::env::var_os(variable) {
+            Some(_) => eprintln!(
+                "tokenmux: warning: {flag} overrides {variable}, and shows in process lists; give one, in the environment"
+            ),
+            None => {
+                eprintln!("tokenmux: warning: {flag} shows in process lists; prefer {variable}")
+            }
+        }
+    }
+    if let Some((flag, variable)) = args.redis.url_flag_with_password() {
+        eprintln!(
+            "tokenmux: warning: {flag} holds a password, which shows in process lists; prefer {variable}"
+        );
+    }
+}
+
+/// Whether `flag` is on the command line (as `--flag value` or `--flag=value`).
+pub(crate) fn flag_given(flag: &str) -> bool {
+    let with_value = format!("{flag}=");
+    std::env::args_os()
+        .skip(1)
+        .any(|arg| arg == flag || arg.to_string_lossy().starts_with(&with_value))
+}
+
+/// Credentials from the environment or flags; `None` leaves the config
+/// file's.
+pub(super) fn credentials(
+    args: &TokenArgs,
+    provider: &Provider,
+) -> Result<Option<Credentials>, Failure> {
+    let (Some(id), Some(secret)) = (&args.client_id, &args.client_secret) else {
+        if args.client_id.is_some() || args.client_secret.is_some() {
+            return Err(Failure::usage(
+                "give both TOKENMUX_CLIENT_ID and TOKENMUX_CLIENT_SECRET (or neither)",
+            ));
+        }
+        return Ok(None);
+    };
+    match (
+        provider.spec().needs_resource_owner(),
+        &args.username,
+        &args.password,
+    ) {
+        (true, Some(username), Some(password)) => Ok(Some(Credentials::password(
+            id.as_str(),
+            secret.as_str(),
+            username.as_str(),
+            password.as_str(),
+        ))),
+        (true, _, _) => Err(Failure::usage(format!(
+            "the {} provider also needs TOKENMUX_USERNAME and TOKENMUX_PASSWORD",
+            provider.name()
+        ))),
+        (false, _, _) => Ok(Some(Credentials::client(id.as_str(), secret.as_str()))),
+    }
+}
+
+pub(super) async fn store(cache: Cache, args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Failure> {
+    match cache {
+        Cache::Memory => Ok(Arc::new(MemoryStore::default())),
+        Cache::Redis => Ok(Arc::new(redis_flags::open(&args.redis.config()?).await?)),
+        Cache::File => {
+            let dir = match &args.cache_dir {
+                Some(dir) => dir.clone(),
+                // The same directory as a config file's `store: {kind: file}`.
+                None => tokenmux_config::default_cache_dir()
+                    .ok_or_else(|| Failure::usage("no user cache directory; give --cache-dir"))?,
+            };
+            let store = FileStore::new(&dir)
+                .map_err(|e| Failure::usage(format!("cannot use the cache directory: {e}")))?;
+            Ok(Arc::new(match cache_key()? {
+                Some(key) => store.with_encryption(key),
+                None => store,
+            }))
+        }
+    }
+}
+
+/// The cache encryption key, from TOKENMUX_CACHE_KEY.
+fn cache_key() -> Result<Option<EncryptionKey>, Failure> {
+    match std::env::var("TOKENMUX_CACHE_KEY") {
+        Ok(key) => Ok(Some(
+            EncryptionKey::from_base64(&key).map_err(tokenmux::Error::from)?,
+        )),
+        Err(_) => Ok(None),
+    }
+}
