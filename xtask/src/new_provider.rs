@@ -90,7 +90,8 @@ pub fn run(root: &Path, target: &Path) -> Result<ExitCode, TaskError> {
     // provider in the workspace. Tests that list providers read them from
     // `Provider::all()`; TOKENMUX_EXPECT_PROVIDER makes the generic ones
     // fail when the new provider is not among them. --no-fail-fast: every
-    // test that leaks, not the first.
+    // test that still assumes the committed specs is reported, not only
+    // the first.
     succeed(
         cargo_command(dir, target)
             .env("TOKENMUX_EXPECT_PROVIDER", NAME)
