@@ -132,3 +132,121 @@ impl Fetcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The fetch layer alone, over a scripted endpoint (the layer below);
+    //! tokio's paused clock runs the back-off without waiting.
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::SystemClock;
+    use crate::exchange::Grant;
+    use crate::scripted::{Answer, Scripted};
+    use tokenmux_wire::Secret;
+
+    fn over(provider: Provider, retry: RetryPolicy) -> Fetcher {
+        Fetcher::new(
+            provider,
+            Credentials::client("id", "secret"),
+            reqwest::Client::new(),
+            64 * 1024,
+            (retry, RefreshPolicy::default()),
+            Arc::new(SystemClock),
+        )
+    }
+
+    fn retry(max_attempts: usize, deadline: Duration) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            deadline,
+        }
+    }
+
+    fn observer() -> Observer {
+        Observer::new("test".into(), "scripted")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_transient_failure_is_retried_until_a_token_comes() {
+        let (provider, endpoint) = Scripted::provider([
+            Answer::Status(503, None),
+            Answer::Status(502, None),
+            Answer::Token("t1", None),
+        ]);
+        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let token = fetcher.fetch(Grant::Primary, &observer()).await.unwrap();
+        assert_eq!(token.secret().expose_secret(), "t1");
+        assert_eq!(endpoint.requests(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_endpoint_that_keeps_failing_gets_max_attempts_requests() {
+        let (provider, endpoint) = Scripted::provider([Answer::Status(503, None)]);
+        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let error = fetcher
+            .fetch(Grant::Primary, &observer())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::Server { .. }), "{error:?}");
+        assert_eq!(endpoint.requests(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_waited_in_full() {
+        let (provider, endpoint) =
+            Scripted::provider([Answer::Status(429, Some(7)), Answer::Token("t1", None)]);
+        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let started = Instant::now();
+        fetcher.fetch(Grant::Primary, &observer()).await.unwrap();
+        // The back-off alone would have waited about 100 ms.
+        assert!(
+            started.elapsed() >= Duration::from_secs(7),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(endpoint.requests(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_past_the_deadline_ends_the_attempts_with_it() {
+        let (provider, endpoint) =
+            Scripted::provider([Answer::Status(429, Some(60)), Answer::Token("t1", None)]);
+        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let error = fetcher
+            .fetch(Grant::Primary, &observer())
+            .await
+            .unwrap_err();
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(60)));
+        assert_eq!(endpoint.requests(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rejected_credentials_and_refresh_grants_are_not_retried() {
+        let (provider, endpoint) = Scripted::provider([Answer::Status(401, None)]);
+        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let error = fetcher
+            .fetch(Grant::Primary, &observer())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::CredentialsRejected { .. }),
+            "{error:?}"
+        );
+        assert_eq!(endpoint.requests(), 1);
+
+        // A refresh token is spent once sent: even a 503 is not retried.
+        let (provider, endpoint) = Scripted::provider([Answer::Status(503, None)]);
+        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let refresh = Secret::new("r1".to_owned());
+        let error = fetcher
+            .fetch(Grant::Refresh(&refresh), &observer())
+            .await
+            .unwrap_err();
+        assert!(error.is_transient());
+        assert_eq!(endpoint.requests(), 1);
+    }
+}

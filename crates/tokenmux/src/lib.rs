@@ -140,6 +140,9 @@ mod observe;
 mod policy;
 mod provider;
 mod rotation;
+// A fake token endpoint for the layers' unit tests.
+#[cfg(test)]
+mod scripted;
 mod sharded_header;
 mod source;
 

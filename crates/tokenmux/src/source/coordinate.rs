@@ -289,3 +289,6 @@ impl Inner {
         self.fetcher.fetch(grant, &self.observe).await
     }
 }
+
+#[cfg(test)]
+mod tests;
