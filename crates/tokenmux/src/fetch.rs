@@ -146,7 +146,15 @@ mod tests {
     use crate::scripted::{Answer, Scripted};
     use tokenmux_wire::Secret;
 
-    fn over(provider: Provider, retry: RetryPolicy) -> Fetcher {
+    /// A fetcher over `provider`: 4 attempts, 100 ms first back-off,
+    /// 30 s deadline.
+    fn over(provider: Provider) -> Fetcher {
+        let retry = RetryPolicy {
+            max_attempts: 4,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            deadline: Duration::from_secs(30),
+        };
         Fetcher::new(
             provider,
             Credentials::client("id", "secret"),
@@ -155,15 +163,6 @@ mod tests {
             (retry, RefreshPolicy::default()),
             Arc::new(SystemClock),
         )
-    }
-
-    fn retry(max_attempts: usize, deadline: Duration) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts,
-            initial_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-            deadline,
-        }
     }
 
     fn observer() -> Observer {
@@ -177,7 +176,7 @@ mod tests {
             Answer::Status(502, None),
             Answer::Token("t1", None),
         ]);
-        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let fetcher = over(provider);
         let token = fetcher.fetch(Grant::Primary, &observer()).await.unwrap();
         assert_eq!(token.secret().expose_secret(), "t1");
         assert_eq!(endpoint.requests(), 3);
@@ -186,7 +185,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_endpoint_that_keeps_failing_gets_max_attempts_requests() {
         let (provider, endpoint) = Scripted::provider([Answer::Status(503, None)]);
-        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let fetcher = over(provider);
         let error = fetcher
             .fetch(Grant::Primary, &observer())
             .await
@@ -199,7 +198,7 @@ mod tests {
     async fn retry_after_is_waited_in_full() {
         let (provider, endpoint) =
             Scripted::provider([Answer::Status(429, Some(7)), Answer::Token("t1", None)]);
-        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let fetcher = over(provider);
         let started = Instant::now();
         fetcher.fetch(Grant::Primary, &observer()).await.unwrap();
         // The back-off alone would have waited about 100 ms.
@@ -215,7 +214,7 @@ mod tests {
     async fn a_retry_after_past_the_deadline_ends_the_attempts_with_it() {
         let (provider, endpoint) =
             Scripted::provider([Answer::Status(429, Some(60)), Answer::Token("t1", None)]);
-        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let fetcher = over(provider);
         let error = fetcher
             .fetch(Grant::Primary, &observer())
             .await
@@ -227,7 +226,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn rejected_credentials_and_refresh_grants_are_not_retried() {
         let (provider, endpoint) = Scripted::provider([Answer::Status(401, None)]);
-        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let fetcher = over(provider);
         let error = fetcher
             .fetch(Grant::Primary, &observer())
             .await
@@ -240,7 +239,7 @@ mod tests {
 
         // A refresh token is spent once sent: even a 503 is not retried.
         let (provider, endpoint) = Scripted::provider([Answer::Status(503, None)]);
-        let fetcher = over(provider, retry(4, Duration::from_secs(30)));
+        let fetcher = over(provider);
         let refresh = Secret::new("r1".to_owned());
         let error = fetcher
             .fetch(Grant::Refresh(&refresh), &observer())

@@ -28,18 +28,16 @@ pub(crate) enum Answer {
 /// again.
 pub(crate) struct Scripted {
     script: Mutex<VecDeque<Answer>>,
-    last: Mutex<Option<Answer>>,
     requests: AtomicUsize,
 }
 
 impl Scripted {
     /// A provider (with the first compiled-in spec) whose endpoint is
-    /// this script. Leaked:
-    /// a provider holds its endpoint for `'static`, and a test is short.
+    /// this script. Leaked: a provider holds its endpoint for `'static`,
+    /// and a test is short.
     pub(crate) fn provider(script: impl IntoIterator<Item = Answer>) -> (Provider, &'static Self) {
         let endpoint: &'static Scripted = Box::leak(Box::new(Scripted {
             script: Mutex::new(script.into_iter().collect()),
-            last: Mutex::new(None),
             requests: AtomicUsize::new(0),
         }));
         (
@@ -53,15 +51,13 @@ impl Scripted {
         self.requests.load(Ordering::SeqCst)
     }
 
+    /// The next answer; the last one stays in the script for ever.
     fn next(&self) -> Answer {
-        let mut last = self.last.lock();
-        let answer = self
-            .script
-            .lock()
-            .pop_front()
-            .or_else(|| last.clone())
-            .expect("the script has an answer");
-        *last = Some(answer.clone());
+        let mut script = self.script.lock();
+        let answer = script.front().cloned().expect("the script has an answer");
+        if script.len() > 1 {
+            script.pop_front();
+        }
         answer
     }
 }
