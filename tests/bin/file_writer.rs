@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Duration::from_secs(3600),
         )
         .with_refresh_token(Some(Secret::new(format!("refresh-{next}"))));
-        if let PutOutcome::Stored { version } = store.put(&key, &token, expected).await? {
+        if let PutOutcome::Stored { version } = store.put(&key, &token.into(), expected).await? {
             written.push(version);
             if written.len() == 1 && limit == u64::MAX {
                 // Tells the crash test this process has written: it kills

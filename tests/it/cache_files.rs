@@ -129,7 +129,7 @@ type Edit = Box<dyn Fn(String) -> String>;
 /// `edit`) as the CLI's token file.
 async fn plant(base: &str, dir: &Path, token: &AccessToken, edit: impl Fn(String) -> String) {
     let (path, store, key) = token_file(base, dir);
-    store.put(&key, token, None).await.unwrap();
+    store.put(&key, &token.clone().into(), None).await.unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     let edited = edit(text.clone());
     assert_ne!(edited, text, "the edit applies");
@@ -195,6 +195,10 @@ async fn records_someone_else_wrote_are_checked_like_responses() {
         // What it stored instead reads back.
         let (_, store, key) = token_file(&base, dir.path());
         let stored = store.get(&key).await.unwrap().unwrap();
-        assert_eq!(stored.token.secret().expose_secret(), printed, "{case}");
+        assert_eq!(
+            stored.token().unwrap().secret().expose_secret(),
+            printed,
+            "{case}"
+        );
     }
 }

@@ -108,7 +108,7 @@ pub(crate) async fn token_from_redis(
     tokenmux(&[&args[..], store].concat(), &env).await
 }
 
-const CREDENTIALS: [(&str, &str); 4] = [
+pub(crate) const CREDENTIALS: [(&str, &str); 4] = [
     ("TOKENMUX_CLIENT_ID", ID),
     ("TOKENMUX_CLIENT_SECRET", SECRET),
     ("TOKENMUX_USERNAME", DEFAULT_USERNAME),

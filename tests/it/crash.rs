@@ -60,13 +60,14 @@ async fn sigkill_at_random_moments_never_tears_a_token() {
         };
         let version = stored.version;
         assert_eq!(
-            stored.token.secret().expose_secret(),
+            stored.token().unwrap().secret().expose_secret(),
             format!("token-{version}"),
             "after kill {kill}"
         );
         assert_eq!(
             stored
-                .token
+                .token()
+                .unwrap()
                 .refresh_token()
                 .map(|t| t.expose_secret().to_owned()),
             Some(format!("refresh-{version}")),
@@ -123,7 +124,12 @@ async fn two_processes_rotating_one_token_never_lose_a_write() {
     let stored = store.get(&key).await.unwrap().unwrap();
     assert_eq!(stored.version, 600);
     assert_eq!(
-        stored.token.refresh_token().unwrap().expose_secret(),
+        stored
+            .token()
+            .unwrap()
+            .refresh_token()
+            .unwrap()
+            .expose_secret(),
         "refresh-600"
     );
 }

@@ -83,6 +83,7 @@ impl Rig {
                 initial_delay: Duration::from_millis(10),
                 max_delay: Duration::from_millis(1500),
                 deadline: Duration::from_secs(10),
+                ..RetryPolicy::default()
             })
             .build()
             .unwrap()

@@ -20,6 +20,9 @@ const RETRY: RetryPolicy = RetryPolicy {
     initial_delay: Duration::from_millis(50),
     max_delay: Duration::from_millis(400),
     deadline: Duration::from_secs(10),
+    cool_down: Duration::from_secs(5),
+    max_cool_down: Duration::from_secs(120),
+    rejected_cool_down: Duration::from_secs(600),
 };
 
 fn source(mock: &MockServer, kind: &'static str) -> tokenmux::TokenSourceBuilder {
@@ -170,14 +173,15 @@ async fn a_caller_giving_up_cancels_nothing(store: Arc<dyn TokenStore>) {
     store.release_lease(&key, &lease.unwrap()).await.unwrap();
     let stored = store.get(&key).await.unwrap().expect("a token is stored");
     let rotated = stored
-        .token
+        .token()
+        .unwrap()
         .refresh_token()
         .expect("the rotated refresh token is kept");
     assert_ne!(rotated, &spent);
-    assert!(mock.access_token_valid(stored.token.secret().expose_secret()));
+    assert!(mock.access_token_valid(stored.token().unwrap().secret().expose_secret()));
     // The next call uses it: no new request, no reuse.
     let next = tokens.token().await.unwrap();
-    assert_eq!(next.secret(), stored.token.secret());
+    assert_eq!(next.secret(), stored.token().unwrap().secret());
     assert_eq!(mock.tokens_issued("password", Grant::RefreshToken), 1);
     assert_eq!(mock.tokens_issued("password", Grant::Password), 1);
     assert_eq!(mock.requests_received("password"), 2);

@@ -31,6 +31,7 @@ fn source(kind: &'static str, base: &str) -> TokenSource {
             initial_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
             deadline: Duration::from_secs(10),
+            ..RetryPolicy::default()
         })
         .build()
         .unwrap()

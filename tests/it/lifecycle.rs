@@ -17,6 +17,9 @@ const RETRY: RetryPolicy = RetryPolicy {
     initial_delay: Duration::from_millis(10),
     max_delay: Duration::from_millis(50),
     deadline: Duration::from_secs(10),
+    cool_down: Duration::from_secs(5),
+    max_cool_down: Duration::from_secs(120),
+    rejected_cool_down: Duration::from_secs(600),
 };
 
 fn source(mock: &MockServer, name: &str, clock: &Arc<ManualClock>) -> TokenSource {

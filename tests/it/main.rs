@@ -14,6 +14,7 @@ mod edges_cli;
 mod examples;
 mod facade;
 mod faults;
+mod fleet;
 mod flight;
 mod hooks;
 mod hostile;

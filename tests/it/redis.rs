@@ -44,26 +44,35 @@ async fn put_is_compare_and_swap_with_a_ttl() {
         .refresh_token_retention(Duration::ZERO);
     assert_eq!(store.get(&key()).await.unwrap(), None);
     assert_eq!(
-        store.put(&key(), &token("a"), None).await.unwrap(),
+        store.put(&key(), &token("a").into(), None).await.unwrap(),
         PutOutcome::Stored { version: 1 }
     );
     // A writer that read nothing, or an old version, loses and sees the current value.
-    match store.put(&key(), &token("b"), None).await.unwrap() {
+    match store.put(&key(), &token("b").into(), None).await.unwrap() {
         PutOutcome::Conflict { current: Some(c) } => {
-            assert_eq!((c.version, c.token), (1, token("a")))
+            assert_eq!((c.version, c.token().unwrap().clone()), (1, token("a")))
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        store.put(&key(), &token("c"), Some(1)).await.unwrap(),
+        store
+            .put(&key(), &token("c").into(), Some(1))
+            .await
+            .unwrap(),
         PutOutcome::Stored { version: 2 }
     );
     assert!(matches!(
-        store.put(&key(), &token("d"), Some(1)).await.unwrap(),
+        store
+            .put(&key(), &token("d").into(), Some(1))
+            .await
+            .unwrap(),
         PutOutcome::Conflict { .. }
     ));
     let stored = store.get(&key()).await.unwrap().unwrap();
-    assert_eq!((stored.version, stored.token), (2, token("c")));
+    assert_eq!(
+        (stored.version, stored.token().unwrap().clone()),
+        (2, token("c"))
+    );
 
     // Redis drops the entry when the token expires.
     let (token_key, _) = store.redis_keys(&key());
@@ -73,6 +82,50 @@ async fn put_is_compare_and_swap_with_a_ttl() {
         .parse()
         .unwrap();
     assert!((55_000..=60_000).contains(&ttl), "PTTL {ttl}");
+}
+
+/// A failure is kept until its cool-down ends, with or without a token
+/// (Redis would otherwise drop it with the token, or at once).
+#[tokio::test]
+async fn a_shared_failure_lives_until_its_window_ends() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::new(&redis.url())
+        .unwrap()
+        .refresh_token_retention(Duration::ZERO);
+    let (token_key, _) = store.redis_keys(&key());
+    let pttl = || -> u64 {
+        String::from_utf8(redis.cli(&["PTTL", &token_key]))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let failure = |secs| {
+        tokenmux::SharedFailure::new(
+            tokenmux::FailureKind::Transient,
+            "server_error",
+            "HTTP 503",
+            SystemTime::now() + Duration::from_secs(secs),
+            1,
+        )
+    };
+    let alone = tokenmux::Record {
+        token: None,
+        failure: Some(failure(30)),
+    };
+    store.put(&key(), &alone, None).await.unwrap();
+    assert!((29_000..=30_000).contains(&pttl()), "PTTL {}", pttl());
+    // A token expiring in 60 s beside a 600 s window: the window's.
+    let both = tokenmux::Record {
+        token: Some(token("a")),
+        failure: Some(failure(600)),
+    };
+    store.put(&key(), &both, Some(1)).await.unwrap();
+    assert!((599_000..=600_000).contains(&pttl()), "PTTL {}", pttl());
+    let read = store.get(&key()).await.unwrap().unwrap();
+    assert_eq!(read.record, both);
 }
 
 #[tokio::test]
@@ -93,10 +146,13 @@ async fn an_unreadable_value_is_reported_then_replaced() {
             Err(ref e) if e.kind() == StoreErrorKind::Corrupt
         ));
         assert!(matches!(
-            store.put(&key(), &token("a"), None).await.unwrap(),
+            store.put(&key(), &token("a").into(), None).await.unwrap(),
             PutOutcome::Stored { .. }
         ));
-        assert_eq!(store.get(&key()).await.unwrap().unwrap().token, token("a"));
+        assert_eq!(
+            store.get(&key()).await.unwrap().unwrap().token(),
+            Some(&token("a"))
+        );
     }
     // A value written with another key does not decrypt: reported, not fatal.
     let encrypted = store.clone().with_encryption(EncryptionKey::generate());

@@ -57,15 +57,15 @@ async fn every_script_stays_in_one_slot_on_every_master() {
         // key of another slot would fail there (CROSSSLOT, or a script
         // "accessing a non local key").
         assert_eq!(
-            store.put(&key, &token("a"), None).await.unwrap(),
+            store.put(&key, &token("a").into(), None).await.unwrap(),
             PutOutcome::Stored { version: 1 }
         );
         assert!(matches!(
-            store.put(&key, &token("b"), None).await.unwrap(),
+            store.put(&key, &token("b").into(), None).await.unwrap(),
             PutOutcome::Conflict { current: Some(_) }
         ));
         assert_eq!(
-            store.put(&key, &token("c"), Some(1)).await.unwrap(),
+            store.put(&key, &token("c").into(), Some(1)).await.unwrap(),
             PutOutcome::Stored { version: 2 }
         );
         assert_eq!(store.get(&key).await.unwrap().unwrap().version, 2);
@@ -94,7 +94,10 @@ async fn every_script_stays_in_one_slot_on_every_master() {
     for n in 100..106 {
         let key = key(n);
         assert_eq!(
-            restricted.put(&key, &token("a"), None).await.unwrap(),
+            restricted
+                .put(&key, &token("a").into(), None)
+                .await
+                .unwrap(),
             PutOutcome::Stored { version: 1 }
         );
         let lease = restricted.try_lease(&key).await.unwrap().unwrap();
@@ -131,11 +134,11 @@ async fn a_resharding_in_progress_is_followed_through_ask_and_moved() {
     // old one, which answers ASK for it (and for the lease, not there yet).
     cluster.start_slot_move(slot, to);
     let stored = store.get(&shared_key).await.unwrap().unwrap();
-    assert_eq!(stored.token.secret(), first.secret());
+    assert_eq!(stored.token().unwrap().secret(), first.secret());
     let lease = store.try_lease(&shared_key).await.unwrap().unwrap();
     store.release_lease(&shared_key, &lease).await.unwrap();
     let outcome = store
-        .put(&shared_key, &stored.token, Some(stored.version))
+        .put(&shared_key, &stored.record.clone(), Some(stored.version))
         .await
         .unwrap();
     assert_eq!(
@@ -267,7 +270,7 @@ async fn a_cluster_over_tls_with_a_private_ca() {
         let (token_key, _) = store.redis_keys(&key);
         masters.insert(cluster.master_of(cluster.slot_of(&token_key)));
         assert_eq!(
-            store.put(&key, &token("a"), None).await.unwrap(),
+            store.put(&key, &token("a").into(), None).await.unwrap(),
             PutOutcome::Stored { version: 1 }
         );
         assert_eq!(store.get(&key).await.unwrap().unwrap().version, 1);

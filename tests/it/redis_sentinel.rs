@@ -23,7 +23,7 @@ async fn a_sentinel_failover_fails_no_call_and_reuses_no_refresh_token() {
     let key = Provider::neonpanel().store_key(&Credentials::client("s", "s"));
     let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
     assert_eq!(
-        store.put(&key, &token, None).await.unwrap(),
+        store.put(&key, &token.clone().into(), None).await.unwrap(),
         PutOutcome::Stored { version: 1 }
     );
     let mock = MockServer::start(MockConfig {

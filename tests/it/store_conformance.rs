@@ -12,7 +12,7 @@ use tokenmux_redis_harness::{MASTER_NAME, RedisCluster, RedisSentinels, RedisSer
 
 fn passed(report: &Report) {
     assert!(report.shares_leases, "{report:?}");
-    assert_eq!(report.checked.len(), 4, "{report:?}");
+    assert_eq!(report.checked.len(), 5, "{report:?}");
 }
 
 #[tokio::test]
@@ -92,7 +92,7 @@ mod outside {
     use std::time::Duration;
 
     use tokenmux::{
-        AccessToken, Lease, PutOutcome, StoreError, StoreKey, TokenStore, Versioned, decode_record,
+        Lease, PutOutcome, Record, StoreError, StoreKey, TokenStore, Versioned, decode_record,
         encode_record, next_version,
     };
 
@@ -128,7 +128,7 @@ mod outside {
         async fn put(
             &self,
             key: &StoreKey,
-            token: &AccessToken,
+            record: &Record,
             expected: Option<u64>,
         ) -> Result<PutOutcome, StoreError> {
             let mut values = self.values.lock().unwrap();
@@ -138,7 +138,7 @@ mod outside {
                 Ok(version) => version,
                 Err(conflict) => return Ok(conflict),
             };
-            let bytes = encode_record(key, version, token, None)?;
+            let bytes = encode_record(key, version, record, None)?;
             values.insert(key.as_str().to_owned(), bytes);
             Ok(PutOutcome::Stored { version })
         }

@@ -226,9 +226,10 @@ fn sha256_hex(text: &str) -> String {
 pub fn failure(error: &tokenmux::Error) -> Response {
     use tokenmux::{Error, ErrorKind};
     let status = match (error.kind(), error) {
-        (ErrorKind::Transient, Error::RateLimited { .. } | Error::RefreshAborted) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        (
+            ErrorKind::Transient,
+            Error::RateLimited { .. } | Error::RefreshAborted | Error::BackingOff { .. },
+        ) => StatusCode::SERVICE_UNAVAILABLE,
         (ErrorKind::Transient, Error::Timeout) => StatusCode::GATEWAY_TIMEOUT,
         (ErrorKind::Transient | ErrorKind::Rejected | ErrorKind::Endpoint, _) => {
             StatusCode::BAD_GATEWAY

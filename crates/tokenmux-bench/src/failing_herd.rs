@@ -22,6 +22,9 @@ const RETRY: RetryPolicy = RetryPolicy {
     initial_delay: Duration::from_millis(1),
     max_delay: Duration::from_millis(4),
     deadline: Duration::from_secs(30),
+    cool_down: Duration::from_secs(5),
+    max_cool_down: Duration::from_secs(120),
+    rejected_cool_down: Duration::from_secs(600),
 };
 
 /// A mock whose NeonPanel endpoint answers 503 to every request made here.

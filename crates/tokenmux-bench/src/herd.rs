@@ -140,7 +140,7 @@ pub async fn memory() {
         [SECRET],
         key.as_str(),
     ))));
-    tokenmux::TokenStore::put(&*store, &key, &token, None)
+    tokenmux::TokenStore::put(&*store, &key, &token.clone().into(), None)
         .await
         .unwrap();
     let client = reqwest::Client::new();

@@ -46,7 +46,7 @@ pub async fn run(rounds: usize) {
     )
     .with_refresh_token(Some(Secret::new("r".repeat(48))));
     for store in [&store, &tls_store, &cluster_store] {
-        store.put(&key, &token, None).await.unwrap();
+        store.put(&key, &token.clone().into(), None).await.unwrap();
     }
     let (token_key, _) = store.redis_keys(&key);
     let client = redis::Client::open(redis.url()).unwrap();

@@ -105,10 +105,13 @@ impl From<tokenmux::Error> for Failure {
         let mut message = error.to_string();
         if let Some(after) = error.retry_after() {
             let at = std::time::SystemTime::now() + after;
-            message.push_str(&format!(
-                " (the endpoint asks to wait: try again after {})",
-                humantime::format_rfc3339_seconds(at)
-            ));
+            let at = humantime::format_rfc3339_seconds(at);
+            message.push_str(&match error {
+                tokenmux::Error::BackingOff { .. } => {
+                    format!(" (try again after {at}, or at once with `token --refresh`)")
+                }
+                _ => format!(" (the endpoint asks to wait: try again after {at})"),
+            });
         }
         Self { code, message }
     }

@@ -87,6 +87,21 @@ pub struct RetryConfig {
     #[serde(default, with = "humantime_serde::option")]
     #[schemars(with = "Option<String>")]
     pub deadline: Option<Duration>,
+    /// How long after a failed refresh nobody sharing the store asks
+    /// again (doubling with each failed refresh in a row), unless the
+    /// endpoint sent `Retry-After`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub cool_down: Option<Duration>,
+    /// The longest cool-down after transient failures.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub max_cool_down: Option<Duration>,
+    /// How long after rejected credentials holders with the same
+    /// credentials do not ask again.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub rejected_cool_down: Option<Duration>,
 }
 
 impl RetryConfig {
@@ -97,6 +112,9 @@ impl RetryConfig {
             initial_delay: self.initial_delay.unwrap_or(base.initial_delay),
             max_delay: self.max_delay.unwrap_or(base.max_delay),
             deadline: self.deadline.unwrap_or(base.deadline),
+            cool_down: self.cool_down.unwrap_or(base.cool_down),
+            max_cool_down: self.max_cool_down.unwrap_or(base.max_cool_down),
+            rejected_cool_down: self.rejected_cool_down.unwrap_or(base.rejected_cool_down),
         }
     }
 }

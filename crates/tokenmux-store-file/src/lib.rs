@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
 
 use tokenmux_store::{
-    AccessToken, EncryptionKey, Lease, PutOutcome, StoreError, StoreKey, TokenStore, Versioned,
+    EncryptionKey, Lease, PutOutcome, Record, StoreError, StoreKey, TokenStore, Versioned,
     decode_record, next_version,
 };
 
@@ -62,7 +62,7 @@ const LEASE_TTL: Duration = Duration::from_secs(10);
 /// let store = FileStore::new(dir.path())?.with_encryption(EncryptionKey::generate());
 /// let key = StoreKey::from_parts("neonpanel", "https://example.com", "my-id", None);
 /// let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
-/// assert_eq!(store.put(&key, &token, None).await?, PutOutcome::Stored { version: 1 });
+/// assert_eq!(store.put(&key, &token.into(), None).await?, PutOutcome::Stored { version: 1 });
 /// // A source uses it with `TokenSource::builder(…).store(Arc::new(store))`.
 /// # Ok(()) }
 /// ```
@@ -157,7 +157,7 @@ impl FileStore {
     fn write(
         &self,
         key: &StoreKey,
-        token: &AccessToken,
+        record: &Record,
         expected: Option<u64>,
     ) -> Result<PutOutcome, StoreError> {
         let path = self.path_for(key);
@@ -171,7 +171,7 @@ impl FileStore {
             Ok(version) => version,
             Err(conflict) => return Ok(conflict),
         };
-        let bytes = tokenmux_store::encode_record(key, version, token, self.encryption.as_ref())?;
+        let bytes = tokenmux_store::encode_record(key, version, record, self.encryption.as_ref())?;
         replace_atomically(&self.dir, &path, &bytes)?;
         Ok(PutOutcome::Stored { version })
     }
@@ -339,12 +339,12 @@ impl TokenStore for FileStore {
     async fn put(
         &self,
         key: &StoreKey,
-        token: &AccessToken,
+        record: &Record,
         expected: Option<u64>,
     ) -> Result<PutOutcome, StoreError> {
         let store = self.clone();
-        let (key, token) = (key.clone(), token.clone());
-        blocking(move || store.write(&key, &token, expected)).await
+        let (key, record) = (key.clone(), record.clone());
+        blocking(move || store.write(&key, &record, expected)).await
     }
 
     async fn try_lease(&self, key: &StoreKey) -> Result<Option<Lease>, StoreError> {

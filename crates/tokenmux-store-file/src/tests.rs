@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use std::time::SystemTime;
-use tokenmux_store::{StoreErrorKind, testkit};
+use tokenmux_store::{AccessToken, FailureKind, SharedFailure, StoreErrorKind, testkit};
 use tokenmux_wire::Secret;
 
 fn key() -> StoreKey {
@@ -24,13 +24,13 @@ async fn round_trip_and_compare_and_swap() {
     let store = FileStore::new(dir.path()).unwrap();
     assert_eq!(store.get(&key()).await.unwrap(), None);
     assert_eq!(
-        store.put(&key(), &token(), None).await.unwrap(),
+        store.put(&key(), &token().into(), None).await.unwrap(),
         PutOutcome::Stored { version: 1 }
     );
     let read = store.get(&key()).await.unwrap().unwrap();
-    assert_eq!((read.token.clone(), read.version), (token(), 1));
+    assert_eq!((read.token().unwrap().clone(), read.version), (token(), 1));
     assert!(matches!(
-        store.put(&key(), &token(), None).await.unwrap(),
+        store.put(&key(), &token().into(), None).await.unwrap(),
         PutOutcome::Conflict { .. }
     ));
     // A new store on the same directory (a restart) reads it back.
@@ -58,10 +58,36 @@ async fn encrypted_files_hold_no_plaintext_secret() {
     let store = FileStore::new(dir.path())
         .unwrap()
         .with_encryption(encryption.clone());
-    store.put(&key(), &token(), None).await.unwrap();
+    // A failure is sealed too: nobody but the holders reads or plants one.
+    let failure = SharedFailure::new(
+        FailureKind::Rejected,
+        "credentials_rejected",
+        "invalid_client: MESSAGE",
+        SystemTime::now() + Duration::from_secs(60),
+        1,
+    );
+    let record = Record {
+        token: Some(token()),
+        failure: Some(failure.clone()),
+    };
+    store.put(&key(), &record, None).await.unwrap();
     let bytes = fs::read_to_string(store.path_for(&key())).unwrap();
     assert!(!bytes.contains("SECRET"), "{bytes}");
-    assert_eq!(store.get(&key()).await.unwrap().unwrap().token, token());
+    assert!(
+        !bytes.contains("MESSAGE") && !bytes.contains("rejected"),
+        "{bytes}"
+    );
+    let read = store.get(&key()).await.unwrap().unwrap();
+    assert_eq!(read.token(), Some(&token()));
+    assert_eq!(read.failure(), Some(&failure));
+    // Its sealed parts cannot be swapped: each is bound to its place.
+    let mut envelope: serde_json::Value = serde_json::from_str(&bytes).unwrap();
+    let sealed = envelope["sealed"].take();
+    envelope["sealed"] = envelope["sealed_failure"].take();
+    envelope["sealed_failure"] = sealed;
+    fs::write(store.path_for(&key()), envelope.to_string()).unwrap();
+    let error = store.get(&key()).await.unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Corrupt);
 
     // Another key, or no key, cannot read it: reported, not fatal.
     let other = FileStore::new(dir.path())
@@ -101,10 +127,13 @@ async fn a_corrupt_file_is_reported_and_then_replaced() {
         Err(ref e) if e.kind() == StoreErrorKind::Corrupt
     ));
     assert_eq!(
-        store.put(&key(), &token(), None).await.unwrap(),
+        store.put(&key(), &token().into(), None).await.unwrap(),
         PutOutcome::Stored { version: 1 }
     );
-    assert_eq!(store.get(&key()).await.unwrap().unwrap().token, token());
+    assert_eq!(
+        store.get(&key()).await.unwrap().unwrap().token(),
+        Some(&token())
+    );
 }
 
 #[cfg(unix)]
@@ -152,7 +181,7 @@ async fn planted_links_and_fifos_are_refused_without_blocking() {
     // A symbolic link planted as the lock file: not followed, nothing made.
     let path = store.path_for(&key());
     std::os::unix::fs::symlink(&target, path.with_extension("lock")).unwrap();
-    assert!(store.put(&key(), &token(), None).await.is_err());
+    assert!(store.put(&key(), &token().into(), None).await.is_err());
     assert!(!target.exists(), "the link's target was created");
     fs::remove_file(path.with_extension("lock")).unwrap();
     // A link as the token file: refused, its target untouched.
@@ -187,14 +216,14 @@ async fn a_held_lock_is_waited_for_a_bounded_time() {
     let holder = open_lock_file(&lock_path).unwrap();
     holder.lock().unwrap();
     let started = std::time::Instant::now();
-    let error = store.put(&key(), &token(), None).await.unwrap_err();
+    let error = store.put(&key(), &token().into(), None).await.unwrap_err();
     assert!(
         error.to_string().contains("locked by another process"),
         "{error}"
     );
     assert!(started.elapsed() < LOCK_WAIT + Duration::from_secs(5));
     drop(holder);
-    assert!(store.put(&key(), &token(), None).await.is_ok());
+    assert!(store.put(&key(), &token().into(), None).await.is_ok());
 }
 
 #[tokio::test]
@@ -220,8 +249,9 @@ async fn one_lease_between_stores_on_one_directory() {
 async fn hostile_records_are_corrupt_or_expired_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::new(dir.path()).unwrap();
-    let good = String::from_utf8(tokenmux_store::encode_record(&key(), 1, &token(), None).unwrap())
-        .unwrap();
+    let good =
+        String::from_utf8(tokenmux_store::encode_record(&key(), 1, &token().into(), None).unwrap())
+            .unwrap();
     let year_10000 = 253_402_300_800u64 + 86_400;
     let cases = [
         // Expiring in the year 10000: read, as expired.
@@ -255,8 +285,11 @@ async fn hostile_records_are_corrupt_or_expired_never_a_panic() {
         fs::write(store.path_for(&key()), &bytes).unwrap();
         match store.get(&key()).await {
             Ok(Some(read)) if readable => {
-                assert!(read.token.expires_at() <= SystemTime::now(), "{bytes}");
-                assert!(read.token.refresh_token().is_some());
+                assert!(
+                    read.token().unwrap().expires_at() <= SystemTime::now(),
+                    "{bytes}"
+                );
+                assert!(read.token().unwrap().refresh_token().is_some());
             }
             Err(error) if !readable && error.kind() == StoreErrorKind::Corrupt => {
                 assert!(!error.to_string().contains("SECRET"), "{error}")
@@ -266,7 +299,7 @@ async fn hostile_records_are_corrupt_or_expired_never_a_panic() {
     }
     // The corrupt one is replaced by the next write.
     assert_eq!(
-        store.put(&key(), &token(), None).await.unwrap(),
+        store.put(&key(), &token().into(), None).await.unwrap(),
         PutOutcome::Stored { version: 1 }
     );
 }

@@ -25,7 +25,7 @@ use self::link::Connector;
 use self::scripts::Scripts;
 use self::topology::{Target, Topology};
 
-use tokenmux_store::{AccessToken, EncryptionKey, StoreError, StoreErrorKind, StoreKey, Versioned};
+use tokenmux_store::{EncryptionKey, Record, StoreError, StoreErrorKind, StoreKey, Versioned};
 
 /// A token store in Redis, shared by every process that uses the same
 /// server, key prefix and encryption key.
@@ -385,18 +385,26 @@ impl RedisStore {
     }
 
     /// How long the entry should live: until the access token expires, or
-    /// longer while its refresh token is worth keeping.
-    fn ttl(&self, token: &AccessToken) -> Duration {
-        let remaining = token
-            .expires_at()
-            .duration_since(SystemTime::now())
-            .unwrap_or_else(|_| token.lifetime());
-        let retention = if token.refresh_token().is_some() {
-            self.refresh_token_retention
-        } else {
-            Duration::ZERO
-        };
-        (remaining + retention).max(Duration::from_secs(1))
+    /// longer while its refresh token is worth keeping, and at least until
+    /// its failure's window ends.
+    fn ttl(&self, record: &Record) -> Duration {
+        let now = SystemTime::now();
+        let token = record.token.as_ref().map_or(Duration::ZERO, |token| {
+            let remaining = token
+                .expires_at()
+                .duration_since(now)
+                .unwrap_or_else(|_| token.lifetime());
+            let retention = if token.refresh_token().is_some() {
+                self.refresh_token_retention
+            } else {
+                Duration::ZERO
+            };
+            remaining + retention
+        });
+        let failure = record.failure.as_ref().map_or(Duration::ZERO, |failure| {
+            failure.until().duration_since(now).unwrap_or_default()
+        });
+        token.max(failure).max(Duration::from_secs(1))
     }
 }
 

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rand::Rng as _;
 use tokenmux_store::{
-    AccessToken, Lease, MAX_VERSION, PutOutcome, StoreError, StoreKey, TokenStore, Versioned,
+    Lease, MAX_VERSION, PutOutcome, Record, StoreError, StoreKey, TokenStore, Versioned,
 };
 use tracing::warn;
 
@@ -22,11 +22,11 @@ impl TokenStore for RedisStore {
     async fn put(
         &self,
         key: &StoreKey,
-        token: &AccessToken,
+        record: &Record,
         expected: Option<u64>,
     ) -> Result<PutOutcome, StoreError> {
         let (token_key, _) = self.redis_keys(key);
-        let ttl = u64::try_from(self.ttl(token).as_millis()).unwrap_or(u64::MAX);
+        let ttl = u64::try_from(self.ttl(record).as_millis()).unwrap_or(u64::MAX);
         let mut expected_arg = expected.map(|v| v.to_string()).unwrap_or_default();
         let mut version = match expected.map_or(Some(1), |v| v.checked_add(1)) {
             Some(version) if version < MAX_VERSION => version,
@@ -40,7 +40,7 @@ impl TokenStore for RedisStore {
         // Twice at most: the second time replaces an unreadable value.
         for _ in 0..2 {
             let record =
-                tokenmux_store::encode_record(key, version, token, self.encryption.as_ref())?;
+                tokenmux_store::encode_record(key, version, record, self.encryption.as_ref())?;
             let mut invocation = self.scripts.put.key(&token_key);
             invocation
                 .arg(&expected_arg)

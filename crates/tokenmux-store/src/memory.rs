@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::{
-    AccessToken, Lease, PutOutcome, StoreError, StoreKey, TokenStore, Versioned, next_version,
-};
+use crate::{Lease, PutOutcome, Record, StoreError, StoreKey, TokenStore, Versioned, next_version};
 
 /// How long a [`MemoryStore`] lease lasts unless renewed.
 const MEMORY_LEASE_TTL: Duration = Duration::from_secs(10);
@@ -36,7 +34,7 @@ impl TokenStore for MemoryStore {
     async fn put(
         &self,
         key: &StoreKey,
-        token: &AccessToken,
+        record: &Record,
         expected: Option<u64>,
     ) -> Result<PutOutcome, StoreError> {
         let mut entries = self.entries.lock();
@@ -47,7 +45,7 @@ impl TokenStore for MemoryStore {
         entries.insert(
             key.clone(),
             Versioned {
-                token: token.clone(),
+                record: record.clone(),
                 version,
             },
         );
@@ -93,13 +91,14 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::MAX_VERSION;
+    use crate::{AccessToken, MAX_VERSION};
 
     #[tokio::test]
     async fn put_is_compare_and_swap() {
         let store = MemoryStore::default();
         let key = StoreKey::from_parts("neonpanel", "https://example.com", "id", None);
-        let token = AccessToken::new("a", SystemTime::now(), Duration::from_secs(60));
+        let token: Record =
+            AccessToken::new("a", SystemTime::now(), Duration::from_secs(60)).into();
         assert_eq!(
             store.put(&key, &token, None).await.unwrap(),
             PutOutcome::Stored { version: 1 }
@@ -119,7 +118,7 @@ mod tests {
         assert_eq!(store.get(&key).await.unwrap().unwrap().version, 2);
         // The end of the version range is never passed.
         let last = Versioned {
-            token: token.clone(),
+            record: token.clone(),
             version: MAX_VERSION,
         };
         assert!(next_version(Some(&last), Some(MAX_VERSION)).is_err());

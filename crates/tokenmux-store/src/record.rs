@@ -1,6 +1,7 @@
-//! How a token is written down in a store: a versioned envelope naming its
-//! key, with the token sealed (ChaCha20-Poly1305) when a key is configured.
-//! The file store and the Redis store write the same bytes.
+//! How a record is written down in a store: a versioned envelope naming its
+//! key, with the token and the failure each sealed (ChaCha20-Poly1305) when
+//! a key is configured. The file store and the Redis store write the same
+//! bytes.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -13,8 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use tokenmux_wire::Secret;
 
+use crate::failure::{is_bounded, is_code};
 use crate::verifier::Verifier;
-use crate::{AccessToken, MAX_VERSION, StoreError, StoreKey, Versioned};
+use crate::{
+    AccessToken, FailureKind, MAX_VERSION, Record, SharedFailure, StoreError, StoreKey, Versioned,
+};
 
 const FORMAT: &str = "tokenmux-token/1";
 
@@ -175,8 +179,58 @@ impl TokenRecord {
 /// The longest lifetime a record may claim (the wire's cap, plus a day).
 const MAX_LIFETIME: Duration = Duration::from_secs(crate::MAX_TOKEN_LIFETIME.as_secs() + 86_400);
 
-/// The record: which key it belongs to, its version, and the token, sealed
-/// or in the clear.
+/// How a shared failure is written down (a message that names no secret;
+/// sealed anyway when encryption is on, so that nobody but the holders can
+/// read it or plant one).
+#[derive(Serialize, Deserialize)]
+struct FailureRecord {
+    kind: FailureKind,
+    code: String,
+    message: String,
+    until: SystemTime,
+    in_a_row: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credentials: Option<String>,
+}
+
+impl FailureRecord {
+    fn from_failure(failure: &SharedFailure) -> Self {
+        Self {
+            kind: failure.kind(),
+            code: failure.code().to_owned(),
+            message: failure.message().to_owned(),
+            until: failure.until(),
+            in_a_row: failure.in_a_row(),
+            credentials: failure.verifier().map(Verifier::to_text),
+        }
+    }
+
+    /// The failure, checked as [`SharedFailure::new`] would have made it.
+    fn into_failure(self) -> Result<SharedFailure, &'static str> {
+        if !is_code(&self.code) || !is_bounded(&self.message) {
+            return Err("the failure's code or message is malformed");
+        }
+        let verifier = match self.credentials {
+            Some(text) => Some(
+                Verifier::from_text(&text)
+                    .ok_or("the failure's credentials verifier is malformed")?,
+            ),
+            None => None,
+        };
+        Ok(SharedFailure::new(
+            self.kind,
+            &self.code,
+            &self.message,
+            self.until,
+            self.in_a_row,
+        )
+        .with_verifier(verifier.map(std::sync::Arc::new)))
+    }
+}
+
+/// The record: which key it belongs to, its version, and the token and the
+/// failure, each sealed or in the clear. (Readers from before failures
+/// ignore `failure` and `sealed_failure`.)
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     format: String,
@@ -186,9 +240,60 @@ struct Envelope {
     token: Option<TokenRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed: Option<Sealed>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failure: Option<FailureRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_failure: Option<Sealed>,
 }
 
-/// The bytes that store `token` as `version` of `key`, as the file and
+/// The two parts of a record, each sealed with its own associated data.
+#[derive(Clone, Copy)]
+enum Part {
+    Token,
+    Failure,
+}
+
+/// A part of a record as written: in the clear, or sealed.
+fn write_part<T: Serialize>(
+    value: Option<T>,
+    encryption: Option<&EncryptionKey>,
+    aad: &[u8],
+) -> Result<(Option<T>, Option<Sealed>), StoreError> {
+    match (value, encryption) {
+        (Some(value), Some(encryption)) => {
+            let plaintext =
+                serde_json::to_vec(&value).map_err(|e| StoreError::unavailable(e.to_string()))?;
+            Ok((None, Some(encryption.seal(&plaintext, aad)?)))
+        }
+        (value, _) => Ok((value, None)),
+    }
+}
+
+/// A part of a record as read: absent, in the clear (only without
+/// encryption), or sealed (only with it).
+fn read_part<T: serde::de::DeserializeOwned>(
+    clear: Option<T>,
+    sealed: Option<Sealed>,
+    encryption: Option<&EncryptionKey>,
+    aad: &[u8],
+) -> Result<Option<T>, &'static str> {
+    match (encryption, sealed, clear) {
+        (_, None, None) => Ok(None),
+        (Some(encryption), Some(sealed), None) => {
+            let plaintext = encryption
+                .open(&sealed, aad)
+                .map_err(|_| "cannot decrypt: wrong key, or altered")?;
+            serde_json::from_slice(&plaintext)
+                .map(Some)
+                .map_err(|_| "undecodable sealed part")
+        }
+        (None, None, Some(clear)) => Ok(Some(clear)),
+        (Some(_), _, _) => Err("not encrypted, but encryption is on"),
+        (None, _, _) => Err("encrypted, but no key is configured"),
+    }
+}
+
+/// The bytes that store `record` as `version` of `key`, as the file and
 /// Redis stores write them: a versioned JSON envelope bound to the key,
 /// sealed with `encryption` when given. A store of your own can keep these
 /// bytes and read them back with [`decode_record`].
@@ -199,31 +304,29 @@ struct Envelope {
 ///
 /// let key = StoreKey::from_parts("acme", "https://auth.example.com", "id", None);
 /// let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
-/// let bytes = encode_record(&key, 1, &token, None).unwrap();
+/// let bytes = encode_record(&key, 1, &token.clone().into(), None).unwrap();
 /// let back = decode_record(&key, &bytes, None).unwrap();
-/// assert_eq!((back.version, back.token.secret()), (1, token.secret()));
+/// assert_eq!((back.version, back.token().unwrap().secret()), (1, token.secret()));
 /// ```
 pub fn encode_record(
     key: &StoreKey,
     version: u64,
-    token: &AccessToken,
+    record: &Record,
     encryption: Option<&EncryptionKey>,
 ) -> Result<Vec<u8>, StoreError> {
-    let record = TokenRecord::from_token(token);
-    let (token, sealed) = match encryption {
-        Some(encryption) => {
-            let plaintext =
-                serde_json::to_vec(&record).map_err(|e| StoreError::unavailable(e.to_string()))?;
-            (None, Some(encryption.seal(&plaintext, &aad(key, version))?))
-        }
-        None => (Some(record), None),
-    };
+    let token = record.token.as_ref().map(TokenRecord::from_token);
+    let failure = record.failure.as_ref().map(FailureRecord::from_failure);
+    let (token, sealed) = write_part(token, encryption, &aad(key, version, Part::Token))?;
+    let (failure, sealed_failure) =
+        write_part(failure, encryption, &aad(key, version, Part::Failure))?;
     let envelope = Envelope {
         format: FORMAT.to_owned(),
         store_key: key.as_str().to_owned(),
         version,
         token,
         sealed,
+        failure,
+        sealed_failure,
     };
     serde_json::to_vec(&envelope).map_err(|e| StoreError::unavailable(e.to_string()))
 }
@@ -268,25 +371,90 @@ fn decode(
     if envelope.version == 0 || envelope.version >= MAX_VERSION {
         return Err("version out of range");
     }
-    let record = match (encryption, envelope.sealed, envelope.token) {
-        (Some(encryption), Some(sealed), None) => {
-            let plaintext = encryption
-                .open(&sealed, &aad(key, envelope.version))
-                .map_err(|_| "cannot decrypt: wrong key, or altered")?;
-            serde_json::from_slice(&plaintext).map_err(|_| "undecodable token")?
-        }
-        (None, None, Some(record)) => record,
-        (Some(_), _, _) => return Err("not encrypted, but encryption is on"),
-        (None, _, _) => return Err("encrypted, but no key is configured"),
-    };
+    let version = envelope.version;
+    let token: Option<TokenRecord> = read_part(
+        envelope.token,
+        envelope.sealed,
+        encryption,
+        &aad(key, version, Part::Token),
+    )?;
+    let failure: Option<FailureRecord> = read_part(
+        envelope.failure,
+        envelope.sealed_failure,
+        encryption,
+        &aad(key, version, Part::Failure),
+    )?;
     Ok(Versioned {
-        token: TokenRecord::into_token(record)?,
-        version: envelope.version,
+        record: Record {
+            token: token.map(TokenRecord::into_token).transpose()?,
+            failure: failure.map(FailureRecord::into_failure).transpose()?,
+        },
+        version,
     })
 }
 
-/// Binds a sealed token to its key and version: a record copied to another
-/// key or rolled back to another version does not decrypt.
-fn aad(key: &StoreKey, version: u64) -> Vec<u8> {
-    format!("{FORMAT}|{}|{version}", key.as_str()).into_bytes()
+/// Binds a sealed part to its key, version and place: a record copied to
+/// another key, rolled back to another version, or with its token and
+/// failure swapped does not decrypt. (The token's data is what it was
+/// before failures were recorded, so older records still open.)
+fn aad(key: &StoreKey, version: u64, part: Part) -> Vec<u8> {
+    let suffix = match part {
+        Part::Token => "",
+        Part::Failure => "|failure",
+    };
+    format!("{FORMAT}|{}|{version}{suffix}", key.as_str()).into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreErrorKind;
+
+    fn key() -> StoreKey {
+        StoreKey::from_parts("acme", "https://auth.example.com", "id", None)
+    }
+
+    fn failure() -> SharedFailure {
+        let until = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        SharedFailure::new(FailureKind::Transient, "server_error", "HTTP 503", until, 3)
+    }
+
+    #[test]
+    fn a_failure_alone_round_trips_in_the_clear_and_sealed() {
+        let record = Record {
+            token: None,
+            failure: Some(failure()),
+        };
+        let encryption = EncryptionKey::generate();
+        for encryption in [None, Some(&encryption)] {
+            let bytes = encode_record(&key(), 4, &record, encryption).unwrap();
+            let back = decode_record(&key(), &bytes, encryption).unwrap();
+            assert_eq!((back.record, back.version), (record.clone(), 4));
+        }
+    }
+
+    #[test]
+    fn a_record_from_before_failures_still_reads_and_a_planted_failure_is_refused() {
+        let old = br#"{"format":"tokenmux-token/1","store_key":"acme|https://auth.example.com|id","version":2,
+            "token":{"access_token":"t","token_type":"Bearer","obtained_at":{"secs_since_epoch":1700000000,"nanos_since_epoch":0},
+            "expires_at":{"secs_since_epoch":1700003600,"nanos_since_epoch":0}}}"#;
+        let read = decode_record(&key(), old, None).unwrap();
+        assert!(read.token().is_some() && read.failure().is_none());
+
+        let record = Record {
+            token: None,
+            failure: Some(failure()),
+        };
+        let text = String::from_utf8(encode_record(&key(), 1, &record, None).unwrap()).unwrap();
+        for (from, to) in [
+            ("HTTP 503", "\\u001b[2J"),
+            ("server_error", "Server Error"),
+            ("\"in_a_row\":3", "\"in_a_row\":-1"),
+        ] {
+            let planted = text.replace(from, to);
+            assert_ne!(planted, text);
+            let error = decode_record(&key(), planted.as_bytes(), None).unwrap_err();
+            assert_eq!(error.kind(), StoreErrorKind::Corrupt, "{planted}");
+        }
+    }
 }

@@ -1,20 +1,62 @@
 //! The contract between the facade and a store: what a store keeps
-//! (a token and its version), how it is written (compare-and-swap), and
-//! how holders sharing it take turns (leases).
+//! (a token, the failure that holds the next request back, and their
+//! version), how it is written (compare-and-swap), and how holders sharing
+//! it take turns (leases).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{AccessToken, StoreError, StoreKey};
+use crate::{AccessToken, SharedFailure, StoreError, StoreKey};
 
-/// A stored token and its version; every write makes a new version.
+/// What a store keeps under a key: the token, the last request's failure
+/// while holders should hold back, or both (a failed refresh leaves the
+/// still-valid token in place). Written as one, by one compare-and-swap.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tokenmux_store::{AccessToken, Record};
+///
+/// let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
+/// let record = Record::from(token);
+/// assert!(record.token.is_some() && record.failure.is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Record {
+    /// The token (with its refresh token, if any).
+    pub token: Option<AccessToken>,
+    /// The failure that holds the next request back, while it is active.
+    pub failure: Option<SharedFailure>,
+}
+
+impl From<AccessToken> for Record {
+    fn from(token: AccessToken) -> Self {
+        Self {
+            token: Some(token),
+            failure: None,
+        }
+    }
+}
+
+/// A stored record and its version; every write makes a new version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Versioned {
-    /// The token (with its refresh token, if any).
-    pub token: AccessToken,
+    /// What is stored.
+    pub record: Record,
     /// The version, for compare-and-swap.
     pub version: u64,
+}
+
+impl Versioned {
+    /// The stored token, if any.
+    pub fn token(&self) -> Option<&AccessToken> {
+        self.record.token.as_ref()
+    }
+
+    /// The stored failure, if any (maybe no longer active).
+    pub fn failure(&self) -> Option<&SharedFailure> {
+        self.record.failure.as_ref()
+    }
 }
 
 /// What a [`TokenStore::put`] did.
@@ -79,19 +121,21 @@ impl Lease {
     }
 }
 
-/// Keeps tokens, with compare-and-swap on a version so that a rotated
-/// refresh token is never overwritten by an older one.
+/// Keeps tokens (and the failure that holds the next request back), with
+/// compare-and-swap on a version so that a rotated refresh token is never
+/// overwritten by an older one.
 #[async_trait]
 pub trait TokenStore: Send + Sync + std::fmt::Debug {
-    /// The stored token, if any.
+    /// The stored record, if any.
     async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError>;
 
-    /// Stores `token` if the stored version is `expected` (`None`: nothing
-    /// stored yet).
+    /// Stores `record` if the stored version is `expected` (`None`: nothing
+    /// stored yet). A store keeps the record at least until its token
+    /// expires and its failure's window ends.
     async fn put(
         &self,
         key: &StoreKey,
-        token: &AccessToken,
+        record: &Record,
         expected: Option<u64>,
     ) -> Result<PutOutcome, StoreError>;
 
@@ -141,10 +185,13 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
 ///
 /// let token = AccessToken::new("t", SystemTime::now(), Duration::from_secs(60));
 /// assert_eq!(next_version(None, None), Ok(1));
-/// let stored = Versioned { token, version: 1 };
+/// let stored = Versioned { record: token.into(), version: 1 };
 /// assert_eq!(next_version(Some(&stored), Some(1)), Ok(2));
 /// assert!(matches!(next_version(Some(&stored), None), Err(PutOutcome::Conflict { .. })));
 /// ```
+// The conflict is returned once per lost write; boxing it would cost every
+// caller a deref for nothing.
+#[allow(clippy::result_large_err)]
 pub fn next_version(current: Option<&Versioned>, expected: Option<u64>) -> Result<u64, PutOutcome> {
     let next = expected.map_or(Some(1), |v| v.checked_add(1));
     match next {

@@ -8,6 +8,8 @@
 //! - **one winner**: of many writers racing from one version, exactly one
 //!   wins. The refresh-token claim is such a write, and a refresh token it
 //!   removed never comes back;
+//! - **failures**: a failure is kept beside the token (or alone), by the
+//!   same compare-and-swap, and a write without one clears it;
 //! - **leases** (stores shared between processes): one holder at a time,
 //!   renewed and released only by their owner;
 //! - **corrupt records** ([`check_corrupt_record`]): reported as
@@ -30,7 +32,8 @@ use std::time::{Duration, SystemTime};
 use tokenmux_wire::Secret;
 
 use crate::{
-    AccessToken, Lease, PutOutcome, StoreError, StoreErrorKind, StoreKey, TokenStore, Versioned,
+    AccessToken, FailureKind, Lease, PutOutcome, Record, SharedFailure, StoreError, StoreErrorKind,
+    StoreKey, TokenStore, Versioned,
 };
 
 /// Writers that race from one version in the "one winner" rule.
@@ -82,6 +85,8 @@ pub async fn check_store(store: Arc<dyn TokenStore>) -> Result<Report, Violation
     report.checked.push("one winner");
     claimed_refresh_token_stays_removed(store.as_ref()).await?;
     report.checked.push("a removed refresh token stays removed");
+    failure_travels_with_the_token(store.as_ref()).await?;
+    report.checked.push("a failure travels with the token");
     report.shares_leases = leases(store.as_ref()).await?;
     if report.shares_leases {
         report.checked.push("one lease holder");
@@ -99,7 +104,7 @@ pub async fn check_corrupt_record(store: &dyn TokenStore, key: &StoreKey) -> Res
         other => return broken(RULE, format!("get gave {other:?}, not Corrupt")),
     }
     let token = token("after-corruption", None);
-    match store.put(key, &token, None).await {
+    match store.put(key, &record(&token), None).await {
         Ok(PutOutcome::Stored { .. }) => {}
         other => return broken(RULE, format!("a first write gave {other:?}, not Stored")),
     }
@@ -113,13 +118,15 @@ async fn compare_and_swap(store: &dyn TokenStore) -> Result<(), Violation> {
         return broken(RULE, format!("a new key holds version {}", found.version));
     }
     let first = token("first", None);
-    let v1 = stored(RULE, store.put(&key, &first, None).await)?;
+    let v1 = stored(RULE, store.put(&key, &record(&first), None).await)?;
     expect_token(RULE, store, &key, &first).await?;
     for (expected, what) in [
         (None, "nothing"),
         (Some(v1.wrapping_add(1_000)), "an invented version"),
     ] {
-        let outcome = store.put(&key, &token("stale", None), expected).await;
+        let outcome = store
+            .put(&key, &record(&token("stale", None)), expected)
+            .await;
         match outcome {
             Ok(PutOutcome::Conflict {
                 current: Some(current),
@@ -136,7 +143,7 @@ async fn compare_and_swap(store: &dyn TokenStore) -> Result<(), Violation> {
         expect_token(RULE, store, &key, &first).await?;
     }
     let second = token("second", None);
-    let v2 = stored(RULE, store.put(&key, &second, Some(v1)).await)?;
+    let v2 = stored(RULE, store.put(&key, &record(&second), Some(v1)).await)?;
     if v2 <= v1 {
         return broken(
             RULE,
@@ -149,12 +156,15 @@ async fn compare_and_swap(store: &dyn TokenStore) -> Result<(), Violation> {
 async fn one_winner(store: &Arc<dyn TokenStore>) -> Result<(), Violation> {
     const RULE: &str = "one winner";
     let key = fresh_key("race");
-    let base = stored(RULE, store.put(&key, &token("base", None), None).await)?;
+    let base = stored(
+        RULE,
+        store.put(&key, &record(&token("base", None)), None).await,
+    )?;
     let racers = (0..RACERS).map(|n| {
         let (store, key) = (Arc::clone(store), key.clone());
         tokio::spawn(async move {
             let mine = token(&format!("racer-{n}"), None);
-            let outcome = store.put(&key, &mine, Some(base)).await;
+            let outcome = store.put(&key, &record(&mine), Some(base)).await;
             (mine, outcome)
         })
     });
@@ -184,15 +194,54 @@ async fn claimed_refresh_token_stays_removed(store: &dyn TokenStore) -> Result<(
     const RULE: &str = "a removed refresh token stays removed";
     let key = fresh_key("claim");
     let with = token("rotating", Some("refresh-1"));
-    let v1 = stored(RULE, store.put(&key, &with, None).await)?;
+    let v1 = stored(RULE, store.put(&key, &record(&with), None).await)?;
     expect_token(RULE, store, &key, &with).await?;
     let without = with.clone().with_refresh_token(None);
-    stored(RULE, store.put(&key, &without, Some(v1)).await)?;
+    stored(RULE, store.put(&key, &record(&without), Some(v1)).await)?;
     // A holder that read v1 and tries to claim the same refresh token loses.
-    if let Ok(PutOutcome::Stored { .. }) = store.put(&key, &without, Some(v1)).await {
+    if let Ok(PutOutcome::Stored { .. }) = store.put(&key, &record(&without), Some(v1)).await {
         return broken(RULE, "a second claim from the same version won".into());
     }
     expect_token(RULE, store, &key, &without).await.map(drop)
+}
+
+/// A failure is kept beside the token, alone when there is no token, by
+/// the same compare-and-swap, and a later write without one clears it.
+async fn failure_travels_with_the_token(store: &dyn TokenStore) -> Result<(), Violation> {
+    const RULE: &str = "a failure travels with the token";
+    let key = fresh_key("failure");
+    let until = token("unused", None).obtained_at() + Duration::from_secs(600);
+    let failure =
+        |n| SharedFailure::new(FailureKind::Transient, "server_error", "HTTP 503", until, n);
+    let alone = Record {
+        token: None,
+        failure: Some(failure(1)),
+    };
+    let v1 = stored(RULE, store.put(&key, &alone, None).await)?;
+    match get(RULE, store, &key).await? {
+        Some(found) if found.record == alone => {}
+        other => return broken(RULE, format!("a failure alone read back as {other:?}")),
+    }
+    let valid = token("still-valid", Some("refresh-1"));
+    let both = Record {
+        token: Some(valid.clone()),
+        failure: Some(failure(2)),
+    };
+    let v2 = stored(RULE, store.put(&key, &both, Some(v1)).await)?;
+    // A holder that read v1 cannot overwrite the failure with its own.
+    if let Ok(PutOutcome::Stored { .. }) = store.put(&key, &alone, Some(v1)).await {
+        return broken(RULE, "a failure written from a stale version won".into());
+    }
+    match get(RULE, store, &key).await? {
+        Some(found) if found.failure() == both.failure.as_ref() => {}
+        other => return broken(RULE, format!("token and failure read back as {other:?}")),
+    }
+    expect_token(RULE, store, &key, &valid).await?;
+    stored(RULE, store.put(&key, &record(&valid), Some(v2)).await)?;
+    match get(RULE, store, &key).await? {
+        Some(found) if found.failure().is_none() => Ok(()),
+        _ => broken(RULE, "a write without a failure left the old one".into()),
+    }
 }
 
 /// Whether the store shares leases; if so, that they keep their rules.
@@ -244,6 +293,11 @@ fn token(name: &str, refresh: Option<&str>) -> AccessToken {
         .with_refresh_token(refresh.map(Secret::from))
 }
 
+/// A record of `token` alone.
+fn record(token: &AccessToken) -> Record {
+    Record::from(token.clone())
+}
+
 async fn get(
     rule: &'static str,
     store: &dyn TokenStore,
@@ -266,9 +320,11 @@ async fn expect_token(
     let Some(found) = get(rule, store, key).await? else {
         return broken(rule, "a stored token was lost".into());
     };
-    let same = found.token.secret() == token.secret()
-        && found.token.refresh_token() == token.refresh_token()
-        && found.token.expires_at() == token.expires_at();
+    let same = found.token().is_some_and(|found| {
+        found.secret() == token.secret()
+            && found.refresh_token() == token.refresh_token()
+            && found.expires_at() == token.expires_at()
+    });
     match same {
         true => Ok(found.version),
         false => broken(
@@ -316,7 +372,7 @@ mod tests {
     async fn the_memory_store_keeps_every_rule() {
         let report = check_store(Arc::new(MemoryStore::default())).await.unwrap();
         assert!(report.shares_leases);
-        assert_eq!(report.checked.len(), 4);
+        assert_eq!(report.checked.len(), 5);
     }
 
     /// What a broken store gets wrong.
@@ -326,6 +382,8 @@ mod tests {
         NoCas,
         /// It grants every lease asked for.
         EveryoneHolds,
+        /// It keeps the token and drops the failure.
+        DropsFailures,
     }
 
     /// A memory store with one fault: the kit must catch it.
@@ -340,21 +398,41 @@ mod tests {
         async fn put(
             &self,
             key: &StoreKey,
-            token: &AccessToken,
+            record: &Record,
             expected: Option<u64>,
         ) -> Result<PutOutcome, StoreError> {
             let expected = match self.1 {
                 Fault::NoCas => self.0.get(key).await?.map(|v| v.version),
-                Fault::EveryoneHolds => expected,
+                _ => expected,
             };
-            self.0.put(key, token, expected).await
+            let mut record = record.clone();
+            if let Fault::DropsFailures = self.1 {
+                record.failure = None;
+            }
+            self.0.put(key, &record, expected).await
         }
         async fn try_lease(&self, key: &StoreKey) -> Result<Option<Lease>, StoreError> {
             match self.1 {
                 Fault::EveryoneHolds => Ok(Some(Lease::new("anyone", Duration::from_secs(10)))),
-                Fault::NoCas => self.0.try_lease(key).await,
+                _ => self.0.try_lease(key).await,
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_drops_failures_is_caught() {
+        let store = Broken(MemoryStore::default(), Fault::DropsFailures);
+        let error = check_store(Arc::new(store)).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Violation::Broken {
+                    rule: "a failure travels with the token",
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -127,6 +127,22 @@ pub enum Error {
     /// runtime is shutting down). A later call starts a new one.
     #[error("the token refresh ended without an outcome")]
     RefreshAborted,
+    /// An earlier refresh failed (in this process, or in another sharing
+    /// its store) and its cool-down has not passed: no request was sent.
+    /// [`kind`](Self::kind) is that failure's kind, [`retry_after`](Self::retry_after)
+    /// what is left of the cool-down. `tokenmux token --refresh` (or
+    /// [`TokenSource::refresh`](crate::TokenSource::refresh)) asks at once.
+    #[error("not asking the token endpoint again for {}s: an earlier request failed: {message}", retry_after.as_secs().max(1))]
+    BackingOff {
+        /// The kind of the earlier failure.
+        kind: ErrorKind,
+        /// The earlier failure's [`code`](Self::code) (`server_error`, …).
+        cause: String,
+        /// The earlier failure's message (no secret).
+        message: String,
+        /// What is left of the cool-down.
+        retry_after: Duration,
+    },
 }
 
 impl From<tokenmux_store::InvalidKey> for Error {
@@ -151,6 +167,7 @@ impl Error {
             | Error::Tls { .. }
             | Error::InvalidResponse { .. } => ErrorKind::Endpoint,
             Error::Store(_) => ErrorKind::Store,
+            Error::BackingOff { kind, .. } => *kind,
         }
     }
 
@@ -183,10 +200,12 @@ impl Error {
             Error::Config(_) => "config",
             Error::Store(_) => "store",
             Error::RefreshAborted => "refresh_aborted",
+            Error::BackingOff { .. } => "backing_off",
         }
     }
 
-    /// How long the endpoint asked to wait (`Retry-After` of a 429 or 503).
+    /// How long to wait: the `Retry-After` of a 429 or 503, or what is left
+    /// of a cool-down ([`Error::BackingOff`]).
     ///
     /// ```
     /// use std::time::Duration;
@@ -199,6 +218,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { retry_after } | Error::Server { retry_after, .. } => *retry_after,
+            Error::BackingOff { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

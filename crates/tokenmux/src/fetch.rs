@@ -11,6 +11,19 @@ use std::sync::Arc;
 use crate::observe::Observer;
 use crate::{AccessToken, Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy};
 
+/// Hears of the failed attempts a fetch will retry.
+#[async_trait::async_trait]
+pub(crate) trait RetryListener: Send {
+    /// An attempt failed with `error`; the next starts in `delay`.
+    async fn retrying(&mut self, error: &Error, delay: std::time::Duration);
+}
+
+/// Nobody listening.
+#[async_trait::async_trait]
+impl RetryListener for () {
+    async fn retrying(&mut self, _: &Error, _: std::time::Duration) {}
+}
+
 /// The fetch layer: one grant at one endpoint, with retries. It knows no
 /// cache, no store and no other caller; the source above decides when to
 /// call it.
@@ -82,10 +95,15 @@ impl Fetcher {
     /// (`Retry-After` on a 429 or 503) that would end past the deadline ends
     /// the attempts at once with that error, so the caller learns when to
     /// come back instead of being retried early.
+    ///
+    /// `retries` hears of each failed attempt that will be retried, and
+    /// how long until the next one (the source shares it with the holders
+    /// waiting for this fetch).
     pub(crate) async fn fetch(
         &self,
         grant: Grant<'_>,
         observe: &Observer,
+        retries: &mut dyn RetryListener,
     ) -> Result<AccessToken, Error> {
         let exchange = Exchange {
             provider: &self.provider,
@@ -128,6 +146,7 @@ impl Fetcher {
                 return Err(error);
             }
             debug!(provider, %error, ?delay, "retrying token request");
+            retries.retrying(&error, delay).await;
             tokio::time::sleep(delay).await;
         }
     }
@@ -154,6 +173,7 @@ mod tests {
             initial_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(1),
             deadline: Duration::from_secs(30),
+            ..RetryPolicy::default()
         };
         Fetcher::new(
             provider,
@@ -177,7 +197,10 @@ mod tests {
             Answer::Token("t1", None),
         ]);
         let fetcher = over(provider);
-        let token = fetcher.fetch(Grant::Primary, &observer()).await.unwrap();
+        let token = fetcher
+            .fetch(Grant::Primary, &observer(), &mut ())
+            .await
+            .unwrap();
         assert_eq!(token.secret().expose_secret(), "t1");
         assert_eq!(endpoint.requests(), 3);
     }
@@ -187,11 +210,41 @@ mod tests {
         let (provider, endpoint) = Scripted::provider([Answer::Status(503, None)]);
         let fetcher = over(provider);
         let error = fetcher
-            .fetch(Grant::Primary, &observer())
+            .fetch(Grant::Primary, &observer(), &mut ())
             .await
             .unwrap_err();
         assert!(matches!(error, Error::Server { .. }), "{error:?}");
         assert_eq!(endpoint.requests(), 4);
+    }
+
+    /// Records what it hears.
+    #[derive(Default)]
+    struct Heard(Vec<(&'static str, Duration)>);
+
+    #[async_trait::async_trait]
+    impl RetryListener for Heard {
+        async fn retrying(&mut self, error: &Error, delay: Duration) {
+            self.0.push((error.code(), delay));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_retried_failure_is_heard_with_the_wait_before_the_next_attempt() {
+        let (provider, _) = Scripted::provider([
+            Answer::Status(429, Some(3)),
+            Answer::Status(503, None),
+            Answer::Token("t1", None),
+        ]);
+        let mut heard = Heard::default();
+        over(provider)
+            .fetch(Grant::Primary, &observer(), &mut heard)
+            .await
+            .unwrap();
+        assert_eq!(heard.0.len(), 2);
+        assert_eq!(heard.0[0], ("rate_limited", Duration::from_secs(3)));
+        assert_eq!(heard.0[1].0, "server_error");
+        // The back-off's own delay, with its jitter, within max_delay.
+        assert!(!heard.0[1].1.is_zero() && heard.0[1].1 <= Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
@@ -200,7 +253,10 @@ mod tests {
             Scripted::provider([Answer::Status(429, Some(7)), Answer::Token("t1", None)]);
         let fetcher = over(provider);
         let started = Instant::now();
-        fetcher.fetch(Grant::Primary, &observer()).await.unwrap();
+        fetcher
+            .fetch(Grant::Primary, &observer(), &mut ())
+            .await
+            .unwrap();
         // The back-off alone would have waited about 100 ms.
         assert!(
             started.elapsed() >= Duration::from_secs(7),
@@ -216,7 +272,7 @@ mod tests {
             Scripted::provider([Answer::Status(429, Some(60)), Answer::Token("t1", None)]);
         let fetcher = over(provider);
         let error = fetcher
-            .fetch(Grant::Primary, &observer())
+            .fetch(Grant::Primary, &observer(), &mut ())
             .await
             .unwrap_err();
         assert_eq!(error.retry_after(), Some(Duration::from_secs(60)));
@@ -228,7 +284,7 @@ mod tests {
         let (provider, endpoint) = Scripted::provider([Answer::Status(401, None)]);
         let fetcher = over(provider);
         let error = fetcher
-            .fetch(Grant::Primary, &observer())
+            .fetch(Grant::Primary, &observer(), &mut ())
             .await
             .unwrap_err();
         assert!(
@@ -242,7 +298,7 @@ mod tests {
         let fetcher = over(provider);
         let refresh = Secret::new("r1".to_owned());
         let error = fetcher
-            .fetch(Grant::Refresh(&refresh), &observer())
+            .fetch(Grant::Refresh(&refresh), &observer(), &mut ())
             .await
             .unwrap_err();
         assert!(error.is_transient());

@@ -8,20 +8,18 @@
 
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tokio::sync::watch;
 
-use crate::{Clock, Error, RetryPolicy};
-
-/// The longest cool-down a `Retry-After` can impose on a source.
-const MAX_COOL_DOWN: Duration = Duration::from_secs(3600);
+use crate::cool_down::Failed;
+use crate::{Clock, Error};
 
 /// What a caller gets from [`Flights::join`].
 pub(crate) enum Joined<T> {
     /// A flight is running (maybe just started): [`wait`] for it.
     Flight(watch::Receiver<Option<Result<T, Error>>>),
-    /// The last flight failed and its back-off has not passed: its error.
+    /// The last flight failed and its cool-down has not passed: its error.
     CoolingDown(Error),
 }
 
@@ -29,7 +27,6 @@ pub(crate) enum Joined<T> {
 pub(crate) struct Flights<T> {
     slot: Arc<Mutex<Slot<T>>>,
     clock: Arc<dyn Clock>,
-    retry: RetryPolicy,
 }
 
 struct Slot<T> {
@@ -37,31 +34,24 @@ struct Slot<T> {
     failed: Option<Failed>,
 }
 
-/// The last flight's failure, and when the next may start.
-struct Failed {
-    error: Error,
-    until: SystemTime,
-    in_a_row: u32,
-}
-
 impl<T: Clone + Send + Sync + 'static> Flights<T> {
-    pub(crate) fn new(clock: Arc<dyn Clock>, retry: RetryPolicy) -> Self {
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             slot: Arc::new(Mutex::new(Slot {
                 running: None,
                 failed: None,
             })),
             clock,
-            retry,
         }
     }
 
     /// Joins the running flight; else, unless cooling down after a failure,
     /// starts `work` as a new one. The flight is a task of its own: callers
-    /// that give up do not cancel it.
+    /// that give up do not cancel it. A failed flight says how long the
+    /// next may not start ([`Failed::until`]).
     pub(crate) fn join<F>(&self, work: impl FnOnce() -> F) -> Joined<T>
     where
-        F: Future<Output = Result<T, Error>> + Send + 'static,
+        F: Future<Output = Result<T, Failed>> + Send + 'static,
     {
         let mut slot = self.slot.lock();
         if let Some(running) = &slot.running {
@@ -72,35 +62,30 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
         }
         let now = self.clock.now();
         if let Some(failed) = slot.failed.as_ref().filter(|f| now < f.until) {
-            return Joined::CoolingDown(failed.error.clone());
+            return Joined::CoolingDown(cooling_down(failed, now));
         }
         let (sender, receiver) = watch::channel(None);
         slot.running = Some(receiver.clone());
         drop(slot);
         let work = work();
-        let (slot, clock, retry) = (
-            Arc::clone(&self.slot),
-            Arc::clone(&self.clock),
-            self.retry.clone(),
-        );
+        let slot = Arc::clone(&self.slot);
         tokio::spawn(async move {
             let outcome = work.await;
-            {
+            let outcome = {
                 let mut slot = slot.lock();
                 slot.running = None;
-                slot.failed = match &outcome {
-                    Ok(_) => None,
-                    Err(error) => {
-                        let in_a_row = slot.failed.as_ref().map_or(1, |f| f.in_a_row + 1);
-                        let pause = cool_down(error, in_a_row, &retry);
-                        Some(Failed {
-                            error: error.clone(),
-                            until: clock.now() + pause,
-                            in_a_row,
-                        })
+                match outcome {
+                    Ok(value) => {
+                        slot.failed = None;
+                        Ok(value)
                     }
-                };
-            }
+                    Err(failed) => {
+                        let error = failed.error.clone();
+                        slot.failed = Some(failed);
+                        Err(error)
+                    }
+                }
+            };
             // Nobody waiting is fine: the outcome is in the cache already.
             let _ = sender.send(Some(outcome));
         });
@@ -110,6 +95,25 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
     /// Forgets the last failure: the next call may start a flight at once.
     pub(crate) fn forget_failure(&self) {
         self.slot.lock().failed = None;
+    }
+}
+
+/// The error of a failed flight to a caller during its cool-down: a
+/// cool-down read from the store says how much of it is left.
+fn cooling_down(failed: &Failed, now: SystemTime) -> Error {
+    match &failed.error {
+        Error::BackingOff {
+            kind,
+            cause,
+            message,
+            ..
+        } => Error::BackingOff {
+            kind: *kind,
+            cause: cause.clone(),
+            message: message.clone(),
+            retry_after: failed.until.duration_since(now).unwrap_or_default(),
+        },
+        error => error.clone(),
     }
 }
 
@@ -123,47 +127,32 @@ pub(crate) async fn wait<T: Clone>(
     }
 }
 
-/// How long after a failed flight the next may start: what the endpoint
-/// asked (`Retry-After`), else the retry policy's back-off, doubling with
-/// each failed flight in a row.
-fn cool_down(error: &Error, in_a_row: u32, retry: &RetryPolicy) -> Duration {
-    if let Some(after) = error.retry_after() {
-        return after.min(MAX_COOL_DOWN);
-    }
-    let doubling = 2u32.saturating_pow(in_a_row.saturating_sub(1).min(16));
-    retry
-        .initial_delay
-        .saturating_mul(doubling)
-        .min(retry.max_delay)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     use super::*;
     use crate::ManualClock;
 
-    fn flights(clock: &Arc<ManualClock>) -> Flights<u32> {
-        let retry = RetryPolicy {
-            initial_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(4),
-            ..RetryPolicy::default()
-        };
-        Flights::new(clock.clone(), retry)
+    fn failed(clock: &ManualClock, error: Error, for_secs: u64) -> Failed {
+        Failed {
+            error,
+            until: clock.now() + Duration::from_secs(for_secs),
+        }
     }
 
     #[tokio::test]
     async fn callers_share_one_flight_and_its_error_then_cool_down() {
         let clock = Arc::new(ManualClock::default());
-        let flights = flights(&clock);
+        let flights = Flights::<u32>::new(clock.clone());
         let runs = Arc::new(AtomicUsize::new(0));
         let start = || {
-            let runs = runs.clone();
+            let (runs, clock) = (runs.clone(), clock.clone());
             async move {
                 runs.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                Err::<u32, _>(Error::Timeout)
+                Err(failed(&clock, Error::Timeout, 1))
             }
         };
         let joined: Vec<_> = (0..10).map(|_| flights.join(start)).collect();
@@ -174,7 +163,8 @@ mod tests {
             assert!(matches!(wait(receiver).await, Err(Error::Timeout)));
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
-        // Cooling down: the error at once, no new flight.
+        // Cooling down for as long as the flight said: the error at once,
+        // no new flight.
         assert!(matches!(
             flights.join(start),
             Joined::CoolingDown(Error::Timeout)
@@ -184,28 +174,32 @@ mod tests {
             panic!("the cool-down has passed")
         };
         let _ = wait(receiver).await;
-        // Two failures in a row: twice the pause.
-        clock.advance(Duration::from_secs(1));
-        assert!(matches!(flights.join(start), Joined::CoolingDown(_)));
-        clock.advance(Duration::from_secs(1));
-        assert!(matches!(flights.join(start), Joined::Flight(_)));
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
-    async fn retry_after_sets_the_cool_down_and_a_panic_ends_the_flight() {
+    async fn a_cool_down_from_the_store_counts_down_and_a_panic_ends_the_flight() {
         let clock = Arc::new(ManualClock::default());
-        let flights = flights(&clock);
-        let limited = || async {
-            Err::<u32, _>(Error::RateLimited {
-                retry_after: Some(Duration::from_secs(30)),
-            })
+        let flights = Flights::<u32>::new(clock.clone());
+        let backing_off = Error::BackingOff {
+            kind: crate::ErrorKind::Transient,
+            cause: "rate_limited".into(),
+            message: "rate limited by the token endpoint".into(),
+            retry_after: Duration::from_secs(30),
         };
-        let Joined::Flight(receiver) = flights.join(limited) else {
+        let limited = {
+            let clock = clock.clone();
+            move || async move { Err::<u32, _>(failed(&clock, backing_off, 30)) }
+        };
+        let Joined::Flight(receiver) = flights.join(limited.clone()) else {
             panic!()
         };
         let _ = wait(receiver).await;
         clock.advance(Duration::from_secs(29));
-        assert!(matches!(flights.join(limited), Joined::CoolingDown(_)));
+        let Joined::CoolingDown(error) = flights.join(limited) else {
+            panic!("still cooling down")
+        };
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(1)));
         clock.advance(Duration::from_secs(1));
         flights.forget_failure();
         let Joined::Flight(receiver) = flights.join(|| async { panic!("in the flight") }) else {

@@ -127,6 +127,7 @@ mod auth_layer;
 mod classify;
 mod clock;
 mod config_error;
+mod cool_down;
 mod credentials;
 mod error;
 mod exchange;
@@ -164,9 +165,10 @@ pub use source::{TokenSource, TokenSourceBuilder};
 #[cfg(feature = "testkit")]
 pub use tokenmux_store::testkit;
 pub use tokenmux_store::{
-    AccessToken, EncryptionKey, FileReadError, InvalidKey, Lease, MAX_TOKEN_LIFETIME, MAX_VERSION,
-    MemoryStore, PutOutcome, StoreError, StoreErrorKind, StoreKey, TokenStore, Verifier, Versioned,
-    decode_record, encode_record, is_header_safe, next_version, read_bounded,
+    AccessToken, EncryptionKey, FailureKind, FileReadError, InvalidKey, Lease, MAX_TOKEN_LIFETIME,
+    MAX_VERSION, MemoryStore, PutOutcome, Record, SharedFailure, StoreError, StoreErrorKind,
+    StoreKey, TokenStore, Verifier, Versioned, decode_record, encode_record, is_header_safe,
+    next_version, read_bounded,
 };
 #[cfg(feature = "file")]
 pub use tokenmux_store_file::FileStore;

@@ -117,6 +117,22 @@ impl RefreshPolicy {
 /// How transient failures (429, 5xx, 408, transport) are retried:
 /// exponential backoff with jitter, `Retry-After` honoured, bounded by
 /// attempts and by a total deadline. Rejected credentials are never retried.
+///
+/// After a refresh fails for good, nobody sharing the store asks again
+/// for a while (the *cool-down*): what the endpoint's `Retry-After` asked,
+/// else `cool_down`, doubling with each failed refresh in a row up to
+/// `max_cool_down`; `rejected_cool_down` after the endpoint refused the
+/// credentials (holders with other credentials are not held back).
+///
+/// ```
+/// use std::time::Duration;
+/// use tokenmux::RetryPolicy;
+///
+/// let policy = RetryPolicy::default();
+/// assert_eq!(policy.cool_down_after(1), Duration::from_secs(5));
+/// assert_eq!(policy.cool_down_after(2), Duration::from_secs(10));
+/// assert_eq!(policy.cool_down_after(50), policy.max_cool_down);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
@@ -129,6 +145,16 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Give up when this much time has passed since the first attempt.
     pub deadline: Duration,
+    /// How long after a failed refresh nobody asks again (doubling with
+    /// each failed refresh in a row), unless the endpoint said
+    /// (`Retry-After`).
+    pub cool_down: Duration,
+    /// The longest cool-down after transient failures.
+    pub max_cool_down: Duration,
+    /// How long after the endpoint refused the credentials holders with
+    /// the same credentials do not ask again (so that a fleet with a wrong
+    /// secret does not lock the account).
+    pub rejected_cool_down: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -138,6 +164,9 @@ impl Default for RetryPolicy {
             initial_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             deadline: Duration::from_secs(30),
+            cool_down: Duration::from_secs(5),
+            max_cool_down: Duration::from_secs(120),
+            rejected_cool_down: Duration::from_secs(600),
         }
     }
 }
@@ -160,6 +189,15 @@ impl RetryPolicy {
             .into());
         }
         Ok(())
+    }
+
+    /// The cool-down after the `in_a_row`-th failed refresh in a row
+    /// (transient failures without `Retry-After`).
+    pub fn cool_down_after(&self, in_a_row: u32) -> Duration {
+        let doubling = 2u32.saturating_pow(in_a_row.saturating_sub(1).min(16));
+        self.cool_down
+            .saturating_mul(doubling)
+            .min(self.max_cool_down.max(self.cool_down))
     }
 
     /// No retries: one attempt.

@@ -18,13 +18,15 @@ use tracing::{debug, warn};
 use crate::AccessToken;
 use crate::observe::Observer;
 use tokenmux_store::fingerprint;
-use tokenmux_store::{PutOutcome, StoreKey, TokenStore, Versioned};
+use tokenmux_store::{PutOutcome, Record, StoreKey, TokenStore, Versioned};
 
-/// A refresh token this holder alone may now present, and the store
-/// version that records the claim (the version its new token replaces).
+/// A refresh token this holder alone may now present, the store version
+/// that records the claim (the version its new token replaces), and the
+/// record it wrote.
 pub(crate) struct Claimed {
     pub(crate) refresh_token: Secret,
     pub(crate) version: Option<u64>,
+    pub(crate) record: Record,
 }
 
 /// Refresh tokens this process has sent: never sent again, whatever a
@@ -59,9 +61,10 @@ pub(crate) async fn claim(
     spent: &SpentRefreshTokens,
     observe: &Observer,
 ) -> Option<Claimed> {
-    let newest = match (stored, memory) {
-        (Some(stored), Some((token, Some(version)))) if version > stored.version => token,
-        (Some(stored), _) => &stored.token,
+    let stored_token = stored.and_then(|s| s.token().map(|token| (token, s.version)));
+    let newest = match (stored_token, memory) {
+        (Some((_, stored)), Some((token, Some(version)))) if version > stored => token,
+        (Some((token, _)), _) => token,
         (None, Some((token, _))) => token,
         (None, None) => return None,
     };
@@ -73,11 +76,16 @@ pub(crate) async fn claim(
     }
     // Spent from here on, whether or not the claim and the request succeed.
     spent.insert(&refresh_token);
-    let without = newest.clone().with_refresh_token(None);
+    // The failure in the store, if any, stays: it counts failures in a row.
+    let without = Record {
+        token: Some(newest.clone().with_refresh_token(None)),
+        failure: stored.and_then(|s| s.failure().cloned()),
+    };
     match store.put(key, &without, stored_version).await {
         Ok(PutOutcome::Stored { version }) => Some(Claimed {
             refresh_token,
             version: Some(version),
+            record: without,
         }),
         Ok(PutOutcome::Conflict { .. }) => {
             debug!("another holder changed the stored token; not presenting its refresh token");
@@ -112,7 +120,10 @@ mod tests {
     async fn a_refresh_token_is_claimed_once_across_holders() {
         let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
         let key = Provider::neonpanel().store_key(&Credentials::client("id", "s"));
-        store.put(&key, &token("a1", "r1"), None).await.unwrap();
+        store
+            .put(&key, &token("a1", "r1").into(), None)
+            .await
+            .unwrap();
         let stored = store.get(&key).await.unwrap();
         // Two holders read version 1; the first claims r1, the second
         // (its own spent set: another process) finds it gone.
@@ -157,14 +168,17 @@ mod tests {
             .await
             .is_none()
         );
-        assert!(now.unwrap().token.refresh_token().is_none());
+        assert!(now.unwrap().token().unwrap().refresh_token().is_none());
     }
 
     #[tokio::test]
     async fn memory_wins_over_a_store_that_went_back_in_version() {
         let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
         let key = Provider::neonpanel().store_key(&Credentials::client("id", "s"));
-        store.put(&key, &token("old", "r-old"), None).await.unwrap();
+        store
+            .put(&key, &token("old", "r-old").into(), None)
+            .await
+            .unwrap();
         let stored = store.get(&key).await.unwrap();
         let newer = token("new", "r-new");
         let spent = SpentRefreshTokens::default();
@@ -181,7 +195,10 @@ mod tests {
         .unwrap();
         assert_eq!(claimed.refresh_token.expose_secret(), "r-new");
         // Never twice from one process, whatever the store says.
-        store.put(&key, &newer, Some(2)).await.unwrap();
+        store
+            .put(&key, &newer.clone().into(), Some(2))
+            .await
+            .unwrap();
         let stored = store.get(&key).await.unwrap();
         assert!(
             claim(

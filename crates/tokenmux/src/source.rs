@@ -2,6 +2,7 @@
 
 use parking_lot::Mutex;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
@@ -21,6 +22,7 @@ use tokenmux_store::{StoreKey, TokenStore};
 mod builder;
 mod cached;
 mod coordinate;
+mod failure_recorder;
 pub use builder::TokenSourceBuilder;
 pub(crate) use cached::Cached;
 
@@ -35,7 +37,11 @@ pub(crate) use cached::Cached;
 /// waits for it gets its outcome, error included; a caller that gives up
 /// (a `timeout` around [`token`](Self::token)) leaves it running. After a
 /// failed refresh, callers get the still-valid token or that error at
-/// once until the back-off (or the endpoint's `Retry-After`) has passed.
+/// once until the cool-down (or the endpoint's `Retry-After`) has passed
+/// ([`RetryPolicy`](crate::RetryPolicy)). The failure is kept in the store
+/// too: every source sharing it, in any process, holds back with this one
+/// ([`Error::BackingOff`]), and while one holder retries, the others
+/// learn of each failed attempt at once.
 ///
 /// ```no_run
 /// use tokenmux::{Credentials, Provider, TokenSource};
@@ -63,6 +69,11 @@ pub(crate) struct Inner {
     current: ArcSwapOption<Cached>,
     /// The single flight, and the cool-down after a failed one.
     flights: Flights<Arc<Cached>>,
+    /// The next flight ignores a cool-down in the store (`refresh`,
+    /// `invalidate`): its outcome replaces it.
+    forced: AtomicBool,
+    /// Failed flights in a row, for when the store cannot say.
+    failures_in_a_row: AtomicU32,
     spent_refresh_tokens: SpentRefreshTokens,
     /// Fingerprint of the access token a caller reported as rejected.
     rejected: Mutex<Option<String>>,
@@ -193,7 +204,9 @@ impl TokenSource {
             *inner.rejected.lock() = Some(current.token.fingerprint());
             debug!(source = &*inner.observe.name, fingerprint = %current.token.fingerprint(), "token invalidated");
             self.expire_current();
-            // A rejected token is news: a new flight may start at once.
+            // A rejected token is news: a new flight may start at once,
+            // whatever cool-down the store holds.
+            inner.forced.store(true, Ordering::Release);
             inner.flights.forget_failure();
         }
     }
@@ -214,7 +227,8 @@ impl TokenSource {
     /// A new token now, whatever is cached here or in the store (`tokenmux
     /// token --refresh`): the token held now, in memory or in the store, is
     /// not taken up again, and the new one replaces it in the store. A
-    /// failure leaves the stored token where it is.
+    /// cool-down after a failure, here or in the store, is not waited
+    /// out. A failure leaves the stored token where it is.
     ///
     /// ```no_run
     /// # async fn example(tokens: tokenmux::TokenSource) -> Result<(), tokenmux::Error> {
@@ -224,14 +238,15 @@ impl TokenSource {
     /// ```
     pub async fn refresh(&self) -> Result<AccessToken, Error> {
         let inner = &self.inner;
-        let held = match inner.read_store().await {
-            Some(stored) => Some(stored.token),
+        let held = match inner.read_store().await.and_then(|s| s.record.token) {
+            Some(stored) => Some(stored),
             None => inner.current.load_full().map(|c| c.token.clone()),
         };
         if let Some(held) = held {
             *inner.rejected.lock() = Some(held.fingerprint());
         }
         self.expire_current();
+        inner.forced.store(true, Ordering::Release);
         inner.flights.forget_failure();
         Ok(self.cached().await?.token.clone())
     }
@@ -287,11 +302,16 @@ impl TokenSource {
                 return Ok(Arc::clone(cached));
             }
         }
-        let still_valid = current.filter(|cached| now < cached.valid_until);
         let outcome = match self.join_flight() {
             Joined::Flight(receiver) => flight::wait(receiver).await,
             Joined::CoolingDown(error) => Err(error),
         };
+        // Read after the flight: one that failed may have taken a
+        // still-valid token from the store.
+        let still_valid = inner
+            .current
+            .load_full()
+            .filter(|cached| inner.fetcher.clock().now() < cached.valid_until);
         match (outcome, still_valid) {
             (Ok(cached), _) => Ok(cached),
             // A failed refresh leaves the valid token in use.
@@ -308,8 +328,8 @@ impl TokenSource {
             let inner = Arc::clone(&self.inner);
             async move {
                 let outcome = inner.refresh().await;
-                if let Err(error) = &outcome {
-                    inner.observe.failed(error);
+                if let Err(failed) = &outcome {
+                    inner.observe.failed(&failed.error);
                 }
                 outcome
             }
@@ -328,7 +348,9 @@ impl Inner {
         background_refresh: bool,
     ) -> Self {
         Self {
-            flights: Flights::new(fetcher.clock_handle(), fetcher.retry().clone()),
+            flights: Flights::new(fetcher.clock_handle()),
+            forced: AtomicBool::new(false),
+            failures_in_a_row: AtomicU32::new(0),
             fetcher,
             store,
             key,

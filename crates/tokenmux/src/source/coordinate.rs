@@ -2,22 +2,26 @@
 //! store, one fetches (the lease loop) while the others wait for its token;
 //! a stored token is adopted when it is fresh and obtained with these
 //! credentials; a refresh token is claimed before it is presented; a new
-//! token is published by compare-and-swap.
+//! token is published by compare-and-swap; a failure is shared the same
+//! way, and while its cool-down lasts nobody sharing the store asks again.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
 
 use tokenmux_wire::Secret;
 use tracing::{debug, warn};
 
+use super::failure_recorder::FailureRecorder;
 use super::{Cached, Inner};
+use crate::cool_down::{self, Failed};
 use crate::exchange::Grant;
 use crate::lease_guard::LeaseGuard;
 use crate::observe::TokenOrigin;
 use crate::rotation;
 use crate::{AccessToken, Error};
 use tokenmux_store::Verifier;
-use tokenmux_store::{PutOutcome, Versioned};
+use tokenmux_store::{PutOutcome, Record, Versioned};
 
 /// First pause of a holder waiting for another's token, and the longest.
 const LEASE_POLL_FIRST: Duration = Duration::from_millis(10);
@@ -29,8 +33,11 @@ const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(30);
 impl Inner {
     /// Gets a new token and publishes it; the body of a flight (one per
     /// process). The store's lease makes it one flight between all the
-    /// holders sharing the store.
-    pub(super) async fn refresh(&self) -> Result<Arc<Cached>, Error> {
+    /// holders sharing the store, and a failure in the store holds them
+    /// all back until its cool-down ends (unless this flight was asked
+    /// for by `refresh` or `invalidate`).
+    pub(super) async fn refresh(&self) -> Result<Arc<Cached>, Failed> {
+        let forced = self.forced.swap(false, Ordering::AcqRel);
         // A flight that ended just before this one started may have
         // refreshed already.
         if let Some(current) = self.current.load_full()
@@ -45,9 +52,14 @@ impl Inner {
         let mut waited = false;
         loop {
             let stored = self.read_store().await;
-            // Another holder of the store may have refreshed already.
+            // Another holder of the store may have refreshed already, or
+            // failed (this is how a holder waiting for the lease learns
+            // that its holder is failing).
             if let Some(adopted) = stored.as_ref().and_then(|s| self.adoptable(s)) {
                 return Ok(adopted);
+            }
+            if let Some(held) = stored.as_ref().and_then(|s| self.held_back(s, forced)) {
+                return Err(held);
             }
             match LeaseGuard::try_acquire(&self.store, &self.key).await {
                 Ok(Some(lease)) => {
@@ -57,9 +69,12 @@ impl Inner {
                         true => self.read_store().await,
                         false => stored,
                     };
-                    let result = match stored.as_ref().and_then(|s| self.adoptable(s)) {
-                        Some(adopted) => Ok(adopted),
-                        None => lease.renewing(self.fetch_and_publish(stored, true)).await,
+                    let adopted = stored.as_ref().and_then(|s| self.adoptable(s));
+                    let held = stored.as_ref().and_then(|s| self.held_back(s, forced));
+                    let result = match (adopted, held) {
+                        (Some(adopted), _) => Ok(adopted),
+                        (None, Some(held)) => Err(held),
+                        (None, None) => lease.renewing(self.fetch_and_publish(stored, true)).await,
                     };
                     lease.release().await;
                     return result;
@@ -96,13 +111,14 @@ impl Inner {
     /// Fetches and publishes. Under the lease, with the newest unspent
     /// refresh token once it is claimed in the store; without the lease,
     /// only with the primary grant (a refresh token might be in flight
-    /// under another holder).
+    /// under another holder). Failures are shared through the store.
     pub(super) async fn fetch_and_publish(
         &self,
         stored: Option<Versioned>,
         leased: bool,
-    ) -> Result<Arc<Cached>, Error> {
-        let mut version = stored.as_ref().map(|s| s.version);
+    ) -> Result<Arc<Cached>, Failed> {
+        let mut recorder = FailureRecorder::new(self, stored.as_ref());
+        let version = stored.as_ref().map(|s| s.version);
         let current = self.current.load_full();
         if current
             .as_ref()
@@ -115,7 +131,9 @@ impl Inner {
                 let memory = current.as_ref().map(|c| (&c.token, c.version));
                 // A stored refresh token other credentials obtained is
                 // not theirs to present.
-                let stored = stored.as_ref().filter(|s| self.obtained_by_us(&s.token));
+                let stored = stored
+                    .as_ref()
+                    .filter(|s| s.token().is_some_and(|t| self.obtained_by_us(t)));
                 rotation::claim(
                     &self.store,
                     &self.key,
@@ -131,17 +149,28 @@ impl Inner {
         };
         let token = match claimed {
             Some(claimed) => {
-                version = claimed.version;
-                self.refresh_grant(&claimed.refresh_token).await?
+                recorder.wrote(claimed.version, claimed.record);
+                self.refresh_grant(&claimed.refresh_token, &mut recorder)
+                    .await
             }
-            None => self.fetch(Grant::Primary).await?,
+            None => self.fetch(Grant::Primary, Some(&mut recorder)).await,
         };
-        self.publish(token, version).await
+        match token {
+            Ok(token) => {
+                recorder.succeeded();
+                Ok(self.publish(token, recorder.version()).await)
+            }
+            Err(error) => Err(recorder.gave_up(error).await),
+        }
     }
 
     /// The refresh grant, and what to do when the refresh token is refused.
-    pub(super) async fn refresh_grant(&self, refresh_token: &Secret) -> Result<AccessToken, Error> {
-        let error = match self.fetch(Grant::Refresh(refresh_token)).await {
+    pub(super) async fn refresh_grant(
+        &self,
+        refresh_token: &Secret,
+        recorder: &mut FailureRecorder<'_>,
+    ) -> Result<AccessToken, Error> {
+        let error = match self.fetch(Grant::Refresh(refresh_token), None).await {
             Ok(token) => {
                 if token
                     .refresh_token()
@@ -164,7 +193,7 @@ impl Inner {
         }
         // The refresh token is spent either way; the primary grant (the
         // builder checked the credentials fit it) is the way to a new one.
-        self.fetch(Grant::Primary).await
+        self.fetch(Grant::Primary, Some(recorder)).await
     }
 
     /// The verifier of this source's credentials.
@@ -188,16 +217,40 @@ impl Inner {
     /// future is not to be trusted), and not the one a caller reported
     /// rejected. Publishes it.
     pub(super) fn adoptable(&self, stored: &Versioned) -> Option<Arc<Cached>> {
-        if !self.obtained_by_us(&stored.token) {
+        self.adopt(stored, |cached| cached.fresh_until)
+    }
+
+    /// A failure in the store that holds this holder back (see
+    /// [`cool_down::holds_back`]), as the flight's outcome; meanwhile a
+    /// stored token that is still valid (if not fresh) is used.
+    fn held_back(&self, stored: &Versioned, forced: bool) -> Option<Failed> {
+        let failure = stored.failure()?;
+        let now = self.fetcher.clock().now();
+        if forced || !cool_down::holds_back(failure, now, self.verifier()) {
+            return None;
+        }
+        debug!(source = &*self.observe.name, code = failure.code(), until = ?failure.until(), "an earlier request failed; not asking until its cool-down ends");
+        let _ = self.adopt(stored, |cached| cached.valid_until);
+        Some(cool_down::backing_off(failure, now))
+    }
+
+    /// `stored`'s token, published, if it is ours, received no later than
+    /// now, not the one a caller reported rejected, nor the one held now,
+    /// and usable until `usable_until` of it (fresh, or valid) is past now.
+    fn adopt(
+        &self,
+        stored: &Versioned,
+        usable_until: fn(&Cached) -> SystemTime,
+    ) -> Option<Arc<Cached>> {
+        let token = stored.token()?;
+        if !self.obtained_by_us(token) {
             debug!(
                 source = &*self.observe.name,
                 "the stored token was obtained with other credentials; not using it"
             );
             return None;
         }
-        if stored.token.obtained_at()
-            > self.fetcher.clock().now() + self.fetcher.refresh().clock_skew
-        {
+        if token.obtained_at() > self.fetcher.clock().now() + self.fetcher.refresh().clock_skew {
             debug!(
                 source = &*self.observe.name,
                 "the stored token was received in the future; not using it"
@@ -205,20 +258,20 @@ impl Inner {
             return None;
         }
         let cached = Cached::new(
-            stored.token.clone(),
+            token.clone(),
             Some(stored.version),
             self.fetcher.refresh(),
             self.fetcher.clock().refresh_jitter(),
         );
-        let rejected = self.rejected.lock().as_deref() == Some(&stored.token.fingerprint());
+        let rejected = self.rejected.lock().as_deref() == Some(&token.fingerprint());
         let current = self.current.load_full();
         let same_as_current = current
             .as_ref()
-            .is_some_and(|c| c.token.secret() == stored.token.secret());
-        if self.fetcher.clock().now() >= cached.fresh_until || rejected || same_as_current {
+            .is_some_and(|c| c.token.secret() == token.secret());
+        if self.fetcher.clock().now() >= usable_until(&cached) || rejected || same_as_current {
             return None;
         }
-        debug!(source = &*self.observe.name, fingerprint = %stored.token.fingerprint(), "token taken from the store");
+        debug!(source = &*self.observe.name, fingerprint = %token.fingerprint(), "token taken from the store");
         let cached = Arc::new(cached);
         self.current.store(Some(Arc::clone(&cached)));
         self.observe.published(&cached.token, TokenOrigin::Store);
@@ -237,17 +290,14 @@ impl Inner {
 
     /// Stores the token, then lets callers see it: a rotated refresh token
     /// is persisted before anyone uses the access token issued with it.
-    pub(super) async fn publish(
-        &self,
-        token: AccessToken,
-        version: Option<u64>,
-    ) -> Result<Arc<Cached>, Error> {
+    pub(super) async fn publish(&self, token: AccessToken, version: Option<u64>) -> Arc<Cached> {
         // Marked as ours before anyone else can read it from the store.
         let token = token.with_verifier(Some(Arc::clone(self.verifier())));
         let mut expected = version;
         let mut stored_version = None;
         for _ in 0..3 {
-            match self.store.put(&self.key, &token, expected).await {
+            let record = Record::from(token.clone());
+            match self.store.put(&self.key, &record, expected).await {
                 Ok(PutOutcome::Stored { version }) => {
                     stored_version = Some(version);
                     break;
@@ -262,7 +312,7 @@ impl Inner {
                             "another holder stored a token first; using theirs"
                         );
                         *self.rejected.lock() = None;
-                        return Ok(theirs);
+                        return theirs;
                     }
                     expected = current.map(|c| c.version);
                 }
@@ -282,11 +332,19 @@ impl Inner {
         ));
         self.current.store(Some(Arc::clone(&cached)));
         self.observe.published(&cached.token, TokenOrigin::Fetched);
-        Ok(cached)
+        cached
     }
 
-    pub(super) async fn fetch(&self, grant: Grant<'_>) -> Result<AccessToken, Error> {
-        self.fetcher.fetch(grant, &self.observe).await
+    /// One grant with retries; each retried failure goes to `recorder`.
+    pub(super) async fn fetch(
+        &self,
+        grant: Grant<'_>,
+        recorder: Option<&mut FailureRecorder<'_>>,
+    ) -> Result<AccessToken, Error> {
+        match recorder {
+            Some(recorder) => self.fetcher.fetch(grant, &self.observe, recorder).await,
+            None => self.fetcher.fetch(grant, &self.observe, &mut ()).await,
+        }
     }
 }
 
