@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokenmux_mock::{Fault, MockServer};
 use tokenmux_redis_harness::{RedisCluster, RedisServer};
 
+use crate::agent::{Agent, curl};
 use crate::cli::{CREDENTIALS, Run, tokenmux};
 
 /// The provider asked; any would do.
@@ -248,6 +249,7 @@ async fn a_process_waiting_on_a_failing_holder_is_answered_within_a_second() {
         "failing holder: its waiter answered {after_failure:.2?} after the holder's first failure; \
          the holder took {holder_took:.1?}"
     );
+    assert!(after_failure < Duration::from_secs(1), "{after_failure:?}");
     assert_eq!(held.code, 4, "{}", held.stderr);
     assert_eq!(waited.code, 4, "{}", waited.stderr);
     assert!(
@@ -257,7 +259,6 @@ async fn a_process_waiting_on_a_failing_holder_is_answered_within_a_second() {
         "{}",
         waited.stderr
     );
-    assert!(after_failure < Duration::from_secs(1), "{after_failure:?}");
     assert_eq!(
         mock.requests_received(PROVIDER),
         MAX_ATTEMPTS,
@@ -293,4 +294,109 @@ async fn rejected_credentials_are_tried_once_per_window_by_the_fleet() {
     println!(
         "rejected credentials: 40 runs with a wrong secret made 1 request; the right one got a token"
     );
+}
+
+/// Two agents (replicas) on one file cache: the second learns of the
+/// first's failure from the store, sends nothing, and answers its clients
+/// 503 `backing_off` with `Retry-After`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_agent_backs_off_with_the_first_and_says_when_to_retry() {
+    let mock = failing(Fault::status(503)).await;
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("cache");
+    let config = format!(
+        "sources:
+  partner-a:
+    provider: {PROVIDER}
+    base_url: {base}
+    credentials: {{client_id_env: PARTNER_A_ID, client_secret_env: PARTNER_A_SECRET}}
+    store: {{kind: file, dir: {cache}}}
+",
+        base = mock.base_url(PROVIDER),
+        cache = cache.display(),
+    );
+    let start = |name: &str| {
+        let dir = root.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let config_path = dir.join("tokenmux.yaml");
+        std::fs::write(&config_path, &config).unwrap();
+        tokio::task::spawn_blocking(move || Agent::start(&[], &dir, &config_path, &[]))
+    };
+    let first = start("first").await.unwrap();
+    first.wait_for_log("refresh failed; backing off");
+    assert_eq!(mock.requests_received(PROVIDER), MAX_ATTEMPTS);
+    let second = start("second").await.unwrap();
+    let socket = second.socket.to_str().unwrap().to_owned();
+    let (status, answer) = tokio::task::spawn_blocking(move || {
+        curl(&[
+            "-i",
+            "--unix-socket",
+            &socket,
+            "http://agent/v1/sources/partner-a/token",
+        ])
+    })
+    .await
+    .unwrap();
+    println!("second agent: {status}, {answer}");
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer.contains(r#""code":"backing_off""#) && answer.contains(r#""kind":"transient""#),
+        "{answer}"
+    );
+    let retry_after = answer
+        .lines()
+        .find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("retry-after:")
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no Retry-After: {answer}"));
+    let seconds: u64 = retry_after.parse().unwrap();
+    assert!(seconds <= COOL_DOWN.as_secs(), "{seconds}");
+    assert_eq!(
+        mock.requests_received(PROVIDER),
+        MAX_ATTEMPTS,
+        "the second agent sent nothing"
+    );
+}
+
+/// `token --refresh` does not wait out a cool-down, and its success
+/// clears it for everyone.
+#[tokio::test(flavor = "multi_thread")]
+async fn refresh_asks_at_once_and_its_token_ends_the_cool_down() {
+    let mock = MockServer::start(tokenmux_mock::MockConfig::default())
+        .await
+        .unwrap();
+    for _ in 0..MAX_ATTEMPTS {
+        mock.inject(PROVIDER, Fault::status(503));
+    }
+    let shared = Shared::File(tempfile::tempdir().unwrap());
+    let (failed, _) = token(&mock, &shared, &CREDENTIALS).await;
+    assert_eq!(failed.code, 4, "{}", failed.stderr);
+    let (held, _) = token(&mock, &shared, &CREDENTIALS).await;
+    assert_eq!(held.code, 4, "{}", held.stderr);
+    assert!(held.stderr.contains("--refresh"), "{}", held.stderr);
+    assert_eq!(mock.requests_received(PROVIDER), MAX_ATTEMPTS);
+
+    let base = mock.base_url(PROVIDER);
+    let flags = shared.flags();
+    let mut args = vec![
+        "token",
+        "--refresh",
+        "--provider",
+        PROVIDER,
+        "--base-url",
+        &base,
+    ];
+    args.extend(flags.iter().map(String::as_str));
+    let refreshed = tokenmux(&args, &CREDENTIALS).await;
+    assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
+    let (cached, _) = token(&mock, &shared, &CREDENTIALS).await;
+    assert_eq!(
+        (cached.code, &cached.stdout),
+        (0, &refreshed.stdout),
+        "{}",
+        cached.stderr
+    );
+    assert_eq!(mock.requests_received(PROVIDER), MAX_ATTEMPTS + 1);
 }

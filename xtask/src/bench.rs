@@ -58,6 +58,8 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
             "memory",
             "--row",
             "failing-herd",
+            "--row",
+            "fleet",
         ],
     )?;
     // The herd alone in its process, so that its peak RSS is its own.

@@ -37,6 +37,9 @@ pub enum Measurement {
     RedisProcesses(RedisProcesses),
     /// Row 7: many callers against an endpoint that always fails.
     FailingHerd(FailingHerd),
+    /// Row 7: many processes sharing a store against an endpoint that
+    /// always fails.
+    FleetBackoff(FleetBackoff),
     /// Row 8: the agent's latency, against a cached CLI process.
     Agent(Agent),
     /// Row 8: the agent's memory per named source.
@@ -174,6 +177,26 @@ pub struct FailingHerd {
     /// When the slowest caller got its answer.
     pub slowest_ms: f64,
     /// Requests with per-waiter retries (the baseline).
+    pub baseline_upstream_requests: u64,
+    /// The baseline's slowest caller.
+    pub baseline_slowest_ms: f64,
+}
+
+/// Row 7 (fleet): processes sharing a file cache against an endpoint that
+/// always fails.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FleetBackoff {
+    /// Processes.
+    pub processes: usize,
+    /// Callers in each.
+    pub callers_per_process: usize,
+    /// The retry policy's attempts.
+    pub max_attempts: usize,
+    /// Requests the endpoint received.
+    pub upstream_requests: u64,
+    /// When the slowest caller got its answer.
+    pub slowest_ms: f64,
+    /// Requests with per-process back-off (the baseline).
     pub baseline_upstream_requests: u64,
     /// The baseline's slowest caller.
     pub baseline_slowest_ms: f64,

@@ -1,4 +1,4 @@
-//! The load harness of `cargo xtask bench`: rows 2, 3, 4, 6 and 7 of
+//! The load harness of `cargo xtask bench`: rows 2, 3, 4, 6 and 7 (two) of
 //! docs/benchmarks.md (and row 8 when asked), each against its baseline in the same run, the two
 //! sides interleaved in rounds so that a noisy machine slows both alike.
 //! Prints one JSON object per row on stdout.
@@ -10,6 +10,7 @@ mod agent_row;
 mod alloc_count;
 mod exchange;
 mod failing_herd;
+mod fleet_row;
 mod herd;
 mod measure;
 mod redis_row;
@@ -31,6 +32,9 @@ enum Row {
     Memory,
     /// Row 7: 1,000 callers at an endpoint that always fails.
     FailingHerd,
+    /// Row 7: 20 processes × 100 callers sharing a file cache, at an
+    /// endpoint that always fails.
+    Fleet,
     /// Row 8: the agent (`tokenmux serve`); needs --cli.
     Agent,
 }
@@ -49,6 +53,9 @@ struct Args {
     /// Internal: run as one worker process of the Redis row.
     #[arg(long, hide = true)]
     worker: Option<String>,
+    /// Internal: run as one worker process of the fleet row.
+    #[arg(long, hide = true)]
+    fleet_worker: Option<String>,
 }
 
 fn main() {
@@ -56,6 +63,10 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     if let Some(worker) = args.worker {
         runtime.block_on(redis_row::worker(&worker));
+        return;
+    }
+    if let Some(worker) = args.fleet_worker {
+        runtime.block_on(fleet_row::worker(&worker));
         return;
     }
     let all = args.row.is_empty();
@@ -72,6 +83,9 @@ fn main() {
         }
         if wants(Row::FailingHerd) {
             failing_herd::run().await;
+        }
+        if wants(Row::Fleet) {
+            fleet_row::run().await;
         }
         if args.row.contains(&Row::Agent) {
             let cli = args.cli.as_deref().expect("--row agent needs --cli");

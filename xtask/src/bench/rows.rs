@@ -2,8 +2,8 @@
 //! (2, 3, 4, 6, 7, 8), from its typed [`Measurement`]s.
 
 use tokenmux_bench_report::{
-    Agent, AgentMemory, Exchange, FailingHerd, Herd, HerdRss, Measurement, Memory, RedisProcesses,
-    RedisRead,
+    Agent, AgentMemory, Exchange, FailingHerd, FleetBackoff, Herd, HerdRss, Measurement, Memory,
+    RedisProcesses, RedisRead,
 };
 
 use super::{Row, row};
@@ -53,8 +53,10 @@ pub fn later_rows(measurements: &[Measurement]) -> Vec<Row> {
         }
     }
     for m in measurements {
-        if let Measurement::FailingHerd(r) = m {
-            rows.extend(failing_herd(r));
+        match m {
+            Measurement::FailingHerd(r) => rows.extend(failing_herd(r)),
+            Measurement::FleetBackoff(r) => rows.extend(fleet_backoff(r)),
+            _ => {}
         }
     }
     for m in measurements {
@@ -220,6 +222,33 @@ fn failing_herd(r: &FailingHerd) -> Vec<Row> {
             Some(r.slowest_ms / r.baseline_slowest_ms),
             format!("≤ retry deadline ({:.0} s)", deadline / 1e3),
             Some(r.slowest_ms <= deadline),
+        ),
+    ]
+}
+
+/// Row 7 (fleet): processes sharing a file cache, against per-process
+/// back-off in the same run.
+fn fleet_backoff(r: &FleetBackoff) -> Vec<Row> {
+    let fleet = format!(
+        "7. {} processes × {} callers, one file cache, endpoint always 503",
+        r.processes, r.callers_per_process
+    );
+    vec![
+        row(
+            format!("{fleet}: upstream requests"),
+            r.upstream_requests.to_string(),
+            format!("{} (per-process back-off)", r.baseline_upstream_requests),
+            Some(r.upstream_requests as f64 / r.baseline_upstream_requests.max(1) as f64),
+            format!("≤ max_attempts ({})", r.max_attempts),
+            Some(r.upstream_requests <= r.max_attempts as u64),
+        ),
+        row(
+            format!("{fleet}: slowest caller answered after"),
+            format!("{:.0} ms", r.slowest_ms),
+            format!("{:.0} ms (per-process back-off)", r.baseline_slowest_ms),
+            Some(r.slowest_ms / r.baseline_slowest_ms),
+            "–",
+            None,
         ),
     ]
 }
