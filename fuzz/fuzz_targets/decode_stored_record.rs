@@ -1,8 +1,9 @@
 //! Stored records, any bytes: the file format and the Redis format (a
 //! version field, a NUL, the record), each plain and encrypted (the first
-//! byte chooses). A token or a typed error, never a panic; a token read
+//! byte chooses). A record or a typed error, never a panic; a token read
 //! back is always header-safe, its version in range, its expiry not
-//! before its receipt.
+//! before its receipt; a failure's message is bounded and without control
+//! characters.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -34,8 +35,15 @@ fuzz_target!(|data: &[u8]| {
     match read {
         Ok(Some(stored)) => {
             assert!(stored.version > 0 && stored.version < 1 << 53);
-            assert!(stored.token.authorization().to_str().is_ok());
-            assert!(stored.token.expires_at() >= stored.token.obtained_at());
+            if let Some(token) = stored.token() {
+                assert!(token.authorization().to_str().is_ok());
+                assert!(token.expires_at() >= token.obtained_at());
+            }
+            if let Some(failure) = stored.failure() {
+                let message = failure.message();
+                assert!(message.len() <= tokenmux::MAX_FAILURE_MESSAGE);
+                assert!(!message.chars().any(char::is_control));
+            }
         }
         Ok(None) => {}
         Err(error) => assert!(error.to_string().len() < 4096),

@@ -273,7 +273,9 @@ async fn rejected_credentials_are_tried_once_per_window_by_the_fleet() {
     let mock = MockServer::start(tokenmux_mock::MockConfig::default())
         .await
         .unwrap();
-    let shared = Shared::File(tempfile::tempdir().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().to_owned();
+    let shared = Shared::File(dir);
     let mut wrong = CREDENTIALS.to_vec();
     wrong.retain(|(name, _)| *name != "TOKENMUX_CLIENT_SECRET");
     wrong.push(("TOKENMUX_CLIENT_SECRET", "a-mistyped-secret"));
@@ -288,6 +290,15 @@ async fn rejected_credentials_are_tried_once_per_window_by_the_fleet() {
         1,
         "40 runs with a wrong secret"
     );
+    // The failure kept in the cache names no secret.
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        let text = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&text);
+        assert!(
+            !text.contains("a-mistyped-secret") && !text.contains(crate::support::SECRET),
+            "{text}"
+        );
+    }
     let (fixed, _) = token(&mock, &shared, &CREDENTIALS).await;
     assert_eq!(fixed.code, 0, "{}", fixed.stderr);
     assert_eq!(mock.requests_received(PROVIDER), 2);

@@ -143,6 +143,13 @@ const NOTES: &str = "\
   baseline's 1,000 retry loops (the lock of a single flight held by each
   waiter in turn, each retrying on its own, as before the flight was a
   task) end in seconds; every caller of both sides gets the 503.
+- Row 7, processes: 20 worker processes of the harness, 100 callers
+  each, one file cache, retry delays of 5–20 ms and 4 attempts. The
+  baseline is the same code over a store that drops the failure from
+  every record written (per-process back-off, as before failures were
+  shared): the lease makes the processes take turns, and each runs its
+  own retries. \"Slowest\" counts from the moment every process was told
+  to go.
 - Row 1, 1 thread: the floor is one atomic increment and decrement;
   tokenmux adds the clock read (the coarse monotonic clock, converted to
   wall time), the freshness check and the poll of an async call, which

@@ -165,10 +165,10 @@ pub use source::{TokenSource, TokenSourceBuilder};
 #[cfg(feature = "testkit")]
 pub use tokenmux_store::testkit;
 pub use tokenmux_store::{
-    AccessToken, EncryptionKey, FailureKind, FileReadError, InvalidKey, Lease, MAX_TOKEN_LIFETIME,
-    MAX_VERSION, MemoryStore, PutOutcome, Record, SharedFailure, StoreError, StoreErrorKind,
-    StoreKey, TokenStore, Verifier, Versioned, decode_record, encode_record, is_header_safe,
-    next_version, read_bounded,
+    AccessToken, EncryptionKey, FailureKind, FileReadError, InvalidKey, Lease, MAX_FAILURE_MESSAGE,
+    MAX_TOKEN_LIFETIME, MAX_VERSION, MemoryStore, PutOutcome, Record, SharedFailure, StoreError,
+    StoreErrorKind, StoreKey, TokenStore, Verifier, Versioned, decode_record, encode_record,
+    is_header_safe, next_version, read_bounded,
 };
 #[cfg(feature = "file")]
 pub use tokenmux_store_file::FileStore;
