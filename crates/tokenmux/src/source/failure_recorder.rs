@@ -13,7 +13,7 @@ use super::Inner;
 use crate::cool_down::{self, Failed};
 use crate::fetch::RetryListener;
 use crate::{AccessToken, Error};
-use tokenmux_store::{PutOutcome, Record, Versioned};
+use tokenmux_store::{FailureKind, PutOutcome, Record, Versioned};
 
 /// Compare-and-swap writes of one flight's failures; it follows the
 /// store's version as the flight writes (a claim, a failure).
@@ -39,8 +39,12 @@ impl RetryListener for FailureRecorder<'_> {
 impl<'a> FailureRecorder<'a> {
     /// A recorder for a flight that read `stored`.
     pub(super) fn new(inner: &'a Inner, stored: Option<&Versioned>) -> Self {
+        // Another secret's rejections are not this one's failures.
         let before = stored
             .and_then(Versioned::failure)
+            .filter(|f| {
+                f.kind() != FailureKind::Rejected || f.verifier() == Some(&**inner.verifier())
+            })
             .map_or(0, |f| f.in_a_row())
             .max(inner.failures_in_a_row.load(Ordering::Relaxed));
         Self {

@@ -281,6 +281,9 @@ async fn rejected_credentials_hold_back_only_the_same_credentials() {
     let fixed = fleet.holder("the new secret");
     assert!(fixed.refresh().await.is_err());
     assert_eq!(fleet.endpoint.requests(), 2);
+    // Its failures are counted apart from the old secret's.
+    let stored = fleet.stored(&fixed).await.unwrap();
+    assert_eq!(stored.failure().unwrap().in_a_row(), 1);
 }
 
 #[tokio::test]
