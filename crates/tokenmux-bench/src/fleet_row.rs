@@ -4,8 +4,7 @@
 //! that forgets failures (per-process back-off: each process, once it has
 //! the lease, runs its own retries), in the same run.
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, Command, Stdio};
+use std::io::BufRead as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use tokenmux_bench_report::{self as report, Measurement};
 use tokenmux_mock::{Fault, MockConfig, MockServer};
 
 use crate::measure::emit;
+use crate::worker::Worker;
 
 const PROCESSES: usize = 20;
 const CALLERS: usize = 100;
@@ -64,14 +64,20 @@ async fn fleet(shared_failures: bool) -> (u64, Duration) {
     })
     .to_string();
     let slowest = tokio::task::spawn_blocking(move || {
-        let mut workers: Vec<_> = (0..PROCESSES).map(|_| Worker::spawn(&spec)).collect();
+        let mut workers: Vec<_> = (0..PROCESSES)
+            .map(|_| Worker::spawn("--fleet-worker", &spec))
+            .collect();
         let started = Instant::now();
         for worker in &mut workers {
             worker.go();
         }
         workers
             .into_iter()
-            .map(|worker| worker.finish(started))
+            .map(|worker| {
+                // In turn: the last `done` read is the slowest process's.
+                worker.finish();
+                started.elapsed()
+            })
             .max()
             .unwrap()
     })
@@ -80,43 +86,6 @@ async fn fleet(shared_failures: bool) -> (u64, Duration) {
     let upstream = mock.requests_received("neonpanel") as u64;
     mock.shutdown().await;
     (upstream, slowest)
-}
-
-struct Worker {
-    child: Child,
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Worker {
-    fn spawn(spec: &str) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--fleet-worker", spec])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ready");
-        Self { child, stdout }
-    }
-
-    fn go(&mut self) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(b"go\n").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// When its last caller was answered, from `started`.
-    fn finish(mut self, started: Instant) -> Duration {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "done");
-        let answered = started.elapsed();
-        assert!(self.child.wait().unwrap().success());
-        answered
-    }
 }
 
 /// One worker process: `{"base": url, "dir": cache dir,

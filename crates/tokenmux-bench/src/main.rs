@@ -14,6 +14,7 @@ mod fleet_row;
 mod herd;
 mod measure;
 mod redis_row;
+mod worker;
 
 use clap::{Parser, ValueEnum};
 

@@ -5,8 +5,7 @@
 //! a single node and on a cluster, against the same processes each with
 //! its own in-memory cache.
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, Command, Stdio};
+use std::io::BufRead as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokenmux_bench_report::{self as report, Measurement};
@@ -22,6 +21,7 @@ use tokenmux_redis_harness::{RedisCluster, RedisServer, ServerOptions, TestPki};
 use tokenmux_store_redis::RedisStoreConfig;
 
 use crate::measure::{Samples, emit};
+use crate::worker::Worker;
 
 const READS_PER_ROUND: usize = 500;
 const PROCESSES: usize = 8;
@@ -114,7 +114,9 @@ pub async fn run(rounds: usize) {
         let before = mock.requests_received("airalo");
         // Each Redis starts empty: the cluster does not hold the single node's token.
         let spec = json!({"base": base, "redis": store}).to_string();
-        let mut workers: Vec<_> = (0..PROCESSES).map(|_| Worker::spawn(&spec)).collect();
+        let mut workers: Vec<_> = (0..PROCESSES)
+            .map(|_| Worker::spawn("--worker", &spec))
+            .collect();
         for worker in &mut workers {
             worker.go();
         }
@@ -131,40 +133,6 @@ pub async fn run(rounds: usize) {
         upstream_memory_each: upstream[2] as u64,
     }));
     mock.shutdown().await;
-}
-
-struct Worker {
-    child: Child,
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Worker {
-    fn spawn(spec: &str) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--worker", spec])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ready");
-        Self { child, stdout }
-    }
-
-    fn go(&mut self) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(b"go\n").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn finish(mut self) {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "done");
-        assert!(self.child.wait().unwrap().success());
-    }
 }
 
 /// One worker process: `{"base": url, "redis": RedisStoreConfig JSON or

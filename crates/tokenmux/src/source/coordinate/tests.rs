@@ -47,6 +47,14 @@ fn layer(script: impl IntoIterator<Item = Answer>) -> Layer {
     }
 }
 
+impl Layer {
+    /// Stores `token` as the first version.
+    async fn store_first(&self, token: AccessToken) {
+        let record = Record::from(token);
+        self.store.put(&self.key, &record, None).await.unwrap();
+    }
+}
+
 /// A fresh token, marked as obtained with `secret`.
 fn stored(text: &str, secret: &str, key: &StoreKey) -> AccessToken {
     AccessToken::new(
@@ -61,11 +69,7 @@ fn stored(text: &str, secret: &str, key: &StoreKey) -> AccessToken {
 async fn a_fresh_stored_token_of_these_credentials_is_adopted_without_a_request() {
     let layer = layer([Answer::Token("fetched", None)]);
     let token = stored("theirs", SECRET, &layer.key);
-    layer
-        .store
-        .put(&layer.key, &Record::from(token.clone()), None)
-        .await
-        .unwrap();
+    layer.store_first(token).await;
     let cached = layer.inner.refresh().await.unwrap();
     assert_eq!(cached.token.secret().expose_secret(), "theirs");
     assert_eq!(layer.endpoint.requests(), 0);
@@ -75,11 +79,7 @@ async fn a_fresh_stored_token_of_these_credentials_is_adopted_without_a_request(
 async fn a_stored_token_of_other_credentials_is_replaced_not_served() {
     let layer = layer([Answer::Token("fetched", None)]);
     let token = stored("another-secrets", "another secret", &layer.key);
-    layer
-        .store
-        .put(&layer.key, &Record::from(token.clone()), None)
-        .await
-        .unwrap();
+    layer.store_first(token).await;
     let cached = layer.inner.refresh().await.unwrap();
     assert_eq!(cached.token.secret().expose_secret(), "fetched");
     assert_eq!(layer.endpoint.requests(), 1);
@@ -113,11 +113,7 @@ async fn a_holder_without_the_lease_waits_for_the_holders_token() {
 async fn a_lost_publish_race_serves_the_winners_token() {
     let layer = layer([Answer::Token("unused", None)]);
     let winners = stored("winners", SECRET, &layer.key);
-    layer
-        .store
-        .put(&layer.key, &Record::from(winners.clone()), None)
-        .await
-        .unwrap();
+    layer.store_first(winners).await;
     // Ours was fetched believing the store empty (expected: None).
     let ours = AccessToken::new("ours", SystemTime::now(), Duration::from_secs(3600));
     let cached = layer.inner.publish(ours, None).await;
@@ -135,11 +131,7 @@ async fn a_stored_refresh_token_is_claimed_in_the_store_before_it_is_presented()
     let expired = AccessToken::new("old", SystemTime::UNIX_EPOCH, Duration::ZERO)
         .with_refresh_token(Some(tokenmux_wire::Secret::new("r1".to_owned())))
         .with_verifier(Some(Arc::new(Verifier::of([SECRET], layer.key.as_str()))));
-    layer
-        .store
-        .put(&layer.key, &Record::from(expired.clone()), None)
-        .await
-        .unwrap();
+    layer.store_first(expired).await;
     let cached = layer.inner.refresh().await.unwrap();
     assert_eq!(cached.token.secret().expose_secret(), "rotated");
     assert_eq!(layer.endpoint.requests(), 1);
