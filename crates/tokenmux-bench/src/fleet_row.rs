@@ -4,7 +4,6 @@
 //! that forgets failures (per-process back-off: each process, once it has
 //! the lease, runs its own retries), in the same run.
 
-use std::io::BufRead as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,7 @@ use tokenmux_bench_report::{self as report, Measurement};
 use tokenmux_mock::{Fault, MockConfig, MockServer};
 
 use crate::measure::emit;
-use crate::worker::Worker;
+use crate::worker::{self, Worker};
 
 const PROCESSES: usize = 20;
 const CALLERS: usize = 100;
@@ -105,9 +104,7 @@ pub async fn worker(spec: &str) {
         .store(store)
         .build()
         .unwrap();
-    println!("ready");
-    let mut go = String::new();
-    std::io::stdin().lock().read_line(&mut go).unwrap();
+    worker::ready_then_wait_for_go();
     let callers: Vec<_> = (0..CALLERS)
         .map(|_| {
             let tokens = tokens.clone();
@@ -117,7 +114,7 @@ pub async fn worker(spec: &str) {
     for caller in callers {
         assert!(caller.await.unwrap(), "the endpoint always fails");
     }
-    println!("done");
+    worker::done();
 }
 
 /// The baseline's store: the file store, with every failure dropped on

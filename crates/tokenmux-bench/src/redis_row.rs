@@ -5,7 +5,6 @@
 //! a single node and on a cluster, against the same processes each with
 //! its own in-memory cache.
 
-use std::io::BufRead as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokenmux_bench_report::{self as report, Measurement};
@@ -21,7 +20,7 @@ use tokenmux_redis_harness::{RedisCluster, RedisServer, ServerOptions, TestPki};
 use tokenmux_store_redis::RedisStoreConfig;
 
 use crate::measure::{Samples, emit};
-use crate::worker::Worker;
+use crate::worker::{self, Worker};
 
 const READS_PER_ROUND: usize = 500;
 const PROCESSES: usize = 8;
@@ -152,9 +151,7 @@ pub async fn worker(spec: &str) {
         .store(store)
         .build()
         .unwrap();
-    println!("ready");
-    let mut go = String::new();
-    std::io::stdin().lock().read_line(&mut go).unwrap();
+    worker::ready_then_wait_for_go();
     let callers: Vec<_> = (0..100)
         .map(|_| {
             let tokens = tokens.clone();
@@ -164,5 +161,5 @@ pub async fn worker(spec: &str) {
     for caller in callers {
         caller.await.unwrap();
     }
-    println!("done");
+    worker::done();
 }

@@ -42,3 +42,15 @@ impl Worker {
         assert!(self.child.wait().unwrap().success());
     }
 }
+
+/// In the worker: says it is ready, and waits for `go`.
+pub fn ready_then_wait_for_go() {
+    println!("ready");
+    let mut go = String::new();
+    std::io::stdin().lock().read_line(&mut go).unwrap();
+}
+
+/// In the worker: says its callers are done.
+pub fn done() {
+    println!("done");
+}
