@@ -98,12 +98,21 @@ async fn against_flood(
         run.stdout,
         run.stderr
     );
-    std::thread::sleep(Duration::from_millis(300));
-    let sent = std::fs::read_to_string(&tally)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.parse().ok())
-        .collect();
+    // The fake tallies once its send fails, after the CLI has gone: on a
+    // loaded machine that can take a while, so wait for it (bounded).
+    let read_tally = || -> Vec<u64> {
+        std::fs::read_to_string(&tally)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.parse().ok())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut sent = read_tally();
+    while sent.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        sent = read_tally();
+    }
     (run.stderr, peak, sent)
 }
 
