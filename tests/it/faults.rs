@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use tokenmux::{AccessToken, Credentials, Error, ManualClock, RetryPolicy, TokenSource};
-use tokenmux_mock::{DEFAULT_USERNAME, Fault, MockConfig, MockServer};
+use tokenmux::{AccessToken, Error, ManualClock, RetryPolicy, TokenSource};
+use tokenmux_mock::{Fault, MockConfig, MockServer};
 
 use crate::support::{
-    ID, ResettingProxy, api_refusing_once, credentials_for, issues_refresh_tokens, provider,
-    providers, success_body_raw, token_part_required,
+    ResettingProxy, api_refusing_once, issues_refresh_tokens, provider, providers,
+    success_body_raw, token_part_required,
 };
 
 /// The mock's token lifetime, and how far into it the cached token is
@@ -61,15 +61,8 @@ impl Rig {
 
     pub(crate) fn source(&self) -> TokenSource {
         let kind = self.provider;
-        let credentials = match credentials_for(kind) {
-            Credentials::Password { .. } => Credentials::password(
-                ID,
-                self.client_secret.as_str(),
-                DEFAULT_USERNAME,
-                self.password.as_str(),
-            ),
-            _ => Credentials::client(ID, self.client_secret.as_str()),
-        };
+        let credentials =
+            crate::support::credentials_with(kind, &self.client_secret, &self.password);
         let base = self.proxy.url(&self.mock.base_url(self.provider));
         TokenSource::builder(provider(kind, base.as_str()))
             .credentials(credentials)

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokenmux::{Credentials, Error, ManualClock, RetryPolicy, TokenSource};
+use tokenmux::{Error, ManualClock, RetryPolicy, TokenSource};
 use tokenmux_mock::{Fault, Grant, MockConfig, MockServer};
 
-use crate::support::{ID, credentials_for, issues_refresh_tokens, provider, providers};
+use crate::support::{credentials_for, issues_refresh_tokens, provider, providers};
 
 const RETRY: RetryPolicy = RetryPolicy {
     max_attempts: 3,
@@ -145,12 +145,8 @@ async fn every_provider_retries_transient_errors_honouring_retry_after() {
 async fn every_provider_refuses_wrong_credentials_without_retrying() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     for name in providers() {
-        let wrong = match credentials_for(name) {
-            Credentials::Password {
-                username, password, ..
-            } => Credentials::password(ID, "wrong-secret", username, password),
-            Credentials::Client { .. } => Credentials::client(ID, "wrong-secret"),
-        };
+        let wrong =
+            crate::support::credentials_with(name, "wrong-secret", tokenmux_mock::DEFAULT_PASSWORD);
         let tokens = TokenSource::builder(provider(name, mock.base_url(name)))
             .credentials(wrong)
             .retry_policy(RETRY)

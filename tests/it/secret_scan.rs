@@ -33,12 +33,7 @@ fn mock_config() -> MockConfig {
 }
 
 fn credentials(kind: &'static str, secret: &str, password: &str) -> Credentials {
-    match crate::support::credentials_for(kind) {
-        Credentials::Password { .. } => {
-            Credentials::password(ID, secret, DEFAULT_USERNAME, password)
-        }
-        Credentials::Client { .. } => Credentials::client(ID, secret),
-    }
+    crate::support::credentials_with(kind, secret, password)
 }
 
 /// Everything that was shown, logged or stored, by where it was.
@@ -157,9 +152,9 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
         server.revoke_refresh_tokens();
         clock.advance(Duration::from_secs(3600));
         // The endpoint echoes what this source sent it.
-        let sent = match credentials(kind, CLIENT_SECRET, PASSWORD) {
-            Credentials::Password { .. } => format!("{CLIENT_SECRET} {PASSWORD}"),
-            Credentials::Client { .. } => CLIENT_SECRET.to_owned(),
+        let sent = match credentials(kind, CLIENT_SECRET, PASSWORD).username() {
+            Some(_) => format!("{CLIENT_SECRET} {PASSWORD}"),
+            None => CLIENT_SECRET.to_owned(),
         };
         let echo = format!(r#"{{"access_token": 5, "echo": "{sent}"}}"#);
         for status in [200, 400, 401, 403, 422, 429, 500, 503] {

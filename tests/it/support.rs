@@ -107,16 +107,27 @@ pub fn provider(name: &str, base_url: impl Into<String>) -> tokenmux::Provider {
 /// The mock's credentials in the shape the provider's primary grant needs
 /// (a username and password too when its spec asks for them).
 pub fn credentials_for(name: &str) -> tokenmux::Credentials {
-    match named(name).spec().needs_resource_owner() {
-        true => tokenmux::Credentials::password(
-            ID,
-            SECRET,
-            tokenmux_mock::DEFAULT_USERNAME,
-            tokenmux_mock::DEFAULT_PASSWORD,
-        ),
-        false => tokenmux::Credentials::client(ID, SECRET),
-    }
+    credentials_with(name, SECRET, tokenmux_mock::DEFAULT_PASSWORD)
 }
+
+/// The credentials `name`'s spec needs, with this client secret and (for
+/// a password grant) this password; a value for each required parameter.
+pub fn credentials_with(name: &str, secret: &str, password: &str) -> tokenmux::Credentials {
+    let spec = named(name).spec();
+    let credentials = match spec.needs_resource_owner() {
+        true => {
+            tokenmux::Credentials::password(ID, secret, tokenmux_mock::DEFAULT_USERNAME, password)
+        }
+        false => tokenmux::Credentials::client(ID, secret),
+    };
+    spec.parameters()
+        .iter()
+        .filter(|p| p.required)
+        .fold(credentials, |c, p| c.with_param(p.name, TEST_PARAMETER))
+}
+
+/// The value tests give a required parameter.
+pub const TEST_PARAMETER: &str = "test-parameter";
 
 /// Whether the provider's spec issues refresh tokens.
 pub fn issues_refresh_tokens(name: &str) -> bool {

@@ -72,11 +72,21 @@ async fn time(samples: &mut Vec<Duration>, exchange: impl Future<Output = String
     assert!(!token.is_empty());
 }
 
+/// The value both clients send for a required parameter.
+const BENCH_PARAMETER: &str = "bench";
+
 async fn with_tokenmux(provider: &Provider, client: &reqwest::Client) -> String {
     let credentials = match provider.spec().needs_resource_owner() {
         true => Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD),
         false => Credentials::client(ID, SECRET),
     };
+    // A value for each required parameter, as `by_hand` sends.
+    let credentials = provider
+        .spec()
+        .parameters()
+        .iter()
+        .filter(|p| p.required)
+        .fold(credentials, |c, p| c.with_param(p.name, BENCH_PARAMETER));
     let tokens = TokenSource::builder(provider.clone())
         .credentials(credentials)
         .http_client(client.clone())
@@ -105,6 +115,11 @@ async fn by_hand(spec: &EndpointSpec, base: &str, client: &reqwest::Client) -> S
             FieldValue::Credential(CredentialRole::ClientSecret) => SECRET,
             FieldValue::Credential(CredentialRole::Username) => DEFAULT_USERNAME,
             FieldValue::Credential(_) => DEFAULT_PASSWORD,
+            FieldValue::Parameter(p) => match (p.default, p.required) {
+                (Some(default), _) => default,
+                (None, true) => BENCH_PARAMETER,
+                (None, false) => continue,
+            },
         };
         tokenmux::endpoint::set_pointer(&mut body, field.pointer, json!(value));
         pairs.push((field.pointer.trim_start_matches('/').to_owned(), value));

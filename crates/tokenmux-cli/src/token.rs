@@ -83,6 +83,12 @@ async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
             given.join(", ")
         )));
     }
+    if !args.params.is_empty() {
+        return Err(Failure::usage(format!(
+            "--param is for a source given by flags (--provider) or a one-source file; \
+             source `{name}`'s parameters are its `params:` in the config file"
+        )));
+    }
     if !args.no_agent
         && let Some(token) = from_agent(name, args).await?
     {
@@ -164,6 +170,10 @@ async fn run_config(
     if args.server.is_some() {
         config.server = args.server.clone();
         config.base_url = None;
+    }
+    for (param, value) in &args.params {
+        let value = tokenmux_config::ParamValue::Inline(value.clone());
+        config.params.0.insert(param.clone(), value);
     }
     config.sandbox |= args.sandbox;
     config.allow_insecure_http |= args.allow_insecure_http;

@@ -19,6 +19,7 @@
 mod credentials;
 mod identity;
 mod locate;
+mod params;
 mod parse;
 mod policy;
 mod problem;
@@ -34,6 +35,7 @@ use serde::Deserialize;
 pub use credentials::CredentialsConfig;
 pub use identity::FileIdentity;
 pub use locate::{LoadError, load_named, locate};
+pub use params::{ParamSource, ParamValue, ParamsConfig};
 use parse::{parse_toml, parse_yaml, too_deep};
 pub use policy::{RefreshConfig, RetryConfig};
 pub use problem::ConfigProblem;

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use tokenmux::{ConfigError, Error, Provider, RefreshPolicy, TokenSource, TokenSourceBuilder};
 
 use crate::problem::ConfigProblem;
-use crate::{CredentialsConfig, RefreshConfig, RetryConfig, StoreConfig};
+use crate::{CredentialsConfig, ParamsConfig, RefreshConfig, RetryConfig, StoreConfig};
 
 /// A token source described in configuration (YAML, TOML, JSON, … through
 /// serde), for applications that pick the provider at run time.
@@ -44,6 +44,11 @@ pub struct SourceConfig {
     /// builder.
     #[serde(default)]
     pub credentials: Option<CredentialsConfig>,
+    /// Values of the spec's parameters (`scope`, `audience`, …; see
+    /// `specs/README.md`), each inline or, for a secret one, `{env: NAME}`
+    /// or `{file: PATH}`. Each value partitions the token cache.
+    #[serde(default)]
+    pub params: ParamsConfig,
     /// Where tokens are kept; default: in this process's memory.
     #[serde(default)]
     pub store: Option<StoreConfig>,
@@ -115,6 +120,14 @@ impl SourceConfig {
         if let Some(store) = &self.store {
             builder = builder.store(store.open()?);
         }
+        let params = self.params.resolve_at("params").map_err(|problems| {
+            // One error for the builder; `problems()` lists each.
+            let first = &problems[0];
+            Error::from(ConfigError::new(&first.path, &first.message))
+        })?;
+        for (name, value) in params.iter() {
+            builder = builder.param(name, value.clone());
+        }
         Ok(match &self.credentials {
             Some(credentials) => builder.credentials(credentials.resolve(needs_owner)?),
             None => builder,
@@ -171,6 +184,9 @@ impl SourceConfig {
                 }
             },
         };
+        if let Err(found) = self.params.resolve_at(&format!("{at}.params")) {
+            problems.extend(found);
+        }
         if let Some(provider) = &provider
             && let Err(error) = self.refresh_policy(provider).check()
         {
@@ -194,7 +210,8 @@ impl SourceConfig {
                 .into_builder()
                 .and_then(|builder| builder.credentials(credentials).check())
         {
-            // What only the builder checks: the base URL's scheme and host.
+            // What only the builder checks: the base URL's scheme and host,
+            // and the parameters against the spec (at `params.NAME`).
             problems.push(problem(at, "base_url", &error));
         }
         problems

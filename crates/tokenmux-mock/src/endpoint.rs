@@ -85,7 +85,12 @@ pub(crate) async fn token(
         Err((condition, message)) => return error(spec, condition, &message),
     };
     let text = |pointer: &str| fields.pointer(pointer).and_then(Value::as_str);
-    for field in grant.fields {
+    // Every field is required but a parameter the spec makes optional.
+    let required = |value: FieldValue| match value {
+        FieldValue::Parameter(parameter) => parameter.required,
+        FieldValue::Credential(_) | FieldValue::Constant(_) => true,
+    };
+    for field in grant.fields.iter().filter(|f| required(f.value)) {
         if text(field.pointer).is_none_or(str::is_empty) {
             let name = field.pointer.rsplit('/').next().unwrap_or_default();
             let message = format!("The {} field is required.", name.replace('_', " "));
@@ -162,7 +167,7 @@ fn select_grant<'g>(
             .iter()
             .filter_map(|f| match f.value {
                 FieldValue::Constant(value) => Some((f.pointer, value)),
-                FieldValue::Credential(_) => None,
+                FieldValue::Credential(_) | FieldValue::Parameter(_) => None,
             })
             .collect::<Vec<_>>()
     };

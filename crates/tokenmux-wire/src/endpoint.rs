@@ -11,7 +11,7 @@ use std::pin::Pin;
 
 use progenitor_client::{Error as ClientError, ResponseValue};
 
-use crate::{BasicEncoding, ClientConfig, OperationWire, Secret, Server};
+use crate::{BasicEncoding, ClientConfig, OperationWire, Parameters, Secret, Server};
 
 /// A boxed future, so that [`TokenEndpoint`] can be used as `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -44,6 +44,8 @@ pub struct TokenRequest<'a> {
     pub config: ClientConfig,
     /// The credentials to fill the request with.
     pub credentials: GrantCredentials<'a>,
+    /// The values of the spec's parameters chosen for this source.
+    pub parameters: &'a Parameters,
     /// The grant.
     pub grant: Grant<'a>,
 }
@@ -155,6 +157,24 @@ pub enum FieldValue {
     Credential(CredentialRole),
     /// A constant: the one value of a single-value `enum` (`grant_type`).
     Constant(&'static str),
+    /// A value chosen per source (`x-tokenmux-parameter`).
+    Parameter(ParameterSpec),
+}
+
+/// A request value the user chooses per source (`x-tokenmux-parameter`),
+/// such as a `scope` or an `audience`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParameterSpec {
+    /// Its name in config files (`params:`), `--param` and `.param()`.
+    pub name: &'static str,
+    /// Whether a request needs a value (the property is `required`, and
+    /// has no `default`).
+    pub required: bool,
+    /// The spec's `default`, sent when no value is chosen.
+    pub default: Option<&'static str>,
+    /// Whether it is a secret (`format: password`): kept out of store
+    /// keys, logs and errors like any credential.
+    pub secret: bool,
 }
 
 /// One field of a grant's request body.
@@ -184,7 +204,7 @@ impl GrantSpec {
     pub fn body_roles(&self) -> impl Iterator<Item = CredentialRole> + '_ {
         self.fields.iter().filter_map(|field| match field.value {
             FieldValue::Credential(role) => Some(role),
-            FieldValue::Constant(_) => None,
+            FieldValue::Constant(_) | FieldValue::Parameter(_) => None,
         })
     }
 }
@@ -307,6 +327,20 @@ impl EndpointSpec {
         self.primary_roles()
             .iter()
             .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password))
+    }
+
+    /// The parameters any grant takes, each once (as the first grant
+    /// naming it describes it), in spec order.
+    pub fn parameters(&self) -> Vec<ParameterSpec> {
+        let mut found: Vec<ParameterSpec> = Vec::new();
+        for field in self.grants.iter().flat_map(|grant| grant.fields) {
+            if let FieldValue::Parameter(parameter) = field.value
+                && !found.iter().any(|seen| seen.name == parameter.name)
+            {
+                found.push(parameter);
+            }
+        }
+        found
     }
 
     /// The server the spec lists first.

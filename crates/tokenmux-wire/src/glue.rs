@@ -34,6 +34,7 @@ use crate::{BasicAuth, ClientAuth, ClientConfig};
 /// let request = TokenRequest {
 ///     http: &reqwest::Client::new(), base_url: "http://127.0.0.1:1", config: ClientConfig::default(),
 ///     credentials: GrantCredentials { client_id: "me", client_secret: &secret, username: None, password: None },
+///     parameters: &Parameters::new(),
 ///     grant: Grant::Primary,
 /// };
 /// let (body, _config) = request_body::<serde_json::Value>(&SPEC, GrantKind::Primary, &request).unwrap();
@@ -59,14 +60,30 @@ pub fn request_body<T: DeserializeOwned>(
                     role.name()
                 ))
             })?,
+            FieldValue::Parameter(parameter) => match request.parameters.get(parameter.name) {
+                Some(value) => value.expose_secret(),
+                None => match (parameter.default, parameter.required) {
+                    (Some(default), _) => default,
+                    (None, false) => continue,
+                    (None, true) => {
+                        return Err(ClientError::InvalidRequest(format!(
+                            "{} needs the parameter `{}` (at {} of the request body); \
+                                 give it in `params:`, with --param {0}=VALUE or .param()",
+                            spec.name, parameter.name, field.pointer
+                        )));
+                    }
+                },
+            },
         };
         set_pointer(&mut body, field.pointer, Value::String(value.to_owned()));
     }
-    // Never serde's message: it could quote a credential.
-    let typed = serde_json::from_value(body).map_err(|_| {
+    // Never serde's message: it could quote a credential. Name the field
+    // instead (serde's path, which holds no value).
+    let typed = serde_path_to_error::deserialize(body).map_err(|error| {
         ClientError::InvalidRequest(format!(
-            "{}: the credentials do not fit the spec's request schema",
-            spec.name
+            "{}: the request body does not fit the spec's request schema at `{}`",
+            spec.name,
+            error.path()
         ))
     })?;
     let mut config = request.config.clone();
@@ -262,5 +279,109 @@ impl ErrorDetails {
             code: text(&["error", "code"]),
             message: text(&["error_description", "message", "detail", "title"]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        BasicEncoding, BodyEncoding, GrantCredentials, GrantSpec, OperationWire, ParameterSpec,
+        Parameters, RequestField, Secret,
+    };
+
+    static FIELDS: [RequestField; 2] = [
+        RequestField {
+            pointer: "/client_secret",
+            value: FieldValue::Credential(CredentialRole::ClientSecret),
+        },
+        RequestField {
+            pointer: "/scope",
+            value: FieldValue::Parameter(ParameterSpec {
+                name: "scope",
+                required: true,
+                default: None,
+                secret: false,
+            }),
+        },
+    ];
+    static GRANTS: [GrantSpec; 1] = [GrantSpec {
+        kind: GrantKind::Primary,
+        path: "/token",
+        wire: OperationWire {
+            operation_id: "t",
+            method: "t",
+            body: BodyEncoding::Json,
+            content_type: None,
+            accept: None,
+            auth: ClientAuth::None,
+        },
+        fields: &FIELDS,
+    }];
+    static SPEC: EndpointSpec = EndpointSpec {
+        name: "t",
+        title: "t",
+        servers: &[],
+        grants: &GRANTS,
+        basic_encoding: BasicEncoding::AsDocumented,
+        token: TokenFields {
+            access_token: "/a",
+            token_type: None,
+            expires_in: None,
+            refresh_token: None,
+        },
+        error: ErrorFields {
+            code: &[],
+            message: &[],
+        },
+        errors: &[],
+        max_lifetime_secs: None,
+        success_example: None,
+    };
+
+    /// A generated body type that takes the secret as a number: no value fits.
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Typed {
+        client_secret: u32,
+        scope: String,
+    }
+
+    fn body<T: DeserializeOwned>(parameters: &Parameters) -> Result<T, String> {
+        let http = reqwest::Client::new();
+        let secret = Secret::new("s3cret-value");
+        let request = TokenRequest {
+            http: &http,
+            base_url: "http://127.0.0.1:1",
+            config: ClientConfig::default(),
+            credentials: GrantCredentials {
+                client_id: "id",
+                client_secret: &secret,
+                username: None,
+                password: None,
+            },
+            parameters,
+            grant: Grant::Primary,
+        };
+        request_body::<T>(&SPEC, GrantKind::Primary, &request)
+            .map(|(body, _)| body)
+            .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn errors_name_the_parameter_or_field_and_never_a_value() {
+        let error = body::<Value>(&Parameters::new()).unwrap_err();
+        assert!(
+            error.contains("needs the parameter `scope` (at /scope"),
+            "{error}"
+        );
+        let scoped = Parameters::new().with("scope", "read");
+        assert_eq!(
+            body::<Value>(&scoped).unwrap(),
+            serde_json::json!({"client_secret": "s3cret-value", "scope": "read"})
+        );
+        let error = body::<Typed>(&scoped).err().unwrap();
+        assert!(error.contains("at `client_secret`"), "{error}");
+        assert!(!error.contains("s3cret-value"), "{error}");
     }
 }

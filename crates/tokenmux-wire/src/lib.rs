@@ -19,6 +19,7 @@ mod hooks;
 mod macros;
 pub mod net;
 mod operation;
+mod parameters;
 pub mod scrub;
 mod secret;
 mod strict_json;
@@ -27,7 +28,7 @@ pub use config::{BasicAuth, BasicEncoding, ClientConfig, DEFAULT_MAX_RESPONSE_BY
 pub use endpoint::{
     BoxFuture, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails,
     ErrorFields, ErrorResponse, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued,
-    RequestField, TokenEndpoint, TokenFields, TokenRequest,
+    ParameterSpec, RequestField, TokenEndpoint, TokenFields, TokenRequest,
 };
 pub use glue::{decode_issued, issued_response, map_error, request_body, set_pointer};
 pub use hooks::{
@@ -35,6 +36,7 @@ pub use hooks::{
     inspect_response, prepare_request,
 };
 pub use operation::{BodyEncoding, ClientAuth, OperationWire, Server};
+pub use parameters::Parameters;
 /// The generated clients' response and error types, re-exported for
 /// hand-written [`TokenEndpoint`] implementations.
 pub use progenitor_client::{Error as ClientError, ResponseValue};

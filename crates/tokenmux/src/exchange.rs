@@ -24,7 +24,7 @@ impl Exchange<'_> {
     pub(crate) async fn request(&self, grant: Grant<'_>) -> Result<Issued, Error> {
         let scrub = Scrubber::new(
             self.credentials.client_id(),
-            self.credentials.secrets(),
+            self.credentials.secrets(self.provider.spec()),
             grant,
         );
         let endpoint = self.provider.endpoint();
@@ -38,6 +38,7 @@ impl Exchange<'_> {
                 username: self.credentials.username(),
                 password: self.credentials.user_password(),
             },
+            parameters: self.credentials.params(),
             grant,
         };
         ok(endpoint.request(request).await, endpoint, &scrub)

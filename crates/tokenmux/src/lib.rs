@@ -138,6 +138,7 @@ mod lease_guard;
 #[cfg(feature = "middleware")]
 mod middleware;
 mod observe;
+mod parameters;
 mod policy;
 mod provider;
 mod rotation;
@@ -186,6 +187,7 @@ pub mod endpoint {
         BasicEncoding, BodyEncoding, BoxFuture, ClientAuth, ClientError, CredentialRole,
         EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails, ErrorFields, ErrorResponse,
         FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued, OperationWire,
-        RequestField, ResponseValue, Server, TokenEndpoint, TokenFields, TokenRequest, set_pointer,
+        ParameterSpec, Parameters, RequestField, ResponseValue, Server, TokenEndpoint, TokenFields,
+        TokenRequest, set_pointer,
     };
 }

@@ -214,8 +214,9 @@ impl Provider {
     }
 
     /// The key under which a store keeps the token `credentials` get
-    /// here: this provider's name and base URL, the client id and (for a
-    /// password grant) the username. Never a secret.
+    /// here: this provider's name and base URL, the client id, (for a
+    /// password grant) the username, and the value of each parameter the
+    /// spec does not mark secret. Never a secret.
     ///
     /// ```
     /// use tokenmux::{Credentials, Provider};
@@ -224,12 +225,27 @@ impl Provider {
     /// assert_eq!(key.as_str(), "airalo|https://partners-api.airalo.com|id-1");
     /// ```
     pub fn store_key(&self, credentials: &crate::Credentials) -> crate::StoreKey {
-        crate::StoreKey::from_parts(
+        let key = crate::StoreKey::from_parts(
             self.name(),
             self.base_url(),
             credentials.client_id(),
             credentials.username(),
-        )
+        );
+        // Parameters partition the key (two scope sets, two tokens); a
+        // secret one is left out here and checked by the verifier instead.
+        let secret = |name: &str| {
+            self.spec()
+                .parameters()
+                .iter()
+                .any(|p| p.name == name && p.secret)
+        };
+        credentials
+            .params()
+            .iter()
+            .filter(|(name, _)| !secret(name))
+            .fold(key, |key, (name, value)| {
+                key.with_parameter(name, value.expose_secret())
+            })
     }
 
     /// The base URL, without a trailing slash.

@@ -17,6 +17,21 @@ pub enum FieldValue {
     Credential(&'static str),
     /// A single-value enum.
     Constant(String),
+    /// `x-tokenmux-parameter`: a value chosen per source.
+    Parameter(Parameter),
+}
+
+/// A parameter as generated code describes it (`tokenmux_wire::ParameterSpec`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parameter {
+    /// Its name.
+    pub name: String,
+    /// Required, with no default.
+    pub required: bool,
+    /// The spec's `default`.
+    pub default: Option<String>,
+    /// `format: password`.
+    pub secret: bool,
 }
 
 /// One grant: which operation, which body type, which fields.
@@ -61,6 +76,7 @@ pub struct Description {
 
 pub(crate) const CREDENTIAL: &str = "x-tokenmux-credential";
 pub(crate) const GRANT: &str = "x-tokenmux-grant";
+pub(crate) const PARAMETER: &str = "x-tokenmux-parameter";
 const TOKEN: &str = "x-tokenmux-token";
 const ERROR: &str = "x-tokenmux-error";
 const ERRORS: &str = "x-tokenmux-errors";
@@ -243,6 +259,24 @@ fn condition(value: &Value) -> Result<&'static str, SpecProblem> {
     })
 }
 
+/// A parameter's name: what config keys and `--param` spell.
+pub(crate) fn parameter_name(value: &Value) -> Result<String, SpecProblem> {
+    match value.as_str() {
+        Some(name)
+            if !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') =>
+        {
+            Ok(name.to_owned())
+        }
+        _ => Err(problem!(
+            "{PARAMETER}: {value} is not a name (letters, digits, `_`, `-`, `.`; at most 64)"
+        )),
+    }
+}
+
 pub(crate) fn role(value: &Value) -> Result<&'static str, SpecProblem> {
     Ok(match value.as_str() {
         Some("client_id") => "ClientId",
@@ -355,6 +389,56 @@ mod tests {
             password.errors[1],
             (401, vec!["InvalidClient"], Some("application/json".into()))
         );
+    }
+
+    #[test]
+    fn parameters_are_read_with_their_requirement_default_and_secrecy() {
+        let root = crate::codegen::regen::workspace_root();
+        let api = spec::SpecFile::new(&root.join("xtask/fixtures"), "scoped")
+            .load()
+            .unwrap();
+        let scoped = describe(&api).unwrap();
+        let parameters: Vec<_> = scoped.grants[0]
+            .fields
+            .iter()
+            .filter_map(|(pointer, value)| match value {
+                FieldValue::Parameter(p) => Some((pointer.as_str(), p.clone())),
+                _ => None,
+            })
+            .collect();
+        let parameter = |name: &str, required, default: Option<&str>, secret| Parameter {
+            name: name.into(),
+            required,
+            default: default.map(Into::into),
+            secret,
+        };
+        assert_eq!(
+            parameters,
+            [
+                ("/scope", parameter("scope", true, None, false)),
+                ("/audience", parameter("audience", false, None, false)),
+                ("/tenant_key", parameter("tenant_key", false, None, true)),
+                ("/region", parameter("region", false, Some("eu"), false)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_parameter_marker_is_named() {
+        let error = error_for(|t| {
+            t.replace(
+                "x-tokenmux-credential: username",
+                "x-tokenmux-parameter: \"user name\"",
+            )
+        });
+        assert!(error.contains("\"user name\" is not a name"), "{error}");
+        let error = error_for(|t| {
+            t.replace(
+                "x-tokenmux-credential: username",
+                "x-tokenmux-parameter: user\n          default: 5",
+            )
+        });
+        assert!(error.contains("its default 5 is not a string"), "{error}");
     }
 
     fn error_for(edit: impl Fn(String) -> String) -> String {

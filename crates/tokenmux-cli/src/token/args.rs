@@ -13,6 +13,14 @@ fn provider_names() -> PossibleValuesParser {
     PossibleValuesParser::new(Provider::all().iter().map(|provider| provider.name()))
 }
 
+/// `--param NAME=VALUE`: split at the first `=`; the value may hold more.
+fn name_value(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err("expected NAME=VALUE, e.g. --param scope=read".to_owned()),
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum Format {
     /// The token alone.
@@ -100,4 +108,9 @@ pub(crate) struct TokenArgs {
     /// Password, for the password provider (prefer the environment).
     #[arg(long, env = "TOKENMUX_PASSWORD", hide_env_values = true)]
     pub(super) password: Option<String>,
+    /// A value of one of the provider's parameters (its spec's
+    /// `x-tokenmux-parameter`: a scope, an audience), over the config
+    /// file's `params:`. Repeatable: --param scope=read --param audience=api.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = name_value)]
+    pub(super) params: Vec<(String, String)>,
 }

@@ -22,6 +22,7 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
         base_url: None,
         sandbox: false,
         credentials: None,
+        params: Default::default(),
         store: None,
         allow_insecure_http: false,
         refresh: None,

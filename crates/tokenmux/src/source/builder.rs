@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
+use tokenmux_wire::{DEFAULT_MAX_RESPONSE_BYTES, Parameters, Secret};
 
 use super::Inner;
 use crate::fetch::Fetcher;
@@ -20,6 +20,7 @@ pub struct TokenSourceBuilder {
     provider: Provider,
     name: Option<String>,
     credentials: Option<Credentials>,
+    params: Parameters,
     refresh: Option<RefreshPolicy>,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
@@ -39,6 +40,7 @@ impl TokenSourceBuilder {
             provider,
             name: None,
             credentials: None,
+            params: Parameters::new(),
             refresh: None,
             retry: RetryPolicy::default(),
             clock: Arc::new(SystemClock),
@@ -102,6 +104,27 @@ impl TokenSourceBuilder {
     /// The credentials (required).
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
+        self
+    }
+
+    /// Sets the spec's parameter `name` (`x-tokenmux-parameter`: a `scope`,
+    /// an `audience`) to `value` for this source, over any value the
+    /// credentials carry. Each value partitions the store key, so two
+    /// sources asking for two scope sets hold two tokens; a parameter the
+    /// spec marks secret is handled like any secret.
+    ///
+    /// ```
+    /// use tokenmux::{Credentials, Provider, TokenSource};
+    ///
+    /// let builder = TokenSource::builder(Provider::neonpanel())
+    ///     .credentials(Credentials::client("id", "secret"))
+    ///     .param("scope", "read");
+    /// // NeonPanel's spec names no parameter: the error says which it got.
+    /// let error = builder.check().unwrap_err().to_string();
+    /// assert!(error.contains("params.scope: the neonpanel provider has no parameter"), "{error}");
+    /// ```
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<Secret>) -> Self {
+        self.params.insert(name, value);
         self
     }
 
@@ -193,10 +216,8 @@ impl TokenSourceBuilder {
     /// assert!(plain.check().is_err()); // plain http to a host that is not loopback
     /// ```
     pub fn check(&self) -> Result<(), Error> {
-        let credentials = self
-            .credentials
-            .as_ref()
-            .ok_or_else(|| ConfigError::new("credentials", "no credentials given"))?;
+        let credentials = self.chosen_credentials()?;
+        let credentials = &credentials;
         // An empty value would be sent and refused upstream (a failed
         // login, counted against the account): refuse it here.
         for (what, value) in [
@@ -233,7 +254,8 @@ impl TokenSourceBuilder {
             .into());
         }
         check_base_url(self.provider.base_url(), self.allow_insecure_http)?;
-        if spec.needs_resource_owner() && !matches!(credentials, Credentials::Password { .. }) {
+        crate::parameters::check(spec, credentials.params())?;
+        if spec.needs_resource_owner() && credentials.username().is_none() {
             return Err(ConfigError::new(
                 "credentials",
                 format!(
@@ -252,6 +274,15 @@ impl TokenSourceBuilder {
         Ok(())
     }
 
+    /// The credentials given, with the parameters set by [`param`](Self::param).
+    fn chosen_credentials(&self) -> Result<Credentials, ConfigError> {
+        let credentials = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| ConfigError::new("credentials", "no credentials given"))?;
+        Ok(credentials.clone().with_params(&self.params))
+    }
+
     /// The refresh policy given, else the one the provider's document
     /// advises (Airalo: refresh daily).
     fn chosen_refresh(&self) -> RefreshPolicy {
@@ -265,9 +296,7 @@ impl TokenSourceBuilder {
         self.check()?;
         let refresh = self.chosen_refresh();
         let spec = self.provider.spec();
-        let credentials = self
-            .credentials
-            .ok_or_else(|| ConfigError::new("credentials", "no credentials given"))?;
+        let credentials = self.chosen_credentials()?;
         let http = match self.http {
             Some(http) => http,
             None => self

@@ -200,7 +200,9 @@ impl Inner {
     pub(super) fn verifier(&self) -> &Arc<Verifier> {
         self.verifier.get_or_init(|| {
             Arc::new(Verifier::of(
-                self.fetcher.credentials().secrets(),
+                self.fetcher
+                    .credentials()
+                    .secrets(self.fetcher.provider().spec()),
                 self.key.as_str(),
             ))
         })

@@ -8,7 +8,10 @@ use openapiv3::{
 };
 use serde_json::Value;
 
-use super::{CREDENTIAL, FieldValue, GRANT, GrantDesc, grant_kind, role, type_name};
+use super::{
+    CREDENTIAL, FieldValue, GRANT, GrantDesc, PARAMETER, Parameter, grant_kind, parameter_name,
+    role, type_name,
+};
 
 /// The response's JSON media type (`application/json` or `…+json`).
 fn json_media(response: &Response) -> Option<&MediaType> {
@@ -159,6 +162,14 @@ impl Walker<'_> {
                 out.push((here, FieldValue::Credential(role(value)?)));
                 continue;
             }
+            let marker = property_extension_or(property, PARAMETER);
+            if let Some(value) = marker {
+                out.push((
+                    here,
+                    FieldValue::Parameter(parameter(name, value, property, object)?),
+                ));
+                continue;
+            }
             match &property.schema_kind {
                 SchemaKind::Type(Type::String(string))
                     if object.required.contains(name) && string.enumeration.len() == 1 =>
@@ -276,6 +287,49 @@ fn property_extension<'a>(property: &'a ReferenceOr<Box<Schema>>, name: &str) ->
         ReferenceOr::Item(schema) => schema.schema_data.extensions.get(name),
         ReferenceOr::Reference { .. } => None,
     }
+}
+
+fn property_extension_or<'a>(property: &'a Schema, name: &str) -> Option<&'a Value> {
+    property.schema_data.extensions.get(name)
+}
+
+/// The parameter a property marked `x-tokenmux-parameter` is: required
+/// when the object requires it and gives no `default`; secret when it is
+/// `format: password`.
+fn parameter(
+    property_name: &str,
+    marker: &Value,
+    property: &Schema,
+    object: &openapiv3::ObjectType,
+) -> Result<Parameter, SpecProblem> {
+    let name = parameter_name(marker)?;
+    let SchemaKind::Type(Type::String(string)) = &property.schema_kind else {
+        return Err(problem!(
+            "{PARAMETER} `{name}`: `{property_name}` must be a string"
+        ));
+    };
+    let default = match &property.schema_data.default {
+        None => None,
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(other) => {
+            return Err(problem!(
+                "{PARAMETER} `{name}`: its default {other} is not a string"
+            ));
+        }
+    };
+    let secret = matches!(
+        &string.format,
+        openapiv3::VariantOrUnknownOrEmpty::Unknown(format) if format == "password"
+    ) || matches!(
+        &string.format,
+        openapiv3::VariantOrUnknownOrEmpty::Item(openapiv3::StringFormat::Password)
+    );
+    Ok(Parameter {
+        required: object.required.iter().any(|r| r == property_name) && default.is_none(),
+        name,
+        default,
+        secret,
+    })
 }
 
 fn unbox(schema: &ReferenceOr<Box<Schema>>) -> ReferenceOr<Schema> {

@@ -47,6 +47,17 @@ pub fn endpoint(
                     quote!(tokenmux_wire::FieldValue::Credential(tokenmux_wire::CredentialRole::#role))
                 }
                 FieldValue::Constant(text) => quote!(tokenmux_wire::FieldValue::Constant(#text)),
+                FieldValue::Parameter(parameter) => {
+                    let (name, required, secret) =
+                        (&parameter.name, parameter.required, parameter.secret);
+                    let default = option_str(parameter.default.as_deref());
+                    quote!(tokenmux_wire::FieldValue::Parameter(tokenmux_wire::ParameterSpec {
+                        name: #name,
+                        required: #required,
+                        default: #default,
+                        secret: #secret,
+                    }))
+                }
             };
             quote!(tokenmux_wire::RequestField { pointer: #pointer, value: #value })
         });
