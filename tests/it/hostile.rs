@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use tokenmux::{Credentials, Error, Provider, RefreshPolicy, RetryPolicy, TokenSource};
-use tokenmux_mock::{DEFAULT_USERNAME, Fault, MockConfig, MockServer};
+use tokenmux_mock::{Fault, MockConfig, MockServer};
 
 use crate::support::{
     Echo, ID, SECRET, Thief, echo_server, leaks, provider, providers, tls_redirector,
@@ -17,10 +17,7 @@ use crate::support::{
 const PASSWORD: &str = "hostile-PASSWORD-9f3e";
 
 fn credentials(kind: &'static str) -> Credentials {
-    match kind {
-        "password" => Credentials::password(ID, SECRET, DEFAULT_USERNAME, PASSWORD),
-        _ => Credentials::client(ID, SECRET),
-    }
+    crate::support::credentials_with(kind, SECRET, PASSWORD)
 }
 
 fn source(kind: &'static str, base: &str) -> TokenSource {

@@ -21,6 +21,7 @@ mod hostile;
 mod lifecycle;
 mod mock;
 mod observe;
+mod parameters;
 mod redis;
 mod redis_cluster;
 mod redis_hostile;

@@ -2,27 +2,48 @@
 //! `cargo xtask regen` is all a new provider takes.
 //!
 //! In a scratch copy of the tracked files (a git repository, so that every
-//! change shows), it adds `xtask/fixtures/acme.yaml` (a standard RFC 6749
-//! §4.4 endpoint: form body, Basic client authentication, lowercase
-//! `bearer`, no refresh token) as `specs/acme.yaml`, runs `cargo xtask
-//! regen`, and with no other edit:
+//! change shows), it adds each fixture of `xtask/fixtures/` as a spec:
+//! - `acme.yaml`: a standard RFC 6749 §4.4 endpoint (form body, Basic
+//!   client authentication, lowercase `bearer`, no refresh token);
+//! - `scoped.yaml`: a vendor-shaped JSON endpoint with per-source
+//!   parameters (a required `scope`, a secret `tenant_key`, a defaulted
+//!   `region`).
+//!
+//! It runs `cargo xtask regen`, and with no other edit:
 //! - checks that regen wrote only generated files;
-//! - gets a token with `tokenmux token --provider acme` from `tokenmux mock`,
-//!   and again through a config file that selects it;
+//! - gets a token of each with `tokenmux token --provider NAME` (and
+//!   `--param` where it needs one) from `tokenmux mock`, and again through
+//!   a config file that selects it (with `params:`);
 //! - runs the whole test suite (`cargo xtask test`, the README's test
 //!   command) in the copy, where the generic lifecycle tests, the fault
-//!   matrix and every test that lists providers take in the new one.
+//!   matrix, every test that lists providers and the parameter tests take
+//!   in the new ones.
 //!
-//! Then it removes the spec, regenerates, and checks the tree is clean.
+//! Then it removes the specs, regenerates, and checks the tree is clean.
 
 use crate::task_error::TaskError;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 
-const NAME: &str = "acme";
+/// A fixture spec, and the parameter values a source of it needs.
+struct Fixture {
+    name: &'static str,
+    params: &'static [(&'static str, &'static str)],
+}
 
-/// Files regen may write for a new spec; anything else changed is a failure.
+const FIXTURES: [Fixture; 2] = [
+    Fixture {
+        name: "acme",
+        params: &[],
+    },
+    Fixture {
+        name: "scoped",
+        params: &[("scope", "orders:read")],
+    },
+];
+
+/// Files regen may write for the new specs; anything else changed is a failure.
 fn generated(path: &str) -> bool {
     path == "Cargo.toml"
         || path == "Cargo.lock"
@@ -30,8 +51,10 @@ fn generated(path: &str) -> bool {
         || path == "crates/tokenmux/src/generated.rs"
         || path == "crates/tokenmux-registry/Cargo.toml"
         || path == "crates/tokenmux-registry/src/lib.rs"
-        || path == format!("specs/{NAME}.yaml")
-        || path.starts_with(&format!("crates/tokenmux-{NAME}/"))
+        || FIXTURES.iter().any(|fixture| {
+            path == format!("specs/{}.yaml", fixture.name)
+                || path.starts_with(&format!("crates/tokenmux-{}/", fixture.name))
+        })
 }
 
 /// Runs the check; `target` is the cargo target directory to build in.
@@ -44,11 +67,14 @@ pub fn run(root: &Path, target: &Path) -> Result<ExitCode, TaskError> {
     git(dir, &["commit", "--quiet", "--message", "scratch"])?;
     println!("new-provider-check: scratch copy at {}", dir.display());
 
-    std::fs::copy(
-        root.join("xtask/fixtures/acme.yaml"),
-        dir.join(format!("specs/{NAME}.yaml")),
-    )
-    .map_err(|e| TaskError::io(format!("specs/{NAME}.yaml"), e))?;
+    for fixture in &FIXTURES {
+        let spec = format!("specs/{}.yaml", fixture.name);
+        std::fs::copy(
+            root.join(format!("xtask/fixtures/{}.yaml", fixture.name)),
+            dir.join(&spec),
+        )
+        .map_err(|e| TaskError::io(&spec, e))?;
+    }
     cargo(dir, target, &["xtask", "regen"])?;
     let changed = changed_files(dir)?;
     let hand_edits: Vec<&String> = changed.iter().filter(|p| !generated(p)).collect();
@@ -66,52 +92,40 @@ pub fn run(root: &Path, target: &Path) -> Result<ExitCode, TaskError> {
     cargo(dir, target, &["build", "--quiet", "-p", "tokenmux-cli"])?;
     let cli = target.join("debug/tokenmux");
     let mut mock = MockProcess::start(&cli)?;
-    let base = format!("{}/{NAME}", mock.url);
-    let from_flags = cli_token(&cli, &["--provider", NAME, "--base-url", &base])?;
-    let config = dir.join("acme-config.yaml");
-    std::fs::write(
-        &config,
-        format!("provider: {NAME}\nbase_url: {base}\nstore: {{kind: memory}}\n"),
-    )
-    .map_err(|e| TaskError::io(&config, e))?;
-    let config_arg = config.display().to_string();
-    let from_config = cli_token(&cli, &["--config", &config_arg])?;
-    mock.stop();
-    for (how, token) in [("--provider", &from_flags), ("a config file", &from_config)] {
-        if !token.starts_with(&format!("mock-{NAME}-access-")) {
-            return Err(TaskError::Check(format!(
-                "tokenmux token through {how} printed no {NAME} token"
-            )));
-        }
-        println!("new-provider-check: a token through {how}");
+    for fixture in &FIXTURES {
+        tokens_of(&cli, &mock.url, dir, fixture)?;
     }
+    mock.stop();
 
-    // The whole test suite (the README's test command), with the fifth
-    // provider in the workspace. Tests that list providers read them from
+    // The whole test suite (the README's test command), with the new
+    // providers in the workspace. Tests that list providers read them from
     // `Provider::all()`; TOKENMUX_EXPECT_PROVIDER makes the generic ones
-    // fail when the new provider is not among them. --no-fail-fast: every
+    // fail when a new provider is not among them. --no-fail-fast: every
     // test that still assumes the committed specs is reported, not only
     // the first.
+    let expected = FIXTURES.map(|fixture| fixture.name).join(",");
     succeed(
         cargo_command(dir, target)
-            .env("TOKENMUX_EXPECT_PROVIDER", NAME)
+            .env("TOKENMUX_EXPECT_PROVIDER", &expected)
             .args(["xtask", "test", "--no-fail-fast"]),
         "the whole test suite with the new provider",
     )?;
-    println!("new-provider-check: the whole test suite passes with {NAME}");
+    println!("new-provider-check: the whole test suite passes with {expected}");
 
-    std::fs::remove_file(dir.join(format!("specs/{NAME}.yaml")))
-        .map_err(|e| TaskError::io(format!("specs/{NAME}.yaml"), e))?;
+    for fixture in &FIXTURES {
+        let spec = format!("specs/{}.yaml", fixture.name);
+        std::fs::remove_file(dir.join(&spec)).map_err(|e| TaskError::io(&spec, e))?;
+    }
     cargo(dir, target, &["xtask", "regen"])?;
     // A second resolve drops the removed crate from Cargo.lock.
     cargo(dir, target, &["xtask", "regen", "--check"])?;
     let left = changed_files(dir)?;
     if !left.is_empty() {
         return Err(TaskError::Check(format!(
-            "removing the spec left changes: {left:?}"
+            "removing the specs left changes: {left:?}"
         )));
     }
-    println!("new-provider-check: spec removed, tree clean; 0 hand edits");
+    println!("new-provider-check: specs removed, tree clean; 0 hand edits");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -161,7 +175,7 @@ fn changed_files(dir: &Path) -> Result<Vec<String>, TaskError> {
     Ok(String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| line.get(3..))
-        .filter(|path| !path.ends_with("acme-config.yaml"))
+        .filter(|path| !path.ends_with("-config.yaml"))
         .map(str::to_owned)
         .collect())
 }
@@ -178,6 +192,46 @@ fn cargo(dir: &Path, target: &Path, args: &[&str]) -> Result<(), TaskError> {
         cargo_command(dir, target).args(args),
         &format!("cargo {}", args.join(" ")),
     )
+}
+
+/// A token of `fixture` from the mock at `mock_url`, through flags and
+/// through a config file written in `dir`.
+fn tokens_of(cli: &Path, mock_url: &str, dir: &Path, fixture: &Fixture) -> Result<(), TaskError> {
+    let name = fixture.name;
+    let base = format!("{mock_url}/{name}");
+    let params: Vec<String> = fixture
+        .params
+        .iter()
+        .flat_map(|(param, value)| ["--param".to_owned(), format!("{param}={value}")])
+        .collect();
+    let mut flags = vec!["--provider", name, "--base-url", &base];
+    flags.extend(params.iter().map(String::as_str));
+    let from_flags = cli_token(cli, &flags)?;
+    let config = dir.join(format!("{name}-config.yaml"));
+    let params: Vec<String> = fixture
+        .params
+        .iter()
+        .map(|(param, value)| format!("{param}: \"{value}\""))
+        .collect();
+    std::fs::write(
+        &config,
+        format!(
+            "provider: {name}\nbase_url: {base}\nparams: {{{}}}\nstore: {{kind: memory}}\n",
+            params.join(", ")
+        ),
+    )
+    .map_err(|e| TaskError::io(&config, e))?;
+    let config_arg = config.display().to_string();
+    let from_config = cli_token(cli, &["--config", &config_arg])?;
+    for (how, token) in [("--provider", &from_flags), ("a config file", &from_config)] {
+        if !token.starts_with(&format!("mock-{name}-access-")) {
+            return Err(TaskError::Check(format!(
+                "tokenmux token through {how} printed no {name} token"
+            )));
+        }
+        println!("new-provider-check: a {name} token through {how}");
+    }
+    Ok(())
 }
 
 fn cli_token(cli: &Path, args: &[&str]) -> Result<String, TaskError> {

@@ -9,6 +9,7 @@
 //! | a flat body sent as other than JSON, a url-encoded form or multipart (what Laravel-style servers read: Airalo's Node SDK sends JSON, its Python SDK a form, its document multipart) | 415 |
 //! | a constant (`grant_type`) with another value | `unsupported_grant_type` / `invalid_request` |
 //! | a required field missing or empty | `invalid_request` |
+//! | a parameter (`x-tokenmux-parameter`) whose value starts with `invalid` | `invalid_scope` |
 //! | wrong Basic or body client credentials | `invalid_client` |
 //! | wrong username or password, unknown or used refresh token | `invalid_grant` |
 //!
@@ -96,6 +97,16 @@ pub(crate) async fn token(
             let message = format!("The {} field is required.", name.replace('_', " "));
             return error(spec, ErrorCondition::InvalidRequest, &message);
         }
+    }
+    // A way for tests to meet a refused parameter value.
+    if let Some(name) = grant.fields.iter().find_map(|f| match f.value {
+        FieldValue::Parameter(p) if text(f.pointer).is_some_and(|v| v.starts_with("invalid")) => {
+            Some(p.name)
+        }
+        _ => None,
+    }) {
+        let message = format!("The requested {name} is invalid.");
+        return error(spec, ErrorCondition::InvalidScope, &message);
     }
     let role = |role: CredentialRole| {
         grant

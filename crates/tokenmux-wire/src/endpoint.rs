@@ -244,6 +244,10 @@ pub enum ErrorCondition {
     InvalidGrant,
     /// The grant type is not supported.
     UnsupportedGrantType,
+    /// The requested scope is invalid, unknown or beyond what was granted.
+    InvalidScope,
+    /// The client may not use this grant type.
+    UnauthorizedClient,
 }
 
 impl ErrorCondition {
@@ -254,6 +258,8 @@ impl ErrorCondition {
             ErrorCondition::InvalidClient => "invalid_client",
             ErrorCondition::InvalidGrant => "invalid_grant",
             ErrorCondition::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCondition::InvalidScope => "invalid_scope",
+            ErrorCondition::UnauthorizedClient => "unauthorized_client",
         }
     }
 

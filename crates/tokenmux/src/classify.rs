@@ -210,6 +210,13 @@ pub(crate) fn by_status(
             // RFC 9110 §10.2.3: meaningful on 503 (and redirects).
             retry_after: retry_after.filter(|_| status == StatusCode::SERVICE_UNAVAILABLE),
         },
+        400 | 401 | 403 | 422 if code.as_deref().is_some_and(is_request_mistake) => {
+            Error::RequestRefused {
+                status,
+                code,
+                message,
+            }
+        }
         400 | 401 | 403 | 422 => Error::CredentialsRejected {
             status,
             code,
@@ -221,6 +228,15 @@ pub(crate) fn by_status(
         },
         _ => Error::UnexpectedStatus { status, message },
     }
+}
+
+/// RFC 6749 §5.2 codes that point at the request (a parameter, the
+/// config, the spec), not at the credentials.
+fn is_request_mistake(code: &str) -> bool {
+    matches!(
+        code,
+        "invalid_request" | "unsupported_grant_type" | "invalid_scope"
+    )
 }
 
 /// `error`/`error_description`, `code`/`message`/`detail`, or JSON:API
@@ -282,6 +298,33 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_mistake_is_not_a_rejection_of_the_credentials() {
+        let at = |status: u16, code: &str| {
+            by_status(
+                StatusCode::from_u16(status).unwrap(),
+                None,
+                Some(code.to_owned()),
+                None,
+            )
+        };
+        for code in ["invalid_request", "unsupported_grant_type", "invalid_scope"] {
+            let error = at(400, code);
+            assert!(matches!(error, Error::RequestRefused { .. }), "{error:?}");
+            assert_eq!(error.kind(), crate::ErrorKind::Config);
+            assert_eq!(error.provider_code(), Some(code));
+        }
+        for code in ["invalid_client", "invalid_grant", "unauthorized_client"] {
+            let error = at(401, code);
+            assert!(
+                matches!(error, Error::CredentialsRejected { .. }),
+                "{error:?}"
+            );
+        }
+        let error = at(400, "invalid_scope").to_string();
+        assert!(error.contains("check the source's params"), "{error}");
+    }
 
     #[test]
     fn expires_in_as_a_numeric_string_is_accepted() {

@@ -52,7 +52,9 @@ pub(crate) fn to_share(
         (_, Error::BackingOff { .. } | Error::RefreshAborted) => return None,
         (ErrorKind::Rejected, _) => FailureKind::Rejected,
         (ErrorKind::Transient, _) => FailureKind::Transient,
-        (ErrorKind::Endpoint, _) => FailureKind::Endpoint,
+        // A refused request is the same mistake in every process: held
+        // back like an endpoint that answers wrongly.
+        (ErrorKind::Endpoint, _) | (_, Error::RequestRefused { .. }) => FailureKind::Endpoint,
         (_, _) => return None,
     };
     let failure = SharedFailure::new(kind, error.code(), &error.to_string(), until, in_a_row);

@@ -54,6 +54,23 @@ pub enum Error {
         /// The provider's message.
         message: Option<String>,
     },
+    /// The endpoint refused the request itself, not the credentials
+    /// (RFC 6749 §5.2 `invalid_request`, `unsupported_grant_type`,
+    /// `invalid_scope`): a parameter's value, the source's config or the
+    /// spec does not fit the endpoint. Not retried: fix the config.
+    #[error(
+        "the token endpoint refused the request (HTTP {status}){}; check the source's \
+         params and the provider's spec",
+        describe(code, message)
+    )]
+    RequestRefused {
+        /// HTTP status.
+        status: StatusCode,
+        /// The provider's error code, e.g. `invalid_scope`.
+        code: Option<String>,
+        /// The provider's message.
+        message: Option<String>,
+    },
     /// HTTP 429 after every retry, or at once when its `Retry-After` is
     /// beyond the retry deadline.
     #[error("rate limited by the token endpoint{}", retry_hint(retry_after))]
@@ -155,7 +172,7 @@ impl Error {
     /// What a caller can do about it; see [`ErrorKind`].
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Config(_) => ErrorKind::Config,
+            Error::Config(_) | Error::RequestRefused { .. } => ErrorKind::Config,
             Error::CredentialsRejected { .. } => ErrorKind::Rejected,
             Error::RateLimited { .. }
             | Error::Server { .. }
@@ -189,6 +206,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::CredentialsRejected { .. } => "credentials_rejected",
+            Error::RequestRefused { .. } => "request_refused",
             Error::RateLimited { .. } => "rate_limited",
             Error::Server { .. } => "server_error",
             Error::Redirect { .. } => "redirect",
@@ -226,7 +244,9 @@ impl Error {
     /// The provider's error code, when it sent one.
     pub fn provider_code(&self) -> Option<&str> {
         match self {
-            Error::CredentialsRejected { code, .. } => code.as_deref(),
+            Error::CredentialsRejected { code, .. } | Error::RequestRefused { code, .. } => {
+                code.as_deref()
+            }
             _ => None,
         }
     }

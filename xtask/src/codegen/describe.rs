@@ -250,10 +250,13 @@ fn condition(value: &Value) -> Result<&'static str, SpecProblem> {
         Some("invalid_client") => "InvalidClient",
         Some("invalid_grant") => "InvalidGrant",
         Some("unsupported_grant_type") => "UnsupportedGrantType",
+        Some("invalid_scope") => "InvalidScope",
+        Some("unauthorized_client") => "UnauthorizedClient",
         _ => {
             return Err(problem!(
                 "{ERRORS}: {value} is not an RFC 6749 §5.2 error code \
-                 (invalid_request, invalid_client, invalid_grant, unsupported_grant_type)"
+                 (invalid_request, invalid_client, invalid_grant, unsupported_grant_type, \
+                 invalid_scope, unauthorized_client)"
             ));
         }
     })
