@@ -50,15 +50,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     let provider = Provider::by_name(&args.provider)?.with_base_url(args.base_url.as_str());
-    let credentials = match provider.name() {
-        "password" => Credentials::password(
+    let credentials = match provider.spec().needs_resource_owner() {
+        true => Credentials::password(
             DEFAULT_CLIENT_ID,
             DEFAULT_CLIENT_SECRET,
             DEFAULT_USERNAME,
             DEFAULT_PASSWORD,
         ),
-        _ => Credentials::client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        false => Credentials::client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
     };
+    // A value for each required parameter, as the tests' `credentials_with`.
+    let credentials = provider
+        .spec()
+        .parameters()
+        .iter()
+        .filter(|p| p.required)
+        .fold(credentials, |c, p| c.with_param(p.name, "test-parameter"));
     let config: RedisStoreConfig = serde_json::from_str(&args.redis_config)?;
     let mut store = tokenmux_config::open_redis(&config)?
         .lease_ttl(Duration::from_millis(args.lease_ttl_ms))

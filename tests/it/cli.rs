@@ -121,22 +121,21 @@ async fn every_provider_and_format() {
     for name in server.providers() {
         let base = server.base_url(name);
         let prefix = format!("mock-{name}-access-");
+        let params = crate::support::param_flags(name);
         for format in ["raw", "header", "json"] {
-            let run = tokenmux(
-                &[
-                    "token",
-                    "--provider",
-                    name,
-                    "--base-url",
-                    &base,
-                    "--format",
-                    format,
-                    "--cache",
-                    "memory",
-                ],
-                &CREDENTIALS,
-            )
-            .await;
+            let mut args = vec![
+                "token",
+                "--provider",
+                name,
+                "--base-url",
+                &base,
+                "--format",
+                format,
+                "--cache",
+                "memory",
+            ];
+            args.extend(params.iter().map(String::as_str));
+            let run = tokenmux(&args, &CREDENTIALS).await;
             assert_eq!(run.code, 0, "{name} {format}: {}", run.stderr);
             let out = run.stdout.trim_end();
             match format {

@@ -352,6 +352,8 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
             if fresh {
                 args[8] = fresh_dir.path().to_str().unwrap();
             }
+            let params = crate::support::param_flags(mocked);
+            args.extend(params.iter().map(String::as_str));
             let run = crate::cli::tokenmux(&args, &env).await;
             seen.shown(format!("cli {} stderr", mocked), &run.stderr);
             if run.code == 0 {

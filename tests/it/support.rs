@@ -126,6 +126,18 @@ pub fn credentials_with(name: &str, secret: &str, password: &str) -> tokenmux::C
         .fold(credentials, |c, p| c.with_param(p.name, TEST_PARAMETER))
 }
 
+/// `--param NAME=<TEST_PARAMETER>` for each required parameter of `name`,
+/// as [`credentials_with`] gives them to the library.
+pub fn param_flags(name: &str) -> Vec<String> {
+    named(name)
+        .spec()
+        .parameters()
+        .iter()
+        .filter(|p| p.required)
+        .flat_map(|p| ["--param".to_owned(), format!("{}={TEST_PARAMETER}", p.name)])
+        .collect()
+}
+
 /// The value tests give a required parameter.
 pub const TEST_PARAMETER: &str = "test-parameter";
 
