@@ -184,9 +184,15 @@ impl SourceConfig {
                 }
             },
         };
-        if let Err(found) = self.params.resolve_at(&format!("{at}.params")) {
-            problems.extend(found);
-        }
+        // Read once too (an `{env}` or `{file}` value), and given to the
+        // builder below with the credentials.
+        let params = match self.params.resolve_at(&format!("{at}.params")) {
+            Ok(params) => params,
+            Err(found) => {
+                problems.extend(found);
+                Default::default()
+            }
+        };
         if let Some(provider) = &provider
             && let Err(error) = self.refresh_policy(provider).check()
         {
@@ -202,13 +208,16 @@ impl SourceConfig {
         }
         let unread = SourceConfig {
             credentials: None,
+            params: ParamsConfig::default(),
             ..self.clone()
         };
         if problems.is_empty()
             && let Some(credentials) = credentials
-            && let Err(error) = unread
-                .into_builder()
-                .and_then(|builder| builder.credentials(credentials).check())
+            && let Err(error) = unread.into_builder().and_then(|builder| {
+                builder
+                    .credentials(credentials.with_params(&params))
+                    .check()
+            })
         {
             // What only the builder checks: the base URL's scheme and host,
             // and the parameters against the spec (at `params.NAME`).
