@@ -66,6 +66,35 @@ impl Shared {
     }
 }
 
+/// A module named `$name` with one test per kind of shared store
+/// (`file`, `redis`, `cluster`), each running `$scenario` on it.
+macro_rules! on_each_store {
+    ($name:ident: $scenario:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn file() {
+                $scenario(Shared::File(tempfile::tempdir().unwrap())).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn redis() {
+                if let Some(redis) = RedisServer::start() {
+                    $scenario(Shared::Redis(redis)).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn cluster() {
+                if let Some(cluster) = RedisCluster::start() {
+                    $scenario(Shared::Cluster(cluster)).await;
+                }
+            }
+        }
+    };
+}
+
 /// `tokenmux token` against the mock, on the shared store, with `env`.
 async fn token(mock: &MockServer, shared: &Shared, env: &[(&str, &str)]) -> (Run, Duration) {
     let base = mock.base_url(PROVIDER);
@@ -146,33 +175,12 @@ async fn always_failing(shared: Shared) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_always_failing_endpoint_sees_max_attempts_per_window_from_a_fleet_on_a_file_cache() {
-    always_failing(Shared::File(tempfile::tempdir().unwrap())).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_always_failing_endpoint_sees_max_attempts_per_window_from_a_fleet_on_redis() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    always_failing(Shared::Redis(redis)).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_always_failing_endpoint_sees_max_attempts_per_window_from_a_fleet_on_a_cluster() {
-    let Some(cluster) = RedisCluster::start() else {
-        return;
-    };
-    always_failing(Shared::Cluster(cluster)).await;
-}
+on_each_store!(an_always_failing_endpoint_sees_max_attempts_per_window: always_failing);
 
 /// A 429 with `Retry-After: 5`, whoever asks: for 20 s, 4 workers run
 /// the CLI back to back; the endpoint sees one request per 5 s.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_rate_limit_is_honoured_by_the_whole_fleet() {
+async fn rate_limited(shared: Shared) {
     let mock = failing(Fault::status(429).retry_after("5")).await;
-    let shared = Shared::File(tempfile::tempdir().unwrap());
     let started = Instant::now();
     let until = started + Duration::from_secs(20);
     let watch = async {
@@ -202,7 +210,10 @@ async fn a_rate_limit_is_honoured_by_the_whole_fleet() {
         futures_util::future::join_all((0..4).map(|_| worker()))
     );
     let runs: usize = runs.iter().sum();
-    println!("rate limit, Retry-After 5: {runs} runs in 20 s, requests at {arrivals:.1?}");
+    println!(
+        "rate limit on {}, Retry-After 5: {runs} runs in 20 s, requests at {arrivals:.1?}",
+        shared.name()
+    );
     assert!(
         arrivals.len() <= 5,
         "{} requests in 20 s: {arrivals:?}",
@@ -220,8 +231,7 @@ async fn a_rate_limit_is_honoured_by_the_whole_fleet() {
 /// A process waiting for the lease while its holder fails learns of the
 /// failure from the store within a second, instead of waiting out the
 /// holder's retries and then retrying itself.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_process_waiting_on_a_failing_holder_is_answered_within_a_second() {
+async fn failing_holder(shared: Shared) {
     let slow_failure = Fault {
         delay: Duration::from_secs(2),
         ..Fault::status(503)
@@ -233,7 +243,6 @@ async fn a_process_waiting_on_a_failing_holder_is_answered_within_a_second() {
     for _ in 0..100 {
         mock.inject(PROVIDER, Fault::status(503));
     }
-    let shared = Shared::File(tempfile::tempdir().unwrap());
     let holder = token(&mock, &shared, &CREDENTIALS);
     let waiter = async {
         // The holder's first request is in (it fails 2 s after).
@@ -246,8 +255,9 @@ async fn a_process_waiting_on_a_failing_holder_is_answered_within_a_second() {
     };
     let ((held, holder_took), (waited, after_failure)) = tokio::join!(holder, waiter);
     println!(
-        "failing holder: its waiter answered {after_failure:.2?} after the holder's first failure; \
-         the holder took {holder_took:.1?}"
+        "failing holder on {}: its waiter answered {after_failure:.2?} after the holder's first failure; \
+         the holder took {holder_took:.1?}",
+        shared.name()
     );
     assert!(after_failure < Duration::from_secs(1), "{after_failure:?}");
     assert_eq!(held.code, 4, "{}", held.stderr);
@@ -268,14 +278,10 @@ async fn a_process_waiting_on_a_failing_holder_is_answered_within_a_second() {
 
 /// Rejected credentials: one request per (long) window, fleet-wide; a
 /// changed secret starts fresh.
-#[tokio::test(flavor = "multi_thread")]
-async fn rejected_credentials_are_tried_once_per_window_by_the_fleet() {
+async fn rejected(shared: Shared) {
     let mock = MockServer::start(tokenmux_mock::MockConfig::default())
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().to_owned();
-    let shared = Shared::File(dir);
     let mut wrong = CREDENTIALS.to_vec();
     wrong.retain(|(name, _)| *name != "TOKENMUX_CLIENT_SECRET");
     wrong.push(("TOKENMUX_CLIENT_SECRET", "a-mistyped-secret"));
@@ -290,22 +296,29 @@ async fn rejected_credentials_are_tried_once_per_window_by_the_fleet() {
         1,
         "40 runs with a wrong secret"
     );
-    // The failure kept in the cache names no secret.
-    for entry in std::fs::read_dir(&cache).unwrap() {
-        let text = std::fs::read(entry.unwrap().path()).unwrap();
-        let text = String::from_utf8_lossy(&text);
-        assert!(
-            !text.contains("a-mistyped-secret") && !text.contains(crate::support::SECRET),
-            "{text}"
-        );
+    // The failure kept in a cache file names no secret.
+    if let Shared::File(dir) = &shared {
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let text = std::fs::read(entry.unwrap().path()).unwrap();
+            let text = String::from_utf8_lossy(&text);
+            assert!(
+                !text.contains("a-mistyped-secret") && !text.contains(crate::support::SECRET),
+                "{text}"
+            );
+        }
     }
     let (fixed, _) = token(&mock, &shared, &CREDENTIALS).await;
     assert_eq!(fixed.code, 0, "{}", fixed.stderr);
     assert_eq!(mock.requests_received(PROVIDER), 2);
     println!(
-        "rejected credentials: 40 runs with a wrong secret made 1 request; the right one got a token"
+        "rejected credentials on {}: 40 runs with a wrong secret made 1 request; the right one got a token",
+        shared.name()
     );
 }
+
+on_each_store!(a_rate_limit_is_honoured_by_the_whole_fleet: rate_limited);
+on_each_store!(a_process_waiting_on_a_failing_holder_is_answered_within_a_second: failing_holder);
+on_each_store!(rejected_credentials_are_tried_once_per_window_by_the_fleet: rejected);
 
 /// Two agents (replicas) on one file cache: the second learns of the
 /// first's failure from the store, sends nothing, and answers its clients
