@@ -459,3 +459,37 @@ async fn the_mock_is_strict_about_media_types() {
         400
     );
 }
+
+/// Every provider's token request names tokenmux and its version in its
+/// `User-Agent`, through the facade as through a generated client.
+#[tokio::test]
+async fn token_requests_carry_the_tokenmux_user_agent() {
+    let server = mock().await;
+    let expected = format!("tokenmux/{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(tokenmux_wire::TOKENMUX_USER_AGENT, expected);
+    for name in providers() {
+        tokenmux::TokenSource::builder(provider(name, server.base_url(name)))
+            .credentials(credentials_for(name))
+            .build()
+            .unwrap()
+            .token()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let request = server.requests().last().cloned().unwrap();
+        assert_eq!(
+            request.header("user-agent"),
+            Some(expected.as_str()),
+            "{name}"
+        );
+    }
+    let client =
+        tokenmux_neonpanel::Client::new(&server.base_url("neonpanel"), ClientConfig::default());
+    client
+        .login()
+        .body(neonpanel_request(SECRET))
+        .send()
+        .await
+        .unwrap();
+    let request = server.requests().last().cloned().unwrap();
+    assert_eq!(request.header("user-agent"), Some(expected.as_str()));
+}

@@ -10,7 +10,9 @@
 use bytes::{Bytes, BytesMut};
 use futures_util::TryStreamExt as _;
 use progenitor_client::Error;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, USER_AGENT,
+};
 use reqwest::{Request, Response, ResponseBuilderExt as _};
 
 use crate::{BodyEncoding, ClientAuth, ClientConfig, OperationWire};
@@ -18,6 +20,10 @@ use crate::{BodyEncoding, ClientAuth, ClientConfig, OperationWire};
 /// The header progenitor adds to every request; token endpoints do not
 /// document it, so it is removed.
 const API_VERSION: &str = "api-version";
+
+/// The `User-Agent` of every token request: vendors' logs and support
+/// desks can tell tokenmux's traffic (and its version) from other clients'.
+pub const TOKENMUX_USER_AGENT: &str = concat!("tokenmux/", env!("CARGO_PKG_VERSION"));
 
 /// The complete body of a response, read by [`execute`] within the
 /// configured cap, kept in the response's extensions.
@@ -48,8 +54,8 @@ pub struct AmbiguousJson;
 
 /// Rewrites a request that progenitor built from the lowered spec into the
 /// documented wire format of `operation_id`: exact `Content-Type` and
-/// `Accept`, a real multipart body, Basic client authentication, and no
-/// `api-version` header.
+/// `Accept`, a real multipart body, Basic client authentication, a
+/// [`TOKENMUX_USER_AGENT`], and no `api-version` header.
 pub async fn prepare_request<E>(
     request: &mut Request,
     operations: &[OperationWire],
@@ -64,6 +70,7 @@ pub async fn prepare_request<E>(
         })?;
     let headers = request.headers_mut();
     headers.remove(API_VERSION);
+    headers.insert(USER_AGENT, HeaderValue::from_static(TOKENMUX_USER_AGENT));
     if let Some(accept) = wire.accept {
         headers.insert(ACCEPT, HeaderValue::from_static(accept));
     }

@@ -32,8 +32,8 @@ pub use endpoint::{
 };
 pub use glue::{decode_issued, issued_response, map_error, request_body, set_pointer};
 pub use hooks::{
-    AmbiguousJson, BodyLimitExceeded, BufferedBody, RedirectFollowed, buffered_body, execute,
-    inspect_response, prepare_request,
+    AmbiguousJson, BodyLimitExceeded, BufferedBody, RedirectFollowed, TOKENMUX_USER_AGENT,
+    buffered_body, execute, inspect_response, prepare_request,
 };
 pub use operation::{BodyEncoding, ClientAuth, OperationWire, Server};
 pub use parameters::Parameters;
