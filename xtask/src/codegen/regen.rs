@@ -75,24 +75,52 @@ pub fn regen(
     for spec in &specs {
         let name = spec.crate_name();
         let api = spec.load()?;
-        let expected = generate(spec, api.clone())?;
-        let path = generated_path(root, spec);
-        let current = std::fs::read_to_string(&path).ok();
-        if current.as_deref() == Some(expected.as_str()) {
+        let generated = generate(spec, api.clone())?;
+        let crate_dir = root.join("crates").join(spec.crate_name());
+        // The generated code, and the manifest that names what it needs.
+        let files = [
+            (generated_path(root, spec), generated.code),
+            (
+                crate_dir.join("Cargo.toml"),
+                scaffold::manifest(spec, &api, generated.crates),
+            ),
+        ];
+        let out_of_date: Vec<_> = files
+            .iter()
+            .filter_map(|(path, expected)| {
+                let current = std::fs::read_to_string(path).ok();
+                (current.as_deref() != Some(expected.as_str())).then_some((path, expected, current))
+            })
+            .collect();
+        if out_of_date.is_empty() {
             outcomes.push((name, Outcome::Fresh));
             continue;
         }
         if check {
-            stale.push(stale_report(spec, current.as_deref(), &expected));
+            for (path, expected, current) in out_of_date {
+                let shown = path
+                    .strip_prefix(root)
+                    .unwrap_or(path)
+                    .display()
+                    .to_string();
+                stale.push(diff_report(
+                    &shown,
+                    &spec.display_path,
+                    current.as_deref(),
+                    expected,
+                ));
+            }
             continue;
         }
-        let crate_dir = root.join("crates").join(spec.crate_name());
-        let write_error = |source| GenError::Write {
-            path: path.display().to_string(),
-            source,
+        let write_error = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| GenError::Write { path, source }
         };
-        let scaffolded = scaffold::ensure(&crate_dir, spec, &api).map_err(write_error)?;
-        std::fs::write(&path, &expected).map_err(write_error)?;
+        let scaffolded =
+            scaffold::ensure(&crate_dir, spec, &api).map_err(write_error(&crate_dir))?;
+        for (path, expected, _) in out_of_date {
+            std::fs::write(path, expected).map_err(write_error(path))?;
+        }
         outcomes.push((name, Outcome::Written { scaffolded }));
     }
     // The facade's registry and manifests follow every spec, always.
@@ -181,11 +209,6 @@ fn orphans(root: &Path, specs: &[(SpecFile, openapiv3::OpenAPI)]) -> Vec<PathBuf
         .collect();
     found.sort();
     found
-}
-
-fn stale_report(spec: &SpecFile, current: Option<&str>, expected: &str) -> String {
-    let target = format!("crates/{}/src/generated.rs", spec.crate_name());
-    diff_report(&target, &spec.display_path, current, expected)
 }
 
 fn diff_report(target: &str, from: &str, current: Option<&str>, expected: &str) -> String {
@@ -306,5 +329,51 @@ mod tests {
             regen(root.path(), &["nope".to_owned()], true),
             Err(GenError::UnknownProvider { .. })
         ));
+    }
+
+    /// A `format: date-time` field makes the manifest depend on chrono
+    /// (the generated code names `::chrono`), and `--check` notices a
+    /// manifest that lost it.
+    #[test]
+    fn a_date_time_field_gets_chrono_into_the_manifest() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("specs")).unwrap();
+        let spec =
+            std::fs::read_to_string(workspace_root().join("xtask/fixtures/scoped.yaml")).unwrap();
+        assert!(spec.contains("format: date-time"));
+        std::fs::write(root.path().join("specs/scoped.yaml"), &spec).unwrap();
+        regen(root.path(), &[], false).unwrap();
+        let krate = root.path().join("crates/tokenmux-scoped");
+        let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+        let generated = std::fs::read_to_string(krate.join("src/generated.rs")).unwrap();
+        assert!(generated.contains("::chrono::DateTime"));
+        assert!(
+            manifest.contains("\nchrono = { version = \"0.4\""),
+            "{manifest}"
+        );
+        assert!(!manifest.contains("uuid"), "{manifest}");
+
+        std::fs::write(
+            krate.join("Cargo.toml"),
+            manifest.replace("chrono = ", "# chrono = "),
+        )
+        .unwrap();
+        let error = regen(root.path(), &[], true).unwrap_err().to_string();
+        assert!(
+            error.contains("crates/tokenmux-scoped/Cargo.toml is stale"),
+            "{error}"
+        );
+        regen(root.path(), &[], false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(krate.join("Cargo.toml")).unwrap(),
+            manifest
+        );
+        // The hand-owned lib.rs is written once and then left alone.
+        std::fs::write(krate.join("src/lib.rs"), "// mine\n").unwrap();
+        regen(root.path(), &[], false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(krate.join("src/lib.rs")).unwrap(),
+            "// mine\n"
+        );
     }
 }
