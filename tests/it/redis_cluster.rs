@@ -90,7 +90,11 @@ async fn every_script_stays_in_one_slot_on_every_master() {
         .iter()
         .map(|s| s.replace("redis://", "redis://tokenmux:tokenmux-acl-pw@"))
         .collect();
-    let restricted = RedisStore::cluster(&seeds).unwrap().wait_for_replicas(1);
+    // 2 s like `store()`: `WAIT` may take 1 s on a loaded machine.
+    let restricted = RedisStore::cluster(&seeds)
+        .unwrap()
+        .timeout(Duration::from_secs(2))
+        .wait_for_replicas(1);
     for n in 100..106 {
         let key = key(n);
         assert_eq!(

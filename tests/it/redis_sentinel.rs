@@ -16,8 +16,12 @@ async fn a_sentinel_failover_fails_no_call_and_reuses_no_refresh_token() {
     let Some(mut sentinels) = RedisSentinels::start() else {
         return;
     };
+    // The workers' 1 s Redis timeout, so that `WAIT` for the replica may
+    // take 500 ms: on a loaded machine the default 250 ms is not enough
+    // for this setup write (the failover, not latency, is under test).
     let store = RedisStore::sentinel(MASTER_NAME, sentinels.urls())
         .unwrap()
+        .timeout(Duration::from_secs(1))
         .wait_for_replicas(1);
     // A write reaches the master the sentinels name, and its replica.
     let key = Provider::neonpanel().store_key(&Credentials::client("s", "s"));
