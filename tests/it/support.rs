@@ -59,7 +59,7 @@ pub fn success_body_raw(name: &str, fields: &str) -> (&'static str, String) {
     for (oauth, pointer) in [
         ("access_token", Some(token.access_token)),
         ("token_type", token.token_type),
-        ("expires_in", token.expires_in),
+        ("expires_in", token.expiry.map(|e| e.pointer)),
         ("refresh_token", token.refresh_token),
     ] {
         if let Some(key) = pointer.and_then(|p| p.rsplit('/').next()) {

@@ -697,8 +697,12 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
     token: tokenmux_wire::TokenFields {
         access_token: "/data/access_token",
         token_type: Some("/data/token_type"),
-        expires_in: Some("/data/expires_in"),
+        expiry: Some(tokenmux_wire::Expiry {
+            pointer: "/data/expires_in",
+            form: tokenmux_wire::ExpiryForm::InSeconds,
+        }),
         refresh_token: None,
+        token_types: &[],
     },
     error: tokenmux_wire::ErrorFields {
         code: &[],

@@ -893,8 +893,12 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
     token: tokenmux_wire::TokenFields {
         access_token: "/data/attributes/access",
         token_type: Some("/data/attributes/token_type"),
-        expires_in: Some("/data/attributes/expires_in"),
+        expiry: Some(tokenmux_wire::Expiry {
+            pointer: "/data/attributes/expires_in",
+            form: tokenmux_wire::ExpiryForm::InSeconds,
+        }),
         refresh_token: None,
+        token_types: &[],
     },
     error: tokenmux_wire::ErrorFields {
         code: &["/errors/0/code"],

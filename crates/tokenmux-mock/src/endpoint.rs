@@ -18,6 +18,7 @@
 //! and message where the spec's `x-tokenmux-error` pointers put them.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -25,8 +26,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use tokenmux_wire::{
-    BasicEncoding, ClientAuth, CredentialRole, EndpointSpec, ErrorCondition, FieldValue, GrantKind,
-    GrantSpec, set_pointer,
+    BasicEncoding, ClientAuth, CredentialRole, EndpointSpec, ErrorCondition, ExpiryForm,
+    FieldValue, GrantKind, GrantSpec, set_pointer,
 };
 
 use crate::state::{Grant, RefreshOutcome, State, accepts, media_type, reply};
@@ -144,7 +145,7 @@ pub(crate) async fn token(
     }
     let issues_refresh = spec.token.refresh_token.is_some();
     let (access, refresh) = match (grant.kind, role(CredentialRole::RefreshToken)) {
-        (GrantKind::Refresh, Some(presented)) => match state.rotate(spec.name, presented) {
+        (GrantKind::Refresh, Some(presented)) => match state.rotate(spec, presented) {
             RefreshOutcome::Rotated { access, refresh } => (access, Some(refresh)),
             RefreshOutcome::Invalid => {
                 return error(
@@ -161,7 +162,7 @@ pub(crate) async fn token(
             } else {
                 Grant::ClientCredentials
             };
-            state.issue(spec.name, kind, issues_refresh)
+            state.issue(spec, kind, issues_refresh)
         }
     };
     success(spec, accept, &state, &access, refresh.as_deref())
@@ -334,8 +335,10 @@ fn success(
         .unwrap_or_else(|| json!({}));
     let token = &spec.token;
     set_pointer(&mut body, token.access_token, json!(access));
-    if let Some(pointer) = token.expires_in {
-        set_pointer(&mut body, pointer, json!(state.expires_in()));
+    if let Some(expiry) = token.expiry {
+        let sent = body.pointer(expiry.pointer);
+        let value = expiry_value(expiry.form, sent, state.expires_in());
+        set_pointer(&mut body, expiry.pointer, value);
     }
     if let Some(pointer) = token.token_type
         && body.pointer(pointer).is_none_or(|v| !v.is_string())
@@ -348,6 +351,27 @@ fn success(
         _ => {}
     }
     reply(StatusCode::OK, media, body)
+}
+
+/// The token's lifetime written in the spec's form; an absolute time as
+/// an RFC 3339 string where the spec's example has a string there, else as
+/// epoch seconds.
+fn expiry_value(form: ExpiryForm, example: Option<&Value>, seconds: u64) -> Value {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let at = now + Duration::from_secs(seconds);
+    match form {
+        ExpiryForm::InSeconds => json!(seconds),
+        ExpiryForm::InMilliseconds => json!(seconds * 1000),
+        ExpiryForm::AtMilliseconds => json!(at.as_millis() as u64),
+        ExpiryForm::At if example.is_some_and(Value::is_string) => {
+            let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH
+                + chrono::TimeDelta::seconds(at.as_secs() as i64);
+            json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        }
+        ExpiryForm::At => json!(at.as_secs()),
+    }
 }
 
 fn remove_pointer(body: &mut Value, pointer: &str) {
@@ -377,4 +401,36 @@ pub(crate) fn error(spec: &EndpointSpec, condition: ErrorCondition, message: &st
     }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     reply(status, media.unwrap_or("application/json"), body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expiry_is_written_in_the_specs_form() {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let value = |form, example: Option<Value>| expiry_value(form, example.as_ref(), 600);
+        assert_eq!(value(ExpiryForm::InSeconds, None), json!(600));
+        assert_eq!(value(ExpiryForm::InMilliseconds, None), json!(600_000));
+        let at = value(ExpiryForm::At, Some(json!(0))).as_u64().unwrap();
+        assert!((now + 599..=now + 601).contains(&at), "{at}");
+        let ms = value(ExpiryForm::AtMilliseconds, None).as_u64().unwrap();
+        assert!((now * 1000 + 599_000..=now * 1000 + 601_000).contains(&ms));
+        // An RFC 3339 string where the example has one, read back by the
+        // client's own parser.
+        let text = value(ExpiryForm::At, Some(json!("2026-12-01T09:30:00Z")));
+        assert!(text.as_str().unwrap().ends_with('Z'), "{text}");
+        let Ok(Some(tokenmux_wire::Expires::At(read))) = ExpiryForm::At.read(&text) else {
+            panic!("{text}");
+        };
+        let read = read
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!((now + 599..=now + 601).contains(&read), "{read}");
+    }
 }

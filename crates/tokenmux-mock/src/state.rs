@@ -2,7 +2,11 @@
 
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokenmux_wire::EndpointSpec;
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -337,11 +341,12 @@ impl State {
     /// Issues an access token (and, when the spec issues them, a refresh token).
     pub(crate) fn issue(
         &self,
-        provider: &str,
+        spec: &EndpointSpec,
         grant: Grant,
         with_refresh: bool,
     ) -> (String, Option<String>) {
-        let access = random_token(provider, "access");
+        let provider = spec.name;
+        let access = self.access_token(spec);
         let refresh = with_refresh.then(|| random_token(provider, "refresh"));
         let mut inner = self.lock();
         *inner
@@ -361,8 +366,9 @@ impl State {
 
     /// Uses up a refresh token and issues new tokens, atomically: two
     /// concurrent uses of one token cannot both succeed.
-    pub(crate) fn rotate(&self, provider: &str, presented: &str) -> RefreshOutcome {
-        let access = random_token(provider, "access");
+    pub(crate) fn rotate(&self, spec: &EndpointSpec, presented: &str) -> RefreshOutcome {
+        let provider = spec.name;
+        let access = self.access_token(spec);
         let refresh = random_token(provider, "refresh");
         let mut inner = self.lock();
         let revoke_family = self.config.revoke_family_on_reuse;
@@ -397,6 +403,28 @@ impl State {
 
     pub(crate) fn expires_in(&self) -> u64 {
         self.config.token_lifetime.as_secs()
+    }
+
+    /// A new access token. Where the spec's answer carries no expiry, it
+    /// is a JWT whose `exp` says when it expires, as issuers that leave
+    /// `expires_in` out do (unsigned: `alg: none`, for clients to time
+    /// their refresh, not to trust).
+    fn access_token(&self, spec: &EndpointSpec) -> String {
+        let token = random_token(spec.name, "access");
+        if spec.token.expiry.is_some() {
+            return token;
+        }
+        let exp = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            + self.expires_in();
+        let part = |json: serde_json::Value| URL_SAFE_NO_PAD.encode(json.to_string());
+        format!(
+            "{}.{}.",
+            part(serde_json::json!({"alg": "none", "typ": "JWT"})),
+            part(serde_json::json!({"exp": exp, "jti": token})),
+        )
     }
 }
 

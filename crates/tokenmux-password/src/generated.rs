@@ -743,8 +743,12 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
     token: tokenmux_wire::TokenFields {
         access_token: "/access_token",
         token_type: Some("/token_type"),
-        expires_in: Some("/expires_in"),
+        expiry: Some(tokenmux_wire::Expiry {
+            pointer: "/expires_in",
+            form: tokenmux_wire::ExpiryForm::InSeconds,
+        }),
         refresh_token: Some("/refresh_token"),
+        token_types: &[],
     },
     error: tokenmux_wire::ErrorFields {
         code: &["/error"],

@@ -11,7 +11,9 @@ use std::pin::Pin;
 
 use progenitor_client::{Error as ClientError, ResponseValue};
 
-use crate::{BasicEncoding, ClientConfig, OperationWire, Parameters, Secret, Server};
+use crate::{
+    BasicEncoding, ClientConfig, Expires, Expiry, OperationWire, Parameters, Secret, Server,
+};
 
 /// A boxed future, so that [`TokenEndpoint`] can be used as `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -89,8 +91,8 @@ pub struct Issued {
     pub access_token: Secret,
     /// The token type, if sent.
     pub token_type: Option<String>,
-    /// The lifetime in seconds, if sent.
-    pub expires_in: Option<f64>,
+    /// When it expires, if sent: a lifetime or an absolute time.
+    pub expires: Option<Expires>,
     /// A refresh token, if sent.
     pub refresh_token: Option<Secret>,
 }
@@ -217,10 +219,14 @@ pub struct TokenFields {
     pub access_token: &'static str,
     /// The token type.
     pub token_type: Option<&'static str>,
-    /// The lifetime in seconds.
-    pub expires_in: Option<&'static str>,
+    /// Where the expiry is, and how it is written.
+    pub expiry: Option<Expiry>,
     /// The refresh token.
     pub refresh_token: Option<&'static str>,
+    /// `token_type` values the spec maps to the scheme they mean
+    /// (`x-tokenmux-token-types`), e.g. `("Application Access Token",
+    /// "Bearer")`.
+    pub token_types: &'static [(&'static str, &'static str)],
 }
 
 /// Where an error body's code and message are (`x-tokenmux-error`), as

@@ -27,7 +27,7 @@ use crate::{BasicAuth, ClientAuth, ClientConfig};
 /// #         content_type: None, accept: None, auth: ClientAuth::None }, fields: &FIELDS }];
 /// # static SPEC: EndpointSpec = EndpointSpec { name: "t", title: "t", servers: &[], grants: &GRANTS,
 /// #     basic_encoding: BasicEncoding::AsDocumented,
-/// #     token: TokenFields { access_token: "/a", token_type: None, expires_in: None, refresh_token: None },
+/// #     token: TokenFields { access_token: "/a", token_type: None, expiry: None, refresh_token: None, token_types: &[] },
 /// #     error: ErrorFields { code: &[], message: &[] }, errors: &[], max_lifetime_secs: None,
 /// #     success_example: None };
 /// let secret = Secret::new("s");
@@ -194,15 +194,26 @@ fn to_issued<T: Serialize>(typed: &T, fields: &TokenFields) -> Result<Issued, se
     let access_token = text(Some(fields.access_token))?.ok_or_else(|| {
         serde_json::Error::custom(format!("no access token at {}", fields.access_token))
     })?;
-    let expires_in = match fields.expires_in.and_then(|p| json.pointer(p)) {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(_) => return Err(serde_json::Error::custom("expires_in is not a number")),
+    let expires = match fields.expiry {
+        Some(expiry) => match json.pointer(expiry.pointer) {
+            Some(value) => expiry.form.read(value).map_err(serde_json::Error::custom)?,
+            None => None,
+        },
+        None => None,
     };
+    // A documented vendor name for a scheme (`Application Access Token`
+    // meaning Bearer) becomes the scheme; anything else is left for the
+    // facade to judge.
+    let token_type = text(fields.token_type)?.map(|sent| {
+        match fields.token_types.iter().find(|(name, _)| *name == sent) {
+            Some((_, scheme)) => (*scheme).to_owned(),
+            None => sent,
+        }
+    });
     Ok(Issued {
         access_token: access_token.into(),
-        token_type: text(fields.token_type)?,
-        expires_in,
+        token_type,
+        expires,
         refresh_token: text(fields.refresh_token)?.map(Into::into),
     })
 }
@@ -327,8 +338,9 @@ mod tests {
         token: TokenFields {
             access_token: "/a",
             token_type: None,
-            expires_in: None,
+            expiry: None,
             refresh_token: None,
+            token_types: &[],
         },
         error: ErrorFields {
             code: &[],

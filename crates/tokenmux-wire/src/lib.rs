@@ -14,6 +14,7 @@
 mod config;
 mod echo;
 mod endpoint;
+mod expiry;
 mod glue;
 mod hooks;
 mod macros;
@@ -30,6 +31,7 @@ pub use endpoint::{
     ErrorFields, ErrorResponse, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued,
     ParameterSpec, RequestField, TokenEndpoint, TokenFields, TokenRequest,
 };
+pub use expiry::{Expires, Expiry, ExpiryForm};
 pub use glue::{decode_issued, issued_response, map_error, request_body, set_pointer};
 pub use hooks::{
     AmbiguousJson, BodyLimitExceeded, BufferedBody, RedirectFollowed, TOKENMUX_USER_AGENT,

@@ -59,11 +59,12 @@ fn ambiguous(body: &[u8], scrub: &Scrubber) -> Error {
     }
 }
 
-/// Servers often send `expires_in` as a numeric string (`"3600"`), or as a
-/// number the generated integer type cannot hold (`3600.0`, `1e30`); the
-/// documents say integer. Accept both by converting to an integer
-/// (clamped; `normalise` caps the lifetime), then decoding with the
-/// generated type as usual. Never for a body with duplicate keys.
+/// Servers often send `expires_in` (or the spec's other expiry member,
+/// such as `expires_in_ms`) as a numeric string (`"3600"`), or as a number
+/// the generated integer type cannot hold (`3600.0`, `1e30`); the documents
+/// say integer. Accept both by converting to an integer (clamped;
+/// `normalise` caps the lifetime), then decoding with the generated type as
+/// usual. Never for a body with duplicate keys.
 pub(crate) fn lenient(body: &[u8], endpoint: &dyn TokenEndpoint) -> Option<Issued> {
     if tokenmux_wire::has_duplicate_keys(body) {
         return None;
@@ -73,7 +74,15 @@ pub(crate) fn lenient(body: &[u8], endpoint: &dyn TokenEndpoint) -> Option<Issue
 
 /// [`lenient`] for a body already checked for duplicate keys.
 fn relaxed(body: &[u8], endpoint: &dyn TokenEndpoint) -> Option<Issued> {
-    fn numeric_expires_in(value: &mut serde_json::Value) -> bool {
+    // The member's name: the last step of the spec's pointer.
+    let expiry = endpoint.spec().token.expiry?.pointer;
+    let member = expiry
+        .rsplit('/')
+        .next()?
+        .replace("~1", "/")
+        .replace("~0", "~");
+    let numeric_expires_in = |value: &mut serde_json::Value| numeric(value, &member);
+    fn numeric(value: &mut serde_json::Value, member: &str) -> bool {
         let mut changed = false;
         match value {
             serde_json::Value::Object(map) => {
@@ -83,20 +92,20 @@ fn relaxed(body: &[u8], endpoint: &dyn TokenEndpoint) -> Option<Issued> {
                         serde_json::Value::Number(n) if n.as_i64().is_none() => n.as_f64(),
                         _ => None,
                     };
-                    if key == "expires_in"
+                    if key == member
                         && let Some(seconds) = seconds.filter(|s| s.is_finite())
                     {
                         // `as` saturates: 1e30 becomes i64::MAX.
                         *value = (seconds.trunc() as i64).into();
                         changed = true;
                     } else {
-                        changed |= numeric_expires_in(value);
+                        changed |= numeric(value, member);
                     }
                 }
             }
             serde_json::Value::Array(items) => {
                 for item in items {
-                    changed |= numeric_expires_in(item);
+                    changed |= numeric(item, member);
                 }
             }
             _ => {}
@@ -332,7 +341,10 @@ mod tests {
         let endpoint = neonpanel.endpoint();
         let lenient = |body: &str| {
             let body = format!(r#"{{"access_token": "a", "expires_in": {body}}}"#);
-            lenient(body.as_bytes(), endpoint).and_then(|issued| issued.expires_in)
+            match lenient(body.as_bytes(), endpoint)?.expires {
+                Some(tokenmux_wire::Expires::In(seconds)) => Some(seconds),
+                _ => None,
+            }
         };
         assert_eq!(lenient(r#""3600""#), Some(3600.0));
         assert_eq!(lenient(r#""soon""#), None);

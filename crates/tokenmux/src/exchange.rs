@@ -4,10 +4,12 @@
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
+use tokenmux_wire::Expires;
 use tokenmux_wire::{ClientConfig, GrantCredentials, TokenRequest};
 pub(crate) use tokenmux_wire::{Grant, Issued};
 
 use crate::classify::{by_status, decode, generic_error_fields, ok};
+use crate::jwt_expiry::jwt_expiry;
 use crate::{AccessToken, Credentials, Error, Provider, RefreshPolicy};
 use tokenmux_wire::scrub::Scrubber;
 
@@ -143,18 +145,36 @@ pub(crate) fn normalise(
     if let Some(kind) = &issued.token_type
         && !kind.eq_ignore_ascii_case("bearer")
     {
-        return Err(invalid("the token type is not Bearer"));
+        return Err(invalid(
+            "the token type is not Bearer (a spec maps a vendor's own name \
+             for it with x-tokenmux-token-types)",
+        ));
     }
-    let expires_in = match issued.expires_in {
+    // No expiry sent: a JWT's own `exp`, else the policy's default.
+    let expires = issued
+        .expires
+        .or_else(|| jwt_expiry(issued.access_token.expose_secret()).map(Expires::At));
+    let seconds = match expires {
         None => None,
-        Some(seconds) if !seconds.is_finite() || seconds < 0.0 => {
+        Some(Expires::In(seconds)) if !seconds.is_finite() || seconds < 0.0 => {
             return Err(invalid("expires_in is negative or not a number"));
         }
-        // Anything beyond ten years is nonsense; cap rather than overflow.
-        Some(seconds) => Some(Duration::from_secs_f64(
-            seconds.min(crate::MAX_TOKEN_LIFETIME.as_secs_f64()),
-        )),
+        Some(Expires::In(seconds)) => Some(seconds),
+        Some(Expires::At(at)) => match at.duration_since(now) {
+            Ok(left) if !left.is_zero() => Some(left.as_secs_f64()),
+            _ => {
+                let ago = now.duration_since(at).unwrap_or_default().as_secs();
+                return Err(invalid(&format!(
+                    "the token expired {ago} s before it arrived, by this \
+                     machine's clock (is either clock wrong?)"
+                )));
+            }
+        },
     };
+    // Anything beyond ten years is nonsense; cap rather than overflow.
+    let expires_in = seconds.map(|seconds| {
+        Duration::from_secs_f64(seconds.min(crate::MAX_TOKEN_LIFETIME.as_secs_f64()))
+    });
     let lifetime = policy.effective_lifetime(expires_in);
     Ok(AccessToken::new(issued.access_token, now, lifetime)
         .with_refresh_token(issued.refresh_token))
@@ -169,7 +189,7 @@ mod tests {
         Issued {
             access_token: Secret::new("tok"),
             token_type: token_type.map(str::to_owned),
-            expires_in,
+            expires: expires_in.map(Expires::In),
             refresh_token: None,
         }
     }
@@ -192,6 +212,43 @@ mod tests {
         let year = normalise(issued(Some(31_622_400.0), None), now, &capped).unwrap();
         assert_eq!(year.lifetime(), Duration::from_secs(86_400));
         assert!(normalise(issued(Some(1e300), None), now, &policy).is_ok());
+    }
+
+    #[test]
+    fn an_absolute_expiry_or_a_jwt_exp_gives_the_lifetime() {
+        use base64::Engine as _;
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let policy = RefreshPolicy::default();
+        let at = |seconds| Issued {
+            expires: Some(Expires::At(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(seconds),
+            )),
+            ..issued(None, None)
+        };
+        let token = normalise(at(1_000_900), now, &policy).unwrap();
+        assert_eq!(token.lifetime(), Duration::from_secs(900));
+        let late = normalise(at(999_990), now, &policy)
+            .unwrap_err()
+            .to_string();
+        assert!(late.contains("expired 10 s before it arrived"), "{late}");
+        assert!(normalise(at(1_000_000), now, &policy).is_err());
+
+        // No expiry sent: the JWT's `exp`, and the expiry sent wins over it.
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"exp":1000600}"#);
+        let jwt = Issued {
+            access_token: Secret::new(format!("e30.{claims}.c2ln")),
+            ..issued(None, None)
+        };
+        let token = normalise(jwt.clone(), now, &policy).unwrap();
+        assert_eq!(token.lifetime(), Duration::from_secs(600));
+        let sent = Issued {
+            expires: Some(Expires::In(60.0)),
+            ..jwt
+        };
+        assert_eq!(
+            normalise(sent, now, &policy).unwrap().lifetime(),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]

@@ -134,6 +134,7 @@ mod exchange;
 mod fetch;
 mod flight;
 mod generated;
+mod jwt_expiry;
 mod lease_guard;
 #[cfg(feature = "middleware")]
 mod middleware;
@@ -186,8 +187,8 @@ pub mod endpoint {
     pub use tokenmux_wire::{
         BasicEncoding, BodyEncoding, BoxFuture, ClientAuth, ClientError, CredentialRole,
         EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails, ErrorFields, ErrorResponse,
-        FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued, OperationWire,
-        ParameterSpec, Parameters, RequestField, ResponseValue, Server, TokenEndpoint, TokenFields,
-        TokenRequest, set_pointer,
+        Expires, Expiry, ExpiryForm, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec,
+        Issued, OperationWire, ParameterSpec, Parameters, RequestField, ResponseValue, Server,
+        TokenEndpoint, TokenFields, TokenRequest, set_pointer,
     };
 }

@@ -115,8 +115,9 @@ mod tests {
         token: TokenFields {
             access_token: "/a",
             token_type: None,
-            expires_in: None,
+            expiry: None,
             refresh_token: None,
+            token_types: &[],
         },
         error: ErrorFields {
             code: &[],
@@ -146,7 +147,7 @@ mod tests {
                     Issued {
                         access_token: format!("token-{}", bodies.len()).into(),
                         token_type: Some("Bearer".into()),
-                        expires_in: Some(3600.0),
+                        expires: Some(tokenmux_wire::Expires::In(3600.0)),
                         refresh_token: None,
                     },
                     StatusCode::OK,

@@ -73,7 +73,7 @@ impl Provider {
     ///     servers: &[],
     ///     grants: &[],
     ///     basic_encoding: BasicEncoding::AsDocumented,
-    ///     token: TokenFields { access_token: "/token", token_type: None, expires_in: None, refresh_token: None },
+    ///     token: TokenFields { access_token: "/token", token_type: None, expiry: None, refresh_token: None, token_types: &[] },
     ///     error: ErrorFields { code: &[], message: &[] },
     ///     errors: &[],
     ///     max_lifetime_secs: Some(600),
@@ -110,7 +110,7 @@ impl Provider {
     ///         #[derive(serde::Deserialize)]
     ///         struct Answer { token: String }
     ///         let answer: Answer = serde_json::from_slice(body)?;
-    ///         Ok(Issued { access_token: answer.token.into(), token_type: None, expires_in: None, refresh_token: None })
+    ///         Ok(Issued { access_token: answer.token.into(), token_type: None, expires: None, refresh_token: None })
     ///     }
     /// }
     ///

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use tokenmux_wire::{
-    BoxFuture, ClientError, EndpointResult, EndpointSpec, ErrorDetails, Issued, ResponseValue,
-    Secret, TokenEndpoint, TokenRequest,
+    BoxFuture, ClientError, EndpointResult, EndpointSpec, ErrorDetails, Expires, Issued,
+    ResponseValue, Secret, TokenEndpoint, TokenRequest,
 };
 
 use crate::Provider;
@@ -76,7 +76,7 @@ impl TokenEndpoint for Scripted {
                     Issued {
                         access_token: Secret::new(token.to_owned()),
                         token_type: Some("Bearer".into()),
-                        expires_in: Some(3600.0),
+                        expires: Some(Expires::In(3600.0)),
                         refresh_token: refresh.map(|r| Secret::new(r.to_owned())),
                     },
                     StatusCode::OK,

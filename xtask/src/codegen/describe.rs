@@ -56,8 +56,13 @@ pub struct Description {
     pub grants: Vec<GrantDesc>,
     /// The Rust type of the success body.
     pub success_type: String,
-    /// `access_token`, `token_type`, `expires_in`, `refresh_token` → pointer.
+    /// `access_token`, `token_type`, an expiry role (`expires_in`,
+    /// `expires_in_ms`, `expires_at`, `expires_at_ms`), `refresh_token` →
+    /// pointer.
     pub token: Vec<(String, String)>,
+    /// `x-tokenmux-token-types`: a `token_type` value sent → the scheme it
+    /// means.
+    pub token_types: Vec<(String, String)>,
     /// Pointers of the error code.
     pub error_code: Vec<String>,
     /// Pointers of the error message.
@@ -81,8 +86,39 @@ const TOKEN: &str = "x-tokenmux-token";
 const ERROR: &str = "x-tokenmux-error";
 const ERRORS: &str = "x-tokenmux-errors";
 const MAX_LIFETIME: &str = "x-tokenmux-max-lifetime";
+const TOKEN_TYPES: &str = "x-tokenmux-token-types";
+
+/// The expiry roles of `x-tokenmux-token` and the `tokenmux_wire::ExpiryForm`
+/// each becomes (the generated code names the variant, so a mismatch does
+/// not compile).
+pub(crate) const EXPIRY_FORMS: [(&str, &str); 4] = [
+    ("expires_in", "InSeconds"),
+    ("expires_in_ms", "InMilliseconds"),
+    ("expires_at", "At"),
+    ("expires_at_ms", "AtMilliseconds"),
+];
 const SERVER: &str = "x-tokenmux-server";
 const BASIC_ENCODING: &str = "x-tokenmux-basic-encoding";
+
+/// `x-tokenmux-token-types`: a map of the `token_type` values a vendor
+/// sends to the scheme each means (only `Bearer` is presented today).
+fn token_type_map(value: &serde_json::Value) -> Result<Vec<(String, String)>, SpecProblem> {
+    let map = value.as_object().ok_or_else(|| {
+        problem!(
+            "{TOKEN_TYPES} must map each value sent to a scheme, e.g. {{\"App Token\": Bearer}}"
+        )
+    })?;
+    map.iter()
+        .map(|(sent, scheme)| match scheme.as_str() {
+            Some(scheme) if scheme.eq_ignore_ascii_case("bearer") => {
+                Ok((sent.clone(), "Bearer".to_owned()))
+            }
+            _ => Err(problem!(
+                "{TOKEN_TYPES}: `{sent}` maps to {scheme}; the scheme must be `Bearer`"
+            )),
+        })
+        .collect()
+}
 
 /// Describes `api` (the spec as written, before lowering). Errors say what
 /// is missing or wrong, for the caller to prefix with the spec's name.
@@ -96,6 +132,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
     let mut errors = Vec::new();
     let mut error_schema = None;
     let mut max_lifetime = None;
+    let mut token_types = Vec::new();
     let mut success_example = None;
     for (path, _method, operation) in api.operations() {
         let id = operation
@@ -113,6 +150,9 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
                     .as_u64()
                     .ok_or_else(|| at(problem!("{MAX_LIFETIME} must be a number of seconds")))?,
             );
+        }
+        if let Some(value) = operation.extensions.get(TOKEN_TYPES) {
+            token_types = token_type_map(value).map_err(at)?;
         }
         for grant in walker
             .grants(operation, operation_grant, &id, path)
@@ -173,7 +213,12 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
     let (success_ref, success_schema) = success.ok_or("no operation")?;
     let mut token = Vec::new();
     walker.markers(&success_schema, String::new(), TOKEN, &mut token, 0)?;
-    let allowed = ["access_token", "token_type", "expires_in", "refresh_token"];
+    let expiries = EXPIRY_FORMS.map(|(role, _)| role);
+    let allowed = [
+        &["access_token", "token_type", "refresh_token"][..],
+        &expiries,
+    ]
+    .concat();
     if let Some((name, _)) = token
         .iter()
         .find(|(name, _)| !allowed.contains(&name.as_str()))
@@ -181,6 +226,17 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
         return Err(problem!(
             "{TOKEN}: `{name}` is not one of {}",
             allowed.join(", ")
+        ));
+    }
+    let marked: Vec<&str> = token
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| expiries.contains(name))
+        .collect();
+    if marked.len() > 1 {
+        return Err(problem!(
+            "{TOKEN}: one expiry per token, not {}",
+            marked.join(" and ")
         ));
     }
     if !token.iter().any(|(name, _)| name == "access_token") {
@@ -209,6 +265,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
         grants,
         success_type: type_name(&success_ref),
         token,
+        token_types,
         error_code: pick("code"),
         error_message: pick("message"),
         errors,
@@ -442,6 +499,55 @@ mod tests {
             )
         });
         assert!(error.contains("its default 5 is not a string"), "{error}");
+    }
+
+    #[test]
+    fn expiry_forms_and_token_types_are_read_and_checked() {
+        let root = crate::codegen::regen::workspace_root();
+        let text = std::fs::read_to_string(root.join("specs/password.yaml")).unwrap();
+        let edited = text
+            .replace("x-tokenmux-token: expires_in", "x-tokenmux-token: expires_at_ms")
+            .replace(
+                "operationId: oauthToken",
+                "operationId: oauthToken\n      x-tokenmux-token-types: {\"Application Access Token\": bearer}",
+            );
+        let description = describe(&spec::parse("t", &edited).unwrap()).unwrap();
+        assert!(
+            description
+                .token
+                .contains(&("expires_at_ms".into(), "/expires_in".into()))
+        );
+        assert_eq!(
+            description.token_types,
+            [("Application Access Token".into(), "Bearer".into())]
+        );
+        let error = error_for(|t| {
+            t.replace(
+                "x-tokenmux-token: token_type",
+                "x-tokenmux-token: expires_at",
+            )
+        });
+        assert!(
+            error.contains("one expiry per token, not expires_at and expires_in"),
+            "{error}"
+        );
+        let error = error_for(|t| {
+            t.replace(
+                "x-tokenmux-token: expires_in",
+                "x-tokenmux-token: expires_on",
+            )
+        });
+        assert!(
+            error.contains("expires_in_ms, expires_at, expires_at_ms"),
+            "{error}"
+        );
+        let error = error_for(|t| {
+            t.replace(
+                "operationId: oauthToken",
+                "operationId: oauthToken\n      x-tokenmux-token-types: {MAC: mac}",
+            )
+        });
+        assert!(error.contains("`MAC` maps to \"mac\""), "{error}");
     }
 
     fn error_for(edit: impl Fn(String) -> String) -> String {

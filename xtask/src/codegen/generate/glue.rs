@@ -9,7 +9,7 @@ use quote::quote;
 
 use super::{method_name, operation_wire, option_str};
 use crate::codegen::GenError;
-use crate::codegen::describe::{Description, FieldValue};
+use crate::codegen::describe::{Description, EXPIRY_FORMS, FieldValue};
 use crate::codegen::lower::Lowered;
 use crate::codegen::spec::SpecFile;
 
@@ -107,11 +107,23 @@ pub fn endpoint(
         .find(|(name, _)| name == "access_token")
         .map(|(_, pointer)| pointer.clone())
         .unwrap_or_default();
-    let (token_type, expires_in, refresh_token) = (
-        pointer("token_type"),
-        pointer("expires_in"),
-        pointer("refresh_token"),
-    );
+    let (token_type, refresh_token) = (pointer("token_type"), pointer("refresh_token"));
+    let expiry = description
+        .token
+        .iter()
+        .find_map(|(name, pointer)| {
+            let (_, form) = EXPIRY_FORMS.iter().find(|(role, _)| role == name)?;
+            let form = ident(form);
+            Some(quote!(Some(tokenmux_wire::Expiry {
+                pointer: #pointer,
+                form: tokenmux_wire::ExpiryForm::#form,
+            })))
+        })
+        .unwrap_or_else(|| quote!(None));
+    let token_types = description
+        .token_types
+        .iter()
+        .map(|(sent, scheme)| quote!((#sent, #scheme)));
     let (code, message) = (&description.error_code, &description.error_message);
     let errors = description.errors.iter().map(|(status, conditions, media)| {
         let conditions = conditions.iter().map(|c| {
@@ -144,8 +156,9 @@ pub fn endpoint(
             token: tokenmux_wire::TokenFields {
                 access_token: #access_token,
                 token_type: #token_type,
-                expires_in: #expires_in,
+                expiry: #expiry,
                 refresh_token: #refresh_token,
+                token_types: &[#(#token_types),*],
             },
             error: tokenmux_wire::ErrorFields { code: &[#(#code),*], message: &[#(#message),*] },
             errors: &[#(#errors),*],
