@@ -80,8 +80,16 @@ pub fn request_body<T: DeserializeOwned>(
     // Never serde's message: it could quote a credential. Name the field
     // instead (serde's path, which holds no value).
     let typed = serde_path_to_error::deserialize(body).map_err(|error| {
+        // serde's "missing field `x`" quotes only a field name, so it may be
+        // repeated; any other message could hold a value and is not.
+        let inner = error.inner().to_string();
+        let missing = inner
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+            .map(|field| format!(": nothing fills the required field `{field}`"))
+            .unwrap_or_default();
         ClientError::InvalidRequest(format!(
-            "{}: the request body does not fit the spec's request schema at `{}`",
+            "{}: the request body does not fit the spec's request schema at `{}`{missing}",
             spec.name,
             error.path()
         ))
@@ -395,5 +403,18 @@ mod tests {
         let error = body::<Typed>(&scoped).err().unwrap();
         assert!(error.contains("at `client_secret`"), "{error}");
         assert!(!error.contains("s3cret-value"), "{error}");
+        assert!(!error.contains("nothing fills"), "{error}");
+        // A field the spec leaves to nothing is named.
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Wider {
+            scope: String,
+            installation_id: String,
+        }
+        let error = body::<Wider>(&scoped).err().unwrap();
+        assert!(
+            error.contains("nothing fills the required field `installation_id`"),
+            "{error}"
+        );
     }
 }

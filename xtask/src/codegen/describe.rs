@@ -502,6 +502,24 @@ mod tests {
     }
 
     #[test]
+    fn a_required_request_property_nothing_fills_is_named() {
+        let error = error_for(|t| t.replace("x-tokenmux-credential: username", "x-note: none"));
+        assert!(
+            error.contains("required property `/username` has nothing to fill it"),
+            "{error}"
+        );
+        assert!(error.contains("x-tokenmux-parameter: NAME"), "{error}");
+        // The fixtures new-provider-check adds still pass the rule.
+        let root = crate::codegen::regen::workspace_root();
+        for name in ["acme", "scoped"] {
+            let api = spec::SpecFile::new(&root.join("xtask/fixtures"), name)
+                .load()
+                .unwrap();
+            describe(&api).unwrap_or_else(|e| panic!("{name}: {}", e.0));
+        }
+    }
+
+    #[test]
     fn expiry_forms_and_token_types_are_read_and_checked() {
         let root = crate::codegen::regen::workspace_root();
         let text = std::fs::read_to_string(root.join("specs/password.yaml")).unwrap();

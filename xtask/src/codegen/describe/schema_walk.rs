@@ -181,6 +181,16 @@ impl Walker<'_> {
                 SchemaKind::Type(Type::Object(_)) => {
                     self.request_fields(property, here, out, depth + 1)?;
                 }
+                // Required, yet nothing would fill it: every request would
+                // be refused at run time, so refuse the spec now.
+                _ if object.required.contains(name) && property.schema_data.default.is_none() => {
+                    return Err(problem!(
+                        "the request body's required property `{here}` has nothing \
+                         to fill it: mark it `x-tokenmux-parameter: NAME` (a value \
+                         each source gives), `x-tokenmux-credential: ROLE`, give it a \
+                         `default`, or make it a constant with a single-value `enum`"
+                    ));
+                }
                 _ => {}
             }
         }
