@@ -31,7 +31,7 @@ pub(crate) fn config(
   airalo:
     provider: airalo
     base_url: {airalo}
-    credentials: {{client_id_env: PARTNER_A_ID, client_secret_file: {file}}}
+    credentials: {{client_id: {{env: PARTNER_A_ID}}, client_secret: {{file: {file}}}}}
     store: {{kind: memory}}
   neon:
     provider: neonpanel

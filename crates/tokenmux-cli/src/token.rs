@@ -172,7 +172,7 @@ async fn run_config(
         config.base_url = None;
     }
     for (param, value) in &args.params {
-        let value = tokenmux_config::ParamValue::Inline(value.clone());
+        let value = tokenmux_config::ValueRef::from(value.as_str());
         config.params.0.insert(param.clone(), value);
     }
     config.sandbox |= args.sandbox;

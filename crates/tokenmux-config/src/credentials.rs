@@ -1,5 +1,6 @@
-//! Credentials in a config file: each value from an environment variable,
-//! from a file (a mounted secret), or, for a quick try, inline.
+//! Credentials in a config file: each value a [`ValueRef`], from an
+//! environment variable, from a file (a mounted secret), or, for a quick
+//! try, inline.
 
 use std::path::PathBuf;
 
@@ -10,18 +11,21 @@ use tokenmux::{ConfigError, Credentials, Error};
 
 use crate::problem::ConfigProblem;
 use crate::secret_value::value;
+use crate::value_ref::ValueRef;
 
-/// `credentials:` of a configured source. Each value is given one way:
-/// `client_secret_env: NAME` (an environment variable), `client_secret_file:
-/// PATH` (its content, one trailing newline dropped), or `client_secret:
-/// VALUE` inline (kept for older files; prefer the other two, which keep
-/// secrets out of config files).
+/// `credentials:` of a configured source. Each value is one reference, as
+/// a parameter's is: `client_secret: {env: NAME}` (an environment
+/// variable), `client_secret: {file: PATH}` (its content, one trailing
+/// newline dropped), or `client_secret: VALUE` inline (prefer the other
+/// two, which keep secrets out of config files). Older files' spellings,
+/// `client_secret_env: NAME` and `client_secret_file: PATH`, still work;
+/// a value given two ways is a problem.
 ///
 /// ```
 /// use tokenmux_config::CredentialsConfig;
 ///
 /// let config: CredentialsConfig = serde_json::from_str(
-///     r#"{"client_id": "my-id", "client_secret_env": "PARTNER_SECRET"}"#,
+///     r#"{"client_id": "my-id", "client_secret": {"env": "PARTNER_SECRET"}}"#,
 /// ).unwrap();
 /// // SAFETY of the example: nothing else in this process reads it.
 /// # unsafe { std::env::set_var("PARTNER_SECRET", "hunter2") };
@@ -31,38 +35,36 @@ use crate::secret_value::value;
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsConfig {
-    /// The client id.
+    /// The client id: inline, `{env: NAME}` or `{file: PATH}`.
     #[serde(default)]
-    pub client_id: Option<String>,
+    pub client_id: Option<ValueRef>,
     /// Environment variable holding the client id.
     #[serde(default)]
     pub client_id_env: Option<String>,
     /// File holding the client id.
     #[serde(default)]
     pub client_id_file: Option<PathBuf>,
-    /// The client secret, inline (prefer `client_secret_env` or `_file`).
+    /// The client secret: inline, `{env: NAME}` or `{file: PATH}`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub client_secret: Option<Secret>,
+    pub client_secret: Option<ValueRef>,
     /// Environment variable holding the client secret.
     #[serde(default)]
     pub client_secret_env: Option<String>,
     /// File holding the client secret (`/run/secrets/…`).
     #[serde(default)]
     pub client_secret_file: Option<PathBuf>,
-    /// The resource owner's username (password provider).
+    /// The resource owner's username (password provider): inline, `{env: NAME}` or `{file: PATH}`.
     #[serde(default)]
-    pub username: Option<String>,
+    pub username: Option<ValueRef>,
     /// Environment variable holding the username.
     #[serde(default)]
     pub username_env: Option<String>,
     /// File holding the username.
     #[serde(default)]
     pub username_file: Option<PathBuf>,
-    /// The resource owner's password, inline (prefer `_env` or `_file`).
+    /// The resource owner's password: inline, `{env: NAME}` or `{file: PATH}`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub password: Option<Secret>,
+    pub password: Option<ValueRef>,
     /// Environment variable holding the password.
     #[serde(default)]
     pub password_env: Option<String>,
@@ -74,12 +76,12 @@ pub struct CredentialsConfig {
 impl From<Credentials> for CredentialsConfig {
     fn from(credentials: Credentials) -> Self {
         let mut config = CredentialsConfig {
-            client_id: Some(credentials.client_id().to_owned()),
-            client_secret: Some(credentials.client_secret().clone()),
+            client_id: Some(credentials.client_id().into()),
+            client_secret: Some(credentials.client_secret().clone().into()),
             ..Self::default()
         };
-        config.username = credentials.username().map(str::to_owned);
-        config.password = credentials.user_password().cloned();
+        config.username = credentials.username().map(ValueRef::from);
+        config.password = credentials.user_password().cloned().map(ValueRef::from);
         config
     }
 }
@@ -110,38 +112,51 @@ impl CredentialsConfig {
     /// Every value, with each problem under `at` (its path in the file).
     pub(crate) fn resolve_at(&self, at: &str) -> Result<Resolved, Vec<ConfigProblem>> {
         let mut problems = Vec::new();
-        let mut take =
-            |name: &str, inline: Option<Secret>, env: &Option<String>, file: &Option<PathBuf>| {
-                match value(inline, env, file) {
-                    Ok(value) => value,
-                    Err((key, message)) => {
-                        problems.push(ConfigProblem::new(format!("{at}.{name}{key}"), message));
-                        None
-                    }
-                }
+        let mut take = |name: &str,
+                        given: &Option<ValueRef>,
+                        env: &Option<String>,
+                        file: &Option<PathBuf>| {
+            let read = match (given, env.is_some() || file.is_some()) {
+                (Some(_), true) => Err((
+                    String::new(),
+                    format!("give one of `{name}`, `{name}_env` and `{name}_file`, not several"),
+                )),
+                (Some(given), false) => given
+                    .read()
+                    .map(Some)
+                    .map_err(|(key, why)| (key_suffix(key), why)),
+                (None, _) => value(None, env, file).map_err(|(key, why)| (key.to_owned(), why)),
             };
+            match read {
+                Ok(value) => value,
+                Err((key, message)) => {
+                    problems.push(ConfigProblem::new(format!("{at}.{name}{key}"), message));
+                    None
+                }
+            }
+        };
         let resolved = Resolved {
             client_id: take(
                 "client_id",
-                self.client_id.clone().map(Secret::from),
+                &self.client_id,
                 &self.client_id_env,
                 &self.client_id_file,
             ),
             client_secret: take(
                 "client_secret",
-                self.client_secret.clone(),
+                &self.client_secret,
                 &self.client_secret_env,
                 &self.client_secret_file,
             ),
             username: take(
                 "username",
-                self.username.clone().map(Secret::from),
+                &self.username,
                 &self.username_env,
                 &self.username_file,
             ),
             password: take(
                 "password",
-                self.password.clone(),
+                &self.password,
                 &self.password_env,
                 &self.password_file,
             ),
@@ -150,6 +165,14 @@ impl CredentialsConfig {
             true => Ok(resolved),
             false => Err(problems),
         }
+    }
+}
+
+/// `.key` for a key under a value, nothing for the value itself.
+fn key_suffix(key: &str) -> String {
+    match key.is_empty() {
+        true => String::new(),
+        false => format!(".{key}"),
     }
 }
 
@@ -168,7 +191,7 @@ impl Resolved {
         let missing = |name: &str| {
             Error::from(ConfigError::new(
                 format!("credentials.{name}"),
-                format!("give `{name}_env` or `{name}_file` (or `{name}`)"),
+                format!("give `{name}: {{env: NAME}}` or `{name}: {{file: PATH}}` (or the value)"),
             ))
         };
         let id = self.client_id.ok_or_else(|| missing("client_id"))?;
@@ -226,6 +249,29 @@ mod tests {
         let problems = unset.resolve_at("c").unwrap_err();
         let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["c.client_id_env", "c.client_secret_file"]);
+
+        // One reference per value, as a parameter's: `{env}` and `{file}`.
+        let referenced: CredentialsConfig = serde_json::from_value(serde_json::json!({
+            "client_id": "id",
+            "client_secret": {"file": dir.path().join("secret")},
+        }))
+        .unwrap();
+        let credentials = referenced.resolve(false).unwrap();
+        assert_eq!(
+            credentials.client_secret().expose_secret(),
+            "s3cret-from-file"
+        );
+        let unset: CredentialsConfig = serde_json::from_value(serde_json::json!({
+            "client_id": {"env": "TOKENMUX_TEST_SURELY_UNSET"},
+            "client_secret": {"env": "X", "file": "/nope"},
+            "password": "inline-s3cret",
+            "password_env": "PASSWORD",
+        }))
+        .unwrap();
+        let problems = unset.resolve_at("c").unwrap_err();
+        let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["c.client_id.env", "c.client_secret", "c.password"]);
+        assert!(!format!("{problems:?} {unset:?}").contains("inline-s3cret"));
 
         let owner = CredentialsConfig {
             client_id: Some("id".into()),

@@ -26,6 +26,7 @@ mod problem;
 mod secret_value;
 mod source;
 mod store;
+mod value_ref;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,7 +36,7 @@ use serde::Deserialize;
 pub use credentials::CredentialsConfig;
 pub use identity::FileIdentity;
 pub use locate::{LoadError, load_named, locate};
-pub use params::{ParamSource, ParamValue, ParamsConfig};
+pub use params::ParamsConfig;
 use parse::{parse_toml, parse_yaml, too_deep};
 pub use policy::{RefreshConfig, RetryConfig};
 pub use problem::ConfigProblem;
@@ -43,6 +44,7 @@ pub use source::SourceConfig;
 pub use store::{StoreConfig, open_redis};
 pub use tokenmux_store_file::{FileStoreConfig, default_cache_dir};
 pub use tokenmux_store_redis::{RedisStoreConfig, SentinelConfig};
+pub use value_ref::{ValueRef, ValueSource};
 
 /// Named sources, and what the agent needs beyond them.
 ///

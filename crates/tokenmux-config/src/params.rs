@@ -3,15 +3,14 @@
 //! environment variable or a file.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::Deserialize;
-use tokenmux_wire::{Parameters, Secret};
+use tokenmux_wire::Parameters;
 
 use crate::problem::ConfigProblem;
-use crate::secret_value::value;
+use crate::value_ref::ValueRef;
 
-/// `params:` of a source, by parameter name.
+/// `params:` of a source, by parameter name; each a [`ValueRef`].
 ///
 /// ```
 /// use tokenmux_config::ParamsConfig;
@@ -27,30 +26,7 @@ use crate::secret_value::value;
 /// ```
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(transparent)]
-pub struct ParamsConfig(pub BTreeMap<String, ParamValue>);
-
-/// One parameter's value: the value itself, or where to read it.
-#[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
-#[serde(untagged)]
-pub enum ParamValue {
-    /// The value, inline (`scope: "read write"`).
-    Inline(String),
-    /// From an environment variable (`{env: NAME}`) or a file
-    /// (`{file: PATH}`, one trailing newline dropped), for a secret one.
-    From(ParamSource),
-}
-
-/// Where a parameter's value is read.
-#[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ParamSource {
-    /// The environment variable holding it.
-    #[serde(default)]
-    pub env: Option<String>,
-    /// The file holding it.
-    #[serde(default)]
-    pub file: Option<PathBuf>,
-}
+pub struct ParamsConfig(pub BTreeMap<String, ValueRef>);
 
 impl ParamsConfig {
     /// Every value, read now; each problem at its key under `at`
@@ -59,20 +35,9 @@ impl ParamsConfig {
         let mut values = Parameters::new();
         let mut problems = Vec::new();
         for (name, given) in &self.0 {
-            let read = match given {
-                ParamValue::Inline(text) => value(Some(Secret::from(text.as_str())), &None, &None),
-                ParamValue::From(ParamSource { env, file }) => match (env, file) {
-                    (Some(_), Some(_)) | (None, None) => {
-                        Err(("", "give one of `env` and `file`".to_owned()))
-                    }
-                    _ => value(None, env, file),
-                },
-            };
-            match read {
-                Ok(Some(read)) => values.insert(name, read),
-                Ok(None) => {}
+            match given.read() {
+                Ok(read) => values.insert(name, read),
                 Err((key, message)) => {
-                    let key = key.trim_start_matches('_');
                     let path = match key.is_empty() {
                         true => format!("{at}.{name}"),
                         false => format!("{at}.{name}.{key}"),

@@ -161,7 +161,7 @@ impl SourceConfig {
             (None, _) => {
                 problems.push(ConfigProblem::new(
                     &credentials_at,
-                    "missing: give client_id_env and client_secret_env (or _file)",
+                    "missing: give client_id and client_secret, each as {env: NAME} or {file: PATH}",
                 ));
                 None
             }
@@ -254,8 +254,8 @@ mod tests {
             config
                 .credentials
                 .as_ref()
-                .and_then(|c| c.username.as_deref()),
-            Some("u")
+                .and_then(|c| c.username.as_ref()),
+            Some(&crate::ValueRef::from("u"))
         );
         assert!(config.into_builder().unwrap().build().is_ok());
 
