@@ -86,6 +86,24 @@ impl Rig {
         self.mock.inject(self.provider, fault);
     }
 
+    /// A 200 answer carrying an error in the spec's error shape (its
+    /// `x-tokenmux-error` pointers, else OAuth's `error`), as some vendors
+    /// send refusals.
+    fn error_with_200(&self, code: &str) -> Fault {
+        let spec = crate::support::named(self.provider).spec();
+        let mut body = json!({});
+        let code_at = spec.error.code.first().copied().unwrap_or("/error");
+        let message_at = spec.error.message.first().copied();
+        tokenmux::endpoint::set_pointer(&mut body, code_at, code.into());
+        tokenmux::endpoint::set_pointer(
+            &mut body,
+            message_at.unwrap_or("/error_description"),
+            "fm-refused-with-200".into(),
+        );
+        let media = spec.grants[0].wire.accept.unwrap_or("application/json");
+        Fault::status(200).body(media, &body.to_string())
+    }
+
     /// A 200 answer with a body in the provider's envelope, whose token
     /// fields are the JSON object text `fields` verbatim (duplicate keys
     /// survive).
@@ -214,6 +232,16 @@ pub(crate) fn rows() -> Vec<Row> {
             fault: "HTML page with status 200",
             inject: |r| r.inject(Fault::html(200)),
             expect: Expect::Error(invalid_response),
+        },
+        Row {
+            fault: "an error in the spec's error shape with status 200",
+            // Not `invalid_client`: the test secret shares "client" with it,
+            // so the scrubber would (rightly) withhold the code.
+            inject: |r| r.inject(r.error_with_200("invalid_grant")),
+            expect: Expect::Error(|error| {
+                matches!(error, Error::CredentialsRejected { code: Some(code), message: Some(m), .. }
+                    if code == "invalid_grant" && m == "fm-refused-with-200")
+            }),
         },
         Row {
             fault: "JSON with wrong types",

@@ -169,8 +169,14 @@ pub fn issued_response<T: Serialize, E: Serialize>(
     match result {
         Ok(value) => {
             let (status, headers) = (value.status(), value.headers().clone());
-            let issued = to_issued(&value.into_inner(), &spec.token)
+            let json = serde_json::to_value(value.into_inner())
                 .map_err(|error| ClientError::InvalidResponsePayload(Default::default(), error))?;
+            // The body as decoded goes with the error, so that the caller
+            // can tell an error sent with a 2xx status from a bad token.
+            let issued = issued_from_json(&json, &spec.token).map_err(|error| {
+                let body = serde_json::to_vec(&json).unwrap_or_default();
+                ClientError::InvalidResponsePayload(body.into(), error)
+            })?;
             Ok(ResponseValue::new(issued, status, headers))
         }
         Err(error) => Err(map_error(error, &spec.error)),
@@ -187,8 +193,11 @@ pub fn decode_issued<T: DeserializeOwned + Serialize>(
 }
 
 fn to_issued<T: Serialize>(typed: &T, fields: &TokenFields) -> Result<Issued, serde_json::Error> {
+    issued_from_json(&serde_json::to_value(typed)?, fields)
+}
+
+fn issued_from_json(json: &Value, fields: &TokenFields) -> Result<Issued, serde_json::Error> {
     use serde::de::Error as _;
-    let json = serde_json::to_value(typed)?;
     let text = |pointer: Option<&str>| -> Result<Option<String>, serde_json::Error> {
         match pointer.and_then(|p| json.pointer(p)) {
             None | Some(Value::Null) => Ok(None),

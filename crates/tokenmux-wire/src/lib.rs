@@ -14,6 +14,7 @@
 mod config;
 mod echo;
 mod endpoint;
+mod error_in_success;
 mod expiry;
 mod glue;
 mod hooks;
@@ -31,6 +32,7 @@ pub use endpoint::{
     ErrorFields, ErrorResponse, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued,
     ParameterSpec, RequestField, TokenEndpoint, TokenFields, TokenRequest,
 };
+pub use error_in_success::error_in_success;
 pub use expiry::{Expires, Expiry, ExpiryForm};
 pub use glue::{decode_issued, issued_response, map_error, request_body, set_pointer};
 pub use hooks::{

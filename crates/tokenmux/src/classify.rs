@@ -23,8 +23,14 @@ pub(crate) fn ok(
 ) -> Result<Issued, Error> {
     match response {
         Ok(value) => Ok(value.into_inner()),
-        Err(ClientError::InvalidResponsePayload(body, error)) => lenient(&body, endpoint)
-            .ok_or_else(|| classify(ClientError::InvalidResponsePayload(body, error), scrub)),
+        Err(ClientError::InvalidResponsePayload(body, error)) => {
+            if let Some(issued) = lenient(&body, endpoint) {
+                return Ok(issued);
+            }
+            Err(error_in_success(&body, endpoint, scrub).unwrap_or_else(|| {
+                classify(ClientError::InvalidResponsePayload(body, error), scrub)
+            }))
+        }
         Err(error) => Err(classify(error, scrub)),
     }
 }
@@ -43,13 +49,46 @@ pub(crate) fn decode(
         .decode_success(body)
         // Checked above: relaxed without checking again.
         .or_else(|error| relaxed(body, endpoint).ok_or(error))
-        .map_err(|error| Error::InvalidResponse {
-            reason: format!(
-                "the body does not match the documented schema: {}",
-                scrub.decoder_message(&error.to_string())
-            ),
-            excerpt: Some(scrub.excerpt(body)),
+        .map_err(|error| {
+            error_in_success(body, endpoint, scrub).unwrap_or_else(|| invalid(body, &error, scrub))
         })
+}
+
+fn invalid(body: &[u8], error: &serde_json::Error, scrub: &Scrubber) -> Error {
+    Error::InvalidResponse {
+        reason: format!(
+            "the body does not match the documented schema: {}",
+            scrub.decoder_message(&error.to_string())
+        ),
+        excerpt: Some(scrub.excerpt(body)),
+    }
+}
+
+/// An error the endpoint sent with a 2xx status, in the spec's error shape
+/// (see [`tokenmux_wire::error_in_success`]), as the error its code means.
+fn error_in_success(body: &[u8], endpoint: &dyn TokenEndpoint, scrub: &Scrubber) -> Option<Error> {
+    let details = tokenmux_wire::error_in_success(body, endpoint.spec())?;
+    let code = details.code.map(|c| scrub.text(&c));
+    let message = details.message.map(|m| scrub.text(&m));
+    let status = StatusCode::OK;
+    Some(match code.as_deref() {
+        // RFC 6749 §4.1.2.1's codes for a server that cannot answer now.
+        Some("server_error" | "temporarily_unavailable") => Error::Server {
+            status,
+            message,
+            retry_after: None,
+        },
+        Some(code) if is_request_mistake(code) => Error::RequestRefused {
+            status,
+            code: Some(code.to_owned()),
+            message,
+        },
+        _ => Error::CredentialsRejected {
+            status,
+            code,
+            message,
+        },
+    })
 }
 
 fn ambiguous(body: &[u8], scrub: &Scrubber) -> Error {
@@ -333,6 +372,49 @@ mod tests {
         }
         let error = at(400, "invalid_scope").to_string();
         assert!(error.contains("check the source's params"), "{error}");
+    }
+
+    #[test]
+    fn an_error_sent_with_a_2xx_status_is_the_error_its_code_means() {
+        let neonpanel = crate::Provider::neonpanel();
+        let endpoint = neonpanel.endpoint();
+        let scrub = Scrubber::without_secrets();
+        let decoded = |body: &str| decode(body.as_bytes(), endpoint, &scrub).unwrap_err();
+        let rejected = decoded(r#"{"error": "invalid_client", "error_description": "unknown"}"#);
+        assert!(
+            matches!(&rejected, Error::CredentialsRejected { code: Some(c), message: Some(m), .. }
+                if c == "invalid_client" && m == "unknown"),
+            "{rejected:?}"
+        );
+        let refused = decoded(r#"{"error": "invalid_scope"}"#);
+        assert!(
+            matches!(refused, Error::RequestRefused { .. }),
+            "{refused:?}"
+        );
+        let busy = decoded(r#"{"error": "temporarily_unavailable"}"#);
+        assert!(busy.is_transient(), "{busy:?}");
+        // No code, or a code beside a token: a malformed success, as before.
+        for body in [
+            r#"{"message": "no code"}"#,
+            r#"{"access_token": 5, "error": "invalid_client"}"#,
+            r#"{"error": "invalid_client", "error": "x"}"#,
+        ] {
+            let error = decoded(body);
+            assert!(
+                matches!(error, Error::InvalidResponse { .. }),
+                "{body}: {error:?}"
+            );
+        }
+        // Through a generated client's answer as well.
+        let payload = ClientError::InvalidResponsePayload(
+            bytes::Bytes::from_static(br#"{"error": "invalid_grant"}"#),
+            serde_json::from_str::<u8>("x").unwrap_err(),
+        );
+        let error = ok(Err(payload), endpoint, &scrub).unwrap_err();
+        assert!(
+            matches!(error, Error::CredentialsRejected { .. }),
+            "{error:?}"
+        );
     }
 
     #[test]
