@@ -24,7 +24,11 @@ use crate::secret_value::value;
 /// assert!(!format!("{inline:?}").contains("read write"));
 /// ```
 #[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected the value as text (in quotes if it looks like a number), \
+                 or {env: NAME}, or {file: PATH}"
+)]
 pub enum ValueRef {
     /// The value itself (`client_secret: "…"`): for a quick try; a secret
     /// is better kept out of config files with `env` or `file`.
@@ -100,6 +104,11 @@ mod tests {
         );
         let both = parse(serde_json::json!({"env": "X", "file": "/nope"}));
         assert_eq!(both.read().unwrap_err().0, "");
-        assert!(serde_json::from_value::<ValueRef>(serde_json::json!({"value": "x"})).is_err());
+        for wrong in [serde_json::json!({"value": "x"}), serde_json::json!(12345)] {
+            let error = serde_json::from_value::<ValueRef>(wrong)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("or {env: NAME}, or {file: PATH}"), "{error}");
+        }
     }
 }
