@@ -78,16 +78,7 @@ fn error_in_success(body: &[u8], endpoint: &dyn TokenEndpoint, scrub: &Scrubber)
             message,
             retry_after: None,
         },
-        Some(code) if is_request_mistake(code) => Error::RequestRefused {
-            status,
-            code: Some(code.to_owned()),
-            message,
-        },
-        _ => Error::CredentialsRejected {
-            status,
-            code,
-            message,
-        },
+        _ => refusal(status, code, message),
     })
 }
 
@@ -258,23 +249,29 @@ pub(crate) fn by_status(
             // RFC 9110 §10.2.3: meaningful on 503 (and redirects).
             retry_after: retry_after.filter(|_| status == StatusCode::SERVICE_UNAVAILABLE),
         },
-        400 | 401 | 403 | 422 if code.as_deref().is_some_and(is_request_mistake) => {
-            Error::RequestRefused {
-                status,
-                code,
-                message,
-            }
-        }
-        400 | 401 | 403 | 422 => Error::CredentialsRejected {
-            status,
-            code,
-            message,
-        },
+        400 | 401 | 403 | 422 => refusal(status, code, message),
         300..=399 => Error::Redirect {
             status,
             location: None,
         },
         _ => Error::UnexpectedStatus { status, message },
+    }
+}
+
+/// A refusal: of the request (a spec or config mistake) when its code
+/// says so, else of the credentials.
+fn refusal(status: StatusCode, code: Option<String>, message: Option<String>) -> Error {
+    match code.as_deref().is_some_and(is_request_mistake) {
+        true => Error::RequestRefused {
+            status,
+            code,
+            message,
+        },
+        false => Error::CredentialsRejected {
+            status,
+            code,
+            message,
+        },
     }
 }
 
