@@ -95,6 +95,7 @@ fn every_request_example_is_a_grant_the_spec_describes() {
                     match field.value {
                         FieldValue::Constant(constant) => value == Some(constant),
                         FieldValue::Credential(_) => value.is_some(),
+                        FieldValue::OptionalCredential(_) => true,
                         FieldValue::Parameter(p) => value.is_some() || !p.required,
                     }
                 })

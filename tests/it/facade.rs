@@ -346,7 +346,9 @@ async fn bad_configuration_is_a_clear_error() {
         .build()
         .unwrap_err();
     assert!(
-        wrong_kind.to_string().contains("Credentials::password"),
+        wrong_kind.to_string().contains(
+            "needs client_id, client_secret, username and password: give username and password"
+        ),
         "{wrong_kind}"
     );
 }

@@ -69,10 +69,7 @@ impl Registry {
         let mut rebuilt = Vec::new();
         for (name, config) in configs {
             let credentials = match &config.credentials {
-                Some(credentials) => {
-                    let needs_owner = config.provider()?.spec().needs_resource_owner();
-                    Some(credentials.resolve(needs_owner)?)
-                }
+                Some(credentials) => Some(credentials.resolve(config.provider()?.spec())?),
                 None => None,
             };
             if let Some(old) = previous.sources.get(name)

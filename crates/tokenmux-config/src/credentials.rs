@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use tokenmux_wire::Secret;
+use tokenmux_wire::{EndpointSpec, Needs, Secret};
 
 use tokenmux::{ConfigError, Credentials, Error};
 
@@ -29,8 +29,8 @@ use crate::value_ref::ValueRef;
 /// ).unwrap();
 /// // SAFETY of the example: nothing else in this process reads it.
 /// # unsafe { std::env::set_var("PARTNER_SECRET", "hunter2") };
-/// let credentials = config.resolve(false).unwrap();
-/// assert_eq!(credentials.client_secret().expose_secret(), "hunter2");
+/// let credentials = config.resolve(tokenmux::Provider::neonpanel().spec()).unwrap();
+/// assert_eq!(credentials.client_secret().unwrap().expose_secret(), "hunter2");
 /// ```
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,26 +71,31 @@ pub struct CredentialsConfig {
     /// File holding the password.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// A refresh token obtained out of band (a one-time consent), for a
+    /// provider whose token request presents one: inline, `{env: NAME}`
+    /// or `{file: PATH}`. A rotated one is kept in the store.
+    #[serde(default)]
+    pub refresh_token: Option<ValueRef>,
 }
 
 impl From<Credentials> for CredentialsConfig {
     fn from(credentials: Credentials) -> Self {
-        let mut config = CredentialsConfig {
-            client_id: Some(credentials.client_id().into()),
-            client_secret: Some(credentials.client_secret().clone().into()),
+        CredentialsConfig {
+            client_id: credentials.client_id().map(ValueRef::from),
+            client_secret: credentials.client_secret().cloned().map(ValueRef::from),
+            username: credentials.username().map(ValueRef::from),
+            password: credentials.user_password().cloned().map(ValueRef::from),
+            refresh_token: credentials.refresh_token().cloned().map(ValueRef::from),
             ..Self::default()
-        };
-        config.username = credentials.username().map(ValueRef::from);
-        config.password = credentials.user_password().cloned().map(ValueRef::from);
-        config
+        }
     }
 }
 
 impl CredentialsConfig {
-    /// The credentials, read from the environment and files now;
-    /// `needs_owner` for a provider that also needs a username and
-    /// password. Errors name the key and never hold a value.
-    pub fn resolve(&self, needs_owner: bool) -> Result<Credentials, Error> {
+    /// The credentials, read from the environment and files now, checked
+    /// against what `spec` needs ([`EndpointSpec::needs`]). Errors name
+    /// the key and never hold a value.
+    pub fn resolve(&self, spec: &EndpointSpec) -> Result<Credentials, Error> {
         self.resolve_at("credentials")
             .map_err(|problems| {
                 let error = match problems.as_slice() {
@@ -106,7 +111,7 @@ impl CredentialsConfig {
                 };
                 Error::from(error)
             })
-            .and_then(|resolved| resolved.into_credentials(needs_owner))
+            .and_then(|resolved| resolved.into_credentials(Some(spec)))
     }
 
     /// Every value, with each problem under `at` (its path in the file).
@@ -160,6 +165,7 @@ impl CredentialsConfig {
                 &self.password_env,
                 &self.password_file,
             ),
+            refresh_token: take("refresh_token", &self.refresh_token, &None, &None),
         };
         match problems.is_empty() {
             true => Ok(resolved),
@@ -183,31 +189,51 @@ pub(crate) struct Resolved {
     client_secret: Option<Secret>,
     username: Option<Secret>,
     password: Option<Secret>,
+    refresh_token: Option<Secret>,
 }
 
 impl Resolved {
-    /// The credentials a provider needs; a problem names what is missing.
-    pub(crate) fn into_credentials(self, needs_owner: bool) -> Result<Credentials, Error> {
-        let missing = |name: &str| {
-            Error::from(ConfigError::new(
-                format!("credentials.{name}"),
-                format!("give `{name}: {{env: NAME}}` or `{name}: {{file: PATH}}` (or the value)"),
-            ))
-        };
-        let id = self.client_id.ok_or_else(|| missing("client_id"))?;
-        let secret = self.client_secret.ok_or_else(|| missing("client_secret"))?;
-        let id = id.expose_secret().to_owned();
-        if !needs_owner {
-            return Ok(Credentials::client(id, secret));
+    /// The credentials; with `spec` (the provider known), a problem at
+    /// the key of the first one it needs that is missing.
+    pub(crate) fn into_credentials(
+        self,
+        spec: Option<&EndpointSpec>,
+    ) -> Result<Credentials, Error> {
+        let mut credentials = Credentials::new();
+        if let Some(id) = self.client_id {
+            credentials = credentials.with_client_id(id.expose_secret());
         }
-        let username = self.username.ok_or_else(|| missing("username"))?;
-        let password = self.password.ok_or_else(|| missing("password"))?;
-        Ok(Credentials::password(
-            id,
-            secret,
-            username.expose_secret(),
-            password,
-        ))
+        if let Some(secret) = self.client_secret {
+            credentials = credentials.with_client_secret(secret);
+        }
+        if let Some(username) = self.username {
+            credentials = credentials.with_username(username.expose_secret());
+        }
+        if let Some(password) = self.password {
+            credentials = credentials.with_password(password);
+        }
+        if let Some(refresh_token) = self.refresh_token {
+            credentials = credentials.with_refresh_token(refresh_token);
+        }
+        let Some(spec) = spec else {
+            return Ok(credentials);
+        };
+        let needs = spec.needs();
+        match needs.missing(|role| credentials.has(role)).first() {
+            None => Ok(credentials),
+            Some(role) => {
+                let name = role.name();
+                Err(Error::from(ConfigError::new(
+                    format!("credentials.{name}"),
+                    format!(
+                        "the {} provider needs {}: give `{name}: {{env: NAME}}` or \
+                         `{name}: {{file: PATH}}` (or the value)",
+                        spec.name,
+                        Needs::list(needs.required()),
+                    ),
+                )))
+            }
+        }
     }
 }
 
@@ -225,9 +251,11 @@ mod tests {
             client_secret_file: Some(secret),
             ..Default::default()
         };
-        let credentials = config.resolve(false).unwrap();
+        let credentials = config
+            .resolve(tokenmux::Provider::neonpanel().spec())
+            .unwrap();
         assert_eq!(
-            credentials.client_secret().expose_secret(),
+            credentials.client_secret().unwrap().expose_secret(),
             "s3cret-from-file"
         );
 
@@ -256,9 +284,11 @@ mod tests {
             "client_secret": {"file": dir.path().join("secret")},
         }))
         .unwrap();
-        let credentials = referenced.resolve(false).unwrap();
+        let credentials = referenced
+            .resolve(tokenmux::Provider::neonpanel().spec())
+            .unwrap();
         assert_eq!(
-            credentials.client_secret().expose_secret(),
+            credentials.client_secret().unwrap().expose_secret(),
             "s3cret-from-file"
         );
         let unset: CredentialsConfig = serde_json::from_value(serde_json::json!({
@@ -278,7 +308,10 @@ mod tests {
             client_secret: Some("s".into()),
             ..Default::default()
         };
-        let error = owner.resolve(true).unwrap_err().to_string();
+        let error = owner
+            .resolve(tokenmux::Provider::password("https://auth.test").spec())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("username"), "{error}");
     }
 }

@@ -110,7 +110,6 @@ impl SourceConfig {
     /// clock or a name, then `build()`.
     pub fn into_builder(self) -> Result<TokenSourceBuilder, Error> {
         let provider = self.provider()?;
-        let needs_owner = provider.spec().needs_resource_owner();
         let mut builder = TokenSource::builder(provider.clone())
             .allow_insecure_http(self.allow_insecure_http)
             .refresh_policy(self.refresh_policy(&provider));
@@ -129,7 +128,7 @@ impl SourceConfig {
             builder = builder.param(name, value.clone());
         }
         Ok(match &self.credentials {
-            Some(credentials) => builder.credentials(credentials.resolve(needs_owner)?),
+            Some(credentials) => builder.credentials(credentials.resolve(provider.spec())?),
             None => builder,
         })
     }
@@ -171,10 +170,7 @@ impl SourceConfig {
                     None
                 }
                 Ok(resolved) => {
-                    let needs_owner = provider
-                        .as_ref()
-                        .is_some_and(|p| p.spec().needs_resource_owner());
-                    match resolved.into_credentials(needs_owner) {
+                    match resolved.into_credentials(provider.as_ref().map(|p| p.spec())) {
                         Ok(credentials) => Some(credentials),
                         Err(error) => {
                             problems.push(problem(at, "credentials", &error));

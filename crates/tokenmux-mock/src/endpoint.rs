@@ -90,6 +90,7 @@ pub(crate) async fn token(
     // Every field is required but a parameter the spec makes optional.
     let required = |value: FieldValue| match value {
         FieldValue::Parameter(parameter) => parameter.required,
+        FieldValue::OptionalCredential(_) => false,
         FieldValue::Credential(_) | FieldValue::Constant(_) => true,
     };
     for field in grant.fields.iter().filter(|f| required(f.value)) {
@@ -113,7 +114,7 @@ pub(crate) async fn token(
         grant
             .fields
             .iter()
-            .find(|f| f.value == FieldValue::Credential(role))
+            .find(|f| f.value.credential() == Some(role))
             .and_then(|f| text(f.pointer))
     };
     let config = &state.config;
@@ -179,7 +180,7 @@ fn select_grant<'g>(
             .iter()
             .filter_map(|f| match f.value {
                 FieldValue::Constant(value) => Some((f.pointer, value)),
-                FieldValue::Credential(_) | FieldValue::Parameter(_) => None,
+                _ => None,
             })
             .collect::<Vec<_>>()
     };

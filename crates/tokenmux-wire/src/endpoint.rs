@@ -12,7 +12,7 @@ use std::pin::Pin;
 use progenitor_client::{Error as ClientError, ResponseValue};
 
 use crate::{
-    BasicEncoding, ClientConfig, Expires, Expiry, OperationWire, Parameters, Secret, Server,
+    BasicEncoding, ClientConfig, Expires, Expiry, Needs, OperationWire, Parameters, Secret, Server,
 };
 
 /// A boxed future, so that [`TokenEndpoint`] can be used as `dyn`.
@@ -52,17 +52,41 @@ pub struct TokenRequest<'a> {
     pub grant: Grant<'a>,
 }
 
-/// The credentials a request may carry, each in the role a spec gives it.
-#[derive(Clone, Copy, Debug)]
+/// The credentials a request may carry, each in the role a spec gives it;
+/// any may be absent (a public client has no secret, a username-only
+/// endpoint no client id).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct GrantCredentials<'a> {
     /// The client id.
-    pub client_id: &'a str,
+    pub client_id: Option<&'a str>,
     /// The client secret.
-    pub client_secret: &'a Secret,
+    pub client_secret: Option<&'a Secret>,
     /// A resource owner's username.
     pub username: Option<&'a str>,
     /// A resource owner's password.
     pub password: Option<&'a Secret>,
+    /// A refresh token the user obtained out of band, for a primary grant
+    /// that is a refresh token grant (the one a [`Grant::Refresh`]
+    /// presents takes its place).
+    pub refresh_token: Option<&'a Secret>,
+}
+
+impl<'a> GrantCredentials<'a> {
+    /// The value of `role`, if these credentials have one, for `grant`:
+    /// the refresh token a [`Grant::Refresh`] presents wins over a
+    /// configured one.
+    pub fn value(&self, role: CredentialRole, grant: Grant<'a>) -> Option<&'a str> {
+        match role {
+            CredentialRole::ClientId => self.client_id,
+            CredentialRole::ClientSecret => self.client_secret.map(Secret::expose_secret),
+            CredentialRole::Username => self.username,
+            CredentialRole::Password => self.password.map(Secret::expose_secret),
+            CredentialRole::RefreshToken => match grant {
+                Grant::Refresh(token) => Some(token.expose_secret()),
+                Grant::Primary => self.refresh_token.map(Secret::expose_secret),
+            },
+        }
+    }
 }
 
 /// Which grant to ask for.
@@ -155,12 +179,25 @@ pub enum GrantKind {
 /// What fills one request field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldValue {
-    /// A credential.
+    /// A credential the request needs (the property is `required`).
     Credential(CredentialRole),
+    /// A credential sent when the user gives one, left out otherwise (the
+    /// property is not `required`: a public client's optional secret).
+    OptionalCredential(CredentialRole),
     /// A constant: the one value of a single-value `enum` (`grant_type`).
     Constant(&'static str),
     /// A value chosen per source (`x-tokenmux-parameter`).
     Parameter(ParameterSpec),
+}
+
+impl FieldValue {
+    /// The credential it holds, required or not.
+    pub fn credential(self) -> Option<CredentialRole> {
+        match self {
+            FieldValue::Credential(role) | FieldValue::OptionalCredential(role) => Some(role),
+            FieldValue::Constant(_) | FieldValue::Parameter(_) => None,
+        }
+    }
 }
 
 /// A request value the user chooses per source (`x-tokenmux-parameter`),
@@ -202,11 +239,28 @@ pub struct GrantSpec {
 }
 
 impl GrantSpec {
-    /// The credential roles the body carries (Basic credentials aside).
+    /// The credential roles the body needs (client authentication aside).
     pub fn body_roles(&self) -> impl Iterator<Item = CredentialRole> + '_ {
         self.fields.iter().filter_map(|field| match field.value {
             FieldValue::Credential(role) => Some(role),
-            FieldValue::Constant(_) | FieldValue::Parameter(_) => None,
+            FieldValue::OptionalCredential(_)
+            | FieldValue::Constant(_)
+            | FieldValue::Parameter(_) => None,
+        })
+    }
+
+    /// Whether the body presents a refresh token (a refresh token grant).
+    pub fn presents_refresh_token(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|field| field.value.credential() == Some(CredentialRole::RefreshToken))
+    }
+
+    /// The credential roles the body may carry when given.
+    pub fn optional_roles(&self) -> impl Iterator<Item = CredentialRole> + '_ {
+        self.fields.iter().filter_map(|field| match field.value {
+            FieldValue::OptionalCredential(role) => Some(role),
+            _ => None,
         })
     }
 }
@@ -321,24 +375,23 @@ impl EndpointSpec {
         self.grants.iter().find(|grant| grant.kind == kind)
     }
 
-    /// The credential roles the primary grant needs, Basic ones included.
-    pub fn primary_roles(&self) -> Vec<CredentialRole> {
-        let Some(grant) = self.grant(GrantKind::Primary) else {
-            return Vec::new();
-        };
-        let mut roles: Vec<_> = grant.body_roles().collect();
-        if grant.wire.auth == crate::ClientAuth::Basic {
-            roles.extend([CredentialRole::ClientId, CredentialRole::ClientSecret]);
-        }
-        roles
+    /// The grant that serves `kind`: a refresh goes to the refresh grant,
+    /// else to a primary grant that is itself a refresh token grant (a
+    /// vendor whose only request presents a refresh token obtained out of
+    /// band, and that may rotate it).
+    pub fn grant_for(&self, kind: GrantKind) -> Option<&'static GrantSpec> {
+        self.grant(kind).or_else(|| match kind {
+            GrantKind::Primary => None,
+            GrantKind::Refresh => self
+                .grant(GrantKind::Primary)
+                .filter(|primary| primary.presents_refresh_token()),
+        })
     }
 
-    /// Whether the primary grant needs a resource owner's username or
-    /// password (the OAuth2 password grant), not client credentials alone.
-    pub fn needs_resource_owner(&self) -> bool {
-        self.primary_roles()
-            .iter()
-            .any(|role| matches!(role, CredentialRole::Username | CredentialRole::Password))
+    /// What the user must give for this endpoint: the one answer to
+    /// "which credentials and parameters does it need" (see [`Needs`]).
+    pub fn needs(&self) -> Needs {
+        Needs::of(self)
     }
 
     /// The parameters any grant takes, each once (as the first grant

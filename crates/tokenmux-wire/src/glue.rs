@@ -7,11 +7,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::ClientConfig;
 use crate::endpoint::{
-    CredentialRole, EndpointResult, EndpointSpec, ErrorDetails, ErrorFields, FieldValue, Grant,
-    GrantKind, Issued, TokenFields, TokenRequest,
+    EndpointResult, EndpointSpec, ErrorDetails, ErrorFields, FieldValue, GrantKind, Issued,
+    TokenFields, TokenRequest,
 };
-use crate::{BasicAuth, ClientAuth, ClientConfig};
 
 /// The typed body of `kind`'s request, and the client config it is sent
 /// with (Basic credentials added when the operation asks for them).
@@ -33,7 +33,7 @@ use crate::{BasicAuth, ClientAuth, ClientConfig};
 /// let secret = Secret::new("s");
 /// let request = TokenRequest {
 ///     http: &reqwest::Client::new(), base_url: "http://127.0.0.1:1", config: ClientConfig::default(),
-///     credentials: GrantCredentials { client_id: "me", client_secret: &secret, username: None, password: None },
+///     credentials: GrantCredentials { client_id: Some("me"), client_secret: Some(&secret), ..Default::default() },
 ///     parameters: &Parameters::new(),
 ///     grant: Grant::Primary,
 /// };
@@ -46,20 +46,29 @@ pub fn request_body<T: DeserializeOwned>(
     kind: GrantKind,
     request: &TokenRequest<'_>,
 ) -> Result<(T, ClientConfig), ClientError<ErrorDetails>> {
-    let grant = spec.grant(kind).ok_or_else(|| {
+    let grant = spec.grant_for(kind).ok_or_else(|| {
         ClientError::InvalidRequest(format!("{} has no refresh token grant", spec.name))
     })?;
     let mut body = Value::Object(serde_json::Map::new());
     for field in grant.fields {
         let value = match field.value {
             FieldValue::Constant(value) => value,
-            FieldValue::Credential(role) => role_value(role, request).ok_or_else(|| {
-                ClientError::InvalidRequest(format!(
-                    "{} needs a {} for this grant; the credentials have none",
-                    spec.name,
-                    role.name()
-                ))
-            })?,
+            FieldValue::Credential(role) => request
+                .credentials
+                .value(role, request.grant)
+                .ok_or_else(|| {
+                    ClientError::InvalidRequest(format!(
+                        "{} needs a {} for this grant; the credentials have none",
+                        spec.name,
+                        role.name()
+                    ))
+                })?,
+            FieldValue::OptionalCredential(role) => {
+                match request.credentials.value(role, request.grant) {
+                    Some(value) => value,
+                    None => continue,
+                }
+            }
             FieldValue::Parameter(parameter) => match request.parameters.get(parameter.name) {
                 Some(value) => value.expose_secret(),
                 None => match (parameter.default, parameter.required) {
@@ -94,31 +103,13 @@ pub fn request_body<T: DeserializeOwned>(
             error.path()
         ))
     })?;
-    let mut config = request.config.clone();
-    if grant.wire.auth == ClientAuth::Basic {
-        config = config.with_basic_auth(
-            BasicAuth::new(
-                request.credentials.client_id,
-                request.credentials.client_secret.clone(),
-            )
-            .with_encoding(spec.basic_encoding),
-        );
-    }
+    let config = grant
+        .wire
+        .auth
+        .method()
+        .authenticate(spec, &request.credentials, request.config.clone())
+        .map_err(|error| ClientError::InvalidRequest(format!("{}: {error}", spec.name)))?;
     Ok((typed, config))
-}
-
-fn role_value<'a>(role: CredentialRole, request: &TokenRequest<'a>) -> Option<&'a str> {
-    let credentials = &request.credentials;
-    match role {
-        CredentialRole::ClientId => Some(credentials.client_id),
-        CredentialRole::ClientSecret => Some(credentials.client_secret.expose_secret()),
-        CredentialRole::Username => credentials.username,
-        CredentialRole::Password => credentials.password.map(|p| p.expose_secret()),
-        CredentialRole::RefreshToken => match request.grant {
-            Grant::Refresh(token) => Some(token.expose_secret()),
-            Grant::Primary => None,
-        },
-    }
 }
 
 /// Sets the value at a JSON pointer, creating objects (and, for a `0`
@@ -314,8 +305,8 @@ impl ErrorDetails {
 mod tests {
     use super::*;
     use crate::{
-        BasicEncoding, BodyEncoding, GrantCredentials, GrantSpec, OperationWire, ParameterSpec,
-        Parameters, RequestField, Secret,
+        BasicEncoding, BodyEncoding, ClientAuth, CredentialRole, Grant, GrantCredentials,
+        GrantSpec, OperationWire, ParameterSpec, Parameters, RequestField, Secret,
     };
 
     static FIELDS: [RequestField; 2] = [
@@ -384,10 +375,9 @@ mod tests {
             base_url: "http://127.0.0.1:1",
             config: ClientConfig::default(),
             credentials: GrantCredentials {
-                client_id: "id",
-                client_secret: &secret,
-                username: None,
-                password: None,
+                client_id: Some("id"),
+                client_secret: Some(&secret),
+                ..Default::default()
             },
             parameters,
             grant: Grant::Primary,
@@ -424,6 +414,106 @@ mod tests {
         assert!(
             error.contains("nothing fills the required field `installation_id`"),
             "{error}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::*;
+    use crate::{ClientAuth, CredentialRole::*, Grant, GrantCredentials, Parameters, RequestField};
+    use crate::{Secret, test_spec};
+
+    fn body(
+        spec: &'static EndpointSpec,
+        credentials: GrantCredentials<'_>,
+        grant: Grant<'_>,
+    ) -> Result<Value, String> {
+        let http = reqwest::Client::new();
+        let parameters = Parameters::new();
+        let request = TokenRequest {
+            http: &http,
+            base_url: "http://127.0.0.1:1",
+            config: ClientConfig::default(),
+            credentials,
+            parameters: &parameters,
+            grant,
+        };
+        request_body::<Value>(spec, grant.kind(), &request)
+            .map(|(body, _)| body)
+            .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn an_optional_credential_is_sent_when_given_and_left_out_otherwise() {
+        let spec = test_spec::with(
+            vec![
+                RequestField {
+                    pointer: "/client_id",
+                    value: FieldValue::Credential(ClientId),
+                },
+                RequestField {
+                    pointer: "/client_secret",
+                    value: FieldValue::OptionalCredential(ClientSecret),
+                },
+            ],
+            ClientAuth::None,
+        );
+        let public = GrantCredentials {
+            client_id: Some("me"),
+            ..Default::default()
+        };
+        assert_eq!(
+            body(spec, public, Grant::Primary).unwrap(),
+            serde_json::json!({"client_id": "me"})
+        );
+        let secret = Secret::new("s");
+        let confidential = GrantCredentials {
+            client_secret: Some(&secret),
+            ..public
+        };
+        assert_eq!(
+            body(spec, confidential, Grant::Primary).unwrap(),
+            serde_json::json!({"client_id": "me", "client_secret": "s"})
+        );
+        // A required one is named, and Basic names what it lacks.
+        let error = body(spec, GrantCredentials::default(), Grant::Primary).unwrap_err();
+        assert!(error.contains("needs a client_id"), "{error}");
+        let basic = test_spec::with(Vec::new(), ClientAuth::Basic);
+        let error = body(basic, public, Grant::Primary).unwrap_err();
+        assert!(
+            error.contains("client_secret_basic needs a client_secret"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_refresh_presents_its_token_through_a_primary_refresh_token_grant() {
+        let spec = test_spec::with(
+            vec![
+                RequestField {
+                    pointer: "/grant_type",
+                    value: FieldValue::Constant("refresh_token"),
+                },
+                RequestField {
+                    pointer: "/refresh_token",
+                    value: FieldValue::Credential(RefreshToken),
+                },
+            ],
+            ClientAuth::None,
+        );
+        let (configured, rotated) = (Secret::new("r-configured"), Secret::new("r-rotated"));
+        let credentials = GrantCredentials {
+            refresh_token: Some(&configured),
+            ..Default::default()
+        };
+        assert_eq!(
+            body(spec, credentials, Grant::Primary).unwrap()["refresh_token"],
+            "r-configured"
+        );
+        assert_eq!(
+            body(spec, credentials, Grant::Refresh(&rotated)).unwrap()["refresh_token"],
+            "r-rotated"
         );
     }
 }

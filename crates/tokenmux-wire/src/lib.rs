@@ -11,6 +11,7 @@
 //! Users rarely need this crate directly: the provider crates re-export
 //! [`ClientConfig`], [`BasicAuth`] and [`Secret`].
 
+mod client_auth;
 mod config;
 mod echo;
 mod endpoint;
@@ -19,14 +20,18 @@ mod expiry;
 mod glue;
 mod hooks;
 mod macros;
+mod needs;
 pub mod net;
 mod operation;
 mod parameters;
 pub mod scrub;
 mod secret;
 mod strict_json;
+#[cfg(test)]
+mod test_spec;
 
-pub use config::{BasicAuth, BasicEncoding, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES};
+pub use client_auth::{BasicAuth, BasicEncoding, ClientAuthError, ClientAuthentication};
+pub use config::{ClientConfig, DEFAULT_MAX_RESPONSE_BYTES};
 pub use endpoint::{
     BoxFuture, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails,
     ErrorFields, ErrorResponse, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued,
@@ -39,6 +44,7 @@ pub use hooks::{
     AmbiguousJson, BodyLimitExceeded, BufferedBody, RedirectFollowed, TOKENMUX_USER_AGENT,
     buffered_body, execute, inspect_response, prepare_request,
 };
+pub use needs::Needs;
 pub use operation::{BodyEncoding, ClientAuth, OperationWire, Server};
 pub use parameters::Parameters;
 /// The generated clients' response and error types, re-exported for

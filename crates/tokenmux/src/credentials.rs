@@ -1,11 +1,16 @@
-//! What a provider needs to issue a token: the credentials, and the
-//! values of the spec's per-source parameters.
+//! What a provider needs to issue a token: the credentials, each in the
+//! role a spec gives it, and the values of the spec's per-source
+//! parameters.
 
 use serde::Deserialize;
-use tokenmux_wire::{EndpointSpec, Parameters, Secret};
+use tokenmux_wire::{CredentialRole, EndpointSpec, GrantCredentials, Needs, Parameters, Secret};
+
+use crate::ConfigError;
 
 /// Credentials for a token endpoint, and the values chosen for the spec's
-/// parameters (`x-tokenmux-parameter`: a `scope`, an `audience`).
+/// parameters (`x-tokenmux-parameter`: a `scope`, an `audience`). Each
+/// credential is optional here; which ones an endpoint needs is its
+/// spec's to say ([`EndpointSpec::needs`]), and the builder checks them.
 /// `Debug` never shows a secret or a parameter's value.
 ///
 /// ```
@@ -13,59 +18,44 @@ use tokenmux_wire::{EndpointSpec, Parameters, Secret};
 ///
 /// let client = Credentials::client("my-id", "hunter2").with_param("scope", "read");
 /// let user = Credentials::password("my-id", "hunter2", "alice", "pa55word");
-/// let debug = format!("{client:?} {user:?}");
-/// assert!(!debug.contains("hunter2") && !debug.contains("pa55word"));
+/// // A public client, and a refresh token obtained out of band.
+/// let public = Credentials::new().with_client_id("my-id").with_refresh_token("1000.r3fresh");
+/// let debug = format!("{client:?} {user:?} {public:?}");
+/// assert!(!debug.contains("hunter2") && !debug.contains("pa55word") && !debug.contains("r3fresh"));
 /// assert!(debug.contains("alice") && debug.contains("scope"));
 /// assert_ne!(client, Credentials::client("my-id", "hunter2").with_param("scope", "write"));
 /// ```
 // Equal when every field is, secrets included (derived: a field added
 // later takes part, as the agent's reload relies on).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "Fields")]
-pub struct Credentials {
-    client_id: String,
-    client_secret: Secret,
-    owner: Option<(String, Secret)>,
-    params: Parameters,
-}
-
-/// How `Credentials` are written down (config files list the fields).
-#[derive(Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Fields {
-    client_id: String,
-    client_secret: Secret,
+pub struct Credentials {
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<Secret>,
     #[serde(default)]
     username: Option<String>,
     #[serde(default)]
     password: Option<Secret>,
-}
-
-impl TryFrom<Fields> for Credentials {
-    type Error = &'static str;
-
-    fn try_from(fields: Fields) -> Result<Self, Self::Error> {
-        let client = Credentials::client(fields.client_id, fields.client_secret);
-        match (fields.username, fields.password) {
-            (Some(username), Some(password)) => Ok(Credentials {
-                owner: Some((username, password)),
-                ..client
-            }),
-            (None, None) => Ok(client),
-            _ => Err("a username and a password go together"),
-        }
-    }
+    #[serde(default)]
+    refresh_token: Option<Secret>,
+    #[serde(skip)]
+    params: Parameters,
 }
 
 impl Credentials {
+    /// No credentials yet: add those the endpoint needs with the `with_…`
+    /// methods.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Client credentials.
     pub fn client(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
-        Credentials {
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            owner: None,
-            params: Parameters::new(),
-        }
+        Credentials::new()
+            .with_client_id(client_id)
+            .with_client_secret(client_secret)
     }
 
     /// Client credentials plus a resource owner's username and password
@@ -76,10 +66,43 @@ impl Credentials {
         username: impl Into<String>,
         password: impl Into<Secret>,
     ) -> Self {
-        Credentials {
-            owner: Some((username.into(), password.into())),
-            ..Credentials::client(client_id, client_secret)
-        }
+        Credentials::client(client_id, client_secret)
+            .with_username(username)
+            .with_password(password)
+    }
+
+    /// The same credentials with this client id.
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// The same credentials with this client secret.
+    pub fn with_client_secret(mut self, client_secret: impl Into<Secret>) -> Self {
+        self.client_secret = Some(client_secret.into());
+        self
+    }
+
+    /// The same credentials with this resource owner's username.
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The same credentials with this resource owner's password.
+    pub fn with_password(mut self, password: impl Into<Secret>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// The same credentials with a refresh token obtained out of band (a
+    /// one-time consent), for an endpoint whose primary grant presents
+    /// one. When the endpoint rotates it, the rotated one is kept in the
+    /// store and presented next; this one is not presented again while
+    /// the store holds a token it obtained.
+    pub fn with_refresh_token(mut self, refresh_token: impl Into<Secret>) -> Self {
+        self.refresh_token = Some(refresh_token.into());
+        self
     }
 
     /// The same credentials with the parameter `name` set to `value`
@@ -96,24 +119,29 @@ impl Credentials {
         self
     }
 
-    /// The client id.
-    pub fn client_id(&self) -> &str {
-        &self.client_id
+    /// The client id, if given.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
     }
 
-    /// The client secret.
-    pub fn client_secret(&self) -> &Secret {
-        &self.client_secret
+    /// The client secret, if given.
+    pub fn client_secret(&self) -> Option<&Secret> {
+        self.client_secret.as_ref()
     }
 
-    /// The username, for password credentials.
+    /// The resource owner's username, if given.
     pub fn username(&self) -> Option<&str> {
-        self.owner.as_ref().map(|(username, _)| username.as_str())
+        self.username.as_deref()
     }
 
-    /// The resource owner's password, for password credentials.
+    /// The resource owner's password, if given.
     pub fn user_password(&self) -> Option<&Secret> {
-        self.owner.as_ref().map(|(_, password)| password)
+        self.password.as_ref()
+    }
+
+    /// The refresh token obtained out of band, if given.
+    pub fn refresh_token(&self) -> Option<&Secret> {
+        self.refresh_token.as_ref()
     }
 
     /// The parameter values chosen.
@@ -121,13 +149,92 @@ impl Credentials {
         &self.params
     }
 
+    /// Whether a value for `role` is given.
+    pub fn has(&self, role: CredentialRole) -> bool {
+        self.value(role).is_some()
+    }
+
+    /// The value given for `role`, secret or not.
+    pub(crate) fn value(&self, role: CredentialRole) -> Option<&str> {
+        self.for_request()
+            .value(role, tokenmux_wire::Grant::Primary)
+    }
+
+    /// The credentials as a token request carries them.
+    pub(crate) fn for_request(&self) -> GrantCredentials<'_> {
+        GrantCredentials {
+            client_id: self.client_id(),
+            client_secret: self.client_secret(),
+            username: self.username(),
+            password: self.user_password(),
+            refresh_token: self.refresh_token(),
+        }
+    }
+
+    /// These credentials without the roles `spec` does not use (a
+    /// username given to a client-credentials endpoint): what is never
+    /// sent is not part of the store key or the verifier either.
+    pub(crate) fn used_by(mut self, spec: &EndpointSpec) -> Self {
+        let needs = spec.needs();
+        let keep = |role| needs.uses(role);
+        if !keep(CredentialRole::ClientId) {
+            self.client_id = None;
+        }
+        if !keep(CredentialRole::ClientSecret) {
+            self.client_secret = None;
+        }
+        if !keep(CredentialRole::Username) {
+            self.username = None;
+        }
+        if !keep(CredentialRole::Password) {
+            self.password = None;
+        }
+        if !keep(CredentialRole::RefreshToken) {
+            self.refresh_token = None;
+        }
+        self
+    }
+
+    /// Refuses credentials that `spec` cannot use: a value it needs is
+    /// missing, or one given is empty (it would be sent and refused
+    /// upstream, a failed login counted against the account). The error
+    /// is at the first such key and names every missing role.
+    pub(crate) fn check(&self, spec: &EndpointSpec) -> Result<(), ConfigError> {
+        for role in CredentialRole::ALL {
+            if self.value(role).is_some_and(str::is_empty) {
+                return Err(ConfigError::new(
+                    format!("credentials.{}", role.name()),
+                    format!("the {} is empty", role.name().replace('_', " ")),
+                ));
+            }
+        }
+        let missing = spec.needs().missing(|role| self.has(role));
+        match missing.first() {
+            None => Ok(()),
+            Some(first) => Err(ConfigError::new(
+                format!("credentials.{}", first.name()),
+                format!(
+                    "the {} provider needs {}: give {} (Credentials::with_{})",
+                    spec.name,
+                    Needs::list(spec.needs().required()),
+                    Needs::list(&missing),
+                    first.name(),
+                ),
+            )),
+        }
+    }
+
     /// Every secret these credentials hold, to scrub from error text and
     /// to verify a stored token against: the client secret, the password,
-    /// then the values of the parameters `spec` marks secret, by name.
+    /// the refresh token, then the values of the parameters `spec` marks
+    /// secret, by name.
     pub(crate) fn secrets(&self, spec: &EndpointSpec) -> Vec<&str> {
         let secret_params = spec.parameters();
-        let mut secrets = vec![self.client_secret.expose_secret()];
-        secrets.extend(self.user_password().map(Secret::expose_secret));
+        let mut secrets: Vec<&str> = [&self.client_secret, &self.password, &self.refresh_token]
+            .into_iter()
+            .flatten()
+            .map(Secret::expose_secret)
+            .collect();
         secrets.extend(
             self.params
                 .iter()
@@ -135,5 +242,50 @@ impl Credentials {
                 .map(|(_, value)| value.expose_secret()),
         );
         secrets
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Provider;
+
+    #[test]
+    fn check_names_what_the_spec_needs_and_what_is_missing_or_empty() {
+        let password = Provider::password("https://auth.test");
+        let spec = password.spec();
+        let error = Credentials::client("id", "secret").check(spec).unwrap_err();
+        assert_eq!(error.at(), Some("credentials.username"));
+        assert_eq!(
+            error.reason(),
+            "the password provider needs client_id, client_secret, username and password: \
+             give username and password (Credentials::with_username)"
+        );
+        let full = Credentials::password("id", "secret", "alice", "pw");
+        assert!(full.check(spec).is_ok());
+        let empty = Credentials::client("id", "").check(Provider::neonpanel().spec());
+        assert_eq!(empty.unwrap_err().at(), Some("credentials.client_secret"));
+        let public = Credentials::new().with_client_id("id");
+        let error = public.check(Provider::neonpanel().spec()).unwrap_err();
+        assert_eq!(error.at(), Some("credentials.client_secret"));
+    }
+
+    #[test]
+    fn roles_the_spec_does_not_use_are_dropped() {
+        let all = Credentials::password("id", "secret", "alice", "pw").with_refresh_token("r");
+        let client = all.clone().used_by(Provider::neonpanel().spec());
+        assert_eq!(client, Credentials::client("id", "secret"));
+        let owner = all.used_by(Provider::password("https://auth.test").spec());
+        assert_eq!(owner, Credentials::password("id", "secret", "alice", "pw"));
+    }
+
+    #[test]
+    fn a_configured_refresh_token_is_a_secret_like_the_others() {
+        let credentials = Credentials::new().with_refresh_token("r3fresh");
+        assert!(!format!("{credentials:?}").contains("r3fresh"));
+        assert_eq!(
+            credentials.secrets(Provider::neonpanel().spec()),
+            ["r3fresh"]
+        );
     }
 }

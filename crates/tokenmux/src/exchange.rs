@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use tokenmux_wire::Expires;
-use tokenmux_wire::{ClientConfig, GrantCredentials, TokenRequest};
+use tokenmux_wire::{ClientConfig, TokenRequest};
 pub(crate) use tokenmux_wire::{Grant, Issued};
 
 use crate::classify::{by_status, decode, generic_error_fields, ok};
@@ -25,7 +25,7 @@ impl Exchange<'_> {
     /// One request, no retries.
     pub(crate) async fn request(&self, grant: Grant<'_>) -> Result<Issued, Error> {
         let scrub = Scrubber::new(
-            self.credentials.client_id(),
+            self.credentials.client_id().unwrap_or_default(),
             self.credentials.secrets(self.provider.spec()),
             grant,
         );
@@ -34,12 +34,7 @@ impl Exchange<'_> {
             http: self.http,
             base_url: self.provider.base_url(),
             config: ClientConfig::default().with_max_response_bytes(self.max_response_bytes),
-            credentials: GrantCredentials {
-                client_id: self.credentials.client_id(),
-                client_secret: self.credentials.client_secret(),
-                username: self.credentials.username(),
-                password: self.credentials.user_password(),
-            },
+            credentials: self.credentials.for_request(),
             parameters: self.credentials.params(),
             grant,
         };

@@ -185,10 +185,11 @@ pub use tokenmux_wire::scrub::neutralise_controls;
 /// for their `ENDPOINT`.
 pub mod endpoint {
     pub use tokenmux_wire::{
-        BasicEncoding, BodyEncoding, BoxFuture, ClientAuth, ClientError, CredentialRole,
-        EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails, ErrorFields, ErrorResponse,
-        Expires, Expiry, ExpiryForm, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec,
-        Issued, OperationWire, ParameterSpec, Parameters, RequestField, ResponseValue, Server,
-        TokenEndpoint, TokenFields, TokenRequest, set_pointer,
+        BasicEncoding, BodyEncoding, BoxFuture, ClientAuth, ClientAuthError, ClientAuthentication,
+        ClientError, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails,
+        ErrorFields, ErrorResponse, Expires, Expiry, ExpiryForm, FieldValue, Grant,
+        GrantCredentials, GrantKind, GrantSpec, Issued, Needs, OperationWire, ParameterSpec,
+        Parameters, RequestField, ResponseValue, Server, TokenEndpoint, TokenFields, TokenRequest,
+        set_pointer,
     };
 }

@@ -90,7 +90,7 @@ impl Provider {
     ///             let response = request
     ///                 .http
     ///                 .get(format!("{}/token", request.base_url))
-    ///                 .query(&[("key", request.credentials.client_secret.expose_secret())])
+    ///                 .query(&[("key", request.credentials.client_secret.map_or("", |s| s.expose_secret()))])
     ///                 .send()
     ///                 .await
     ///                 .map_err(ClientError::CommunicationError)?;
@@ -228,7 +228,10 @@ impl Provider {
         let key = crate::StoreKey::from_parts(
             self.name(),
             self.base_url(),
-            credentials.client_id(),
+            // A public client with no id (a username alone, a refresh
+            // token alone) is told apart by its username, else by the
+            // verifier the stored token carries.
+            credentials.client_id().unwrap_or_default(),
             credentials.username(),
         );
         // Parameters partition the key (two scope sets, two tokens); a

@@ -13,8 +13,10 @@ use schema_walk::{Walker, json_schema};
 /// A credential role or constant, as generated code names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldValue {
-    /// `tokenmux_wire::CredentialRole::…` variant name.
+    /// `tokenmux_wire::CredentialRole::…` variant name, of a required property.
     Credential(&'static str),
+    /// The same, of a property the object does not require: sent when given.
+    OptionalCredential(&'static str),
     /// A single-value enum.
     Constant(String),
     /// `x-tokenmux-parameter`: a value chosen per source.
@@ -448,6 +450,35 @@ mod tests {
         assert_eq!(
             password.errors[1],
             (401, vec!["InvalidClient"], Some("application/json".into()))
+        );
+    }
+
+    #[test]
+    fn a_credential_the_object_does_not_require_is_optional() {
+        let root = crate::codegen::regen::workspace_root();
+        let api = spec::SpecFile::new(&root.join("xtask/fixtures"), "consent")
+            .load()
+            .unwrap();
+        let consent = describe(&api).unwrap();
+        let kinds: Vec<_> = consent.grants.iter().map(|g| g.kind).collect();
+        assert_eq!(kinds, ["Primary"]);
+        assert_eq!(
+            consent.grants[0].fields,
+            vec![
+                (
+                    "/grant_type".to_owned(),
+                    FieldValue::Constant("refresh_token".into())
+                ),
+                (
+                    "/refresh_token".to_owned(),
+                    FieldValue::Credential("RefreshToken")
+                ),
+                ("/client_id".to_owned(), FieldValue::Credential("ClientId")),
+                (
+                    "/client_secret".to_owned(),
+                    FieldValue::OptionalCredential("ClientSecret")
+                ),
+            ]
         );
     }
 

@@ -383,6 +383,27 @@ mod tests {
     }
 
     #[test]
+    fn a_primary_refresh_token_grant_also_serves_refreshes() {
+        let root = crate::codegen::regen::workspace_root();
+        let file = SpecFile::new(&root.join("xtask/fixtures"), "consent");
+        let text = std::fs::read_to_string(&file.path).unwrap();
+        let code = generate(&file, spec::parse("consent", &text).unwrap())
+            .unwrap()
+            .code;
+        assert!(
+            code.contains("(Primary | Refresh) => refresh_token(types::RefreshRequest)"),
+            "{code}"
+        );
+        assert!(code.contains("OptionalCredential"), "{code}");
+        // A spec with its own refresh grant keeps one arm per operation.
+        let (file, text) = neonpanel();
+        let code = generate(&file, spec::parse("t", &text).unwrap())
+            .unwrap()
+            .code;
+        assert!(code.contains("(Primary) =>"), "{code}");
+    }
+
+    #[test]
     fn output_is_deterministic_and_starts_with_the_header() {
         let (file, text) = neonpanel();
         let first = generate(&file, spec::parse("t", &text).unwrap())

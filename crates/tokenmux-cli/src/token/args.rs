@@ -43,7 +43,8 @@ pub(crate) enum Cache {
 
 /// Options of `tokenmux token`. Credentials come from the environment
 /// (TOKENMUX_CLIENT_ID, TOKENMUX_CLIENT_SECRET, TOKENMUX_USERNAME,
-/// TOKENMUX_PASSWORD), flags, or the config file.
+/// TOKENMUX_PASSWORD, TOKENMUX_REFRESH_TOKEN), flags, or the config file;
+/// the provider's spec says which it needs.
 #[derive(Args)]
 pub(crate) struct TokenArgs {
     /// A source named in the config file's `sources:` (served by a running
@@ -108,6 +109,11 @@ pub(crate) struct TokenArgs {
     /// Password, for the password provider (prefer the environment).
     #[arg(long, env = "TOKENMUX_PASSWORD", hide_env_values = true)]
     pub(super) password: Option<String>,
+    /// A refresh token obtained out of band, for a provider whose token
+    /// request presents one (prefer the environment). A rotated one is
+    /// kept in the cache and used next.
+    #[arg(long, env = "TOKENMUX_REFRESH_TOKEN", hide_env_values = true)]
+    pub(super) refresh_token: Option<String>,
     /// A value of one of the provider's parameters (its spec's
     /// `x-tokenmux-parameter`: a scope, an audience), over the config
     /// file's `params:`. Repeatable: --param scope=read --param audience=api.

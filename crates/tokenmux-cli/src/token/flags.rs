@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use tokenmux::endpoint::{CredentialRole, Needs};
 use tokenmux::{Credentials, EncryptionKey, FileStore, MemoryStore, Provider, TokenStore};
 use tokenmux_config::SourceConfig;
 
@@ -32,7 +33,7 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
 
 /// The flags that describe one source on the command line; a named source
 /// is described by its config file alone.
-pub(super) const SOURCE_FLAGS: [&str; 8] = [
+pub(super) const SOURCE_FLAGS: [&str; 9] = [
     "--provider",
     "--server",
     "--base-url",
@@ -41,14 +42,17 @@ pub(super) const SOURCE_FLAGS: [&str; 8] = [
     "--client-secret",
     "--username",
     "--password",
+    "--refresh-token",
 ];
 
-/// The environment's credentials, for a source given by flags.
-const CREDENTIAL_VARIABLES: [&str; 4] = [
+/// The environment's credentials, for a source given by flags, in the
+/// order of [`CredentialRole::ALL`].
+const CREDENTIAL_VARIABLES: [&str; 5] = [
     "TOKENMUX_CLIENT_ID",
     "TOKENMUX_CLIENT_SECRET",
     "TOKENMUX_USERNAME",
     "TOKENMUX_PASSWORD",
+    "TOKENMUX_REFRESH_TOKEN",
 ];
 
 /// Credential flags on the command line while `from` gives the
@@ -91,6 +95,7 @@ pub(super) fn warn_about_secret_flags(args: &TokenArgs) {
     for (flag, variable) in [
         ("--client-secret", "TOKENMUX_CLIENT_SECRET"),
         ("--password", "TOKENMUX_PASSWORD"),
+        ("--refresh-token", "TOKENMUX_REFRESH_TOKEN"),
     ] {
         if !flag_given(flag) {
             continue;
@@ -119,37 +124,59 @@ pub(crate) fn flag_given(flag: &str) -> bool {
         .any(|arg| arg == flag || arg.to_string_lossy().starts_with(&with_value))
 }
 
-/// Credentials from the environment or flags; `None` leaves the config
-/// file's.
+/// Credentials from the environment or flags, those the provider's spec
+/// needs all given; `None` (none given) leaves the config file's.
 pub(super) fn credentials(
     args: &TokenArgs,
     provider: &Provider,
 ) -> Result<Option<Credentials>, Failure> {
-    let (Some(id), Some(secret)) = (&args.client_id, &args.client_secret) else {
-        if args.client_id.is_some() || args.client_secret.is_some() {
-            return Err(Failure::usage(
-                "give both TOKENMUX_CLIENT_ID and TOKENMUX_CLIENT_SECRET (or neither)",
-            ));
-        }
-        return Ok(None);
-    };
-    match (
-        provider.spec().needs_resource_owner(),
+    let given = [
+        &args.client_id,
+        &args.client_secret,
         &args.username,
         &args.password,
-    ) {
-        (true, Some(username), Some(password)) => Ok(Some(Credentials::password(
-            id.as_str(),
-            secret.as_str(),
-            username.as_str(),
-            password.as_str(),
-        ))),
-        (true, _, _) => Err(Failure::usage(format!(
-            "the {} provider also needs TOKENMUX_USERNAME and TOKENMUX_PASSWORD",
-            provider.name()
-        ))),
-        (false, _, _) => Ok(Some(Credentials::client(id.as_str(), secret.as_str()))),
+        &args.refresh_token,
+    ];
+    if given.iter().all(|value| value.is_none()) {
+        return Ok(None);
     }
+    let [id, secret, username, password, refresh_token] = given;
+    let mut credentials = Credentials::new();
+    if let Some(id) = id {
+        credentials = credentials.with_client_id(id.as_str());
+    }
+    if let Some(secret) = secret {
+        credentials = credentials.with_client_secret(secret.as_str());
+    }
+    if let Some(username) = username {
+        credentials = credentials.with_username(username.as_str());
+    }
+    if let Some(password) = password {
+        credentials = credentials.with_password(password.as_str());
+    }
+    if let Some(refresh_token) = refresh_token {
+        credentials = credentials.with_refresh_token(refresh_token.as_str());
+    }
+    let missing = provider
+        .spec()
+        .needs()
+        .missing(|role| credentials.has(role));
+    if missing.is_empty() {
+        return Ok(Some(credentials));
+    }
+    let variables: Vec<&str> = missing
+        .iter()
+        .filter_map(|role| {
+            let at = CredentialRole::ALL.iter().position(|r| r == role)?;
+            Some(CREDENTIAL_VARIABLES[at])
+        })
+        .collect();
+    Err(Failure::usage(format!(
+        "the {} provider needs {}: also set {} (or the matching flags)",
+        provider.name(),
+        Needs::list(provider.spec().needs().required()),
+        variables.join(" and ")
+    )))
 }
 
 pub(super) async fn store(cache: Cache, args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Failure> {

@@ -217,30 +217,8 @@ impl TokenSourceBuilder {
     /// ```
     pub fn check(&self) -> Result<(), Error> {
         let credentials = self.chosen_credentials()?;
-        let credentials = &credentials;
-        // An empty value would be sent and refused upstream (a failed
-        // login, counted against the account): refuse it here.
-        for (what, value) in [
-            ("client_id", credentials.client_id()),
-            ("client_secret", credentials.client_secret().expose_secret()),
-            ("username", credentials.username().unwrap_or("-")),
-            (
-                "password",
-                credentials
-                    .user_password()
-                    .map_or("-", |p| p.expose_secret()),
-            ),
-        ] {
-            if value.is_empty() {
-                let at = format!("credentials.{what}");
-                return Err(ConfigError::new(
-                    at,
-                    format!("the {} is empty", what.replace('_', " ")),
-                )
-                .into());
-            }
-        }
         let spec = self.provider.spec();
+        credentials.check(spec)?;
         if self.provider.needs_base_url() {
             return Err(ConfigError::new(
                 "base_url",
@@ -255,17 +233,6 @@ impl TokenSourceBuilder {
         }
         check_base_url(self.provider.base_url(), self.allow_insecure_http)?;
         crate::parameters::check(spec, credentials.params())?;
-        if spec.needs_resource_owner() && credentials.username().is_none() {
-            return Err(ConfigError::new(
-                "credentials",
-                format!(
-                    "the {} provider needs Credentials::password (client id and secret, \
-                     username and password)",
-                    spec.name
-                ),
-            )
-            .into());
-        }
         self.chosen_refresh().check()?;
         self.retry.check()?;
         self.store
@@ -280,7 +247,10 @@ impl TokenSourceBuilder {
             .credentials
             .as_ref()
             .ok_or_else(|| ConfigError::new("credentials", "no credentials given"))?;
-        Ok(credentials.clone().with_params(&self.params))
+        Ok(credentials
+            .clone()
+            .used_by(self.provider.spec())
+            .with_params(&self.params))
     }
 
     /// The refresh policy given, else the one the provider's document

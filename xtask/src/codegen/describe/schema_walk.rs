@@ -159,7 +159,14 @@ impl Walker<'_> {
             let property = self.boxed(property)?;
             let marker = marker.or_else(|| property.schema_data.extensions.get(CREDENTIAL));
             if let Some(value) = marker {
-                out.push((here, FieldValue::Credential(role(value)?)));
+                let role = role(value)?;
+                out.push((
+                    here,
+                    match object.required.contains(name) {
+                        true => FieldValue::Credential(role),
+                        false => FieldValue::OptionalCredential(role),
+                    },
+                ));
                 continue;
             }
             let marker = property_extension_or(property, PARAMETER);

@@ -9,7 +9,7 @@ use quote::quote;
 
 use super::{method_name, operation_wire, option_str};
 use crate::codegen::GenError;
-use crate::codegen::describe::{Description, EXPIRY_FORMS, FieldValue};
+use crate::codegen::describe::{Description, EXPIRY_FORMS, FieldValue, GrantDesc};
 use crate::codegen::lower::Lowered;
 use crate::codegen::spec::SpecFile;
 
@@ -45,6 +45,10 @@ pub fn endpoint(
                 FieldValue::Credential(role) => {
                     let role = ident(role);
                     quote!(tokenmux_wire::FieldValue::Credential(tokenmux_wire::CredentialRole::#role))
+                }
+                FieldValue::OptionalCredential(role) => {
+                    let role = ident(role);
+                    quote!(tokenmux_wire::FieldValue::OptionalCredential(tokenmux_wire::CredentialRole::#role))
                 }
                 FieldValue::Constant(text) => quote!(tokenmux_wire::FieldValue::Constant(#text)),
                 FieldValue::Parameter(parameter) => {
@@ -84,7 +88,24 @@ pub fn endpoint(
             .iter()
             .filter(|grant| grant.operation_id == operation)
             .collect();
-        let kinds: Vec<&str> = grants.iter().map(|grant| grant.kind).collect();
+        let mut kinds: Vec<&str> = grants.iter().map(|grant| grant.kind).collect();
+        // A primary grant that presents a refresh token (one obtained out
+        // of band) serves the refreshes too, with the rotated token.
+        let presents_refresh_token = |grant: &&GrantDesc| {
+            grant.fields.iter().any(|(_, value)| {
+                matches!(
+                    value,
+                    FieldValue::Credential("RefreshToken")
+                        | FieldValue::OptionalCredential("RefreshToken")
+                )
+            })
+        };
+        if kinds == ["Primary"]
+            && !description.grants.iter().any(|g| g.kind == "Refresh")
+            && grants.iter().any(presents_refresh_token)
+        {
+            kinds.push("Refresh");
+        }
         arms.push(format!(
             "        ({}) => {}(types::{}),\n",
             kinds.join(" | "),

@@ -1,0 +1,65 @@
+//! How a token request authenticates the client: one strategy per method,
+//! each in its own file behind [`ClientAuthentication`], chosen by the
+//! operation's [`ClientAuth`] (from the spec's `security`). A new method
+//! (a signed JWT, a TLS client certificate) is a new file and a new arm
+//! of [`ClientAuth::method`].
+
+use crate::ClientConfig;
+use crate::endpoint::{CredentialRole, EndpointSpec, GrantCredentials};
+use crate::operation::ClientAuth;
+
+mod basic;
+mod in_request;
+
+pub use basic::{BasicAuth, BasicEncoding};
+
+/// One client authentication method.
+pub trait ClientAuthentication: Send + Sync {
+    /// Its name as RFC 8414's `token_endpoint_auth_methods_supported`
+    /// lists it, e.g. `client_secret_basic`.
+    fn name(&self) -> &'static str;
+
+    /// The credentials it needs beyond those the body's fields mark.
+    fn roles(&self) -> &'static [CredentialRole];
+
+    /// Adds what authenticates the client to the config the request is
+    /// sent with (the request hook puts it on the wire).
+    fn authenticate(
+        &self,
+        spec: &EndpointSpec,
+        credentials: &GrantCredentials<'_>,
+        config: ClientConfig,
+    ) -> Result<ClientConfig, ClientAuthError>;
+}
+
+/// Why a client cannot be authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientAuthError {
+    /// A credential the method needs is not given.
+    #[error("{method} needs a {}; the credentials have none", role.name())]
+    Missing {
+        /// The method, e.g. `client_secret_basic`.
+        method: &'static str,
+        /// What is missing.
+        role: CredentialRole,
+    },
+}
+
+impl ClientAuth {
+    /// The strategy that implements this method.
+    ///
+    /// ```
+    /// use tokenmux_wire::{ClientAuth, CredentialRole};
+    ///
+    /// let basic = ClientAuth::Basic.method();
+    /// assert_eq!(basic.name(), "client_secret_basic");
+    /// assert_eq!(basic.roles(), [CredentialRole::ClientId, CredentialRole::ClientSecret]);
+    /// assert!(ClientAuth::None.method().roles().is_empty());
+    /// ```
+    pub fn method(self) -> &'static dyn ClientAuthentication {
+        match self {
+            ClientAuth::None => &in_request::InRequest,
+            ClientAuth::Basic => &basic::ClientSecretBasic,
+        }
+    }
+}
