@@ -7,6 +7,7 @@ mod agent;
 mod cache_files;
 mod cli;
 mod clients;
+mod consent;
 mod crash;
 mod decoding;
 mod edges_agent;

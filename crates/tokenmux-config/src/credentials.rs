@@ -314,4 +314,30 @@ mod tests {
             .to_string();
         assert!(error.contains("username"), "{error}");
     }
+
+    #[test]
+    fn a_refresh_token_is_one_more_reference_and_only_what_the_spec_needs_is_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("refresh");
+        std::fs::write(&file, "1000.r3fresh\n").unwrap();
+        let config: CredentialsConfig = serde_json::from_value(serde_json::json!({
+            "client_id": "public-client",
+            "refresh_token": {"file": file},
+        }))
+        .unwrap();
+        let resolved = config.resolve_at("c").unwrap();
+        let credentials = resolved.into_credentials(None).unwrap();
+        assert_eq!(
+            credentials.refresh_token().unwrap().expose_secret(),
+            "1000.r3fresh"
+        );
+        assert!(credentials.client_secret().is_none());
+        // neonpanel needs a secret: the problem is at its key.
+        let error = config
+            .resolve(tokenmux::Provider::neonpanel().spec())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("credentials.client_secret"), "{error}");
+        assert!(!error.contains("r3fresh"), "{error}");
+    }
 }

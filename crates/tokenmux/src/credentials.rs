@@ -154,6 +154,25 @@ impl Credentials {
         self.value(role).is_some()
     }
 
+    /// The configured refresh token the primary grant of `spec` presents,
+    /// when that endpoint may rotate it (its success body has a refresh
+    /// token): then it may be presented once, like any refresh token. An
+    /// endpoint that never issues one keeps it as a long-lived credential.
+    pub(crate) fn single_use_refresh_token(&self, spec: &EndpointSpec) -> Option<&Secret> {
+        let primary = spec.grant(tokenmux_wire::GrantKind::Primary)?;
+        match primary.presents_refresh_token() && spec.token.refresh_token.is_some() {
+            true => self.refresh_token(),
+            false => None,
+        }
+    }
+
+    /// The refresh token the primary grant of `spec` presents, if any.
+    pub(crate) fn presented_refresh_token(&self, spec: &EndpointSpec) -> Option<&Secret> {
+        spec.grant(tokenmux_wire::GrantKind::Primary)
+            .filter(|primary| primary.presents_refresh_token())
+            .and(self.refresh_token())
+    }
+
     /// The value given for `role`, secret or not.
     pub(crate) fn value(&self, role: CredentialRole) -> Option<&str> {
         self.for_request()

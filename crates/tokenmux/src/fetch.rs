@@ -91,7 +91,9 @@ impl Fetcher {
 
     /// Asks for a token with `grant`, retrying transient failures; every
     /// attempt is reported to `observe`. A refresh grant is never retried:
-    /// its token is spent once sent. A wait the endpoint asks for
+    /// its token is spent once sent (so is a primary grant presenting a
+    /// configured refresh token the endpoint may rotate). A refresh token
+    /// presented and not replaced in the answer is kept on the token. A wait the endpoint asks for
     /// (`Retry-After` on a 429 or 503) that would end past the deadline ends
     /// the attempts at once with that error, so the caller learns when to
     /// come back instead of being retried early.
@@ -121,6 +123,15 @@ impl Fetcher {
             .build();
         let provider = self.provider.name();
         let refresh = matches!(grant, Grant::Refresh(_));
+        // A refresh token presented once is spent: never retried.
+        let spec = self.provider.spec();
+        let single_use = refresh || self.credentials.single_use_refresh_token(spec).is_some();
+        // RFC 6749 §6: an answer with no new refresh token leaves the one
+        // presented valid; it is kept, to be presented next.
+        let presented = match grant {
+            Grant::Refresh(token) => Some(token),
+            Grant::Primary => self.credentials.presented_refresh_token(spec),
+        };
         loop {
             let started = Instant::now();
             let attempt = tokio::time::timeout_at(deadline, exchange.request(grant)).await;
@@ -132,11 +143,14 @@ impl Fetcher {
             };
             observe.fetched(refresh, outcome.as_ref().map(|_| ()), started.elapsed());
             let error = match outcome {
+                Ok(token) if token.refresh_token().is_none() => {
+                    return Ok(token.with_refresh_token(presented.cloned()));
+                }
                 Ok(token) => return Ok(token),
                 Err(error) if past_deadline => return Err(error),
                 Err(error) => error,
             };
-            let retried = !refresh && error.is_transient();
+            let retried = !single_use && error.is_transient();
             let Some(delay) = backoff.next().filter(|_| retried) else {
                 return Err(error);
             };

@@ -35,12 +35,20 @@ pub(crate) struct Claimed {
 pub(crate) struct SpentRefreshTokens(Mutex<HashSet<String>>);
 
 impl SpentRefreshTokens {
-    fn contains(&self, token: &Secret) -> bool {
+    /// Whether this process has sent `token`.
+    pub(crate) fn contains(&self, token: &Secret) -> bool {
         self.0.lock().contains(&fingerprint(token.expose_secret()))
     }
 
-    fn insert(&self, token: &Secret) {
+    /// `token` is being sent.
+    pub(crate) fn insert(&self, token: &Secret) {
         self.0.lock().insert(fingerprint(token.expose_secret()));
+    }
+
+    /// The endpoint answered `token` without a new refresh token: it is
+    /// still valid (RFC 6749 §6) and may be presented again.
+    pub(crate) fn revive(&self, token: &Secret) {
+        self.0.lock().remove(&fingerprint(token.expose_secret()));
     }
 }
 

@@ -23,6 +23,7 @@ mod builder;
 mod cached;
 mod coordinate;
 mod failure_recorder;
+mod primary;
 pub use builder::TokenSourceBuilder;
 pub(crate) use cached::Cached;
 

@@ -126,6 +126,7 @@ impl Inner {
         {
             self.observe.refresh_ahead();
         }
+        let obtained_before = self.obtained_before(stored.as_ref());
         let claimed = match leased {
             true => {
                 let memory = current.as_ref().map(|c| (&c.token, c.version));
@@ -153,7 +154,7 @@ impl Inner {
                 self.refresh_grant(&claimed.refresh_token, &mut recorder)
                     .await
             }
-            None => self.fetch(Grant::Primary, Some(&mut recorder)).await,
+            None => self.primary(obtained_before, Some(&mut recorder)).await,
         };
         match token {
             Ok(token) => {
@@ -172,11 +173,10 @@ impl Inner {
     ) -> Result<AccessToken, Error> {
         let error = match self.fetch(Grant::Refresh(refresh_token), None).await {
             Ok(token) => {
-                if token
-                    .refresh_token()
-                    .is_some_and(|new| new.expose_secret() != refresh_token.expose_secret())
-                {
-                    self.observe.rotated();
+                match token.refresh_token() == Some(refresh_token) {
+                    // Not replaced: still valid (RFC 6749 §6), presented next.
+                    true => self.spent_refresh_tokens.revive(refresh_token),
+                    false => self.observe.rotated(),
                 }
                 return Ok(token);
             }
@@ -193,7 +193,8 @@ impl Inner {
         }
         // The refresh token is spent either way; the primary grant (the
         // builder checked the credentials fit it) is the way to a new one.
-        self.fetch(Grant::Primary, Some(recorder)).await
+        // A token was obtained before: it held the refresh token.
+        self.primary(true, Some(recorder)).await
     }
 
     /// The verifier of this source's credentials.
