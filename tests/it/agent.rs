@@ -287,6 +287,10 @@ async fn the_agent_serves_named_sources_reloads_on_sighup_and_drains_on_sigterm(
             token.starts_with(&format!("mock-{provider}-access-")),
             "{token}"
         );
+        // The JSON says which header to send, and its value.
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["header"], "Authorization", "{body}");
+        assert_eq!(json["header_value"], format!("Bearer {token}"), "{body}");
         let (status, header) = agent.curl(&format!("/v1/sources/{name}/header"));
         assert_eq!((status, header), (200, format!("Bearer {token}")));
         assert_eq!(mock.requests_received(provider), 1, "{name}");

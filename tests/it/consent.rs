@@ -80,6 +80,7 @@ const fn spec(name: &'static str, rotating: bool) -> EndpointSpec {
         errors: &[],
         max_lifetime_secs: None,
         success_example: None,
+        presentation: Presentation::BEARER,
     }
 }
 

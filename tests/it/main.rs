@@ -23,6 +23,7 @@ mod lifecycle;
 mod mock;
 mod observe;
 mod parameters;
+mod presentation;
 mod redis;
 mod redis_cluster;
 mod redis_hostile;

@@ -27,6 +27,11 @@ pub struct AgentToken {
     pub access_token: String,
     /// Its type: `Bearer`.
     pub token_type: String,
+    /// The header it goes in on API requests (checked: a header name that
+    /// frames nothing).
+    pub header: String,
+    /// That header's value (checked: the token, or a scheme and the token).
+    pub header_value: String,
     /// When it expires (checked: in the future, within the longest lifetime).
     pub expires_at: SystemTime,
 }
@@ -261,10 +266,19 @@ fn checked(token: TokenBody) -> Result<AgentToken, &'static str> {
     let expires_at = SystemTime::now()
         .checked_add(lifetime)
         .ok_or("with an expiry out of range (expired, or beyond ten years)")?;
+    // An older agent says nothing of the header: `Authorization: Bearer`.
+    let header = token.header.unwrap_or_else(|| "Authorization".into());
+    let header_value = token
+        .header_value
+        .unwrap_or_else(|| format!("Bearer {}", token.access_token));
+    tokenmux::endpoint::presentation_scheme(&header, &header_value, &token.access_token)
+        .map_err(|_| "with a header to send the token in that cannot carry it")?;
     Ok(AgentToken {
         access_token: token.access_token,
         token_type: "Bearer".into(),
         expires_at,
+        header,
+        header_value,
     })
 }
 
@@ -291,6 +305,12 @@ mod tests {
             r#"{"access_token":"ok","token_type":"Bearer","expires_in":18446744073709551615}"#,
             r#"{"access_token":"ok","token_type":"Bearer","expires_in":0}"#,
             r#"{"access_token":"ok","token_type":"Bearer","expires_in":-1}"#,
+            // A header to send the token in that it cannot go in.
+            r#"{"access_token":"ok","token_type":"Bearer","expires_in":60,"header":"Content-Length","header_value":"ok"}"#,
+            r#"{"access_token":"ok","token_type":"Bearer","expires_in":60,"header":"X-A\r\nX-B","header_value":"ok"}"#,
+            r#"{"access_token":"ok","token_type":"Bearer","expires_in":60,"header":"X-A","header_value":"ok\r\nX-B: 1"}"#,
+            r#"{"access_token":"ok","token_type":"Bearer","expires_in":60,"header":"X-A","header_value":"other-token"}"#,
+            r#"{"access_token":"ok","token_type":"Bearer","expires_in":60,"header_value":"Be arer ok"}"#,
         ] {
             assert!(
                 matches!(answer(body), Err(ref e) if e.kind().is_none()),
@@ -305,6 +325,20 @@ mod tests {
         assert_eq!(
             (token.access_token.as_str(), token.token_type.as_str()),
             ("ok", "Bearer")
+        );
+        // An older agent names no header: `Authorization: Bearer`.
+        assert_eq!(
+            (token.header.as_str(), token.header_value.as_str()),
+            ("Authorization", "Bearer ok")
+        );
+        let Ok(Answer::Token(own)) = answer(
+            r#"{"access_token":"ok","token_type":"Bearer","expires_in":60,"header":"X-Auth-Token","header_value":"ok"}"#,
+        ) else {
+            panic!("a header of its own is taken");
+        };
+        assert_eq!(
+            (own.header.as_str(), own.header_value.as_str()),
+            ("X-Auth-Token", "ok")
         );
         let error = br#"{"error":{"code":"server_error\u001b[31m","message":"x\u001b[2Jy"}}"#;
         let Err(failure) = read_answer(502, error, "a", "s") else {

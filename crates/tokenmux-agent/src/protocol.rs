@@ -62,6 +62,15 @@ pub struct TokenBody {
     pub token_type: String,
     /// Whole seconds it stays valid.
     pub expires_in: u64,
+    /// The header to send it in on API requests (the provider's spec
+    /// says): `Authorization` unless the vendor documents its own. Absent
+    /// from older agents: `Authorization`.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// That header's value: `Bearer <token>`, another scheme and the
+    /// token, or the token alone. Absent from older agents: `Bearer`.
+    #[serde(default)]
+    pub header_value: Option<String>,
 }
 
 fn known_kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ErrorKind>, D::Error> {

@@ -16,6 +16,7 @@ use tokenmux::TokenState;
 
 use crate::protocol::{ErrorBody, TokenBody};
 use crate::registry::{Entry, Registry};
+use tokenmux::endpoint::Presentation;
 use tokenmux_config::FileIdentity;
 
 /// What the handlers share.
@@ -107,19 +108,21 @@ async fn list(State(state): State<AgentState>) -> Response {
     Json(json!({ "sources": sources })).into_response()
 }
 
-/// The named source's token, if the agent serves the client's config; else
-/// the answer that says why not.
+/// The named source's token, and how its spec presents it, if the agent
+/// serves the client's config; else the answer that says why not.
 async fn current_token(
     state: &AgentState,
     name: &str,
     asked: &Asked,
-) -> Result<tokenmux::AccessToken, Box<Response>> {
+) -> Result<(tokenmux::AccessToken, Presentation), Box<Response>> {
     let entry = lookup(state, name, asked)?;
-    entry
+    let presentation = entry.source.provider().spec().presentation;
+    let token = entry
         .source
         .token()
         .await
-        .map_err(|error| Box::new(failure(&error)))
+        .map_err(|error| Box::new(failure(&error)))?;
+    Ok((token, presentation))
 }
 
 async fn token(
@@ -127,8 +130,8 @@ async fn token(
     Path(name): Path<String>,
     Query(asked): Query<Asked>,
 ) -> Response {
-    let token = match current_token(&state, &name, &asked).await {
-        Ok(token) => token,
+    let (token, presentation) = match current_token(&state, &name, &asked).await {
+        Ok(found) => found,
         Err(refused) => return *refused,
     };
     let expires_in = token
@@ -140,9 +143,14 @@ async fn token(
         access_token: token.secret().expose_secret().to_owned(),
         token_type: token.token_type().to_owned(),
         expires_in,
+        header: Some(presentation.header.to_owned()),
+        header_value: Some(presentation.value(token.secret().expose_secret())),
     };
     (no_store(), Json(body)).into_response()
 }
+
+/// The `/header` answer's header naming the header its body goes in.
+const HEADER_NAME: &str = "tokenmux-header";
 
 async fn authorization(
     State(state): State<AgentState>,
@@ -150,9 +158,10 @@ async fn authorization(
     Query(asked): Query<Asked>,
 ) -> Response {
     match current_token(&state, &name, &asked).await {
-        Ok(token) => {
-            let text = format!("{} {}", token.token_type(), token.secret().expose_secret());
-            (no_store(), text).into_response()
+        Ok((token, presentation)) => {
+            let text = presentation.value(token.secret().expose_secret());
+            let name = (HEADER_NAME, presentation.header.to_owned());
+            (no_store(), [name], text).into_response()
         }
         Err(refused) => *refused,
     }

@@ -718,6 +718,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
     }],
     max_lifetime_secs: Some(86400u64),
     success_example: None,
+    presentation: tokenmux_wire::Presentation::BEARER,
 };
 
 tokenmux_wire::token_endpoint! {

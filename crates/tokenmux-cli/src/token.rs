@@ -97,6 +97,7 @@ async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
             &token.access_token,
             &token.token_type,
             token.expires_at,
+            (&token.header, &token.header_value),
         );
     }
     let (path, mut file, _) = config_file::load_named(args.config.as_deref())?;
@@ -218,23 +219,30 @@ async fn run_config(
         true => tokens.refresh().await?,
         false => tokens.token().await?,
     };
+    let presentation = tokens.provider().spec().presentation;
+    let secret = token.secret().expose_secret();
     print_token(
         args.format,
-        token.secret().expose_secret(),
+        secret,
         token.token_type(),
         token.expires_at(),
+        (presentation.header, &presentation.value(secret)),
     )
 }
 
+/// Prints the token as `format` asks; `header` is the header (name,
+/// value) the provider's spec presents it in.
 fn print_token(
     format: Format,
     secret: &str,
     token_type: &str,
     expires_at: SystemTime,
+    header: (&str, &str),
 ) -> Result<(), Failure> {
+    let (header, header_value) = header;
     match format {
         Format::Raw => print_line(secret),
-        Format::Header => print_line(&format!("{token_type} {secret}")),
+        Format::Header => print_line(header_value),
         Format::Json => {
             let expires_in = expires_at
                 .duration_since(SystemTime::now())
@@ -245,6 +253,8 @@ fn print_token(
                 "token_type": token_type,
                 "expires_at": rfc3339(expires_at),
                 "expires_in": expires_in,
+                "header": header,
+                "header_value": header_value,
             });
             print_line(&json.to_string())
         }

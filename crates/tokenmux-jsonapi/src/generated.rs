@@ -923,6 +923,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
     success_example: Some(
         "{\"data\":{\"attributes\":{\"access\":\"eyJhbGciOiJSUzI1NiIsImtpZCI6IjMy...\",\"expires_in\":3599,\"token_type\":\"Bearer\"},\"id\":\"0\",\"type\":\"auth-token\"}}",
     ),
+    presentation: tokenmux_wire::Presentation::BEARER,
 };
 
 tokenmux_wire::token_endpoint! {

@@ -12,7 +12,8 @@ use std::pin::Pin;
 use progenitor_client::{Error as ClientError, ResponseValue};
 
 use crate::{
-    BasicEncoding, ClientConfig, Expires, Expiry, Needs, OperationWire, Parameters, Secret, Server,
+    BasicEncoding, ClientConfig, Expires, Expiry, Needs, OperationWire, Parameters, Presentation,
+    Secret, Server,
 };
 
 /// A boxed future, so that [`TokenEndpoint`] can be used as `dyn`.
@@ -367,6 +368,9 @@ pub struct EndpointSpec {
     pub max_lifetime_secs: Option<u64>,
     /// The success response's documented example, as JSON text.
     pub success_example: Option<&'static str>,
+    /// How the access token is sent on API requests
+    /// (`x-tokenmux-presentation`); [`Presentation::BEARER`] by default.
+    pub presentation: Presentation,
 }
 
 impl EndpointSpec {

@@ -29,7 +29,7 @@ use crate::endpoint::{
 /// #     basic_encoding: BasicEncoding::AsDocumented,
 /// #     token: TokenFields { access_token: "/a", token_type: None, expiry: None, refresh_token: None, token_types: &[] },
 /// #     error: ErrorFields { code: &[], message: &[] }, errors: &[], max_lifetime_secs: None,
-/// #     success_example: None };
+/// #     success_example: None, presentation: Presentation::BEARER };
 /// let secret = Secret::new("s");
 /// let request = TokenRequest {
 ///     http: &reqwest::Client::new(), base_url: "http://127.0.0.1:1", config: ClientConfig::default(),
@@ -357,6 +357,7 @@ mod tests {
         errors: &[],
         max_lifetime_secs: None,
         success_example: None,
+        presentation: crate::Presentation::BEARER,
     };
 
     /// A generated body type that takes the secret as a number: no value fits.

@@ -24,6 +24,7 @@ mod needs;
 pub mod net;
 mod operation;
 mod parameters;
+mod presentation;
 pub mod scrub;
 mod secret;
 mod strict_json;
@@ -47,6 +48,7 @@ pub use hooks::{
 pub use needs::Needs;
 pub use operation::{BodyEncoding, ClientAuth, OperationWire, Server};
 pub use parameters::Parameters;
+pub use presentation::{Presentation, presentation_scheme};
 /// The generated clients' response and error types, re-exported for
 /// hand-written [`TokenEndpoint`] implementations.
 pub use progenitor_client::{Error as ClientError, ResponseValue};

@@ -42,6 +42,7 @@ pub(crate) fn with(fields: Vec<RequestField>, auth: ClientAuth) -> &'static Endp
         errors: &[],
         max_lifetime_secs: None,
         success_example: None,
+        presentation: crate::Presentation::BEARER,
     }))
 }
 

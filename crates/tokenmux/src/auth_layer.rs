@@ -6,7 +6,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::header::AUTHORIZATION;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -95,7 +94,9 @@ where
         let tokens = self.tokens.clone();
         Box::pin(async move {
             let header = tokens.authorization().await?;
-            request.headers_mut().insert(AUTHORIZATION, header.clone());
+            request
+                .headers_mut()
+                .insert(tokens.header_name(), header.clone());
             let response = inner.call(request).await.map_err(Into::into)?;
             if response.status() == http::StatusCode::UNAUTHORIZED {
                 tokens.invalidate_if_current(&header);

@@ -189,7 +189,7 @@ pub mod endpoint {
         ClientError, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails,
         ErrorFields, ErrorResponse, Expires, Expiry, ExpiryForm, FieldValue, Grant,
         GrantCredentials, GrantKind, GrantSpec, Issued, Needs, OperationWire, ParameterSpec,
-        Parameters, RequestField, ResponseValue, Server, TokenEndpoint, TokenFields, TokenRequest,
-        set_pointer,
+        Parameters, Presentation, RequestField, ResponseValue, Server, TokenEndpoint, TokenFields,
+        TokenRequest, presentation_scheme, set_pointer,
     };
 }

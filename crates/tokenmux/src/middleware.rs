@@ -1,7 +1,6 @@
 //! A [`reqwest_middleware`] layer: every request gets the token, and a 401
 //! invalidates it and retries once with a new one.
 
-use reqwest::header::AUTHORIZATION;
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
@@ -54,7 +53,8 @@ impl Middleware for BearerAuth {
             .authorization()
             .await
             .map_err(anyhow::Error::new)?;
-        request.headers_mut().insert(AUTHORIZATION, header.clone());
+        let name = self.tokens.header_name();
+        request.headers_mut().insert(name.clone(), header.clone());
         let response = next.clone().run(request, extensions).await?;
         let Some(mut retry) = retry.filter(|_| response.status() == StatusCode::UNAUTHORIZED)
         else {
@@ -70,7 +70,7 @@ impl Middleware for BearerAuth {
             .authorization()
             .await
             .map_err(anyhow::Error::new)?;
-        retry.headers_mut().insert(AUTHORIZATION, header);
+        retry.headers_mut().insert(name, header);
         next.run(retry, extensions).await
     }
 }

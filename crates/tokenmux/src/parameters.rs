@@ -126,6 +126,7 @@ mod tests {
         errors: &[],
         max_lifetime_secs: None,
         success_example: None,
+        presentation: tokenmux_wire::Presentation::BEARER,
     };
 
     /// Fills each request's body from the spec as a generated endpoint

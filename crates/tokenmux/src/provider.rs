@@ -78,6 +78,7 @@ impl Provider {
     ///     errors: &[],
     ///     max_lifetime_secs: Some(600),
     ///     success_example: None,
+    ///     presentation: Presentation::BEARER,
     /// };
     ///
     /// impl TokenEndpoint for KeyInQuery {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderName, HeaderValue};
 use tracing::{debug, warn};
 
 use crate::fetch::Fetcher;
@@ -119,8 +119,9 @@ impl TokenSource {
         Ok(self.cached().await?.token.clone())
     }
 
-    /// `Authorization` header value for the current token (`Bearer …`),
-    /// marked sensitive.
+    /// The header value that presents the current token, marked
+    /// sensitive: `Bearer …` unless the spec presents it another way
+    /// (`x-tokenmux-presentation`); it goes in [`header_name`](Self::header_name).
     pub async fn authorization(&self) -> Result<HeaderValue, Error> {
         if let Some(header) = self.if_fresh(|cached| cached.header.get()) {
             return Ok(header);
@@ -284,6 +285,22 @@ impl TokenSource {
     /// The provider this source asks.
     pub fn provider(&self) -> &Provider {
         self.inner.fetcher.provider()
+    }
+
+    /// The header the token goes in on API requests: `Authorization`
+    /// unless the spec names its own (`X-Auth-Token`).
+    ///
+    /// ```
+    /// use tokenmux::{Credentials, Provider, TokenSource};
+    ///
+    /// let tokens = TokenSource::builder(Provider::neonpanel())
+    ///     .credentials(Credentials::client("id", "secret"))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(tokens.header_name(), http::header::AUTHORIZATION);
+    /// ```
+    pub fn header_name(&self) -> HeaderName {
+        self.provider().spec().presentation.header_name()
     }
 
     async fn cached(&self) -> Result<Arc<Cached>, Error> {

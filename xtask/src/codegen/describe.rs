@@ -75,6 +75,8 @@ pub struct Description {
     pub basic_encoding: &'static str,
     /// `x-tokenmux-max-lifetime`, seconds.
     pub max_lifetime: Option<u64>,
+    /// `x-tokenmux-presentation`; `None`: `Authorization: Bearer`.
+    pub presentation: Option<Presentation>,
     /// Each server's `x-tokenmux-server` name, in spec order.
     pub server_names: Vec<Option<String>>,
     /// The success response's example, as compact JSON.
@@ -89,6 +91,7 @@ const ERROR: &str = "x-tokenmux-error";
 const ERRORS: &str = "x-tokenmux-errors";
 const MAX_LIFETIME: &str = "x-tokenmux-max-lifetime";
 const TOKEN_TYPES: &str = "x-tokenmux-token-types";
+const PRESENTATION: &str = "x-tokenmux-presentation";
 
 /// The expiry roles of `x-tokenmux-token` and the `tokenmux_wire::ExpiryForm`
 /// each becomes (the generated code names the variant, so a mismatch does
@@ -122,6 +125,70 @@ fn token_type_map(value: &serde_json::Value) -> Result<Vec<(String, String)>, Sp
         .collect()
 }
 
+/// `x-tokenmux-presentation`: `{header: NAME, scheme: SCHEME}`, either
+/// optional (`Authorization`; no scheme when a header is named). Both must
+/// be RFC 9110 tokens, and the header one that carries no message framing.
+fn presentation(value: &serde_json::Value) -> Result<Presentation, SpecProblem> {
+    let usage = || {
+        problem!(
+            "{PRESENTATION} is `{{header: NAME}}` (the token alone), `{{scheme: NAME}}` \
+             (`Authorization: NAME <token>`), or both"
+        )
+    };
+    let map = value.as_object().ok_or_else(usage)?;
+    if map.is_empty() || map.keys().any(|k| k != "header" && k != "scheme") {
+        return Err(usage());
+    }
+    let text = |key: &str| -> Result<Option<String>, SpecProblem> {
+        match map.get(key) {
+            None => Ok(None),
+            Some(value) => {
+                let text = value.as_str().ok_or_else(usage)?;
+                // RFC 9110 §5.6.2 tchar.
+                let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+                match !text.is_empty() && text.chars().all(tchar) {
+                    true => Ok(Some(text.to_owned())),
+                    false => Err(problem!(
+                        "{PRESENTATION}: `{key}` `{text}` is not an HTTP token"
+                    )),
+                }
+            }
+        }
+    };
+    let header = text("header")?;
+    let scheme = text("scheme")?;
+    const FRAMING: [&str; 8] = [
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "upgrade",
+        "te",
+        "trailer",
+    ];
+    if let Some(header) = &header
+        && FRAMING.contains(&header.to_ascii_lowercase().as_str())
+    {
+        return Err(problem!(
+            "{PRESENTATION}: `{header}` frames the message; the token cannot go there"
+        ));
+    }
+    Ok(Presentation {
+        header: header.unwrap_or_else(|| "Authorization".to_owned()),
+        scheme,
+    })
+}
+
+/// `x-tokenmux-presentation`, as generated code writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presentation {
+    /// The header's name.
+    pub header: String,
+    /// The scheme before the token, if any.
+    pub scheme: Option<String>,
+}
+
 /// Describes `api` (the spec as written, before lowering). Errors say what
 /// is missing or wrong, for the caller to prefix with the spec's name.
 pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
@@ -135,6 +202,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
     let mut error_schema = None;
     let mut max_lifetime = None;
     let mut token_types = Vec::new();
+    let mut presented = None;
     let mut success_example = None;
     for (path, _method, operation) in api.operations() {
         let id = operation
@@ -155,6 +223,9 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
         }
         if let Some(value) = operation.extensions.get(TOKEN_TYPES) {
             token_types = token_type_map(value).map_err(at)?;
+        }
+        if let Some(value) = operation.extensions.get(PRESENTATION) {
+            presented = Some(presentation(value).map_err(at)?);
         }
         for grant in walker
             .grants(operation, operation_grant, &id, path)
@@ -274,6 +345,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
         basic_encoding: basic_encoding(&components)?,
         success_example: success_example.map(|example| example.to_string()),
         max_lifetime,
+        presentation: presented,
         server_names: api
             .servers
             .iter()
@@ -547,6 +619,51 @@ mod tests {
                 .load()
                 .unwrap();
             describe(&api).unwrap_or_else(|e| panic!("{name}: {}", e.0));
+        }
+    }
+
+    #[test]
+    fn a_presentation_is_read_and_a_header_that_cannot_carry_a_token_refused() {
+        fn with(value: &str) -> impl Fn(String) -> String + '_ {
+            move |t: String| {
+                t.replace(
+                    "operationId: oauthToken",
+                    &format!("operationId: oauthToken\n      x-tokenmux-presentation: {value}"),
+                )
+            }
+        }
+        let root = crate::codegen::regen::workspace_root();
+        let text = std::fs::read_to_string(root.join("specs/password.yaml")).unwrap();
+        let read = |value: &str| {
+            describe(&spec::parse("t", &with(value)(text.clone())).unwrap())
+                .unwrap()
+                .presentation
+        };
+        assert_eq!(
+            read("{header: X-Auth-Token}").unwrap().header,
+            "X-Auth-Token"
+        );
+        assert_eq!(read("{header: X-Auth-Token}").unwrap().scheme, None);
+        let zoho = read("{scheme: Zoho-oauthtoken}").unwrap();
+        assert_eq!(
+            (zoho.header.as_str(), zoho.scheme.as_deref()),
+            ("Authorization", Some("Zoho-oauthtoken"))
+        );
+        assert_eq!(
+            describe(&spec::parse("t", &text).unwrap())
+                .unwrap()
+                .presentation,
+            None
+        );
+        for (value, says) in [
+            ("{header: Content-Length}", "frames the message"),
+            ("{header: \"X Auth\"}", "is not an HTTP token"),
+            ("{scheme: \"\"}", "is not an HTTP token"),
+            ("{header: X-Auth-Token, prefix: T}", "is `{header: NAME}`"),
+            ("Bearer", "is `{header: NAME}`"),
+        ] {
+            let error = error_for(with(value));
+            assert!(error.contains(says), "{value}: {error}");
         }
     }
 

@@ -25,9 +25,13 @@ fn name_value(arg: &str) -> Result<(String, String), String> {
 pub(crate) enum Format {
     /// The token alone.
     Raw,
-    /// `Bearer <token>`.
+    /// The value of the header the provider's spec presents the token
+    /// in: `Bearer <token>` unless it declares another
+    /// (`x-tokenmux-presentation`).
     Header,
-    /// `{"access_token", "token_type", "expires_at", "expires_in"}`.
+    /// `{"access_token", "token_type", "expires_at", "expires_in",
+    /// "header", "header_value"}`: `header` is the header to send, with
+    /// `header_value`.
     Json,
 }
 

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use crate::sharded_header::ShardedHeader;
 use crate::{AccessToken, RefreshPolicy};
+use tokenmux_wire::Presentation;
 
 /// A token with its header and the instants that bound its states.
 #[derive(Debug)]
@@ -20,12 +21,14 @@ pub(crate) struct Cached {
 
 impl Cached {
     /// `jitter` (0 to 1) places the refresh point inside the refresh-ahead
-    /// window: 0 at its start, 1 at its end (the token's usable end).
+    /// window: 0 at its start, 1 at its end (the token's usable end). The
+    /// header is the one `presentation` (the spec's) says.
     pub(super) fn new(
         token: AccessToken,
         version: Option<u64>,
         policy: &RefreshPolicy,
         jitter: f64,
+        presentation: &Presentation,
     ) -> Self {
         let lifetime = token.lifetime();
         // Neither margin may eat more than half the lifetime, or a short-lived
@@ -38,7 +41,7 @@ impl Cached {
             0.0
         };
         Self {
-            header: ShardedHeader::new(&token.authorization()),
+            header: ShardedHeader::new(&presentation.header_value(token.secret())),
             fresh_until: token.expires_at() - ahead + (ahead - skew).mul_f64(jitter),
             valid_until: token.expires_at() - skew,
             token,
@@ -57,7 +60,10 @@ mod tests {
         let obtained = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let token = AccessToken::new("t", obtained, Duration::from_secs(lifetime));
         let expires = token.expires_at();
-        (Cached::new(token, Some(1), policy, jitter), expires)
+        (
+            Cached::new(token, Some(1), policy, jitter, &Presentation::BEARER),
+            expires,
+        )
     }
 
     #[test]

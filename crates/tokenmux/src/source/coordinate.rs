@@ -265,6 +265,7 @@ impl Inner {
             Some(stored.version),
             self.fetcher.refresh(),
             self.fetcher.clock().refresh_jitter(),
+            &self.fetcher.provider().spec().presentation,
         );
         let rejected = self.rejected.lock().as_deref() == Some(&token.fingerprint());
         let current = self.current.load_full();
@@ -332,6 +333,7 @@ impl Inner {
             stored_version,
             self.fetcher.refresh(),
             self.fetcher.clock().refresh_jitter(),
+            &self.fetcher.provider().spec().presentation,
         ));
         self.current.store(Some(Arc::clone(&cached)));
         self.observe.published(&cached.token, TokenOrigin::Fetched);

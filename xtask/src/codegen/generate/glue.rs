@@ -162,6 +162,14 @@ pub fn endpoint(
         None => quote!(None),
     };
     let example = option_str(description.success_example.as_deref());
+    let presentation = match &description.presentation {
+        None => quote!(tokenmux_wire::Presentation::BEARER),
+        Some(presentation) => {
+            let header = &presentation.header;
+            let scheme = option_str(presentation.scheme.as_deref());
+            quote!(tokenmux_wire::Presentation { header: #header, scheme: #scheme })
+        }
+    };
     let spec_doc = format!(
         " What `{}` says about its token endpoint.",
         spec.display_path
@@ -185,6 +193,7 @@ pub fn endpoint(
             errors: &[#(#errors),*],
             max_lifetime_secs: #max_lifetime,
             success_example: #example,
+            presentation: #presentation,
         };
     };
     // Written as text, after rustfmt: it leaves a macro's braces alone,
