@@ -62,6 +62,7 @@ const fn spec(name: &'static str, rotating: bool) -> EndpointSpec {
         basic_encoding: BasicEncoding::AsDocumented,
         token: TokenFields {
             access_token: "/access_token",
+            access_token_header: None,
             token_type: Some("/token_type"),
             expiry: Some(Expiry {
                 pointer: "/expires_in",

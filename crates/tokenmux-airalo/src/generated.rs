@@ -696,6 +696,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
     basic_encoding: tokenmux_wire::BasicEncoding::AsDocumented,
     token: tokenmux_wire::TokenFields {
         access_token: "/data/access_token",
+        access_token_header: None,
         token_type: Some("/data/token_type"),
         expiry: Some(tokenmux_wire::Expiry {
             pointer: "/data/expires_in",

@@ -892,6 +892,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
     basic_encoding: tokenmux_wire::BasicEncoding::AsDocumented,
     token: tokenmux_wire::TokenFields {
         access_token: "/data/attributes/access",
+        access_token_header: None,
         token_type: Some("/data/attributes/token_type"),
         expiry: Some(tokenmux_wire::Expiry {
             pointer: "/data/attributes/expires_in",

@@ -335,7 +335,9 @@ fn success(
         .and_then(|example| serde_json::from_str(example).ok())
         .unwrap_or_else(|| json!({}));
     let token = &spec.token;
-    set_pointer(&mut body, token.access_token, json!(access));
+    if token.access_token_header.is_none() {
+        set_pointer(&mut body, token.access_token, json!(access));
+    }
     if let Some(expiry) = token.expiry {
         let sent = body.pointer(expiry.pointer);
         let value = expiry_value(expiry.form, sent, state.expires_in());
@@ -351,7 +353,17 @@ fn success(
         (Some(pointer), None) => remove_pointer(&mut body, pointer),
         _ => {}
     }
-    reply(StatusCode::OK, media, body)
+    let mut response = reply(StatusCode::OK, media, body);
+    // A token in a response header (`X-Subject-Token`), where the spec says.
+    if let Some(name) = token.access_token_header
+        && let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            axum::http::HeaderValue::from_str(access),
+        )
+    {
+        response.headers_mut().insert(name, value);
+    }
+    response
 }
 
 /// The token's lifetime written in the spec's form; an absolute time as
@@ -433,5 +445,33 @@ mod tests {
             .unwrap()
             .as_secs();
         assert!((now + 599..=now + 601).contains(&read), "{read}");
+    }
+
+    #[test]
+    fn a_token_the_spec_puts_in_a_header_goes_there_and_not_in_the_body() {
+        let Some(any) = tokenmux_registry::builtin().first().map(|e| *e.spec()) else {
+            return; // no provider compiled in
+        };
+        let spec = tokenmux_wire::EndpointSpec {
+            token: tokenmux_wire::TokenFields {
+                access_token_header: Some("X-Subject-Token"),
+                ..any.token
+            },
+            ..any
+        };
+        let state = State::new(crate::MockConfig::default());
+        let response = success(&spec, "application/json", &state, "tok-123", None);
+        assert_eq!(response.headers()["x-subject-token"], "tok-123");
+        let body = futures_body(response);
+        assert!(!body.contains("tok-123"), "{body}");
+    }
+
+    fn futures_body(response: Response) -> String {
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(response.into_body(), 1 << 20))
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 }

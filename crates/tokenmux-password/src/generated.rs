@@ -742,6 +742,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
     basic_encoding: tokenmux_wire::BasicEncoding::AsDocumented,
     token: tokenmux_wire::TokenFields {
         access_token: "/access_token",
+        access_token_header: None,
         token_type: Some("/token_type"),
         expiry: Some(tokenmux_wire::Expiry {
             pointer: "/expires_in",

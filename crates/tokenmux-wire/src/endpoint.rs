@@ -270,8 +270,12 @@ impl GrantSpec {
 /// as JSON pointers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenFields {
-    /// The access token.
+    /// The access token, in the body.
     pub access_token: &'static str,
+    /// The response header that carries the access token instead of the
+    /// body (`X-Subject-Token`); then [`access_token`](Self::access_token)
+    /// is not read.
+    pub access_token_header: Option<&'static str>,
     /// The token type.
     pub token_type: Option<&'static str>,
     /// Where the expiry is, and how it is written.

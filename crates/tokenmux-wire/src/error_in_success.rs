@@ -15,7 +15,7 @@ use crate::endpoint::{EndpointSpec, ErrorDetails};
 /// # use tokenmux_wire::*;
 /// # static SPEC: EndpointSpec = EndpointSpec { name: "t", title: "t", servers: &[], grants: &[],
 /// #     basic_encoding: BasicEncoding::AsDocumented,
-/// #     token: TokenFields { access_token: "/access_token", token_type: None, expiry: None, refresh_token: None, token_types: &[] },
+/// #     token: TokenFields { access_token: "/access_token", access_token_header: None, token_type: None, expiry: None, refresh_token: None, token_types: &[] },
 /// #     error: ErrorFields { code: &[], message: &[] }, errors: &[], max_lifetime_secs: None,
 /// #     success_example: None, presentation: Presentation::BEARER };
 /// let refused = br#"{"error": "invalid_client", "error_description": "unknown client"}"#;

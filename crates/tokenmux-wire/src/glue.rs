@@ -27,7 +27,7 @@ use crate::endpoint::{
 /// #         content_type: None, accept: None, auth: ClientAuth::None }, fields: &FIELDS }];
 /// # static SPEC: EndpointSpec = EndpointSpec { name: "t", title: "t", servers: &[], grants: &GRANTS,
 /// #     basic_encoding: BasicEncoding::AsDocumented,
-/// #     token: TokenFields { access_token: "/a", token_type: None, expiry: None, refresh_token: None, token_types: &[] },
+/// #     token: TokenFields { access_token: "/a", access_token_header: None, token_type: None, expiry: None, refresh_token: None, token_types: &[] },
 /// #     error: ErrorFields { code: &[], message: &[] }, errors: &[], max_lifetime_secs: None,
 /// #     success_example: None, presentation: Presentation::BEARER };
 /// let secret = Secret::new("s");
@@ -164,7 +164,7 @@ pub fn issued_response<T: Serialize, E: Serialize>(
                 .map_err(|error| ClientError::InvalidResponsePayload(Default::default(), error))?;
             // The body as decoded goes with the error, so that the caller
             // can tell an error sent with a 2xx status from a bad token.
-            let issued = issued_from_json(&json, &spec.token).map_err(|error| {
+            let issued = issued_from_json(&json, Some(&headers), &spec.token).map_err(|error| {
                 let body = serde_json::to_vec(&json).unwrap_or_default();
                 ClientError::InvalidResponsePayload(body.into(), error)
             })?;
@@ -184,10 +184,17 @@ pub fn decode_issued<T: DeserializeOwned + Serialize>(
 }
 
 fn to_issued<T: Serialize>(typed: &T, fields: &TokenFields) -> Result<Issued, serde_json::Error> {
-    issued_from_json(&serde_json::to_value(typed)?, fields)
+    issued_from_json(&serde_json::to_value(typed)?, None, fields)
 }
 
-fn issued_from_json(json: &Value, fields: &TokenFields) -> Result<Issued, serde_json::Error> {
+/// The token in a success body, and in `headers` when the spec puts the
+/// access token in a response header (`None`: a body alone, which then
+/// holds no access token).
+fn issued_from_json(
+    json: &Value,
+    headers: Option<&reqwest::header::HeaderMap>,
+    fields: &TokenFields,
+) -> Result<Issued, serde_json::Error> {
     use serde::de::Error as _;
     let text = |pointer: Option<&str>| -> Result<Option<String>, serde_json::Error> {
         match pointer.and_then(|p| json.pointer(p)) {
@@ -199,9 +206,21 @@ fn issued_from_json(json: &Value, fields: &TokenFields) -> Result<Issued, serde_
             ))),
         }
     };
-    let access_token = text(Some(fields.access_token))?.ok_or_else(|| {
-        serde_json::Error::custom(format!("no access token at {}", fields.access_token))
-    })?;
+    let access_token = match fields.access_token_header {
+        None => text(Some(fields.access_token))?.ok_or_else(|| {
+            serde_json::Error::custom(format!("no access token at {}", fields.access_token))
+        })?,
+        Some(name) => headers
+            .and_then(|headers| headers.get(name))
+            .ok_or_else(|| {
+                serde_json::Error::custom(format!("no access token in the response header {name}"))
+            })?
+            .to_str()
+            .map_err(|_| {
+                serde_json::Error::custom(format!("the response header {name} is not text"))
+            })?
+            .to_owned(),
+    };
     let expires = match fields.expiry {
         Some(expiry) => match json.pointer(expiry.pointer) {
             Some(value) => expiry.form.read(value).map_err(serde_json::Error::custom)?,
@@ -345,6 +364,7 @@ mod tests {
         basic_encoding: BasicEncoding::AsDocumented,
         token: TokenFields {
             access_token: "/a",
+            access_token_header: None,
             token_type: None,
             expiry: None,
             refresh_token: None,
@@ -516,5 +536,54 @@ mod credential_tests {
             body(spec, credentials, Grant::Refresh(&rotated)).unwrap()["refresh_token"],
             "r-rotated"
         );
+    }
+}
+
+#[cfg(test)]
+mod header_token_tests {
+    use super::*;
+    use crate::{ClientAuth, test_spec};
+    use reqwest::StatusCode;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn spec() -> EndpointSpec {
+        let base = test_spec::with(Vec::new(), ClientAuth::None);
+        EndpointSpec {
+            token: TokenFields {
+                access_token_header: Some("X-Subject-Token"),
+                expiry: Some(crate::Expiry {
+                    pointer: "/token/expires_at",
+                    form: crate::ExpiryForm::At,
+                }),
+                ..base.token
+            },
+            ..*base
+        }
+    }
+
+    fn answer(headers: HeaderMap) -> Result<Issued, String> {
+        let body = serde_json::json!({"token": {"expires_at": "2030-01-01T00:00:00Z"}});
+        let value = ResponseValue::new(body, StatusCode::CREATED, headers);
+        let result: Result<_, ClientError<Value>> = Ok(value);
+        issued_response(result, &spec())
+            .map(ResponseValue::into_inner)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_access_token_is_read_from_the_header_the_spec_names() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-subject-token", HeaderValue::from_static("gAAAAABtok"));
+        let issued = answer(headers).unwrap();
+        assert_eq!(issued.access_token.expose_secret(), "gAAAAABtok");
+        assert!(matches!(issued.expires, Some(crate::Expires::At(_))));
+        let missing = answer(HeaderMap::new()).unwrap_err();
+        assert!(
+            missing.contains("no access token in the response header X-Subject-Token"),
+            "{missing}"
+        );
+        // The body alone (a cached body, the fuzz targets) has none.
+        let body = br#"{"token": {"expires_at": "2030-01-01T00:00:00Z"}}"#;
+        assert!(decode_issued::<Value>(body, &spec()).is_err());
     }
 }

@@ -30,6 +30,7 @@ pub(crate) fn with(fields: Vec<RequestField>, auth: ClientAuth) -> &'static Endp
         basic_encoding: BasicEncoding::AsDocumented,
         token: TokenFields {
             access_token: "/a",
+            access_token_header: None,
             token_type: None,
             expiry: None,
             refresh_token: None,

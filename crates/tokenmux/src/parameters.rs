@@ -114,6 +114,7 @@ mod tests {
         basic_encoding: BasicEncoding::AsDocumented,
         token: TokenFields {
             access_token: "/a",
+            access_token_header: None,
             token_type: None,
             expiry: None,
             refresh_token: None,

@@ -73,7 +73,7 @@ impl Provider {
     ///     servers: &[],
     ///     grants: &[],
     ///     basic_encoding: BasicEncoding::AsDocumented,
-    ///     token: TokenFields { access_token: "/token", token_type: None, expiry: None, refresh_token: None, token_types: &[] },
+    ///     token: TokenFields { access_token: "/token", access_token_header: None, token_type: None, expiry: None, refresh_token: None, token_types: &[] },
     ///     error: ErrorFields { code: &[], message: &[] },
     ///     errors: &[],
     ///     max_lifetime_secs: Some(600),

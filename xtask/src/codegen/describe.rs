@@ -77,6 +77,9 @@ pub struct Description {
     pub max_lifetime: Option<u64>,
     /// `x-tokenmux-presentation`; `None`: `Authorization: Bearer`.
     pub presentation: Option<Presentation>,
+    /// The success response's header marked `x-tokenmux-token:
+    /// access_token`, when the token comes in a header.
+    pub token_header: Option<String>,
     /// Each server's `x-tokenmux-server` name, in spec order.
     pub server_names: Vec<Option<String>>,
     /// The success response's example, as compact JSON.
@@ -180,6 +183,46 @@ fn presentation(value: &serde_json::Value) -> Result<Presentation, SpecProblem> 
     })
 }
 
+/// The header of a success `response` marked `x-tokenmux-token` (on the
+/// header or its schema): only `access_token` may be, once.
+fn token_in_header(response: &openapiv3::Response) -> Result<Option<String>, SpecProblem> {
+    let mut found = None;
+    for (name, header) in &response.headers {
+        let ReferenceOr::Item(header) = header else {
+            continue;
+        };
+        let schema_marker = match &header.format {
+            openapiv3::ParameterSchemaOrContent::Schema(ReferenceOr::Item(schema)) => {
+                schema.schema_data.extensions.get(TOKEN)
+            }
+            _ => None,
+        };
+        let Some(marker) = header.extensions.get(TOKEN).or(schema_marker) else {
+            continue;
+        };
+        if marker.as_str() != Some("access_token") {
+            return Err(problem!(
+                "{TOKEN} on the response header `{name}`: only `access_token` can come \
+                 in a header"
+            ));
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        {
+            return Err(problem!(
+                "the response header `{name}` is not an HTTP token"
+            ));
+        }
+        if found.replace(name.clone()).is_some() {
+            return Err(problem!(
+                "{TOKEN}: one response header carries the access token"
+            ));
+        }
+    }
+    Ok(found)
+}
+
 /// `x-tokenmux-presentation`, as generated code writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presentation {
@@ -203,6 +246,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
     let mut max_lifetime = None;
     let mut token_types = Vec::new();
     let mut presented = None;
+    let mut token_header: Option<String> = None;
     let mut success_example = None;
     for (path, _method, operation) in api.operations() {
         let id = operation
@@ -256,6 +300,11 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
             };
             if status >= 400 && error_schema.is_none() {
                 error_schema = json_schema(response).cloned();
+            }
+            if (200..300).contains(&status)
+                && let Some(name) = token_in_header(response).map_err(&at)?
+            {
+                token_header = Some(name);
             }
             if let Some(conditions) = response.extensions.get(ERRORS) {
                 let conditions = conditions
@@ -312,10 +361,21 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
             marked.join(" and ")
         ));
     }
-    if !token.iter().any(|(name, _)| name == "access_token") {
-        return Err(problem!(
-            "the success schema marks no `{TOKEN}: access_token` property"
-        ));
+    let in_body = token.iter().any(|(name, _)| name == "access_token");
+    match (in_body, &token_header) {
+        (false, None) => {
+            return Err(problem!(
+                "the success schema marks no `{TOKEN}: access_token` property, \
+                 and no response header is marked so"
+            ));
+        }
+        (true, Some(header)) => {
+            return Err(problem!(
+                "the access token is marked both in the success body and in the \
+                 response header `{header}`: mark one"
+            ));
+        }
+        _ => {}
     }
     let mut error_markers = Vec::new();
     if let Some(schema) = &error_schema {
@@ -346,6 +406,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
         success_example: success_example.map(|example| example.to_string()),
         max_lifetime,
         presentation: presented,
+        token_header,
         server_names: api
             .servers
             .iter()
@@ -522,6 +583,58 @@ mod tests {
         assert_eq!(
             password.errors[1],
             (401, vec!["InvalidClient"], Some("application/json".into()))
+        );
+    }
+
+    #[test]
+    fn a_token_in_a_response_header_with_an_absolute_expiry_is_read() {
+        let root = crate::codegen::regen::workspace_root();
+        let api = spec::SpecFile::new(&root.join("xtask/fixtures"), "subject")
+            .load()
+            .unwrap();
+        let subject = describe(&api).unwrap();
+        assert_eq!(subject.token_header.as_deref(), Some("X-Subject-Token"));
+        assert_eq!(pointer(&subject, "access_token"), None);
+        assert_eq!(pointer(&subject, "expires_at"), Some("/token/expires_at"));
+        assert_eq!(
+            subject.presentation,
+            Some(Presentation {
+                header: "X-Auth-Token".into(),
+                scheme: None
+            })
+        );
+        // Username, password and a parameter; no client id.
+        let fields: Vec<_> = subject.grants[0]
+            .fields
+            .iter()
+            .map(|(pointer, _)| pointer.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "/auth/user/name",
+                "/auth/user/password",
+                "/auth/user/domain"
+            ]
+        );
+        // Marked twice, or a part that cannot come in a header, is refused.
+        let text = std::fs::read_to_string(root.join("xtask/fixtures/subject.yaml")).unwrap();
+        let both = text.replace(
+            "            issued_at:\n              type: string",
+            "            issued_at:\n              type: string\n              x-tokenmux-token: access_token",
+        );
+        let error = describe(&spec::parse("t", &both).unwrap()).unwrap_err().0;
+        assert!(error.contains("marked both"), "{error}");
+        let refresh = text.replace(
+            "              x-tokenmux-token: access_token",
+            "              x-tokenmux-token: refresh_token",
+        );
+        let error = describe(&spec::parse("t", &refresh).unwrap())
+            .unwrap_err()
+            .0;
+        assert!(
+            error.contains("only `access_token` can come in a header"),
+            "{error}"
         );
     }
 

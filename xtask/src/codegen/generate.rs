@@ -404,6 +404,21 @@ mod tests {
     }
 
     #[test]
+    fn a_header_token_and_a_presentation_are_generated() {
+        let root = crate::codegen::regen::workspace_root();
+        let file = SpecFile::new(&root.join("xtask/fixtures"), "subject");
+        let text = std::fs::read_to_string(&file.path).unwrap();
+        let code = generate(&file, spec::parse("subject", &text).unwrap())
+            .unwrap()
+            .code;
+        assert!(
+            code.contains("access_token_header: Some(\"X-Subject-Token\")"),
+            "{code}"
+        );
+        assert!(code.contains("header: \"X-Auth-Token\""), "{code}");
+    }
+
+    #[test]
     fn output_is_deterministic_and_starts_with_the_header() {
         let (file, text) = neonpanel();
         let first = generate(&file, spec::parse("t", &text).unwrap())

@@ -162,6 +162,7 @@ pub fn endpoint(
         None => quote!(None),
     };
     let example = option_str(description.success_example.as_deref());
+    let token_header = option_str(description.token_header.as_deref());
     let presentation = match &description.presentation {
         None => quote!(tokenmux_wire::Presentation::BEARER),
         Some(presentation) => {
@@ -184,6 +185,7 @@ pub fn endpoint(
             basic_encoding: tokenmux_wire::BasicEncoding::#encoding,
             token: tokenmux_wire::TokenFields {
                 access_token: #access_token,
+                access_token_header: #token_header,
                 token_type: #token_type,
                 expiry: #expiry,
                 refresh_token: #refresh_token,
