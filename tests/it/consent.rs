@@ -82,6 +82,7 @@ const fn spec(name: &'static str, rotating: bool) -> EndpointSpec {
         max_lifetime_secs: None,
         success_example: None,
         presentation: Presentation::BEARER,
+        success_status: 200,
     }
 }
 

@@ -720,6 +720,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
     max_lifetime_secs: Some(86400u64),
     success_example: None,
     presentation: tokenmux_wire::Presentation::BEARER,
+    success_status: 200u16,
 };
 
 tokenmux_wire::token_endpoint! {

@@ -925,6 +925,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
         "{\"data\":{\"attributes\":{\"access\":\"eyJhbGciOiJSUzI1NiIsImtpZCI6IjMy...\",\"expires_in\":3599,\"token_type\":\"Bearer\"},\"id\":\"0\",\"type\":\"auth-token\"}}",
     ),
     presentation: tokenmux_wire::Presentation::BEARER,
+    success_status: 200u16,
 };
 
 tokenmux_wire::token_endpoint! {

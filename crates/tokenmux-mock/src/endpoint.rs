@@ -353,7 +353,8 @@ fn success(
         (Some(pointer), None) => remove_pointer(&mut body, pointer),
         _ => {}
     }
-    let mut response = reply(StatusCode::OK, media, body);
+    let status = StatusCode::from_u16(spec.success_status).unwrap_or(StatusCode::OK);
+    let mut response = reply(status, media, body);
     // A token in a response header (`X-Subject-Token`), where the spec says.
     if let Some(name) = token.access_token_header
         && let (Ok(name), Ok(value)) = (
@@ -448,7 +449,7 @@ mod tests {
     }
 
     #[test]
-    fn a_token_the_spec_puts_in_a_header_goes_there_and_not_in_the_body() {
+    fn a_token_the_spec_puts_in_a_header_goes_there_with_the_specs_status() {
         let Some(any) = tokenmux_registry::builtin().first().map(|e| *e.spec()) else {
             return; // no provider compiled in
         };
@@ -457,11 +458,13 @@ mod tests {
                 access_token_header: Some("X-Subject-Token"),
                 ..any.token
             },
+            success_status: 201,
             ..any
         };
         let state = State::new(crate::MockConfig::default());
         let response = success(&spec, "application/json", &state, "tok-123", None);
         assert_eq!(response.headers()["x-subject-token"], "tok-123");
+        assert_eq!(response.status(), StatusCode::CREATED, "the spec's status");
         let body = futures_body(response);
         assert!(!body.contains("tok-123"), "{body}");
     }

@@ -372,6 +372,9 @@ pub struct EndpointSpec {
     pub max_lifetime_secs: Option<u64>,
     /// The success response's documented example, as JSON text.
     pub success_example: Option<&'static str>,
+    /// The status of the documented success response (`200`, or `201`
+    /// where a token is created as a resource).
+    pub success_status: u16,
     /// How the access token is sent on API requests
     /// (`x-tokenmux-presentation`); [`Presentation::BEARER`] by default.
     pub presentation: Presentation,

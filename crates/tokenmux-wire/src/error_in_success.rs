@@ -17,7 +17,7 @@ use crate::endpoint::{EndpointSpec, ErrorDetails};
 /// #     basic_encoding: BasicEncoding::AsDocumented,
 /// #     token: TokenFields { access_token: "/access_token", access_token_header: None, token_type: None, expiry: None, refresh_token: None, token_types: &[] },
 /// #     error: ErrorFields { code: &[], message: &[] }, errors: &[], max_lifetime_secs: None,
-/// #     success_example: None, presentation: Presentation::BEARER };
+/// #     success_example: None, presentation: Presentation::BEARER, success_status: 200 };
 /// let refused = br#"{"error": "invalid_client", "error_description": "unknown client"}"#;
 /// let details = error_in_success(refused, &SPEC).unwrap();
 /// assert_eq!(details.code.as_deref(), Some("invalid_client"));

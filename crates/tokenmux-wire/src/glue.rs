@@ -29,7 +29,7 @@ use crate::endpoint::{
 /// #     basic_encoding: BasicEncoding::AsDocumented,
 /// #     token: TokenFields { access_token: "/a", access_token_header: None, token_type: None, expiry: None, refresh_token: None, token_types: &[] },
 /// #     error: ErrorFields { code: &[], message: &[] }, errors: &[], max_lifetime_secs: None,
-/// #     success_example: None, presentation: Presentation::BEARER };
+/// #     success_example: None, presentation: Presentation::BEARER, success_status: 200 };
 /// let secret = Secret::new("s");
 /// let request = TokenRequest {
 ///     http: &reqwest::Client::new(), base_url: "http://127.0.0.1:1", config: ClientConfig::default(),
@@ -378,6 +378,7 @@ mod tests {
         max_lifetime_secs: None,
         success_example: None,
         presentation: crate::Presentation::BEARER,
+        success_status: 200,
     };
 
     /// A generated body type that takes the secret as a number: no value fits.

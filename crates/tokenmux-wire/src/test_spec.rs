@@ -44,6 +44,7 @@ pub(crate) fn with(fields: Vec<RequestField>, auth: ClientAuth) -> &'static Endp
         max_lifetime_secs: None,
         success_example: None,
         presentation: crate::Presentation::BEARER,
+        success_status: 200,
     }))
 }
 

@@ -128,6 +128,7 @@ mod tests {
         max_lifetime_secs: None,
         success_example: None,
         presentation: tokenmux_wire::Presentation::BEARER,
+        success_status: 200,
     };
 
     /// Fills each request's body from the spec as a generated endpoint

@@ -78,7 +78,7 @@ impl Provider {
     ///     errors: &[],
     ///     max_lifetime_secs: Some(600),
     ///     success_example: None,
-    ///     presentation: Presentation::BEARER,
+    ///     presentation: Presentation::BEARER, success_status: 200,
     /// };
     ///
     /// impl TokenEndpoint for KeyInQuery {

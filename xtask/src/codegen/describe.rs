@@ -77,6 +77,8 @@ pub struct Description {
     pub max_lifetime: Option<u64>,
     /// `x-tokenmux-presentation`; `None`: `Authorization: Bearer`.
     pub presentation: Option<Presentation>,
+    /// The status of the success response (the first 2xx documented).
+    pub success_status: u16,
     /// The success response's header marked `x-tokenmux-token:
     /// access_token`, when the token comes in a header.
     pub token_header: Option<String>,
@@ -247,6 +249,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
     let mut token_types = Vec::new();
     let mut presented = None;
     let mut token_header: Option<String> = None;
+    let mut success_status = None;
     let mut success_example = None;
     for (path, _method, operation) in api.operations() {
         let id = operation
@@ -301,10 +304,11 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
             if status >= 400 && error_schema.is_none() {
                 error_schema = json_schema(response).cloned();
             }
-            if (200..300).contains(&status)
-                && let Some(name) = token_in_header(response).map_err(&at)?
-            {
-                token_header = Some(name);
+            if (200..300).contains(&status) {
+                success_status.get_or_insert(status);
+                if let Some(name) = token_in_header(response).map_err(&at)? {
+                    token_header = Some(name);
+                }
             }
             if let Some(conditions) = response.extensions.get(ERRORS) {
                 let conditions = conditions
@@ -407,6 +411,7 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
         max_lifetime,
         presentation: presented,
         token_header,
+        success_status: success_status.unwrap_or(200),
         server_names: api
             .servers
             .iter()
@@ -594,6 +599,8 @@ mod tests {
             .unwrap();
         let subject = describe(&api).unwrap();
         assert_eq!(subject.token_header.as_deref(), Some("X-Subject-Token"));
+        assert_eq!(subject.success_status, 201);
+        assert_eq!(described("password").success_status, 200);
         assert_eq!(pointer(&subject, "access_token"), None);
         assert_eq!(pointer(&subject, "expires_at"), Some("/token/expires_at"));
         assert_eq!(

@@ -163,6 +163,7 @@ pub fn endpoint(
     };
     let example = option_str(description.success_example.as_deref());
     let token_header = option_str(description.token_header.as_deref());
+    let success_status = description.success_status;
     let presentation = match &description.presentation {
         None => quote!(tokenmux_wire::Presentation::BEARER),
         Some(presentation) => {
@@ -196,6 +197,7 @@ pub fn endpoint(
             max_lifetime_secs: #max_lifetime,
             success_example: #example,
             presentation: #presentation,
+            success_status: #success_status,
         };
     };
     // Written as text, after rustfmt: it leaves a macro's braces alone,
