@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     let provider = Provider::by_name(&args.provider)?.with_base_url(args.base_url.as_str());
-    let credentials = match provider.spec().needs().resource_owner() {
+    let credentials = match tokenmux::endpoint::Needs::of(provider.spec()).resource_owner() {
         true => Credentials::password(
             DEFAULT_CLIENT_ID,
             DEFAULT_CLIENT_SECRET,

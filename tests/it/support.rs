@@ -116,7 +116,7 @@ pub fn credentials_for(name: &str) -> tokenmux::Credentials {
 /// a password grant) this password; a value for each required parameter.
 pub fn credentials_with(name: &str, secret: &str, password: &str) -> tokenmux::Credentials {
     let spec = named(name).spec();
-    let credentials = match spec.needs().resource_owner() {
+    let credentials = match tokenmux::endpoint::Needs::of(spec).resource_owner() {
         true => {
             tokenmux::Credentials::password(ID, secret, tokenmux_mock::DEFAULT_USERNAME, password)
         }

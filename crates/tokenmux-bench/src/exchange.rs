@@ -34,7 +34,7 @@ pub async fn run(rounds: usize) {
         let spec = provider.spec();
         let base = mock.base_url(spec.name);
         let provider = provider.with_base_url(base.as_str());
-        let password_grant = spec.needs().resource_owner();
+        let password_grant = tokenmux::endpoint::Needs::of(spec).resource_owner();
         let mut tokenmux = Vec::new();
         let mut handwritten = Vec::new();
         let mut oauth2 = Vec::new();
@@ -76,7 +76,7 @@ async fn time(samples: &mut Vec<Duration>, exchange: impl Future<Output = String
 const BENCH_PARAMETER: &str = "bench";
 
 async fn with_tokenmux(provider: &Provider, client: &reqwest::Client) -> String {
-    let credentials = match provider.spec().needs().resource_owner() {
+    let credentials = match tokenmux::endpoint::Needs::of(provider.spec()).resource_owner() {
         true => Credentials::password(ID, SECRET, DEFAULT_USERNAME, DEFAULT_PASSWORD),
         false => Credentials::client(ID, SECRET),
     };

@@ -93,7 +93,7 @@ impl From<Credentials> for CredentialsConfig {
 
 impl CredentialsConfig {
     /// The credentials, read from the environment and files now, checked
-    /// against what `spec` needs ([`EndpointSpec::needs`]). Errors name
+    /// against what `spec` needs ([`Needs::of`](tokenmux_wire::Needs::of)). Errors name
     /// the key and never hold a value.
     pub fn resolve(&self, spec: &EndpointSpec) -> Result<Credentials, Error> {
         self.resolve_at("credentials")
@@ -218,7 +218,7 @@ impl Resolved {
         let Some(spec) = spec else {
             return Ok(credentials);
         };
-        let needs = spec.needs();
+        let needs = Needs::of(spec);
         match needs.missing(|role| credentials.has(role)).first() {
             None => Ok(credentials),
             Some(role) => {

@@ -2,16 +2,14 @@
 //! each in its own file behind [`ClientAuthentication`], chosen by the
 //! operation's [`ClientAuth`] (from the spec's `security`). A new method
 //! (a signed JWT, a TLS client certificate) is a new file and a new arm
-//! of [`ClientAuth::method`].
+//! of [`client_auth_method`].
 
-use crate::ClientConfig;
+use crate::config::ClientConfig;
 use crate::endpoint::{CredentialRole, EndpointSpec, GrantCredentials};
 use crate::operation::ClientAuth;
 
 mod basic;
 mod in_request;
-
-pub use basic::{BasicAuth, BasicEncoding};
 
 /// One client authentication method.
 pub trait ClientAuthentication: Send + Sync {
@@ -45,21 +43,19 @@ pub enum ClientAuthError {
     },
 }
 
-impl ClientAuth {
-    /// The strategy that implements this method.
-    ///
-    /// ```
-    /// use tokenmux_wire::{ClientAuth, CredentialRole};
-    ///
-    /// let basic = ClientAuth::Basic.method();
-    /// assert_eq!(basic.name(), "client_secret_basic");
-    /// assert_eq!(basic.roles(), [CredentialRole::ClientId, CredentialRole::ClientSecret]);
-    /// assert!(ClientAuth::None.method().roles().is_empty());
-    /// ```
-    pub fn method(self) -> &'static dyn ClientAuthentication {
-        match self {
-            ClientAuth::None => &in_request::InRequest,
-            ClientAuth::Basic => &basic::ClientSecretBasic,
-        }
+/// The strategy that implements the method an operation asks for.
+///
+/// ```
+/// use tokenmux_wire::{ClientAuth, CredentialRole, client_auth_method};
+///
+/// let basic = client_auth_method(ClientAuth::Basic);
+/// assert_eq!(basic.name(), "client_secret_basic");
+/// assert_eq!(basic.roles(), [CredentialRole::ClientId, CredentialRole::ClientSecret]);
+/// assert!(client_auth_method(ClientAuth::None).roles().is_empty());
+/// ```
+pub fn client_auth_method(auth: ClientAuth) -> &'static dyn ClientAuthentication {
+    match auth {
+        ClientAuth::None => &in_request::InRequest,
+        ClientAuth::Basic => &basic::ClientSecretBasic,
     }
 }

@@ -12,8 +12,8 @@ use std::pin::Pin;
 use progenitor_client::{Error as ClientError, ResponseValue};
 
 use crate::{
-    BasicEncoding, ClientConfig, Expires, Expiry, Needs, OperationWire, Parameters, Presentation,
-    Secret, Server,
+    BasicEncoding, ClientConfig, Expires, Expiry, OperationWire, Parameters, Presentation, Secret,
+    Server,
 };
 
 /// A boxed future, so that [`TokenEndpoint`] can be used as `dyn`.
@@ -397,12 +397,6 @@ impl EndpointSpec {
                 .grant(GrantKind::Primary)
                 .filter(|primary| primary.presents_refresh_token()),
         })
-    }
-
-    /// What the user must give for this endpoint: the one answer to
-    /// "which credentials and parameters does it need" (see [`Needs`]).
-    pub fn needs(&self) -> Needs {
-        Needs::of(self)
     }
 
     /// The parameters any grant takes, each once (as the first grant

@@ -103,10 +103,7 @@ pub fn request_body<T: DeserializeOwned>(
             error.path()
         ))
     })?;
-    let config = grant
-        .wire
-        .auth
-        .method()
+    let config = crate::client_auth_method(grant.wire.auth)
         .authenticate(spec, &request.credentials, request.config.clone())
         .map_err(|error| ClientError::InvalidRequest(format!("{}: {error}", spec.name)))?;
     Ok((typed, config))

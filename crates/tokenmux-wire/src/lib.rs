@@ -31,8 +31,8 @@ mod strict_json;
 #[cfg(test)]
 mod test_spec;
 
-pub use client_auth::{BasicAuth, BasicEncoding, ClientAuthError, ClientAuthentication};
-pub use config::{ClientConfig, DEFAULT_MAX_RESPONSE_BYTES};
+pub use client_auth::{ClientAuthError, ClientAuthentication, client_auth_method};
+pub use config::{BasicAuth, BasicEncoding, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES};
 pub use endpoint::{
     BoxFuture, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails,
     ErrorFields, ErrorResponse, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued,

@@ -2,6 +2,7 @@
 //! answer, read from the spec, that the builder, config files, the CLI
 //! and the agent all ask.
 
+use crate::client_auth::client_auth_method;
 use crate::endpoint::{CredentialRole, EndpointSpec, GrantKind, ParameterSpec};
 
 /// What a spec's primary grant needs: credentials by role (those the
@@ -9,9 +10,9 @@ use crate::endpoint::{CredentialRole, EndpointSpec, GrantKind, ParameterSpec};
 /// takes when given, and the parameters of every grant.
 ///
 /// ```
-/// use tokenmux_wire::{CredentialRole, EndpointSpec};
+/// use tokenmux_wire::{CredentialRole, EndpointSpec, Needs};
 /// # fn example(spec: &EndpointSpec) {
-/// let needs = spec.needs();
+/// let needs = Needs::of(spec);
 /// let missing = needs.missing(|role| role == CredentialRole::ClientId);
 /// println!("give {}", tokenmux_wire::Needs::list(&missing));
 /// # }
@@ -24,13 +25,14 @@ pub struct Needs {
 }
 
 impl Needs {
-    /// The needs of `spec`.
-    pub(crate) fn of(spec: &EndpointSpec) -> Needs {
+    /// What the user must give for `spec`'s endpoint: the one answer to
+    /// "which credentials and parameters does it need".
+    pub fn of(spec: &EndpointSpec) -> Needs {
         let mut required = Vec::new();
         let mut optional = Vec::new();
         if let Some(grant) = spec.grant(GrantKind::Primary) {
             required.extend(grant.body_roles());
-            required.extend(grant.wire.auth.method().roles());
+            required.extend(client_auth_method(grant.wire.auth).roles());
             optional.extend(grant.optional_roles());
         }
         // In one order (the roles' own), each once.
@@ -127,7 +129,7 @@ mod tests {
             ],
             ClientAuth::Basic,
         );
-        let needs = password.needs();
+        let needs = Needs::of(password);
         assert_eq!(
             needs.required(),
             [ClientId, ClientSecret, Username, Password]
@@ -149,7 +151,7 @@ mod tests {
             ],
             ClientAuth::None,
         );
-        let needs = public.needs();
+        let needs = Needs::of(public);
         assert_eq!(needs.required(), [ClientId]);
         assert_eq!(needs.optional(), [ClientSecret]);
         assert!(needs.uses(ClientSecret) && !needs.requires(ClientSecret));
@@ -163,8 +165,8 @@ mod tests {
             ],
             ClientAuth::None,
         );
-        assert_eq!(owner_only.needs().required(), [Username, Password]);
-        assert!(!owner_only.needs().uses(ClientId));
+        assert_eq!(Needs::of(owner_only).required(), [Username, Password]);
+        assert!(!Needs::of(owner_only).uses(ClientId));
     }
 
     #[test]
@@ -177,7 +179,7 @@ mod tests {
             ClientAuth::Basic,
         );
         assert_eq!(
-            spec.needs().required(),
+            Needs::of(spec).required(),
             [ClientId, ClientSecret, RefreshToken]
         );
         let primary = spec.grant(GrantKind::Primary).unwrap();

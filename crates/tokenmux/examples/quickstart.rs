@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for provider in Provider::all() {
         let name = provider.name();
         // A username and password where the spec's primary grant asks for them.
-        let credentials = match provider.spec().needs().resource_owner() {
+        let credentials = match tokenmux::endpoint::Needs::of(provider.spec()).resource_owner() {
             true => Credentials::password(
                 DEFAULT_CLIENT_ID,
                 DEFAULT_CLIENT_SECRET,

@@ -10,7 +10,7 @@ use crate::ConfigError;
 /// Credentials for a token endpoint, and the values chosen for the spec's
 /// parameters (`x-tokenmux-parameter`: a `scope`, an `audience`). Each
 /// credential is optional here; which ones an endpoint needs is its
-/// spec's to say ([`EndpointSpec::needs`]), and the builder checks them.
+/// spec's to say ([`Needs::of`](tokenmux_wire::Needs::of)), and the builder checks them.
 /// `Debug` never shows a secret or a parameter's value.
 ///
 /// ```
@@ -194,7 +194,7 @@ impl Credentials {
     /// username given to a client-credentials endpoint): what is never
     /// sent is not part of the store key or the verifier either.
     pub(crate) fn used_by(mut self, spec: &EndpointSpec) -> Self {
-        let needs = spec.needs();
+        let needs = Needs::of(spec);
         let keep = |role| needs.uses(role);
         if !keep(CredentialRole::ClientId) {
             self.client_id = None;
@@ -227,7 +227,7 @@ impl Credentials {
                 ));
             }
         }
-        let missing = spec.needs().missing(|role| self.has(role));
+        let missing = Needs::of(spec).missing(|role| self.has(role));
         match missing.first() {
             None => Ok(()),
             Some(first) => Err(ConfigError::new(
@@ -235,7 +235,7 @@ impl Credentials {
                 format!(
                     "the {} provider needs {}: give {} (Credentials::with_{})",
                     spec.name,
-                    Needs::list(spec.needs().required()),
+                    Needs::list(Needs::of(spec).required()),
                     Needs::list(&missing),
                     first.name(),
                 ),

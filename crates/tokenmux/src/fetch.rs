@@ -93,10 +93,11 @@ impl Fetcher {
     /// attempt is reported to `observe`. A refresh grant is never retried:
     /// its token is spent once sent (so is a primary grant presenting a
     /// configured refresh token the endpoint may rotate). A refresh token
-    /// presented and not replaced in the answer is kept on the token. A wait the endpoint asks for
-    /// (`Retry-After` on a 429 or 503) that would end past the deadline ends
-    /// the attempts at once with that error, so the caller learns when to
-    /// come back instead of being retried early.
+    /// presented and not replaced in the answer is kept on the token. A
+    /// wait the endpoint asks for (`Retry-After` on a 429 or 503) that
+    /// would end past the deadline ends the attempts at once with that
+    /// error, so the caller learns when to come back instead of being
+    /// retried early.
     ///
     /// `retries` hears of each failed attempt that will be retried, and
     /// how long until the next one (the source shares it with the holders

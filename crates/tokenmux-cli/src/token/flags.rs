@@ -157,10 +157,7 @@ pub(super) fn credentials(
     if let Some(refresh_token) = refresh_token {
         credentials = credentials.with_refresh_token(refresh_token.as_str());
     }
-    let missing = provider
-        .spec()
-        .needs()
-        .missing(|role| credentials.has(role));
+    let missing = Needs::of(provider.spec()).missing(|role| credentials.has(role));
     if missing.is_empty() {
         return Ok(Some(credentials));
     }
@@ -174,7 +171,7 @@ pub(super) fn credentials(
     Err(Failure::usage(format!(
         "the {} provider needs {}: also set {} (or the matching flags)",
         provider.name(),
-        Needs::list(provider.spec().needs().required()),
+        Needs::list(Needs::of(provider.spec()).required()),
         variables.join(" and ")
     )))
 }

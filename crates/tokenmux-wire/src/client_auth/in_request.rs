@@ -4,7 +4,7 @@
 //! Nothing is added beside the body.
 
 use super::{ClientAuthError, ClientAuthentication};
-use crate::ClientConfig;
+use crate::config::ClientConfig;
 use crate::endpoint::{CredentialRole, EndpointSpec, GrantCredentials};
 
 /// Whatever the body's `x-tokenmux-credential` fields carry.
