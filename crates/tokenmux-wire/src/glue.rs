@@ -321,8 +321,8 @@ impl ErrorDetails {
 mod tests {
     use super::*;
     use crate::{
-        BasicEncoding, BodyEncoding, ClientAuth, CredentialRole, Grant, GrantCredentials,
-        GrantSpec, OperationWire, ParameterSpec, Parameters, RequestField, Secret,
+        ClientAuth, CredentialRole, Grant, GrantCredentials, ParameterSpec, Parameters,
+        RequestField, Secret,
     };
 
     static FIELDS: [RequestField; 2] = [
@@ -340,43 +340,10 @@ mod tests {
             }),
         },
     ];
-    static GRANTS: [GrantSpec; 1] = [GrantSpec {
-        kind: GrantKind::Primary,
-        path: "/token",
-        wire: OperationWire {
-            operation_id: "t",
-            method: "t",
-            body: BodyEncoding::Json,
-            content_type: None,
-            accept: None,
-            auth: ClientAuth::None,
-        },
-        fields: &FIELDS,
-    }];
-    static SPEC: EndpointSpec = EndpointSpec {
-        name: "t",
-        title: "t",
-        servers: &[],
-        grants: &GRANTS,
-        basic_encoding: BasicEncoding::AsDocumented,
-        token: TokenFields {
-            access_token: "/a",
-            access_token_header: None,
-            token_type: None,
-            expiry: None,
-            refresh_token: None,
-            token_types: &[],
-        },
-        error: ErrorFields {
-            code: &[],
-            message: &[],
-        },
-        errors: &[],
-        max_lifetime_secs: None,
-        success_example: None,
-        presentation: crate::Presentation::BEARER,
-        success_status: 200,
-    };
+    /// The spec of these tests: a client secret and a required `scope`.
+    fn spec() -> &'static EndpointSpec {
+        crate::test_spec::with(FIELDS.to_vec(), ClientAuth::None)
+    }
 
     /// A generated body type that takes the secret as a number: no value fits.
     #[derive(serde::Deserialize)]
@@ -401,7 +368,7 @@ mod tests {
             parameters,
             grant: Grant::Primary,
         };
-        request_body::<T>(&SPEC, GrantKind::Primary, &request)
+        request_body::<T>(spec(), GrantKind::Primary, &request)
             .map(|(body, _)| body)
             .map_err(|error| error.to_string())
     }

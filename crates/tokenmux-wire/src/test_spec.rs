@@ -48,7 +48,7 @@ pub(crate) fn with(fields: Vec<RequestField>, auth: ClientAuth) -> &'static Endp
     }))
 }
 
-/// A spec with no body fields, authenticating the client as `auth` says.
+/// A spec with no body fields and HTTP Basic client authentication.
 pub(crate) fn spec() -> &'static EndpointSpec {
     with(Vec::new(), ClientAuth::Basic)
 }
