@@ -59,14 +59,6 @@ impl Presentation {
             None => token.to_owned(),
         }
     }
-
-    /// Whether this is the default, `Authorization: Bearer`.
-    pub fn is_bearer(&self) -> bool {
-        self.header.eq_ignore_ascii_case("authorization")
-            && self
-                .scheme
-                .is_some_and(|s| s.eq_ignore_ascii_case("bearer"))
-    }
 }
 
 /// Headers that frame an HTTP message: a token never goes there.

@@ -159,11 +159,8 @@ impl Credentials {
     /// token): then it may be presented once, like any refresh token. An
     /// endpoint that never issues one keeps it as a long-lived credential.
     pub(crate) fn single_use_refresh_token(&self, spec: &EndpointSpec) -> Option<&Secret> {
-        let primary = spec.grant(tokenmux_wire::GrantKind::Primary)?;
-        match primary.presents_refresh_token() && spec.token.refresh_token.is_some() {
-            true => self.refresh_token(),
-            false => None,
-        }
+        self.presented_refresh_token(spec)
+            .filter(|_| spec.token.refresh_token.is_some())
     }
 
     /// The refresh token the primary grant of `spec` presents, if any.
