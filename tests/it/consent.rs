@@ -20,19 +20,19 @@ use tokenmux::{Credentials, Error, MemoryStore, Provider, TokenSource, TokenStor
 
 static FIELDS: [RequestField; 4] = [
     RequestField {
-        pointer: "/grant_type",
+        place: Place::Body("/grant_type"),
         value: FieldValue::Constant("refresh_token"),
     },
     RequestField {
-        pointer: "/refresh_token",
+        place: Place::Body("/refresh_token"),
         value: FieldValue::Credential(CredentialRole::RefreshToken),
     },
     RequestField {
-        pointer: "/client_id",
+        place: Place::Body("/client_id"),
         value: FieldValue::Credential(CredentialRole::ClientId),
     },
     RequestField {
-        pointer: "/client_secret",
+        place: Place::Body("/client_secret"),
         value: FieldValue::OptionalCredential(CredentialRole::ClientSecret),
     },
 ];
@@ -43,6 +43,7 @@ static GRANTS: [GrantSpec; 1] = [GrantSpec {
     wire: OperationWire {
         operation_id: "refreshToken",
         method: "refresh_token",
+        http_method: "POST",
         body: BodyEncoding::FormUrlencoded,
         content_type: Some("application/x-www-form-urlencoded"),
         accept: Some("application/json"),

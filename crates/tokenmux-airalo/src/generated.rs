@@ -652,6 +652,7 @@ pub const SERVERS: &[tokenmux_wire::Server] = &[
 pub const OPERATIONS: &[tokenmux_wire::OperationWire] = &[tokenmux_wire::OperationWire {
     operation_id: "v2TokenPost",
     method: "v2_token_post",
+    http_method: "POST",
     body: tokenmux_wire::BodyEncoding::Multipart,
     content_type: Some("multipart/form-data"),
     accept: Some("application/json"),
@@ -669,6 +670,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
         wire: tokenmux_wire::OperationWire {
             operation_id: "v2TokenPost",
             method: "v2_token_post",
+            http_method: "POST",
             body: tokenmux_wire::BodyEncoding::Multipart,
             content_type: Some("multipart/form-data"),
             accept: Some("application/json"),
@@ -676,19 +678,19 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
         },
         fields: &[
             tokenmux_wire::RequestField {
-                pointer: "/client_id",
+                place: tokenmux_wire::Place::Body("/client_id"),
                 value: tokenmux_wire::FieldValue::Credential(
                     tokenmux_wire::CredentialRole::ClientId,
                 ),
             },
             tokenmux_wire::RequestField {
-                pointer: "/client_secret",
+                place: tokenmux_wire::Place::Body("/client_secret"),
                 value: tokenmux_wire::FieldValue::Credential(
                     tokenmux_wire::CredentialRole::ClientSecret,
                 ),
             },
             tokenmux_wire::RequestField {
-                pointer: "/grant_type",
+                place: tokenmux_wire::Place::Body("/grant_type"),
                 value: tokenmux_wire::FieldValue::Constant("client_credentials"),
             },
         ],

@@ -14,7 +14,7 @@ use oauth2::{
 };
 use serde_json::{Value, json};
 use tokenmux::endpoint::{
-    BodyEncoding, ClientAuth, CredentialRole, EndpointSpec, FieldValue, GrantKind,
+    BodyEncoding, ClientAuth, CredentialRole, EndpointSpec, FieldValue, GrantKind, Place,
 };
 use tokenmux::{Credentials, Provider, TokenSource};
 use tokenmux_mock::{
@@ -107,7 +107,8 @@ async fn with_tokenmux(provider: &Provider, client: &reqwest::Client) -> String 
 async fn by_hand(spec: &EndpointSpec, base: &str, client: &reqwest::Client) -> String {
     let grant = spec.grant(GrantKind::Primary).unwrap();
     let mut body = json!({});
-    let mut pairs = Vec::new();
+    let (mut pairs, mut query, mut headers) = (Vec::new(), Vec::new(), Vec::new());
+    let mut path = grant.path.to_owned();
     for field in grant.fields {
         let value = match field.value {
             FieldValue::Constant(value) => value,
@@ -123,10 +124,23 @@ async fn by_hand(spec: &EndpointSpec, base: &str, client: &reqwest::Client) -> S
                 (None, false) => continue,
             },
         };
-        tokenmux::endpoint::set_pointer(&mut body, field.pointer, json!(value));
-        pairs.push((field.pointer.trim_start_matches('/').to_owned(), value));
+        match field.place {
+            Place::Body(pointer) => {
+                tokenmux::endpoint::set_pointer(&mut body, pointer, json!(value));
+                pairs.push((pointer.trim_start_matches('/').to_owned(), value));
+            }
+            Place::Query(name) => query.push((name, value)),
+            Place::Header(name) => headers.push((name, value)),
+            Place::Path(name) => path = path.replace(&format!("{{{name}}}"), value),
+        }
     }
-    let mut request = client.post(format!("{base}{}", grant.path));
+    let method = reqwest::Method::from_bytes(grant.wire.http_method.as_bytes()).unwrap();
+    let mut request = client
+        .request(method, format!("{base}{path}"))
+        .query(&query);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
     if let Some(accept) = grant.wire.accept {
         request = request.header("accept", accept);
     }
@@ -149,7 +163,8 @@ async fn by_hand(spec: &EndpointSpec, base: &str, client: &reqwest::Client) -> S
                     .extend_pairs(pairs)
                     .finish(),
             ),
-        _ => request
+        BodyEncoding::None => request,
+        BodyEncoding::Json => request
             .header("content-type", content_type)
             .body(body.to_string()),
     };

@@ -848,6 +848,7 @@ pub const SERVERS: &[tokenmux_wire::Server] = &[tokenmux_wire::Server {
 pub const OPERATIONS: &[tokenmux_wire::OperationWire] = &[tokenmux_wire::OperationWire {
     operation_id: "obtainToken",
     method: "obtain_token",
+    http_method: "POST",
     body: tokenmux_wire::BodyEncoding::Json,
     content_type: Some("application/vnd.api+json"),
     accept: Some("application/vnd.api+json"),
@@ -865,6 +866,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
         wire: tokenmux_wire::OperationWire {
             operation_id: "obtainToken",
             method: "obtain_token",
+            http_method: "POST",
             body: tokenmux_wire::BodyEncoding::Json,
             content_type: Some("application/vnd.api+json"),
             accept: Some("application/vnd.api+json"),
@@ -872,17 +874,17 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
         },
         fields: &[
             tokenmux_wire::RequestField {
-                pointer: "/data/type",
+                place: tokenmux_wire::Place::Body("/data/type"),
                 value: tokenmux_wire::FieldValue::Constant("auth-token"),
             },
             tokenmux_wire::RequestField {
-                pointer: "/data/attributes/client_id",
+                place: tokenmux_wire::Place::Body("/data/attributes/client_id"),
                 value: tokenmux_wire::FieldValue::Credential(
                     tokenmux_wire::CredentialRole::ClientId,
                 ),
             },
             tokenmux_wire::RequestField {
-                pointer: "/data/attributes/client_secret",
+                place: tokenmux_wire::Place::Body("/data/attributes/client_secret"),
                 value: tokenmux_wire::FieldValue::Credential(
                     tokenmux_wire::CredentialRole::ClientSecret,
                 ),

@@ -20,14 +20,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use tokenmux_wire::{
-    BasicEncoding, ClientAuth, CredentialRole, EndpointSpec, ErrorCondition, ExpiryForm,
-    FieldValue, GrantKind, GrantSpec, set_pointer,
+    BasicEncoding, BodyEncoding, ClientAuth, CredentialRole, EndpointSpec, ErrorCondition,
+    ExpiryForm, FieldValue, GrantKind, GrantSpec, Place, set_pointer,
 };
 
 use crate::state::{Grant, RefreshOutcome, State, accepts, media_type, reply};
@@ -37,6 +37,7 @@ pub(crate) async fn token(
     spec: &'static EndpointSpec,
     path: &'static str,
     state: Arc<State>,
+    uri: &Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -54,8 +55,12 @@ pub(crate) async fn token(
         *response.status_mut() = StatusCode::NOT_ACCEPTABLE;
         return response;
     }
-    let fields = match read_body(first.wire.content_type, &headers, body).await {
-        Ok(fields) => fields,
+    let body = match first.wire.body {
+        BodyEncoding::None => Ok(Value::Object(Map::new())),
+        _ => read_body(first.wire.content_type, &headers, body).await,
+    };
+    let body = match body {
+        Ok(body) => body,
         Err(BodyError::MediaType(documented)) => {
             let mut response = error(
                 spec,
@@ -82,11 +87,19 @@ pub(crate) async fn token(
             "Client authentication failed",
         );
     }
-    let grant = match select_grant(&grants, &fields) {
+    let sent = Sent {
+        body,
+        query: form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect(),
+        path: path_values(path, uri.path()),
+        headers: headers.clone(),
+    };
+    let grant = match select_grant(&grants, &sent) {
         Ok(grant) => grant,
         Err((condition, message)) => return error(spec, condition, &message),
     };
-    let text = |pointer: &str| fields.pointer(pointer).and_then(Value::as_str);
+    let text = |place: Place| sent.text(place);
     // Every field is required but a parameter the spec makes optional.
     let required = |value: FieldValue| match value {
         FieldValue::Parameter(parameter) => parameter.required,
@@ -94,15 +107,15 @@ pub(crate) async fn token(
         FieldValue::Credential(_) | FieldValue::Constant(_) => true,
     };
     for field in grant.fields.iter().filter(|f| required(f.value)) {
-        if text(field.pointer).is_none_or(str::is_empty) {
-            let name = field.pointer.rsplit('/').next().unwrap_or_default();
+        if text(field.place).is_none_or(str::is_empty) {
+            let name = field.place.name();
             let message = format!("The {} field is required.", name.replace('_', " "));
             return error(spec, ErrorCondition::InvalidRequest, &message);
         }
     }
     // A way for tests to meet a refused parameter value.
     if let Some(name) = grant.fields.iter().find_map(|f| match f.value {
-        FieldValue::Parameter(p) if text(f.pointer).is_some_and(|v| v.starts_with("invalid")) => {
+        FieldValue::Parameter(p) if text(f.place).is_some_and(|v| v.starts_with("invalid")) => {
             Some(p.name)
         }
         _ => None,
@@ -115,7 +128,7 @@ pub(crate) async fn token(
             .fields
             .iter()
             .find(|f| f.value.credential() == Some(role))
-            .and_then(|f| text(f.pointer))
+            .and_then(|f| text(f.place))
     };
     let config = &state.config;
     // Each of these roles the body carries must hold the expected value.
@@ -172,14 +185,14 @@ pub(crate) async fn token(
 /// The grant whose constants the body carries.
 fn select_grant<'g>(
     grants: &[&'g GrantSpec],
-    fields: &Value,
+    sent: &Sent,
 ) -> Result<&'g GrantSpec, (ErrorCondition, String)> {
     let constants = |grant: &GrantSpec| {
         grant
             .fields
             .iter()
             .filter_map(|f| match f.value {
-                FieldValue::Constant(value) => Some((f.pointer, value)),
+                FieldValue::Constant(value) => Some((f.place, value)),
                 _ => None,
             })
             .collect::<Vec<_>>()
@@ -187,14 +200,14 @@ fn select_grant<'g>(
     if let Some(grant) = grants.iter().find(|grant| {
         constants(grant)
             .iter()
-            .all(|(pointer, value)| fields.pointer(pointer).and_then(Value::as_str) == Some(value))
+            .all(|(place, value)| sent.text(*place) == Some(value))
     }) {
         return Ok(grant);
     }
     // A constant sent with a value no grant takes.
-    for (pointer, _) in grants.iter().flat_map(|g| constants(g)) {
-        if let Some(given) = fields.pointer(pointer).and_then(Value::as_str) {
-            let name = pointer.rsplit('/').next().unwrap_or_default();
+    for (place, _) in grants.iter().flat_map(|g| constants(g)) {
+        if let Some(given) = sent.text(place) {
+            let name = place.name();
             return Err(if name == "grant_type" {
                 (
                     ErrorCondition::UnsupportedGrantType,
@@ -212,13 +225,60 @@ fn select_grant<'g>(
     let name = grants
         .iter()
         .flat_map(|g| constants(g))
-        .map(|(pointer, _)| pointer.rsplit('/').next().unwrap_or_default())
+        .map(|(place, _)| place.name())
         .next()
         .unwrap_or("body");
     Err((
         ErrorCondition::InvalidRequest,
         format!("The {} field is required.", name.replace('_', " ")),
     ))
+}
+
+/// Everything a request sent that a spec can place a value in.
+struct Sent {
+    body: Value,
+    query: Vec<(String, String)>,
+    path: Vec<(&'static str, String)>,
+    headers: HeaderMap,
+}
+
+impl Sent {
+    /// The text sent at `place`, if any.
+    fn text(&self, place: Place) -> Option<&str> {
+        match place {
+            Place::Body(pointer) => self.body.pointer(pointer).and_then(Value::as_str),
+            Place::Query(name) => self
+                .query
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.as_str()),
+            Place::Path(name) => self
+                .path
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.as_str()),
+            Place::Header(name) => self.headers.get(name).and_then(|v| v.to_str().ok()),
+        }
+    }
+}
+
+/// The values of a path template's `{name}` segments in a request path
+/// (which ends with the template: the mock serves it under a prefix).
+fn path_values(template: &'static str, path: &str) -> Vec<(&'static str, String)> {
+    let (template, sent): (Vec<&str>, Vec<&str>) =
+        (template.split('/').collect(), path.split('/').collect());
+    let offset = sent.len().saturating_sub(template.len());
+    template
+        .iter()
+        .zip(&sent[offset..])
+        .filter_map(|(part, value)| {
+            let name = part.strip_prefix('{')?.strip_suffix('}')?;
+            let value = percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .ok()?;
+            Some((name, value.into_owned()))
+        })
+        .collect()
 }
 
 enum BodyError {
@@ -467,6 +527,31 @@ mod tests {
         assert_eq!(response.status(), StatusCode::CREATED, "the spec's status");
         let body = futures_body(response);
         assert!(!body.contains("tok-123"), "{body}");
+    }
+
+    #[test]
+    fn values_are_read_where_the_spec_places_them() {
+        let uri: Uri = "/installation/app/installations/42%2Fx/access_tokens?app_key=me&lang=de"
+            .parse()
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-app-key", "k".parse().unwrap());
+        let sent = Sent {
+            body: json!({"data": {"id": "b"}}),
+            query: form_urlencoded::parse(uri.query().unwrap().as_bytes())
+                .into_owned()
+                .collect(),
+            path: path_values(
+                "/app/installations/{installation_id}/access_tokens",
+                uri.path(),
+            ),
+            headers,
+        };
+        assert_eq!(sent.text(Place::Path("installation_id")), Some("42/x"));
+        assert_eq!(sent.text(Place::Query("app_key")), Some("me"));
+        assert_eq!(sent.text(Place::Header("X-App-Key")), Some("k"));
+        assert_eq!(sent.text(Place::Body("/data/id")), Some("b"));
+        assert_eq!(sent.text(Place::Query("missing")), None);
     }
 
     fn futures_body(response: Response) -> String {

@@ -42,7 +42,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State as Shared;
 use axum::http::{HeaderMap, Method, Uri};
-use axum::routing::post;
+use axum::routing::{MethodFilter, on, post};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -128,9 +128,13 @@ impl MockServer {
         let mut router = Router::new();
         for provider in &state.providers {
             let spec = provider.spec();
-            let mut paths: Vec<&'static str> = spec.grants.iter().map(|g| g.path).collect();
-            paths.dedup();
-            for path in paths {
+            let mut routes: Vec<(&'static str, &'static str)> = spec
+                .grants
+                .iter()
+                .map(|g| (g.path, g.wire.http_method))
+                .collect();
+            routes.dedup();
+            for (path, http_method) in routes {
                 let name = spec.name;
                 let handler = move |Shared(state): Shared<Arc<State>>,
                                     method: Method,
@@ -141,9 +145,14 @@ impl MockServer {
                     if let Some(response) = state.apply_fault(name).await {
                         return response;
                     }
-                    endpoint::token(spec, path, state, headers, body).await
+                    endpoint::token(spec, path, state, &uri, headers, body).await
                 };
-                router = router.route(&format!("/{name}{path}"), post(handler));
+                // The spec's method; its `{name}` path segments are axum's too.
+                let filter = Method::from_bytes(http_method.as_bytes())
+                    .ok()
+                    .and_then(|method| MethodFilter::try_from(method).ok())
+                    .unwrap_or(MethodFilter::POST);
+                router = router.route(&format!("/{name}{path}"), on(filter, handler));
             }
         }
         let router = router

@@ -401,6 +401,7 @@ pub const SERVERS: &[tokenmux_wire::Server] = &[tokenmux_wire::Server {
 pub const OPERATIONS: &[tokenmux_wire::OperationWire] = &[tokenmux_wire::OperationWire {
     operation_id: "login",
     method: "login",
+    http_method: "POST",
     body: tokenmux_wire::BodyEncoding::Json,
     content_type: Some("application/json"),
     accept: Some("application/json"),
@@ -418,6 +419,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
         wire: tokenmux_wire::OperationWire {
             operation_id: "login",
             method: "login",
+            http_method: "POST",
             body: tokenmux_wire::BodyEncoding::Json,
             content_type: Some("application/json"),
             accept: Some("application/json"),
@@ -425,13 +427,13 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
         },
         fields: &[
             tokenmux_wire::RequestField {
-                pointer: "/client_id",
+                place: tokenmux_wire::Place::Body("/client_id"),
                 value: tokenmux_wire::FieldValue::Credential(
                     tokenmux_wire::CredentialRole::ClientId,
                 ),
             },
             tokenmux_wire::RequestField {
-                pointer: "/client_secret",
+                place: tokenmux_wire::Place::Body("/client_secret"),
                 value: tokenmux_wire::FieldValue::Credential(
                     tokenmux_wire::CredentialRole::ClientSecret,
                 ),

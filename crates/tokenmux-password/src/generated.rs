@@ -672,6 +672,7 @@ pub const SERVERS: &[tokenmux_wire::Server] = &[tokenmux_wire::Server {
 pub const OPERATIONS: &[tokenmux_wire::OperationWire] = &[tokenmux_wire::OperationWire {
     operation_id: "oauthToken",
     method: "oauth_token",
+    http_method: "POST",
     body: tokenmux_wire::BodyEncoding::Json,
     content_type: Some("application/json"),
     accept: Some("application/json"),
@@ -690,6 +691,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
             wire: tokenmux_wire::OperationWire {
                 operation_id: "oauthToken",
                 method: "oauth_token",
+                http_method: "POST",
                 body: tokenmux_wire::BodyEncoding::Json,
                 content_type: Some("application/json"),
                 accept: Some("application/json"),
@@ -697,19 +699,19 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
             },
             fields: &[
                 tokenmux_wire::RequestField {
-                    pointer: "/username",
+                    place: tokenmux_wire::Place::Body("/username"),
                     value: tokenmux_wire::FieldValue::Credential(
                         tokenmux_wire::CredentialRole::Username,
                     ),
                 },
                 tokenmux_wire::RequestField {
-                    pointer: "/password",
+                    place: tokenmux_wire::Place::Body("/password"),
                     value: tokenmux_wire::FieldValue::Credential(
                         tokenmux_wire::CredentialRole::Password,
                     ),
                 },
                 tokenmux_wire::RequestField {
-                    pointer: "/grant_type",
+                    place: tokenmux_wire::Place::Body("/grant_type"),
                     value: tokenmux_wire::FieldValue::Constant("password"),
                 },
             ],
@@ -720,6 +722,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
             wire: tokenmux_wire::OperationWire {
                 operation_id: "oauthToken",
                 method: "oauth_token",
+                http_method: "POST",
                 body: tokenmux_wire::BodyEncoding::Json,
                 content_type: Some("application/json"),
                 accept: Some("application/json"),
@@ -727,13 +730,13 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
             },
             fields: &[
                 tokenmux_wire::RequestField {
-                    pointer: "/refresh_token",
+                    place: tokenmux_wire::Place::Body("/refresh_token"),
                     value: tokenmux_wire::FieldValue::Credential(
                         tokenmux_wire::CredentialRole::RefreshToken,
                     ),
                 },
                 tokenmux_wire::RequestField {
-                    pointer: "/grant_type",
+                    place: tokenmux_wire::Place::Body("/grant_type"),
                     value: tokenmux_wire::FieldValue::Constant("refresh_token"),
                 },
             ],

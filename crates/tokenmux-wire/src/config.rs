@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use reqwest::header::HeaderValue;
 
-use crate::Secret;
+use crate::{PlacedValue, Secret};
 
 /// The default cap on a response body: token responses are small, and a
 /// hostile or broken server must not make the client buffer megabytes.
@@ -24,6 +24,7 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub struct ClientConfig {
     basic_auth: Option<BasicAuth>,
     max_response_bytes: usize,
+    placed: Vec<PlacedValue>,
 }
 
 impl Default for ClientConfig {
@@ -31,6 +32,7 @@ impl Default for ClientConfig {
         Self {
             basic_auth: None,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            placed: Vec::new(),
         }
     }
 }
@@ -47,6 +49,18 @@ impl ClientConfig {
     pub fn with_max_response_bytes(mut self, max: usize) -> Self {
         self.max_response_bytes = max;
         self
+    }
+
+    /// Adds the values that go in the query string, a header or the path
+    /// (the request hook places them; see [`place_values`](crate::place_values)).
+    pub fn with_placed_values(mut self, values: Vec<PlacedValue>) -> Self {
+        self.placed.extend(values);
+        self
+    }
+
+    /// The values outside the body, in the spec's order.
+    pub fn placed_values(&self) -> &[PlacedValue] {
+        &self.placed
     }
 
     /// The Basic credentials, if set.

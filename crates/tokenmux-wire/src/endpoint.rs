@@ -12,8 +12,8 @@ use std::pin::Pin;
 use progenitor_client::{Error as ClientError, ResponseValue};
 
 use crate::{
-    BasicEncoding, ClientConfig, Expires, Expiry, OperationWire, Parameters, Presentation, Secret,
-    Server,
+    BasicEncoding, ClientConfig, Expires, Expiry, OperationWire, Parameters, Place, Presentation,
+    Secret, Server,
 };
 
 /// A boxed future, so that [`TokenEndpoint`] can be used as `dyn`.
@@ -217,11 +217,12 @@ pub struct ParameterSpec {
     pub secret: bool,
 }
 
-/// One field of a grant's request body.
+/// One value of a grant's request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestField {
-    /// Where it goes: a JSON pointer into the body, e.g. `/data/attributes/client_id`.
-    pub pointer: &'static str,
+    /// Where it goes: the body (at a JSON pointer), the query string, a
+    /// header or a path segment.
+    pub place: Place,
     /// What it holds.
     pub value: FieldValue,
 }

@@ -7,11 +7,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::ClientConfig;
 use crate::endpoint::{
     EndpointResult, EndpointSpec, ErrorDetails, ErrorFields, FieldValue, GrantKind, Issued,
     TokenFields, TokenRequest,
 };
+use crate::{ClientConfig, Place, PlacedValue, Secret};
 
 /// The typed body of `kind`'s request, and the client config it is sent
 /// with (Basic credentials added when the operation asks for them).
@@ -19,11 +19,11 @@ use crate::endpoint::{
 /// ```
 /// # use tokenmux_wire::*;
 /// # static FIELDS: [RequestField; 2] = [
-/// #     RequestField { pointer: "/data/id", value: FieldValue::Credential(CredentialRole::ClientId) },
-/// #     RequestField { pointer: "/grant_type", value: FieldValue::Constant("client_credentials") },
+/// #     RequestField { place: Place::Body("/data/id"), value: FieldValue::Credential(CredentialRole::ClientId) },
+/// #     RequestField { place: Place::Body("/grant_type"), value: FieldValue::Constant("client_credentials") },
 /// # ];
 /// # static GRANTS: [GrantSpec; 1] = [GrantSpec { kind: GrantKind::Primary, path: "/token",
-/// #     wire: OperationWire { operation_id: "t", method: "t", body: BodyEncoding::Json,
+/// #     wire: OperationWire { operation_id: "t", method: "t", http_method: "POST", body: BodyEncoding::Json,
 /// #         content_type: None, accept: None, auth: ClientAuth::None }, fields: &FIELDS }];
 /// # static SPEC: EndpointSpec = EndpointSpec { name: "t", title: "t", servers: &[], grants: &GRANTS,
 /// #     basic_encoding: BasicEncoding::AsDocumented,
@@ -46,10 +46,51 @@ pub fn request_body<T: DeserializeOwned>(
     kind: GrantKind,
     request: &TokenRequest<'_>,
 ) -> Result<(T, ClientConfig), ClientError<ErrorDetails>> {
+    let (body, config) = request_parts(spec, kind, request)?;
+    // Never serde's message: it could quote a credential. Name the field
+    // instead (serde's path, which holds no value).
+    let typed = serde_path_to_error::deserialize(body).map_err(|error| {
+        // serde's "missing field `x`" quotes only a field name, so it may be
+        // repeated; any other message could hold a value and is not.
+        let inner = error.inner().to_string();
+        let missing = inner
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+            .map(|field| format!(": nothing fills the required field `{field}`"))
+            .unwrap_or_default();
+        ClientError::InvalidRequest(format!(
+            "{}: the request body does not fit the spec's request schema at `{}`{missing}",
+            spec.name,
+            error.path()
+        ))
+    })?;
+    Ok((typed, config))
+}
+
+/// The client config of `kind`'s request on an operation without a body:
+/// every value goes in the query string, a header or the path.
+#[allow(clippy::result_large_err)] // progenitor's error type, as the generated client returns it
+pub fn request_without_body(
+    spec: &EndpointSpec,
+    kind: GrantKind,
+    request: &TokenRequest<'_>,
+) -> Result<ClientConfig, ClientError<ErrorDetails>> {
+    request_parts(spec, kind, request).map(|(_, config)| config)
+}
+
+/// The body as JSON, and the client config carrying the values that go
+/// elsewhere and the client authentication.
+#[allow(clippy::result_large_err)] // progenitor's error type, as the generated client returns it
+fn request_parts(
+    spec: &EndpointSpec,
+    kind: GrantKind,
+    request: &TokenRequest<'_>,
+) -> Result<(Value, ClientConfig), ClientError<ErrorDetails>> {
     let grant = spec.grant_for(kind).ok_or_else(|| {
         ClientError::InvalidRequest(format!("{} has no refresh token grant", spec.name))
     })?;
     let mut body = Value::Object(serde_json::Map::new());
+    let mut placed = Vec::new();
     for field in grant.fields {
         let value = match field.value {
             FieldValue::Constant(value) => value,
@@ -76,37 +117,27 @@ pub fn request_body<T: DeserializeOwned>(
                     (None, false) => continue,
                     (None, true) => {
                         return Err(ClientError::InvalidRequest(format!(
-                            "{} needs the parameter `{}` (at {} of the request body); \
-                                 give it in `params:`, with --param {0}=VALUE or .param()",
-                            spec.name, parameter.name, field.pointer
+                            "{} needs the parameter `{}` (at {}); \
+                                 give it in `params:`, with --param {1}=VALUE or .param()",
+                            spec.name, parameter.name, field.place
                         )));
                     }
                 },
             },
         };
-        set_pointer(&mut body, field.pointer, Value::String(value.to_owned()));
+        match field.place {
+            Place::Body(pointer) => set_pointer(&mut body, pointer, Value::String(value.into())),
+            place => placed.push(PlacedValue {
+                place,
+                value: Secret::new(value),
+            }),
+        }
     }
-    // Never serde's message: it could quote a credential. Name the field
-    // instead (serde's path, which holds no value).
-    let typed = serde_path_to_error::deserialize(body).map_err(|error| {
-        // serde's "missing field `x`" quotes only a field name, so it may be
-        // repeated; any other message could hold a value and is not.
-        let inner = error.inner().to_string();
-        let missing = inner
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.strip_suffix('`'))
-            .map(|field| format!(": nothing fills the required field `{field}`"))
-            .unwrap_or_default();
-        ClientError::InvalidRequest(format!(
-            "{}: the request body does not fit the spec's request schema at `{}`{missing}",
-            spec.name,
-            error.path()
-        ))
-    })?;
     let config = crate::client_auth_method(grant.wire.auth)
         .authenticate(spec, &request.credentials, request.config.clone())
-        .map_err(|error| ClientError::InvalidRequest(format!("{}: {error}", spec.name)))?;
-    Ok((typed, config))
+        .map_err(|error| ClientError::InvalidRequest(format!("{}: {error}", spec.name)))?
+        .with_placed_values(placed);
+    Ok((body, config))
 }
 
 /// Sets the value at a JSON pointer, creating objects (and, for a `0`
@@ -327,11 +358,11 @@ mod tests {
 
     static FIELDS: [RequestField; 2] = [
         RequestField {
-            pointer: "/client_secret",
+            place: Place::Body("/client_secret"),
             value: FieldValue::Credential(CredentialRole::ClientSecret),
         },
         RequestField {
-            pointer: "/scope",
+            place: Place::Body("/scope"),
             value: FieldValue::Parameter(ParameterSpec {
                 name: "scope",
                 required: true,
@@ -377,7 +408,7 @@ mod tests {
     fn errors_name_the_parameter_or_field_and_never_a_value() {
         let error = body::<Value>(&Parameters::new()).unwrap_err();
         assert!(
-            error.contains("needs the parameter `scope` (at /scope"),
+            error.contains("needs the parameter `scope` (at `/scope` of the request body)"),
             "{error}"
         );
         let scoped = Parameters::new().with("scope", "read");
@@ -431,15 +462,70 @@ mod credential_tests {
     }
 
     #[test]
+    fn values_outside_the_body_go_to_the_hook_and_never_into_the_body() {
+        let spec = test_spec::with(
+            vec![
+                RequestField {
+                    place: Place::Query("app_key"),
+                    value: FieldValue::Credential(ClientId),
+                },
+                RequestField {
+                    place: Place::Header("X-App-Secret"),
+                    value: FieldValue::Credential(ClientSecret),
+                },
+                RequestField {
+                    place: Place::Body("/grant_type"),
+                    value: FieldValue::Constant("app"),
+                },
+            ],
+            ClientAuth::None,
+        );
+        let (http, parameters, secret) = (
+            reqwest::Client::new(),
+            Parameters::new(),
+            Secret::new("s3cr3t"),
+        );
+        let request = TokenRequest {
+            http: &http,
+            base_url: "http://127.0.0.1:1",
+            config: ClientConfig::default(),
+            credentials: GrantCredentials {
+                client_id: Some("me"),
+                client_secret: Some(&secret),
+                ..Default::default()
+            },
+            parameters: &parameters,
+            grant: Grant::Primary,
+        };
+        let (body, config) = request_body::<Value>(spec, GrantKind::Primary, &request).unwrap();
+        assert_eq!(body, serde_json::json!({"grant_type": "app"}));
+        let placed: Vec<_> = config
+            .placed_values()
+            .iter()
+            .map(|p| (p.place, p.value.expose_secret().to_owned()))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                (Place::Query("app_key"), "me".to_owned()),
+                (Place::Header("X-App-Secret"), "s3cr3t".to_owned()),
+            ]
+        );
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+        let config = request_without_body(spec, GrantKind::Primary, &request).unwrap();
+        assert_eq!(config.placed_values().len(), 2);
+    }
+
+    #[test]
     fn an_optional_credential_is_sent_when_given_and_left_out_otherwise() {
         let spec = test_spec::with(
             vec![
                 RequestField {
-                    pointer: "/client_id",
+                    place: Place::Body("/client_id"),
                     value: FieldValue::Credential(ClientId),
                 },
                 RequestField {
-                    pointer: "/client_secret",
+                    place: Place::Body("/client_secret"),
                     value: FieldValue::OptionalCredential(ClientSecret),
                 },
             ],
@@ -478,11 +564,11 @@ mod credential_tests {
         let spec = test_spec::with(
             vec![
                 RequestField {
-                    pointer: "/grant_type",
+                    place: Place::Body("/grant_type"),
                     value: FieldValue::Constant("refresh_token"),
                 },
                 RequestField {
-                    pointer: "/refresh_token",
+                    place: Place::Body("/refresh_token"),
                     value: FieldValue::Credential(RefreshToken),
                 },
             ],

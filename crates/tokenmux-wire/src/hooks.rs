@@ -54,7 +54,8 @@ pub struct AmbiguousJson;
 
 /// Rewrites a request that progenitor built from the lowered spec into the
 /// documented wire format of `operation_id`: exact `Content-Type` and
-/// `Accept`, a real multipart body, Basic client authentication, a
+/// `Accept`, a real multipart body, the values that go in the query
+/// string, headers or path, Basic client authentication, a
 /// [`TOKENMUX_USER_AGENT`], and no `api-version` header.
 pub async fn prepare_request<E>(
     request: &mut Request,
@@ -83,6 +84,8 @@ pub async fn prepare_request<E>(
         }
         BodyEncoding::Multipart => into_multipart(request).await?,
     }
+    crate::place_values(request, config.placed_values())
+        .map_err(|error| Error::InvalidRequest(error.to_string()))?;
     if wire.auth == ClientAuth::Basic {
         let basic = config.basic_auth().ok_or_else(|| {
             Error::InvalidRequest(format!(

@@ -24,6 +24,7 @@ mod needs;
 pub mod net;
 mod operation;
 mod parameters;
+mod placement;
 mod presentation;
 pub mod scrub;
 mod secret;
@@ -40,7 +41,9 @@ pub use endpoint::{
 };
 pub use error_in_success::error_in_success;
 pub use expiry::{Expires, Expiry, ExpiryForm};
-pub use glue::{decode_issued, issued_response, map_error, request_body, set_pointer};
+pub use glue::{
+    decode_issued, issued_response, map_error, request_body, request_without_body, set_pointer,
+};
 pub use hooks::{
     AmbiguousJson, BodyLimitExceeded, BufferedBody, RedirectFollowed, TOKENMUX_USER_AGENT,
     buffered_body, execute, inspect_response, prepare_request,
@@ -48,6 +51,7 @@ pub use hooks::{
 pub use needs::Needs;
 pub use operation::{BodyEncoding, ClientAuth, OperationWire, Server};
 pub use parameters::Parameters;
+pub use placement::{Place, PlacedValue, PlacementError, path_placeholder, place_values};
 pub use presentation::{Presentation, presentation_scheme};
 /// The generated clients' response and error types, re-exported for
 /// hand-written [`TokenEndpoint`] implementations.

@@ -59,6 +59,9 @@ macro_rules! client_hooks {
 /// }
 /// ```
 ///
+/// An operation without a request body is written `method()`: its values
+/// all go in the query string, headers or the path.
+///
 /// A grant kind no operation serves (a refresh, on an endpoint that
 /// issues no refresh tokens) is refused before any request.
 #[macro_export]
@@ -67,7 +70,7 @@ macro_rules! token_endpoint {
         spec: $spec:path,
         client: $client:ty,
         success: $success:ty,
-        grants: { $( ( $($kind:ident)|+ ) => $method:ident ( $body:ty ) ),+ $(,)? } $(,)?
+        grants: { $( ( $($kind:ident)|+ ) => $method:ident ( $($body:ty)? ) ),+ $(,)? } $(,)?
     ) => {
         /// The token endpoint, as the tokenmux facade uses it.
         #[derive(Clone, Copy, Debug, Default)]
@@ -90,17 +93,9 @@ macro_rules! token_endpoint {
                     match request.grant.kind() {
                         $(
                             kind @ ($($crate::GrantKind::$kind)|+) => {
-                                let (body, config) =
-                                    $crate::request_body::<$body>(&$spec, kind, &request)?;
-                                let response = <$client>::new_with_client(
-                                    request.base_url,
-                                    request.http.clone(),
-                                    config,
-                                )
-                                .$method()
-                                .body(body)
-                                .send()
-                                .await;
+                                let response = $crate::token_endpoint!(
+                                    @send $spec, $client, kind, request, $method, $($body)?
+                                );
                                 $crate::issued_response(response, &$spec)
                             }
                         )+
@@ -122,4 +117,21 @@ macro_rules! token_endpoint {
             }
         }
     };
+    // An operation with a request body of type `$body`.
+    (@send $spec:path, $client:ty, $kind:ident, $request:ident, $method:ident, $body:ty) => {{
+        let (body, config) = $crate::request_body::<$body>(&$spec, $kind, &$request)?;
+        <$client>::new_with_client($request.base_url, $request.http.clone(), config)
+            .$method()
+            .body(body)
+            .send()
+            .await
+    }};
+    // An operation without a body (a GET with its values in the query).
+    (@send $spec:path, $client:ty, $kind:ident, $request:ident, $method:ident,) => {{
+        let config = $crate::request_without_body(&$spec, $kind, &$request)?;
+        <$client>::new_with_client($request.base_url, $request.http.clone(), config)
+            .$method()
+            .send()
+            .await
+    }};
 }

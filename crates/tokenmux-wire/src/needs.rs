@@ -116,7 +116,10 @@ mod tests {
     use CredentialRole::*;
 
     fn field(pointer: &'static str, value: FieldValue) -> RequestField {
-        RequestField { pointer, value }
+        RequestField {
+            place: crate::Place::Body(pointer),
+            value,
+        }
     }
 
     #[test]

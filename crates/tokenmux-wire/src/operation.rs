@@ -39,6 +39,9 @@ pub struct OperationWire {
     /// The name progenitor gives the operation: the client method, and the
     /// `OperationInfo::operation_id` its hooks receive, e.g. `v2_token_post`.
     pub method: &'static str,
+    /// The HTTP method, upper case: `POST`, or `GET` for an endpoint that
+    /// takes its values in the query string.
+    pub http_method: &'static str,
     /// How the request body is encoded.
     pub body: BodyEncoding,
     /// The documented request media type, e.g. `application/vnd.api+json`.

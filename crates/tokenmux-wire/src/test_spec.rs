@@ -15,6 +15,7 @@ pub(crate) fn with(fields: Vec<RequestField>, auth: ClientAuth) -> &'static Endp
         wire: OperationWire {
             operation_id: "t",
             method: "t",
+            http_method: "POST",
             body: BodyEncoding::Json,
             content_type: None,
             accept: None,

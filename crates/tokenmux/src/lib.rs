@@ -189,7 +189,7 @@ pub mod endpoint {
         ClientError, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails,
         ErrorFields, ErrorResponse, Expires, Expiry, ExpiryForm, FieldValue, Grant,
         GrantCredentials, GrantKind, GrantSpec, Issued, Needs, OperationWire, ParameterSpec,
-        Parameters, Presentation, RequestField, ResponseValue, Server, TokenEndpoint, TokenFields,
-        TokenRequest, presentation_scheme, set_pointer,
+        Parameters, Place, Presentation, RequestField, ResponseValue, Server, TokenEndpoint,
+        TokenFields, TokenRequest, presentation_scheme, request_without_body, set_pointer,
     };
 }

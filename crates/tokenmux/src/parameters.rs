@@ -58,8 +58,8 @@ mod tests {
     use serde_json::{Value, json};
     use tokenmux_wire::{
         BasicEncoding, BodyEncoding, BoxFuture, ClientAuth, EndpointResult, ErrorFields,
-        FieldValue, GrantKind, GrantSpec, Issued, OperationWire, ParameterSpec, RequestField,
-        ResponseValue, TokenEndpoint, TokenFields, TokenRequest, request_body,
+        FieldValue, GrantKind, GrantSpec, Issued, OperationWire, ParameterSpec, Place,
+        RequestField, ResponseValue, TokenEndpoint, TokenFields, TokenRequest, request_body,
     };
 
     use super::*;
@@ -73,7 +73,7 @@ mod tests {
         secret: bool,
     ) -> RequestField {
         RequestField {
-            pointer,
+            place: Place::Body(pointer),
             value: FieldValue::Parameter(ParameterSpec {
                 name,
                 required,
@@ -85,7 +85,7 @@ mod tests {
 
     static FIELDS: [RequestField; 5] = [
         RequestField {
-            pointer: "/client_id",
+            place: Place::Body("/client_id"),
             value: FieldValue::Credential(tokenmux_wire::CredentialRole::ClientId),
         },
         parameter("/scope", "scope", true, None, false),
@@ -99,6 +99,7 @@ mod tests {
         wire: OperationWire {
             operation_id: "t",
             method: "t",
+            http_method: "POST",
             body: BodyEncoding::Json,
             content_type: None,
             accept: None,

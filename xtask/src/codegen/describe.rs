@@ -8,6 +8,8 @@ use serde_json::Value;
 
 // Walks a response schema for the fields a description needs.
 mod schema_walk;
+// The query, header and path parameters of a token operation.
+mod request_parameters;
 use schema_walk::{Walker, json_schema};
 
 /// A credential role or constant, as generated code names it.
@@ -45,10 +47,24 @@ pub struct GrantDesc {
     pub path: String,
     /// The operationId.
     pub operation_id: String,
-    /// The Rust type progenitor generates for the request body.
-    pub body_type: String,
-    /// JSON pointer → value.
+    /// The Rust type progenitor generates for the request body; `None`:
+    /// the operation has no body.
+    pub body_type: Option<String>,
+    /// Body fields: JSON pointer → value.
     pub fields: Vec<(String, FieldValue)>,
+    /// Values in the query string, headers or the path.
+    pub placed: Vec<(Place, FieldValue)>,
+}
+
+/// Where a value outside the body goes (`tokenmux_wire::Place`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A query-string parameter.
+    Query(String),
+    /// A request header.
+    Header(String),
+    /// A `{name}` path segment.
+    Path(String),
 }
 
 /// Everything the glue is generated from.
@@ -381,6 +397,15 @@ pub fn describe(api: &OpenAPI) -> Result<Description, SpecProblem> {
         }
         _ => {}
     }
+    // An endpoint that sends its errors with a 2xx status (and documents
+    // them there) puts the error's members in its success schema.
+    if error_schema.is_none()
+        && errors
+            .iter()
+            .any(|(status, ..)| (200..300).contains(status))
+    {
+        error_schema = Some(success_schema.clone());
+    }
     let mut error_markers = Vec::new();
     if let Some(schema) = &error_schema {
         walker.markers(schema, String::new(), ERROR, &mut error_markers, 0)?;
@@ -643,6 +668,104 @@ mod tests {
             error.contains("only `access_token` can come in a header"),
             "{error}"
         );
+    }
+
+    fn fixture(name: &str) -> (Description, String) {
+        let root = crate::codegen::regen::workspace_root();
+        let file = spec::SpecFile::new(&root.join("xtask/fixtures"), name);
+        let text = std::fs::read_to_string(&file.path).unwrap();
+        (describe(&file.load().unwrap()).unwrap(), text)
+    }
+
+    fn fails(text: &str) -> String {
+        describe(&spec::parse("t", text).unwrap()).unwrap_err().0
+    }
+
+    #[test]
+    fn query_values_without_a_body_and_errors_sent_with_200_are_read() {
+        let (query, text) = fixture("query");
+        let grant = &query.grants[0];
+        assert_eq!(grant.body_type, None, "a GET without a body");
+        assert!(grant.fields.is_empty());
+        let q = |name: &str| Place::Query(name.into());
+        assert_eq!(
+            grant.placed,
+            vec![
+                (q("app_key"), FieldValue::Credential("ClientId")),
+                (q("app_secret"), FieldValue::Credential("ClientSecret")),
+                (q("grant_type"), FieldValue::Constant("app_token".into())),
+                (
+                    q("lang"),
+                    FieldValue::Parameter(Parameter {
+                        name: "lang".into(),
+                        required: false,
+                        default: None,
+                        secret: false,
+                    })
+                ),
+            ]
+        );
+        assert_eq!(pointer(&query, "expires_in_ms"), Some("/data/expires_in"));
+        // Its errors come with 200: their members are in the success schema.
+        assert_eq!(query.errors[0].0, 200);
+        assert_eq!(query.error_code, ["/error/code"]);
+        assert_eq!(query.error_message, ["/error/message"]);
+        // A required query value nothing fills is named.
+        let unfilled = text.replace("            enum: [app_token]\n", "");
+        let error = fails(&unfilled);
+        assert!(
+            error.contains("the required query parameter `grant_type` has nothing to fill it"),
+            "{error}"
+        );
+        // No body and no parameters: nothing would carry a credential.
+        let start = text.find("      parameters:").unwrap();
+        let end = text.find("      responses:").unwrap();
+        let bare = format!("{}{}", &text[..start], &text[end..]);
+        let error = fails(&bare);
+        assert!(error.contains("without a request body"), "{error}");
+    }
+
+    #[test]
+    fn a_mid_path_segment_and_header_credentials_are_read() {
+        let (installation, text) = fixture("installation");
+        let grant = &installation.grants[0];
+        assert_eq!(
+            grant.path,
+            "/app/installations/{installation_id}/access_tokens"
+        );
+        let places: Vec<_> = grant
+            .placed
+            .iter()
+            .map(|(place, _)| place.clone())
+            .collect();
+        assert_eq!(
+            places,
+            [
+                Place::Path("installation_id".into()),
+                Place::Header("X-App-Id".into()),
+                Place::Header("X-App-Key".into()),
+            ]
+        );
+        assert!(matches!(&grant.placed[0].1, FieldValue::Parameter(p) if p.required));
+        assert_eq!(installation.token.len(), 1, "no lifetime: the JWT's exp");
+        assert_eq!(installation.success_status, 201);
+        // A template name no parameter declares, a parameter that is not a
+        // whole segment, and a header name that is not one are refused.
+        let undeclared = text.replace(
+            "name: installation_id\n          in: path\n          required: true\n",
+            "name: other\n          in: query\n          required: false\n",
+        );
+        let error = fails(&undeclared);
+        assert!(
+            error.contains("`{installation_id}` is not declared"),
+            "{error}"
+        );
+        let partial = text.replace("{installation_id}/access", "v{installation_id}/access");
+        let error = fails(&partial);
+        assert!(error.contains("must be a whole segment"), "{error}");
+        let bad_header = text.replace("name: X-App-Id", "name: \"X App Id\"");
+        let error = fails(&bad_header);
+        assert!(error.contains("is not a header name"), "{error}");
     }
 
     #[test]

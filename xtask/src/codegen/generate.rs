@@ -67,8 +67,12 @@ pub fn generate(spec: &SpecFile, api: OpenAPI) -> Result<Generated, GenError> {
             ),
         });
     }
-    let types = std::iter::once(&description.success_type)
-        .chain(description.grants.iter().map(|grant| &grant.body_type));
+    let types = std::iter::once(&description.success_type).chain(
+        description
+            .grants
+            .iter()
+            .filter_map(|grant| grant.body_type.as_ref()),
+    );
     for name in types {
         if !client_text.contains(&format!("pub struct {name} "))
             && !client_text.contains(&format!("pub enum {name} "))
@@ -316,10 +320,12 @@ pub(crate) fn operation_wire(record: &WireRecord) -> TokenStream {
     } else {
         quote!(None)
     };
+    let http_method = &record.http_method;
     quote! {
         tokenmux_wire::OperationWire {
             operation_id: #id,
             method: #method,
+            http_method: #http_method,
             body: tokenmux_wire::BodyEncoding::#body,
             content_type: #content_type,
             accept: #accept,
@@ -416,6 +422,31 @@ mod tests {
             "{code}"
         );
         assert!(code.contains("header: \"X-Auth-Token\""), "{code}");
+    }
+
+    #[test]
+    fn values_outside_the_body_are_placed_and_a_bodyless_operation_sends_none() {
+        let root = crate::codegen::regen::workspace_root();
+        let generated = |name: &str| {
+            let file = SpecFile::new(&root.join("xtask/fixtures"), name);
+            let text = std::fs::read_to_string(&file.path).unwrap();
+            generate(&file, spec::parse(name, &text).unwrap())
+                .unwrap()
+                .code
+        };
+        let query = generated("query");
+        assert!(query.contains("(Primary) => get_app_token(),"), "{query}");
+        assert!(query.contains("Place::Query(\"app_secret\")"), "{query}");
+        assert!(query.contains("http_method: \"GET\""), "{query}");
+        assert!(query.contains(".get(url)"), "{query}");
+        let installation = generated("installation");
+        // progenitor sees a literal segment, which the hook replaces.
+        assert!(
+            installation.contains("/app/installations/tokenmux-path-installation_id/access_tokens"),
+            "{installation}"
+        );
+        assert!(installation.contains("Place::Path(\"installation_id\")"));
+        assert!(installation.contains("Place::Header(\"X-App-Key\")"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! | `application/*+json` body/resp. | `application/json`                  | exact Content-Type / Accept |
 //! | HTTP Basic security scheme      | (progenitor ignores security)       | `Authorization: Basic …`    |
 //! | `Accept`/`Content-Type`/`Authorization` header parameters | removed (OAS 3.0 says they are ignored) | from the media types |
+//! | query, header and path parameters | removed; `{name}` becomes the segment `tokenmux-path-name` | the values, from the spec's markers |
 //!
 //! It also rejects, with the operation named, the inputs on which progenitor
 //! would panic: several request media types, an `encoding` map, and error
@@ -16,8 +17,8 @@
 use std::collections::BTreeSet;
 
 use openapiv3::{
-    Components, MediaType, OpenAPI, Operation, Parameter, PathItem, ReferenceOr, RequestBody,
-    Response, Schema, SchemaKind, SecurityRequirement, SecurityScheme, StatusCode, Type,
+    Components, MediaType, OpenAPI, Operation, PathItem, ReferenceOr, RequestBody, Response,
+    Schema, SchemaKind, SecurityRequirement, SecurityScheme, StatusCode, Type,
 };
 
 use crate::codegen::GenError;
@@ -41,6 +42,8 @@ pub enum Body {
 pub struct WireRecord {
     /// The operation's `operationId`.
     pub operation_id: String,
+    /// The HTTP method, upper case.
+    pub http_method: String,
     /// Request body encoding.
     pub body: Body,
     /// Documented request media type.
@@ -105,11 +108,14 @@ pub fn lower(spec: &str, mut api: OpenAPI) -> Result<Lowered, GenError> {
             let security = operation.security.as_ref().or(global_security.as_ref());
             let basic_auth = requires_basic(security, &components).map_err(fail)?;
             operation.security = None;
-            remove_reserved_header_parameters(operation, &components);
+            // The glue cannot call progenitor's per-parameter builder
+            // methods by name: the hook places the values (see describe).
+            operation.parameters.clear();
             let (body, content_type) = lower_request_body(operation, &components).map_err(fail)?;
             let accept = lower_responses(operation, &components).map_err(fail)?;
             operations.push(WireRecord {
                 operation_id: id,
+                http_method: method.to_uppercase(),
                 body,
                 content_type,
                 accept,
@@ -118,6 +124,7 @@ pub fn lower(spec: &str, mut api: OpenAPI) -> Result<Lowered, GenError> {
         }
     }
     api.security = None;
+    item_paths_without_templates(&mut api);
     strip_tokenmux_extensions(&mut api);
     let servers = api
         .servers
@@ -214,22 +221,27 @@ fn requires_basic(
     Ok(basic)
 }
 
-/// OpenAPI 3.0 says header parameters named Accept, Content-Type or
-/// Authorization are ignored; progenitor would make them required builder
-/// arguments. The wire format records the real values instead.
-fn remove_reserved_header_parameters(operation: &mut Operation, components: &Components) {
-    operation.parameters.retain(|param| {
-        let param = match param {
-            ReferenceOr::Item(param) => Some(param),
-            ReferenceOr::Reference { reference } => reference
-                .strip_prefix("#/components/parameters/")
-                .and_then(|name| components.parameters.get(name))
-                .and_then(ReferenceOr::as_item),
-        };
-        !matches!(param, Some(Parameter::Header { parameter_data, .. })
-            if ["accept", "content-type", "authorization"]
-                .contains(&parameter_data.name.to_ascii_lowercase().as_str()))
-    });
+/// Each `{name}` segment of a path becomes the literal segment the
+/// request hook replaces (`tokenmux_wire::path_placeholder`): progenitor
+/// would otherwise want a builder argument for it.
+fn item_paths_without_templates(api: &mut OpenAPI) {
+    let paths = std::mem::take(&mut api.paths.paths);
+    api.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| {
+            let lowered = path
+                .split('/')
+                .map(
+                    |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(name) => format!("tokenmux-path-{name}"),
+                        None => segment.to_owned(),
+                    },
+                )
+                .collect::<Vec<_>>()
+                .join("/");
+            (lowered, item)
+        })
+        .collect();
 }
 
 fn lower_request_body(

@@ -88,6 +88,15 @@ impl Walker<'_> {
         id: &str,
         path: &str,
     ) -> Result<Vec<GrantDesc>, SpecProblem> {
+        let placed = self.placed(operation, path)?;
+        let desc = |kind, body_type: Option<String>, fields| GrantDesc {
+            kind,
+            path: path.to_owned(),
+            operation_id: id.to_owned(),
+            body_type,
+            fields,
+            placed: placed.clone(),
+        };
         let body = match &operation.request_body {
             Some(ReferenceOr::Item(body)) => body,
             Some(ReferenceOr::Reference { reference }) => reference
@@ -95,7 +104,19 @@ impl Walker<'_> {
                 .and_then(|name| self.components.request_bodies.get(name))
                 .and_then(ReferenceOr::as_item)
                 .ok_or_else(|| problem!("{reference} cannot be resolved"))?,
-            None => return Err("a token operation needs a request body".into()),
+            // Every value in the query string, headers or the path.
+            None if placed.is_empty() => {
+                return Err("a token operation without a request body must take its \
+                            values as query, header or path parameters"
+                    .into());
+            }
+            None => {
+                return Ok(vec![desc(
+                    operation_grant.unwrap_or("Primary"),
+                    None,
+                    vec![],
+                )]);
+            }
         };
         let media = body
             .content
@@ -112,13 +133,7 @@ impl Walker<'_> {
         let grant = |kind, schema: &Schema| -> Result<GrantDesc, SpecProblem> {
             let mut fields = Vec::new();
             self.request_fields(schema, String::new(), &mut fields, 0)?;
-            Ok(GrantDesc {
-                kind,
-                path: path.to_owned(),
-                operation_id: id.to_owned(),
-                body_type: body_type.clone(),
-                fields,
-            })
+            Ok(desc(kind, Some(body_type.clone()), fields))
         };
         match &schema.schema_kind {
             SchemaKind::OneOf { one_of } => one_of
@@ -157,48 +172,28 @@ impl Walker<'_> {
             let here = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
             let marker = property_extension(property, CREDENTIAL);
             let property = self.boxed(property)?;
-            let marker = marker.or_else(|| property.schema_data.extensions.get(CREDENTIAL));
-            if let Some(value) = marker {
-                let role = role(value)?;
-                out.push((
-                    here,
-                    match object.required.contains(name) {
-                        true => FieldValue::Credential(role),
-                        false => FieldValue::OptionalCredential(role),
-                    },
-                ));
+            let credential = marker.or_else(|| property.schema_data.extensions.get(CREDENTIAL));
+            let parameter = property.schema_data.extensions.get(PARAMETER);
+            let required = object.required.contains(name);
+            if credential.is_none()
+                && parameter.is_none()
+                && matches!(property.schema_kind, SchemaKind::Type(Type::Object(_)))
+            {
+                self.request_fields(property, here, out, depth + 1)?;
                 continue;
             }
-            let marker = property_extension_or(property, PARAMETER);
-            if let Some(value) = marker {
-                out.push((
-                    here,
-                    FieldValue::Parameter(parameter(name, value, property, object)?),
-                ));
-                continue;
-            }
-            match &property.schema_kind {
-                SchemaKind::Type(Type::String(string))
-                    if object.required.contains(name) && string.enumeration.len() == 1 =>
-                {
-                    if let Some(Some(value)) = string.enumeration.first() {
-                        out.push((here, FieldValue::Constant(value.clone())));
-                    }
-                }
-                SchemaKind::Type(Type::Object(_)) => {
-                    self.request_fields(property, here, out, depth + 1)?;
-                }
-                // Required, yet nothing would fill it: every request would
-                // be refused at run time, so refuse the spec now.
-                _ if object.required.contains(name) && property.schema_data.default.is_none() => {
-                    return Err(problem!(
-                        "the request body's required property `{here}` has nothing \
-                         to fill it: mark it `x-tokenmux-parameter: NAME` (a value \
-                         each source gives), `x-tokenmux-credential: ROLE`, give it a \
-                         `default`, or make it a constant with a single-value `enum`"
-                    ));
-                }
-                _ => {}
+            let marked = Marked {
+                name,
+                credential,
+                parameter,
+                schema: property,
+                required,
+            };
+            // Required, yet nothing would fill it: every request would be
+            // refused at run time, so refuse the spec now.
+            let what = format!("the request body's required property `{here}`");
+            if let Some(value) = marked.field_value(&what)? {
+                out.push((here, value));
             }
         }
         Ok(())
@@ -306,8 +301,51 @@ fn property_extension<'a>(property: &'a ReferenceOr<Box<Schema>>, name: &str) ->
     }
 }
 
-fn property_extension_or<'a>(property: &'a Schema, name: &str) -> Option<&'a Value> {
-    property.schema_data.extensions.get(name)
+/// One request value and its markers, wherever it goes: a body property
+/// or a query, header or path parameter.
+pub(crate) struct Marked<'a> {
+    /// Its name.
+    pub(crate) name: &'a str,
+    /// Its `x-tokenmux-credential`.
+    pub(crate) credential: Option<&'a Value>,
+    /// Its `x-tokenmux-parameter`.
+    pub(crate) parameter: Option<&'a Value>,
+    /// Its schema.
+    pub(crate) schema: &'a Schema,
+    /// Whether the request requires it.
+    pub(crate) required: bool,
+}
+
+impl Marked<'_> {
+    /// What fills it: a credential, a parameter or a single-value enum's
+    /// constant; `None` when nothing does and nothing needs to. A required
+    /// value nothing fills is refused, named by `what`.
+    pub(crate) fn field_value(&self, what: &str) -> Result<Option<FieldValue>, SpecProblem> {
+        if let Some(value) = self.credential {
+            let role = role(value)?;
+            return Ok(Some(match self.required {
+                true => FieldValue::Credential(role),
+                false => FieldValue::OptionalCredential(role),
+            }));
+        }
+        if let Some(marker) = self.parameter {
+            let parameter = parameter(self.name, marker, self.schema, self.required)?;
+            return Ok(Some(FieldValue::Parameter(parameter)));
+        }
+        match &self.schema.schema_kind {
+            SchemaKind::Type(Type::String(string))
+                if self.required && string.enumeration.len() == 1 =>
+            {
+                Ok(string.enumeration[0].clone().map(FieldValue::Constant))
+            }
+            _ if self.required && self.schema.schema_data.default.is_none() => Err(problem!(
+                "{what} has nothing to fill it: mark it `x-tokenmux-parameter: NAME` \
+                 (a value each source gives), `x-tokenmux-credential: ROLE`, give it a \
+                 `default`, or make it a constant with a single-value `enum`"
+            )),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// The parameter a property marked `x-tokenmux-parameter` is: required
@@ -317,7 +355,7 @@ fn parameter(
     property_name: &str,
     marker: &Value,
     property: &Schema,
-    object: &openapiv3::ObjectType,
+    required: bool,
 ) -> Result<Parameter, SpecProblem> {
     let name = parameter_name(marker)?;
     let SchemaKind::Type(Type::String(string)) = &property.schema_kind else {
@@ -342,7 +380,7 @@ fn parameter(
         openapiv3::VariantOrUnknownOrEmpty::Item(openapiv3::StringFormat::Password)
     );
     Ok(Parameter {
-        required: object.required.iter().any(|r| r == property_name) && default.is_none(),
+        required: required && default.is_none(),
         name,
         default,
         secret,

@@ -9,7 +9,7 @@ use quote::quote;
 
 use super::{method_name, operation_wire, option_str};
 use crate::codegen::GenError;
-use crate::codegen::describe::{Description, EXPIRY_FORMS, FieldValue, GrantDesc};
+use crate::codegen::describe::{Description, EXPIRY_FORMS, FieldValue, GrantDesc, Place};
 use crate::codegen::lower::Lowered;
 use crate::codegen::spec::SpecFile;
 
@@ -40,7 +40,19 @@ pub fn endpoint(
         let kind = ident(grant.kind);
         let path = &grant.path;
         let wire = operation_wire(record);
-        let fields = grant.fields.iter().map(|(pointer, value)| {
+        let body = grant
+            .fields
+            .iter()
+            .map(|(pointer, value)| (quote!(Body(#pointer)), value));
+        let placed = grant.placed.iter().map(|(place, value)| {
+            let place = match place {
+                Place::Query(name) => quote!(Query(#name)),
+                Place::Header(name) => quote!(Header(#name)),
+                Place::Path(name) => quote!(Path(#name)),
+            };
+            (place, value)
+        });
+        let fields = body.chain(placed).map(|(place, value)| {
             let value = match value {
                 FieldValue::Credential(role) => {
                     let role = ident(role);
@@ -63,7 +75,7 @@ pub fn endpoint(
                     }))
                 }
             };
-            quote!(tokenmux_wire::RequestField { pointer: #pointer, value: #value })
+            quote!(tokenmux_wire::RequestField { place: tokenmux_wire::Place::#place, value: #value })
         });
         grant_specs.push(quote! {
             tokenmux_wire::GrantSpec {
@@ -92,13 +104,16 @@ pub fn endpoint(
         // A primary grant that presents a refresh token (one obtained out
         // of band) serves the refreshes too, with the rotated token.
         let presents_refresh_token = |grant: &&GrantDesc| {
-            grant.fields.iter().any(|(_, value)| {
-                matches!(
-                    value,
-                    FieldValue::Credential("RefreshToken")
-                        | FieldValue::OptionalCredential("RefreshToken")
-                )
-            })
+            let values = grant.fields.iter().map(|(_, value)| value);
+            values
+                .chain(grant.placed.iter().map(|(_, value)| value))
+                .any(|value| {
+                    matches!(
+                        value,
+                        FieldValue::Credential("RefreshToken")
+                            | FieldValue::OptionalCredential("RefreshToken")
+                    )
+                })
         };
         if kinds == ["Primary"]
             && !description.grants.iter().any(|g| g.kind == "Refresh")
@@ -106,11 +121,14 @@ pub fn endpoint(
         {
             kinds.push("Refresh");
         }
+        let body = match &grants[0].body_type {
+            Some(body_type) => format!("types::{body_type}"),
+            None => String::new(),
+        };
         arms.push(format!(
-            "        ({}) => {}(types::{}),\n",
+            "        ({}) => {}({body}),\n",
             kinds.join(" | "),
             method_name(operation),
-            grants[0].body_type
         ));
     }
     let pointer = |what: &str| {
