@@ -47,6 +47,7 @@ static GRANTS: [GrantSpec; 1] = [GrantSpec {
         body: BodyEncoding::FormUrlencoded,
         content_type: Some("application/x-www-form-urlencoded"),
         accept: Some("application/json"),
+        response: BodyEncoding::Json,
         auth: ClientAuth::None,
     },
     fields: &FIELDS,

@@ -852,6 +852,7 @@ pub const OPERATIONS: &[tokenmux_wire::OperationWire] = &[tokenmux_wire::Operati
     body: tokenmux_wire::BodyEncoding::Json,
     content_type: Some("application/vnd.api+json"),
     accept: Some("application/vnd.api+json"),
+    response: tokenmux_wire::BodyEncoding::Json,
     auth: tokenmux_wire::ClientAuth::None,
 }];
 tokenmux_wire::client_hooks!(Client, OPERATIONS);
@@ -870,6 +871,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
             body: tokenmux_wire::BodyEncoding::Json,
             content_type: Some("application/vnd.api+json"),
             accept: Some("application/vnd.api+json"),
+            response: tokenmux_wire::BodyEncoding::Json,
             auth: tokenmux_wire::ClientAuth::None,
         },
         fields: &[

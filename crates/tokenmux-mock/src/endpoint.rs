@@ -554,6 +554,13 @@ mod tests {
         assert_eq!(sent.text(Place::Query("missing")), None);
     }
 
+    #[test]
+    fn a_form_answer_is_written_as_a_form() {
+        let body = json!({"access_token": "a+b", "expires_in": 3600});
+        let response = reply(StatusCode::OK, "application/x-www-form-urlencoded", body);
+        assert_eq!(futures_body(response), "access_token=a%2Bb&expires_in=3600");
+    }
+
     fn futures_body(response: Response) -> String {
         let bytes = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -444,12 +444,22 @@ pub(crate) fn reply(
     content_type: &'static str,
     body: serde_json::Value,
 ) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, content_type)],
-        body.to_string(),
-    )
-        .into_response()
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let text = match (essence, &body) {
+        // A spec that documents a form answer gets one: each member as text.
+        ("application/x-www-form-urlencoded", serde_json::Value::Object(members)) => {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in members {
+                match value {
+                    serde_json::Value::String(text) => form.append_pair(name, text),
+                    other => form.append_pair(name, &other.to_string()),
+                };
+            }
+            form.finish()
+        }
+        _ => body.to_string(),
+    };
+    (status, [(header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
 /// The media type of a request without parameters, lowercased.

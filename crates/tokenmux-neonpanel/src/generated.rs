@@ -405,6 +405,7 @@ pub const OPERATIONS: &[tokenmux_wire::OperationWire] = &[tokenmux_wire::Operati
     body: tokenmux_wire::BodyEncoding::Json,
     content_type: Some("application/json"),
     accept: Some("application/json"),
+    response: tokenmux_wire::BodyEncoding::Json,
     auth: tokenmux_wire::ClientAuth::None,
 }];
 tokenmux_wire::client_hooks!(Client, OPERATIONS);
@@ -423,6 +424,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
             body: tokenmux_wire::BodyEncoding::Json,
             content_type: Some("application/json"),
             accept: Some("application/json"),
+            response: tokenmux_wire::BodyEncoding::Json,
             auth: tokenmux_wire::ClientAuth::None,
         },
         fields: &[

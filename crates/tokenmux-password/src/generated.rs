@@ -676,6 +676,7 @@ pub const OPERATIONS: &[tokenmux_wire::OperationWire] = &[tokenmux_wire::Operati
     body: tokenmux_wire::BodyEncoding::Json,
     content_type: Some("application/json"),
     accept: Some("application/json"),
+    response: tokenmux_wire::BodyEncoding::Json,
     auth: tokenmux_wire::ClientAuth::Basic,
 }];
 tokenmux_wire::client_hooks!(Client, OPERATIONS);
@@ -695,6 +696,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
                 body: tokenmux_wire::BodyEncoding::Json,
                 content_type: Some("application/json"),
                 accept: Some("application/json"),
+                response: tokenmux_wire::BodyEncoding::Json,
                 auth: tokenmux_wire::ClientAuth::Basic,
             },
             fields: &[
@@ -726,6 +728,7 @@ pub static ENDPOINT_SPEC: tokenmux_wire::EndpointSpec = tokenmux_wire::EndpointS
                 body: tokenmux_wire::BodyEncoding::Json,
                 content_type: Some("application/json"),
                 accept: Some("application/json"),
+                response: tokenmux_wire::BodyEncoding::Json,
                 auth: tokenmux_wire::ClientAuth::Basic,
             },
             fields: &[

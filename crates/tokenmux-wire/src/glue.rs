@@ -24,7 +24,7 @@ use crate::{ClientConfig, Place, PlacedValue, Secret};
 /// # ];
 /// # static GRANTS: [GrantSpec; 1] = [GrantSpec { kind: GrantKind::Primary, path: "/token",
 /// #     wire: OperationWire { operation_id: "t", method: "t", http_method: "POST", body: BodyEncoding::Json,
-/// #         content_type: None, accept: None, auth: ClientAuth::None }, fields: &FIELDS }];
+/// #         content_type: None, accept: None, response: BodyEncoding::Json, auth: ClientAuth::None }, fields: &FIELDS }];
 /// # static SPEC: EndpointSpec = EndpointSpec { name: "t", title: "t", servers: &[], grants: &GRANTS,
 /// #     basic_encoding: BasicEncoding::AsDocumented,
 /// #     token: TokenFields { access_token: "/a", access_token_header: None, token_type: None, expiry: None, refresh_token: None, token_types: &[] },

@@ -145,8 +145,14 @@ async fn into_multipart<E>(request: &mut Request) -> Result<(), Error<E>> {
 pub async fn execute(
     client: &reqwest::Client,
     request: Request,
+    operations: &[OperationWire],
+    operation_id: &str,
     config: &ClientConfig,
 ) -> reqwest::Result<Response> {
+    let form_response = operations
+        .iter()
+        .find(|op| op.method == operation_id)
+        .is_some_and(|op| op.response == BodyEncoding::FormUrlencoded);
     let asked = request.url().clone();
     let mut response = client.execute(request).await?;
     let limit = config.max_response_bytes();
@@ -175,11 +181,24 @@ pub async fn execute(
             None => break,
         }
     }
-    let body = if exceeded {
+    let mut body = if exceeded {
         Bytes::new()
     } else {
         body.freeze()
     };
+    // A form-encoded answer, where the spec documents one, is read as the
+    // flat JSON object of strings the lowered types expect.
+    if form_response && builder.headers_ref().is_some_and(is_form) {
+        let (json, repeated) = form_to_json(&body);
+        body = json;
+        if let Some(headers) = builder.headers_mut() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.remove(CONTENT_LENGTH);
+        }
+        if repeated {
+            builder = builder.extension(AmbiguousJson);
+        }
+    }
     if exceeded {
         builder = builder.extension(BodyLimitExceeded { limit });
     }
@@ -194,6 +213,32 @@ pub async fn execute(
         .body(body)
         .unwrap_or_else(|_| http::Response::new(Bytes::new()));
     Ok(Response::from(rebuilt))
+}
+
+fn is_form(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// A url-encoded form as a JSON object of strings, and whether a name came
+/// twice (ambiguous, as a repeated JSON key is).
+fn form_to_json(body: &[u8]) -> (Bytes, bool) {
+    let mut object = serde_json::Map::new();
+    let mut repeated = false;
+    for (name, value) in form_urlencoded::parse(body) {
+        repeated |= object
+            .insert(name.into_owned(), value.into_owned().into())
+            .is_some();
+    }
+    let json = serde_json::to_vec(&object).unwrap_or_default();
+    (Bytes::from(json), repeated)
 }
 
 /// Turns a response progenitor could not decode meaningfully into
@@ -239,4 +284,31 @@ pub fn buffered_body(response: &Response) -> Option<&Bytes> {
         .extensions()
         .get::<BufferedBody>()
         .map(|BufferedBody(bytes)| bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_answer_is_read_as_flat_json_and_a_repeated_name_is_ambiguous() {
+        let (json, repeated) =
+            form_to_json(b"access_token=a%2Bb&expires_in=3600&token_type=bearer");
+        let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"access_token": "a+b", "expires_in": "3600", "token_type": "bearer"})
+        );
+        assert!(!repeated);
+        let (_, repeated) = form_to_json(b"access_token=a&access_token=b");
+        assert!(repeated);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("Application/X-WWW-Form-Urlencoded; charset=utf-8"),
+        );
+        assert!(is_form(&headers));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert!(!is_form(&headers));
+    }
 }

@@ -26,9 +26,16 @@ macro_rules! client_hooks {
             async fn exec(
                 &self,
                 request: $crate::__private::reqwest::Request,
-                _info: &OperationInfo,
+                info: &OperationInfo,
             ) -> $crate::__private::reqwest::Result<$crate::__private::reqwest::Response> {
-                $crate::execute(self.client(), request, self.inner()).await
+                $crate::execute(
+                    self.client(),
+                    request,
+                    $operations,
+                    info.operation_id,
+                    self.inner(),
+                )
+                .await
             }
 
             async fn post<E>(

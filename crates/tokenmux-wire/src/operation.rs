@@ -49,6 +49,11 @@ pub struct OperationWire {
     pub content_type: Option<&'static str>,
     /// The value of the `Accept` header: the documented response media type.
     pub accept: Option<&'static str>,
+    /// How the success body is encoded: [`Json`](BodyEncoding::Json), or
+    /// [`FormUrlencoded`](BodyEncoding::FormUrlencoded), which the response
+    /// hook turns into a flat JSON object of strings for the generated
+    /// types (lowered to strings) to read.
+    pub response: BodyEncoding,
     /// The client authentication the operation requires.
     pub auth: ClientAuth,
 }

@@ -19,6 +19,7 @@ pub(crate) fn with(fields: Vec<RequestField>, auth: ClientAuth) -> &'static Endp
             body: BodyEncoding::Json,
             content_type: None,
             accept: None,
+            response: BodyEncoding::Json,
             auth,
         },
         fields: fields.leak(),

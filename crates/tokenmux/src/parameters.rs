@@ -103,6 +103,7 @@ mod tests {
             body: BodyEncoding::Json,
             content_type: None,
             accept: None,
+            response: BodyEncoding::Json,
             auth: ClientAuth::None,
         },
         fields: &FIELDS,

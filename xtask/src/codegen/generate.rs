@@ -315,6 +315,10 @@ pub(crate) fn operation_wire(record: &WireRecord) -> TokenStream {
     };
     let content_type = option_str(record.content_type.as_deref());
     let accept = option_str(record.accept.as_deref());
+    let response = match record.response {
+        Body::FormUrlencoded => quote!(FormUrlencoded),
+        _ => quote!(Json),
+    };
     let auth = if record.basic_auth {
         quote!(Basic)
     } else {
@@ -329,6 +333,7 @@ pub(crate) fn operation_wire(record: &WireRecord) -> TokenStream {
             body: tokenmux_wire::BodyEncoding::#body,
             content_type: #content_type,
             accept: #accept,
+            response: tokenmux_wire::BodyEncoding::#response,
             auth: tokenmux_wire::ClientAuth::#auth,
         }
     }

@@ -6,6 +6,7 @@
 //! |---------------------------------|-------------------------------------|-----------------------------|
 //! | `multipart/form-data` body      | `application/x-www-form-urlencoded` | real multipart body         |
 //! | `application/*+json` body/resp. | `application/json`                  | exact Content-Type / Accept |
+//! | url-encoded form response       | `application/json`, scalars as strings | the form read as a JSON object |
 //! | HTTP Basic security scheme      | (progenitor ignores security)       | `Authorization: Basic …`    |
 //! | `Accept`/`Content-Type`/`Authorization` header parameters | removed (OAS 3.0 says they are ignored) | from the media types |
 //! | query, header and path parameters | removed; `{name}` becomes the segment `tokenmux-path-name` | the values, from the spec's markers |
@@ -50,6 +51,8 @@ pub struct WireRecord {
     pub content_type: Option<String>,
     /// Documented response media type, sent as `Accept`.
     pub accept: Option<String>,
+    /// How the success body is encoded: `Json`, or `FormUrlencoded`.
+    pub response: Body,
     /// Whether HTTP Basic client authentication is required.
     pub basic_auth: bool,
 }
@@ -83,6 +86,7 @@ pub fn lower(spec: &str, mut api: OpenAPI) -> Result<Lowered, GenError> {
     let components = api.components.clone().unwrap_or_default();
     let global_security = api.security.clone();
     let mut operations = Vec::new();
+    let mut form_schemas = Vec::new();
     for (path, item) in api.paths.paths.iter_mut() {
         let ReferenceOr::Item(item) = item else {
             return Err(GenError::Unsupported {
@@ -113,18 +117,33 @@ pub fn lower(spec: &str, mut api: OpenAPI) -> Result<Lowered, GenError> {
             operation.parameters.clear();
             let (body, content_type) = lower_request_body(operation, &components).map_err(fail)?;
             let accept = lower_responses(operation, &components).map_err(fail)?;
+            let response = match accept.as_deref().map(essence).as_deref() {
+                Some(FORM) => {
+                    form_schemas.extend(success_schema_name(operation));
+                    Body::FormUrlencoded
+                }
+                _ => Body::Json,
+            };
             operations.push(WireRecord {
                 operation_id: id,
                 http_method: method.to_uppercase(),
                 body,
                 content_type,
                 accept,
+                response,
                 basic_auth,
             });
         }
     }
     api.security = None;
     item_paths_without_templates(&mut api);
+    if let Some(components) = api.components.as_mut() {
+        for name in form_schemas {
+            if let Some(ReferenceOr::Item(schema)) = components.schemas.get_mut(&name) {
+                scalars_as_strings(schema);
+            }
+        }
+    }
     strip_tokenmux_extensions(&mut api);
     let servers = api
         .servers
@@ -359,15 +378,16 @@ fn lower_responses(
     Ok(accept)
 }
 
-/// Renames a `*+json` media type to `application/json`; returns the
-/// documented JSON media type of the response, if any.
+/// Renames a `*+json` (or url-encoded form) media type to
+/// `application/json`; returns the documented media type of the response,
+/// if any.
 fn lower_response_content(response: &mut Response) -> Option<String> {
     let documented = response
         .content
         .keys()
         .find(|media| {
             let essence = essence(media);
-            essence == JSON || is_json_suffix(&essence)
+            essence == JSON || is_json_suffix(&essence) || essence == FORM
         })
         .cloned()?;
     if !response.content.contains_key(JSON)
@@ -376,6 +396,41 @@ fn lower_response_content(response: &mut Response) -> Option<String> {
         response.content.insert(JSON.to_owned(), media_type);
     }
     Some(documented)
+}
+
+/// The component schema name of the operation's first 2xx response body.
+fn success_schema_name(operation: &Operation) -> Option<String> {
+    operation
+        .responses
+        .responses
+        .iter()
+        .filter(|(code, _)| matches!(code, StatusCode::Code(200..=299)))
+        .find_map(
+            |(_, response)| match response.as_item()?.content.get(JSON)?.schema.as_ref()? {
+                ReferenceOr::Reference { reference } => reference
+                    .strip_prefix("#/components/schemas/")
+                    .map(str::to_owned),
+                ReferenceOr::Item(_) => None,
+            },
+        )
+}
+
+/// A form's values are all text: a documented `integer` (`expires_in`)
+/// arrives as `"3600"`, which the glue reads as a number.
+fn scalars_as_strings(schema: &mut Schema) {
+    let SchemaKind::Type(Type::Object(object)) = &mut schema.schema_kind else {
+        return;
+    };
+    for property in object.properties.values_mut() {
+        if let ReferenceOr::Item(property) = property
+            && matches!(
+                property.schema_kind,
+                SchemaKind::Type(Type::Integer(_) | Type::Number(_) | Type::Boolean(_))
+            )
+        {
+            property.schema_kind = SchemaKind::Type(Type::String(Default::default()));
+        }
+    }
 }
 
 /// What progenitor will make of a response body: its type identity.

@@ -13,12 +13,18 @@ use super::{
     role, type_name,
 };
 
-/// The response's JSON media type (`application/json` or `…+json`).
+/// The response's JSON media type (`application/json` or `…+json`), or a
+/// url-encoded form, which the response hook reads as flat JSON.
 fn json_media(response: &Response) -> Option<&MediaType> {
     response
         .content
         .iter()
-        .find(|(media, _)| media.contains("json"))
+        .find(|(media, _)| {
+            media.contains("json")
+                || media
+                    .to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+        })
         .map(|(_, media)| media)
 }
 

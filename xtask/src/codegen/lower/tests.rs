@@ -132,3 +132,40 @@ fn wire_formats_of_the_specs() {
         snapshots.display()
     );
 }
+
+/// A form answer is lowered to JSON whose scalars are strings (what a
+/// form holds), and recorded so the hook converts it; the path template
+/// and the parameters are gone from what progenitor sees.
+#[test]
+fn a_form_answer_and_values_outside_the_body_are_lowered() {
+    let root = crate::codegen::regen::workspace_root();
+    let load = |name: &str| {
+        let file = spec::SpecFile::new(&root.join("xtask/fixtures"), name);
+        lower(&file.display_path, file.load().unwrap()).unwrap()
+    };
+    let legacy = load("legacy");
+    assert_eq!(legacy.operations[0].response, Body::FormUrlencoded);
+    assert_eq!(
+        legacy.operations[0].accept.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    let yaml = serde_yaml::to_string(&legacy.api).unwrap();
+    let token_form = yaml.split("TokenForm:").nth(1).unwrap();
+    let expires_in = token_form.split("expires_in:").nth(1).unwrap();
+    assert!(
+        expires_in.trim_start().starts_with("type: string"),
+        "{token_form}"
+    );
+    assert_eq!(load("acme").operations[0].response, Body::Json);
+    let installation = load("installation");
+    assert_eq!(installation.operations[0].body, Body::None);
+    let paths: Vec<_> = installation.api.paths.paths.keys().collect();
+    assert_eq!(
+        paths,
+        ["/app/installations/tokenmux-path-installation_id/access_tokens"]
+    );
+    let query = load("query");
+    assert_eq!(query.operations[0].http_method, "GET");
+    let yaml = serde_yaml::to_string(&query.api).unwrap();
+    assert!(!yaml.contains("app_secret"), "{yaml}");
+}
