@@ -120,7 +120,8 @@ async fn every_provider_and_format() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
     for name in server.providers() {
         let base = server.base_url(name);
-        let prefix = format!("mock-{name}-access-");
+        let mock_token = |token: &str| crate::support::is_mock_token(name, token);
+        let presented = crate::support::presentation_prefix(name);
         let params = crate::support::param_flags(name);
         for format in ["raw", "header", "json"] {
             let mut args = vec![
@@ -139,11 +140,18 @@ async fn every_provider_and_format() {
             assert_eq!(run.code, 0, "{name} {format}: {}", run.stderr);
             let out = run.stdout.trim_end();
             match format {
-                "raw" => assert!(out.starts_with(&prefix), "{out}"),
-                "header" => assert!(out.starts_with(&format!("Bearer {prefix}")), "{out}"),
+                "raw" => assert!(mock_token(out), "{out}"),
+                "header" => assert!(
+                    out.strip_prefix(&presented).is_some_and(mock_token),
+                    "{name}: {out}"
+                ),
                 _ => {
                     let json: serde_json::Value = serde_json::from_str(out).unwrap();
-                    assert!(json["access_token"].as_str().unwrap().starts_with(&prefix));
+                    assert!(mock_token(json["access_token"].as_str().unwrap()));
+                    assert_eq!(
+                        json["header_value"],
+                        format!("{presented}{}", json["access_token"].as_str().unwrap())
+                    );
                     assert_eq!(json["token_type"], "Bearer");
                     assert!((3590..=3600).contains(&json["expires_in"].as_u64().unwrap()));
                     assert!(

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use serde_json::Value;
-use tokenmux::endpoint::{FieldValue, GrantKind, Place};
+use tokenmux::endpoint::{BodyEncoding, FieldValue, GrantKind, Place};
 use tokenmux::{RefreshPolicy, decode_token_response};
 
 use crate::support::{named, providers};
@@ -54,14 +54,46 @@ fn examples(spec: &Value) -> (Vec<Value>, Vec<Value>) {
     (requests, responses)
 }
 
+/// A flat example as the url-encoded form it documents.
+fn form(example: &Value) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in example.as_object().into_iter().flatten() {
+        match value {
+            Value::String(text) => form.append_pair(name, text),
+            other => form.append_pair(name, &other.to_string()),
+        };
+    }
+    form.finish()
+}
+
 #[test]
 fn every_success_example_decodes_through_the_facade() {
     let mut decoded = 0;
     for name in providers() {
         let provider = named(name);
         let (_, responses) = examples(&spec(name));
+        let spec = provider.spec();
         for example in responses {
-            let body = serde_json::to_vec(&example).unwrap();
+            // The body as the spec documents it: a form where it answers
+            // with one.
+            let body = match spec.grants[0].wire.response {
+                BodyEncoding::FormUrlencoded => form(&example).into_bytes(),
+                _ => serde_json::to_vec(&example).unwrap(),
+            };
+            if let Some(header) = spec.token.access_token_header {
+                // The token is not in the body: a body alone is refused
+                // and the header named.
+                let error = decode_token_response(
+                    &provider,
+                    200,
+                    &body,
+                    SystemTime::now(),
+                    &RefreshPolicy::default(),
+                )
+                .unwrap_err();
+                assert!(error.to_string().contains(header), "{name}: {error}");
+                continue;
+            }
             let token = decode_token_response(
                 &provider,
                 200,

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod agent;
+mod agent_providers;
 mod cache_files;
 mod cli;
 mod clients;

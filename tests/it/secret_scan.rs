@@ -78,12 +78,15 @@ impl Seen {
                 false => secret_encodings(ID, secret),
             })
             .collect();
+        // One pass over each place for every form at once: the places and
+        // the forms both grow with the providers compiled in.
+        let finder = aho_corasick::AhoCorasick::new(&forms).unwrap();
         for (place, bytes) in &self.places {
-            for form in &forms {
-                if bytes.windows(form.len()).any(|w| w == form.as_bytes()) {
-                    hits.push(format!("{place}: {form}"));
-                }
-            }
+            let found: std::collections::BTreeSet<usize> = finder
+                .find_overlapping_iter(bytes)
+                .map(|m| m.pattern().as_usize())
+                .collect();
+            hits.extend(found.into_iter().map(|i| format!("{place}: {}", forms[i])));
         }
         hits
     }
@@ -108,7 +111,7 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
         let kind = mocked;
         // Every fault of the matrix, from an empty cache and with a cached token.
         let rig = Rig::with_config(mocked, mock_config()).await;
-        for row in rows() {
+        for row in rows().into_iter().filter(|row| row.applies_to(mocked)) {
             for cached in [false, true] {
                 rig.mock.reset();
                 let tokens = rig.source();

@@ -140,6 +140,51 @@ pub fn param_flags(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `token` is an access token the mock issued for `name`: one
+/// with its prefix, or, where the spec gives no lifetime, an unsigned JWT
+/// whose `jti` has it.
+pub fn is_mock_token(name: &str, token: &str) -> bool {
+    use base64::Engine as _;
+    let prefix = format!("mock-{name}-access-");
+    if token.starts_with(&prefix) {
+        return true;
+    }
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .and_then(|claims| claims["jti"].as_str().map(|jti| jti.starts_with(&prefix)))
+        .unwrap_or(false)
+}
+
+/// What comes before the token in the header `name`'s spec presents it
+/// in: `Bearer `, another scheme, or nothing (a header of its own).
+pub fn presentation_prefix(name: &str) -> String {
+    named(name).spec().presentation.value("")
+}
+
+/// The config file's `credentials:` members `name`'s spec needs, each read
+/// from the environment the test agent runs with (`crate::agent::ENV`):
+/// `client_id: {env: PARTNER_A_ID}, …`.
+pub fn credentials_from_agent_env(name: &str) -> String {
+    use tokenmux::endpoint::{CredentialRole, Needs};
+    let members: Vec<String> = Needs::of(named(name).spec())
+        .required()
+        .iter()
+        .map(|role| {
+            let variable = match role {
+                CredentialRole::ClientId => "PARTNER_A_ID",
+                CredentialRole::ClientSecret => "PARTNER_A_SECRET",
+                CredentialRole::Username => "PARTNER_A_USER",
+                _ => "PARTNER_A_PASSWORD",
+            };
+            format!("{}: {{env: {variable}}}", role.name())
+        })
+        .collect();
+    members.join(", ")
+}
+
 /// The value tests give a required parameter.
 pub const TEST_PARAMETER: &str = "test-parameter";
 
@@ -270,6 +315,11 @@ pub fn http_response(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
 /// An API that refuses the first request with 401 and accepts the rest,
 /// answering with the Authorization header it received.
 pub async fn api_refusing_once() -> String {
+    api_refusing_once_reading("authorization").await
+}
+
+/// [`api_refusing_once`], echoing the header `name` (lowercase) instead.
+pub async fn api_refusing_once_reading(name: &'static str) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -287,7 +337,7 @@ pub async fn api_refusing_once() -> String {
             let head = String::from_utf8_lossy(&request).to_string();
             let auth = head
                 .lines()
-                .find_map(|l| l.strip_prefix("authorization: "))
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
                 .unwrap_or("none")
                 .to_owned();
             let status = if served == 0 {

@@ -7,7 +7,16 @@
 //!   client authentication, lowercase `bearer`, no refresh token);
 //! - `scoped.yaml`: a vendor-shaped JSON endpoint with per-source
 //!   parameters (a required `scope`, a secret `tenant_key`, a defaulted
-//!   `region`).
+//!   `region`) and a `date-time` field;
+//! - `subject.yaml`: a user's name and password and a `domain` parameter,
+//!   the token in a response header, an absolute `expires_at`, presented
+//!   as `X-Auth-Token`;
+//! - `query.yaml`: a GET with the credentials in the query string and no
+//!   body, a lifetime in milliseconds, errors sent with status 200;
+//! - `installation.yaml`: a path parameter mid-path, credentials in
+//!   headers, no body, no lifetime but the JWT's `exp`, `Authorization:
+//!   Token …`;
+//! - `legacy.yaml`: a form-encoded answer.
 //!
 //! It runs `cargo xtask regen`, and with no other edit:
 //! - checks that regen wrote only generated files;
@@ -32,7 +41,7 @@ struct Fixture {
     params: &'static [(&'static str, &'static str)],
 }
 
-const FIXTURES: [Fixture; 2] = [
+const FIXTURES: [Fixture; 6] = [
     Fixture {
         name: "acme",
         params: &[],
@@ -40,6 +49,22 @@ const FIXTURES: [Fixture; 2] = [
     Fixture {
         name: "scoped",
         params: &[("scope", "orders:read")],
+    },
+    Fixture {
+        name: "subject",
+        params: &[("domain", "Default")],
+    },
+    Fixture {
+        name: "query",
+        params: &[],
+    },
+    Fixture {
+        name: "installation",
+        params: &[("installation_id", "12345")],
+    },
+    Fixture {
+        name: "legacy",
+        params: &[],
     },
 ];
 
@@ -224,7 +249,7 @@ fn tokens_of(cli: &Path, mock_url: &str, dir: &Path, fixture: &Fixture) -> Resul
     let config_arg = config.display().to_string();
     let from_config = cli_token(cli, &["--config", &config_arg])?;
     for (how, token) in [("--provider", &from_flags), ("a config file", &from_config)] {
-        if !token.starts_with(&format!("mock-{name}-access-")) {
+        if !is_mock_token(name, token) {
             return Err(TaskError::Check(format!(
                 "tokenmux token through {how} printed no {name} token"
             )));
@@ -234,6 +259,23 @@ fn tokens_of(cli: &Path, mock_url: &str, dir: &Path, fixture: &Fixture) -> Resul
     Ok(())
 }
 
+/// A token the mock issued for `name`: its prefix, or an unsigned JWT (for
+/// a spec that gives no lifetime) whose payload holds it.
+fn is_mock_token(name: &str, token: &str) -> bool {
+    use base64::Engine as _;
+    let prefix = format!("mock-{name}-access-");
+    token.starts_with(&prefix)
+        || token
+            .split('.')
+            .nth(1)
+            .and_then(|payload| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(payload)
+                    .ok()
+            })
+            .is_some_and(|claims| String::from_utf8_lossy(&claims).contains(&prefix))
+}
+
 fn cli_token(cli: &Path, args: &[&str]) -> Result<String, TaskError> {
     let output = Command::new(cli)
         .arg("token")
@@ -241,6 +283,8 @@ fn cli_token(cli: &Path, args: &[&str]) -> Result<String, TaskError> {
         .args(["--cache", "memory"])
         .env("TOKENMUX_CLIENT_ID", "mock-client")
         .env("TOKENMUX_CLIENT_SECRET", "mock-client-secret")
+        .env("TOKENMUX_USERNAME", "mock-user")
+        .env("TOKENMUX_PASSWORD", "mock-user-password")
         .output()
         .map_err(|e| TaskError::spawn("tokenmux token", e))?;
     if !output.status.success() {

@@ -168,7 +168,19 @@ async fn by_hand(spec: &EndpointSpec, base: &str, client: &reqwest::Client) -> S
             .header("content-type", content_type)
             .body(body.to_string()),
     };
-    let bytes = request.send().await.unwrap().bytes().await.unwrap();
+    let response = request.send().await.unwrap();
+    // The token where the spec puts it: a response header, a form, JSON.
+    if let Some(header) = spec.token.access_token_header {
+        return response.headers()[header].to_str().unwrap().to_owned();
+    }
+    let bytes = response.bytes().await.unwrap();
+    if grant.wire.response == BodyEncoding::FormUrlencoded {
+        let name = spec.token.access_token.trim_start_matches('/');
+        return form_urlencoded::parse(&bytes)
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+            .unwrap();
+    }
     let json: Value = serde_json::from_slice(&bytes).unwrap();
     json.pointer(spec.token.access_token)
         .and_then(Value::as_str)

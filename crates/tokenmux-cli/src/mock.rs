@@ -42,6 +42,7 @@ pub(crate) async fn run(args: MockArgs) -> Result<(), Failure> {
         username: args.username,
         password: args.password,
         revoke_family_on_reuse: args.revoke_family_on_reuse,
+        ..MockConfig::default()
     };
     let server = MockServer::start(config)
         .await

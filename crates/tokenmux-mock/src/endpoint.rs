@@ -400,7 +400,7 @@ fn success(
     }
     if let Some(expiry) = token.expiry {
         let sent = body.pointer(expiry.pointer);
-        let value = expiry_value(expiry.form, sent, state.expires_in());
+        let value = expiry_value(expiry.form, sent, state.now(), state.expires_in());
         set_pointer(&mut body, expiry.pointer, value);
     }
     if let Some(pointer) = token.token_type
@@ -430,8 +430,8 @@ fn success(
 /// The token's lifetime written in the spec's form; an absolute time as
 /// an RFC 3339 string where the spec's example has a string there, else as
 /// epoch seconds.
-fn expiry_value(form: ExpiryForm, example: Option<&Value>, seconds: u64) -> Value {
-    let now = SystemTime::now()
+fn expiry_value(form: ExpiryForm, example: Option<&Value>, now: SystemTime, seconds: u64) -> Value {
+    let now = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
     let at = now + Duration::from_secs(seconds);
@@ -487,7 +487,9 @@ mod tests {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let value = |form, example: Option<Value>| expiry_value(form, example.as_ref(), 600);
+        let value = |form, example: Option<Value>| {
+            expiry_value(form, example.as_ref(), SystemTime::now(), 600)
+        };
         assert_eq!(value(ExpiryForm::InSeconds, None), json!(600));
         assert_eq!(value(ExpiryForm::InMilliseconds, None), json!(600_000));
         let at = value(ExpiryForm::At, Some(json!(0))).as_u64().unwrap();

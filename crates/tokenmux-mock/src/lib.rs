@@ -86,6 +86,51 @@ pub struct MockConfig {
     /// access and refresh token of its family (issued from the same
     /// primary grant), as OAuth 2.1 advises against token theft.
     pub revoke_family_on_reuse: bool,
+    /// The time absolute expiries (`expires_at`, a JWT's `exp`) count
+    /// from: the system's, or a test's manual clock, so that a client on
+    /// that clock reads the lifetime it was issued.
+    pub clock: MockClock,
+}
+
+/// Where the mock reads the time; [`MockClock::system`] by default.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tokenmux_mock::{MockClock, MockConfig};
+///
+/// let later = SystemTime::now() + Duration::from_secs(3000);
+/// let config = MockConfig { clock: MockClock::new(move || later), ..MockConfig::default() };
+/// assert_eq!(config.clock.now(), later);
+/// ```
+#[derive(Clone, Default)]
+pub struct MockClock(Option<Arc<dyn Fn() -> std::time::SystemTime + Send + Sync>>);
+
+impl MockClock {
+    /// The system's clock.
+    pub fn system() -> Self {
+        Self(None)
+    }
+
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> std::time::SystemTime + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(now)))
+    }
+
+    /// The time now.
+    pub fn now(&self) -> std::time::SystemTime {
+        self.0
+            .as_ref()
+            .map_or_else(std::time::SystemTime::now, |now| now())
+    }
+}
+
+impl std::fmt::Debug for MockClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            None => "MockClock::system()",
+            Some(_) => "MockClock::new(..)",
+        })
+    }
 }
 
 /// Client id every endpoint accepts by default.
@@ -106,6 +151,7 @@ impl Default for MockConfig {
             username: DEFAULT_USERNAME.to_owned(),
             password: DEFAULT_PASSWORD.to_owned(),
             revoke_family_on_reuse: false,
+            clock: MockClock::system(),
         }
     }
 }

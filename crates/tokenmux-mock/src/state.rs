@@ -405,6 +405,11 @@ impl State {
         self.config.token_lifetime.as_secs()
     }
 
+    /// The mock's time, which absolute expiries count from.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.config.clock.now()
+    }
+
     /// A new access token. Where the spec's answer carries no expiry, it
     /// is a JWT whose `exp` says when it expires, as issuers that leave
     /// `expires_in` out do (unsigned: `alg: none`, for clients to time
@@ -414,7 +419,8 @@ impl State {
         if spec.token.expiry.is_some() {
             return token;
         }
-        let exp = SystemTime::now()
+        let exp = self
+            .now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs()

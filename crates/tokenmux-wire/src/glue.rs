@@ -203,10 +203,24 @@ pub fn issued_response<T: Serialize, E: Serialize>(
 }
 
 /// Decodes a success body into the generated type `T`, then into [`Issued`].
+/// A spec that documents a form answer gets its form read as the response
+/// hook reads it.
 pub fn decode_issued<T: DeserializeOwned + Serialize>(
     body: &[u8],
     spec: &EndpointSpec,
 ) -> Result<Issued, serde_json::Error> {
+    let form = spec
+        .grants
+        .first()
+        .is_some_and(|grant| grant.wire.response == crate::BodyEncoding::FormUrlencoded);
+    let converted;
+    let body = match form && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+        true => {
+            converted = crate::hooks::form_to_json(body).0;
+            &converted[..]
+        }
+        false => body,
+    };
     let typed: T = serde_json::from_slice(body)?;
     to_issued(&typed, &spec.token)
 }

@@ -229,7 +229,7 @@ fn is_form(headers: &reqwest::header::HeaderMap) -> bool {
 
 /// A url-encoded form as a JSON object of strings, and whether a name came
 /// twice (ambiguous, as a repeated JSON key is).
-fn form_to_json(body: &[u8]) -> (Bytes, bool) {
+pub(crate) fn form_to_json(body: &[u8]) -> (Bytes, bool) {
     let mut object = serde_json::Map::new();
     let mut repeated = false;
     for (name, value) in form_urlencoded::parse(body) {
