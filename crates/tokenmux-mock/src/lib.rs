@@ -33,6 +33,7 @@
 
 mod control;
 mod endpoint;
+mod sent;
 mod state;
 
 use std::net::SocketAddr;
