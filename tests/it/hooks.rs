@@ -95,3 +95,75 @@ async fn an_html_page_with_status_200_is_an_invalid_payload() {
         "{error:?}"
     );
 }
+
+/// The hooks alone, over TCP, with an operation of the shapes the
+/// committed specs do not have (their generated clients are compiled and
+/// run by `cargo xtask new-provider-check`): a GET without a body whose
+/// values go in the path, the query string and a header, answered with a
+/// url-encoded form.
+#[tokio::test]
+async fn values_outside_the_body_reach_the_wire_and_a_form_answer_reads_as_json() {
+    use tokenmux_wire::{
+        BodyEncoding, ClientAuth, OperationWire, Place, PlacedValue, Secret, execute,
+        prepare_request,
+    };
+    const OPERATIONS: &[OperationWire] = &[OperationWire {
+        operation_id: "getToken",
+        method: "get_token",
+        http_method: "GET",
+        body: BodyEncoding::None,
+        content_type: None,
+        accept: Some("application/x-www-form-urlencoded"),
+        response: BodyEncoding::FormUrlencoded,
+        auth: ClientAuth::None,
+    }];
+    let answer = http_response(
+        "200 OK",
+        "application/x-www-form-urlencoded",
+        b"access_token=t%2Bk&expires_in=3600&token_type=bearer",
+    );
+    let (base, mut received) = canned_recording(answer).await;
+    let config = ClientConfig::default().with_placed_values(vec![
+        PlacedValue {
+            place: Place::Path("tenant"),
+            value: Secret::new("a/b"),
+        },
+        PlacedValue {
+            place: Place::Query("app_secret"),
+            value: Secret::new("s&t"),
+        },
+        PlacedValue {
+            place: Place::Header("X-App-Id"),
+            value: Secret::new("me"),
+        },
+    ]);
+    // What progenitor builds from the lowered spec: the placeholder segment.
+    let url = format!("{base}/tenants/tokenmux-path-tenant/token");
+    let http = reqwest::Client::new();
+    let mut request = http.get(&url).build().unwrap();
+    prepare_request::<()>(&mut request, OPERATIONS, "get_token", &config)
+        .await
+        .unwrap();
+    let response = execute(&http, request, OPERATIONS, "get_token", &config)
+        .await
+        .unwrap();
+    let sent = String::from_utf8(received.recv().await.unwrap()).unwrap();
+    let head = sent.to_ascii_lowercase();
+    assert!(
+        sent.starts_with("GET /tenants/a%2Fb/token?app_secret=s%26t HTTP/1.1\r\n"),
+        "{sent}"
+    );
+    assert!(head.contains("\r\nx-app-id: me\r\n"), "{sent}");
+    assert!(
+        head.contains("\r\naccept: application/x-www-form-urlencoded\r\n"),
+        "{sent}"
+    );
+    assert!(!head.contains("content-type"), "no body: {sent}");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let json: serde_json::Value =
+        serde_json::from_slice(buffered_body(&response).unwrap()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"access_token": "t+k", "expires_in": "3600", "token_type": "bearer"})
+    );
+}

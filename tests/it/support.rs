@@ -274,6 +274,28 @@ pub async fn canned(response: Vec<u8>) -> String {
     format!("http://{addr}")
 }
 
+/// [`canned`], also handing over each request it read (head and body) as
+/// it arrived on the wire.
+pub async fn canned_recording(
+    response: Vec<u8>,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) {
+    use tokio::io::AsyncWriteExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (sender, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let Some(request) = read_request(&mut socket).await else {
+                continue;
+            };
+            let _ = sender.send(request);
+            let _ = socket.write_all(&response).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    (format!("http://{addr}"), received)
+}
+
 /// Reads one HTTP/1.1 request, head and `Content-Length` body; `None` if
 /// the connection ends first.
 async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
