@@ -25,6 +25,10 @@ use openapiv3::{
 use crate::codegen::GenError;
 use crate::codegen::{SpecProblem, problem};
 
+// A form answer's schema, read as JSON strings.
+mod form_answer;
+use form_answer::{scalars_as_strings, success_schema_name};
+
 /// How a request body is encoded on the wire (mirrors `tokenmux_wire::BodyEncoding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Body {
@@ -396,41 +400,6 @@ fn lower_response_content(response: &mut Response) -> Option<String> {
         response.content.insert(JSON.to_owned(), media_type);
     }
     Some(documented)
-}
-
-/// The component schema name of the operation's first 2xx response body.
-fn success_schema_name(operation: &Operation) -> Option<String> {
-    operation
-        .responses
-        .responses
-        .iter()
-        .filter(|(code, _)| matches!(code, StatusCode::Code(200..=299)))
-        .find_map(
-            |(_, response)| match response.as_item()?.content.get(JSON)?.schema.as_ref()? {
-                ReferenceOr::Reference { reference } => reference
-                    .strip_prefix("#/components/schemas/")
-                    .map(str::to_owned),
-                ReferenceOr::Item(_) => None,
-            },
-        )
-}
-
-/// A form's values are all text: a documented `integer` (`expires_in`)
-/// arrives as `"3600"`, which the glue reads as a number.
-fn scalars_as_strings(schema: &mut Schema) {
-    let SchemaKind::Type(Type::Object(object)) = &mut schema.schema_kind else {
-        return;
-    };
-    for property in object.properties.values_mut() {
-        if let ReferenceOr::Item(property) = property
-            && matches!(
-                property.schema_kind,
-                SchemaKind::Type(Type::Integer(_) | Type::Number(_) | Type::Boolean(_))
-            )
-        {
-            property.schema_kind = SchemaKind::Type(Type::String(Default::default()));
-        }
-    }
 }
 
 /// What progenitor will make of a response body: its type identity.
