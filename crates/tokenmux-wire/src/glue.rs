@@ -455,11 +455,12 @@ mod credential_tests {
     use crate::{ClientAuth, CredentialRole::*, Grant, GrantCredentials, Parameters, RequestField};
     use crate::{Secret, test_spec};
 
-    fn body(
+    /// The body and the client config of `grant`'s request.
+    fn parts(
         spec: &'static EndpointSpec,
         credentials: GrantCredentials<'_>,
         grant: Grant<'_>,
-    ) -> Result<Value, String> {
+    ) -> Result<(Value, ClientConfig), String> {
         let http = reqwest::Client::new();
         let parameters = Parameters::new();
         let request = TokenRequest {
@@ -470,9 +471,26 @@ mod credential_tests {
             parameters: &parameters,
             grant,
         };
-        request_body::<Value>(spec, grant.kind(), &request)
-            .map(|(body, _)| body)
-            .map_err(|error| error.to_string())
+        let parts = request_body::<Value>(spec, grant.kind(), &request);
+        let (body, config) = parts.map_err(|error| error.to_string())?;
+        // A bodyless operation's request places the same values.
+        let placed = |config: &ClientConfig| -> Vec<(Place, String)> {
+            let values = config.placed_values().iter();
+            values
+                .map(|p| (p.place, p.value.expose_secret().to_owned()))
+                .collect()
+        };
+        let without = request_without_body(spec, grant.kind(), &request).unwrap();
+        assert_eq!(placed(&without), placed(&config));
+        Ok((body, config))
+    }
+
+    fn body(
+        spec: &'static EndpointSpec,
+        credentials: GrantCredentials<'_>,
+        grant: Grant<'_>,
+    ) -> Result<Value, String> {
+        parts(spec, credentials, grant).map(|(body, _)| body)
     }
 
     #[test]
@@ -494,24 +512,13 @@ mod credential_tests {
             ],
             ClientAuth::None,
         );
-        let (http, parameters, secret) = (
-            reqwest::Client::new(),
-            Parameters::new(),
-            Secret::new("s3cr3t"),
-        );
-        let request = TokenRequest {
-            http: &http,
-            base_url: "http://127.0.0.1:1",
-            config: ClientConfig::default(),
-            credentials: GrantCredentials {
-                client_id: Some("me"),
-                client_secret: Some(&secret),
-                ..Default::default()
-            },
-            parameters: &parameters,
-            grant: Grant::Primary,
+        let secret = Secret::new("s3cr3t");
+        let credentials = GrantCredentials {
+            client_id: Some("me"),
+            client_secret: Some(&secret),
+            ..Default::default()
         };
-        let (body, config) = request_body::<Value>(spec, GrantKind::Primary, &request).unwrap();
+        let (body, config) = parts(spec, credentials, Grant::Primary).unwrap();
         assert_eq!(body, serde_json::json!({"grant_type": "app"}));
         let placed: Vec<_> = config
             .placed_values()
@@ -526,8 +533,6 @@ mod credential_tests {
             ]
         );
         assert!(!format!("{config:?}").contains("s3cr3t"));
-        let config = request_without_body(spec, GrantKind::Primary, &request).unwrap();
-        assert_eq!(config.placed_values().len(), 2);
     }
 
     #[test]
