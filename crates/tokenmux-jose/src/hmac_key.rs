@@ -35,6 +35,10 @@ impl Signer for HmacKey {
         None
     }
 
+    fn public_jwk(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     fn sign<'a>(&'a self, input: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, SignError>> {
         let tag = hmac::sign(&self.key, input);
         Box::pin(std::future::ready(Ok(tag.as_ref().to_vec())))

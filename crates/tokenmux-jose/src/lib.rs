@@ -30,6 +30,7 @@ mod hmac_key;
 mod jwk_import;
 mod jwt;
 mod private_key;
+mod public_jwk;
 mod signer;
 
 pub use algorithm::Algorithm;
@@ -37,4 +38,5 @@ pub use assertion::ClientAssertion;
 pub use hmac_key::HmacKey;
 pub use jwt::Jwt;
 pub use private_key::{KeyError, PrivateKey};
+pub use public_jwk::thumbprint;
 pub use signer::{BoxFuture, SignError, Signer};

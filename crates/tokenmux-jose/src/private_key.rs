@@ -239,6 +239,10 @@ impl Signer for PrivateKey {
         self.kid.as_deref()
     }
 
+    fn public_jwk(&self) -> Option<serde_json::Value> {
+        Some(crate::public_jwk::of(&self.key))
+    }
+
     fn sign<'a>(&'a self, input: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, SignError>> {
         // Local signing takes microseconds: no blocking pool needed.
         Box::pin(std::future::ready(self.sign_now(input)))

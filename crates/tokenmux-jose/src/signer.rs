@@ -25,6 +25,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// impl Signer for Remote {
 ///     fn algorithm(&self) -> Algorithm { Algorithm::ES256 }
 ///     fn key_id(&self) -> Option<&str> { Some("kms-key-1") }
+///     fn public_jwk(&self) -> Option<serde_json::Value> { None }
 ///     fn sign<'a>(&'a self, _input: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, SignError>> {
 ///         Box::pin(async { Err(SignError::Unavailable("the KMS is not reachable".into())) })
 ///     }
@@ -39,6 +40,11 @@ pub trait Signer: std::fmt::Debug + Send + Sync {
 
     /// The key's id, sent as the JWS `kid` when there is one.
     fn key_id(&self) -> Option<&str>;
+
+    /// The key's public half as a JWK (`kty` and its key members), for a
+    /// DPoP proof's header and the key's thumbprint; `None` for a shared
+    /// secret.
+    fn public_jwk(&self) -> Option<serde_json::Value>;
 
     /// Signs `input` (the JWS signing input), returning the raw signature
     /// (for ES256, `r || s`).

@@ -134,3 +134,26 @@ fn debug_shows_no_key_material() {
     assert!(!format!("{key:?}").contains(d));
     assert_eq!(format!("{key:?}"), "PrivateKey { alg: EdDSA, kid: None }");
 }
+
+#[test]
+fn the_public_jwk_is_the_key_files_public_half_and_its_thumbprint_matches() {
+    for file in ["rsa.jwk", "ec.jwk", "ed25519.jwk"] {
+        let private: Value = serde_json::from_slice(&key_file(file)).unwrap();
+        let key = PrivateKey::from_bytes(&key_file(file)).unwrap();
+        let public = key.public_jwk().unwrap();
+        for (name, value) in public.as_object().unwrap() {
+            assert_eq!(&private[name], value, "{file}: {name}");
+        }
+        assert!(public.get("d").is_none(), "{file}");
+        let thumbprint = tokenmux_jose::thumbprint(&public).unwrap();
+        assert_eq!(
+            Some(thumbprint),
+            tokenmux_jose::thumbprint(&private),
+            "{file}"
+        );
+    }
+    // The same key from its PEM form has the same public JWK.
+    let pem = PrivateKey::from_pem(&key_file("ec-sec1.pem")).unwrap();
+    let jwk = PrivateKey::from_jwk(&key_file("ec.jwk")).unwrap();
+    assert_eq!(pem.public_jwk(), jwk.public_jwk());
+}
