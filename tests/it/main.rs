@@ -23,6 +23,7 @@ mod hostile;
 mod lifecycle;
 mod mock;
 mod observe;
+mod oidc;
 mod parameters;
 mod presentation;
 mod redis;

@@ -13,6 +13,7 @@ use crate::task_error::TaskError;
 pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, TaskError> {
     ensure_redis()?;
     ensure_agent_clients()?;
+    ensure_oidc_provider(root)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["test", "--workspace"])
@@ -89,6 +90,38 @@ pub fn ensure_agent_clients() -> Result<(), TaskError> {
         Err(TaskError::Missing {
             tool: "python3 with prometheus-client, jsonschema and PyYAML".into(),
             why: "pip install prometheus-client jsonschema PyYAML".into(),
+        })
+    }
+}
+
+/// Makes sure node-oidc-provider (the authorization server of
+/// `tests/it/oidc.rs`) is installed in `tests/oidc/node_modules`, with
+/// `npm ci` from the committed lock file (Node.js and npm from Debian if
+/// missing).
+pub fn ensure_oidc_provider(root: &Path) -> Result<(), TaskError> {
+    let dir = root.join("tests/oidc");
+    if dir
+        .join("node_modules/oidc-provider/package.json")
+        .is_file()
+    {
+        return Ok(());
+    }
+    if !runs("node") || !runs("npm") {
+        apt_install("nodejs")?;
+        apt_install("npm")?;
+    }
+    eprintln!("xtask: installing node-oidc-provider (npm ci in tests/oidc)");
+    let installed = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed {
+        Ok(())
+    } else {
+        Err(TaskError::Missing {
+            tool: "node-oidc-provider".into(),
+            why: "install Node.js and npm, then run npm ci in tests/oidc".into(),
         })
     }
 }

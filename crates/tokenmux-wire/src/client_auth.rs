@@ -8,6 +8,7 @@ use crate::config::ClientConfig;
 use crate::endpoint::{CredentialRole, EndpointSpec, GrantCredentials};
 use crate::operation::ClientAuth;
 
+mod assertion;
 mod basic;
 mod in_request;
 
@@ -54,8 +55,13 @@ pub enum ClientAuthError {
 /// assert!(client_auth_method(ClientAuth::None).roles().is_empty());
 /// ```
 pub fn client_auth_method(auth: ClientAuth) -> &'static dyn ClientAuthentication {
+    use crate::AssertionAudience::{Issuer, TokenEndpoint};
     match auth {
         ClientAuth::None => &in_request::InRequest,
         ClientAuth::Basic => &basic::ClientSecretBasic,
+        ClientAuth::ClientSecretJwt(TokenEndpoint) => &assertion::ClientSecretJwt(TokenEndpoint),
+        ClientAuth::ClientSecretJwt(Issuer) => &assertion::ClientSecretJwt(Issuer),
+        ClientAuth::PrivateKeyJwt(TokenEndpoint) => &assertion::PrivateKeyJwt(TokenEndpoint),
+        ClientAuth::PrivateKeyJwt(Issuer) => &assertion::PrivateKeyJwt(Issuer),
     }
 }

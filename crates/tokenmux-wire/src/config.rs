@@ -3,7 +3,11 @@
 use base64::Engine as _;
 use reqwest::header::HeaderValue;
 
-use crate::{PlacedValue, Secret};
+use std::sync::Arc;
+
+use tokenmux_jose::Signer;
+
+use crate::{AssertionAudience, PlacedValue, Secret};
 
 /// The default cap on a response body: token responses are small, and a
 /// hostile or broken server must not make the client buffer megabytes.
@@ -25,6 +29,8 @@ pub struct ClientConfig {
     basic_auth: Option<BasicAuth>,
     max_response_bytes: usize,
     placed: Vec<PlacedValue>,
+    assertion: Option<AssertionSigning>,
+    issuer: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -33,6 +39,8 @@ impl Default for ClientConfig {
             basic_auth: None,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             placed: Vec::new(),
+            assertion: None,
+            issuer: None,
         }
     }
 }
@@ -61,6 +69,30 @@ impl ClientConfig {
     /// The values outside the body, in the spec's order.
     pub fn placed_values(&self) -> &[PlacedValue] {
         &self.placed
+    }
+
+    /// Authenticates the client with a fresh signed assertion on every
+    /// request (`client_secret_jwt`, `private_key_jwt`).
+    pub fn with_assertion(mut self, assertion: AssertionSigning) -> Self {
+        self.assertion = Some(assertion);
+        self
+    }
+
+    /// The assertion to sign for each request, if any.
+    pub fn assertion(&self) -> Option<&AssertionSigning> {
+        self.assertion.as_ref()
+    }
+
+    /// The authorization server's issuer identifier: the audience of
+    /// assertions whose spec asks for [`AssertionAudience::Issuer`].
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The issuer identifier, if set.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
     }
 
     /// The Basic credentials, if set.
@@ -154,4 +186,44 @@ impl BasicAuth {
 
 fn form_urlencode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// How each request's client assertion is made (RFC 7523 §2.2): who the
+/// client is, what signs, and which audience. The request hook signs a
+/// fresh one per request, so no assertion is ever sent twice.
+#[derive(Clone, Debug)]
+pub struct AssertionSigning {
+    signer: Arc<dyn Signer>,
+    client_id: String,
+    audience: AssertionAudience,
+}
+
+impl AssertionSigning {
+    /// Assertions for `client_id` (its `iss` and `sub`), signed by `signer`.
+    pub fn new(
+        signer: Arc<dyn Signer>,
+        client_id: impl Into<String>,
+        audience: AssertionAudience,
+    ) -> Self {
+        Self {
+            signer,
+            client_id: client_id.into(),
+            audience,
+        }
+    }
+
+    /// What signs.
+    pub fn signer(&self) -> &dyn Signer {
+        self.signer.as_ref()
+    }
+
+    /// The client id: `iss` and `sub`.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The audience the spec asks for.
+    pub fn audience(&self) -> AssertionAudience {
+        self.audience
+    }
 }

@@ -13,7 +13,7 @@ use progenitor_client::{Error as ClientError, ResponseValue};
 
 use crate::{
     BasicEncoding, ClientConfig, Expires, Expiry, OperationWire, Parameters, Place, Presentation,
-    Secret, Server,
+    Secret, Server, SigningKey,
 };
 
 /// A boxed future, so that [`TokenEndpoint`] can be used as `dyn`.
@@ -70,12 +70,15 @@ pub struct GrantCredentials<'a> {
     /// that is a refresh token grant (the one a [`Grant::Refresh`]
     /// presents takes its place).
     pub refresh_token: Option<&'a Secret>,
+    /// The client's signing key (`private_key_jwt`).
+    pub private_key: Option<&'a SigningKey>,
 }
 
 impl<'a> GrantCredentials<'a> {
     /// The value of `role`, if these credentials have one, for `grant`:
     /// the refresh token a [`Grant::Refresh`] presents wins over a
-    /// configured one.
+    /// configured one. A private key has no text value: `None` (see
+    /// [`has`](Self::has)).
     pub fn value(&self, role: CredentialRole, grant: Grant<'a>) -> Option<&'a str> {
         match role {
             CredentialRole::ClientId => self.client_id,
@@ -86,6 +89,15 @@ impl<'a> GrantCredentials<'a> {
                 Grant::Refresh(token) => Some(token.expose_secret()),
                 Grant::Primary => self.refresh_token.map(Secret::expose_secret),
             },
+            CredentialRole::PrivateKey => None,
+        }
+    }
+
+    /// Whether these credentials hold `role` (for a primary grant).
+    pub fn has(&self, role: CredentialRole) -> bool {
+        match role {
+            CredentialRole::PrivateKey => self.private_key.is_some(),
+            role => self.value(role, Grant::Primary).is_some(),
         }
     }
 }
@@ -144,6 +156,9 @@ pub enum CredentialRole {
     Password,
     /// `refresh_token`.
     RefreshToken,
+    /// `private_key`: the key that signs the client's assertions; never a
+    /// request field of its own.
+    PrivateKey,
 }
 
 impl CredentialRole {
@@ -155,16 +170,18 @@ impl CredentialRole {
             CredentialRole::Username => "username",
             CredentialRole::Password => "password",
             CredentialRole::RefreshToken => "refresh_token",
+            CredentialRole::PrivateKey => "private_key",
         }
     }
 
     /// Every role.
-    pub const ALL: [CredentialRole; 5] = [
+    pub const ALL: [CredentialRole; 6] = [
         CredentialRole::ClientId,
         CredentialRole::ClientSecret,
         CredentialRole::Username,
         CredentialRole::Password,
         CredentialRole::RefreshToken,
+        CredentialRole::PrivateKey,
     ];
 }
 

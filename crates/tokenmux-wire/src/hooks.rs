@@ -75,17 +75,22 @@ pub async fn prepare_request<E>(
     if let Some(accept) = wire.accept {
         headers.insert(ACCEPT, HeaderValue::from_static(accept));
     }
-    match wire.body {
-        BodyEncoding::None => {}
-        BodyEncoding::Json | BodyEncoding::FormUrlencoded => {
-            if let Some(content_type) = wire.content_type {
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-            }
-        }
-        BodyEncoding::Multipart => into_multipart(request).await?,
+    if let (BodyEncoding::Json | BodyEncoding::FormUrlencoded, Some(content_type)) =
+        (wire.body, wire.content_type)
+    {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
     crate::place_values(request, config.placed_values())
         .map_err(|error| Error::InvalidRequest(error.to_string()))?;
+    // Before a multipart body is built: the assertion joins the form's fields.
+    if let Some(signing) = config.assertion() {
+        crate::client_assertion::add(request, wire.body, signing, config.issuer())
+            .await
+            .map_err(|error| Error::InvalidRequest(format!("`{operation_id}`: {error}")))?;
+    }
+    if wire.body == BodyEncoding::Multipart {
+        into_multipart(request).await?;
+    }
     if wire.auth == ClientAuth::Basic {
         let basic = config.basic_auth().ok_or_else(|| {
             Error::InvalidRequest(format!(

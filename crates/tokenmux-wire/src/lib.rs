@@ -11,6 +11,7 @@
 //! Users rarely need this crate directly: the provider crates re-export
 //! [`ClientConfig`], [`BasicAuth`] and [`Secret`].
 
+mod client_assertion;
 mod client_auth;
 mod config;
 mod echo;
@@ -28,12 +29,16 @@ mod placement;
 mod presentation;
 pub mod scrub;
 mod secret;
+mod signing_key;
 mod strict_json;
 #[cfg(test)]
 mod test_spec;
 
+pub use client_assertion::JWT_BEARER_ASSERTION_TYPE;
 pub use client_auth::{ClientAuthError, ClientAuthentication, client_auth_method};
-pub use config::{BasicAuth, BasicEncoding, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES};
+pub use config::{
+    AssertionSigning, BasicAuth, BasicEncoding, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES,
+};
 pub use endpoint::{
     BoxFuture, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails,
     ErrorFields, ErrorResponse, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued,
@@ -49,7 +54,7 @@ pub use hooks::{
     buffered_body, execute, inspect_response, prepare_request,
 };
 pub use needs::Needs;
-pub use operation::{BodyEncoding, ClientAuth, OperationWire, Server};
+pub use operation::{AssertionAudience, BodyEncoding, ClientAuth, OperationWire, Server};
 pub use parameters::Parameters;
 pub use placement::{Place, PlacedValue, PlacementError, path_placeholder, place_values};
 pub use presentation::{Presentation, presentation_scheme};
@@ -57,6 +62,7 @@ pub use presentation::{Presentation, presentation_scheme};
 /// hand-written [`TokenEndpoint`] implementations.
 pub use progenitor_client::{Error as ClientError, ResponseValue};
 pub use secret::Secret;
+pub use signing_key::SigningKey;
 pub use strict_json::has_duplicate_keys;
 
 /// What the glue macros ([`client_hooks!`], [`token_endpoint!`]) name

@@ -19,13 +19,33 @@ pub enum BodyEncoding {
     Multipart,
 }
 
-/// The HTTP client authentication an operation's security requirement asks for.
+/// The client authentication an operation's security requirement asks for
+/// (RFC 8414's `token_endpoint_auth_methods_supported` names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientAuth {
-    /// No client authentication.
+    /// Nothing beside the request's own fields: `client_secret_post`
+    /// (the body carries the secret) or `none` (a public client).
     None,
-    /// `Authorization: Basic …` from [`crate::ClientConfig::basic_auth`].
+    /// `client_secret_basic`: `Authorization: Basic …` from
+    /// [`crate::ClientConfig::basic_auth`].
     Basic,
+    /// `client_secret_jwt` (RFC 7523 §2.2): an HS256 assertion keyed by
+    /// the client secret, in `client_assertion`.
+    ClientSecretJwt(AssertionAudience),
+    /// `private_key_jwt` (RFC 7523 §2.2): an assertion signed by the
+    /// client's private key, in `client_assertion`.
+    PrivateKeyJwt(AssertionAudience),
+}
+
+/// The `aud` of a client assertion, as the server wants it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AssertionAudience {
+    /// The token endpoint's URL (RFC 7523 §3, and what every server takes).
+    #[default]
+    TokenEndpoint,
+    /// The authorization server's issuer identifier
+    /// ([`ClientConfig::with_issuer`](crate::ClientConfig::with_issuer)).
+    Issuer,
 }
 
 /// The documented wire format of one operation.

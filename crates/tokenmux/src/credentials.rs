@@ -3,7 +3,9 @@
 //! parameters.
 
 use serde::Deserialize;
-use tokenmux_wire::{CredentialRole, EndpointSpec, GrantCredentials, Needs, Parameters, Secret};
+use tokenmux_wire::{
+    CredentialRole, EndpointSpec, GrantCredentials, Needs, Parameters, Secret, SigningKey,
+};
 
 use crate::ConfigError;
 
@@ -40,6 +42,8 @@ pub struct Credentials {
     password: Option<Secret>,
     #[serde(default)]
     refresh_token: Option<Secret>,
+    #[serde(skip)]
+    private_key: Option<SigningKey>,
     #[serde(skip)]
     params: Parameters,
 }
@@ -105,6 +109,27 @@ impl Credentials {
         self
     }
 
+    /// The same credentials with the client's signing key, for an endpoint
+    /// that authenticates clients with `private_key_jwt`: a
+    /// [`PrivateKey`](tokenmux_jose::PrivateKey) read from a PEM or JWK
+    /// file, or any [`Signer`](tokenmux_jose::Signer) (a KMS) through
+    /// [`SigningKey::new`]. `Debug` shows its algorithm, `kid` and public
+    /// thumbprint only.
+    ///
+    /// ```
+    /// use tokenmux::Credentials;
+    /// use tokenmux::jose::PrivateKey;
+    ///
+    /// let pem = std::fs::read("../tokenmux-jose/tests/keys/rsa-pkcs8.pem").unwrap();
+    /// let key = PrivateKey::from_pem(&pem).unwrap().with_key_id("key-1");
+    /// let credentials = Credentials::new().with_client_id("my-client").with_private_key(key);
+    /// assert!(format!("{credentials:?}").contains("kid: Some(\"key-1\")"));
+    /// ```
+    pub fn with_private_key(mut self, key: impl Into<SigningKey>) -> Self {
+        self.private_key = Some(key.into());
+        self
+    }
+
     /// The same credentials with the parameter `name` set to `value`
     /// (replacing an earlier value).
     pub fn with_param(mut self, name: impl Into<String>, value: impl Into<Secret>) -> Self {
@@ -144,6 +169,11 @@ impl Credentials {
         self.refresh_token.as_ref()
     }
 
+    /// The client's signing key, if given.
+    pub fn private_key(&self) -> Option<&SigningKey> {
+        self.private_key.as_ref()
+    }
+
     /// The parameter values chosen.
     pub fn params(&self) -> &Parameters {
         &self.params
@@ -151,7 +181,7 @@ impl Credentials {
 
     /// Whether a value for `role` is given.
     pub fn has(&self, role: CredentialRole) -> bool {
-        self.value(role).is_some()
+        self.for_request().has(role)
     }
 
     /// The configured refresh token the primary grant of `spec` presents,
@@ -184,6 +214,7 @@ impl Credentials {
             username: self.username(),
             password: self.user_password(),
             refresh_token: self.refresh_token(),
+            private_key: self.private_key(),
         }
     }
 
@@ -207,6 +238,9 @@ impl Credentials {
         }
         if !keep(CredentialRole::RefreshToken) {
             self.refresh_token = None;
+        }
+        if !keep(CredentialRole::PrivateKey) {
+            self.private_key = None;
         }
         self
     }
@@ -243,7 +277,8 @@ impl Credentials {
     /// Every secret these credentials hold, to scrub from error text and
     /// to verify a stored token against: the client secret, the password,
     /// the refresh token, then the values of the parameters `spec` marks
-    /// secret, by name.
+    /// secret, by name; last the signing key's public thumbprint (not a
+    /// secret, but a token obtained with another key is not ours).
     pub(crate) fn secrets(&self, spec: &EndpointSpec) -> Vec<&str> {
         let secret_params = spec.parameters();
         let mut secrets: Vec<&str> = [&self.client_secret, &self.password, &self.refresh_token]
@@ -257,6 +292,7 @@ impl Credentials {
                 .filter(|(name, _)| secret_params.iter().any(|p| p.secret && p.name == *name))
                 .map(|(_, value)| value.expose_secret()),
         );
+        secrets.extend(self.private_key.as_ref().map(SigningKey::identity));
         secrets
     }
 }

@@ -162,6 +162,10 @@ pub use observe::{LifecycleEvent, SourceStatus, TokenOrigin, TokenState};
 pub use policy::{RefreshPolicy, RetryPolicy};
 pub use provider::Provider;
 pub use source::{TokenSource, TokenSourceBuilder};
+/// Signed JWTs: the [`Signer`](jose::Signer) trait (implement it for a key
+/// in a KMS or HSM), [`PrivateKey`](jose::PrivateKey) (PEM or JWK) and the
+/// algorithms tokenmux signs with.
+pub use tokenmux_jose as jose;
 /// The rules any [`TokenStore`] must keep, checked (feature `testkit`):
 /// see [`tokenmux_store::testkit`].
 #[cfg(feature = "testkit")]
@@ -176,8 +180,8 @@ pub use tokenmux_store::{
 pub use tokenmux_store_file::FileStore;
 #[cfg(feature = "redis")]
 pub use tokenmux_store_redis::RedisStore;
-pub use tokenmux_wire::Secret;
 pub use tokenmux_wire::scrub::neutralise_controls;
+pub use tokenmux_wire::{Secret, SigningKey};
 
 /// The contract between provider crates and the facade, for implementing
 /// [`TokenEndpoint`](endpoint::TokenEndpoint) by hand (see
@@ -185,11 +189,12 @@ pub use tokenmux_wire::scrub::neutralise_controls;
 /// for their `ENDPOINT`.
 pub mod endpoint {
     pub use tokenmux_wire::{
-        BasicEncoding, BodyEncoding, BoxFuture, ClientAuth, ClientAuthError, ClientAuthentication,
-        ClientError, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails,
-        ErrorFields, ErrorResponse, Expires, Expiry, ExpiryForm, FieldValue, Grant,
-        GrantCredentials, GrantKind, GrantSpec, Issued, Needs, OperationWire, ParameterSpec,
-        Parameters, Place, Presentation, RequestField, ResponseValue, Server, TokenEndpoint,
-        TokenFields, TokenRequest, presentation_scheme, request_without_body, set_pointer,
+        AssertionAudience, BasicEncoding, BodyEncoding, BoxFuture, ClientAuth, ClientAuthError,
+        ClientAuthentication, ClientError, CredentialRole, EndpointResult, EndpointSpec,
+        ErrorCondition, ErrorDetails, ErrorFields, ErrorResponse, Expires, Expiry, ExpiryForm,
+        FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued, Needs, OperationWire,
+        ParameterSpec, Parameters, Place, Presentation, RequestField, ResponseValue, Server,
+        TokenEndpoint, TokenFields, TokenRequest, presentation_scheme, request_without_body,
+        set_pointer,
     };
 }

@@ -165,7 +165,8 @@ pub(super) fn credentials(
         .iter()
         .filter_map(|role| {
             let at = CredentialRole::ALL.iter().position(|r| r == role)?;
-            Some(CREDENTIAL_VARIABLES[at])
+            // A private key has no variable (yet): it is named by the list.
+            CREDENTIAL_VARIABLES.get(at).copied()
         })
         .collect();
     Err(Failure::usage(format!(
