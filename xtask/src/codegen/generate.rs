@@ -13,7 +13,7 @@ use crate::codegen::describe::{self, Description};
 use crate::codegen::{GenError, SpecProblem};
 // The hand-written-looking glue emitted beside progenitor's client.
 mod glue;
-use crate::codegen::lower::{self, Body, Lowered, WireRecord};
+use crate::codegen::lower::{self, Audience, Body, ClientAuthRecord, Lowered, WireRecord};
 use crate::codegen::spec::SpecFile;
 
 /// The crates a generated client names beyond the scaffold's own, because
@@ -319,10 +319,21 @@ pub(crate) fn operation_wire(record: &WireRecord) -> TokenStream {
         Body::FormUrlencoded => quote!(FormUrlencoded),
         _ => quote!(Json),
     };
-    let auth = if record.basic_auth {
-        quote!(Basic)
-    } else {
-        quote!(None)
+    let audience = |audience| match audience {
+        Audience::TokenEndpoint => quote!(tokenmux_wire::AssertionAudience::TokenEndpoint),
+        Audience::Issuer => quote!(tokenmux_wire::AssertionAudience::Issuer),
+    };
+    let auth = match record.client_auth {
+        ClientAuthRecord::None => quote!(None),
+        ClientAuthRecord::Basic => quote!(Basic),
+        ClientAuthRecord::ClientSecretJwt(aud) => {
+            let aud = audience(aud);
+            quote!(ClientSecretJwt(#aud))
+        }
+        ClientAuthRecord::PrivateKeyJwt(aud) => {
+            let aud = audience(aud);
+            quote!(PrivateKeyJwt(#aud))
+        }
     };
     let http_method = &record.http_method;
     quote! {

@@ -19,14 +19,16 @@ use std::collections::BTreeSet;
 
 use openapiv3::{
     Components, MediaType, OpenAPI, Operation, PathItem, ReferenceOr, RequestBody, Response,
-    Schema, SchemaKind, SecurityRequirement, SecurityScheme, StatusCode, Type,
+    Schema, SchemaKind, StatusCode, Type,
 };
 
 use crate::codegen::GenError;
 use crate::codegen::{SpecProblem, problem};
 
 // A form answer's schema, read as JSON strings.
+mod client_auth;
 mod form_answer;
+pub use client_auth::{Audience, ClientAuthRecord};
 use form_answer::{scalars_as_strings, success_schema_name};
 
 /// How a request body is encoded on the wire (mirrors `tokenmux_wire::BodyEncoding`).
@@ -57,8 +59,8 @@ pub struct WireRecord {
     pub accept: Option<String>,
     /// How the success body is encoded: `Json`, or `FormUrlencoded`.
     pub response: Body,
-    /// Whether HTTP Basic client authentication is required.
-    pub basic_auth: bool,
+    /// The client authentication the security requirement asks for.
+    pub client_auth: ClientAuthRecord,
 }
 
 /// One entry of the spec's `servers`.
@@ -114,7 +116,7 @@ pub fn lower(spec: &str, mut api: OpenAPI) -> Result<Lowered, GenError> {
                 message: problem.0,
             };
             let security = operation.security.as_ref().or(global_security.as_ref());
-            let basic_auth = requires_basic(security, &components).map_err(fail)?;
+            let client_auth = client_auth::client_auth(security, &components).map_err(fail)?;
             operation.security = None;
             // The glue cannot call progenitor's per-parameter builder
             // methods by name: the hook places the values (see describe).
@@ -135,7 +137,7 @@ pub fn lower(spec: &str, mut api: OpenAPI) -> Result<Lowered, GenError> {
                 content_type,
                 accept,
                 response,
-                basic_auth,
+                client_auth,
             });
         }
     }
@@ -217,31 +219,6 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &m
     ]
     .into_iter()
     .filter_map(|(method, op)| op.as_mut().map(|op| (method, op)))
-}
-
-/// Whether the effective security requirement asks for HTTP Basic. Other
-/// schemes are rejected: nothing would send them.
-fn requires_basic(
-    security: Option<&Vec<SecurityRequirement>>,
-    components: &Components,
-) -> Result<bool, SpecProblem> {
-    let mut basic = false;
-    for name in security.into_iter().flatten().flat_map(|req| req.keys()) {
-        match components.security_schemes.get(name) {
-            Some(ReferenceOr::Item(SecurityScheme::HTTP { scheme, .. }))
-                if scheme.eq_ignore_ascii_case("basic") =>
-            {
-                basic = true;
-            }
-            Some(_) => {
-                return Err(problem!(
-                    "security scheme `{name}` is not supported; only HTTP Basic is"
-                ));
-            }
-            None => return Err(problem!("security scheme `{name}` is not defined")),
-        }
-    }
-    Ok(basic)
 }
 
 /// Each `{name}` segment of a path becomes the literal segment the

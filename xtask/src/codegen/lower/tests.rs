@@ -75,7 +75,56 @@ fn unsupported_security_is_refused() {
         + "components:\n  securitySchemes:\n    key: {type: apiKey, in: header, name: X-Key}\nsecurity:\n  - key: []\n";
     let error = message(lower("specs/t.yaml", spec::parse("t", &text).unwrap()));
     assert!(
-        error.contains("security scheme `key` is not supported"),
+        error.contains("security scheme `key` is not HTTP Basic; say how it authenticates the client with x-tokenmux-client-auth"),
+        "{error}"
+    );
+}
+
+/// `x-tokenmux-client-auth` names the method of any scheme, and a JWT
+/// method's audience; two methods at once, or an unknown one, are refused.
+#[test]
+fn a_scheme_names_its_client_authentication_method() {
+    let with = |schemes: &str, names: &[&str]| {
+        let requirement: String = names.iter().map(|n| format!("  - {n}: []\n")).collect();
+        let text = BASE
+            .replace(
+                "BODY",
+                "application/x-www-form-urlencoded: {schema: {type: object}}",
+            )
+            .replace("RESPONSES", "")
+            + &format!("components:\n  securitySchemes:\n{schemes}security:\n{requirement}");
+        lower("specs/t.yaml", spec::parse("t", &text).unwrap())
+    };
+    let auth = |lowered: Result<Lowered, GenError>| lowered.unwrap().operations[0].client_auth;
+    let jwt = "    jwt: {type: oauth2, flows: {clientCredentials: {tokenUrl: /token, scopes: {}}}, \
+               x-tokenmux-client-auth: private_key_jwt, x-tokenmux-assertion-audience: issuer}\n";
+    assert_eq!(
+        auth(with(jwt, &["jwt"])),
+        ClientAuthRecord::PrivateKeyJwt(Audience::Issuer)
+    );
+    let hs = "    hs: {type: http, scheme: bearer, x-tokenmux-client-auth: client_secret_jwt}\n";
+    assert_eq!(
+        auth(with(hs, &["hs"])),
+        ClientAuthRecord::ClientSecretJwt(Audience::TokenEndpoint)
+    );
+    let basic = "    basic: {type: http, scheme: basic}\n";
+    assert_eq!(auth(with(basic, &["basic"])), ClientAuthRecord::Basic);
+    let both = message(with(&format!("{basic}{hs}"), &["basic", "hs"]));
+    assert!(
+        both.contains("ask for two client authentication methods"),
+        "{both}"
+    );
+    let odd = "    odd: {type: http, scheme: bearer, x-tokenmux-client-auth: magic}\n";
+    let error = message(with(odd, &["odd"]));
+    assert!(
+        error.contains("`magic` is not client_secret_basic"),
+        "{error}"
+    );
+    let aud = "    a: {type: http, scheme: bearer, x-tokenmux-client-auth: private_key_jwt, \
+               x-tokenmux-assertion-audience: everyone}\n";
+    let error = message(with(aud, &["a"]));
+    assert!(
+        error.contains("must be `token_endpoint` or `issuer`"),
         "{error}"
     );
 }
