@@ -56,12 +56,14 @@ pub enum ClientAuthError {
 /// ```
 pub fn client_auth_method(auth: ClientAuth) -> &'static dyn ClientAuthentication {
     use crate::AssertionAudience::{Issuer, TokenEndpoint};
+    use assertion::AssertionKey::{ClientSecret, PrivateKey};
+    use assertion::JwtAssertion;
     match auth {
         ClientAuth::None => &in_request::InRequest,
         ClientAuth::Basic => &basic::ClientSecretBasic,
-        ClientAuth::ClientSecretJwt(TokenEndpoint) => &assertion::ClientSecretJwt(TokenEndpoint),
-        ClientAuth::ClientSecretJwt(Issuer) => &assertion::ClientSecretJwt(Issuer),
-        ClientAuth::PrivateKeyJwt(TokenEndpoint) => &assertion::PrivateKeyJwt(TokenEndpoint),
-        ClientAuth::PrivateKeyJwt(Issuer) => &assertion::PrivateKeyJwt(Issuer),
+        ClientAuth::ClientSecretJwt(TokenEndpoint) => &JwtAssertion(ClientSecret, TokenEndpoint),
+        ClientAuth::ClientSecretJwt(Issuer) => &JwtAssertion(ClientSecret, Issuer),
+        ClientAuth::PrivateKeyJwt(TokenEndpoint) => &JwtAssertion(PrivateKey, TokenEndpoint),
+        ClientAuth::PrivateKeyJwt(Issuer) => &JwtAssertion(PrivateKey, Issuer),
     }
 }

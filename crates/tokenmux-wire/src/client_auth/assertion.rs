@@ -4,30 +4,38 @@
 
 use std::sync::Arc;
 
-use tokenmux_jose::HmacKey;
+use tokenmux_jose::{HmacKey, Signer};
 
 use super::{ClientAuthError, ClientAuthentication};
 use crate::AssertionAudience;
 use crate::config::{AssertionSigning, ClientConfig};
 use crate::endpoint::{CredentialRole, EndpointSpec, GrantCredentials};
 
-/// `client_secret_jwt`: HS256 keyed by the client secret.
-pub(crate) struct ClientSecretJwt(pub(crate) AssertionAudience);
-
-/// `private_key_jwt`: signed by the client's [`SigningKey`](crate::SigningKey).
-pub(crate) struct PrivateKeyJwt(pub(crate) AssertionAudience);
-
-fn missing(method: &'static str) -> impl Fn(CredentialRole) -> ClientAuthError {
-    move |role| ClientAuthError::Missing { method, role }
+/// What signs the assertion.
+#[derive(Clone, Copy)]
+pub(crate) enum AssertionKey {
+    /// `client_secret_jwt`: HS256 keyed by the client secret.
+    ClientSecret,
+    /// `private_key_jwt`: the client's [`SigningKey`](crate::SigningKey).
+    PrivateKey,
 }
 
-impl ClientAuthentication for ClientSecretJwt {
+/// A JWT assertion method, with the audience the spec asks for.
+pub(crate) struct JwtAssertion(pub(crate) AssertionKey, pub(crate) AssertionAudience);
+
+impl ClientAuthentication for JwtAssertion {
     fn name(&self) -> &'static str {
-        "client_secret_jwt"
+        match self.0 {
+            AssertionKey::ClientSecret => "client_secret_jwt",
+            AssertionKey::PrivateKey => "private_key_jwt",
+        }
     }
 
     fn roles(&self) -> &'static [CredentialRole] {
-        &[CredentialRole::ClientId, CredentialRole::ClientSecret]
+        match self.0 {
+            AssertionKey::ClientSecret => &[CredentialRole::ClientId, CredentialRole::ClientSecret],
+            AssertionKey::PrivateKey => &[CredentialRole::ClientId, CredentialRole::PrivateKey],
+        }
     }
 
     fn authenticate(
@@ -36,40 +44,66 @@ impl ClientAuthentication for ClientSecretJwt {
         credentials: &GrantCredentials<'_>,
         config: ClientConfig,
     ) -> Result<ClientConfig, ClientAuthError> {
-        let missing = missing(self.name());
+        let missing = |role| ClientAuthError::Missing {
+            method: self.name(),
+            role,
+        };
         let id = credentials
             .client_id
             .ok_or_else(|| missing(CredentialRole::ClientId))?;
-        let secret = credentials
-            .client_secret
-            .ok_or_else(|| missing(CredentialRole::ClientSecret))?;
-        let key = Arc::new(HmacKey::new(secret.expose_secret()));
-        Ok(config.with_assertion(AssertionSigning::new(key, id, self.0)))
+        let signer: Arc<dyn Signer> = match self.0 {
+            AssertionKey::ClientSecret => Arc::new(HmacKey::new(
+                credentials
+                    .client_secret
+                    .ok_or_else(|| missing(CredentialRole::ClientSecret))?
+                    .expose_secret(),
+            )),
+            AssertionKey::PrivateKey => credentials
+                .private_key
+                .ok_or_else(|| missing(CredentialRole::PrivateKey))?
+                .signer()
+                .clone(),
+        };
+        Ok(config.with_assertion(AssertionSigning::new(signer, id, self.1)))
     }
 }
 
-impl ClientAuthentication for PrivateKeyJwt {
-    fn name(&self) -> &'static str {
-        "private_key_jwt"
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Secret;
 
-    fn roles(&self) -> &'static [CredentialRole] {
-        &[CredentialRole::ClientId, CredentialRole::PrivateKey]
-    }
-
-    fn authenticate(
-        &self,
-        _spec: &EndpointSpec,
-        credentials: &GrantCredentials<'_>,
-        config: ClientConfig,
-    ) -> Result<ClientConfig, ClientAuthError> {
-        let missing = missing(self.name());
-        let id = credentials
-            .client_id
-            .ok_or_else(|| missing(CredentialRole::ClientId))?;
-        let key = credentials
-            .private_key
-            .ok_or_else(|| missing(CredentialRole::PrivateKey))?;
-        Ok(config.with_assertion(AssertionSigning::new(key.signer().clone(), id, self.0)))
+    #[test]
+    fn each_key_names_what_is_missing_and_a_given_one_becomes_the_assertion() {
+        let spec = crate::test_spec::spec();
+        let id_only = GrantCredentials {
+            client_id: Some("me"),
+            ..Default::default()
+        };
+        let method = JwtAssertion(AssertionKey::PrivateKey, AssertionAudience::Issuer);
+        let error = method
+            .authenticate(spec, &id_only, ClientConfig::default())
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "private_key_jwt needs a private_key; the credentials have none"
+        );
+        let secret = Secret::new("s");
+        let with_secret = GrantCredentials {
+            client_secret: Some(&secret),
+            ..id_only
+        };
+        let method = JwtAssertion(AssertionKey::ClientSecret, AssertionAudience::TokenEndpoint);
+        let config = method
+            .authenticate(spec, &with_secret, ClientConfig::default())
+            .unwrap();
+        let signing = config.assertion().unwrap();
+        assert_eq!(signing.client_id(), "me");
+        assert_eq!(
+            signing.signer().algorithm(),
+            tokenmux_jose::Algorithm::HS256
+        );
+        assert_eq!(signing.audience(), AssertionAudience::TokenEndpoint);
+        assert_eq!(method.name(), "client_secret_jwt");
     }
 }
