@@ -13,7 +13,6 @@ use crate::fetch::Fetcher;
 use crate::flight::{self, Flights, Joined};
 use crate::observe::{LifecycleEvent, Observer, SourceStatus, TokenState};
 use crate::rotation::SpentRefreshTokens;
-use crate::sharded_header::ShardedHeader;
 use crate::{AccessToken, Error, Provider};
 use tokenmux_store::Verifier;
 use tokenmux_store::{StoreKey, TokenStore};
@@ -24,6 +23,8 @@ mod cached;
 mod coordinate;
 mod failure_recorder;
 mod primary;
+#[cfg(test)]
+mod tests;
 pub use builder::TokenSourceBuilder;
 pub(crate) use cached::Cached;
 
@@ -201,15 +202,8 @@ impl TokenSource {
     /// answered 401 with it. The next call fetches a new one (with the
     /// refresh token, when there is one).
     pub fn invalidate(&self) {
-        let inner = &self.inner;
-        if let Some(current) = inner.current.load_full() {
-            *inner.rejected.lock() = Some(current.token.fingerprint());
-            debug!(source = &*inner.observe.name, fingerprint = %current.token.fingerprint(), "token invalidated");
-            self.expire_current();
-            // A rejected token is news: a new flight may start at once,
-            // whatever cool-down the store holds.
-            inner.forced.store(true, Ordering::Release);
-            inner.flights.forget_failure();
+        if let Some(current) = self.inner.current.load_full() {
+            self.invalidate_seen(&current);
         }
     }
 
@@ -218,12 +212,44 @@ impl TokenSource {
     /// token only by a digest (the agent's `invalidate` endpoint): many
     /// reports of one token cause one refresh.
     pub fn invalidate_if(&self, rejected: impl FnOnce(&AccessToken) -> bool) -> bool {
-        let current = self.inner.current.load_full();
-        let matches = current.as_ref().is_some_and(|c| rejected(&c.token));
-        if matches {
-            self.invalidate();
+        match self.inner.current.load_full() {
+            Some(seen) if rejected(&seen.token) => {
+                self.invalidate_seen(&seen);
+                true
+            }
+            _ => false,
         }
-        matches
+    }
+
+    /// Expires `seen` if it is still the current token and was not already
+    /// reported. Checking and expiring are one compare-and-swap: a report
+    /// that loses the race to a refresh must not expire the new token, and
+    /// a repeated report must not force a second flight.
+    fn invalidate_seen(&self, seen: &Arc<Cached>) {
+        let inner = &self.inner;
+        let fingerprint = seen.token.fingerprint();
+        {
+            let mut rejected = inner.rejected.lock();
+            let already = rejected.as_deref() == Some(fingerprint.as_str())
+                && seen.fresh_until == SystemTime::UNIX_EPOCH;
+            if already {
+                return;
+            }
+            let expired = Some(Arc::new(seen.expired()));
+            let previous = inner.current.compare_and_swap(&Some(seen.clone()), expired);
+            let swapped = previous
+                .as_ref()
+                .is_some_and(|previous| Arc::ptr_eq(previous, seen));
+            if !swapped {
+                return;
+            }
+            *rejected = Some(fingerprint.clone());
+        }
+        debug!(source = &*inner.observe.name, fingerprint = %fingerprint, "token invalidated");
+        // A rejected token is news: a new flight may start at once,
+        // whatever cool-down the store holds.
+        inner.forced.store(true, Ordering::Release);
+        inner.flights.forget_failure();
     }
 
     /// A new token now, whatever is cached here or in the store (`tokenmux
@@ -257,13 +283,7 @@ impl TokenSource {
     /// access token is unusable).
     fn expire_current(&self) {
         if let Some(current) = self.inner.current.load_full() {
-            self.inner.current.store(Some(Arc::new(Cached {
-                fresh_until: SystemTime::UNIX_EPOCH,
-                valid_until: SystemTime::UNIX_EPOCH,
-                header: ShardedHeader::new(current.header.value()),
-                token: current.token.clone(),
-                version: current.version,
-            })));
+            self.inner.current.store(Some(Arc::new(current.expired())));
         }
     }
 
@@ -271,14 +291,10 @@ impl TokenSource {
     /// current token's header: when many requests are refused with one
     /// token, the first refresh serves them all.
     pub fn invalidate_if_current(&self, sent: &HeaderValue) {
-        if self
-            .inner
-            .current
-            .load()
-            .as_ref()
-            .is_some_and(|current| current.header.value() == sent)
+        if let Some(seen) = self.inner.current.load_full()
+            && seen.header.value() == sent
         {
-            self.invalidate();
+            self.invalidate_seen(&seen);
         }
     }
 

@@ -20,6 +20,18 @@ pub(crate) struct Cached {
 }
 
 impl Cached {
+    /// The same token marked expired, keeping its refresh token (only the
+    /// access token is unusable).
+    pub(super) fn expired(&self) -> Cached {
+        Cached {
+            fresh_until: SystemTime::UNIX_EPOCH,
+            valid_until: SystemTime::UNIX_EPOCH,
+            header: ShardedHeader::new(self.header.value()),
+            token: self.token.clone(),
+            version: self.version,
+        }
+    }
+
     /// `jitter` (0 to 1) places the refresh point inside the refresh-ahead
     /// window: 0 at its start, 1 at its end (the token's usable end). The
     /// header is the one `presentation` (the spec's) says.

@@ -1,0 +1,82 @@
+//! Invalidation against a scripted endpoint: the check and the expiry are
+//! one step, so reports racing a refresh leave the new token alone.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokenmux_store::MemoryStore;
+
+use super::*;
+use crate::fetch::Fetcher;
+use crate::observe::Observer;
+use crate::scripted::{Answer, Scripted};
+use crate::{Credentials, RefreshPolicy, RetryPolicy, SystemClock};
+
+fn source(script: impl IntoIterator<Item = Answer>) -> (TokenSource, &'static Scripted) {
+    let (provider, endpoint) = Scripted::provider(script);
+    let credentials = Credentials::client("id", "secret");
+    let key = provider.store_key(&credentials);
+    let fetcher = Fetcher::new(
+        provider,
+        credentials,
+        reqwest::Client::new(),
+        64 * 1024,
+        (RetryPolicy::none(), RefreshPolicy::default()),
+        Arc::new(SystemClock),
+    );
+    let store = Arc::new(MemoryStore::default());
+    let observe = Observer::new("test".into(), "scripted");
+    let inner = Inner::new(fetcher, store, key, observe, false);
+    (TokenSource::from_inner(inner), endpoint)
+}
+
+fn text(token: &AccessToken) -> &str {
+    token.secret().expose_secret()
+}
+
+#[tokio::test]
+async fn a_report_that_loses_the_race_to_a_refresh_leaves_the_new_token() {
+    let (source, endpoint) = source([Answer::Token("t1", None), Answer::Token("t2", None)]);
+    let first = source.token().await.unwrap();
+    // The report matched t1, but a refresh lands t2 before it expires
+    // anything: what it expires must be t1, which is gone already.
+    let racing = source.clone();
+    let invalidated = source.invalidate_if(move |seen| {
+        let held = racing.inner.current.load_full().unwrap();
+        let mut newer = held.expired();
+        let lifetime = std::time::Duration::from_secs(600);
+        newer.token = AccessToken::new("t2".to_owned(), SystemTime::now(), lifetime);
+        newer.fresh_until = SystemTime::now() + lifetime;
+        newer.valid_until = newer.fresh_until;
+        racing.inner.current.store(Some(Arc::new(newer)));
+        text(seen) == text(&first)
+    });
+    assert!(invalidated);
+    let current = source.inner.current.load_full().unwrap();
+    assert_eq!(text(&current.token), "t2");
+    assert!(
+        current.fresh_until > SystemTime::now(),
+        "the new token was expired"
+    );
+    assert!(!source.inner.forced.load(Ordering::Acquire));
+    assert_eq!(endpoint.requests(), 1);
+}
+
+#[tokio::test]
+async fn many_reports_of_one_token_force_one_refresh() {
+    let (source, endpoint) = source([Answer::Token("t1", None), Answer::Token("t2", None)]);
+    let first = source.token().await.unwrap();
+    assert!(source.invalidate_if(|seen| text(seen) == text(&first)));
+    assert!(source.inner.forced.swap(false, Ordering::AcqRel));
+    // Later reports of the same token, before the refresh lands, still
+    // match but force nothing more.
+    for _ in 0..10 {
+        assert!(source.invalidate_if(|seen| text(seen) == text(&first)));
+    }
+    assert!(!source.inner.forced.load(Ordering::Acquire));
+    assert_eq!(text(&source.token().await.unwrap()), "t2");
+    assert_eq!(endpoint.requests(), 2);
+    // A report of the old token once the new one is held matches nothing.
+    assert!(!source.invalidate_if(|seen| text(seen) == text(&first)));
+    assert_eq!(text(&source.token().await.unwrap()), "t2");
+}
