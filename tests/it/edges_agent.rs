@@ -351,7 +351,8 @@ async fn a_reload_that_cannot_read_a_file_keeps_serving_and_sigterm_works() {
 const RAW_HEADS: &str = r#"
 import json, socket, sys
 for literal in sys.argv[2:]:
-    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.settimeout(5); c.connect(sys.argv[1])
+    # Generous: under a loaded CI the agent may take seconds to write its answer.
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.settimeout(60); c.connect(sys.argv[1])
     try: c.sendall(eval(literal, {"__builtins__": {}}))
     except OSError: pass
     answer = b""
@@ -408,7 +409,14 @@ async fn heads_the_parser_refuses_get_the_apis_json_errors() {
         let head = answer["head"].as_str().unwrap().to_ascii_lowercase();
         assert!(head.contains("content-type: application/json"), "{answer}");
     }
-    // The API's own answers are untouched.
-    assert_eq!(answers[3]["status"], "HTTP/1.1 200 OK", "{}", answers[3]);
-    assert!(answers[3]["body"].as_str().unwrap().contains("\"sources\""));
+    // The API's own answers are untouched: /healthz's report (200, or 503
+    // while a source's first token is still on its way).
+    let status = answers[3]["status"].as_str().unwrap_or_default();
+    assert!(
+        ["HTTP/1.1 200 OK", "HTTP/1.1 503 Service Unavailable"].contains(&status),
+        "{}",
+        answers[3]
+    );
+    let body = answers[3]["body"].as_str().unwrap_or_default();
+    assert!(body.contains("\"sources\""), "{}", answers[3]);
 }
