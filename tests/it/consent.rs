@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use crate::hand_endpoint;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -107,41 +108,15 @@ impl TokenEndpoint for Consent {
         Box::pin(async move {
             let (body, _) =
                 tokenmux_wire::request_body::<Value>(self.0, request.grant.kind(), &request)?;
-            let form: String = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(
-                    body.as_object()
-                        .unwrap()
-                        .iter()
-                        .map(|(k, v)| (k, v.as_str().unwrap())),
-                )
-                .finish();
             let response = request
                 .http
                 .post(format!("{}{}", request.base_url, self.0.grants[0].path))
                 .header("content-type", "application/x-www-form-urlencoded")
-                .body(form)
+                .body(hand_endpoint::form(&body))
                 .send()
                 .await
                 .map_err(ClientError::CommunicationError)?;
-            let (status, headers) = (response.status(), response.headers().clone());
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(ClientError::ResponseBodyError)?;
-            if !status.is_success() {
-                let error: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-                let details = ErrorDetails {
-                    code: error["error"].as_str().map(str::to_owned),
-                    message: None,
-                };
-                return Err(ClientError::ErrorResponse(ResponseValue::new(
-                    details, status, headers,
-                )));
-            }
-            let issued = self
-                .decode_success(&bytes)
-                .map_err(|e| ClientError::InvalidResponsePayload(bytes, e))?;
-            Ok(ResponseValue::new(issued, status, headers))
+            hand_endpoint::answer(response, self.0).await
         })
     }
 

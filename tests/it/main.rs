@@ -18,6 +18,7 @@ mod facade;
 mod faults;
 mod fleet;
 mod flight;
+mod hand_endpoint;
 mod hooks;
 mod hostile;
 mod lifecycle;

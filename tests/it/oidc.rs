@@ -10,6 +10,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use crate::hand_endpoint;
 use serde_json::Value;
 use tokenmux::endpoint::*;
 use tokenmux::jose::{Algorithm, PrivateKey};
@@ -194,41 +195,18 @@ impl TokenEndpoint for Standard {
             let spec = self.0;
             let (body, config) =
                 tokenmux_wire::request_body::<Value>(spec, request.grant.kind(), &request)?;
-            let form: String = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(
-                    body.as_object()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|(name, value)| Some((name, value.as_str()?))),
-                )
-                .finish();
             let operations = std::slice::from_ref(&spec.grants[0].wire);
             let mut http = request
                 .http
                 .post(format!("{}{}", request.base_url, spec.grants[0].path))
-                .body(form)
+                .body(hand_endpoint::form(&body))
                 .build()
                 .map_err(ClientError::CommunicationError)?;
             tokenmux_wire::prepare_request(&mut http, operations, "token", &config).await?;
             let response = tokenmux_wire::execute(request.http, http, operations, "token", &config)
                 .await
                 .map_err(ClientError::CommunicationError)?;
-            let (status, headers) = (response.status(), response.headers().clone());
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(ClientError::ResponseBodyError)?;
-            if !status.is_success() {
-                let error: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-                let details = ErrorDetails::read(&error, &spec.error);
-                return Err(ClientError::ErrorResponse(ResponseValue::new(
-                    details, status, headers,
-                )));
-            }
-            let issued = self
-                .decode_success(&bytes)
-                .map_err(|e| ClientError::InvalidResponsePayload(bytes, e))?;
-            Ok(ResponseValue::new(issued, status, headers))
+            hand_endpoint::answer(response, spec).await
         })
     }
 

@@ -44,6 +44,17 @@ pub enum ClientAuthError {
     },
 }
 
+impl ClientAuthError {
+    /// `value`, or [`Missing`](Self::Missing) naming `method` and `role`.
+    pub(crate) fn require<T>(
+        method: &'static str,
+        role: CredentialRole,
+        value: Option<T>,
+    ) -> Result<T, ClientAuthError> {
+        value.ok_or(ClientAuthError::Missing { method, role })
+    }
+}
+
 /// The strategy that implements the method an operation asks for.
 ///
 /// ```

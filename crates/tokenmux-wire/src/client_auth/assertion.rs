@@ -44,25 +44,20 @@ impl ClientAuthentication for JwtAssertion {
         credentials: &GrantCredentials<'_>,
         config: ClientConfig,
     ) -> Result<ClientConfig, ClientAuthError> {
-        let missing = |role| ClientAuthError::Missing {
-            method: self.name(),
-            role,
-        };
-        let id = credentials
-            .client_id
-            .ok_or_else(|| missing(CredentialRole::ClientId))?;
+        let method = self.name();
+        let id = ClientAuthError::require(method, CredentialRole::ClientId, credentials.client_id)?;
         let signer: Arc<dyn Signer> = match self.0 {
-            AssertionKey::ClientSecret => Arc::new(HmacKey::new(
-                credentials
-                    .client_secret
-                    .ok_or_else(|| missing(CredentialRole::ClientSecret))?
-                    .expose_secret(),
-            )),
-            AssertionKey::PrivateKey => credentials
-                .private_key
-                .ok_or_else(|| missing(CredentialRole::PrivateKey))?
-                .signer()
-                .clone(),
+            AssertionKey::ClientSecret => {
+                let secret = credentials.client_secret;
+                let secret =
+                    ClientAuthError::require(method, CredentialRole::ClientSecret, secret)?;
+                Arc::new(HmacKey::new(secret.expose_secret()))
+            }
+            AssertionKey::PrivateKey => {
+                let key = credentials.private_key;
+                let key = ClientAuthError::require(method, CredentialRole::PrivateKey, key)?;
+                key.signer().clone()
+            }
         };
         Ok(config.with_assertion(AssertionSigning::new(signer, id, self.1)))
     }

@@ -24,16 +24,10 @@ impl ClientAuthentication for ClientSecretBasic {
         credentials: &GrantCredentials<'_>,
         config: ClientConfig,
     ) -> Result<ClientConfig, ClientAuthError> {
-        let missing = |role| ClientAuthError::Missing {
-            method: self.name(),
-            role,
-        };
-        let id = credentials
-            .client_id
-            .ok_or(missing(CredentialRole::ClientId))?;
-        let secret = credentials
-            .client_secret
-            .ok_or(missing(CredentialRole::ClientSecret))?;
+        let method = self.name();
+        let id = ClientAuthError::require(method, CredentialRole::ClientId, credentials.client_id)?;
+        let secret = credentials.client_secret;
+        let secret = ClientAuthError::require(method, CredentialRole::ClientSecret, secret)?;
         Ok(config
             .with_basic_auth(BasicAuth::new(id, secret.clone()).with_encoding(spec.basic_encoding)))
     }
