@@ -27,6 +27,7 @@ mod observe;
 mod oidc;
 mod parameters;
 mod presentation;
+mod private_key_flags;
 mod redis;
 mod redis_cluster;
 mod redis_hostile;

@@ -9,6 +9,9 @@ use tokenmux_wire::{EndpointSpec, Needs, Secret};
 
 use tokenmux::{ConfigError, Credentials, Error};
 
+use tokenmux::jose::{KeyError, PrivateKey};
+
+use crate::private_key::{PrivateKeyProblem, read_private_key};
 use crate::problem::ConfigProblem;
 use crate::secret_value::value;
 use crate::value_ref::ValueRef;
@@ -20,6 +23,16 @@ use crate::value_ref::ValueRef;
 /// two, which keep secrets out of config files). Older files' spellings,
 /// `client_secret_env: NAME` and `client_secret_file: PATH`, still work;
 /// a value given two ways is a problem.
+///
+/// A `private_key_jwt` client gives its key instead of a secret:
+///
+/// ```yaml
+/// credentials:
+///   client_id: my-client
+///   private_key: {file: /run/secrets/client-key.pem}   # PEM or JWK
+///   key_id: key-2026-12                                  # optional
+///   key_algorithm: PS256                                 # optional
+/// ```
 ///
 /// ```
 /// use tokenmux_config::CredentialsConfig;
@@ -76,6 +89,20 @@ pub struct CredentialsConfig {
     /// or `{file: PATH}`. A rotated one is kept in the store.
     #[serde(default)]
     pub refresh_token: Option<ValueRef>,
+    /// The client's private key, for a provider whose spec authenticates
+    /// the client with `private_key_jwt`: a PEM block (PKCS#8, PKCS#1 or
+    /// SEC1) or a JWK, usually `{file: PATH}`; never encrypted.
+    #[serde(default)]
+    pub private_key: Option<ValueRef>,
+    /// The `kid` each assertion's header names (default: a JWK's own
+    /// `kid`, else none): what the server looks the key up by.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// The algorithm the key signs with: `RS256` (an RSA key's default)
+    /// or `PS256` for RSA; `ES256` (P-256) and `EdDSA` (Ed25519) follow
+    /// from their keys.
+    #[serde(default)]
+    pub key_algorithm: Option<String>,
 }
 
 impl From<Credentials> for CredentialsConfig {
@@ -140,7 +167,7 @@ impl CredentialsConfig {
                 }
             }
         };
-        let resolved = Resolved {
+        let mut resolved = Resolved {
             client_id: take(
                 "client_id",
                 &self.client_id,
@@ -166,10 +193,53 @@ impl CredentialsConfig {
                 &self.password_file,
             ),
             refresh_token: take("refresh_token", &self.refresh_token, &None, &None),
+            private_key: None,
         };
+        let key_text = take("private_key", &self.private_key, &None, &None);
+        resolved.private_key = self.key(at, key_text, &mut problems);
         match problems.is_empty() {
             true => Ok(resolved),
             false => Err(problems),
+        }
+    }
+}
+
+impl CredentialsConfig {
+    /// The private key read from `text`, with its `kid` and algorithm;
+    /// each problem under `at`.
+    fn key(
+        &self,
+        at: &str,
+        text: Option<Secret>,
+        problems: &mut Vec<ConfigProblem>,
+    ) -> Option<PrivateKey> {
+        let Some(text) = text else {
+            for (name, given) in [
+                ("key_id", self.key_id.is_some()),
+                ("key_algorithm", self.key_algorithm.is_some()),
+            ] {
+                if given && self.private_key.is_none() {
+                    let why = "it describes `private_key`, which is not given";
+                    problems.push(ConfigProblem::new(format!("{at}.{name}"), why));
+                }
+            }
+            return None;
+        };
+        let (kid, alg) = (self.key_id.as_deref(), self.key_algorithm.as_deref());
+        match read_private_key(&text, kid, alg) {
+            Ok(key) => Some(key),
+            Err(problem) => {
+                let name = match problem {
+                    PrivateKeyProblem::UnknownAlgorithm => "key_algorithm",
+                    PrivateKeyProblem::Key(KeyError::Algorithm { .. }) => "key_algorithm",
+                    PrivateKeyProblem::Key(_) => "private_key",
+                };
+                problems.push(ConfigProblem::new(
+                    format!("{at}.{name}"),
+                    problem.to_string(),
+                ));
+                None
+            }
         }
     }
 }
@@ -190,6 +260,7 @@ pub(crate) struct Resolved {
     username: Option<Secret>,
     password: Option<Secret>,
     refresh_token: Option<Secret>,
+    private_key: Option<PrivateKey>,
 }
 
 impl Resolved {
@@ -214,6 +285,9 @@ impl Resolved {
         }
         if let Some(refresh_token) = self.refresh_token {
             credentials = credentials.with_refresh_token(refresh_token);
+        }
+        if let Some(key) = self.private_key {
+            credentials = credentials.with_private_key(key);
         }
         let Some(spec) = spec else {
             return Ok(credentials);
@@ -339,5 +413,56 @@ mod tests {
             .to_string();
         assert!(error.contains("credentials.client_secret"), "{error}");
         assert!(!error.contains("r3fresh"), "{error}");
+    }
+
+    #[test]
+    fn a_private_key_is_read_with_its_kid_and_each_problem_is_at_its_key() {
+        let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../tokenmux-jose/tests/keys");
+        let config: CredentialsConfig = serde_json::from_value(serde_json::json!({
+            "client_id": "pk-client",
+            "private_key": {"file": format!("{keys}/rsa-pkcs1.pem")},
+            "key_id": "key-1",
+            "key_algorithm": "PS256",
+        }))
+        .unwrap();
+        let credentials = config
+            .resolve_at("c")
+            .unwrap()
+            .into_credentials(None)
+            .unwrap();
+        let key = credentials.private_key().unwrap();
+        let debug = format!("{key:?}");
+        assert!(
+            debug.contains("PS256") && debug.contains("key-1"),
+            "{debug}"
+        );
+
+        let secret_file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(secret_file.path(), "not-a-key-s3cret").unwrap();
+        let wrong: CredentialsConfig = serde_json::from_value(serde_json::json!({
+            "private_key": {"file": secret_file.path()},
+            "key_algorithm": "ES256",
+        }))
+        .unwrap();
+        let problems = wrong.resolve_at("c").unwrap_err();
+        assert_eq!(problems[0].path, "c.private_key");
+        assert!(!format!("{problems:?}").contains("s3cret"));
+
+        let misfit: CredentialsConfig = serde_json::from_value(serde_json::json!({
+            "private_key": {"file": format!("{keys}/ec-pkcs8.pem")},
+            "key_algorithm": "RS256",
+        }))
+        .unwrap();
+        let problems = misfit.resolve_at("c").unwrap_err();
+        assert_eq!(problems[0].path, "c.key_algorithm");
+        assert!(
+            problems[0].message.contains("cannot sign RS256"),
+            "{problems:?}"
+        );
+
+        let orphan: CredentialsConfig =
+            serde_json::from_value(serde_json::json!({"key_id": "k"})).unwrap();
+        let problems = orphan.resolve_at("c").unwrap_err();
+        assert_eq!(problems[0].path, "c.key_id");
     }
 }

@@ -118,6 +118,17 @@ pub(crate) struct TokenArgs {
     /// kept in the cache and used next.
     #[arg(long, env = "TOKENMUX_REFRESH_TOKEN", hide_env_values = true)]
     pub(super) refresh_token: Option<String>,
+    /// The client's private key file, PEM or JWK, for a provider whose
+    /// spec authenticates the client with `private_key_jwt`.
+    #[arg(long, env = "TOKENMUX_PRIVATE_KEY_FILE", value_name = "PATH")]
+    pub(super) private_key_file: Option<PathBuf>,
+    /// The `kid` each assertion's header names (default: a JWK's own).
+    #[arg(long, env = "TOKENMUX_KEY_ID", requires = "private_key_file")]
+    pub(super) key_id: Option<String>,
+    /// The private key's algorithm: RS256 (an RSA key's default) or PS256;
+    /// ES256 and EdDSA follow from their keys.
+    #[arg(long, env = "TOKENMUX_KEY_ALGORITHM", requires = "private_key_file")]
+    pub(super) key_algorithm: Option<String>,
     /// A value of one of the provider's parameters (its spec's
     /// `x-tokenmux-parameter`: a scope, an audience), over the config
     /// file's `params:`. Repeatable: --param scope=read --param audience=api.

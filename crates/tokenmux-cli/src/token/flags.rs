@@ -1,11 +1,13 @@
 //! What the command line and the environment give for one source:
 //! credentials, the cache, and the warnings and refusals about flags.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use tokenmux::endpoint::{CredentialRole, Needs};
+use tokenmux::jose::{KeyError, PrivateKey};
 use tokenmux::{Credentials, EncryptionKey, FileStore, MemoryStore, Provider, TokenStore};
-use tokenmux_config::SourceConfig;
+use tokenmux_config::{PrivateKeyProblem, SourceConfig, ValueRef, ValueSource, read_private_key};
 
 use super::args::{Cache, TokenArgs};
 use crate::Failure;
@@ -33,7 +35,7 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
 
 /// The flags that describe one source on the command line; a named source
 /// is described by its config file alone.
-pub(super) const SOURCE_FLAGS: [&str; 9] = [
+pub(super) const SOURCE_FLAGS: [&str; 12] = [
     "--provider",
     "--server",
     "--base-url",
@@ -43,16 +45,20 @@ pub(super) const SOURCE_FLAGS: [&str; 9] = [
     "--username",
     "--password",
     "--refresh-token",
+    "--private-key-file",
+    "--key-id",
+    "--key-algorithm",
 ];
 
 /// The environment's credentials, for a source given by flags, in the
 /// order of [`CredentialRole::ALL`].
-const CREDENTIAL_VARIABLES: [&str; 5] = [
+const CREDENTIAL_VARIABLES: [&str; 6] = [
     "TOKENMUX_CLIENT_ID",
     "TOKENMUX_CLIENT_SECRET",
     "TOKENMUX_USERNAME",
     "TOKENMUX_PASSWORD",
     "TOKENMUX_REFRESH_TOKEN",
+    "TOKENMUX_PRIVATE_KEY_FILE",
 ];
 
 /// Credential flags on the command line while `from` gives the
@@ -137,7 +143,7 @@ pub(super) fn credentials(
         &args.password,
         &args.refresh_token,
     ];
-    if given.iter().all(|value| value.is_none()) {
+    if given.iter().all(|value| value.is_none()) && args.private_key_file.is_none() {
         return Ok(None);
     }
     let [id, secret, username, password, refresh_token] = given;
@@ -157,6 +163,9 @@ pub(super) fn credentials(
     if let Some(refresh_token) = refresh_token {
         credentials = credentials.with_refresh_token(refresh_token.as_str());
     }
+    if let Some(path) = &args.private_key_file {
+        credentials = credentials.with_private_key(private_key(path, args)?);
+    }
     let missing = Needs::of(provider.spec()).missing(|role| credentials.has(role));
     if missing.is_empty() {
         return Ok(Some(credentials));
@@ -165,7 +174,6 @@ pub(super) fn credentials(
         .iter()
         .filter_map(|role| {
             let at = CredentialRole::ALL.iter().position(|r| r == role)?;
-            // A private key has no variable (yet): it is named by the list.
             CREDENTIAL_VARIABLES.get(at).copied()
         })
         .collect();
@@ -175,6 +183,32 @@ pub(super) fn credentials(
         Needs::list(Needs::of(provider.spec()).required()),
         variables.join(" and ")
     )))
+}
+
+/// The key file's flag and variable, as messages name them.
+const KEY_FILE: &str = "--private-key-file (or TOKENMUX_PRIVATE_KEY_FILE)";
+
+/// The key in `path` (read as a config file's `private_key: {file: PATH}`
+/// is: bounded, a regular file), with `--key-id` and `--key-algorithm`.
+fn private_key(path: &Path, args: &TokenArgs) -> Result<PrivateKey, Failure> {
+    let file = ValueRef::From(ValueSource {
+        env: None,
+        file: Some(path.to_owned()),
+    });
+    let text = file
+        .read()
+        .map_err(|(_, why)| Failure::usage(format!("{KEY_FILE}: {why}")))?;
+    let (kid, alg) = (args.key_id.as_deref(), args.key_algorithm.as_deref());
+    read_private_key(&text, kid, alg).map_err(|problem| {
+        let flag = match problem {
+            PrivateKeyProblem::UnknownAlgorithm
+            | PrivateKeyProblem::Key(KeyError::Algorithm { .. }) => {
+                "--key-algorithm (or TOKENMUX_KEY_ALGORITHM)"
+            }
+            PrivateKeyProblem::Key(_) => KEY_FILE,
+        };
+        Failure::usage(format!("{flag}: {problem}"))
+    })
 }
 
 pub(super) async fn store(cache: Cache, args: &TokenArgs) -> Result<Arc<dyn TokenStore>, Failure> {
