@@ -293,6 +293,20 @@ async fn private_key_jwt_signs_with_each_algorithm_and_key_format() {
         let source = source(&oidc, &PRIVATE_KEY_JWT, credentials);
         issued_and_introspected(&oidc, &source, client_id).await;
     }
+    // The issuer as the assertion's audience (x-tokenmux-assertion-audience:
+    // issuer), the issuer given to the provider.
+    let credentials = Credentials::new()
+        .with_client_id("pk-es256")
+        .with_private_key(key("ec.jwk", Algorithm::ES256));
+    let provider = Provider::from_endpoint(&PRIVATE_KEY_JWT_ISSUER, &oidc.issuer)
+        .with_issuer(oidc.issuer.as_str());
+    let source = TokenSource::builder(provider)
+        .credentials(credentials)
+        .param("scope", "api:read")
+        .background_refresh(false)
+        .build()
+        .unwrap();
+    issued_and_introspected(&oidc, &source, "pk-es256").await;
 }
 
 #[tokio::test]
@@ -303,11 +317,30 @@ async fn an_assertion_for_another_audience_or_key_is_refused() {
     let credentials = Credentials::new()
         .with_client_id("pk-es256")
         .with_private_key(key("ec.jwk", Algorithm::ES256));
-    let error = source(&oidc, &PRIVATE_KEY_JWT_ISSUER, credentials.clone())
+    let error = TokenSource::builder(Provider::from_endpoint(
+        &PRIVATE_KEY_JWT_ISSUER,
+        &oidc.issuer,
+    ))
+    .credentials(credentials.clone())
+    .param("scope", "api:read")
+    .build()
+    .unwrap_err();
+    assert!(error.to_string().contains("issuer"), "{error}");
+    // Another issuer than the server's: the assertion is not for it.
+    let elsewhere = Provider::from_endpoint(&PRIVATE_KEY_JWT_ISSUER, &oidc.issuer)
+        .with_issuer("https://other.example.com");
+    let error = TokenSource::builder(elsewhere)
+        .credentials(credentials.clone())
+        .param("scope", "api:read")
+        .build()
+        .unwrap()
         .token()
         .await
         .unwrap_err();
-    assert!(error.to_string().contains("issuer"), "{error}");
+    assert!(
+        matches!(error, tokenmux::Error::CredentialsRejected { .. }),
+        "{error:?}"
+    );
     // A key the server does not know for the client: rejected credentials.
     let wrong = Credentials::new()
         .with_client_id("pk-es256")

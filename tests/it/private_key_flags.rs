@@ -84,6 +84,19 @@ async fn a_key_the_cli_cannot_use_is_named_by_its_flag_and_never_quoted() {
         assert!(!run.stderr.contains("MII"), "{}", run.stderr);
         assert!(took < Duration::from_secs(3), "{flags:?}: {took:?}");
     }
+    // An issuer that is not an RFC 8414 issuer identifier.
+    let args = [
+        &source[..],
+        &["--client-secret", "s", "--issuer", "login.example.com"],
+    ]
+    .concat();
+    let (run, _) = bounded(&args, &[], Duration::from_secs(10));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the issuer is not a URL"),
+        "{}",
+        run.stderr
+    );
     // `--key-id` describes a key file: alone, it is a usage error.
     let args = [&source[..], &["--key-id", "k1"]].concat();
     let (run, _) = bounded(&args, &[], Duration::from_secs(10));

@@ -168,6 +168,9 @@ async fn run_config(
         config.base_url = args.base_url.clone();
         config.server = None;
     }
+    if args.issuer.is_some() {
+        config.issuer = args.issuer.clone();
+    }
     if args.server.is_some() {
         config.server = args.server.clone();
         config.base_url = None;
@@ -184,7 +187,7 @@ async fn run_config(
         && config.credentials.is_none()
         && let Some(credentials) = credentials(args, &config.provider()?)?
     {
-        config.credentials = Some(credentials.into());
+        config.credentials = Some(credentials);
     }
     // --cache wins over the config file's store; neither: the file cache.
     let cache = match (args.cache, &config.store) {

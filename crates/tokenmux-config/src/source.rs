@@ -35,6 +35,11 @@ pub struct SourceConfig {
     /// when the spec's server is a template (`jsonapi`, `password`).
     #[serde(default)]
     pub base_url: Option<String>,
+    /// The authorization server's issuer identifier (RFC 8414), for a
+    /// spec whose client assertions are addressed to it
+    /// (`x-tokenmux-assertion-audience: issuer`).
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// The same as `server: sandbox` (kept for older config files).
     #[serde(default)]
     pub sandbox: bool,
@@ -90,6 +95,10 @@ impl SourceConfig {
             (Some(base_url), None) => provider.with_base_url(base_url.as_str()),
             (None, Some(server)) => provider.with_server(server)?,
             (None, None) => provider,
+        };
+        let provider = match &self.issuer {
+            Some(issuer) => provider.with_issuer(issuer.as_str()),
+            None => provider,
         };
         if provider.needs_base_url() {
             return Err(ConfigError::new(
@@ -381,5 +390,27 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn an_issuer_reaches_the_provider_and_a_malformed_one_is_a_problem_at_its_key() {
+        let config: SourceConfig = serde_json::from_value(serde_json::json!({
+            "provider": "neonpanel",
+            "issuer": "https://login.example.com",
+            "credentials": {"client_id": "c", "client_secret": "s"},
+        }))
+        .unwrap();
+        let provider = config.provider().unwrap();
+        assert_eq!(provider.issuer(), Some("https://login.example.com"));
+        assert!(config.problems("sources.a").is_empty());
+        for issuer in ["login.example.com", "https://login.example.com/?tenant=1"] {
+            let config = SourceConfig {
+                issuer: Some(issuer.to_owned()),
+                ..config.clone()
+            };
+            let problems = config.problems("sources.a");
+            assert_eq!(problems.len(), 1, "{issuer}: {problems:?}");
+            assert_eq!(problems[0].path, "sources.a.issuer", "{problems:?}");
+        }
     }
 }

@@ -30,10 +30,14 @@ impl Exchange<'_> {
             grant,
         );
         let endpoint = self.provider.endpoint();
+        let mut config = ClientConfig::default().with_max_response_bytes(self.max_response_bytes);
+        if let Some(issuer) = self.provider.issuer() {
+            config = config.with_issuer(issuer);
+        }
         let request = TokenRequest {
             http: self.http,
             base_url: self.provider.base_url(),
-            config: ClientConfig::default().with_max_response_bytes(self.max_response_bytes),
+            config,
             credentials: self.credentials.for_request(),
             parameters: self.credentials.params(),
             grant,

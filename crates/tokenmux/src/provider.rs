@@ -6,7 +6,7 @@
 //! `generated.rs`), one cargo feature per spec; [`Provider::from_endpoint`]
 //! takes any other implementation, generated elsewhere or written by hand.
 
-use tokenmux_wire::{EndpointSpec, Server, TokenEndpoint};
+use tokenmux_wire::{AssertionAudience, ClientAuth, EndpointSpec, Server, TokenEndpoint};
 
 use crate::ConfigError;
 use crate::Error;
@@ -30,12 +30,15 @@ use crate::Error;
 pub struct Provider {
     endpoint: &'static dyn TokenEndpoint,
     base_url: String,
+    issuer: Option<String>,
 }
 
-/// Same endpoint (by name) at the same base URL.
+/// Same endpoint (by name) at the same base URL, with the same issuer.
 impl PartialEq for Provider {
     fn eq(&self, other: &Self) -> bool {
-        self.name() == other.name() && self.base_url == other.base_url
+        self.name() == other.name()
+            && self.base_url == other.base_url
+            && self.issuer == other.issuer
     }
 }
 
@@ -51,6 +54,7 @@ impl std::fmt::Debug for Provider {
                 "base_url",
                 &tokenmux_wire::net::without_userinfo(&self.base_url),
             )
+            .field("issuer", &self.issuer)
             .finish()
     }
 }
@@ -133,6 +137,7 @@ impl Provider {
         Self {
             endpoint,
             base_url: base_url.trim_end_matches('/').to_owned(),
+            issuer: None,
         }
     }
 
@@ -195,7 +200,44 @@ impl Provider {
 
     /// The same provider at another base URL (a mock, a proxy, a regional host).
     pub fn with_base_url(self, base_url: impl Into<String>) -> Self {
-        Self::from_endpoint(self.endpoint, base_url)
+        Self {
+            issuer: self.issuer,
+            ..Self::from_endpoint(self.endpoint, base_url)
+        }
+    }
+
+    /// The same provider with its authorization server's issuer identifier
+    /// (RFC 8414 `issuer`), for a spec whose client assertions are
+    /// addressed to it (`x-tokenmux-assertion-audience: issuer`); a spec
+    /// that addresses the token endpoint ignores it.
+    ///
+    /// ```
+    /// use tokenmux::Provider;
+    ///
+    /// let provider = Provider::neonpanel().with_issuer("https://login.example.com");
+    /// assert_eq!(provider.issuer(), Some("https://login.example.com"));
+    /// ```
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The issuer identifier given with [`with_issuer`](Self::with_issuer).
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// Whether the spec addresses client assertions to the issuer and no
+    /// issuer is given.
+    pub fn needs_issuer(&self) -> bool {
+        self.issuer.is_none()
+            && self.spec().grants.iter().any(|grant| {
+                matches!(
+                    grant.wire.auth,
+                    ClientAuth::ClientSecretJwt(AssertionAudience::Issuer)
+                        | ClientAuth::PrivateKeyJwt(AssertionAudience::Issuer)
+                )
+            })
     }
 
     /// The provider's name (its spec's file stem), as config files, store

@@ -79,6 +79,10 @@ pub(crate) struct TokenArgs {
     /// The provider's base URL, as in its spec; the endpoint path is appended.
     #[arg(long)]
     pub(super) base_url: Option<String>,
+    /// The authorization server's issuer identifier, for a provider
+    /// whose spec addresses client assertions to it.
+    #[arg(long, env = "TOKENMUX_ISSUER", value_name = "URL")]
+    pub(super) issuer: Option<String>,
     /// The same as `--server sandbox`.
     #[arg(long)]
     pub(super) sandbox: bool,

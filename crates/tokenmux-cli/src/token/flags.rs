@@ -7,7 +7,9 @@ use std::sync::Arc;
 use tokenmux::endpoint::{CredentialRole, Needs};
 use tokenmux::jose::{KeyError, PrivateKey};
 use tokenmux::{Credentials, EncryptionKey, FileStore, MemoryStore, Provider, TokenStore};
-use tokenmux_config::{PrivateKeyProblem, SourceConfig, ValueRef, ValueSource, read_private_key};
+use tokenmux_config::{
+    CredentialsConfig, PrivateKeyProblem, SourceConfig, ValueRef, ValueSource, read_private_key,
+};
 
 use super::args::{Cache, TokenArgs};
 use crate::Failure;
@@ -23,6 +25,7 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
         provider,
         server: None,
         base_url: None,
+        issuer: None,
         sandbox: false,
         credentials: None,
         params: Default::default(),
@@ -35,11 +38,12 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
 
 /// The flags that describe one source on the command line; a named source
 /// is described by its config file alone.
-pub(super) const SOURCE_FLAGS: [&str; 12] = [
+pub(super) const SOURCE_FLAGS: [&str; 13] = [
     "--provider",
     "--server",
     "--base-url",
     "--sandbox",
+    "--issuer",
     "--client-id",
     "--client-secret",
     "--username",
@@ -65,7 +69,7 @@ const CREDENTIAL_VARIABLES: [&str; 6] = [
 /// credentials: the user meant one of them, and sending the wrong one
 /// sends a secret to the wrong place.
 pub(super) fn refuse_credential_flags(from: &str) -> Result<(), Failure> {
-    let given: Vec<_> = SOURCE_FLAGS[4..]
+    let given: Vec<_> = SOURCE_FLAGS[5..]
         .iter()
         .filter(|flag| flag_given(flag))
         .copied()
@@ -131,8 +135,27 @@ pub(crate) fn flag_given(flag: &str) -> bool {
 }
 
 /// Credentials from the environment or flags, those the provider's spec
-/// needs all given; `None` (none given) leaves the config file's.
+/// needs all given, as a config file's `credentials:` (a key file by its
+/// path, read again when the source is built); `None` (none given) leaves
+/// the config file's.
 pub(super) fn credentials(
+    args: &TokenArgs,
+    provider: &Provider,
+) -> Result<Option<CredentialsConfig>, Failure> {
+    let Some(credentials) = checked_credentials(args, provider)? else {
+        return Ok(None);
+    };
+    let mut config = CredentialsConfig::from(credentials);
+    if let Some(path) = &args.private_key_file {
+        config.private_key = Some(key_file(path));
+        config.key_id = args.key_id.clone();
+        config.key_algorithm = args.key_algorithm.clone();
+    }
+    Ok(Some(config))
+}
+
+/// The flags' and the environment's credentials, checked against the spec.
+fn checked_credentials(
     args: &TokenArgs,
     provider: &Provider,
 ) -> Result<Option<Credentials>, Failure> {
@@ -185,17 +208,21 @@ pub(super) fn credentials(
     )))
 }
 
+/// `path` as a config file's `{file: PATH}`.
+fn key_file(path: &Path) -> ValueRef {
+    ValueRef::From(ValueSource {
+        env: None,
+        file: Some(path.to_owned()),
+    })
+}
+
 /// The key file's flag and variable, as messages name them.
 const KEY_FILE: &str = "--private-key-file (or TOKENMUX_PRIVATE_KEY_FILE)";
 
 /// The key in `path` (read as a config file's `private_key: {file: PATH}`
 /// is: bounded, a regular file), with `--key-id` and `--key-algorithm`.
 fn private_key(path: &Path, args: &TokenArgs) -> Result<PrivateKey, Failure> {
-    let file = ValueRef::From(ValueSource {
-        env: None,
-        file: Some(path.to_owned()),
-    });
-    let text = file
+    let text = key_file(path)
         .read()
         .map_err(|(_, why)| Failure::usage(format!("{KEY_FILE}: {why}")))?;
     let (kid, alg) = (args.key_id.as_deref(), args.key_algorithm.as_deref());

@@ -231,6 +231,7 @@ impl TokenSourceBuilder {
             )
             .into());
         }
+        check_issuer(&self.provider)?;
         check_base_url(self.provider.base_url(), self.allow_insecure_http)?;
         crate::parameters::check(spec, credentials.params())?;
         self.chosen_refresh().check()?;
@@ -340,4 +341,35 @@ fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
         .into());
     }
     Ok(())
+}
+
+/// The issuer a spec's client assertions are addressed to: given when the
+/// spec asks for it, and an RFC 8414 issuer identifier (an http(s) URL
+/// with no credentials, query or fragment) when given.
+fn check_issuer(provider: &Provider) -> Result<(), Error> {
+    let refused = |why: String| Err(ConfigError::new("issuer", why).into());
+    let Some(issuer) = provider.issuer() else {
+        if provider.needs_issuer() {
+            return refused(format!(
+                "the {} provider's spec addresses client assertions to the issuer \
+                 (x-tokenmux-assertion-audience: issuer): give the authorization server's \
+                 issuer URL (Provider::with_issuer, `issuer:` in a config file, --issuer)",
+                provider.name()
+            ));
+        }
+        return Ok(());
+    };
+    match reqwest::Url::parse(issuer) {
+        Err(e) => refused(format!("the issuer is not a URL: {e}")),
+        Ok(url) if tokenmux_wire::net::has_userinfo(&url) => {
+            refused("the issuer carries credentials (user:password@host)".into())
+        }
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            refused("the issuer is not an http(s) URL".into())
+        }
+        Ok(url) if url.query().is_some() || url.fragment().is_some() => {
+            refused("an issuer identifier has no query or fragment (RFC 8414 §2)".into())
+        }
+        Ok(_) => Ok(()),
+    }
 }
