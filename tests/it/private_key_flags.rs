@@ -97,6 +97,20 @@ async fn a_key_the_cli_cannot_use_is_named_by_its_flag_and_never_quoted() {
         "{}",
         run.stderr
     );
+    // The mock's client public key: a FIFO is refused at once.
+    let (run, took) = bounded(
+        &["mock", "--client-public-key-file", fifo],
+        &[],
+        Duration::from_secs(10),
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--client-public-key-file: not a regular file"),
+        "{}",
+        run.stderr
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
     // `--key-id` describes a key file: alone, it is a usage error.
     let args = [&source[..], &["--key-id", "k1"]].concat();
     let (run, _) = bounded(&args, &[], Duration::from_secs(10));

@@ -32,10 +32,20 @@ pub(crate) struct MockArgs {
     /// a used-up refresh token is presented again, as OAuth 2.1 advises.
     #[arg(long)]
     revoke_family_on_reuse: bool,
+    /// The client's public key (a PEM `PUBLIC KEY` block or a public
+    /// JWK) that `private_key_jwt` client assertions must verify with.
+    #[arg(long, value_name = "PATH")]
+    client_public_key_file: Option<std::path::PathBuf>,
 }
 
 pub(crate) async fn run(args: MockArgs) -> Result<(), Failure> {
+    let client_public_key = match &args.client_public_key_file {
+        // A public key is no secret: read plainly, but bounded.
+        Some(path) => Some(read_public_key(path)?),
+        None => None,
+    };
     let config = MockConfig {
+        client_public_key,
         port: args.port,
         token_lifetime: Duration::from_secs(args.token_lifetime),
         client: ClientCredentials::new(args.client_id, args.client_secret),
@@ -61,4 +71,26 @@ pub(crate) async fn run(args: MockArgs) -> Result<(), Failure> {
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     Ok(())
+}
+
+/// The public key file, at most 64 KiB of text.
+fn read_public_key(path: &std::path::Path) -> Result<String, Failure> {
+    use std::io::Read as _;
+    let refused = |why: String| Failure::usage(format!("--client-public-key-file: {why}"));
+    // Checked before opening: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path)
+        .map_err(|e| refused(e.to_string()))?
+        .is_file()
+    {
+        return Err(refused("not a regular file".into()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| refused(e.to_string()))?;
+    let mut text = String::new();
+    file.take(64 * 1024 + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| refused(e.to_string()))?;
+    match text.len() > 64 * 1024 {
+        true => Err(refused("larger than 64 KiB: not a public key".into())),
+        false => Ok(text),
+    }
 }

@@ -11,6 +11,7 @@
 //! | a required field missing or empty | `invalid_request` |
 //! | a parameter (`x-tokenmux-parameter`) whose value starts with `invalid` | `invalid_scope` |
 //! | wrong Basic or body client credentials | `invalid_client` |
+//! | a client assertion (`client_secret_jwt`, `private_key_jwt`) that is missing, badly signed, for another audience or client, expired, or replayed | `invalid_client` |
 //! | wrong username or password, unknown or used refresh token | `invalid_grant` |
 //!
 //! Each condition gets the status the spec documents for it
@@ -30,6 +31,7 @@ use tokenmux_wire::{
     ExpiryForm, FieldValue, GrantKind, GrantSpec, Place, set_pointer,
 };
 
+use crate::assertion::{self, Audiences};
 use crate::sent::{BodyError, Sent, read_body};
 use crate::state::{Grant, RefreshOutcome, State, accepts, reply};
 
@@ -88,7 +90,22 @@ pub(crate) async fn token(
             "Client authentication failed",
         );
     }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let sent = Sent::new(body, uri, path, headers);
+    let audiences = Audiences {
+        token_endpoint: format!("http://{host}{}", uri.path()),
+        issuer: format!("http://{host}/{}", spec.name),
+    };
+    for auth in grants.iter().map(|g| g.wire.auth) {
+        if let Err(why) = assertion::check(auth, &sent, &state.config, &audiences, &state.jtis) {
+            let message = format!("Client authentication failed: {why}.");
+            return error(spec, ErrorCondition::InvalidClient, &message);
+        }
+    }
     let grant = match select_grant(&grants, &sent) {
         Ok(grant) => grant,
         Err((condition, message)) => return error(spec, condition, &message),

@@ -31,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+mod assertion;
 mod control;
 mod endpoint;
 mod sent;
@@ -91,6 +92,11 @@ pub struct MockConfig {
     /// from: the system's, or a test's manual clock, so that a client on
     /// that clock reads the lifetime it was issued.
     pub clock: MockClock,
+    /// The client's public key (a PEM `PUBLIC KEY` block or a public
+    /// JWK) that `private_key_jwt` assertions must verify with; `None`
+    /// refuses them all. `client_secret_jwt` assertions verify with
+    /// [`client`](Self::client)'s secret.
+    pub client_public_key: Option<String>,
 }
 
 /// Where the mock reads the time; [`MockClock::system`] by default.
@@ -153,6 +159,7 @@ impl Default for MockConfig {
             password: DEFAULT_PASSWORD.to_owned(),
             revoke_family_on_reuse: false,
             clock: MockClock::system(),
+            client_public_key: None,
         }
     }
 }

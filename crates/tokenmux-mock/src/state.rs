@@ -193,6 +193,8 @@ pub(crate) struct State {
     pub(crate) config: MockConfig,
     /// The endpoints served, one per spec compiled into tokenmux.
     pub(crate) providers: Vec<&'static dyn tokenmux_wire::TokenEndpoint>,
+    /// The client assertions' `jti`s seen, each accepted once.
+    pub(crate) jtis: crate::assertion::SeenJtis,
     inner: Mutex<Inner>,
 }
 
@@ -209,6 +211,7 @@ impl State {
         Self {
             config,
             providers: tokenmux_registry::builtin(),
+            jtis: Default::default(),
             inner: Mutex::default(),
         }
     }
