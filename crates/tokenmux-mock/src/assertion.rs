@@ -12,10 +12,9 @@ use std::collections::HashSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
 use parking_lot::Mutex;
 use serde::Deserialize;
-use tokenmux_wire::{AssertionAudience, ClientAuth, Place};
+use tokenmux_wire::{AssertionAudience, ClientAuth};
 
 use crate::MockConfig;
-use crate::sent::Sent;
 
 /// RFC 7523 §2.2's `client_assertion_type`.
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -56,11 +55,20 @@ pub(crate) struct Audiences {
     pub(crate) issuer: String,
 }
 
+/// What a request carries for a client assertion: its
+/// `client_assertion_type` and `client_assertion`.
+pub(crate) struct Carried<'a> {
+    /// `client_assertion_type`.
+    pub(crate) kind: Option<&'a str>,
+    /// `client_assertion`.
+    pub(crate) assertion: Option<&'a str>,
+}
+
 /// Checks the assertion `sent` carries for `auth`; why not, if it fails.
 /// `Ok` for a method that has no assertion.
 pub(crate) fn check(
     auth: ClientAuth,
-    sent: &Sent,
+    sent: Carried<'_>,
     config: &MockConfig,
     audiences: &Audiences,
     seen: &SeenJtis,
@@ -80,11 +88,10 @@ pub(crate) fn check(
         }
         ClientAuth::None | ClientAuth::Basic => return Ok(()),
     };
-    let text = |name: &'static str| sent.text(Place::Body(name));
-    if text("/client_assertion_type") != Some(ASSERTION_TYPE) {
+    if sent.kind != Some(ASSERTION_TYPE) {
         return Err(format!("client_assertion_type is not {ASSERTION_TYPE}"));
     }
-    let assertion = text("/client_assertion").ok_or("client_assertion is missing")?;
+    let assertion = sent.assertion.ok_or("client_assertion is missing")?;
     let header = jsonwebtoken::decode_header(assertion).map_err(|e| format!("header: {e}"))?;
     if !algorithms.contains(&header.alg) {
         return Err(format!("{:?} does not fit the client's key", header.alg));
@@ -137,7 +144,6 @@ fn public_key(text: &str) -> Result<(DecodingKey, Vec<Algorithm>), String> {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::{HeaderMap, Uri};
     use secrecy::ExposeSecret as _;
     use serde_json::json;
     use tokenmux_jose::{ClientAssertion, HmacKey, Jwt, PrivateKey, Signer};
@@ -161,10 +167,11 @@ mod tests {
         }
     }
 
-    fn sent(assertion: &str, kind: &str) -> Sent {
-        let body = json!({"client_assertion_type": kind, "client_assertion": assertion});
-        let uri: Uri = "/acme/oauth/token".parse().unwrap();
-        Sent::new(body, &uri, "/oauth/token", HeaderMap::new())
+    fn sent<'a>(assertion: &'a str, kind: &'a str) -> Carried<'a> {
+        Carried {
+            kind: Some(kind),
+            assertion: Some(assertion),
+        }
     }
 
     fn audiences() -> Audiences {
@@ -190,7 +197,7 @@ mod tests {
     ) -> Result<(), String> {
         check(
             auth,
-            &sent(assertion, ASSERTION_TYPE),
+            sent(assertion, ASSERTION_TYPE),
             config,
             &audiences(),
             seen,
@@ -262,7 +269,7 @@ mod tests {
         }
         // The right assertion with the wrong type, or none at all.
         let right = signed(&ec, "client-1", TOKEN_URL).await;
-        let typed = check(PK, &sent(&right, "jwt"), &config, &audiences(), &seen);
+        let typed = check(PK, sent(&right, "jwt"), &config, &audiences(), &seen);
         assert!(typed.unwrap_err().contains("client_assertion_type"));
         // An HS256 assertion keyed by the secret is not a private key's.
         let hmac = signed(

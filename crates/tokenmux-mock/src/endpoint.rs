@@ -31,7 +31,7 @@ use tokenmux_wire::{
     ExpiryForm, FieldValue, GrantKind, GrantSpec, Place, set_pointer,
 };
 
-use crate::assertion::{self, Audiences};
+use crate::assertion::{self, Audiences, Carried};
 use crate::sent::{BodyError, Sent, read_body};
 use crate::state::{Grant, RefreshOutcome, State, accepts, reply};
 
@@ -101,7 +101,11 @@ pub(crate) async fn token(
         issuer: format!("http://{host}/{}", spec.name),
     };
     for auth in grants.iter().map(|g| g.wire.auth) {
-        if let Err(why) = assertion::check(auth, &sent, &state.config, &audiences, &state.jtis) {
+        let carried = Carried {
+            kind: sent.text(Place::Body("/client_assertion_type")),
+            assertion: sent.text(Place::Body("/client_assertion")),
+        };
+        if let Err(why) = assertion::check(auth, carried, &state.config, &audiences, &state.jtis) {
             let message = format!("Client authentication failed: {why}.");
             return error(spec, ErrorCondition::InvalidClient, &message);
         }
