@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tokenmux_store::MemoryStore;
+use tokenmux_store::{MemoryStore, StoreKey};
 
 use super::*;
 use crate::fetch::Fetcher;
@@ -12,10 +12,24 @@ use crate::observe::Observer;
 use crate::scripted::{Answer, Scripted};
 use crate::{Credentials, RefreshPolicy, RetryPolicy, SystemClock};
 
-fn source(script: impl IntoIterator<Item = Answer>) -> (TokenSource, &'static Scripted) {
+/// The client secret of [`layer`]'s credentials.
+pub(super) const SECRET: &str = "secret";
+
+/// A source's state over a scripted endpoint and a memory store, for the
+/// tests of this layer and of the coordination below it.
+pub(super) struct Layer {
+    pub(super) inner: Inner,
+    pub(super) store: Arc<MemoryStore>,
+    pub(super) key: StoreKey,
+    pub(super) endpoint: &'static Scripted,
+}
+
+/// [`Layer`] with the client `id`/[`SECRET`] and `script`'s answers.
+pub(super) fn layer(script: impl IntoIterator<Item = Answer>) -> Layer {
     let (provider, endpoint) = Scripted::provider(script);
-    let credentials = Credentials::client("id", "secret");
+    let credentials = Credentials::client("id", SECRET);
     let key = provider.store_key(&credentials);
+    let store = Arc::new(MemoryStore::default());
     let fetcher = Fetcher::new(
         provider,
         credentials,
@@ -24,10 +38,19 @@ fn source(script: impl IntoIterator<Item = Answer>) -> (TokenSource, &'static Sc
         (RetryPolicy::none(), RefreshPolicy::default()),
         Arc::new(SystemClock),
     );
-    let store = Arc::new(MemoryStore::default());
     let observe = Observer::new("test".into(), "scripted");
-    let inner = Inner::new(fetcher, store, key, observe, false);
-    (TokenSource::from_inner(inner), endpoint)
+    let inner = Inner::new(fetcher, store.clone(), key.clone(), observe, false);
+    Layer {
+        inner,
+        store,
+        key,
+        endpoint,
+    }
+}
+
+fn source(script: impl IntoIterator<Item = Answer>) -> (TokenSource, &'static Scripted) {
+    let layer = layer(script);
+    (TokenSource::from_inner(layer.inner), layer.endpoint)
 }
 
 fn text(token: &AccessToken) -> &str {

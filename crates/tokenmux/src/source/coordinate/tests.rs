@@ -7,45 +7,9 @@ use super::*;
 use crate::fetch::Fetcher;
 use crate::observe::Observer;
 use crate::scripted::{Answer, Scripted};
-use crate::{Clock, Credentials, RefreshPolicy, RetryPolicy, SystemClock};
+use crate::source::tests::{Layer, SECRET, layer};
+use crate::{Clock, Credentials, RefreshPolicy, RetryPolicy};
 use tokenmux_store::{MemoryStore, StoreKey, TokenStore};
-
-const SECRET: &str = "secret";
-
-struct Layer {
-    inner: Inner,
-    store: Arc<MemoryStore>,
-    key: StoreKey,
-    endpoint: &'static Scripted,
-}
-
-fn layer(script: impl IntoIterator<Item = Answer>) -> Layer {
-    let (provider, endpoint) = Scripted::provider(script);
-    let credentials = Credentials::client("id", SECRET);
-    let key = provider.store_key(&credentials);
-    let store = Arc::new(MemoryStore::default());
-    let fetcher = Fetcher::new(
-        provider,
-        credentials,
-        reqwest::Client::new(),
-        64 * 1024,
-        (RetryPolicy::none(), RefreshPolicy::default()),
-        Arc::new(SystemClock),
-    );
-    let inner = Inner::new(
-        fetcher,
-        store.clone(),
-        key.clone(),
-        Observer::new("test".into(), "scripted"),
-        false,
-    );
-    Layer {
-        inner,
-        store,
-        key,
-        endpoint,
-    }
-}
 
 impl Layer {
     /// Stores `token` as the first version.
