@@ -23,6 +23,7 @@ mod hooks;
 mod hostile;
 mod lifecycle;
 mod mock;
+mod mtls;
 mod observe;
 mod oidc;
 mod parameters;

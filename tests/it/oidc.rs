@@ -17,17 +17,34 @@ use tokenmux::jose::{Algorithm, PrivateKey};
 use tokenmux::{Credentials, Provider, TokenSource};
 
 /// The server, stopped when dropped (its stdin closes).
-struct Oidc {
+pub(crate) struct Oidc {
     child: Child,
-    issuer: String,
+    pub(crate) issuer: String,
+    /// A client that trusts the server (its test CA, over https).
+    http: reqwest::Client,
 }
 
 impl Oidc {
     fn start() -> Oidc {
+        Oidc::start_with(None)
+    }
+
+    /// The server; over https with its RFC 8705 clients when `tls` names
+    /// a directory of `ca.pem`, `server.pem`, `server.key` and
+    /// `self-signed.pem` (see tests/oidc/server.mjs).
+    pub(crate) fn start_with(tls: Option<&std::path::Path>) -> Oidc {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        command
             .arg(format!("{root}/tests/oidc/server.mjs"))
-            .arg(format!("{root}/crates/tokenmux-jose/tests/keys"))
+            .arg(format!("{root}/crates/tokenmux-jose/tests/keys"));
+        let mut http = reqwest::Client::builder();
+        if let Some(tls) = tls {
+            command.arg(tls);
+            let ca = std::fs::read(tls.join("ca.pem")).unwrap();
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -43,20 +60,42 @@ impl Oidc {
         Oidc {
             child,
             issuer: started["issuer"].as_str().unwrap().to_owned(),
+            http: http.build().unwrap(),
         }
     }
 
     /// What the introspection endpoint says of `token`.
-    async fn introspect(&self, token: &str) -> Value {
-        reqwest::Client::new()
+    pub(crate) async fn introspect(&self, token: &str) -> Value {
+        self.introspector().introspect(token).await
+    }
+
+    /// The introspection endpoint, for a task of its own.
+    pub(crate) fn introspector(&self) -> Introspector {
+        Introspector {
+            issuer: self.issuer.clone(),
+            http: self.http.clone(),
+        }
+    }
+}
+
+/// The server's introspection endpoint, asked as client `basic`.
+#[derive(Clone)]
+pub(crate) struct Introspector {
+    issuer: String,
+    http: reqwest::Client,
+}
+
+impl Introspector {
+    /// What the introspection endpoint says of `token`.
+    pub(crate) async fn introspect(&self, token: &str) -> Value {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .finish();
+        self.http
             .post(format!("{}/token/introspection", self.issuer))
             .basic_auth("basic", Some("basic-secret-0123456789"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(
-                form_urlencoded::Serializer::new(String::new())
-                    .append_pair("token", token)
-                    .finish(),
-            )
+            .body(body)
             .send()
             .await
             .unwrap()
@@ -96,7 +135,7 @@ const CLIENT_SECRET: RequestField = RequestField {
 };
 
 static BARE: [RequestField; 2] = [GRANT_TYPE, SCOPE];
-static WITH_ID: [RequestField; 3] = [GRANT_TYPE, SCOPE, CLIENT_ID];
+pub(crate) static WITH_ID: [RequestField; 3] = [GRANT_TYPE, SCOPE, CLIENT_ID];
 static WITH_SECRET: [RequestField; 4] = [GRANT_TYPE, SCOPE, CLIENT_ID, CLIENT_SECRET];
 
 const fn wire(auth: ClientAuth) -> OperationWire {
@@ -112,7 +151,7 @@ const fn wire(auth: ClientAuth) -> OperationWire {
     }
 }
 
-const fn grants(auth: ClientAuth, fields: &'static [RequestField]) -> [GrantSpec; 1] {
+pub(crate) const fn grants(auth: ClientAuth, fields: &'static [RequestField]) -> [GrantSpec; 1] {
     [GrantSpec {
         kind: GrantKind::Primary,
         path: "/token",
@@ -121,7 +160,7 @@ const fn grants(auth: ClientAuth, fields: &'static [RequestField]) -> [GrantSpec
     }]
 }
 
-const fn spec(name: &'static str, grants: &'static [GrantSpec]) -> EndpointSpec {
+pub(crate) const fn spec(name: &'static str, grants: &'static [GrantSpec]) -> EndpointSpec {
     EndpointSpec {
         name,
         title: "RFC 6749 client credentials",
@@ -183,7 +222,7 @@ static PRIVATE_KEY_JWT_ISSUER: Standard = Standard(&PRIVATE_KEY_JWT_ISSUER_SPEC)
 /// The endpoint: the body filled by `request_body`, the request put on
 /// the wire by `prepare_request` and sent by `execute` (a generated
 /// client's hooks), the answer read by `decode_issued`.
-struct Standard(&'static EndpointSpec);
+pub(crate) struct Standard(pub(crate) &'static EndpointSpec);
 
 impl TokenEndpoint for Standard {
     fn spec(&self) -> &'static EndpointSpec {

@@ -1,9 +1,17 @@
-// node-oidc-provider on loopback for tokenmux's tests (tests/it/oidc.rs).
-// Usage: node server.mjs KEYS_DIR. Prints {"issuer": URL} on its first
-// line once it listens. One client per client authentication method; the
-// private_key_jwt clients are registered with the public halves of the
-// test keys in KEYS_DIR (crates/tokenmux-jose/tests/keys).
+// node-oidc-provider on loopback for tokenmux's tests (tests/it/oidc.rs,
+// tests/it/mtls.rs). Usage: node server.mjs KEYS_DIR [TLS_DIR]. Prints
+// {"issuer": URL} on its first line once it listens. One client per client
+// authentication method; the private_key_jwt clients are registered with
+// the public halves of the test keys in KEYS_DIR
+// (crates/tokenmux-jose/tests/keys). With TLS_DIR (ca.pem, server.pem,
+// server.key, self-signed.pem), it serves https, asks every client for a
+// certificate, and adds the RFC 8705 clients: `mtls-ca`
+// (tls_client_auth, a certificate for DNS name tokenmux-client from the
+// CA), `mtls-self` (self_signed_tls_client_auth, self-signed.pem) and
+// `basic-bound` (client_secret_basic); each gets certificate-bound tokens.
+import crypto from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import fs from 'node:fs';
 import path from 'node:path';
 import Provider from 'oidc-provider';
@@ -43,9 +51,53 @@ const clients = [
   { ...base, client_id: 'public', token_endpoint_auth_method: 'none' },
 ];
 
-const server = http.createServer();
+const tls = process.argv[3];
+const bound = { tls_client_certificate_bound_access_tokens: true };
+if (tls) {
+  const selfSigned = fs.readFileSync(path.join(tls, 'self-signed.pem'));
+  const x509 = new crypto.X509Certificate(selfSigned);
+  const jwk = { ...x509.publicKey.export({ format: 'jwk' }), x5c: [x509.raw.toString('base64')] };
+  clients.push(
+    { ...base, ...bound, client_id: 'mtls-ca', token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_san_dns: 'tokenmux-client' },
+    { ...base, ...bound, client_id: 'mtls-self', token_endpoint_auth_method: 'self_signed_tls_client_auth', jwks: { keys: [jwk] } },
+    { ...base, ...bound, client_id: 'basic-bound', client_secret: 'bound-secret-0123456789', token_endpoint_auth_method: 'client_secret_basic' },
+  );
+}
+// The certificate the client presented on this connection, if any.
+const peer = (ctx) => {
+  const raw = ctx.req.socket.getPeerCertificate?.()?.raw;
+  return raw ? new crypto.X509Certificate(raw) : undefined;
+};
+const mTLS = {
+  enabled: true,
+  certificateBoundAccessTokens: true,
+  tlsClientAuth: true,
+  selfSignedTlsClientAuth: true,
+  getCertificate: peer,
+  certificateAuthorized: (ctx) => ctx.req.socket.authorized === true,
+  certificateSubjectMatches: (ctx, property, expected) => {
+    const cert = peer(ctx);
+    switch (property) {
+      case 'tls_client_auth_san_dns':
+        return (cert?.subjectAltName ?? '').split(', ').includes(`DNS:${expected}`);
+      default:
+        return false;
+    }
+  },
+};
+
+const server = tls
+  ? https.createServer({
+    key: fs.readFileSync(path.join(tls, 'server.key')),
+    cert: fs.readFileSync(path.join(tls, 'server.pem')),
+    ca: fs.readFileSync(path.join(tls, 'ca.pem')),
+    requestCert: true,
+    rejectUnauthorized: false,
+  })
+  : http.createServer();
 server.listen(0, '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
+  const scheme = tls ? 'https' : 'http';
+  const issuer = `${scheme}://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
     clients,
     scopes: ['api:read', 'api:write'],
@@ -53,6 +105,7 @@ server.listen(0, '127.0.0.1', () => {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: true, allowedPolicy: () => true },
+      ...(tls ? { mTLS } : {}),
     },
     clientAuthMethods: [
       'none',
@@ -60,6 +113,7 @@ server.listen(0, '127.0.0.1', () => {
       'client_secret_post',
       'client_secret_jwt',
       'private_key_jwt',
+      ...(tls ? ['tls_client_auth', 'self_signed_tls_client_auth'] : []),
     ],
     enabledJWA: {
       clientAuthSigningAlgValues: ['HS256', 'RS256', 'PS256', 'ES256', 'EdDSA'],

@@ -88,10 +88,16 @@ impl Registry {
             if let Some(credentials) = &credentials {
                 builder = builder.credentials(credentials.clone());
             }
-            let source = builder
-                .name(name.as_str())
-                .http_client(http.clone())
-                .build()?;
+            // A source with its own TLS (a CA to trust, a certificate to
+            // present) has its own client; the others share one.
+            let own_tls = config.ca_file.is_some()
+                || credentials
+                    .as_ref()
+                    .is_some_and(|c| c.client_certificate().is_some());
+            if !own_tls {
+                builder = builder.http_client(http.clone());
+            }
+            let source = builder.name(name.as_str()).build()?;
             let keeper = tokio::spawn(keep_fresh(source.clone(), keeping.clone()));
             rebuilt.push(name.clone());
             sources.insert(

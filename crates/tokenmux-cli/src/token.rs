@@ -171,6 +171,9 @@ async fn run_config(
     if args.issuer.is_some() {
         config.issuer = args.issuer.clone();
     }
+    if args.ca_file.is_some() {
+        config.ca_file = args.ca_file.clone();
+    }
     if args.server.is_some() {
         config.server = args.server.clone();
         config.base_url = None;

@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use tokenmux_wire::{EndpointSpec, Needs, Secret};
+use tokenmux_wire::{CredentialRole, EndpointSpec, Needs, Secret};
 
-use tokenmux::{ConfigError, Credentials, Error};
+use tokenmux::{ClientCertificate, ConfigError, Credentials, Error};
 
 use tokenmux::jose::{KeyError, PrivateKey};
 
+use crate::certificate_file::{CertificateFileProblem, read_client_certificate};
 use crate::private_key::{PrivateKeyProblem, read_private_key};
 use crate::problem::ConfigProblem;
 use crate::secret_value::value;
@@ -94,6 +95,12 @@ pub struct CredentialsConfig {
     /// SEC1) or a JWK, usually `{file: PATH}`; never encrypted.
     #[serde(default)]
     pub private_key: Option<ValueRef>,
+    /// Environment variable holding the private key (PEM or JWK).
+    #[serde(default)]
+    pub private_key_env: Option<String>,
+    /// File holding the private key (PEM or JWK).
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
     /// The `kid` each assertion's header names (default: a JWK's own
     /// `kid`, else none): what the server looks the key up by.
     #[serde(default)]
@@ -103,6 +110,15 @@ pub struct CredentialsConfig {
     /// from their keys.
     #[serde(default)]
     pub key_algorithm: Option<String>,
+    /// The client certificate chain (PEM, leaf first) presented in the
+    /// TLS handshake with the token endpoint: `tls_client_auth`,
+    /// `self_signed_tls_client_auth`, or certificate-bound tokens (RFC
+    /// 8705). Given with `client_key_file`.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM, unencrypted).
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
 }
 
 impl From<Credentials> for CredentialsConfig {
@@ -194,9 +210,16 @@ impl CredentialsConfig {
             ),
             refresh_token: take("refresh_token", &self.refresh_token, &None, &None),
             private_key: None,
+            client_certificate: None,
         };
-        let key_text = take("private_key", &self.private_key, &None, &None);
+        let key_text = take(
+            "private_key",
+            &self.private_key,
+            &self.private_key_env,
+            &self.private_key_file,
+        );
         resolved.private_key = self.key(at, key_text, &mut problems);
+        resolved.client_certificate = self.certificate(at, &mut problems);
         match problems.is_empty() {
             true => Ok(resolved),
             false => Err(problems),
@@ -218,7 +241,10 @@ impl CredentialsConfig {
                 ("key_id", self.key_id.is_some()),
                 ("key_algorithm", self.key_algorithm.is_some()),
             ] {
-                if given && self.private_key.is_none() {
+                let key_given = self.private_key.is_some()
+                    || self.private_key_env.is_some()
+                    || self.private_key_file.is_some();
+                if given && !key_given {
                     let why = "it describes `private_key`, which is not given";
                     problems.push(ConfigProblem::new(format!("{at}.{name}"), why));
                 }
@@ -244,6 +270,43 @@ impl CredentialsConfig {
     }
 }
 
+impl CredentialsConfig {
+    /// The client certificate from `client_cert_file` and
+    /// `client_key_file` (both or neither); each problem under `at`.
+    fn certificate(
+        &self,
+        at: &str,
+        problems: &mut Vec<ConfigProblem>,
+    ) -> Option<ClientCertificate> {
+        let (chain_file, key_file) = match (&self.client_cert_file, &self.client_key_file) {
+            (None, None) => return None,
+            (Some(chain), Some(key)) => (chain, key),
+            (Some(_), None) | (None, Some(_)) => {
+                let missing = match self.client_cert_file {
+                    None => "client_cert_file",
+                    Some(_) => "client_key_file",
+                };
+                let why = "a client certificate needs both `client_cert_file` and \
+                           `client_key_file`";
+                problems.push(ConfigProblem::new(format!("{at}.{missing}"), why));
+                return None;
+            }
+        };
+        read_client_certificate(chain_file, key_file)
+            .map_err(|problem| {
+                let name = match problem {
+                    CertificateFileProblem::Chain(_) => "client_cert_file",
+                    CertificateFileProblem::Key(_) => "client_key_file",
+                };
+                problems.push(ConfigProblem::new(
+                    format!("{at}.{name}"),
+                    problem.to_string(),
+                ));
+            })
+            .ok()
+    }
+}
+
 /// `.key` for a key under a value, nothing for the value itself.
 fn key_suffix(key: &str) -> String {
     match key.is_empty() {
@@ -261,6 +324,7 @@ pub(crate) struct Resolved {
     password: Option<Secret>,
     refresh_token: Option<Secret>,
     private_key: Option<PrivateKey>,
+    client_certificate: Option<ClientCertificate>,
 }
 
 impl Resolved {
@@ -289,12 +353,24 @@ impl Resolved {
         if let Some(key) = self.private_key {
             credentials = credentials.with_private_key(key);
         }
+        if let Some(certificate) = self.client_certificate {
+            credentials = credentials.with_client_certificate(certificate);
+        }
         let Some(spec) = spec else {
             return Ok(credentials);
         };
         let needs = Needs::of(spec);
         match needs.missing(|role| credentials.has(role)).first() {
             None => Ok(credentials),
+            Some(CredentialRole::ClientCertificate) => Err(Error::from(ConfigError::new(
+                "credentials.client_cert_file",
+                format!(
+                    "the {} provider needs {}: give `client_cert_file: PATH` and \
+                     `client_key_file: PATH` (the certificate chain and its key, PEM)",
+                    spec.name,
+                    Needs::list(needs.required()),
+                ),
+            ))),
             Some(role) => {
                 let name = role.name();
                 Err(Error::from(ConfigError::new(
@@ -464,5 +540,66 @@ mod tests {
             serde_json::from_value(serde_json::json!({"key_id": "k"})).unwrap();
         let problems = orphan.resolve_at("c").unwrap_err();
         assert_eq!(problems[0].path, "c.key_id");
+    }
+
+    /// NeonPanel's spec with `tls_client_auth` as its method.
+    fn mtls_spec() -> &'static EndpointSpec {
+        let base = *tokenmux::Provider::neonpanel().spec();
+        let primary = base.grants[0];
+        let wire = tokenmux_wire::OperationWire {
+            auth: tokenmux_wire::ClientAuth::TlsClientAuth,
+            ..primary.wire
+        };
+        let grants = Box::leak(Box::new([tokenmux_wire::GrantSpec { wire, ..primary }]));
+        Box::leak(Box::new(EndpointSpec { grants, ..base }))
+    }
+
+    #[test]
+    fn the_older_key_spellings_read_the_same_key() {
+        let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../tokenmux-jose/tests/keys");
+        let file: CredentialsConfig = serde_json::from_value(serde_json::json!({
+            "private_key_file": format!("{keys}/ec-sec1.pem"),
+        }))
+        .unwrap();
+        let resolved = file.resolve_at("c").unwrap().into_credentials(None);
+        assert!(resolved.unwrap().private_key().is_some());
+        let both: CredentialsConfig = serde_json::from_value(serde_json::json!({
+            "private_key": {"file": format!("{keys}/ec-sec1.pem")},
+            "private_key_env": "CLIENT_KEY",
+        }))
+        .unwrap();
+        assert_eq!(both.resolve_at("c").unwrap_err()[0].path, "c.private_key");
+    }
+
+    #[test]
+    fn a_client_certificate_needs_both_files_and_each_problem_names_its_file() {
+        let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../tokenmux/tests/data");
+        let (chain, key) = (format!("{data}/client.pem"), format!("{data}/client.key"));
+        let config = |value: serde_json::Value| -> CredentialsConfig {
+            serde_json::from_value(value).unwrap()
+        };
+        let given = config(serde_json::json!({"client_cert_file": chain, "client_key_file": key}));
+        let credentials = given.resolve_at("c").unwrap().into_credentials(None);
+        assert!(credentials.unwrap().client_certificate().is_some());
+        let alone = config(serde_json::json!({"client_cert_file": chain}));
+        let problems = alone.resolve_at("c").unwrap_err();
+        assert_eq!(problems[0].path, "c.client_key_file");
+        let swapped =
+            config(serde_json::json!({"client_cert_file": key, "client_key_file": chain}));
+        let problems = swapped.resolve_at("c").unwrap_err();
+        assert_eq!(problems[0].path, "c.client_cert_file");
+        assert!(
+            !format!("{problems:?}").contains("PRIVATE KEY"),
+            "{problems:?}"
+        );
+        // A spec whose method needs a certificate names the two keys.
+        let without_certificate =
+            config(serde_json::json!({"client_id": "me", "client_secret": "s"}));
+        let error = without_certificate
+            .resolve(mtls_spec())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("credentials.client_cert_file"), "{error}");
+        assert!(error.contains("client_key_file"), "{error}");
     }
 }

@@ -16,6 +16,7 @@
 //! assert_eq!(problems[0].to_string(), "sources: duplicate key `a` (line 2)");
 //! ```
 
+mod certificate_file;
 mod credentials;
 mod identity;
 mod locate;
@@ -34,6 +35,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use certificate_file::{CertificateFileProblem, read_client_certificate};
 pub use credentials::CredentialsConfig;
 pub use identity::FileIdentity;
 pub use locate::{LoadError, load_named, locate};

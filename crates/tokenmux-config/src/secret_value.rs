@@ -57,7 +57,7 @@ fn shown_variable(variable: &str) -> String {
 
 /// A credential file's path for a message: shown when it reads as a path
 /// (absolute, or `./`, `../`, `~/`), else not (it may be a secret).
-fn shown_path(path: &Path) -> String {
+pub(crate) fn shown_path(path: &Path) -> String {
     let text = path.to_string_lossy();
     let path_like = ["/", "./", "../", "~/"].iter().any(|p| text.starts_with(p))
         && !text.chars().any(char::is_whitespace);

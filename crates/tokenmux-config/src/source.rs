@@ -1,9 +1,12 @@
 //! Choosing the provider and credentials in a config file.
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
 use tokenmux::{ConfigError, Error, Provider, RefreshPolicy, TokenSource, TokenSourceBuilder};
 
+use crate::certificate_file::ca_certificates;
 use crate::problem::ConfigProblem;
 use crate::{CredentialsConfig, ParamsConfig, RefreshConfig, RetryConfig, StoreConfig};
 
@@ -40,6 +43,10 @@ pub struct SourceConfig {
     /// (`x-tokenmux-assertion-audience: issuer`).
     #[serde(default)]
     pub issuer: Option<String>,
+    /// A PEM file of CA certificates to trust for the token endpoint, as
+    /// well as the system's roots (a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// The same as `server: sandbox` (kept for older config files).
     #[serde(default)]
     pub sandbox: bool,
@@ -125,6 +132,12 @@ impl SourceConfig {
         if let Some(retry) = &self.retry {
             builder = builder.retry_policy(retry.apply(Default::default()));
         }
+        if let Some(path) = &self.ca_file {
+            let roots = ca_certificates(path).map_err(|why| ConfigError::new("ca_file", why))?;
+            builder = roots
+                .into_iter()
+                .fold(builder, TokenSourceBuilder::add_root_certificate);
+        }
         if let Some(store) = &self.store {
             builder = builder.store(store.open()?);
         }
@@ -208,11 +221,15 @@ impl SourceConfig {
         {
             problems.push(problem(at, "retry", &error));
         }
+        if let Some(Err(why)) = self.ca_file.as_deref().map(ca_certificates) {
+            problems.push(ConfigProblem::new(format!("{at}.ca_file"), why));
+        }
         if let Some(error) = self.store.as_ref().and_then(StoreConfig::problem) {
             problems.push(problem(at, "store", &error));
         }
         let unread = SourceConfig {
             credentials: None,
+            ca_file: None,
             params: ParamsConfig::default(),
             ..self.clone()
         };
@@ -360,6 +377,14 @@ mod tests {
             (
                 serde_json::json!({"provider": "airalo", "credentials": inline, "retry": {"max_attempts": 0}}),
                 "sources.a.retry",
+            ),
+            (
+                serde_json::json!({"provider": "airalo", "credentials": inline, "ca_file": "/nonexistent/ca.pem"}),
+                "sources.a.ca_file",
+            ),
+            (
+                serde_json::json!({"provider": "airalo", "credentials": inline, "ca_file": "Cargo.toml"}),
+                "sources.a.ca_file",
             ),
         ];
         for (json, at) in cases {

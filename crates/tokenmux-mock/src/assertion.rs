@@ -87,6 +87,9 @@ pub(crate) fn check(
             (audience, key, algorithms)
         }
         ClientAuth::None | ClientAuth::Basic => return Ok(()),
+        // The mock serves plain HTTP: a certificate is never presented to
+        // it (node-oidc-provider checks these in tests/it/mtls.rs).
+        ClientAuth::TlsClientAuth | ClientAuth::SelfSignedTlsClientAuth => return Ok(()),
     };
     if sent.kind != Some(ASSERTION_TYPE) {
         return Err(format!("client_assertion_type is not {ASSERTION_TYPE}"));

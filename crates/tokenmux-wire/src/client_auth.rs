@@ -11,6 +11,7 @@ use crate::operation::ClientAuth;
 mod assertion;
 mod basic;
 mod in_request;
+mod tls;
 
 /// One client authentication method.
 pub trait ClientAuthentication: Send + Sync {
@@ -76,5 +77,7 @@ pub fn client_auth_method(auth: ClientAuth) -> &'static dyn ClientAuthentication
         ClientAuth::ClientSecretJwt(Issuer) => &JwtAssertion(ClientSecret, Issuer),
         ClientAuth::PrivateKeyJwt(TokenEndpoint) => &JwtAssertion(PrivateKey, TokenEndpoint),
         ClientAuth::PrivateKeyJwt(Issuer) => &JwtAssertion(PrivateKey, Issuer),
+        ClientAuth::TlsClientAuth => &tls::MutualTls { self_signed: false },
+        ClientAuth::SelfSignedTlsClientAuth => &tls::MutualTls { self_signed: true },
     }
 }

@@ -72,12 +72,16 @@ pub struct GrantCredentials<'a> {
     pub refresh_token: Option<&'a Secret>,
     /// The client's signing key (`private_key_jwt`).
     pub private_key: Option<&'a SigningKey>,
+    /// Whether the HTTP client presents a client certificate in the TLS
+    /// handshake (`tls_client_auth`): the connection carries it, not the
+    /// request.
+    pub client_certificate: bool,
 }
 
 impl<'a> GrantCredentials<'a> {
     /// The value of `role`, if these credentials have one, for `grant`:
     /// the refresh token a [`Grant::Refresh`] presents wins over a
-    /// configured one. A private key has no text value: `None` (see
+    /// configured one. A private key or a client certificate has no text value: `None` (see
     /// [`has`](Self::has)).
     pub fn value(&self, role: CredentialRole, grant: Grant<'a>) -> Option<&'a str> {
         match role {
@@ -89,7 +93,7 @@ impl<'a> GrantCredentials<'a> {
                 Grant::Refresh(token) => Some(token.expose_secret()),
                 Grant::Primary => self.refresh_token.map(Secret::expose_secret),
             },
-            CredentialRole::PrivateKey => None,
+            CredentialRole::PrivateKey | CredentialRole::ClientCertificate => None,
         }
     }
 
@@ -97,6 +101,7 @@ impl<'a> GrantCredentials<'a> {
     pub fn has(&self, role: CredentialRole) -> bool {
         match role {
             CredentialRole::PrivateKey => self.private_key.is_some(),
+            CredentialRole::ClientCertificate => self.client_certificate,
             role => self.value(role, Grant::Primary).is_some(),
         }
     }
@@ -159,6 +164,9 @@ pub enum CredentialRole {
     /// `private_key`: the key that signs the client's assertions; never a
     /// request field of its own.
     PrivateKey,
+    /// `client_certificate`: the certificate (and its key) the client
+    /// presents in the TLS handshake (RFC 8705); never a request field.
+    ClientCertificate,
 }
 
 impl CredentialRole {
@@ -171,17 +179,19 @@ impl CredentialRole {
             CredentialRole::Password => "password",
             CredentialRole::RefreshToken => "refresh_token",
             CredentialRole::PrivateKey => "private_key",
+            CredentialRole::ClientCertificate => "client_certificate",
         }
     }
 
     /// Every role.
-    pub const ALL: [CredentialRole; 6] = [
+    pub const ALL: [CredentialRole; 7] = [
         CredentialRole::ClientId,
         CredentialRole::ClientSecret,
         CredentialRole::Username,
         CredentialRole::Password,
         CredentialRole::RefreshToken,
         CredentialRole::PrivateKey,
+        CredentialRole::ClientCertificate,
     ];
 }
 

@@ -35,6 +35,13 @@ pub enum ClientAuth {
     /// `private_key_jwt` (RFC 7523 §2.2): an assertion signed by the
     /// client's private key, in `client_assertion`.
     PrivateKeyJwt(AssertionAudience),
+    /// `tls_client_auth` (RFC 8705 §2.1): the client presents a
+    /// certificate a CA issued in the TLS handshake; the body carries its
+    /// `client_id`.
+    TlsClientAuth,
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2): the same with a
+    /// self-signed certificate the client registered.
+    SelfSignedTlsClientAuth,
 }
 
 /// The `aud` of a client assertion, as the server wants it.

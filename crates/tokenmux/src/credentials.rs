@@ -7,7 +7,7 @@ use tokenmux_wire::{
     CredentialRole, EndpointSpec, GrantCredentials, Needs, Parameters, Secret, SigningKey,
 };
 
-use crate::ConfigError;
+use crate::{ClientCertificate, ConfigError};
 
 /// Credentials for a token endpoint, and the values chosen for the spec's
 /// parameters (`x-tokenmux-parameter`: a `scope`, an `audience`). Each
@@ -44,6 +44,8 @@ pub struct Credentials {
     refresh_token: Option<Secret>,
     #[serde(skip)]
     private_key: Option<SigningKey>,
+    #[serde(skip)]
+    client_certificate: Option<ClientCertificate>,
     #[serde(skip)]
     params: Parameters,
 }
@@ -130,6 +132,28 @@ impl Credentials {
         self
     }
 
+    /// The same credentials with a client certificate, presented in the
+    /// TLS handshake with the token endpoint: what `tls_client_auth` and
+    /// `self_signed_tls_client_auth` authenticate the client with, and what
+    /// a server binds a certificate-bound token to (RFC 8705), whatever
+    /// the method. Kept whether or not the spec's method needs it.
+    ///
+    /// ```
+    /// # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    /// use tokenmux::{ClientCertificate, Credentials};
+    ///
+    /// let chain = std::fs::read(format!("{dir}/client.pem")).unwrap();
+    /// let key = std::fs::read(format!("{dir}/client.key")).unwrap();
+    /// let credentials = Credentials::new()
+    ///     .with_client_id("my-client")
+    ///     .with_client_certificate(ClientCertificate::from_pem(&chain, &key).unwrap());
+    /// assert!(credentials.client_certificate().is_some());
+    /// ```
+    pub fn with_client_certificate(mut self, certificate: ClientCertificate) -> Self {
+        self.client_certificate = Some(certificate);
+        self
+    }
+
     /// The same credentials with the parameter `name` set to `value`
     /// (replacing an earlier value).
     pub fn with_param(mut self, name: impl Into<String>, value: impl Into<Secret>) -> Self {
@@ -174,6 +198,11 @@ impl Credentials {
         self.private_key.as_ref()
     }
 
+    /// The client certificate, if given.
+    pub fn client_certificate(&self) -> Option<&ClientCertificate> {
+        self.client_certificate.as_ref()
+    }
+
     /// The parameter values chosen.
     pub fn params(&self) -> &Parameters {
         &self.params
@@ -215,6 +244,7 @@ impl Credentials {
             password: self.user_password(),
             refresh_token: self.refresh_token(),
             private_key: self.private_key(),
+            client_certificate: self.client_certificate.is_some(),
         }
     }
 
@@ -277,8 +307,9 @@ impl Credentials {
     /// Every secret these credentials hold, to scrub from error text and
     /// to verify a stored token against: the client secret, the password,
     /// the refresh token, then the values of the parameters `spec` marks
-    /// secret, by name; last the signing key's public thumbprint (not a
-    /// secret, but a token obtained with another key is not ours).
+    /// secret, by name; last the signing key's and the client
+    /// certificate's public thumbprints (not secrets, but a token obtained
+    /// with another key, or bound to another certificate, is not ours).
     pub(crate) fn secrets(&self, spec: &EndpointSpec) -> Vec<&str> {
         let secret_params = spec.parameters();
         let mut secrets: Vec<&str> = [&self.client_secret, &self.password, &self.refresh_token]
@@ -293,6 +324,7 @@ impl Credentials {
                 .map(|(_, value)| value.expose_secret()),
         );
         secrets.extend(self.private_key.as_ref().map(SigningKey::identity));
+        secrets.extend(self.client_certificate().map(ClientCertificate::thumbprint));
         secrets
     }
 }

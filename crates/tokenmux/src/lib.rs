@@ -125,6 +125,7 @@
 #[cfg(feature = "tower")]
 mod auth_layer;
 mod classify;
+mod client_certificate;
 mod clock;
 mod config_error;
 mod cool_down;
@@ -151,6 +152,7 @@ mod source;
 
 #[cfg(feature = "tower")]
 pub use auth_layer::{AuthLayer, Authorized, BoxError};
+pub use client_certificate::{CertificateError, ClientCertificate};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config_error::ConfigError;
 pub use credentials::Credentials;

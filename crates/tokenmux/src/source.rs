@@ -18,6 +18,7 @@ use tokenmux_store::Verifier;
 use tokenmux_store::{StoreKey, TokenStore};
 
 // The builder belongs to the source: it assembles its layers.
+mod api_client;
 mod builder;
 mod cached;
 mod coordinate;

@@ -334,6 +334,8 @@ pub(crate) fn operation_wire(record: &WireRecord) -> TokenStream {
             let aud = audience(aud);
             quote!(PrivateKeyJwt(#aud))
         }
+        ClientAuthRecord::TlsClientAuth => quote!(TlsClientAuth),
+        ClientAuthRecord::SelfSignedTlsClientAuth => quote!(SelfSignedTlsClientAuth),
     };
     let http_method = &record.http_method;
     quote! {

@@ -83,6 +83,10 @@ pub(crate) struct TokenArgs {
     /// whose spec addresses client assertions to it.
     #[arg(long, env = "TOKENMUX_ISSUER", value_name = "URL")]
     pub(super) issuer: Option<String>,
+    /// A PEM file of CA certificates to trust for the token endpoint, as
+    /// well as the system's roots (a private CA).
+    #[arg(long, env = "TOKENMUX_CA_FILE", value_name = "PATH")]
+    pub(super) ca_file: Option<PathBuf>,
     /// The same as `--server sandbox`.
     #[arg(long)]
     pub(super) sandbox: bool,
@@ -133,6 +137,24 @@ pub(crate) struct TokenArgs {
     /// ES256 and EdDSA follow from their keys.
     #[arg(long, env = "TOKENMUX_KEY_ALGORITHM", requires = "private_key_file")]
     pub(super) key_algorithm: Option<String>,
+    /// A client certificate chain (PEM, leaf first), presented to the
+    /// token endpoint in the TLS handshake: tls_client_auth,
+    /// self_signed_tls_client_auth, certificate-bound tokens (RFC 8705).
+    #[arg(
+        long,
+        env = "TOKENMUX_CLIENT_CERT",
+        value_name = "PATH",
+        requires = "client_key"
+    )]
+    pub(super) client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long,
+        env = "TOKENMUX_CLIENT_KEY",
+        value_name = "PATH",
+        requires = "client_cert"
+    )]
+    pub(super) client_key: Option<PathBuf>,
     /// A value of one of the provider's parameters (its spec's
     /// `x-tokenmux-parameter`: a scope, an audience), over the config
     /// file's `params:`. Repeatable: --param scope=read --param audience=api.

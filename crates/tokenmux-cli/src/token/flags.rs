@@ -8,7 +8,8 @@ use tokenmux::endpoint::{CredentialRole, Needs};
 use tokenmux::jose::{KeyError, PrivateKey};
 use tokenmux::{Credentials, EncryptionKey, FileStore, MemoryStore, Provider, TokenStore};
 use tokenmux_config::{
-    CredentialsConfig, PrivateKeyProblem, SourceConfig, ValueRef, ValueSource, read_private_key,
+    CertificateFileProblem, CredentialsConfig, PrivateKeyProblem, SourceConfig, ValueRef,
+    ValueSource, read_client_certificate, read_private_key,
 };
 
 use super::args::{Cache, TokenArgs};
@@ -26,6 +27,7 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
         server: None,
         base_url: None,
         issuer: None,
+        ca_file: None,
         sandbox: false,
         credentials: None,
         params: Default::default(),
@@ -37,13 +39,15 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
 }
 
 /// The flags that describe one source on the command line; a named source
-/// is described by its config file alone.
-pub(super) const SOURCE_FLAGS: [&str; 13] = [
+/// is described by its config file alone. Those from
+/// [`CREDENTIAL_FLAGS`] on give credentials.
+pub(super) const SOURCE_FLAGS: [&str; 16] = [
     "--provider",
     "--server",
     "--base-url",
     "--sandbox",
     "--issuer",
+    "--ca-file",
     "--client-id",
     "--client-secret",
     "--username",
@@ -52,24 +56,30 @@ pub(super) const SOURCE_FLAGS: [&str; 13] = [
     "--private-key-file",
     "--key-id",
     "--key-algorithm",
+    "--client-cert",
+    "--client-key",
 ];
+
+/// Where the credential flags start in [`SOURCE_FLAGS`].
+const CREDENTIAL_FLAGS: usize = 6;
 
 /// The environment's credentials, for a source given by flags, in the
 /// order of [`CredentialRole::ALL`].
-const CREDENTIAL_VARIABLES: [&str; 6] = [
+const CREDENTIAL_VARIABLES: [&str; 7] = [
     "TOKENMUX_CLIENT_ID",
     "TOKENMUX_CLIENT_SECRET",
     "TOKENMUX_USERNAME",
     "TOKENMUX_PASSWORD",
     "TOKENMUX_REFRESH_TOKEN",
     "TOKENMUX_PRIVATE_KEY_FILE",
+    "TOKENMUX_CLIENT_CERT",
 ];
 
 /// Credential flags on the command line while `from` gives the
 /// credentials: the user meant one of them, and sending the wrong one
 /// sends a secret to the wrong place.
 pub(super) fn refuse_credential_flags(from: &str) -> Result<(), Failure> {
-    let given: Vec<_> = SOURCE_FLAGS[5..]
+    let given: Vec<_> = SOURCE_FLAGS[CREDENTIAL_FLAGS..]
         .iter()
         .filter(|flag| flag_given(flag))
         .copied()
@@ -151,6 +161,8 @@ pub(super) fn credentials(
         config.key_id = args.key_id.clone();
         config.key_algorithm = args.key_algorithm.clone();
     }
+    config.client_cert_file = args.client_cert.clone();
+    config.client_key_file = args.client_key.clone();
     Ok(Some(config))
 }
 
@@ -166,7 +178,8 @@ fn checked_credentials(
         &args.password,
         &args.refresh_token,
     ];
-    if given.iter().all(|value| value.is_none()) && args.private_key_file.is_none() {
+    let files = [&args.private_key_file, &args.client_cert];
+    if given.iter().all(|value| value.is_none()) && files.iter().all(|file| file.is_none()) {
         return Ok(None);
     }
     let [id, secret, username, password, refresh_token] = given;
@@ -188,6 +201,16 @@ fn checked_credentials(
     }
     if let Some(path) = &args.private_key_file {
         credentials = credentials.with_private_key(private_key(path, args)?);
+    }
+    if let (Some(chain), Some(key)) = (&args.client_cert, &args.client_key) {
+        let certificate = read_client_certificate(chain, key).map_err(|problem| {
+            let flag = match problem {
+                CertificateFileProblem::Chain(_) => "--client-cert (or TOKENMUX_CLIENT_CERT)",
+                CertificateFileProblem::Key(_) => "--client-key (or TOKENMUX_CLIENT_KEY)",
+            };
+            Failure::usage(format!("{flag}: {problem}"))
+        })?;
+        credentials = credentials.with_client_certificate(certificate);
     }
     let missing = Needs::of(provider.spec()).missing(|role| credentials.has(role));
     if missing.is_empty() {

@@ -162,14 +162,17 @@ impl TokenSourceBuilder {
     /// own client is. (A `reqwest::Client` does not tell its policy; a
     /// response that arrives from another URL than the one asked is
     /// refused as [`Error::Redirect`], but by then the request was sent.)
+    /// Its TLS is its own: a CA ([`add_root_certificate`](Self::add_root_certificate))
+    /// or a client certificate in the credentials is refused with it.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
     }
 
     /// Trusts `certificate` (a private CA's, PEM or DER) as well as the
-    /// system's roots, for a token endpoint behind a private CA. Ignored
-    /// with [`http_client`](Self::http_client): configure that client.
+    /// system's roots, for a token endpoint behind a private CA. With
+    /// [`http_client`](Self::http_client), configure that client instead:
+    /// both is a configuration error.
     ///
     /// ```
     /// # fn pem() -> &'static [u8] { include_bytes!("../../tests/data/test-ca.pem") }
@@ -232,6 +235,24 @@ impl TokenSourceBuilder {
             .into());
         }
         check_issuer(&self.provider)?;
+        if self.http.is_some() && !self.root_certificates.is_empty() {
+            return Err(ConfigError::new(
+                "ca_file",
+                "a CA certificate cannot be added to the HTTP client given with http_client: \
+                 give it to that client (ClientBuilder::add_root_certificate), or leave \
+                 http_client out",
+            )
+            .into());
+        }
+        if self.http.is_some() && credentials.client_certificate().is_some() {
+            return Err(ConfigError::new(
+                "credentials.client_certificate",
+                "a client certificate cannot be added to the HTTP client given with \
+                 http_client: give it to that client (ClientBuilder::identity with \
+                 ClientCertificate::identity), or leave http_client out",
+            )
+            .into());
+        }
         check_base_url(self.provider.base_url(), self.allow_insecure_http)?;
         crate::parameters::check(spec, credentials.params())?;
         self.chosen_refresh().check()?;
@@ -268,20 +289,14 @@ impl TokenSourceBuilder {
         let refresh = self.chosen_refresh();
         let spec = self.provider.spec();
         let credentials = self.chosen_credentials()?;
+        let certificate = credentials.client_certificate();
         let http = match self.http {
             Some(http) => http,
-            None => self
-                .root_certificates
-                .into_iter()
-                .fold(reqwest::Client::builder(), |builder, ca| {
-                    builder.add_root_certificate(ca)
-                })
-                .connect_timeout(self.connect_timeout)
-                .timeout(self.request_timeout)
-                // The request carries credentials: never to another URL.
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| ConfigError::general(format!("cannot build the HTTP client: {e}")))?,
+            None => own_client(
+                self.root_certificates,
+                certificate,
+                (self.connect_timeout, self.request_timeout),
+            )?,
         };
         let key = self.provider.store_key(&credentials);
         let name = self.name.unwrap_or_else(|| spec.name.to_owned());
@@ -372,4 +387,28 @@ fn check_issuer(provider: &Provider) -> Result<(), Error> {
         }
         Ok(_) => Ok(()),
     }
+}
+
+/// The builder's own HTTP client: the extra roots, the client certificate,
+/// the timeouts, and no redirects (the request carries credentials: never
+/// to another URL).
+fn own_client(
+    roots: Vec<reqwest::Certificate>,
+    certificate: Option<&crate::ClientCertificate>,
+    (connect, request): (Duration, Duration),
+) -> Result<reqwest::Client, ConfigError> {
+    let mut builder = roots
+        .into_iter()
+        .fold(reqwest::Client::builder(), |builder, ca| {
+            builder.add_root_certificate(ca)
+        });
+    if let Some(certificate) = certificate {
+        builder = builder.identity(certificate.identity());
+    }
+    builder
+        .connect_timeout(connect)
+        .timeout(request)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ConfigError::general(format!("cannot build the HTTP client: {e}")))
 }

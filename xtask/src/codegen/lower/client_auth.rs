@@ -33,6 +33,10 @@ pub enum ClientAuthRecord {
     ClientSecretJwt(Audience),
     /// `private_key_jwt`.
     PrivateKeyJwt(Audience),
+    /// `tls_client_auth`.
+    TlsClientAuth,
+    /// `self_signed_tls_client_auth`.
+    SelfSignedTlsClientAuth,
 }
 
 /// The method the effective security requirement asks for. Several
@@ -90,7 +94,8 @@ fn of_scheme(name: &str, scheme: &SecurityScheme) -> Result<ClientAuthRecord, Sp
             return Err(problem!(
                 "security scheme `{name}` is not HTTP Basic; say how it authenticates the \
                  client with {CLIENT_AUTH}: client_secret_basic, client_secret_post, \
-                 client_secret_jwt, private_key_jwt or none"
+                 client_secret_jwt, private_key_jwt, tls_client_auth, \
+                 self_signed_tls_client_auth or none"
             ));
         }
         Some(value) => value.as_str().unwrap_or_default(),
@@ -105,10 +110,13 @@ fn of_scheme(name: &str, scheme: &SecurityScheme) -> Result<ClientAuthRecord, Sp
         "client_secret_post" | "none" => ClientAuthRecord::None,
         "client_secret_jwt" => ClientAuthRecord::ClientSecretJwt(audience),
         "private_key_jwt" => ClientAuthRecord::PrivateKeyJwt(audience),
+        "tls_client_auth" => ClientAuthRecord::TlsClientAuth,
+        "self_signed_tls_client_auth" => ClientAuthRecord::SelfSignedTlsClientAuth,
         other => {
             return Err(problem!(
                 "{CLIENT_AUTH} on `{name}`: `{other}` is not client_secret_basic, \
-                 client_secret_post, client_secret_jwt, private_key_jwt or none"
+                 client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth, \
+                 self_signed_tls_client_auth or none"
             ));
         }
     })

@@ -109,6 +109,18 @@ fn a_scheme_names_its_client_authentication_method() {
     );
     let basic = "    basic: {type: http, scheme: basic}\n";
     assert_eq!(auth(with(basic, &["basic"])), ClientAuthRecord::Basic);
+    for (method, record) in [
+        ("tls_client_auth", ClientAuthRecord::TlsClientAuth),
+        (
+            "self_signed_tls_client_auth",
+            ClientAuthRecord::SelfSignedTlsClientAuth,
+        ),
+    ] {
+        let mtls = format!(
+            "    mtls: {{type: apiKey, in: header, name: unused, x-tokenmux-client-auth: {method}}}\n"
+        );
+        assert_eq!(auth(with(&mtls, &["mtls"])), record, "{method}");
+    }
     let both = message(with(&format!("{basic}{hs}"), &["basic", "hs"]));
     assert!(
         both.contains("ask for two client authentication methods"),
