@@ -11,6 +11,7 @@ mod clients;
 mod consent;
 mod crash;
 mod decoding;
+mod discovery;
 mod edges_agent;
 mod edges_cli;
 mod examples;

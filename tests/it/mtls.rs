@@ -42,7 +42,7 @@ static BASIC: Standard = Standard(&BASIC_SPEC);
 
 /// The test PKI (a CA, a server certificate for 127.0.0.1, a client
 /// certificate it issued) plus a self-signed client certificate.
-fn pki() -> TestPki {
+pub(crate) fn pki() -> TestPki {
     let pki = TestPki::new();
     let made = rcgen::generate_simple_self_signed(vec!["tokenmux-self-signed".to_owned()]).unwrap();
     std::fs::write(pki.dir().join("self-signed.pem"), made.cert.pem()).unwrap();

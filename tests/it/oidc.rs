@@ -25,7 +25,7 @@ pub(crate) struct Oidc {
 }
 
 impl Oidc {
-    fn start() -> Oidc {
+    pub(crate) fn start() -> Oidc {
         Oidc::start_with(None)
     }
 
@@ -215,8 +215,8 @@ static PRIVATE_KEY_JWT_ISSUER_SPEC: EndpointSpec =
 static BASIC: Standard = Standard(&BASIC_SPEC);
 static POST: Standard = Standard(&POST_SPEC);
 static NONE: Standard = Standard(&NONE_SPEC);
-static SECRET_JWT: Standard = Standard(&SECRET_JWT_SPEC);
-static PRIVATE_KEY_JWT: Standard = Standard(&PRIVATE_KEY_JWT_SPEC);
+pub(crate) static SECRET_JWT: Standard = Standard(&SECRET_JWT_SPEC);
+pub(crate) static PRIVATE_KEY_JWT: Standard = Standard(&PRIVATE_KEY_JWT_SPEC);
 static PRIVATE_KEY_JWT_ISSUER: Standard = Standard(&PRIVATE_KEY_JWT_ISSUER_SPEC);
 
 /// The endpoint: the body filled by `request_body`, the request put on

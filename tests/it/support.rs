@@ -298,7 +298,7 @@ pub async fn canned_recording(
 
 /// Reads one HTTP/1.1 request, head and `Content-Length` body; `None` if
 /// the connection ends first.
-async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
     use tokio::io::AsyncReadExt as _;
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
@@ -503,7 +503,7 @@ impl Echo {
         Echo::AsciiJsonTwice,
     ];
 
-    fn apply(self, request: &[u8]) -> String {
+    pub fn apply(self, request: &[u8]) -> String {
         use base64::Engine as _;
         let text = String::from_utf8_lossy(request);
         match self {

@@ -174,6 +174,9 @@ async fn run_config(
     if args.ca_file.is_some() {
         config.ca_file = args.ca_file.clone();
     }
+    if args.client_auth.is_some() {
+        config.client_auth = args.client_auth.clone();
+    }
     if args.server.is_some() {
         config.server = args.server.clone();
         config.base_url = None;

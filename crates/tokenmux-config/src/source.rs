@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use tokenmux::endpoint::UnknownAuthMethod;
 use tokenmux::{ConfigError, Error, Provider, RefreshPolicy, TokenSource, TokenSourceBuilder};
 
 use crate::certificate_file::ca_certificates;
@@ -47,6 +48,11 @@ pub struct SourceConfig {
     /// well as the system's roots (a private CA).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// The client authentication method, by its RFC 8414 name, for the
+    /// `oauth2` provider (default: the first the server lists that the
+    /// credentials can use); a spec's own method is the spec's.
+    #[serde(default)]
+    pub client_auth: Option<String>,
     /// The same as `server: sandbox` (kept for older config files).
     #[serde(default)]
     pub sandbox: bool,
@@ -93,6 +99,19 @@ impl SourceConfig {
             }
             (None, false) => None,
         };
+        if self.provider == "oauth2" && (self.base_url.is_some() || server.is_some()) {
+            let key = if self.base_url.is_some() {
+                "base_url"
+            } else {
+                "server"
+            };
+            return Err(ConfigError::new(
+                key,
+                "the oauth2 provider is found by its issuer's metadata: give `issuer`, \
+                 not `base_url` or `server`",
+            )
+            .into());
+        }
         let provider = match (&self.base_url, server) {
             (Some(_), Some(_)) => {
                 return Err(
@@ -105,6 +124,14 @@ impl SourceConfig {
         };
         let provider = match &self.issuer {
             Some(issuer) => provider.with_issuer(issuer.as_str()),
+            None => provider,
+        };
+        let provider = match &self.client_auth {
+            Some(name) => {
+                provider.with_auth_method(name.parse().map_err(|e: UnknownAuthMethod| {
+                    ConfigError::new("client_auth", e.to_string())
+                })?)
+            }
             None => provider,
         };
         if provider.needs_base_url() {
@@ -325,9 +352,8 @@ mod tests {
         let error = config(serde_json::json!({"provider": "nope"}))
             .unwrap_err()
             .to_string();
-        let known: Vec<_> = Provider::all().iter().map(|p| p.name()).collect();
         assert!(
-            error.contains(&format!("known: {}", known.join(", "))),
+            error.contains(&format!("known: {}", Provider::names().join(", "))),
             "{error}"
         );
         let both = serde_json::json!({"provider": "airalo", "server": "sandbox", "base_url": "https://x.example"});
@@ -381,6 +407,22 @@ mod tests {
             (
                 serde_json::json!({"provider": "airalo", "credentials": inline, "ca_file": "/nonexistent/ca.pem"}),
                 "sources.a.ca_file",
+            ),
+            (
+                serde_json::json!({"provider": "oauth2", "credentials": inline}),
+                "sources.a.issuer",
+            ),
+            (
+                serde_json::json!({"provider": "oauth2", "issuer": "https://login.example.com", "base_url": "https://x.example.com", "credentials": inline}),
+                "sources.a.base_url",
+            ),
+            (
+                serde_json::json!({"provider": "oauth2", "issuer": "https://login.example.com", "client_auth": "magic", "credentials": inline}),
+                "sources.a.client_auth",
+            ),
+            (
+                serde_json::json!({"provider": "oauth2", "issuer": "http://login.example.com", "credentials": inline}),
+                "sources.a.base_url",
             ),
             (
                 serde_json::json!({"provider": "airalo", "credentials": inline, "ca_file": "Cargo.toml"}),

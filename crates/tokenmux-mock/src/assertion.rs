@@ -90,6 +90,8 @@ pub(crate) fn check(
         // The mock serves plain HTTP: a certificate is never presented to
         // it (node-oidc-provider checks these in tests/it/mtls.rs).
         ClientAuth::TlsClientAuth | ClientAuth::SelfSignedTlsClientAuth => return Ok(()),
+        // Chosen from metadata the mock does not serve.
+        ClientAuth::FromMetadata => return Ok(()),
     };
     if sent.kind != Some(ASSERTION_TYPE) {
         return Err(format!("client_assertion_type is not {ASSERTION_TYPE}"));

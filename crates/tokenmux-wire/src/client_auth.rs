@@ -10,6 +10,7 @@ use crate::operation::ClientAuth;
 
 mod assertion;
 mod basic;
+mod from_metadata;
 mod in_request;
 mod tls;
 
@@ -21,6 +22,11 @@ pub trait ClientAuthentication: Send + Sync {
 
     /// The credentials it needs beyond those the body's fields mark.
     fn roles(&self) -> &'static [CredentialRole];
+
+    /// The credentials it takes when given (none by default).
+    fn optional_roles(&self) -> &'static [CredentialRole] {
+        &[]
+    }
 
     /// Adds what authenticates the client to the config the request is
     /// sent with (the request hook puts it on the wire).
@@ -43,6 +49,10 @@ pub enum ClientAuthError {
         /// What is missing.
         role: CredentialRole,
     },
+    /// The method is chosen from the server's metadata, and the request
+    /// was built without choosing one (a provider's bug, not the user's).
+    #[error("the client authentication method was not chosen from the server's metadata")]
+    NotChosen,
 }
 
 impl ClientAuthError {
@@ -79,5 +89,6 @@ pub fn client_auth_method(auth: ClientAuth) -> &'static dyn ClientAuthentication
         ClientAuth::PrivateKeyJwt(Issuer) => &JwtAssertion(PrivateKey, Issuer),
         ClientAuth::TlsClientAuth => &tls::MutualTls { self_signed: false },
         ClientAuth::SelfSignedTlsClientAuth => &tls::MutualTls { self_signed: true },
+        ClientAuth::FromMetadata => &from_metadata::FromMetadata,
     }
 }

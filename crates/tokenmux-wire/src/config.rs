@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokenmux_jose::Signer;
 
-use crate::{AssertionAudience, PlacedValue, Secret};
+use crate::{AssertionAudience, AuthMethod, PlacedValue, Secret};
 
 /// The default cap on a response body: token responses are small, and a
 /// hostile or broken server must not make the client buffer megabytes.
@@ -31,6 +31,7 @@ pub struct ClientConfig {
     placed: Vec<PlacedValue>,
     assertion: Option<AssertionSigning>,
     issuer: Option<String>,
+    auth_method: Option<AuthMethod>,
 }
 
 impl Default for ClientConfig {
@@ -41,6 +42,7 @@ impl Default for ClientConfig {
             placed: Vec::new(),
             assertion: None,
             issuer: None,
+            auth_method: None,
         }
     }
 }
@@ -93,6 +95,19 @@ impl ClientConfig {
     /// The issuer identifier, if set.
     pub fn issuer(&self) -> Option<&str> {
         self.issuer.as_deref()
+    }
+
+    /// The client authentication method the user chose, for an endpoint
+    /// that picks one from the server's metadata (else it picks by the
+    /// credentials given).
+    pub fn with_auth_method(mut self, method: AuthMethod) -> Self {
+        self.auth_method = Some(method);
+        self
+    }
+
+    /// The method the user chose, if any.
+    pub fn auth_method(&self) -> Option<AuthMethod> {
+        self.auth_method
     }
 
     /// The Basic credentials, if set.

@@ -11,6 +11,7 @@
 //! Users rarely need this crate directly: the provider crates re-export
 //! [`ClientConfig`], [`BasicAuth`] and [`Secret`].
 
+mod auth_method;
 mod client_assertion;
 mod client_auth;
 mod config;
@@ -34,6 +35,7 @@ mod strict_json;
 #[cfg(test)]
 mod test_spec;
 
+pub use auth_method::{AuthMethod, UnknownAuthMethod};
 pub use client_assertion::JWT_BEARER_ASSERTION_TYPE;
 pub use client_auth::{ClientAuthError, ClientAuthentication, client_auth_method};
 pub use config::{

@@ -32,8 +32,10 @@ impl Needs {
         let mut optional = Vec::new();
         if let Some(grant) = spec.grant(GrantKind::Primary) {
             required.extend(grant.body_roles());
-            required.extend(client_auth_method(grant.wire.auth).roles());
+            let method = client_auth_method(grant.wire.auth);
+            required.extend(method.roles());
             optional.extend(grant.optional_roles());
+            optional.extend(method.optional_roles());
         }
         // In one order (the roles' own), each once.
         let ordered = |roles: &[CredentialRole]| -> Vec<CredentialRole> {

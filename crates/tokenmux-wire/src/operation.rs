@@ -42,6 +42,10 @@ pub enum ClientAuth {
     /// `self_signed_tls_client_auth` (RFC 8705 §2.2): the same with a
     /// self-signed certificate the client registered.
     SelfSignedTlsClientAuth,
+    /// Chosen per source from the authorization server's metadata (RFC
+    /// 8414) and the credentials: the endpoint substitutes the chosen
+    /// method's operation before the request is built.
+    FromMetadata,
 }
 
 /// The `aud` of a client assertion, as the server wants it.

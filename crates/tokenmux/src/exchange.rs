@@ -34,6 +34,9 @@ impl Exchange<'_> {
         if let Some(issuer) = self.provider.issuer() {
             config = config.with_issuer(issuer);
         }
+        if let Some(method) = self.provider.auth_method() {
+            config = config.with_auth_method(method);
+        }
         let request = TokenRequest {
             http: self.http,
             base_url: self.provider.base_url(),

@@ -130,6 +130,8 @@ mod clock;
 mod config_error;
 mod cool_down;
 mod credentials;
+#[cfg(feature = "oauth2")]
+mod discovery;
 mod error;
 mod exchange;
 mod fetch;
@@ -191,12 +193,12 @@ pub use tokenmux_wire::{Secret, SigningKey};
 /// for their `ENDPOINT`.
 pub mod endpoint {
     pub use tokenmux_wire::{
-        AssertionAudience, BasicEncoding, BodyEncoding, BoxFuture, ClientAuth, ClientAuthError,
-        ClientAuthentication, ClientError, CredentialRole, EndpointResult, EndpointSpec,
-        ErrorCondition, ErrorDetails, ErrorFields, ErrorResponse, Expires, Expiry, ExpiryForm,
-        FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued, Needs, OperationWire,
-        ParameterSpec, Parameters, Place, Presentation, RequestField, ResponseValue, Server,
-        TokenEndpoint, TokenFields, TokenRequest, presentation_scheme, request_without_body,
-        set_pointer,
+        AssertionAudience, AuthMethod, BasicEncoding, BodyEncoding, BoxFuture, ClientAuth,
+        ClientAuthError, ClientAuthentication, ClientError, CredentialRole, EndpointResult,
+        EndpointSpec, ErrorCondition, ErrorDetails, ErrorFields, ErrorResponse, Expires, Expiry,
+        ExpiryForm, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued, Needs,
+        OperationWire, ParameterSpec, Parameters, Place, Presentation, RequestField, ResponseValue,
+        Server, TokenEndpoint, TokenFields, TokenRequest, UnknownAuthMethod, presentation_scheme,
+        request_without_body, set_pointer,
     };
 }

@@ -6,7 +6,9 @@
 //! `generated.rs`), one cargo feature per spec; [`Provider::from_endpoint`]
 //! takes any other implementation, generated elsewhere or written by hand.
 
-use tokenmux_wire::{AssertionAudience, ClientAuth, EndpointSpec, Server, TokenEndpoint};
+use tokenmux_wire::{
+    AssertionAudience, AuthMethod, ClientAuth, EndpointSpec, Server, TokenEndpoint,
+};
 
 use crate::ConfigError;
 use crate::Error;
@@ -31,14 +33,17 @@ pub struct Provider {
     endpoint: &'static dyn TokenEndpoint,
     base_url: String,
     issuer: Option<String>,
+    auth_method: Option<AuthMethod>,
 }
 
-/// Same endpoint (by name) at the same base URL, with the same issuer.
+/// Same endpoint (by name) at the same base URL, with the same issuer and
+/// client authentication choice.
 impl PartialEq for Provider {
     fn eq(&self, other: &Self) -> bool {
         self.name() == other.name()
             && self.base_url == other.base_url
             && self.issuer == other.issuer
+            && self.auth_method == other.auth_method
     }
 }
 
@@ -55,6 +60,7 @@ impl std::fmt::Debug for Provider {
                 &tokenmux_wire::net::without_userinfo(&self.base_url),
             )
             .field("issuer", &self.issuer)
+            .field("auth_method", &self.auth_method)
             .finish()
     }
 }
@@ -138,6 +144,7 @@ impl Provider {
             endpoint,
             base_url: base_url.trim_end_matches('/').to_owned(),
             issuer: None,
+            auth_method: None,
         }
     }
 
@@ -160,11 +167,15 @@ impl Provider {
     /// server. A server whose URL is a template (`{base}`) needs
     /// [`with_base_url`](Self::with_base_url) before use.
     pub fn by_name(name: &str) -> Result<Provider, Error> {
+        #[cfg(feature = "oauth2")]
+        if name == tokenmux_oauth2::NAME {
+            return Ok(Self::from_endpoint(&tokenmux_oauth2::ENDPOINT, ""));
+        }
         Self::all()
             .into_iter()
             .find(|provider| provider.name() == name)
             .ok_or_else(|| {
-                let known: Vec<_> = Self::all().iter().map(|p| p.name()).collect();
+                let known = Self::names();
                 ConfigError::new(
                     "provider",
                     format!(
@@ -174,6 +185,21 @@ impl Provider {
                 )
                 .into()
             })
+    }
+
+    /// The names [`by_name`](Self::by_name) knows: every provider compiled
+    /// in, and `oauth2` (any standard server, found by its issuer).
+    ///
+    /// ```
+    /// let names = tokenmux::Provider::names();
+    /// assert!(names.contains(&"neonpanel") && names.contains(&"oauth2"));
+    /// ```
+    pub fn names() -> Vec<&'static str> {
+        let mut names: Vec<_> = Self::all().iter().map(|p| p.name()).collect();
+        #[cfg(feature = "oauth2")]
+        names.push(tokenmux_oauth2::NAME);
+        names.sort_unstable();
+        names
     }
 
     /// The same endpoint on the server its spec names `server`
@@ -202,6 +228,7 @@ impl Provider {
     pub fn with_base_url(self, base_url: impl Into<String>) -> Self {
         Self {
             issuer: self.issuer,
+            auth_method: self.auth_method,
             ..Self::from_endpoint(self.endpoint, base_url)
         }
     }
@@ -217,9 +244,47 @@ impl Provider {
     /// let provider = Provider::neonpanel().with_issuer("https://login.example.com");
     /// assert_eq!(provider.issuer(), Some("https://login.example.com"));
     /// ```
+    ///
+    /// A provider found by discovery (`oauth2`) is found at its issuer:
+    /// the issuer is its base URL too.
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+        let issuer = issuer.into();
+        if self.discovers() {
+            self.base_url = issuer.trim_end_matches('/').to_owned();
+        }
+        self.issuer = Some(issuer);
         self
+    }
+
+    /// The same provider with the client authentication method chosen,
+    /// for a provider that picks one from the server's metadata
+    /// (`oauth2`); by default it picks the first the credentials can use.
+    /// A spec's own method is the spec's: this is ignored there.
+    ///
+    /// ```
+    /// use tokenmux::Provider;
+    /// use tokenmux::endpoint::AuthMethod;
+    ///
+    /// let provider = Provider::oauth2("https://login.example.com")
+    ///     .with_auth_method(AuthMethod::ClientSecretPost);
+    /// assert_eq!(provider.auth_method(), Some(AuthMethod::ClientSecretPost));
+    /// ```
+    pub fn with_auth_method(mut self, method: AuthMethod) -> Self {
+        self.auth_method = Some(method);
+        self
+    }
+
+    /// The client authentication method chosen, if any.
+    pub fn auth_method(&self) -> Option<AuthMethod> {
+        self.auth_method
+    }
+
+    /// Whether the endpoint is found from the issuer's metadata.
+    pub(crate) fn discovers(&self) -> bool {
+        self.spec()
+            .grants
+            .iter()
+            .any(|grant| grant.wire.auth == ClientAuth::FromMetadata)
     }
 
     /// The issuer identifier given with [`with_issuer`](Self::with_issuer).
@@ -227,8 +292,8 @@ impl Provider {
         self.issuer.as_deref()
     }
 
-    /// Whether the spec addresses client assertions to the issuer and no
-    /// issuer is given.
+    /// Whether no issuer is given and one is needed: the spec addresses
+    /// client assertions to it, or the provider is found by discovery.
     pub fn needs_issuer(&self) -> bool {
         self.issuer.is_none()
             && self.spec().grants.iter().any(|grant| {
@@ -236,6 +301,7 @@ impl Provider {
                     grant.wire.auth,
                     ClientAuth::ClientSecretJwt(AssertionAudience::Issuer)
                         | ClientAuth::PrivateKeyJwt(AssertionAudience::Issuer)
+                        | ClientAuth::FromMetadata
                 )
             })
     }

@@ -10,7 +10,7 @@ use crate::redis_flags::RedisArgs;
 
 /// The names `--provider` takes: every provider compiled in, from `specs/`.
 fn provider_names() -> PossibleValuesParser {
-    PossibleValuesParser::new(Provider::all().iter().map(|provider| provider.name()))
+    PossibleValuesParser::new(Provider::names())
 }
 
 /// `--param NAME=VALUE`: split at the first `=`; the value may hold more.
@@ -79,10 +79,16 @@ pub(crate) struct TokenArgs {
     /// The provider's base URL, as in its spec; the endpoint path is appended.
     #[arg(long)]
     pub(super) base_url: Option<String>,
-    /// The authorization server's issuer identifier, for a provider
-    /// whose spec addresses client assertions to it.
+    /// The authorization server's issuer identifier: where `--provider
+    /// oauth2` finds its metadata, or the audience of client assertions
+    /// for a spec that addresses them to it.
     #[arg(long, env = "TOKENMUX_ISSUER", value_name = "URL")]
     pub(super) issuer: Option<String>,
+    /// The client authentication method for `--provider oauth2`, by its
+    /// RFC 8414 name (default: the first the server lists that the
+    /// credentials can use).
+    #[arg(long, env = "TOKENMUX_CLIENT_AUTH", value_name = "METHOD")]
+    pub(super) client_auth: Option<String>,
     /// A PEM file of CA certificates to trust for the token endpoint, as
     /// well as the system's roots (a private CA).
     #[arg(long, env = "TOKENMUX_CA_FILE", value_name = "PATH")]

@@ -28,6 +28,7 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
         base_url: None,
         issuer: None,
         ca_file: None,
+        client_auth: None,
         sandbox: false,
         credentials: None,
         params: Default::default(),
@@ -41,13 +42,14 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
 /// The flags that describe one source on the command line; a named source
 /// is described by its config file alone. Those from
 /// [`CREDENTIAL_FLAGS`] on give credentials.
-pub(super) const SOURCE_FLAGS: [&str; 16] = [
+pub(super) const SOURCE_FLAGS: [&str; 17] = [
     "--provider",
     "--server",
     "--base-url",
     "--sandbox",
     "--issuer",
     "--ca-file",
+    "--client-auth",
     "--client-id",
     "--client-secret",
     "--username",
@@ -61,7 +63,7 @@ pub(super) const SOURCE_FLAGS: [&str; 16] = [
 ];
 
 /// Where the credential flags start in [`SOURCE_FLAGS`].
-const CREDENTIAL_FLAGS: usize = 6;
+const CREDENTIAL_FLAGS: usize = 7;
 
 /// The environment's credentials, for a source given by flags, in the
 /// order of [`CredentialRole::ALL`].

@@ -364,6 +364,13 @@ fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
 fn check_issuer(provider: &Provider) -> Result<(), Error> {
     let refused = |why: String| Err(ConfigError::new("issuer", why).into());
     let Some(issuer) = provider.issuer() else {
+        if provider.needs_issuer() && provider.discovers() {
+            return refused(format!(
+                "the {} provider is found by its authorization server's metadata: give the \
+                 issuer URL (Provider::oauth2, `issuer:` in a config file, --issuer)",
+                provider.name()
+            ));
+        }
         if provider.needs_issuer() {
             return refused(format!(
                 "the {} provider's spec addresses client assertions to the issuer \
