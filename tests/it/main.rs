@@ -37,6 +37,7 @@ mod redis_sentinel;
 mod redis_tls;
 mod rotation;
 mod secret_scan;
+mod secret_scan_keys;
 mod store_conformance;
 mod stores;
 mod support;

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret as _;
 use serde_json::Value;
 use tokenmux_jose::{ClientAssertion, SignError};
 
-use crate::{AssertionAudience, AssertionSigning, BodyEncoding};
+use crate::{AssertionAudience, AssertionSigning, BodyEncoding, ClientConfig, Secret};
 
 /// RFC 7523 §2.2's `client_assertion_type`.
 pub const JWT_BEARER_ASSERTION_TYPE: &str =
@@ -40,8 +40,9 @@ pub(crate) async fn add(
     request: &mut Request,
     body: BodyEncoding,
     signing: &AssertionSigning,
-    issuer: Option<&str>,
+    config: &ClientConfig,
 ) -> Result<(), AssertionError> {
+    let issuer = config.issuer();
     let audience = match signing.audience() {
         AssertionAudience::TokenEndpoint => {
             let mut url = request.url().clone();
@@ -54,6 +55,10 @@ pub(crate) async fn add(
     let assertion = ClientAssertion::new(signing.client_id(), &audience)
         .sign(signing.signer())
         .await?;
+    // Before it is sent: an echo of it in the answer is then scrubbed.
+    config
+        .sent_secrets()
+        .record(Secret::new(assertion.expose_secret()));
     let current = request
         .body()
         .and_then(|body| body.as_bytes())
@@ -130,9 +135,15 @@ mod tests {
     async fn a_form_gains_both_fields_after_its_own_with_the_endpoint_as_audience() {
         let mut request = request("grant_type=client_credentials&scope=a+b");
         let signing = signing(AssertionAudience::TokenEndpoint);
-        add(&mut request, BodyEncoding::FormUrlencoded, &signing, None)
-            .await
-            .unwrap();
+        let config = ClientConfig::default();
+        add(
+            &mut request,
+            BodyEncoding::FormUrlencoded,
+            &signing,
+            &config,
+        )
+        .await
+        .unwrap();
         let fields: Vec<(String, String)> = form_urlencoded::parse(body(&request))
             .into_owned()
             .collect();
@@ -152,24 +163,27 @@ mod tests {
         // The token endpoint's URL, without its query or fragment.
         assert_eq!(claims["aud"], "http://127.0.0.1:1/oauth/token");
         assert_eq!(claims["iss"], "client-1");
+        // Recorded for the scrubber, as sent.
+        assert_eq!(config.sent_secrets().all()[0].expose_secret(), fields[3].1);
     }
 
     #[tokio::test]
     async fn a_json_body_gains_members_and_the_issuer_can_be_the_audience() {
         let mut request = request(r#"{"grant_type":"client_credentials"}"#);
         let signing = signing(AssertionAudience::Issuer);
-        let error = add(&mut request, BodyEncoding::Json, &signing, None)
-            .await
-            .unwrap_err();
-        assert!(matches!(error, AssertionError::NoIssuer));
-        add(
+        let error = add(
             &mut request,
             BodyEncoding::Json,
             &signing,
-            Some("https://as.example"),
+            &Default::default(),
         )
         .await
-        .unwrap();
+        .unwrap_err();
+        assert!(matches!(error, AssertionError::NoIssuer));
+        let config = ClientConfig::default().with_issuer("https://as.example");
+        add(&mut request, BodyEncoding::Json, &signing, &config)
+            .await
+            .unwrap();
         let json: Value = serde_json::from_slice(body(&request)).unwrap();
         assert_eq!(json["grant_type"], "client_credentials");
         assert_eq!(json["client_assertion_type"], JWT_BEARER_ASSERTION_TYPE);
@@ -181,12 +195,17 @@ mod tests {
     async fn no_body_or_a_body_that_is_no_object_is_an_error() {
         let signing = signing(AssertionAudience::TokenEndpoint);
         let mut empty = request("");
-        let error = add(&mut empty, BodyEncoding::None, &signing, None)
-            .await
-            .unwrap_err();
+        let error = add(
+            &mut empty,
+            BodyEncoding::None,
+            &signing,
+            &Default::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(error, AssertionError::NoBody));
         let mut list = request("[1]");
-        let error = add(&mut list, BodyEncoding::Json, &signing, None)
+        let error = add(&mut list, BodyEncoding::Json, &signing, &Default::default())
             .await
             .unwrap_err();
         assert!(matches!(error, AssertionError::NotAnObject));

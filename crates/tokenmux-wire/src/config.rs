@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokenmux_jose::Signer;
 
-use crate::{AssertionAudience, AuthMethod, PlacedValue, Secret};
+use crate::{AssertionAudience, AuthMethod, PlacedValue, Secret, SentSecrets};
 
 /// The default cap on a response body: token responses are small, and a
 /// hostile or broken server must not make the client buffer megabytes.
@@ -32,6 +32,7 @@ pub struct ClientConfig {
     assertion: Option<AssertionSigning>,
     issuer: Option<String>,
     auth_method: Option<AuthMethod>,
+    sent: SentSecrets,
 }
 
 impl Default for ClientConfig {
@@ -43,6 +44,7 @@ impl Default for ClientConfig {
             assertion: None,
             issuer: None,
             auth_method: None,
+            sent: SentSecrets::default(),
         }
     }
 }
@@ -108,6 +110,18 @@ impl ClientConfig {
     /// The method the user chose, if any.
     pub fn auth_method(&self) -> Option<AuthMethod> {
         self.auth_method
+    }
+
+    /// Where the request hook records the secrets it makes (a signed
+    /// assertion), for the caller's scrubber.
+    pub fn with_sent_secrets(mut self, sent: SentSecrets) -> Self {
+        self.sent = sent;
+        self
+    }
+
+    /// The secrets made for this client's requests.
+    pub fn sent_secrets(&self) -> &SentSecrets {
+        &self.sent
     }
 
     /// The Basic credentials, if set.

@@ -84,7 +84,7 @@ pub async fn prepare_request<E>(
         .map_err(|error| Error::InvalidRequest(error.to_string()))?;
     // Before a multipart body is built: the assertion joins the form's fields.
     if let Some(signing) = config.assertion() {
-        crate::client_assertion::add(request, wire.body, signing, config.issuer())
+        crate::client_assertion::add(request, wire.body, signing, config)
             .await
             .map_err(|error| Error::InvalidRequest(format!("`{operation_id}`: {error}")))?;
     }

@@ -30,6 +30,7 @@ mod placement;
 mod presentation;
 pub mod scrub;
 mod secret;
+mod sent_secrets;
 mod signing_key;
 mod strict_json;
 #[cfg(test)]
@@ -64,6 +65,7 @@ pub use presentation::{Presentation, presentation_scheme};
 /// hand-written [`TokenEndpoint`] implementations.
 pub use progenitor_client::{Error as ClientError, ResponseValue};
 pub use secret::Secret;
+pub use sent_secrets::SentSecrets;
 pub use signing_key::SigningKey;
 pub use strict_json::has_duplicate_keys;
 

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use tokenmux_wire::Expires;
-use tokenmux_wire::{ClientConfig, TokenRequest};
+use tokenmux_wire::{ClientConfig, Secret, SentSecrets, TokenRequest};
 pub(crate) use tokenmux_wire::{Grant, Issued};
 
 use crate::classify::{by_status, decode, generic_error_fields, ok};
@@ -24,13 +24,13 @@ pub(crate) struct Exchange<'a> {
 impl Exchange<'_> {
     /// One request, no retries.
     pub(crate) async fn request(&self, grant: Grant<'_>) -> Result<Issued, Error> {
-        let scrub = Scrubber::new(
-            self.credentials.client_id().unwrap_or_default(),
-            self.credentials.secrets(self.provider.spec()),
-            grant,
-        );
         let endpoint = self.provider.endpoint();
-        let mut config = ClientConfig::default().with_max_response_bytes(self.max_response_bytes);
+        // What the request hook signs for this request (an assertion) is
+        // recorded here, and scrubbed from the outcome as the secrets are.
+        let sent = SentSecrets::default();
+        let mut config = ClientConfig::default()
+            .with_max_response_bytes(self.max_response_bytes)
+            .with_sent_secrets(sent.clone());
         if let Some(issuer) = self.provider.issuer() {
             config = config.with_issuer(issuer);
         }
@@ -45,7 +45,17 @@ impl Exchange<'_> {
             parameters: self.credentials.params(),
             grant,
         };
-        ok(endpoint.request(request).await, endpoint, &scrub)
+        let response = endpoint.request(request).await;
+        let sent = sent.all();
+        let scrub = Scrubber::new(
+            self.credentials.client_id().unwrap_or_default(),
+            self.credentials
+                .secrets(self.provider.spec())
+                .into_iter()
+                .chain(sent.iter().map(Secret::expose_secret)),
+            grant,
+        );
+        ok(response, endpoint, &scrub)
     }
 }
 
