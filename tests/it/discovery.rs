@@ -84,6 +84,36 @@ async fn a_discovered_server_issues_tokens_for_each_method() {
 }
 
 #[tokio::test]
+async fn a_resource_parameter_gets_a_token_for_that_api() {
+    let oidc = Oidc::start();
+    let api = "https://api.example.com/orders";
+    let tokens = TokenSource::builder(Provider::oauth2(oidc.issuer.as_str()))
+        .credentials(Credentials::client("basic", "basic-secret-0123456789"))
+        .param("scope", "api:read")
+        .param("resource", api)
+        .background_refresh(false)
+        .build()
+        .unwrap();
+    let token = tokens.token().await.unwrap();
+    let seen = oidc.introspect(token.secret().expose_secret()).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["aud"], api, "{seen}");
+    assert_eq!(seen["scope"], "api:read", "{seen}");
+    // Two resources are two sources, each with its own token.
+    let other = TokenSource::builder(Provider::oauth2(oidc.issuer.as_str()))
+        .credentials(Credentials::client("basic", "basic-secret-0123456789"))
+        .param("scope", "api:read")
+        .param("resource", "https://api.example.com/billing")
+        .background_refresh(false)
+        .build()
+        .unwrap();
+    let seen = oidc
+        .introspect(other.token().await.unwrap().secret().expose_secret())
+        .await;
+    assert_eq!(seen["aud"], "https://api.example.com/billing", "{seen}");
+}
+
+#[tokio::test]
 async fn another_issuer_or_no_metadata_is_a_configuration_error_at_issuer() {
     let oidc = Oidc::start();
     // The same server by another name: its metadata names its own issuer.

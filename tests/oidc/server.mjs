@@ -105,6 +105,18 @@ server.listen(0, '127.0.0.1', () => {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: true, allowedPolicy: () => true },
+      // RFC 8707: a `resource` names the API a token is for (its `aud`);
+      // without one, a token for no particular API, as before.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => undefined,
+        useGrantedResource: () => false,
+        getResourceServerInfo: (ctx, resource) => ({
+          scope: 'api:read api:write',
+          audience: resource,
+          accessTokenFormat: 'opaque',
+        }),
+      },
       ...(tls ? { mTLS } : {}),
     },
     clientAuthMethods: [
