@@ -10,7 +10,6 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use crate::hand_endpoint;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -112,11 +111,11 @@ impl TokenEndpoint for Consent {
                 .http
                 .post(format!("{}{}", request.base_url, self.0.grants[0].path))
                 .header("content-type", "application/x-www-form-urlencoded")
-                .body(hand_endpoint::form(&body))
+                .body(form_body(&body))
                 .send()
                 .await
                 .map_err(ClientError::CommunicationError)?;
-            hand_endpoint::answer(response, self.0).await
+            read_answer(response, self.0).await
         })
     }
 

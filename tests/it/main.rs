@@ -19,7 +19,6 @@ mod facade;
 mod faults;
 mod fleet;
 mod flight;
-mod hand_endpoint;
 mod hooks;
 mod hostile;
 mod lifecycle;

@@ -10,7 +10,6 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use crate::hand_endpoint;
 use serde_json::Value;
 use tokenmux::endpoint::*;
 use tokenmux::jose::{Algorithm, PrivateKey};
@@ -238,14 +237,14 @@ impl TokenEndpoint for Standard {
             let mut http = request
                 .http
                 .post(format!("{}{}", request.base_url, spec.grants[0].path))
-                .body(hand_endpoint::form(&body))
+                .body(form_body(&body))
                 .build()
                 .map_err(ClientError::CommunicationError)?;
             tokenmux_wire::prepare_request(&mut http, operations, "token", &config).await?;
             let response = tokenmux_wire::execute(request.http, http, operations, "token", &config)
                 .await
                 .map_err(ClientError::CommunicationError)?;
-            hand_endpoint::answer(response, spec).await
+            read_answer(response, spec).await
         })
     }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use tokenmux::{CertificateError, ClientCertificate};
 
-use crate::secret_value::{shown_path, value};
+use crate::secret_value::{shown_path, unreadable, value};
 
 /// Largest certificate file read: a system CA bundle is about 200 KiB.
 const MAX_CERTIFICATE_BYTES: u64 = 1024 * 1024;
@@ -17,18 +17,7 @@ pub(crate) fn read_public(path: &Path) -> Result<Vec<u8>, String> {
     let shown = shown_path(path);
     tokenmux_store::read_bounded(path, MAX_CERTIFICATE_BYTES)
         .map(|(bytes, _)| bytes)
-        .map_err(|e| match e {
-            tokenmux_store::FileReadError::Io { source, .. } => {
-                format!("cannot read {shown}: {source}")
-            }
-            tokenmux_store::FileReadError::NotRegular { kind, .. } => {
-                format!("{shown} is not a regular file (a {kind})")
-            }
-            tokenmux_store::FileReadError::TooLarge { max, .. } => {
-                format!("{shown} is larger than {max} bytes")
-            }
-            _ => format!("cannot read {shown}"),
-        })
+        .map_err(|e| unreadable(e, &shown))
 }
 
 /// The CA certificates in the PEM bundle at `path`, at least one.

@@ -55,6 +55,23 @@ fn shown_variable(variable: &str) -> String {
     }
 }
 
+/// Why the file shown as `shown` could not be read, without its content.
+pub(crate) fn unreadable(error: tokenmux_store::FileReadError, shown: &str) -> String {
+    match error {
+        tokenmux_store::FileReadError::Io { source, .. } => {
+            format!("cannot read {shown}: {source}")
+        }
+        tokenmux_store::FileReadError::NotRegular { kind, .. } => {
+            format!("{shown} is not a regular file (a {kind})")
+        }
+        tokenmux_store::FileReadError::TooLarge { max, .. } => {
+            format!("{shown} is larger than {max} bytes")
+        }
+        // A kind added later: its message would show the path unchecked.
+        _ => format!("cannot read {shown}"),
+    }
+}
+
 /// A credential file's path for a message: shown when it reads as a path
 /// (absolute, or `./`, `../`, `~/`), else not (it may be a secret).
 pub(crate) fn shown_path(path: &Path) -> String {
@@ -77,19 +94,7 @@ fn read_file(path: &Path) -> Result<Secret, String> {
     use std::os::unix::fs::MetadataExt as _;
     let shown = shown_path(path);
     let (bytes, meta) =
-        tokenmux_store::read_bounded(path, MAX_FILE_BYTES).map_err(|e| match e {
-            tokenmux_store::FileReadError::Io { source, .. } => {
-                format!("cannot read {shown}: {source}")
-            }
-            tokenmux_store::FileReadError::NotRegular { kind, .. } => {
-                format!("{shown} is not a regular file (a {kind})")
-            }
-            tokenmux_store::FileReadError::TooLarge { max, .. } => {
-                format!("{shown} is larger than {max} bytes")
-            }
-            // A kind added later: its message would show the path unchecked.
-            _ => format!("cannot read {shown}"),
-        })?;
+        tokenmux_store::read_bounded(path, MAX_FILE_BYTES).map_err(|e| unreadable(e, &shown))?;
     let mode = meta.mode();
     if mode & 0o004 != 0 {
         tracing::warn!(

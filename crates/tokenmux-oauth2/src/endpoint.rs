@@ -4,8 +4,7 @@
 
 use serde_json::Value;
 use tokenmux_wire::{
-    BoxFuture, ClientError, EndpointResult, EndpointSpec, ErrorDetails, Issued, ResponseValue,
-    TokenEndpoint, TokenRequest,
+    BoxFuture, ClientError, EndpointResult, EndpointSpec, Issued, TokenEndpoint, TokenRequest,
 };
 
 use crate::metadata::DiscoveryError;
@@ -49,49 +48,18 @@ impl TokenEndpoint for Oauth2Endpoint {
             let mut http = request
                 .http
                 .post(&metadata.token_endpoint)
-                .body(form(&body))
+                .body(tokenmux_wire::form_body(&body))
                 .build()
                 .map_err(ClientError::CommunicationError)?;
             tokenmux_wire::prepare_request(&mut http, operations, "token", &config).await?;
             let response = tokenmux_wire::execute(request.http, http, operations, "token", &config)
                 .await
                 .map_err(ClientError::CommunicationError)?;
-            answer(response, spec).await
+            tokenmux_wire::read_answer(response, spec).await
         })
     }
 
     fn decode_success(&self, body: &[u8]) -> Result<Issued, serde_json::Error> {
         tokenmux_wire::decode_issued::<Value>(body, &spec::GENERIC)
     }
-}
-
-/// The body `request_body` filled (a JSON object of strings) as a form.
-fn form(body: &Value) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(
-            body.as_object()
-                .into_iter()
-                .flatten()
-                .filter_map(|(name, value)| Some((name, value.as_str()?))),
-        )
-        .finish()
-}
-
-/// The token `response` carries, or the RFC 6749 §5.2 error it reports.
-async fn answer(response: reqwest::Response, spec: &'static EndpointSpec) -> EndpointResult {
-    let (status, headers) = (response.status(), response.headers().clone());
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(ClientError::ResponseBodyError)?;
-    if !status.is_success() {
-        let error: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let details = ErrorDetails::read(&error, &spec.error);
-        return Err(ClientError::ErrorResponse(ResponseValue::new(
-            details, status, headers,
-        )));
-    }
-    let issued = tokenmux_wire::decode_issued::<Value>(&bytes, spec)
-        .map_err(|e| ClientError::InvalidResponsePayload(bytes, e))?;
-    Ok(ResponseValue::new(issued, status, headers))
 }

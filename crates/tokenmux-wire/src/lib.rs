@@ -20,6 +20,7 @@ mod endpoint;
 mod error_in_success;
 mod expiry;
 mod glue;
+mod hand_written;
 mod hooks;
 mod macros;
 mod needs;
@@ -52,6 +53,7 @@ pub use expiry::{Expires, Expiry, ExpiryForm};
 pub use glue::{
     decode_issued, issued_response, map_error, request_body, request_without_body, set_pointer,
 };
+pub use hand_written::{form_body, read_answer};
 pub use hooks::{
     AmbiguousJson, BodyLimitExceeded, BufferedBody, RedirectFollowed, TOKENMUX_USER_AGENT,
     buffered_body, execute, inspect_response, prepare_request,

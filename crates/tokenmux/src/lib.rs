@@ -198,7 +198,7 @@ pub mod endpoint {
         EndpointSpec, ErrorCondition, ErrorDetails, ErrorFields, ErrorResponse, Expires, Expiry,
         ExpiryForm, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued, Needs,
         OperationWire, ParameterSpec, Parameters, Place, Presentation, RequestField, ResponseValue,
-        Server, TokenEndpoint, TokenFields, TokenRequest, UnknownAuthMethod, presentation_scheme,
-        request_without_body, set_pointer,
+        Server, TokenEndpoint, TokenFields, TokenRequest, UnknownAuthMethod, form_body,
+        presentation_scheme, read_answer, request_without_body, set_pointer,
     };
 }
