@@ -403,7 +403,8 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
     assert!(hits.is_empty(), "secrets found:\n{}", hits.join("\n"));
 }
 
-struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+/// A TRACE log kept in memory, to search (the other scans use it too).
+pub(crate) struct LogWriter(pub(crate) Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -12,6 +12,7 @@ use tokenmux::jose::PrivateKey;
 use tokenmux::{ClientCertificate, Credentials, Provider, RetryPolicy, TokenSource};
 
 use crate::oidc::{PRIVATE_KEY_JWT, SECRET_JWT, Standard};
+use crate::secret_scan::LogWriter;
 use crate::support::{Echo, http_response, leaks, read_request};
 
 const KEYS: &str = concat!(
@@ -137,16 +138,4 @@ async fn keys_certificate_keys_and_assertions_never_show() {
         .flat_map(|text| leaks(text, "pk-client", &secrets))
         .collect();
     assert!(hits.is_empty(), "secrets shown: {hits:?}");
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
