@@ -229,23 +229,7 @@ impl TokenEndpoint for Standard {
     }
 
     fn request<'a>(&'a self, request: TokenRequest<'a>) -> BoxFuture<'a, EndpointResult> {
-        Box::pin(async move {
-            let spec = self.0;
-            let (body, config) =
-                tokenmux_wire::request_body::<Value>(spec, request.grant.kind(), &request)?;
-            let operations = std::slice::from_ref(&spec.grants[0].wire);
-            let mut http = request
-                .http
-                .post(format!("{}{}", request.base_url, spec.grants[0].path))
-                .body(form_body(&body))
-                .build()
-                .map_err(ClientError::CommunicationError)?;
-            tokenmux_wire::prepare_request(&mut http, operations, "token", &config).await?;
-            let response = tokenmux_wire::execute(request.http, http, operations, "token", &config)
-                .await
-                .map_err(ClientError::CommunicationError)?;
-            read_answer(response, spec).await
-        })
+        Box::pin(async move { send_form(self.0, request).await })
     }
 
     fn decode_success(&self, body: &[u8]) -> Result<Issued, serde_json::Error> {

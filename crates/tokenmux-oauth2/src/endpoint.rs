@@ -42,20 +42,7 @@ impl TokenEndpoint for Oauth2Endpoint {
                 base_url: &metadata.token_endpoint,
                 ..request
             };
-            let (body, config) =
-                tokenmux_wire::request_body::<Value>(spec, request.grant.kind(), &request)?;
-            let operations = std::slice::from_ref(&spec.grants[0].wire);
-            let mut http = request
-                .http
-                .post(&metadata.token_endpoint)
-                .body(tokenmux_wire::form_body(&body))
-                .build()
-                .map_err(ClientError::CommunicationError)?;
-            tokenmux_wire::prepare_request(&mut http, operations, "token", &config).await?;
-            let response = tokenmux_wire::execute(request.http, http, operations, "token", &config)
-                .await
-                .map_err(ClientError::CommunicationError)?;
-            tokenmux_wire::read_answer(response, spec).await
+            tokenmux_wire::send_form(spec, request).await
         })
     }
 

@@ -1,11 +1,34 @@
 //! What an endpoint written by hand (no spec: the `oauth2` provider, a
 //! test's own) shares with a generated client: the body `request_body`
-//! filled, sent as a form, and the answer read as the generated glue reads
-//! it (the spec's error fields, [`decode_issued`](crate::decode_issued)).
+//! filled, sent as a form through the request hook ([`send_form`]), and
+//! the answer read as the generated glue reads it (the spec's error
+//! fields, [`decode_issued`](crate::decode_issued)).
 
 use serde_json::Value;
 
-use crate::{ClientError, EndpointResult, EndpointSpec, ErrorDetails, ResponseValue};
+use crate::{ClientError, EndpointResult, EndpointSpec, ErrorDetails, ResponseValue, TokenRequest};
+
+/// Sends `request` as `spec`'s first grant describes it, with its body as
+/// a form, to the request's base URL plus the grant's path, through the
+/// same request hook a generated client runs (client authentication,
+/// placed values, the body cap), and reads the answer with
+/// [`read_answer`]: a hand-written endpoint's whole `request`.
+pub async fn send_form(spec: &'static EndpointSpec, request: TokenRequest<'_>) -> EndpointResult {
+    let (body, config) = crate::request_body::<Value>(spec, request.grant.kind(), &request)?;
+    let grant = &spec.grants[0];
+    let operations = std::slice::from_ref(&grant.wire);
+    let mut http = request
+        .http
+        .post(format!("{}{}", request.base_url, grant.path))
+        .body(form_body(&body))
+        .build()
+        .map_err(ClientError::CommunicationError)?;
+    crate::prepare_request(&mut http, operations, grant.wire.method, &config).await?;
+    let response = crate::execute(request.http, http, operations, grant.wire.method, &config)
+        .await
+        .map_err(ClientError::CommunicationError)?;
+    read_answer(response, spec).await
+}
 
 /// `body` (a JSON object of strings, as [`request_body`](crate::request_body)
 /// fills it) as an `application/x-www-form-urlencoded` form.

@@ -53,7 +53,7 @@ pub use expiry::{Expires, Expiry, ExpiryForm};
 pub use glue::{
     decode_issued, issued_response, map_error, request_body, request_without_body, set_pointer,
 };
-pub use hand_written::{form_body, read_answer};
+pub use hand_written::{form_body, read_answer, send_form};
 pub use hooks::{
     AmbiguousJson, BodyLimitExceeded, BufferedBody, RedirectFollowed, TOKENMUX_USER_AGENT,
     buffered_body, execute, inspect_response, prepare_request,

@@ -199,6 +199,6 @@ pub mod endpoint {
         ExpiryForm, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued, Needs,
         OperationWire, ParameterSpec, Parameters, Place, Presentation, RequestField, ResponseValue,
         Server, TokenEndpoint, TokenFields, TokenRequest, UnknownAuthMethod, form_body,
-        presentation_scheme, read_answer, request_without_body, set_pointer,
+        presentation_scheme, read_answer, request_without_body, send_form, set_pointer,
     };
 }
