@@ -12,6 +12,7 @@ mod consent;
 mod crash;
 mod decoding;
 mod discovery;
+mod dpop;
 mod edges_agent;
 mod edges_cli;
 mod examples;

@@ -9,12 +9,22 @@
 // (tls_client_auth, a certificate for DNS name tokenmux-client from the
 // CA), `mtls-self` (self_signed_tls_client_auth, self-signed.pem) and
 // `basic-bound` (client_secret_basic); each gets certificate-bound tokens.
+//
+// DPoP (RFC 9449) is on, and every proof must carry the server's nonce;
+// `dpop-basic` and `dpop-public` must send proofs (their tokens are bound
+// to the proof's key). Beside the authorization server, on the same
+// origin, `GET|POST /api/...` is a resource server that checks a DPoP
+// token as RFC 9449 §7 says, with panva's `jose`: the proof's signature
+// by the key in its header, `typ`, `htm`, `htu`, `ath`, its own nonce
+// (a 401 `use_dpop_nonce` with `DPoP-Nonce` first), a `jti` seen once,
+// and the token's `cnf.jkt` the proof key's thumbprint.
 import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
 import path from 'node:path';
 import Provider from 'oidc-provider';
+import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify } from 'jose';
 
 const keys = process.argv[2];
 const publicHalf = (file) => {
@@ -49,6 +59,8 @@ const clients = [
   pkjwt('pk-es256', 'ES256', 'ec.jwk'),
   pkjwt('pk-eddsa', 'EdDSA', 'ed25519.jwk'),
   { ...base, client_id: 'public', token_endpoint_auth_method: 'none' },
+  { ...base, client_id: 'dpop-basic', client_secret: 'dpop-secret-0123456789', token_endpoint_auth_method: 'client_secret_basic', dpop_bound_access_tokens: true },
+  { ...base, client_id: 'dpop-public', token_endpoint_auth_method: 'none', dpop_bound_access_tokens: true },
 ];
 
 const tls = process.argv[3];
@@ -86,6 +98,43 @@ const mTLS = {
   },
 };
 
+// The resource server's nonce, and the proofs it has seen.
+const apiNonce = crypto.randomBytes(16).toString('base64url');
+const seenProofs = new Set();
+async function api(provider, issuer, req, res) {
+  const refuse = (error, headers = {}) => {
+    res.writeHead(401, { 'www-authenticate': `DPoP error="${error}"`, 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify({ error }));
+  };
+  const [scheme, token] = (req.headers.authorization ?? '').split(' ');
+  if (scheme !== 'DPoP' || !token || !req.headers.dpop) return refuse('invalid_token');
+  let payload;
+  let jwk;
+  try {
+    const verified = await jwtVerify(req.headers.dpop, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ['ES256'] });
+    ({ payload } = verified);
+    jwk = verified.protectedHeader.jwk;
+  } catch {
+    return refuse('invalid_dpop_proof');
+  }
+  if (payload.nonce !== apiNonce) return refuse('use_dpop_nonce', { 'dpop-nonce': apiNonce });
+  const htu = `${issuer}${req.url.split('?')[0]}`;
+  const ath = crypto.createHash('sha256').update(token).digest('base64url');
+  const fresh = Math.abs(Date.now() / 1000 - payload.iat) < 60;
+  if (payload.htm !== req.method || payload.htu !== htu || payload.ath !== ath || !fresh
+      || typeof payload.jti !== 'string' || seenProofs.has(payload.jti)) {
+    return refuse('invalid_dpop_proof');
+  }
+  seenProofs.add(payload.jti);
+  // Client credentials tokens are their own model in oidc-provider.
+  const stored = await provider.ClientCredentials.find(token) ?? await provider.AccessToken.find(token);
+  if (!stored || stored.isExpired || stored.jkt !== await calculateJwkThumbprint(jwk)) {
+    return refuse('invalid_token');
+  }
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ client_id: stored.clientId, jkt: stored.jkt }));
+}
+
 const server = tls
   ? https.createServer({
     key: fs.readFileSync(path.join(tls, 'server.key')),
@@ -118,6 +167,11 @@ server.listen(0, '127.0.0.1', () => {
         }),
       },
       ...(tls ? { mTLS } : {}),
+      dPoP: {
+        enabled: true,
+        nonceSecret: crypto.randomBytes(32),
+        requireNonce: () => true,
+      },
     },
     clientAuthMethods: [
       'none',
@@ -129,9 +183,17 @@ server.listen(0, '127.0.0.1', () => {
     ],
     enabledJWA: {
       clientAuthSigningAlgValues: ['HS256', 'RS256', 'PS256', 'ES256', 'EdDSA'],
+      dPoPSigningAlgValues: ['ES256'],
     },
   });
-  server.on('request', provider.callback());
+  const oidc = provider.callback();
+  server.on('request', (req, res) => {
+    if (req.url.startsWith('/api/')) {
+      api(provider, issuer, req, res).catch(() => { res.writeHead(500); res.end(); });
+    } else {
+      oidc(req, res);
+    }
+  });
   console.log(JSON.stringify({ issuer }));
 });
 // The test ends by closing stdin: exit then, leaving nothing behind.

@@ -89,8 +89,8 @@ impl ClientAssertion {
     }
 }
 
-/// 128 random bits, base64url: unique per assertion.
-fn fresh_id() -> String {
+/// 128 random bits, base64url: unique per assertion (and per DPoP proof).
+pub(crate) fn fresh_id() -> String {
     let mut bytes = [0u8; 16];
     // The system RNG fails only if the OS has none; a time-based id keeps
     // the assertion unique then.

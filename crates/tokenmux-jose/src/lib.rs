@@ -6,6 +6,7 @@
 //! - [`Jwt`]: a compact JWS from a header and claims, signed by a signer.
 //! - [`ClientAssertion`]: RFC 7523's claims, fresh (`jti`, `iat`, `exp`)
 //!   every time, so no assertion is presented twice.
+//! - [`DpopKey`] and [`DpopProof`]: RFC 9449's proof of possession.
 //!
 //! ```
 //! use tokenmux_jose::{ClientAssertion, HmacKey, Signer as _};
@@ -26,6 +27,8 @@
 
 mod algorithm;
 mod assertion;
+mod dpop_key;
+mod dpop_proof;
 mod hmac_key;
 mod jwk_import;
 mod jwt;
@@ -35,6 +38,8 @@ mod signer;
 
 pub use algorithm::Algorithm;
 pub use assertion::ClientAssertion;
+pub use dpop_key::DpopKey;
+pub use dpop_proof::DpopProof;
 pub use hmac_key::HmacKey;
 pub use jwt::Jwt;
 pub use private_key::{KeyError, PrivateKey};

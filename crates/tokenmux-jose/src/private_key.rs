@@ -164,6 +164,12 @@ impl PrivateKey {
         Ok(self)
     }
 
+    /// A key from PKCS#8 DER of any of the three types (a DPoP key's
+    /// stored form).
+    pub(crate) fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
+        Ok(PrivateKey::new(from_pkcs8(der)?))
+    }
+
     fn new(key: KeyPair) -> PrivateKey {
         let alg = match key {
             KeyPair::Rsa(_) => Algorithm::RS256,

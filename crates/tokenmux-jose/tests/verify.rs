@@ -157,3 +157,41 @@ fn the_public_jwk_is_the_key_files_public_half_and_its_thumbprint_matches() {
     let jwk = PrivateKey::from_jwk(&key_file("ec.jwk")).unwrap();
     assert_eq!(pem.public_jwk(), jwk.public_jwk());
 }
+
+/// A DPoP proof verifies with the public key its own header carries, as a
+/// server checks it (RFC 9449 §4.3), and has the claims of §4.2.
+#[tokio::test]
+async fn a_dpop_proof_verifies_with_the_jwk_in_its_header() {
+    use tokenmux_jose::{DpopKey, DpopProof};
+    let key = DpopKey::generate().unwrap();
+    let proof = DpopProof::new("POST", "https://as.example/token")
+        .with_nonce("server-nonce")
+        .sign(&key)
+        .await
+        .unwrap();
+    let header = decode_header(proof.expose_secret()).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("dpop+jwt"));
+    assert_eq!(header.alg, JwtAlg::ES256);
+    let jwk = header.jwk.expect("a jwk header");
+    let public = serde_json::to_value(&jwk).unwrap();
+    assert!(public.get("d").is_none(), "only the public half: {public}");
+    assert_eq!(
+        tokenmux_jose::thumbprint(&public).as_deref(),
+        Some(key.thumbprint())
+    );
+    let mut validation = Validation::new(JwtAlg::ES256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    let claims = decode::<Value>(
+        proof.expose_secret(),
+        &DecodingKey::from_jwk(&jwk).unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["htm"], "POST");
+    assert_eq!(claims["htu"], "https://as.example/token");
+    assert_eq!(claims["nonce"], "server-nonce");
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 22));
+    assert!(claims.get("ath").is_none());
+}

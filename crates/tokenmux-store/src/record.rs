@@ -10,6 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 
 use tokenmux_wire::Secret;
@@ -130,6 +131,10 @@ struct TokenRecord {
     /// one, or with another's, is not served to these credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     credentials: Option<String>,
+    /// The DPoP key a `DPoP` token is bound to (its PKCS#8, base64url):
+    /// sealed with the token when the store encrypts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dpop_key: Option<String>,
 }
 
 impl TokenRecord {
@@ -141,6 +146,9 @@ impl TokenRecord {
             expires_at: token.expires_at(),
             refresh_token: token.refresh_token().map(|t| t.expose_secret().to_owned()),
             credentials: token.verifier().map(Verifier::to_text),
+            dpop_key: token
+                .dpop_key()
+                .map(|key| key.to_stored().expose_secret().to_owned()),
         }
     }
 
@@ -170,9 +178,20 @@ impl TokenRecord {
             }
             None => None,
         };
+        // A DPoP token is unusable without its key, and a key makes no
+        // bearer token a DPoP one.
+        let dpop_key = match (self.token_type.as_str(), self.dpop_key) {
+            ("Bearer", None) => None,
+            ("DPoP", Some(text)) => Some(std::sync::Arc::new(
+                tokenmux_jose::DpopKey::from_stored(&text)
+                    .map_err(|_| "the DPoP key is malformed")?,
+            )),
+            _ => return Err("the token type is neither Bearer nor DPoP with its key"),
+        };
         Ok(token
             .with_refresh_token(self.refresh_token.map(Secret::new))
-            .with_verifier(verifier.map(std::sync::Arc::new)))
+            .with_verifier(verifier.map(std::sync::Arc::new))
+            .with_dpop_key(dpop_key))
     }
 }
 
@@ -417,6 +436,34 @@ mod tests {
     fn failure() -> SharedFailure {
         let until = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         SharedFailure::new(FailureKind::Transient, "server_error", "HTTP 503", until, 3)
+    }
+
+    #[test]
+    fn a_dpop_token_keeps_its_key_sealed_with_it_and_a_type_without_its_key_is_refused() {
+        let dpop = std::sync::Arc::new(tokenmux_jose::DpopKey::generate().unwrap());
+        let stored = dpop.to_stored();
+        let obtained = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let record = Record::from(
+            AccessToken::new("t-1", obtained, Duration::from_secs(60))
+                .with_dpop_key(Some(dpop.clone())),
+        );
+        let encryption = EncryptionKey::generate();
+        for encryption in [None, Some(&encryption)] {
+            let bytes = encode_record(&key(), 2, &record, encryption).unwrap();
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            assert_eq!(text.contains(stored.expose_secret()), encryption.is_none());
+            let back = decode_record(&key(), &bytes, encryption).unwrap();
+            let token = back.token().unwrap();
+            assert_eq!(token.token_type(), "DPoP");
+            assert_eq!(token.dpop_key(), Some(&*dpop));
+        }
+        let text = String::from_utf8(encode_record(&key(), 2, &record, None).unwrap()).unwrap();
+        let without_key = text.replace(stored.expose_secret(), "");
+        let bearer_typed = text.replace("\"DPoP\"", "\"Bearer\"");
+        for planted in [without_key, bearer_typed] {
+            let error = decode_record(&key(), planted.as_bytes(), None).unwrap_err();
+            assert_eq!(error.kind(), StoreErrorKind::Corrupt, "{error}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::hash::{Hash as _, Hasher as _};
 use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
+use tokenmux_jose::DpopKey;
 use tokenmux_wire::Secret;
 
 use crate::verifier::Verifier;
@@ -31,6 +32,9 @@ pub struct AccessToken {
     /// Which credentials obtained it (set when it is published, checked
     /// when a stored token is taken up).
     verifier: Option<std::sync::Arc<Verifier>>,
+    /// The DPoP key the token is bound to (RFC 9449), kept with it so that
+    /// whoever holds the token can prove possession.
+    dpop_key: Option<std::sync::Arc<DpopKey>>,
 }
 
 impl AccessToken {
@@ -43,7 +47,44 @@ impl AccessToken {
             expires_at: obtained_at + lifetime,
             refresh_token: None,
             verifier: None,
+            dpop_key: None,
         }
+    }
+
+    /// Marks it as a DPoP token (RFC 9449) bound to `key`: its type is
+    /// `DPoP`, and every request that presents it needs a proof signed by
+    /// `key`.
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// use std::sync::Arc;
+    /// use tokenmux_jose::DpopKey;
+    /// use tokenmux_store::AccessToken;
+    ///
+    /// let key = Arc::new(DpopKey::generate().unwrap());
+    /// let token = AccessToken::new("abc", SystemTime::now(), Duration::from_secs(60))
+    ///     .with_dpop_key(Some(key.clone()));
+    /// assert_eq!(token.authorization().to_str().unwrap(), "DPoP abc");
+    /// assert_eq!(token.dpop_key(), Some(&*key));
+    /// ```
+    pub fn with_dpop_key(mut self, key: Option<std::sync::Arc<DpopKey>>) -> Self {
+        self.token_type = match key {
+            Some(_) => "DPoP",
+            None => "Bearer",
+        }
+        .to_owned();
+        self.dpop_key = key;
+        self
+    }
+
+    /// The DPoP key the token is bound to, if it is a DPoP token.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop_key.as_deref()
+    }
+
+    /// The same key, shared.
+    pub fn dpop_key_handle(&self) -> Option<std::sync::Arc<DpopKey>> {
+        self.dpop_key.clone()
     }
 
     /// Adds the refresh token issued with it.
@@ -70,7 +111,8 @@ impl AccessToken {
         &self.secret
     }
 
-    /// The token type, normalised: `Bearer`.
+    /// The token type, normalised: `Bearer`, or `DPoP` for a token bound
+    /// to a [DPoP key](Self::with_dpop_key).
     pub fn token_type(&self) -> &str {
         &self.token_type
     }
@@ -97,7 +139,7 @@ impl AccessToken {
         self.refresh_token.as_ref()
     }
 
-    /// `Bearer <token>`, marked sensitive so HTTP libraries do not log it.
+    /// `Bearer <token>` (`DPoP <token>` for a DPoP token), marked sensitive so HTTP libraries do not log it.
     pub fn authorization(&self) -> HeaderValue {
         let mut value = HeaderValue::try_from(format!(
             "{} {}",
@@ -124,6 +166,7 @@ impl fmt::Debug for AccessToken {
             .field("obtained_at", &self.obtained_at)
             .field("expires_at", &self.expires_at)
             .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("dpop_key", &self.dpop_key)
             .finish()
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokenmux_jose::Signer;
 
-use crate::{AssertionAudience, AuthMethod, PlacedValue, Secret, SentSecrets};
+use crate::{AssertionAudience, AuthMethod, DpopSigning, PlacedValue, Secret, SentSecrets};
 
 /// The default cap on a response body: token responses are small, and a
 /// hostile or broken server must not make the client buffer megabytes.
@@ -33,6 +33,7 @@ pub struct ClientConfig {
     issuer: Option<String>,
     auth_method: Option<AuthMethod>,
     sent: SentSecrets,
+    dpop: Option<DpopSigning>,
 }
 
 impl Default for ClientConfig {
@@ -45,6 +46,7 @@ impl Default for ClientConfig {
             issuer: None,
             auth_method: None,
             sent: SentSecrets::default(),
+            dpop: None,
         }
     }
 }
@@ -122,6 +124,17 @@ impl ClientConfig {
     /// The secrets made for this client's requests.
     pub fn sent_secrets(&self) -> &SentSecrets {
         &self.sent
+    }
+
+    /// Sends a fresh DPoP proof (RFC 9449) with every request.
+    pub fn with_dpop(mut self, dpop: DpopSigning) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
+    /// How requests prove possession of a DPoP key, if they do.
+    pub fn dpop(&self) -> Option<&DpopSigning> {
+        self.dpop.as_ref()
     }
 
     /// The Basic credentials, if set.

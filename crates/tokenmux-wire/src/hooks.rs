@@ -91,6 +91,16 @@ pub async fn prepare_request<E>(
     if wire.body == BodyEncoding::Multipart {
         into_multipart(request).await?;
     }
+    // The URL is final once the values are placed.
+    if let Some(dpop) = config.dpop() {
+        crate::dpop::add_proof(request, dpop, config)
+            .await
+            .map_err(|error| {
+                Error::InvalidRequest(format!(
+                    "`{operation_id}`: cannot sign the DPoP proof: {error}"
+                ))
+            })?;
+    }
     if wire.auth == ClientAuth::Basic {
         let basic = config.basic_auth().ok_or_else(|| {
             Error::InvalidRequest(format!(

@@ -20,6 +20,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// sent with; the request is not sent again (a tower body cannot be
 /// replayed in general), the next one carries a new token.
 ///
+/// With a DPoP source ([`TokenSourceBuilder::dpop`](crate::TokenSourceBuilder::dpop))
+/// each request gets `Authorization: DPoP …` and a `DPoP` proof for its
+/// method and URI, which must then be absolute (as hyper's client sends
+/// them); a `DPoP-Nonce` the API answers with goes in the next proofs.
+///
 /// With hyper's client (tonic's `Channel` is wrapped the same way:
 /// `ServiceBuilder::new().layer(AuthLayer::new(tokens)).service(channel)`):
 ///
@@ -93,15 +98,45 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let tokens = self.tokens.clone();
         Box::pin(async move {
-            let header = tokens.authorization().await?;
-            request
-                .headers_mut()
-                .insert(tokens.header_name(), header.clone());
+            let url = match tokens.uses_dpop() {
+                true => Some(absolute(request.uri())?),
+                false => None,
+            };
+            let header = match &url {
+                Some(url) => {
+                    let sent = tokens.authorize(request.method(), url).await?;
+                    sent.apply(request.headers_mut());
+                    sent.value().clone()
+                }
+                None => {
+                    let header = tokens.authorization().await?;
+                    request
+                        .headers_mut()
+                        .insert(tokens.header_name(), header.clone());
+                    header
+                }
+            };
             let response = inner.call(request).await.map_err(Into::into)?;
-            if response.status() == http::StatusCode::UNAUTHORIZED {
+            let new_nonce = url
+                .as_ref()
+                .is_some_and(|url| tokens.dpop_nonce_from(url, response.headers()));
+            let for_nonce = new_nonce && crate::dpop::asks_for_nonce(response.headers());
+            if response.status() == http::StatusCode::UNAUTHORIZED && !for_nonce {
                 tokens.invalidate_if_current(&header);
             }
             Ok(response)
         })
     }
+}
+
+/// A request's URI as the absolute URL a DPoP proof names.
+fn absolute(uri: &http::Uri) -> Result<reqwest::Url, BoxError> {
+    reqwest::Url::parse(&uri.to_string()).map_err(|_| {
+        format!(
+            "a DPoP proof names the request's absolute URL, and this request's URI \
+             `{}` is not one (put AuthLayer where requests carry scheme and host)",
+            uri.path()
+        )
+        .into()
+    })
 }

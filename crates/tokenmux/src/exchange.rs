@@ -1,14 +1,17 @@
 //! One token request to a provider through its [`TokenEndpoint`], and the
 //! normalisation of its answer into an [`AccessToken`] or an [`Error`].
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
-use tokenmux_wire::Expires;
-use tokenmux_wire::{ClientConfig, Secret, SentSecrets, TokenRequest};
+use tokenmux_jose::DpopKey;
+use tokenmux_wire::{ClientConfig, ClientError, DpopSigning, Secret, SentSecrets, TokenRequest};
+use tokenmux_wire::{EndpointResult, Expires};
 pub(crate) use tokenmux_wire::{Grant, Issued};
 
 use crate::classify::{by_status, decode, generic_error_fields, ok};
+use crate::dpop::Dpop;
 use crate::jwt_expiry::jwt_expiry;
 use crate::{AccessToken, Credentials, Error, Provider, RefreshPolicy};
 use tokenmux_wire::scrub::Scrubber;
@@ -19,18 +22,50 @@ pub(crate) struct Exchange<'a> {
     pub credentials: &'a Credentials,
     pub http: &'a reqwest::Client,
     pub max_response_bytes: usize,
+    /// With DPoP: the source's nonces, and the key this fetch proves.
+    pub dpop: Option<(&'a Dpop, Arc<DpopKey>)>,
 }
 
 impl Exchange<'_> {
-    /// One request, no retries.
+    /// One request, no retries; with DPoP, one more when the server asks
+    /// for a nonce it has just given (RFC 9449 §8).
     pub(crate) async fn request(&self, grant: Grant<'_>) -> Result<Issued, Error> {
         let endpoint = self.provider.endpoint();
-        // What the request hook signs for this request (an assertion) is
-        // recorded here, and scrubbed from the outcome as the secrets are.
+        // What the request hook signs for this request (an assertion, a
+        // proof) is recorded here, and scrubbed from the outcome as the
+        // secrets are.
         let sent = SentSecrets::default();
+        let mut response = self.attempt(grant, &sent).await;
+        if let Some((dpop, _)) = &self.dpop {
+            let new_nonce = headers(&response).is_some_and(|h| dpop.token_nonce_from(h));
+            if new_nonce && asks_for_nonce(&response) {
+                response = self.attempt(grant, &sent).await;
+                if let Some(headers) = headers(&response) {
+                    dpop.token_nonce_from(headers);
+                }
+            }
+        }
+        let sent = sent.all();
+        let scrub = Scrubber::new(
+            self.credentials.client_id().unwrap_or_default(),
+            self.credentials
+                .secrets(self.provider.spec())
+                .into_iter()
+                .chain(sent.iter().map(Secret::expose_secret)),
+            grant,
+        );
+        ok(response, endpoint, &scrub)
+    }
+
+    /// The request as sent once.
+    async fn attempt(&self, grant: Grant<'_>, sent: &SentSecrets) -> EndpointResult {
+        let endpoint = self.provider.endpoint();
         let mut config = ClientConfig::default()
             .with_max_response_bytes(self.max_response_bytes)
             .with_sent_secrets(sent.clone());
+        if let Some((dpop, key)) = &self.dpop {
+            config = config.with_dpop(DpopSigning::new(Arc::clone(key), dpop.token_nonce()));
+        }
         if let Some(issuer) = self.provider.issuer() {
             config = config.with_issuer(issuer);
         }
@@ -45,18 +80,23 @@ impl Exchange<'_> {
             parameters: self.credentials.params(),
             grant,
         };
-        let response = endpoint.request(request).await;
-        let sent = sent.all();
-        let scrub = Scrubber::new(
-            self.credentials.client_id().unwrap_or_default(),
-            self.credentials
-                .secrets(self.provider.spec())
-                .into_iter()
-                .chain(sent.iter().map(Secret::expose_secret)),
-            grant,
-        );
-        ok(response, endpoint, &scrub)
+        endpoint.request(request).await
     }
+}
+
+/// The headers of an answer the endpoint gave.
+fn headers(response: &EndpointResult) -> Option<&reqwest::header::HeaderMap> {
+    match response {
+        Ok(value) => Some(value.headers()),
+        Err(ClientError::ErrorResponse(value)) => Some(value.headers()),
+        Err(_) => None,
+    }
+}
+
+/// Whether the endpoint refused the request for want of a DPoP nonce.
+fn asks_for_nonce(response: &EndpointResult) -> bool {
+    matches!(response, Err(ClientError::ErrorResponse(value))
+        if value.code.as_deref() == Some(tokenmux_wire::USE_DPOP_NONCE))
 }
 
 /// Decodes a token endpoint's answer as a [`TokenSource`](crate::TokenSource)
@@ -120,15 +160,17 @@ pub fn decode_token_response(
         });
     }
     let issued = decode(body, provider.endpoint(), &scrub)?;
-    normalise(issued, now, policy)
+    normalise(issued, now, policy, None)
 }
 
 /// Turns an issued token into an [`AccessToken`], checking what the
-/// provider sent: a header-safe token, a bearer type, a sane lifetime.
+/// provider sent: a header-safe token, a bearer type (or `DPoP`, bound to
+/// `dpop`, when the request proved that key), a sane lifetime.
 pub(crate) fn normalise(
     issued: Issued,
     now: SystemTime,
     policy: &RefreshPolicy,
+    dpop: Option<&Arc<DpopKey>>,
 ) -> Result<AccessToken, Error> {
     let invalid = |reason: &str| Error::InvalidResponse {
         reason: reason.to_owned(),
@@ -154,14 +196,24 @@ pub(crate) fn normalise(
             "the refresh token has characters outside printable ASCII",
         ));
     }
-    if let Some(kind) = &issued.token_type
-        && !kind.eq_ignore_ascii_case("bearer")
-    {
-        return Err(invalid(
-            "the token type is not Bearer (a spec maps a vendor's own name \
-             for it with x-tokenmux-token-types)",
-        ));
-    }
+    // A server that does not do DPoP answers a proof with a bearer token
+    // (RFC 9449 §5): used as one.
+    let bound = match (issued.token_type.as_deref(), dpop) {
+        (Some(kind), Some(key)) if kind.eq_ignore_ascii_case("dpop") => Some(Arc::clone(key)),
+        (Some(kind), None) if kind.eq_ignore_ascii_case("dpop") => {
+            return Err(invalid(
+                "the token type is DPoP, and this source sends no DPoP proof \
+                 (turn DPoP on: `dpop: true`, --dpop, TokenSourceBuilder::dpop)",
+            ));
+        }
+        (Some(kind), _) if !kind.eq_ignore_ascii_case("bearer") => {
+            return Err(invalid(
+                "the token type is not Bearer (a spec maps a vendor's own name \
+                 for it with x-tokenmux-token-types)",
+            ));
+        }
+        _ => None,
+    };
     // No expiry sent: a JWT's own `exp`, else the policy's default.
     let expires = issued
         .expires
@@ -189,7 +241,8 @@ pub(crate) fn normalise(
     });
     let lifetime = policy.effective_lifetime(expires_in);
     Ok(AccessToken::new(issued.access_token, now, lifetime)
-        .with_refresh_token(issued.refresh_token))
+        .with_refresh_token(issued.refresh_token)
+        .with_dpop_key(bound))
 }
 
 #[cfg(test)]
@@ -210,20 +263,31 @@ mod tests {
     fn normalise_checks_lifetime_and_type() {
         let now = SystemTime::UNIX_EPOCH;
         let policy = RefreshPolicy::default();
-        let token = normalise(issued(Some(60.0), Some("bearer")), now, &policy).unwrap();
+        let token = normalise(issued(Some(60.0), Some("bearer")), now, &policy, None).unwrap();
         assert_eq!(token.lifetime(), Duration::from_secs(60));
         assert_eq!(token.token_type(), "Bearer");
-        assert!(normalise(issued(Some(-1.0), None), now, &policy).is_err());
-        assert!(normalise(issued(Some(60.0), Some("mac")), now, &policy).is_err());
-        let missing = normalise(issued(None, None), now, &policy).unwrap();
+        assert!(normalise(issued(Some(-1.0), None), now, &policy, None).is_err());
+        assert!(normalise(issued(Some(60.0), Some("mac")), now, &policy, None).is_err());
+        // DPoP only when the request proved a key; then bound to it.
+        assert!(normalise(issued(Some(60.0), Some("DPoP")), now, &policy, None).is_err());
+        let key = Arc::new(DpopKey::generate().unwrap());
+        let bound = normalise(issued(Some(60.0), Some("dpop")), now, &policy, Some(&key)).unwrap();
+        assert_eq!(
+            (bound.token_type(), bound.dpop_key()),
+            ("DPoP", Some(&*key))
+        );
+        let bearer =
+            normalise(issued(Some(60.0), Some("Bearer")), now, &policy, Some(&key)).unwrap();
+        assert_eq!((bearer.token_type(), bearer.dpop_key()), ("Bearer", None));
+        let missing = normalise(issued(None, None), now, &policy, None).unwrap();
         assert_eq!(missing.lifetime(), policy.default_lifetime);
         let capped = RefreshPolicy {
             max_lifetime: Some(Duration::from_secs(86_400)),
             ..RefreshPolicy::default()
         };
-        let year = normalise(issued(Some(31_622_400.0), None), now, &capped).unwrap();
+        let year = normalise(issued(Some(31_622_400.0), None), now, &capped, None).unwrap();
         assert_eq!(year.lifetime(), Duration::from_secs(86_400));
-        assert!(normalise(issued(Some(1e300), None), now, &policy).is_ok());
+        assert!(normalise(issued(Some(1e300), None), now, &policy, None).is_ok());
     }
 
     #[test]
@@ -237,13 +301,13 @@ mod tests {
             )),
             ..issued(None, None)
         };
-        let token = normalise(at(1_000_900), now, &policy).unwrap();
+        let token = normalise(at(1_000_900), now, &policy, None).unwrap();
         assert_eq!(token.lifetime(), Duration::from_secs(900));
-        let late = normalise(at(999_990), now, &policy)
+        let late = normalise(at(999_990), now, &policy, None)
             .unwrap_err()
             .to_string();
         assert!(late.contains("expired 10 s before it arrived"), "{late}");
-        assert!(normalise(at(1_000_000), now, &policy).is_err());
+        assert!(normalise(at(1_000_000), now, &policy, None).is_err());
 
         // No expiry sent: the JWT's `exp`, and the expiry sent wins over it.
         let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"exp":1000600}"#);
@@ -251,14 +315,14 @@ mod tests {
             access_token: Secret::new(format!("e30.{claims}.c2ln")),
             ..issued(None, None)
         };
-        let token = normalise(jwt.clone(), now, &policy).unwrap();
+        let token = normalise(jwt.clone(), now, &policy, None).unwrap();
         assert_eq!(token.lifetime(), Duration::from_secs(600));
         let sent = Issued {
             expires: Some(Expires::In(60.0)),
             ..jwt
         };
         assert_eq!(
-            normalise(sent, now, &policy).unwrap().lifetime(),
+            normalise(sent, now, &policy, None).unwrap().lifetime(),
             Duration::from_secs(60)
         );
     }
@@ -272,7 +336,7 @@ mod tests {
                 access_token: Secret::new(bad),
                 ..issued(None, None)
             };
-            assert!(normalise(issued, now, &policy).is_err(), "{bad:?}");
+            assert!(normalise(issued, now, &policy, None).is_err(), "{bad:?}");
         }
     }
 }

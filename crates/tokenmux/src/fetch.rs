@@ -5,6 +5,7 @@ use backon::{BackoffBuilder as _, ExponentialBuilder};
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::dpop::Dpop;
 use crate::exchange::{Exchange, Grant, normalise};
 use std::sync::Arc;
 
@@ -35,6 +36,8 @@ pub(crate) struct Fetcher {
     retry: RetryPolicy,
     refresh: RefreshPolicy,
     clock: Arc<dyn Clock>,
+    /// With DPoP (RFC 9449): the key and nonces its requests prove.
+    dpop: Option<Arc<Dpop>>,
 }
 
 impl Fetcher {
@@ -56,7 +59,19 @@ impl Fetcher {
             retry,
             refresh,
             clock,
+            dpop: None,
         }
+    }
+
+    /// Proves possession of a DPoP key on every request.
+    pub(crate) fn with_dpop(mut self, dpop: Arc<Dpop>) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
+    /// The DPoP state, when the source uses DPoP.
+    pub(crate) fn dpop(&self) -> Option<&Arc<Dpop>> {
+        self.dpop.as_ref()
     }
 
     /// Where tokens are asked.
@@ -108,11 +123,17 @@ impl Fetcher {
         observe: &Observer,
         retries: &mut dyn RetryListener,
     ) -> Result<AccessToken, Error> {
+        let dpop = match &self.dpop {
+            Some(dpop) => Some((dpop.as_ref(), dpop.key()?)),
+            None => None,
+        };
+        let key = dpop.as_ref().map(|(_, key)| Arc::clone(key));
         let exchange = Exchange {
             provider: &self.provider,
             credentials: &self.credentials,
             http: &self.http,
             max_response_bytes: self.max_response_bytes,
+            dpop,
         };
         let policy = &self.retry;
         let deadline = Instant::now() + policy.deadline;
@@ -138,7 +159,7 @@ impl Fetcher {
             let attempt = tokio::time::timeout_at(deadline, exchange.request(grant)).await;
             let past_deadline = attempt.is_err();
             let outcome = match attempt {
-                Ok(Ok(issued)) => normalise(issued, self.clock.now(), &self.refresh),
+                Ok(Ok(issued)) => normalise(issued, self.clock.now(), &self.refresh, key.as_ref()),
                 Ok(Err(error)) => Err(error),
                 Err(_) => Err(Error::Timeout),
             };

@@ -124,6 +124,7 @@
 
 #[cfg(feature = "tower")]
 mod auth_layer;
+mod authorization;
 mod classify;
 mod client_certificate;
 mod clock;
@@ -132,6 +133,7 @@ mod cool_down;
 mod credentials;
 #[cfg(feature = "oauth2")]
 mod discovery;
+mod dpop;
 mod error;
 mod exchange;
 mod fetch;
@@ -154,6 +156,7 @@ mod source;
 
 #[cfg(feature = "tower")]
 pub use auth_layer::{AuthLayer, Authorized, BoxError};
+pub use authorization::Authorization;
 pub use client_certificate::{CertificateError, ClientCertificate};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config_error::ConfigError;

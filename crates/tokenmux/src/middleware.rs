@@ -1,14 +1,18 @@
-//! A [`reqwest_middleware`] layer: every request gets the token, and a 401
-//! invalidates it and retries once with a new one.
+//! A [`reqwest_middleware`] layer: every request gets the token (with a
+//! DPoP proof for a DPoP token), and a 401 invalidates it and retries once
+//! with a new one, or with the nonce a DPoP API asked for.
 
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::TokenSource;
 
-/// Adds `Authorization: Bearer …` from a [`TokenSource`] to each request.
-/// On a 401 it invalidates that token and sends the request once more with
-/// a new one (when the request body can be cloned).
+/// Adds `Authorization: Bearer …` from a [`TokenSource`] to each request
+/// ([`TokenSource::authorize`]: with a DPoP source, `Authorization: DPoP
+/// …` and a `DPoP` proof for the request). On a 401 it invalidates that
+/// token and sends the request once more with a new one (when the request
+/// body can be cloned); a 401 that asks for a DPoP nonce (RFC 9449 §9) is
+/// sent once more with the same token and a proof carrying the nonce.
 ///
 /// ```
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,29 +52,36 @@ impl Middleware for BearerAuth {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let retry = request.try_clone();
-        let header = self
+        let (method, url) = (request.method().clone(), request.url().clone());
+        let sent = self
             .tokens
-            .authorization()
+            .authorize(&method, &url)
             .await
             .map_err(anyhow::Error::new)?;
-        let name = self.tokens.header_name();
-        request.headers_mut().insert(name.clone(), header.clone());
+        sent.apply(request.headers_mut());
         let response = next.clone().run(request, extensions).await?;
+        let new_nonce = self.tokens.dpop_nonce_from(&url, response.headers());
         let Some(mut retry) = retry.filter(|_| response.status() == StatusCode::UNAUTHORIZED)
         else {
             return Ok(response);
         };
-        tracing::debug!(
-            provider = self.tokens.provider().name(),
-            "401 with a token: invalidating it and retrying once"
-        );
-        self.tokens.invalidate_if_current(&header);
-        let header = self
-            .tokens
-            .authorization()
+        if new_nonce && crate::dpop::asks_for_nonce(response.headers()) {
+            tracing::debug!(
+                provider = self.tokens.provider().name(),
+                "401 asking for a DPoP nonce: retrying once with it"
+            );
+        } else {
+            tracing::debug!(
+                provider = self.tokens.provider().name(),
+                "401 with a token: invalidating it and retrying once"
+            );
+            self.tokens.invalidate_if_current(sent.value());
+        }
+        self.tokens
+            .authorize(&method, &url)
             .await
-            .map_err(anyhow::Error::new)?;
-        retry.headers_mut().insert(name, header);
+            .map_err(anyhow::Error::new)?
+            .apply(retry.headers_mut());
         next.run(retry, extensions).await
     }
 }

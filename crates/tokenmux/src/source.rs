@@ -24,6 +24,7 @@ mod cached;
 mod coordinate;
 mod failure_recorder;
 mod primary;
+mod proof;
 #[cfg(test)]
 mod tests;
 pub use builder::TokenSourceBuilder;

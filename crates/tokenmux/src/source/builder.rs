@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokenmux_wire::{DEFAULT_MAX_RESPONSE_BYTES, Parameters, Secret};
 
 use super::Inner;
+use crate::dpop::Dpop;
 use crate::fetch::Fetcher;
 use crate::observe::Observer;
 use crate::{
@@ -32,6 +33,7 @@ pub struct TokenSourceBuilder {
     background_refresh: bool,
     allow_insecure_http: bool,
     root_certificates: Vec<reqwest::Certificate>,
+    dpop: bool,
 }
 
 impl TokenSourceBuilder {
@@ -52,7 +54,32 @@ impl TokenSourceBuilder {
             background_refresh: true,
             allow_insecure_http: false,
             root_certificates: Vec::new(),
+            dpop: false,
         }
+    }
+
+    /// Binds tokens to a DPoP key (RFC 9449): every token request carries
+    /// a fresh proof (with the server's nonce when it asks for one), and a
+    /// `DPoP` token is presented with a proof per API request
+    /// ([`TokenSource::authorize`], [`BearerAuth`](crate::BearerAuth),
+    /// [`AuthLayer`](crate::AuthLayer)). The key is made on first use and
+    /// kept beside the token in the store (sealed when the store
+    /// encrypts), so every holder of the token can prove it. A server
+    /// that does not do DPoP answers with a bearer token, used as one.
+    ///
+    /// ```
+    /// use tokenmux::{Credentials, Provider, TokenSource};
+    ///
+    /// let tokens = TokenSource::builder(Provider::oauth2("https://as.example.com"))
+    ///     .credentials(Credentials::client("my-client", "my-secret"))
+    ///     .dpop(true)
+    ///     .build()?;
+    /// assert!(tokens.uses_dpop());
+    /// # Ok::<(), tokenmux::Error>(())
+    /// ```
+    pub fn dpop(mut self, enabled: bool) -> Self {
+        self.dpop = enabled;
+        self
     }
 
     /// Allows a plain `http://` base URL on a host that is not loopback.
@@ -309,6 +336,10 @@ impl TokenSourceBuilder {
             (self.retry, refresh),
             self.clock,
         );
+        let fetcher = match self.dpop {
+            true => fetcher.with_dpop(Arc::new(Dpop::default())),
+            false => fetcher,
+        };
         Ok(TokenSource::from_inner(Inner::new(
             fetcher,
             self.store,

@@ -53,7 +53,11 @@ impl Cached {
             0.0
         };
         Self {
-            header: ShardedHeader::new(&presentation.header_value(token.secret())),
+            // A DPoP token goes as `Authorization: DPoP …` (RFC 9449 §7.1).
+            header: ShardedHeader::new(&match token.dpop_key() {
+                Some(_) => token.authorization(),
+                None => presentation.header_value(token.secret()),
+            }),
             fresh_until: token.expires_at() - ahead + (ahead - skew).mul_f64(jitter),
             valid_until: token.expires_at() - skew,
             token,

@@ -253,6 +253,13 @@ impl Inner {
             );
             return None;
         }
+        if token.dpop_key().is_some() != self.fetcher.dpop().is_some() {
+            debug!(
+                source = &*self.observe.name,
+                "the stored token is bound to DPoP where this source is not, or not where it is; not using it"
+            );
+            return None;
+        }
         if token.obtained_at() > self.fetcher.clock().now() + self.fetcher.refresh().clock_skew {
             debug!(
                 source = &*self.observe.name,
@@ -276,6 +283,10 @@ impl Inner {
             return None;
         }
         debug!(source = &*self.observe.name, fingerprint = %token.fingerprint(), "token taken from the store");
+        // Its refresh token is bound to its DPoP key: the next fetch proves it.
+        if let Some(dpop) = self.fetcher.dpop() {
+            dpop.hold(token);
+        }
         let cached = Arc::new(cached);
         self.current.store(Some(Arc::clone(&cached)));
         self.observe.published(&cached.token, TokenOrigin::Store);

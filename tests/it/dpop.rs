@@ -1,0 +1,190 @@
+//! DPoP (RFC 9449) against node-oidc-provider on loopback, which demands a
+//! nonce in every proof, and its resource server (tests/oidc/server.mjs),
+//! which checks proofs with panva's `jose`: the source's key signs a
+//! fresh proof per token request (the `use_dpop_nonce` refusal retried
+//! once with the server's nonce), the token is `DPoP` and bound to the
+//! key (introspection: `cnf.jkt`), and `BearerAuth`, `AuthLayer` and
+//! `TokenSource::authorize` prove it on API requests (`htm`, `htu`,
+//! `ath`, the API's own nonce). The key travels with the token in the
+//! store, sealed when the store encrypts: another holder adopts the token
+//! and proves the same key.
+
+use std::sync::Arc;
+
+use http_body_util::Empty;
+use secrecy::ExposeSecret as _;
+use tokenmux::{
+    AuthLayer, BearerAuth, Credentials, EncryptionKey, FileStore, Provider, TokenSource,
+};
+use tower::{Service as _, ServiceBuilder, ServiceExt as _};
+
+use crate::oidc::Oidc;
+
+async fn dpop_source(oidc: &Oidc, credentials: Credentials) -> TokenSource {
+    let provider = Provider::discover(&oidc.issuer).await.unwrap();
+    TokenSource::builder(provider)
+        .credentials(credentials)
+        .param("scope", "api:read")
+        .background_refresh(false)
+        .dpop(true)
+        .build()
+        .unwrap()
+}
+
+/// The token is DPoP, bound at the server to the source's key.
+async fn bound(oidc: &Oidc, tokens: &TokenSource, client_id: &str) -> String {
+    let token = tokens.refresh().await.unwrap();
+    assert_eq!(token.token_type(), "DPoP");
+    let jkt = token.dpop_key().unwrap().thumbprint().to_owned();
+    let seen = oidc.introspect(token.secret().expose_secret()).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["client_id"], client_id, "{seen}");
+    assert_eq!(seen["scope"], "api:read", "{seen}");
+    assert_eq!(seen["token_type"], "DPoP", "{seen}");
+    assert_eq!(seen["cnf"]["jkt"], jkt.as_str(), "{seen}");
+    jkt
+}
+
+#[tokio::test]
+async fn dpop_tokens_are_bound_to_the_source_key_with_the_servers_nonce() {
+    let oidc = Oidc::start();
+    for (client_id, credentials) in [
+        (
+            "dpop-basic",
+            Credentials::client("dpop-basic", "dpop-secret-0123456789"),
+        ),
+        (
+            "dpop-public",
+            Credentials::new().with_client_id("dpop-public"),
+        ),
+    ] {
+        let tokens = dpop_source(&oidc, credentials).await;
+        // The server refuses a proof without its nonce: that a token comes
+        // at all shows the refusal was answered with the nonce.
+        let first = bound(&oidc, &tokens, client_id).await;
+        // The next fetches prove the same key, with fresh proofs (the
+        // server refuses a replayed jti).
+        for _ in 0..2 {
+            assert_eq!(bound(&oidc, &tokens, client_id).await, first);
+        }
+    }
+}
+
+#[tokio::test]
+async fn bearer_auth_auth_layer_and_authorize_prove_the_token_on_api_requests() {
+    let oidc = Oidc::start();
+    let tokens = dpop_source(
+        &oidc,
+        Credentials::client("dpop-basic", "dpop-secret-0123456789"),
+    )
+    .await;
+    let api = format!("{}/api/things?page=2", oidc.issuer);
+
+    // BearerAuth: the API's 401 use_dpop_nonce is retried once with its
+    // nonce, and the next requests carry it at once.
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(BearerAuth::new(tokens.clone()))
+        .build();
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let response = client.request(method, &api).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{:?}", response.headers());
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["client_id"], "dpop-basic");
+    }
+
+    // AuthLayer over hyper: the nonce is known now.
+    let hyper = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let mut layered = ServiceBuilder::new()
+        .layer(AuthLayer::new(tokens.clone()))
+        .service(hyper);
+    let request = http::Request::get(&api).body(Empty::new()).unwrap();
+    let response = layered.ready().await.unwrap().call(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    // A relative URI cannot be proved: a clear error, no request.
+    let relative = http::Request::get("/api/things")
+        .body(Empty::new())
+        .unwrap();
+    let error = layered
+        .ready()
+        .await
+        .unwrap()
+        .call(relative)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("absolute URL"), "{error}");
+
+    // authorize(): the headers for a client of one's own; one proof per
+    // request, so the same headers twice are refused the second time.
+    let url = reqwest::Url::parse(&api).unwrap();
+    let auth = tokens.authorize(&http::Method::GET, &url).await.unwrap();
+    assert!(auth.value().to_str().unwrap().starts_with("DPoP "));
+    assert!(auth.value().is_sensitive() && auth.dpop().unwrap().is_sensitive());
+    let send = || {
+        let mut headers = http::HeaderMap::new();
+        auth.apply(&mut headers);
+        reqwest::Client::new().get(&api).headers(headers).send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    assert_eq!(send().await.unwrap().status(), 401);
+    // A proof for another method is refused.
+    let post = tokens.authorize(&http::Method::POST, &url).await.unwrap();
+    let mut headers = http::HeaderMap::new();
+    post.apply(&mut headers);
+    let response = reqwest::Client::new()
+        .get(&api)
+        .headers(headers)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn the_key_travels_with_the_token_through_an_encrypted_store() {
+    let oidc = Oidc::start();
+    let dir = tempfile::tempdir().unwrap();
+    let encryption = EncryptionKey::generate();
+    let store = || {
+        Arc::new(
+            FileStore::new(dir.path())
+                .unwrap()
+                .with_encryption(encryption.clone()),
+        )
+    };
+    let provider = Provider::discover(&oidc.issuer).await.unwrap();
+    let holder = |dpop: bool| {
+        TokenSource::builder(provider.clone())
+            .credentials(Credentials::client("basic", "basic-secret-0123456789"))
+            .param("scope", "api:read")
+            .store(store())
+            .dpop(dpop)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (holder(true), holder(true));
+    let token = a.token().await.unwrap();
+    let key = token.dpop_key().unwrap();
+    // B takes A's token from the store, with its key, and proves it.
+    let adopted = b.token().await.unwrap();
+    assert_eq!(adopted.secret(), token.secret());
+    assert_eq!(adopted.dpop_key(), Some(key));
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(BearerAuth::new(b.clone()))
+        .build();
+    let api = format!("{}/api/things", oidc.issuer);
+    assert_eq!(client.get(&api).send().await.unwrap().status(), 200);
+    // Sealed at rest: neither the token nor the key is in the file.
+    let stored = key.to_stored();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(stored.expose_secret()));
+        assert!(!text.contains(token.secret().expose_secret()));
+    }
+    // A bearer source of the same client does not take up the DPoP token.
+    let bearer = holder(false).token().await.unwrap();
+    assert_eq!(bearer.token_type(), "Bearer");
+    assert_ne!(bearer.secret(), token.secret());
+    assert!(bearer.dpop_key().is_none());
+}
