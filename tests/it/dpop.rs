@@ -18,6 +18,7 @@ use tokenmux::{
 };
 use tower::{Service as _, ServiceBuilder, ServiceExt as _};
 
+use crate::edges_cli::bounded;
 use crate::oidc::Oidc;
 
 async fn dpop_source(oidc: &Oidc, credentials: Credentials) -> TokenSource {
@@ -187,4 +188,169 @@ async fn the_key_travels_with_the_token_through_an_encrypted_store() {
     assert_eq!(bearer.token_type(), "Bearer");
     assert_ne!(bearer.secret(), token.secret());
     assert!(bearer.dpop_key().is_none());
+}
+
+/// Sends a GET to `api` with the `header_value` and `dpop` of a CLI's or
+/// the agent's JSON: the API's status and nonce.
+async fn call_api(api: &str, answer: &serde_json::Value) -> (u16, Option<String>) {
+    let response = reqwest::Client::new()
+        .get(api)
+        .header("authorization", answer["header_value"].as_str().unwrap())
+        .header("dpop", answer["dpop"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let nonce = response
+        .headers()
+        .get("dpop-nonce")
+        .map(|n| n.to_str().unwrap().to_owned());
+    (response.status().as_u16(), nonce)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_a_config_file_and_the_agent_sign_proofs_for_api_requests() {
+    let oidc = Oidc::start();
+    let api = format!("{}/api/things", oidc.issuer);
+    let limit = std::time::Duration::from_secs(30);
+    let secret = [("TOKENMUX_CLIENT_SECRET", "dpop-secret-0123456789")];
+    let flags = [
+        "token",
+        "--no-agent",
+        "--cache",
+        "memory",
+        "--provider",
+        "oauth2",
+        "--issuer",
+        &oidc.issuer,
+        "--client-id",
+        "dpop-basic",
+        "--param",
+        "scope=api:read",
+        "--dpop",
+        "--format",
+        "json",
+        "--dpop-proof",
+        "GET",
+        &api,
+    ];
+    // The CLI: a DPoP token and a proof; the API wants its nonce first.
+    let (run, _) = bounded(&flags, &secret, limit);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let answer: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(answer["token_type"], "DPoP", "{answer}");
+    assert_eq!(answer["header"], "Authorization");
+    let seen = oidc
+        .introspect(answer["access_token"].as_str().unwrap())
+        .await;
+    assert!(seen["cnf"]["jkt"].is_string(), "{seen}");
+    let (status, nonce) = call_api(&api, &answer).await;
+    assert_eq!(status, 401);
+    let nonce = nonce.expect("the API gives its nonce");
+    let with_nonce = [&flags[..], &["--dpop-nonce", &nonce]].concat();
+    let (run, _) = bounded(&with_nonce, &secret, limit);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let answer: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(call_api(&api, &answer).await.0, 200);
+    // Usage errors: a proof outside JSON, a proof for a bearer token, a
+    // nonce that is none.
+    let raw = [&flags[..flags.len() - 5], &["--dpop-proof", "GET", &api]].concat();
+    let bearer: Vec<&str> = flags
+        .iter()
+        .map(|f| if *f == "dpop-basic" { "basic" } else { *f })
+        .filter(|f| *f != "--dpop")
+        .collect();
+    let bad_nonce = [&flags[..], &["--dpop-nonce", "a b"]].concat();
+    let basic = [("TOKENMUX_CLIENT_SECRET", "basic-secret-0123456789")];
+    for (args, env, said) in [
+        (raw, &secret, "--format json"),
+        (bearer, &basic, "not DPoP-bound"),
+        (bad_nonce, &secret, "not a DPoP nonce"),
+    ] {
+        let (run, _) = bounded(&args, env, limit);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(said), "{}", run.stderr);
+    }
+
+    // The agent, from a config file: `dpop: true`; it signs the proofs.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tokenmux.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  login:\n    provider: oauth2\n    issuer: {issuer}\n    dpop: true\n    \
+             credentials: {{client_id: dpop-basic, client_secret: dpop-secret-0123456789}}\n    \
+             params: {{scope: api:read}}\n  plain:\n    provider: oauth2\n    issuer: {issuer}\n    \
+             credentials: {{client_id: basic, client_secret: basic-secret-0123456789}}\n    \
+             params: {{scope: api:read}}\n",
+            issuer = oidc.issuer
+        ),
+    )
+    .unwrap();
+    let agent = crate::agent::Agent::start(&[], dir.path(), &config, &[]);
+    let (status, body) = agent.curl("/v1/sources/login/token");
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(token["token_type"], "DPoP");
+    let header_value = format!("DPoP {}", token["access_token"].as_str().unwrap());
+    assert_eq!(token["header_value"], header_value.as_str());
+    let ask = |nonce: Option<&str>| {
+        let mut request = serde_json::json!({"htm": "GET", "htu": api});
+        if let Some(nonce) = nonce {
+            request["nonce"] = nonce.into();
+        }
+        agent.curl_post("/v1/sources/login/proof", &request.to_string())
+    };
+    let (status, body) = ask(None);
+    assert_eq!(status, 200, "{body}");
+    let proof: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(proof["header_value"], header_value.as_str());
+    let (status, nonce) = call_api(&api, &proof).await;
+    assert_eq!(status, 401);
+    let nonce = nonce.unwrap();
+    let (_, body) = ask(Some(&nonce));
+    let proof: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(call_api(&api, &proof).await.0, 200);
+    // The agent keeps the nonce for that origin: the next proof has it.
+    let (_, body) = ask(None);
+    let proof: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(call_api(&api, &proof).await.0, 200);
+    // A bearer source has no proofs; a body that is not a request is refused.
+    let (status, body) = agent.curl_post(
+        "/v1/sources/plain/proof",
+        &serde_json::json!({"htm": "GET", "htu": api}).to_string(),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("not_dpop"), "{body}");
+    let (status, body) = agent.curl_post("/v1/sources/login/proof", r#"{"htm":"GET"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("htu"), "{body}");
+
+    // The CLI through the agent: the agent signs, with the nonce given.
+    let socket = agent.socket.to_str().unwrap();
+    let config = config.to_str().unwrap();
+    let args = [
+        "token",
+        "login",
+        "--socket",
+        socket,
+        "--config",
+        config,
+        "--format",
+        "json",
+        "--dpop-proof",
+        "GET",
+        &api,
+        "--dpop-nonce",
+        &nonce,
+    ];
+    let (run, _) = bounded(&args, &[], limit);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let answer: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(answer["token_type"], "DPoP", "{answer}");
+    assert!(
+        !run.stderr.contains("building the source"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(call_api(&api, &answer).await.0, 200);
 }

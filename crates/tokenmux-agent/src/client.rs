@@ -7,12 +7,12 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use http_body_util::{BodyExt as _, Empty, Limited};
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
 use crate::AgentError;
-use crate::protocol::{ErrorBody, TokenBody};
+use crate::protocol::{ErrorBody, ProofBody, ProofRequest, TokenBody};
 use tokenmux_config::FileIdentity;
 
 /// How long a local agent may take to accept and answer. It keeps tokens
@@ -36,10 +36,22 @@ pub struct AgentToken {
     pub expires_at: SystemTime,
 }
 
+/// A DPoP proof the agent signed for one API request, checked.
+pub struct AgentProof {
+    /// The header the token goes in: `Authorization`.
+    pub header: String,
+    /// Its value: `DPoP <token>`.
+    pub header_value: String,
+    /// The `DPoP` header's value, for that request only.
+    pub dpop: String,
+}
+
 /// What asking the agent gave.
 pub enum Answer {
     /// The token.
     Token(AgentToken),
+    /// A DPoP proof.
+    Proof(AgentProof),
     /// The agent did what was asked (a POST).
     Done,
     /// The agent cannot serve this request; why, for stderr. The caller
@@ -72,7 +84,7 @@ pub async fn token(
     let source = format!("/v1/sources/{}", urlencode(name));
     if refresh {
         let invalidate = format!("{source}/invalidate{query}");
-        match ask(address, http::Method::POST, &invalidate, name).await? {
+        match ask(address, http::Method::POST, &invalidate, name, None).await? {
             Answer::Done => {}
             other => return Ok(other),
         }
@@ -82,16 +94,36 @@ pub async fn token(
         http::Method::GET,
         &format!("{source}/token{query}"),
         name,
+        None,
     )
     .await
 }
 
-/// One request to the agent, its answer checked.
+/// A DPoP proof for one API request (`request`: its method, URL and the
+/// API's last nonce), signed by the agent with `name`'s key, when it
+/// serves the config file `config`. The key never leaves the agent.
+pub async fn proof(
+    address: &AgentAddress<'_>,
+    name: &str,
+    config: Option<FileIdentity>,
+    request: &ProofRequest,
+) -> Result<Answer, AgentError> {
+    let mut path = format!("/v1/sources/{}/proof", urlencode(name));
+    if let Some(identity) = config {
+        path.push_str(&format!("?config={identity}"));
+    }
+    let body = serde_json::to_vec(request).map_err(|e| AgentError::other(e.to_string()))?;
+    ask(address, http::Method::POST, &path, name, Some(body)).await
+}
+
+/// One request to the agent (a JSON `body` for a POST that has one), its
+/// answer checked.
 async fn ask(
     address: &AgentAddress<'_>,
     method: http::Method,
     path: &str,
     name: &str,
+    body: Option<Vec<u8>>,
 ) -> Result<Answer, AgentError> {
     let shown = address.socket.display();
     let stream = match tokio::time::timeout(AGENT_TIMEOUT, connect(address)).await {
@@ -105,7 +137,10 @@ async fn ask(
     let Some(stream) = stream else {
         return Ok(Answer::Fallback(format!("no agent answers on {shown}")));
     };
-    match tokio::time::timeout(AGENT_TIMEOUT, exchange(stream, method.clone(), path)).await {
+    let proof = body.is_some();
+    let exchanged = exchange(stream, method.clone(), path, body);
+    match tokio::time::timeout(AGENT_TIMEOUT, exchanged).await {
+        Ok(Ok((200, body))) if proof => read_proof(&body, &shown.to_string()),
         Ok(Ok((200, _))) if method == http::Method::POST => Ok(Answer::Done),
         Ok(Ok((status, body))) => read_answer(status, &body, name, &shown.to_string()),
         Ok(Err(Unanswered::TooLarge)) => Err(AgentError::other(format!(
@@ -169,17 +204,22 @@ async fn exchange(
     stream: UnixStream,
     method: http::Method,
     path: &str,
+    body: Option<Vec<u8>>,
 ) -> Result<(u16, Vec<u8>), Unanswered> {
     let broken = |why: String| Unanswered::Broken(why);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| broken(format!("no HTTP: {e}")))?;
     let connection = tokio::spawn(connection);
-    let request = http::Request::builder()
+    let mut request = http::Request::builder()
         .method(method)
         .uri(path)
-        .header(http::header::HOST, "agent")
-        .body(Empty::<bytes::Bytes>::new())
+        .header(http::header::HOST, "agent");
+    if body.is_some() {
+        request = request.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    let request = request
+        .body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))
         .map_err(|e| broken(e.to_string()))?;
     let response = sender
         .send_request(request)
@@ -250,15 +290,45 @@ fn read_answer(status: u16, body: &[u8], name: &str, shown: &str) -> Result<Answ
     ))
 }
 
-/// The token, if it is one a header can carry, of type Bearer, with an
-/// expiry in (0, ten years].
+/// A proof answer, checked: `Authorization: DPoP <token>` and a proof a
+/// header can carry.
+fn read_proof(body: &[u8], shown: &str) -> Result<Answer, AgentError> {
+    let invalid = |why: &str| {
+        AgentError::other(format!(
+            "the agent on {shown} answered {why}; ignore it with --no-agent"
+        ))
+    };
+    let proof: ProofBody =
+        serde_json::from_slice(body).map_err(|_| invalid("with an unreadable proof"))?;
+    let token = proof
+        .header_value
+        .strip_prefix("DPoP ")
+        .filter(|token| tokenmux::is_header_safe(token));
+    let sound = proof.header.eq_ignore_ascii_case("authorization")
+        && token.is_some()
+        && tokenmux::is_header_safe(&proof.dpop)
+        && proof.dpop.split('.').count() == 3;
+    if !sound {
+        return Err(invalid("with a proof or header a request cannot carry"));
+    }
+    Ok(Answer::Proof(AgentProof {
+        header: "Authorization".into(),
+        header_value: proof.header_value,
+        dpop: proof.dpop,
+    }))
+}
+
+/// The token, if it is one a header can carry, of type Bearer (or DPoP,
+/// in `Authorization: DPoP …`), with an expiry in (0, ten years].
 fn checked(token: TokenBody) -> Result<AgentToken, &'static str> {
     if !tokenmux::is_header_safe(&token.access_token) {
         return Err("with a token a header cannot carry (empty, spaces or control characters)");
     }
-    if !token.token_type.eq_ignore_ascii_case("bearer") {
-        return Err("with a token type other than Bearer");
-    }
+    let token_type = match token.token_type.to_ascii_lowercase().as_str() {
+        "bearer" => "Bearer",
+        "dpop" => "DPoP",
+        _ => return Err("with a token type other than Bearer or DPoP"),
+    };
     let lifetime = Duration::from_secs(token.expires_in);
     if lifetime.is_zero() || lifetime > tokenmux::MAX_TOKEN_LIFETIME {
         return Err("with an expiry out of range (expired, or beyond ten years)");
@@ -271,11 +341,17 @@ fn checked(token: TokenBody) -> Result<AgentToken, &'static str> {
     let header_value = token
         .header_value
         .unwrap_or_else(|| format!("Bearer {}", token.access_token));
-    tokenmux::endpoint::presentation_scheme(&header, &header_value, &token.access_token)
-        .map_err(|_| "with a header to send the token in that cannot carry it")?;
+    let scheme =
+        tokenmux::endpoint::presentation_scheme(&header, &header_value, &token.access_token)
+            .map_err(|_| "with a header to send the token in that cannot carry it")?;
+    if token_type == "DPoP"
+        && (scheme != Some("DPoP") || !header.eq_ignore_ascii_case("authorization"))
+    {
+        return Err("with a DPoP token outside `Authorization: DPoP`");
+    }
     Ok(AgentToken {
         access_token: token.access_token,
-        token_type: "Bearer".into(),
+        token_type: token_type.into(),
         expires_at,
         header,
         header_value,
@@ -311,6 +387,10 @@ mod tests {
             r#"{"access_token":"ok","token_type":"Bearer","expires_in":60,"header":"X-A","header_value":"ok\r\nX-B: 1"}"#,
             r#"{"access_token":"ok","token_type":"Bearer","expires_in":60,"header":"X-A","header_value":"other-token"}"#,
             r#"{"access_token":"ok","token_type":"Bearer","expires_in":60,"header_value":"Be arer ok"}"#,
+            r#"{"access_token":"ok","token_type":"MAC","expires_in":60}"#,
+            // A DPoP token goes in `Authorization: DPoP` only.
+            r#"{"access_token":"ok","token_type":"DPoP","expires_in":60}"#,
+            r#"{"access_token":"ok","token_type":"DPoP","expires_in":60,"header":"X-A","header_value":"DPoP ok"}"#,
         ] {
             assert!(
                 matches!(answer(body), Err(ref e) if e.kind().is_none()),
@@ -340,6 +420,23 @@ mod tests {
             (own.header.as_str(), own.header_value.as_str()),
             ("X-Auth-Token", "ok")
         );
+        let Ok(Answer::Token(dpop)) = answer(
+            r#"{"access_token":"ok","token_type":"dpop","expires_in":60,"header":"Authorization","header_value":"DPoP ok"}"#,
+        ) else {
+            panic!("a DPoP token is taken");
+        };
+        assert_eq!(dpop.token_type, "DPoP");
+        for proof in [
+            r#"{"header":"Authorization","header_value":"DPoP ok","dpop":"a.b"}"#,
+            r#"{"header":"Authorization","header_value":"Bearer ok","dpop":"a.b.c"}"#,
+            r#"{"header":"X-A","header_value":"DPoP ok","dpop":"a.b.c"}"#,
+            r#"{"header":"Authorization","header_value":"DPoP ok","dpop":"a.b.c\r\nX: 1"}"#,
+            r#"{"header":"Authorization","header_value":"DPoP o k","dpop":"a.b.c"}"#,
+        ] {
+            assert!(read_proof(proof.as_bytes(), "s").is_err(), "{proof}");
+        }
+        let sound = br#"{"header":"Authorization","header_value":"DPoP ok","dpop":"a.b.c"}"#;
+        assert!(matches!(read_proof(sound, "s"), Ok(Answer::Proof(_))));
         let error = br#"{"error":{"code":"server_error\u001b[31m","message":"x\u001b[2Jy"}}"#;
         let Err(failure) = read_answer(502, error, "a", "s") else {
             panic!("an error is an error");

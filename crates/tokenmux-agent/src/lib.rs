@@ -22,6 +22,7 @@ pub mod client;
 mod error;
 mod listener;
 mod parse_errors;
+mod proof;
 pub mod protocol;
 mod registry;
 mod routes;

@@ -73,6 +73,32 @@ pub struct TokenBody {
     pub header_value: Option<String>,
 }
 
+/// `POST /v1/sources/{name}/proof`: the API request a DPoP proof is for.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofRequest {
+    /// The request's method, e.g. `GET`.
+    pub htm: String,
+    /// The request's absolute http(s) URL (its query and fragment are not
+    /// part of the proof).
+    pub htu: String,
+    /// The `DPoP-Nonce` the API last answered with, if any: kept for this
+    /// origin's later proofs too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// The answer to a [`ProofRequest`]: the two headers of that one request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProofBody {
+    /// `Authorization`.
+    pub header: String,
+    /// `DPoP <token>`.
+    pub header_value: String,
+    /// The `DPoP` header's value: a proof for this request only.
+    pub dpop: String,
+}
+
 fn known_kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ErrorKind>, D::Error> {
     let value = Option::<serde_json::Value>::deserialize(deserializer)?;
     Ok(value.and_then(|v| serde_json::from_value(v).ok()))

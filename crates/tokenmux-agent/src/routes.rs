@@ -33,6 +33,7 @@ pub fn router(state: AgentState) -> axum::Router {
         .route("/v1/sources/{name}/token", get(token))
         .route("/v1/sources/{name}/header", get(authorization))
         .route("/v1/sources/{name}/invalidate", post(invalidate))
+        .route("/v1/sources/{name}/proof", post(crate::proof::proof))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .fallback(|| async { refusal(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
@@ -53,11 +54,15 @@ pub fn router(state: AgentState) -> axum::Router {
 /// agent's tokens (it chose another environment).
 #[derive(serde::Deserialize)]
 pub struct Asked {
-    config: Option<String>,
+    pub(crate) config: Option<String>,
 }
 
 /// The named source, if the agent serves the config the client asked for.
-fn lookup(state: &AgentState, name: &str, asked: &Asked) -> Result<Arc<Entry>, Box<Response>> {
+pub(crate) fn lookup(
+    state: &AgentState,
+    name: &str,
+    asked: &Asked,
+) -> Result<Arc<Entry>, Box<Response>> {
     let registry = state.registry.load();
     if let Some(config) = &asked.config {
         let same = config
@@ -94,7 +99,7 @@ pub fn answer(status: StatusCode, body: ErrorBody) -> Response {
 }
 
 /// Tokens and errors are not for caches between the agent and its client.
-fn no_store() -> [(header::HeaderName, HeaderValue); 1] {
+pub(crate) fn no_store() -> [(header::HeaderName, HeaderValue); 1] {
     [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))]
 }
 
@@ -139,14 +144,31 @@ async fn token(
         .duration_since(SystemTime::now())
         .unwrap_or_default()
         .as_secs();
+    let (header, header_value) = presented(&token, &presentation);
     let body = TokenBody {
         access_token: token.secret().expose_secret().to_owned(),
         token_type: token.token_type().to_owned(),
         expires_in,
-        header: Some(presentation.header.to_owned()),
-        header_value: Some(presentation.value(token.secret().expose_secret())),
+        header: Some(header.to_owned()),
+        header_value: Some(header_value),
     };
     (no_store(), Json(body)).into_response()
+}
+
+/// The header `token` goes in and its value: the spec's presentation, or
+/// `Authorization: DPoP …` for a DPoP token (whose requests also need a
+/// proof: `POST …/proof`).
+fn presented(token: &tokenmux::AccessToken, presentation: &Presentation) -> (&'static str, String) {
+    match token.dpop_key() {
+        Some(_) => (
+            "Authorization",
+            format!("DPoP {}", token.secret().expose_secret()),
+        ),
+        None => (
+            presentation.header,
+            presentation.value(token.secret().expose_secret()),
+        ),
+    }
 }
 
 /// The `/header` answer's header naming the header its body goes in.
@@ -159,8 +181,8 @@ async fn authorization(
 ) -> Response {
     match current_token(&state, &name, &asked).await {
         Ok((token, presentation)) => {
-            let text = presentation.value(token.secret().expose_secret());
-            let name = (HEADER_NAME, presentation.header.to_owned());
+            let (header, text) = presented(&token, &presentation);
+            let name = (HEADER_NAME, header.to_owned());
             (no_store(), [name], text).into_response()
         }
         Err(refused) => *refused,

@@ -9,6 +9,7 @@ use tokenmux_config::{SourceConfig, StoreConfig};
 use crate::config_file::{self, ConfigFile};
 use crate::redis_flags;
 use crate::{Failure, print_line};
+use tokenmux_agent::client::{AgentProof, AgentToken};
 
 // The command's options.
 mod args;
@@ -25,6 +26,8 @@ use flags::{
 
 pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
     warn_about_secret_flags(&args);
+    // Checked before anything is fetched.
+    proof_request(&args)?;
     if let Some(name) = &args.name {
         return run_named(name, &args).await;
     }
@@ -90,14 +93,24 @@ async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
         )));
     }
     if !args.no_agent
-        && let Some(token) = from_agent(name, args).await?
+        && let Some((token, proof)) = from_agent(name, args).await?
     {
+        // With a proof, the token is the one the proof goes with.
+        let (header_value, dpop) = match &proof {
+            Some(proof) => (&proof.header_value, Some(proof.dpop.as_str())),
+            None => (&token.header_value, None),
+        };
+        let secret = header_value
+            .strip_prefix("DPoP ")
+            .filter(|_| proof.is_some())
+            .unwrap_or(&token.access_token);
         return print_token(
             args.format,
-            &token.access_token,
+            secret,
             &token.token_type,
             token.expires_at,
-            (&token.header, &token.header_value),
+            (&token.header, header_value),
+            dpop,
         );
     }
     let (path, mut file, _) = config_file::load_named(args.config.as_deref())?;
@@ -116,13 +129,14 @@ async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
     run_config(config, Some(name), args).await
 }
 
-/// The token from the agent, when one runs and serves the config file this
-/// command would read; `None` (said on stderr when an agent was expected)
-/// to build the source here.
+/// The token from the agent (and with --dpop-proof the proof it signs),
+/// when one runs and serves the config file this command would read;
+/// `None` (said on stderr when an agent was expected) to build the source
+/// here.
 async fn from_agent(
     name: &str,
     args: &TokenArgs,
-) -> Result<Option<tokenmux_agent::client::AgentToken>, Failure> {
+) -> Result<Option<(AgentToken, Option<AgentProof>)>, Failure> {
     use tokenmux_agent::client::{self, AgentAddress, Answer};
     let (socket, explicit) = match &args.socket {
         Some(socket) => (socket.clone(), true),
@@ -146,13 +160,27 @@ async fn from_agent(
         socket: &socket,
         trusted_uid: args.agent_uid,
     };
-    match client::token(&address, name, config, args.refresh).await? {
-        Answer::Token(token) => Ok(Some(token)),
-        Answer::Done => Ok(None),
-        Answer::Fallback(why) => {
-            eprintln!("tokenmux: {why}; building the source in this process");
-            Ok(None)
-        }
+    let fallback = |why: String| {
+        eprintln!("tokenmux: {why}; building the source in this process");
+        Ok(None)
+    };
+    let token = match client::token(&address, name, config, args.refresh).await? {
+        Answer::Token(token) => token,
+        Answer::Fallback(why) => return fallback(why),
+        Answer::Done | Answer::Proof(_) => return Ok(None),
+    };
+    let Some((method, url)) = proof_request(args)? else {
+        return Ok(Some((token, None)));
+    };
+    let request = tokenmux_agent::protocol::ProofRequest {
+        htm: method.to_string(),
+        htu: url.to_string(),
+        nonce: args.dpop_nonce.clone(),
+    };
+    match client::proof(&address, name, config, &request).await? {
+        Answer::Proof(proof) => Ok(Some((token, Some(proof)))),
+        Answer::Fallback(why) => fallback(why),
+        Answer::Done | Answer::Token(_) => Ok(None),
     }
 }
 
@@ -187,6 +215,7 @@ async fn run_config(
     }
     config.sandbox |= args.sandbox;
     config.allow_insecure_http |= args.allow_insecure_http;
+    config.dpop |= args.dpop;
     // The environment's and the flags' credentials are for a source given
     // by flags, or a file that gives none: a named source has its own.
     if name.is_none()
@@ -228,15 +257,76 @@ async fn run_config(
         true => tokens.refresh().await?,
         false => tokens.token().await?,
     };
-    let presentation = tokens.provider().spec().presentation;
     let secret = token.secret().expose_secret();
+    let (header, header_value, proof) = match proof_request(args)? {
+        Some((method, url)) => {
+            if let Some(nonce) = &args.dpop_nonce {
+                tokens.dpop_nonce_from(&url, &nonce_header(nonce)?);
+            }
+            let auth = tokens.authorize(&method, &url).await?;
+            let proof = auth.dpop().cloned().ok_or_else(|| {
+                Failure::usage(
+                    "--dpop-proof: this source's token is not DPoP-bound (give --dpop, or \
+                     `dpop: true` in its config)",
+                )
+            })?;
+            let text = |value: &reqwest::header::HeaderValue| {
+                value.to_str().unwrap_or_default().to_owned()
+            };
+            ("Authorization", text(auth.value()), Some(text(&proof)))
+        }
+        None if token.dpop_key().is_some() => ("Authorization", format!("DPoP {secret}"), None),
+        None => {
+            let presentation = tokens.provider().spec().presentation;
+            (presentation.header, presentation.value(secret), None)
+        }
+    };
     print_token(
         args.format,
         secret,
         token.token_type(),
         token.expires_at(),
-        (presentation.header, &presentation.value(secret)),
+        (header, &header_value),
+        proof.as_deref(),
     )
+}
+
+/// `--dpop-proof METHOD URL`, checked: a method, an absolute http(s) URL,
+/// and `--format json` to print the proof in.
+fn proof_request(args: &TokenArgs) -> Result<Option<(reqwest::Method, reqwest::Url)>, Failure> {
+    let Some([method, url]) = args.dpop_proof.as_deref() else {
+        return Ok(None);
+    };
+    if args.format != Format::Json {
+        return Err(Failure::usage(
+            "--dpop-proof prints the proof as `dpop` beside `header_value`: give --format json",
+        ));
+    }
+    let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| Failure::usage(format!("--dpop-proof: `{method}` is not an HTTP method")))?;
+    let url = reqwest::Url::parse(url)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+        .ok_or_else(|| Failure::usage("--dpop-proof: the URL is not an absolute http(s) URL"))?;
+    if let Some(nonce) = &args.dpop_nonce {
+        nonce_header(nonce)?;
+    }
+    Ok(Some((method, url)))
+}
+
+/// `--dpop-nonce`, as the header an API sends it in, if it is a nonce.
+fn nonce_header(nonce: &str) -> Result<reqwest::header::HeaderMap, Failure> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(value) = reqwest::header::HeaderValue::from_str(nonce) {
+        headers.insert(tokenmux::endpoint::DPOP_NONCE, value);
+    }
+    match tokenmux::endpoint::dpop_nonce(&headers) {
+        Some(_) => Ok(headers),
+        None => Err(Failure::usage(
+            "--dpop-nonce: not a DPoP nonce (printable ASCII without spaces, quotes or \
+             backslashes, at most 512 characters)",
+        )),
+    }
 }
 
 /// Prints the token as `format` asks; `header` is the header (name,
@@ -247,6 +337,7 @@ fn print_token(
     token_type: &str,
     expires_at: SystemTime,
     header: (&str, &str),
+    dpop: Option<&str>,
 ) -> Result<(), Failure> {
     let (header, header_value) = header;
     match format {
@@ -257,7 +348,7 @@ fn print_token(
                 .duration_since(SystemTime::now())
                 .unwrap_or_default()
                 .as_secs();
-            let json = serde_json::json!({
+            let mut json = serde_json::json!({
                 "access_token": secret,
                 "token_type": token_type,
                 "expires_at": rfc3339(expires_at),
@@ -265,6 +356,9 @@ fn print_token(
                 "header": header,
                 "header_value": header_value,
             });
+            if let Some(proof) = dpop {
+                json["dpop"] = proof.into();
+            }
             print_line(&json.to_string())
         }
     }

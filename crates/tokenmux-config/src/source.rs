@@ -53,6 +53,13 @@ pub struct SourceConfig {
     /// credentials can use); a spec's own method is the spec's.
     #[serde(default)]
     pub client_auth: Option<String>,
+    /// Bind tokens to a DPoP key (RFC 9449): every token request carries a
+    /// proof, and API requests a proof each (the agent's `proof`
+    /// endpoint, `BearerAuth`, `AuthLayer`). The key is made by tokenmux
+    /// and kept beside the token in the store (sealed when the store
+    /// encrypts). Default false.
+    #[serde(default)]
+    pub dpop: bool,
     /// The same as `server: sandbox` (kept for older config files).
     #[serde(default)]
     pub sandbox: bool,
@@ -155,6 +162,7 @@ impl SourceConfig {
         let provider = self.provider()?;
         let mut builder = TokenSource::builder(provider.clone())
             .allow_insecure_http(self.allow_insecure_http)
+            .dpop(self.dpop)
             .refresh_policy(self.refresh_policy(&provider));
         if let Some(retry) = &self.retry {
             builder = builder.retry_policy(retry.apply(Default::default()));

@@ -197,11 +197,12 @@ pub use tokenmux_wire::{Secret, SigningKey};
 pub mod endpoint {
     pub use tokenmux_wire::{
         AssertionAudience, AuthMethod, BasicEncoding, BodyEncoding, BoxFuture, ClientAuth,
-        ClientAuthError, ClientAuthentication, ClientError, CredentialRole, EndpointResult,
-        EndpointSpec, ErrorCondition, ErrorDetails, ErrorFields, ErrorResponse, Expires, Expiry,
-        ExpiryForm, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued, Needs,
-        OperationWire, ParameterSpec, Parameters, Place, Presentation, RequestField, ResponseValue,
-        Server, TokenEndpoint, TokenFields, TokenRequest, UnknownAuthMethod, form_body,
-        presentation_scheme, read_answer, request_without_body, send_form, set_pointer,
+        ClientAuthError, ClientAuthentication, ClientError, CredentialRole, DPOP, DPOP_NONCE,
+        EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails, ErrorFields, ErrorResponse,
+        Expires, Expiry, ExpiryForm, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec,
+        Issued, Needs, OperationWire, ParameterSpec, Parameters, Place, Presentation, RequestField,
+        ResponseValue, Server, TokenEndpoint, TokenFields, TokenRequest, UnknownAuthMethod,
+        dpop_nonce, form_body, presentation_scheme, read_answer, request_without_body, send_form,
+        set_pointer,
     };
 }

@@ -21,7 +21,7 @@ fn name_value(arg: &str) -> Result<(String, String), String> {
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
     /// The token alone.
     Raw,
@@ -93,6 +93,21 @@ pub(crate) struct TokenArgs {
     /// well as the system's roots (a private CA).
     #[arg(long, env = "TOKENMUX_CA_FILE", value_name = "PATH")]
     pub(super) ca_file: Option<PathBuf>,
+    /// Bind tokens to a DPoP key (RFC 9449): the token request carries a
+    /// proof, and the token is `DPoP` (print a proof for an API request
+    /// with --dpop-proof). The key is kept beside the token in the cache.
+    #[arg(long)]
+    pub(super) dpop: bool,
+    /// With a DPoP token: a proof for one API request, METHOD and URL,
+    /// printed as `dpop` in --format json (with `header_value`, the
+    /// `Authorization` that goes with it). Through the agent, the agent
+    /// signs it.
+    #[arg(long, num_args = 2, value_names = ["METHOD", "URL"])]
+    pub(super) dpop_proof: Option<Vec<String>>,
+    /// The `DPoP-Nonce` the API last answered with (a 401 `use_dpop_nonce`
+    /// gives one): the proof carries it.
+    #[arg(long, requires = "dpop_proof", value_name = "NONCE")]
+    pub(super) dpop_nonce: Option<String>,
     /// The same as `--server sandbox`.
     #[arg(long)]
     pub(super) sandbox: bool,

@@ -29,6 +29,7 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
         issuer: None,
         ca_file: None,
         client_auth: None,
+        dpop: false,
         sandbox: false,
         credentials: None,
         params: Default::default(),
@@ -42,7 +43,7 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
 /// The flags that describe one source on the command line; a named source
 /// is described by its config file alone. Those from
 /// [`CREDENTIAL_FLAGS`] on give credentials.
-pub(super) const SOURCE_FLAGS: [&str; 17] = [
+pub(super) const SOURCE_FLAGS: [&str; 18] = [
     "--provider",
     "--server",
     "--base-url",
@@ -50,6 +51,7 @@ pub(super) const SOURCE_FLAGS: [&str; 17] = [
     "--issuer",
     "--ca-file",
     "--client-auth",
+    "--dpop",
     "--client-id",
     "--client-secret",
     "--username",
@@ -63,7 +65,7 @@ pub(super) const SOURCE_FLAGS: [&str; 17] = [
 ];
 
 /// Where the credential flags start in [`SOURCE_FLAGS`].
-const CREDENTIAL_FLAGS: usize = 7;
+const CREDENTIAL_FLAGS: usize = 8;
 
 /// The environment's credentials, for a source given by flags, in the
 /// order of [`CredentialRole::ALL`].
