@@ -21,6 +21,15 @@ use tower::{Service as _, ServiceBuilder, ServiceExt as _};
 use crate::edges_cli::bounded;
 use crate::oidc::Oidc;
 
+/// The EC key `dpop-pk` is registered with (private_key_jwt, ES256).
+fn ec_key() -> tokenmux::jose::PrivateKey {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/tokenmux-jose/tests/keys/ec.jwk"
+    );
+    tokenmux::jose::PrivateKey::from_bytes(&std::fs::read(file).unwrap()).unwrap()
+}
+
 async fn dpop_source(oidc: &Oidc, credentials: Credentials) -> TokenSource {
     let provider = Provider::discover(&oidc.issuer).await.unwrap();
     TokenSource::builder(provider)
@@ -57,6 +66,12 @@ async fn dpop_tokens_are_bound_to_the_source_key_with_the_servers_nonce() {
         (
             "dpop-public",
             Credentials::new().with_client_id("dpop-public"),
+        ),
+        (
+            "dpop-pk",
+            Credentials::new()
+                .with_client_id("dpop-pk")
+                .with_private_key(ec_key()),
         ),
     ] {
         let tokens = dpop_source(&oidc, credentials).await;
@@ -271,18 +286,20 @@ async fn the_cli_a_config_file_and_the_agent_sign_proofs_for_api_requests() {
         assert!(run.stderr.contains(said), "{}", run.stderr);
     }
 
-    // The agent, from a config file: `dpop: true`; it signs the proofs.
+    // The agent, from a config file as docs/dpop.md's steps write it
+    // (private_key_jwt and `dpop: true`); it signs the proofs.
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tokenmux.yaml");
     std::fs::write(
         &config,
         format!(
             "sources:\n  login:\n    provider: oauth2\n    issuer: {issuer}\n    dpop: true\n    \
-             credentials: {{client_id: dpop-basic, client_secret: dpop-secret-0123456789}}\n    \
+             credentials: {{client_id: dpop-pk, private_key: {{file: {key}}}}}\n    \
              params: {{scope: api:read}}\n  plain:\n    provider: oauth2\n    issuer: {issuer}\n    \
              credentials: {{client_id: basic, client_secret: basic-secret-0123456789}}\n    \
              params: {{scope: api:read}}\n",
-            issuer = oidc.issuer
+            issuer = oidc.issuer,
+            key = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/tokenmux-jose/tests/keys/ec.jwk"),
         ),
     )
     .unwrap();
@@ -291,6 +308,11 @@ async fn the_cli_a_config_file_and_the_agent_sign_proofs_for_api_requests() {
     assert_eq!(status, 200, "{body}");
     let token: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(token["token_type"], "DPoP");
+    let seen = oidc
+        .introspect(token["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(seen["client_id"], "dpop-pk", "{seen}");
+    assert!(seen["cnf"]["jkt"].is_string(), "{seen}");
     let header_value = format!("DPoP {}", token["access_token"].as_str().unwrap());
     assert_eq!(token["header_value"], header_value.as_str());
     let ask = |nonce: Option<&str>| {

@@ -213,7 +213,7 @@ static PRIVATE_KEY_JWT_ISSUER_SPEC: EndpointSpec =
 
 static BASIC: Standard = Standard(&BASIC_SPEC);
 static POST: Standard = Standard(&POST_SPEC);
-static NONE: Standard = Standard(&NONE_SPEC);
+pub(crate) static NONE: Standard = Standard(&NONE_SPEC);
 pub(crate) static SECRET_JWT: Standard = Standard(&SECRET_JWT_SPEC);
 pub(crate) static PRIVATE_KEY_JWT: Standard = Standard(&PRIVATE_KEY_JWT_SPEC);
 static PRIVATE_KEY_JWT_ISSUER: Standard = Standard(&PRIVATE_KEY_JWT_ISSUER_SPEC);

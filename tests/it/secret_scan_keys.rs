@@ -4,14 +4,17 @@
 //! every encoding of `support::Echo`; none of those secrets, in any
 //! encoding, may appear in the errors (Display and Debug), the sources'
 //! and credentials' Debug, their status, or the TRACE log. The assertions
-//! are read from the requests the endpoint received.
+//! and DPoP proofs are read from the requests the endpoint received. A
+//! DPoP key (its stored form, its private scalar as a JWK's `d`) shows
+//! nowhere either, nor in a file store's file names, against
+//! node-oidc-provider.
 
 use std::sync::{Arc, Mutex};
 
 use tokenmux::jose::PrivateKey;
 use tokenmux::{ClientCertificate, Credentials, Provider, RetryPolicy, TokenSource};
 
-use crate::oidc::{PRIVATE_KEY_JWT, SECRET_JWT, Standard};
+use crate::oidc::{NONE, PRIVATE_KEY_JWT, SECRET_JWT, Standard};
 use crate::secret_scan::LogWriter;
 use crate::support::{Echo, http_response, leaks, read_request};
 
@@ -42,6 +45,15 @@ async fn echoing(echo: Echo) -> (String, Arc<Mutex<Vec<String>>>) {
                 for (name, value) in form_urlencoded::parse(body.as_bytes()) {
                     if name == "client_assertion" {
                         kept.lock().unwrap().push(value.into_owned());
+                    }
+                }
+                // A DPoP proof, if the source sends one.
+                let head = text.split("\r\n\r\n").next().unwrap_or_default();
+                for line in head.lines() {
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("dpop")
+                    {
+                        kept.lock().unwrap().push(value.trim().to_owned());
                     }
                 }
                 let echoed = echo.apply(&request);
@@ -90,26 +102,40 @@ async fn keys_certificate_keys_and_assertions_never_show() {
     secrets.push(jwk_d);
     secrets.push(HS_SECRET.to_owned());
 
-    let kinds: [(&'static Standard, Credentials); 3] = [
+    // (endpoint, credentials, DPoP)
+    let kinds: [(&'static Standard, Credentials, bool); 5] = [
         (
             &PRIVATE_KEY_JWT,
             Credentials::new()
                 .with_client_id("pk-client")
                 .with_private_key(PrivateKey::from_pem(rsa_pem.as_bytes()).unwrap())
                 .with_client_certificate(certificate),
+            false,
         ),
         (
             &PRIVATE_KEY_JWT,
             Credentials::new()
                 .with_client_id("pk-client")
                 .with_private_key(PrivateKey::from_jwk(ec_jwk.as_bytes()).unwrap()),
+            true,
         ),
-        (&SECRET_JWT, Credentials::client("hs-client", HS_SECRET)),
+        (
+            &SECRET_JWT,
+            Credentials::client("hs-client", HS_SECRET),
+            false,
+        ),
+        (
+            &SECRET_JWT,
+            Credentials::client("hs-client", HS_SECRET),
+            true,
+        ),
+        // A public client: the proof is the only thing signed.
+        (&NONE, Credentials::new().with_client_id("pk-client"), true),
     ];
     let mut shown = Vec::new();
     let mut assertions = Vec::new();
     for echo in Echo::ALL.into_iter().chain(Echo::NESTED) {
-        for (endpoint, credentials) in &kinds {
+        for (endpoint, credentials, dpop) in &kinds {
             let (url, sent) = echoing(echo).await;
             shown.push(format!("{credentials:?}"));
             // (The certificate is presented only over https; this
@@ -119,6 +145,7 @@ async fn keys_certificate_keys_and_assertions_never_show() {
                 .param("scope", "api:read")
                 .retry_policy(RetryPolicy::none())
                 .background_refresh(false)
+                .dpop(*dpop)
                 .build()
                 .unwrap();
             let error = tokens.token().await.unwrap_err();
@@ -129,7 +156,8 @@ async fn keys_certificate_keys_and_assertions_never_show() {
             assertions.extend(sent.lock().unwrap().drain(..));
         }
     }
-    assert_eq!(assertions.len(), 3 * 8, "each request carried an assertion");
+    // Each request carried an assertion, and with DPoP a proof.
+    assert_eq!(assertions.len(), (4 + 3) * 8);
     secrets.extend(assertions);
     shown.push(String::from_utf8_lossy(&log.lock().unwrap()).into_owned());
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -138,4 +166,64 @@ async fn keys_certificate_keys_and_assertions_never_show() {
         .flat_map(|text| leaks(text, "pk-client", &secrets))
         .collect();
     assert!(hits.is_empty(), "secrets shown: {hits:?}");
+}
+
+/// The private scalar of a DPoP key's stored form (PKCS#8 of a P-256 key:
+/// the 32 bytes after `02 01 01 04 20`), as a JWK's `d` writes it.
+fn dpop_d(stored: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let der = b64.decode(stored).unwrap();
+    let at = der
+        .windows(5)
+        .position(|w| w == [0x02, 0x01, 0x01, 0x04, 0x20])
+        .unwrap()
+        + 5;
+    b64.encode(&der[at..at + 32])
+}
+
+#[tokio::test]
+async fn a_dpop_key_never_shows() {
+    use secrecy::ExposeSecret as _;
+    let log = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let writer = Arc::clone(&log);
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || LogWriter(Arc::clone(&writer)))
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let oidc = crate::oidc::Oidc::start();
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = TokenSource::builder(Provider::discover(&oidc.issuer).await.unwrap())
+        .credentials(Credentials::client("dpop-basic", "dpop-secret-0123456789"))
+        .param("scope", "api:read")
+        .store(Arc::new(tokenmux::FileStore::new(dir.path()).unwrap()))
+        .dpop(true)
+        .build()
+        .unwrap();
+    let token = tokens.token().await.unwrap();
+    let stored = token.dpop_key().unwrap().to_stored();
+    let stored = stored.expose_secret().to_owned();
+    let d = dpop_d(&stored);
+    let url = reqwest::Url::parse(&format!("{}/api/things", oidc.issuer)).unwrap();
+    let auth = tokens.authorize(&http::Method::GET, &url).await.unwrap();
+    let mut shown = vec![
+        format!("{token:?} {tokens:?} {:?} {auth:?}", tokens.status()),
+        String::from_utf8_lossy(&log.lock().unwrap()).into_owned(),
+    ];
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        shown.push(entry.unwrap().file_name().to_string_lossy().into_owned());
+    }
+    let hits: Vec<String> = shown
+        .iter()
+        .flat_map(|text| leaks(text, "dpop-basic", &[stored.as_str(), d.as_str()]))
+        .collect();
+    assert!(hits.is_empty(), "the DPoP key shown: {hits:?}");
+    // The file store keeps it (0600, sealed when encryption is on): the
+    // scalar found there shows the scan looks for the right bytes.
+    let files: String = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect();
+    assert!(files.contains(&stored));
 }

@@ -11,7 +11,7 @@
 // `basic-bound` (client_secret_basic); each gets certificate-bound tokens.
 //
 // DPoP (RFC 9449) is on, and every proof must carry the server's nonce;
-// `dpop-basic` and `dpop-public` must send proofs (their tokens are bound
+// `dpop-basic`, `dpop-public` and `dpop-pk` (private_key_jwt) must send proofs (their tokens are bound
 // to the proof's key). Beside the authorization server, on the same
 // origin, `GET|POST /api/...` is a resource server that checks a DPoP
 // token as RFC 9449 §7 says, with panva's `jose`: the proof's signature
@@ -61,6 +61,7 @@ const clients = [
   { ...base, client_id: 'public', token_endpoint_auth_method: 'none' },
   { ...base, client_id: 'dpop-basic', client_secret: 'dpop-secret-0123456789', token_endpoint_auth_method: 'client_secret_basic', dpop_bound_access_tokens: true },
   { ...base, client_id: 'dpop-public', token_endpoint_auth_method: 'none', dpop_bound_access_tokens: true },
+  { ...pkjwt('dpop-pk', 'ES256', 'ec.jwk'), dpop_bound_access_tokens: true },
 ];
 
 const tls = process.argv[3];
