@@ -376,3 +376,41 @@ async fn the_cli_a_config_file_and_the_agent_sign_proofs_for_api_requests() {
     );
     assert_eq!(call_api(&api, &answer).await.0, 200);
 }
+
+#[tokio::test]
+async fn a_server_that_takes_no_es256_proofs_is_a_configuration_error_before_any_request() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let token_requests = Arc::new(AtomicUsize::new(0));
+    let metadata = serde_json::json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post"],
+        "dpop_signing_alg_values_supported": ["RS256", "PS256"],
+    });
+    let counted = Arc::clone(&token_requests);
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            axum::routing::get(move || async move { axum::Json(metadata) }),
+        )
+        .route(
+            "/token",
+            axum::routing::post(move || async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                axum::Json(serde_json::json!({"access_token": "t", "token_type": "Bearer"}))
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let tokens = TokenSource::builder(Provider::oauth2(issuer.as_str()))
+        .credentials(Credentials::client("c", "s-0123456789"))
+        .dpop(true)
+        .build()
+        .unwrap();
+    let error = tokens.token().await.unwrap_err();
+    assert!(matches!(error, tokenmux::Error::Config(_)), "{error:?}");
+    assert!(error.to_string().contains("RS256, PS256 only"), "{error}");
+    assert!(error.to_string().contains("ES256"), "{error}");
+    assert_eq!(token_requests.load(Ordering::SeqCst), 0);
+}

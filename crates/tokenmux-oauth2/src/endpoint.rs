@@ -37,6 +37,19 @@ impl TokenEndpoint for Oauth2Endpoint {
                 &request.credentials,
             )
             .map_err(|e| ClientError::InvalidRequest(e.to_string()))?;
+            // RFC 9449 §5.1: a server that lists its proof algorithms
+            // and not ES256 (the one tokenmux's DPoP keys sign) would
+            // refuse every proof.
+            if request.config.dpop().is_some()
+                && !metadata.dpop_algorithms.is_empty()
+                && !metadata.dpop_algorithms.iter().any(|alg| alg == "ES256")
+            {
+                return Err(ClientError::InvalidRequest(format!(
+                    "the server takes DPoP proofs signed with {} only, and tokenmux signs \
+                     ES256; turn DPoP off for this source",
+                    metadata.dpop_algorithms.join(", ")
+                )));
+            }
             let spec = spec::for_method(method);
             let request = TokenRequest {
                 base_url: &metadata.token_endpoint,
