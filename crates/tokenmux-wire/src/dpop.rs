@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret as _;
 use tokenmux_jose::{DpopKey, DpopProof, SignError};
 
-use crate::{ClientConfig, Secret};
+use crate::{Secret, SentSecrets};
 
 /// The request header that carries a proof.
 pub const DPOP: HeaderName = HeaderName::from_static("dpop");
@@ -46,20 +46,18 @@ impl DpopSigning {
 }
 
 /// Signs a fresh proof for `request` as it will be sent and adds it as the
-/// `DPoP` header.
+/// `DPoP` header; the proof is recorded in `sent` for the scrubber.
 pub(crate) async fn add_proof(
     request: &mut Request,
     signing: &DpopSigning,
-    config: &ClientConfig,
+    sent: &SentSecrets,
 ) -> Result<(), SignError> {
     let mut proof = DpopProof::new(request.method().as_str(), request.url().as_str());
     if let Some(nonce) = &signing.nonce {
         proof = proof.with_nonce(nonce);
     }
     let proof = proof.sign(signing.key.as_ref()).await?;
-    config
-        .sent_secrets()
-        .record(Secret::new(proof.expose_secret().to_owned()));
+    sent.record(Secret::new(proof.expose_secret().to_owned()));
     let mut value = HeaderValue::try_from(proof.expose_secret()).map_err(|_| SignError::Claims)?;
     value.set_sensitive(true);
     request.headers_mut().insert(DPOP, value);

@@ -93,7 +93,7 @@ pub async fn prepare_request<E>(
     }
     // The URL is final once the values are placed.
     if let Some(dpop) = config.dpop() {
-        crate::dpop::add_proof(request, dpop, config)
+        crate::dpop::add_proof(request, dpop, config.sent_secrets())
             .await
             .map_err(|error| {
                 Error::InvalidRequest(format!(
