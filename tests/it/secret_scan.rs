@@ -97,13 +97,7 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let log = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || LogWriter(writer.clone()))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (log, _guard) = LogWriter::capture();
     let mut seen = Seen::default();
     let mut paths = 0;
 
@@ -405,6 +399,23 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
 
 /// A TRACE log kept in memory, to search (the other scans use it too).
 pub(crate) struct LogWriter(pub(crate) Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogWriter {
+    /// Captures this thread's TRACE log until the guard drops: the log,
+    /// and the guard.
+    pub(crate) fn capture() -> (
+        Arc<std::sync::Mutex<Vec<u8>>>,
+        tracing::subscriber::DefaultGuard,
+    ) {
+        let log = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let writer = Arc::clone(&log);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || LogWriter(Arc::clone(&writer)))
+            .finish();
+        (log, tracing::subscriber::set_default(subscriber))
+    }
+}
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -80,13 +80,7 @@ fn pem_body_lines(pem: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn keys_certificate_keys_and_assertions_never_show() {
-    let log = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let writer = Arc::clone(&log);
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || LogWriter(Arc::clone(&writer)))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (log, _guard) = LogWriter::capture();
 
     let rsa_pem = std::fs::read_to_string(format!("{KEYS}/rsa-pkcs8.pem")).unwrap();
     let ec_jwk = std::fs::read_to_string(format!("{KEYS}/ec.jwk")).unwrap();
@@ -185,13 +179,7 @@ fn dpop_d(stored: &str) -> String {
 #[tokio::test]
 async fn a_dpop_key_never_shows() {
     use secrecy::ExposeSecret as _;
-    let log = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let writer = Arc::clone(&log);
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || LogWriter(Arc::clone(&writer)))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (log, _guard) = LogWriter::capture();
     let oidc = crate::oidc::Oidc::start();
     let dir = tempfile::tempdir().unwrap();
     let tokens = TokenSource::builder(Provider::discover(&oidc.issuer).await.unwrap())
