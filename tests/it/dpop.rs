@@ -414,3 +414,34 @@ async fn a_server_that_takes_no_es256_proofs_is_a_configuration_error_before_any
     assert!(error.to_string().contains("ES256"), "{error}");
     assert_eq!(token_requests.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dpop_source_whose_server_issues_bearer_tokens_gets_no_proofs_from_the_agent() {
+    // The mock does not do DPoP: it ignores the proof and answers Bearer.
+    let mock = tokenmux_mock::MockServer::start(tokenmux_mock::MockConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tokenmux.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  neon:\n    provider: neonpanel\n    base_url: {}\n    dpop: true\n    \
+             credentials: {{client_id: {{env: PARTNER_A_ID}}, client_secret: {{env: PARTNER_A_SECRET}}}}\n",
+            mock.base_url("neonpanel")
+        ),
+    )
+    .unwrap();
+    let agent = crate::agent::Agent::start(&[], dir.path(), &config, &[]);
+    let (status, body) = agent.curl("/v1/sources/neon/token");
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(token["token_type"], "Bearer", "{token}");
+    let request = serde_json::json!({"htm": "GET", "htu": "https://api.example.com/v1"});
+    let (status, body) = agent.curl_post("/v1/sources/neon/proof", &request.to_string());
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("not_dpop") && body.contains("bearer"),
+        "{body}"
+    );
+}

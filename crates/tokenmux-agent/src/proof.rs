@@ -40,18 +40,26 @@ pub(crate) async fn proof(
     if let Some(nonce) = nonce {
         source.dpop_nonce_from(&url, &nonce);
     }
-    match source.authorize(&method, &url).await {
-        Ok(auth) => {
-            let text = |value: &HeaderValue| value.to_str().unwrap_or_default().to_owned();
-            let body = ProofBody {
-                header: auth.header_name().as_str().to_owned(),
-                header_value: text(auth.value()),
-                dpop: auth.dpop().map(text).unwrap_or_default(),
-            };
-            (no_store(), Json(body)).into_response()
-        }
-        Err(error) => failure(&error),
-    }
+    let auth = match source.authorize(&method, &url).await {
+        Ok(auth) => auth,
+        Err(error) => return failure(&error),
+    };
+    // A server that does not do DPoP answers a proof with a bearer token.
+    let Some(proof) = auth.dpop() else {
+        return refusal(
+            StatusCode::CONFLICT,
+            "not_dpop",
+            "the token endpoint issued a bearer token, not a DPoP one: send it as \
+             `/token` gives it, with no proof",
+        );
+    };
+    let text = |value: &HeaderValue| value.to_str().unwrap_or_default().to_owned();
+    let body = ProofBody {
+        header: auth.header_name().as_str().to_owned(),
+        header_value: text(auth.value()),
+        dpop: text(proof),
+    };
+    (no_store(), Json(body)).into_response()
 }
 
 /// The request's method, URL and nonce (as the header an API sent), or

@@ -117,6 +117,7 @@ impl Dpop {
 
 /// Whether a 401's `WWW-Authenticate` asks for a DPoP nonce (RFC 9449 §9:
 /// `DPoP error="use_dpop_nonce"`).
+#[cfg(any(feature = "middleware", feature = "tower"))]
 pub(crate) fn asks_for_nonce(headers: &http::HeaderMap) -> bool {
     headers
         .get_all(http::header::WWW_AUTHENTICATE)
