@@ -75,17 +75,20 @@ fn read(body: &[u8]) -> Result<(Method, Url, Option<HeaderMap>), String> {
     let nonce = match asked.nonce {
         None => None,
         Some(nonce) => {
-            let mut headers = HeaderMap::new();
-            if let Ok(value) = HeaderValue::from_str(&nonce) {
-                headers.insert(tokenmux::endpoint::DPOP_NONCE, value);
-            }
-            if tokenmux::endpoint::dpop_nonce(&headers).is_none() {
-                return Err(format!(
-                    "`nonce` is not a DPoP nonce (printable ASCII, no space, quote or \
-                     backslash, at most 512 characters); {SHAPE}"
-                ));
-            }
-            Some(headers)
+            // A nonce is printable ASCII: a header value whenever it is one.
+            let value = HeaderValue::from_str(&nonce)
+                .ok()
+                .filter(|_| tokenmux::endpoint::is_dpop_nonce(&nonce))
+                .ok_or_else(|| {
+                    format!(
+                        "`nonce` is not a DPoP nonce (printable ASCII, no space, quote or \
+                         backslash, at most 512 characters); {SHAPE}"
+                    )
+                })?;
+            Some(HeaderMap::from_iter([(
+                tokenmux::endpoint::DPOP_NONCE,
+                value,
+            )]))
         }
     };
     Ok((method, url, nonce))

@@ -316,17 +316,20 @@ fn proof_request(args: &TokenArgs) -> Result<Option<(reqwest::Method, reqwest::U
 
 /// `--dpop-nonce`, as the header an API sends it in, if it is a nonce.
 fn nonce_header(nonce: &str) -> Result<reqwest::header::HeaderMap, Failure> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Ok(value) = reqwest::header::HeaderValue::from_str(nonce) {
-        headers.insert(tokenmux::endpoint::DPOP_NONCE, value);
-    }
-    match tokenmux::endpoint::dpop_nonce(&headers) {
-        Some(_) => Ok(headers),
-        None => Err(Failure::usage(
-            "--dpop-nonce: not a DPoP nonce (printable ASCII without spaces, quotes or \
-             backslashes, at most 512 characters)",
-        )),
-    }
+    // A nonce is printable ASCII: a header value whenever it is one.
+    let value = reqwest::header::HeaderValue::from_str(nonce)
+        .ok()
+        .filter(|_| tokenmux::endpoint::is_dpop_nonce(nonce))
+        .ok_or_else(|| {
+            Failure::usage(
+                "--dpop-nonce: not a DPoP nonce (printable ASCII without spaces, quotes or \
+                 backslashes, at most 512 characters)",
+            )
+        })?;
+    Ok(reqwest::header::HeaderMap::from_iter([(
+        tokenmux::endpoint::DPOP_NONCE,
+        value,
+    )]))
 }
 
 /// Prints the token as `format` asks; `header` is the header (name,

@@ -63,10 +63,7 @@ impl ClientAssertion {
 
     /// The claims, with a fresh `jti`, `iat` and `exp`.
     pub fn claims(&self) -> Value {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = now_secs();
         let mut claims = json!({
             "iss": self.issuer,
             "sub": self.subject,
@@ -87,6 +84,15 @@ impl ClientAssertion {
     pub async fn sign(&self, signer: &dyn Signer) -> Result<SecretString, SignError> {
         Jwt::new(self.claims()).sign(signer).await
     }
+}
+
+/// Now, in whole seconds since the epoch: a JWT's `iat` (and the base of
+/// its `exp`).
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// 128 random bits, base64url: unique per assertion (and per DPoP proof).

@@ -3,8 +3,6 @@
 //! (`jti`, `iat`), with the server's nonce and the access token's hash
 //! when there are.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -66,10 +64,7 @@ impl DpopProof {
 
     /// The claims, with a fresh `jti` and `iat`.
     pub fn claims(&self) -> Value {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = crate::assertion::now_secs();
         let mut claims = json!({
             "jti": crate::assertion::fresh_id(),
             "htm": self.htm,

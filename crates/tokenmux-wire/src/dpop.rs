@@ -81,10 +81,21 @@ pub(crate) async fn add_proof(
 /// ```
 pub fn dpop_nonce(headers: &HeaderMap) -> Option<String> {
     let nonce = headers.get(DPOP_NONCE)?.to_str().ok()?;
-    let sound = !nonce.is_empty()
-        && nonce.len() <= MAX_NONCE
-        && nonce
+    is_dpop_nonce(nonce).then(|| nonce.to_owned())
+}
+
+/// Whether `text` is a DPoP nonce [`dpop_nonce`] would keep (a nonce a
+/// client passes back by hand: the agent's `nonce`, `--dpop-nonce`).
+///
+/// ```
+/// assert!(tokenmux_wire::is_dpop_nonce("eyJ7S_zG.eyJH0-Z"));
+/// assert!(!tokenmux_wire::is_dpop_nonce("a b"));
+/// assert!(!tokenmux_wire::is_dpop_nonce(""));
+/// ```
+pub fn is_dpop_nonce(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_NONCE
+        && text
             .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
-    sound.then(|| nonce.to_owned())
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
 }

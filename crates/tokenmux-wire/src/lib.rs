@@ -44,7 +44,7 @@ pub use client_auth::{ClientAuthError, ClientAuthentication, client_auth_method}
 pub use config::{
     AssertionSigning, BasicAuth, BasicEncoding, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES,
 };
-pub use dpop::{DPOP, DPOP_NONCE, DpopSigning, USE_DPOP_NONCE, dpop_nonce};
+pub use dpop::{DPOP, DPOP_NONCE, DpopSigning, USE_DPOP_NONCE, dpop_nonce, is_dpop_nonce};
 pub use endpoint::{
     BoxFuture, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails,
     ErrorFields, ErrorResponse, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued,

@@ -202,7 +202,7 @@ pub mod endpoint {
         Expires, Expiry, ExpiryForm, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec,
         Issued, Needs, OperationWire, ParameterSpec, Parameters, Place, Presentation, RequestField,
         ResponseValue, Server, TokenEndpoint, TokenFields, TokenRequest, UnknownAuthMethod,
-        dpop_nonce, form_body, presentation_scheme, read_answer, request_without_body, send_form,
-        set_pointer,
+        dpop_nonce, form_body, is_dpop_nonce, presentation_scheme, read_answer,
+        request_without_body, send_form, set_pointer,
     };
 }
