@@ -59,7 +59,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         false => Credentials::client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
     };
-    // A value for each required parameter, as the tests' `credentials_with`.
+    // The mock's test key where the spec signs its requests, and a value
+    // for each required parameter, as the tests' `credentials_with`.
+    let needs = tokenmux::endpoint::Needs::of(provider.spec());
+    let credentials = match needs.requires(tokenmux::endpoint::CredentialRole::PrivateKey) {
+        true => credentials.with_private_key(tokenmux::jose::PrivateKey::from_pem(
+            tokenmux_mock::DEFAULT_CLIENT_PRIVATE_KEY.as_bytes(),
+        )?),
+        false => credentials,
+    };
     let credentials = provider
         .spec()
         .parameters()

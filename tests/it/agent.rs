@@ -57,13 +57,15 @@ pub(crate) fn write_config(dir: &Path, mock: &MockServer) -> (PathBuf, PathBuf) 
     (config_path, secret_file)
 }
 
-/// The environment the agent's config files name: a client's id and
-/// secret, and a user's name and password for sources that need them.
-pub(crate) const ENV: [(&str, &str); 4] = [
+/// The environment the agent's config files name: a client's id, secret
+/// and private key, and a user's name and password for sources that need
+/// them.
+pub(crate) const ENV: [(&str, &str); 5] = [
     ("PARTNER_A_ID", ID),
     ("PARTNER_A_SECRET", SECRET),
     ("PARTNER_A_USER", tokenmux_mock::DEFAULT_USERNAME),
     ("PARTNER_A_PASSWORD", tokenmux_mock::DEFAULT_PASSWORD),
+    ("PARTNER_A_KEY", tokenmux_mock::DEFAULT_CLIENT_PRIVATE_KEY),
 ];
 
 /// A running `tokenmux serve`, its stderr in a file.

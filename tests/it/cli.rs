@@ -108,11 +108,15 @@ pub(crate) async fn token_from_redis(
     tokenmux(&[&args[..], store].concat(), &env).await
 }
 
-pub(crate) const CREDENTIALS: [(&str, &str); 4] = [
+pub(crate) const CREDENTIALS: [(&str, &str); 5] = [
     ("TOKENMUX_CLIENT_ID", ID),
     ("TOKENMUX_CLIENT_SECRET", SECRET),
     ("TOKENMUX_USERNAME", DEFAULT_USERNAME),
     ("TOKENMUX_PASSWORD", DEFAULT_PASSWORD),
+    (
+        "TOKENMUX_PRIVATE_KEY_FILE",
+        crate::support::MOCK_CLIENT_KEY_FILE,
+    ),
 ];
 
 #[tokio::test]

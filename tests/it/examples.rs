@@ -124,7 +124,7 @@ fn every_request_example_is_a_grant_the_spec_describes() {
                     let value = example.pointer(pointer).and_then(Value::as_str);
                     match field_value {
                         FieldValue::Constant(constant) => value == Some(constant),
-                        FieldValue::Credential(_) => value.is_some(),
+                        FieldValue::Credential(_) | FieldValue::Assertion(_) => value.is_some(),
                         FieldValue::OptionalCredential(_) => true,
                         FieldValue::Parameter(p) => value.is_some() || !p.required,
                     }

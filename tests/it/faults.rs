@@ -485,6 +485,11 @@ async fn matrix(provider: &'static str) {
             "token_type missing" if token_part_required(provider, "token_type") => {
                 &required_missing
             }
+            // A spec that requires the lifetime (RFC 6749 only recommends
+            // it) refuses a body without it.
+            "expires_in missing" if token_part_required(provider, "expires_in") => {
+                &required_missing
+            }
             _ => &row.expect,
         };
         let as_expected = match (expect, &outcome) {

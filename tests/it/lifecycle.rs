@@ -152,9 +152,10 @@ async fn every_provider_retries_transient_errors_honouring_retry_after() {
 async fn every_provider_refuses_wrong_credentials_without_retrying() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     for name in providers() {
-        // A wrong client secret, and a wrong password where the spec
-        // takes no secret (a user's name and password alone).
-        let wrong = crate::support::credentials_with(name, "wrong-secret", "wrong-secret");
+        // A wrong client secret, a wrong password where the spec takes no
+        // secret (a user's name and password alone), and a key the mock
+        // does not know where the spec signs its requests.
+        let wrong = crate::support::wrong_credentials(name);
         let tokens = TokenSource::builder(provider(name, mock.base_url(name)))
             .credentials(wrong)
             .retry_policy(RETRY)

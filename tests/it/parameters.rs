@@ -41,12 +41,18 @@ fn required(name: &str) -> &'static str {
         .expect("a required parameter")
 }
 
-/// The raw bodies (and query strings) of every request `mock` got for `name`.
+/// The raw bodies (and query strings) of every request `mock` got for
+/// `name`, each followed by the claims of the JWTs it carries (a JWT
+/// bearer grant's parameters are claims of its signed assertion).
 fn sent(mock: &MockServer, name: &str) -> Vec<String> {
     mock.requests()
         .into_iter()
         .filter(|r| r.provider == name)
-        .map(|r| format!("{} {}", r.path, String::from_utf8_lossy(&r.body)))
+        .map(|r| {
+            let text = format!("{} {}", r.path, String::from_utf8_lossy(&r.body));
+            let claims = crate::support::jwt_claims_in(&text);
+            format!("{text} {claims}")
+        })
         .collect()
 }
 

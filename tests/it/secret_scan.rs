@@ -18,6 +18,7 @@ use tokenmux_mock::{ClientCredentials, DEFAULT_USERNAME, Fault, MockConfig, Mock
 
 use crate::faults::{Rig, rows};
 use crate::support::{Echo, ID, echo_server, provider, providers, secret_encodings};
+use tokenmux::endpoint::CredentialRole;
 use tokenmux_redis_harness::RedisServer;
 
 const CLIENT_SECRET: &str = "S3CRET-client-7f1c";
@@ -148,11 +149,19 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
         seen.token(&tokens.token().await.unwrap());
         server.revoke_refresh_tokens();
         clock.advance(Duration::from_secs(3600));
-        // The endpoint echoes what this source sent it.
-        let sent = match credentials(kind, CLIENT_SECRET, PASSWORD).username() {
-            Some(_) => format!("{CLIENT_SECRET} {PASSWORD}"),
-            None => CLIENT_SECRET.to_owned(),
-        };
+        // The endpoint echoes the secrets this source sent it (a source
+        // whose requests are signed sends no client secret; its
+        // assertions are never the same twice).
+        let needs = tokenmux::endpoint::Needs::of(at_mock.spec());
+        let sent = [
+            (CredentialRole::ClientSecret, CLIENT_SECRET),
+            (CredentialRole::Password, PASSWORD),
+        ]
+        .into_iter()
+        .filter(|(role, _)| needs.uses(*role))
+        .map(|(_, secret)| secret)
+        .collect::<Vec<_>>()
+        .join(" ");
         let echo = format!(r#"{{"access_token": 5, "echo": "{sent}"}}"#);
         for status in [200, 400, 401, 403, 422, 429, 500, 503] {
             // Twice: the password provider's failed refresh falls back to the password grant.
@@ -310,6 +319,10 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
                 ("TOKENMUX_PASSWORD", PASSWORD.to_owned()),
                 ("TOKENMUX_LOG", "trace".to_owned()),
                 ("TOKENMUX_CACHE_KEY", key.expose_secret().to_owned()),
+                (
+                    "TOKENMUX_PRIVATE_KEY_FILE",
+                    crate::support::MOCK_CLIENT_KEY_FILE.to_owned(),
+                ),
             ]
         };
         let args = [
@@ -326,7 +339,11 @@ async fn no_secret_is_shown_logged_or_stored_in_the_clear() {
             "json",
         ];
         // (client secret, fault, whether the run starts with an empty cache)
-        let echo = format!(r#"{{"echo": "{CLIENT_SECRET}"}}"#);
+        // The secret echoed where the source sends it.
+        let sends_secret = tokenmux::endpoint::Needs::of(crate::support::named(mocked).spec())
+            .uses(CredentialRole::ClientSecret);
+        let echoed = if sends_secret { CLIENT_SECRET } else { "" };
+        let echo = format!(r#"{{"echo": "{echoed}"}}"#);
         for (secret, fault, fresh) in [
             (CLIENT_SECRET, None, false),
             (CLIENT_SECRET, None, false), // from the cache

@@ -122,11 +122,49 @@ pub fn credentials_with(name: &str, secret: &str, password: &str) -> tokenmux::C
         }
         false => tokenmux::Credentials::client(ID, secret),
     };
+    let credentials = match tokenmux::endpoint::Needs::of(spec)
+        .requires(tokenmux::endpoint::CredentialRole::PrivateKey)
+    {
+        true => credentials.with_private_key(mock_client_key()),
+        false => credentials,
+    };
     spec.parameters()
         .iter()
         .filter(|p| p.required)
         .fold(credentials, |c, p| c.with_param(p.name, TEST_PARAMETER))
 }
+
+/// Credentials the mock refuses for `name`: a wrong client secret and
+/// password, and, where the spec signs its requests, a key of another
+/// client.
+pub fn wrong_credentials(name: &str) -> tokenmux::Credentials {
+    let wrong = credentials_with(name, "wrong-secret", "wrong-secret");
+    match tokenmux::endpoint::Needs::of(named(name).spec())
+        .requires(tokenmux::endpoint::CredentialRole::PrivateKey)
+    {
+        true => {
+            let other = include_str!("../../crates/tokenmux-jose/tests/keys/ec-pkcs8.pem");
+            wrong.with_private_key(
+                tokenmux::jose::PrivateKey::from_pem(other.as_bytes()).expect("a PEM key"),
+            )
+        }
+        false => wrong,
+    }
+}
+
+/// The mock's default client key, for specs whose requests are signed
+/// by the client's private key.
+pub fn mock_client_key() -> tokenmux::jose::PrivateKey {
+    tokenmux::jose::PrivateKey::from_pem(tokenmux_mock::DEFAULT_CLIENT_PRIVATE_KEY.as_bytes())
+        .expect("the mock's client key is a PEM key")
+}
+
+/// The mock's default client key as a file, for the CLI's
+/// `TOKENMUX_PRIVATE_KEY_FILE`.
+pub const MOCK_CLIENT_KEY_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../crates/tokenmux-mock/keys/client.pem"
+);
 
 /// `--param NAME=<TEST_PARAMETER>` for each required parameter of `name`,
 /// as [`credentials_with`] gives them to the library.
@@ -158,6 +196,23 @@ pub fn is_mock_token(name: &str, token: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The claims of every JWT in `text` (a request body or header), as JSON
+/// texts joined by spaces: where a signed assertion carries a value.
+pub fn jwt_claims_in(text: &str) -> String {
+    use base64::Engine as _;
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .filter(|word| word.split('.').count() == 3)
+        .filter_map(|jwt| {
+            let payload = jwt.split('.').nth(1)?;
+            let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .ok()?;
+            String::from_utf8(json).ok()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// What comes before the token in the header `name`'s spec presents it
 /// in: `Bearer `, another scheme, or nothing (a header of its own).
 pub fn presentation_prefix(name: &str) -> String {
@@ -177,6 +232,9 @@ pub fn credentials_from_agent_env(name: &str) -> String {
                 CredentialRole::ClientId => "PARTNER_A_ID",
                 CredentialRole::ClientSecret => "PARTNER_A_SECRET",
                 CredentialRole::Username => "PARTNER_A_USER",
+                // The config's own member: `private_key: {env: …}` holds
+                // PEM text, as `private_key_env` does.
+                CredentialRole::PrivateKey => return "private_key_env: PARTNER_A_KEY".to_owned(),
                 _ => "PARTNER_A_PASSWORD",
             };
             format!("{}: {{env: {variable}}}", role.name())

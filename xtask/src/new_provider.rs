@@ -16,7 +16,14 @@
 //! - `installation.yaml`: a path parameter mid-path, credentials in
 //!   headers, no body, no lifetime but the JWT's `exp`, `Authorization:
 //!   Token …`;
-//! - `legacy.yaml`: a form-encoded answer.
+//! - `legacy.yaml`: a form-encoded answer;
+//! - `signed.yaml`: `private_key_jwt` client authentication (the mock's
+//!   test key signs; the mock verifies each assertion and refuses a
+//!   replayed one);
+//! - `app.yaml`: an app JWT in `Authorization: Bearer` to an endpoint
+//!   with the installation id in its path (the mock verifies the JWT);
+//! - `serviceaccount.yaml`: the JWT bearer grant (RFC 7523 §2.1), its
+//!   `scope` a claim of the signed assertion (the mock verifies it).
 //!
 //! It runs `cargo xtask regen`, and with no other edit:
 //! - checks that regen wrote only generated files;
@@ -41,7 +48,7 @@ struct Fixture {
     params: &'static [(&'static str, &'static str)],
 }
 
-const FIXTURES: [Fixture; 6] = [
+const FIXTURES: [Fixture; 9] = [
     Fixture {
         name: "acme",
         params: &[],
@@ -65,6 +72,18 @@ const FIXTURES: [Fixture; 6] = [
     Fixture {
         name: "legacy",
         params: &[],
+    },
+    Fixture {
+        name: "signed",
+        params: &[],
+    },
+    Fixture {
+        name: "app",
+        params: &[("installation_id", "12345")],
+    },
+    Fixture {
+        name: "serviceaccount",
+        params: &[("scope", "orders:read")],
     },
 ];
 
@@ -231,7 +250,7 @@ fn tokens_of(cli: &Path, mock_url: &str, dir: &Path, fixture: &Fixture) -> Resul
         .collect();
     let mut flags = vec!["--provider", name, "--base-url", &base];
     flags.extend(params.iter().map(String::as_str));
-    let from_flags = cli_token(cli, &flags)?;
+    let from_flags = cli_token(cli, dir, &flags)?;
     let config = dir.join(format!("{name}-config.yaml"));
     let params: Vec<String> = fixture
         .params
@@ -247,7 +266,7 @@ fn tokens_of(cli: &Path, mock_url: &str, dir: &Path, fixture: &Fixture) -> Resul
     )
     .map_err(|e| TaskError::io(&config, e))?;
     let config_arg = config.display().to_string();
-    let from_config = cli_token(cli, &["--config", &config_arg])?;
+    let from_config = cli_token(cli, dir, &["--config", &config_arg])?;
     for (how, token) in [("--provider", &from_flags), ("a config file", &from_config)] {
         if !is_mock_token(name, token) {
             return Err(TaskError::Check(format!(
@@ -276,7 +295,8 @@ fn is_mock_token(name: &str, token: &str) -> bool {
             .is_some_and(|claims| String::from_utf8_lossy(&claims).contains(&prefix))
 }
 
-fn cli_token(cli: &Path, args: &[&str]) -> Result<String, TaskError> {
+fn cli_token(cli: &Path, dir: &Path, args: &[&str]) -> Result<String, TaskError> {
+    let key_file = dir.join("crates/tokenmux-mock/keys/client.pem");
     let output = Command::new(cli)
         .arg("token")
         .args(args)
@@ -285,6 +305,9 @@ fn cli_token(cli: &Path, args: &[&str]) -> Result<String, TaskError> {
         .env("TOKENMUX_CLIENT_SECRET", "mock-client-secret")
         .env("TOKENMUX_USERNAME", "mock-user")
         .env("TOKENMUX_PASSWORD", "mock-user-password")
+        // The mock's well-known test key, which `tokenmux mock` verifies
+        // signed requests with by default.
+        .env("TOKENMUX_PRIVATE_KEY_FILE", key_file)
         .output()
         .map_err(|e| TaskError::spawn("tokenmux token", e))?;
     if !output.status.success() {

@@ -33,7 +33,10 @@ pub(crate) struct MockArgs {
     #[arg(long)]
     revoke_family_on_reuse: bool,
     /// The client's public key (a PEM `PUBLIC KEY` block or a public
-    /// JWK) that `private_key_jwt` client assertions must verify with.
+    /// JWK) that signed JWTs (`private_key_jwt` client assertions) must
+    /// verify with. Default: the public half of the mock's well-known test
+    /// key, `crates/tokenmux-mock/keys/client.pem` in tokenmux's
+    /// repository.
     #[arg(long, value_name = "PATH")]
     client_public_key_file: Option<std::path::PathBuf>,
 }
@@ -42,7 +45,7 @@ pub(crate) async fn run(args: MockArgs) -> Result<(), Failure> {
     let client_public_key = match &args.client_public_key_file {
         // A public key is no secret: read plainly, but bounded.
         Some(path) => Some(read_public_key(path)?),
-        None => None,
+        None => Some(tokenmux_mock::DEFAULT_CLIENT_PUBLIC_KEY.to_owned()),
     };
     let config = MockConfig {
         client_public_key,

@@ -26,6 +26,7 @@
 //! ```
 
 mod algorithm;
+mod app_jwt;
 mod assertion;
 mod dpop_key;
 mod dpop_proof;
@@ -37,6 +38,7 @@ mod public_jwk;
 mod signer;
 
 pub use algorithm::Algorithm;
+pub use app_jwt::AppJwt;
 pub use assertion::ClientAssertion;
 pub use dpop_key::DpopKey;
 pub use dpop_proof::DpopProof;

@@ -29,7 +29,7 @@ pub(crate) struct SeenJtis(Mutex<HashSet<String>>);
 
 impl SeenJtis {
     /// Whether `jti` is new (and now seen).
-    fn first_time(&self, jti: &str) -> bool {
+    pub(crate) fn first_time(&self, jti: &str) -> bool {
         let mut seen = self.0.lock();
         if seen.len() >= MAX_JTIS {
             seen.clear();
@@ -92,6 +92,8 @@ pub(crate) fn check(
         ClientAuth::TlsClientAuth | ClientAuth::SelfSignedTlsClientAuth => return Ok(()),
         // Chosen from metadata the mock does not serve.
         ClientAuth::FromMetadata => return Ok(()),
+        // In the Authorization header: the endpoint checks it (app_jwt.rs).
+        ClientAuth::AppJwt => return Ok(()),
     };
     if sent.kind != Some(ASSERTION_TYPE) {
         return Err(format!("client_assertion_type is not {ASSERTION_TYPE}"));
@@ -121,7 +123,7 @@ pub(crate) fn check(
 
 /// The client's public key (a PEM `PUBLIC KEY` block or a public JWK) and
 /// the algorithms it verifies.
-fn public_key(text: &str) -> Result<(DecodingKey, Vec<Algorithm>), String> {
+pub(crate) fn public_key(text: &str) -> Result<(DecodingKey, Vec<Algorithm>), String> {
     let refused = |e: jsonwebtoken::errors::Error| format!("the client public key: {e}");
     if text.trim_start().starts_with('{') {
         let jwk: Jwk = serde_json::from_str(text).map_err(|e| format!("the client JWK: {e}"))?;

@@ -32,6 +32,7 @@ use tokenmux_wire::{
 };
 
 use crate::assertion::{self, Audiences, Carried};
+use crate::grant_assertion;
 use crate::sent::{BodyError, Sent, read_body};
 use crate::state::{Grant, RefreshOutcome, State, accepts, reply};
 
@@ -81,6 +82,15 @@ pub(crate) async fn token(
             );
         }
     };
+    if grants.iter().any(|g| g.wire.auth == ClientAuth::AppJwt) {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        if let Err(why) = crate::app_jwt::check(authorization, &state.config) {
+            let message = format!("A JSON web token could not be decoded: {why}.");
+            return error(spec, ErrorCondition::InvalidClient, &message);
+        }
+    }
     if grants.iter().any(|g| g.wire.auth == ClientAuth::Basic)
         && !basic_authenticated(&state, spec.basic_encoding, &headers)
     {
@@ -119,13 +129,27 @@ pub(crate) async fn token(
     let required = |value: FieldValue| match value {
         FieldValue::Parameter(parameter) => parameter.required,
         FieldValue::OptionalCredential(_) => false,
-        FieldValue::Credential(_) | FieldValue::Constant(_) => true,
+        FieldValue::Credential(_) | FieldValue::Constant(_) | FieldValue::Assertion(_) => true,
     };
     for field in grant.fields.iter().filter(|f| required(f.value)) {
         if text(field.place).is_none_or(str::is_empty) {
             let name = field.place.name();
             let message = format!("The {} field is required.", name.replace('_', " "));
             return error(spec, ErrorCondition::InvalidRequest, &message);
+        }
+    }
+    for field in grant.fields {
+        if let FieldValue::Assertion(assertion) = field.value {
+            let sent = text(field.place);
+            let checked =
+                grant_assertion::check(assertion, sent, &state.config, &audiences, &state.jtis);
+            if let Err((condition, why)) = checked {
+                return error(
+                    spec,
+                    condition,
+                    &format!("The assertion was refused: {why}."),
+                );
+            }
         }
     }
     // A way for tests to meet a refused parameter value.

@@ -31,9 +31,11 @@
 //! # Ok(()) }
 //! ```
 
+mod app_jwt;
 mod assertion;
 mod control;
 mod endpoint;
+mod grant_assertion;
 mod sent;
 mod state;
 
@@ -93,8 +95,9 @@ pub struct MockConfig {
     /// that clock reads the lifetime it was issued.
     pub clock: MockClock,
     /// The client's public key (a PEM `PUBLIC KEY` block or a public
-    /// JWK) that `private_key_jwt` assertions must verify with; `None`
-    /// refuses them all. `client_secret_jwt` assertions verify with
+    /// JWK) that signed JWTs (`private_key_jwt` assertions, JWT bearer
+    /// grants, app JWTs) must verify with: [`DEFAULT_CLIENT_PUBLIC_KEY`]
+    /// by default; `None` refuses them all. `client_secret_jwt` assertions verify with
     /// [`client`](Self::client)'s secret.
     pub client_public_key: Option<String>,
 }
@@ -148,6 +151,14 @@ pub const DEFAULT_CLIENT_SECRET: &str = "mock-client-secret";
 pub const DEFAULT_USERNAME: &str = "mock-user";
 /// Password the password grant accepts by default.
 pub const DEFAULT_PASSWORD: &str = "mock-user-password";
+/// The private key (ES256, PKCS#8 PEM) of the client the mock accepts by
+/// default: what a test signs `private_key_jwt` assertions, JWT bearer
+/// grants and app JWTs with. It is public, in this repository
+/// (`crates/tokenmux-mock/keys/client.pem`): never use it anywhere else.
+pub const DEFAULT_CLIENT_PRIVATE_KEY: &str = include_str!("../keys/client.pem");
+/// The public half of [`DEFAULT_CLIENT_PRIVATE_KEY`]: the mock's default
+/// [`MockConfig::client_public_key`].
+pub const DEFAULT_CLIENT_PUBLIC_KEY: &str = include_str!("../keys/client-public.pem");
 
 impl Default for MockConfig {
     fn default() -> Self {
@@ -159,7 +170,7 @@ impl Default for MockConfig {
             password: DEFAULT_PASSWORD.to_owned(),
             revoke_family_on_reuse: false,
             clock: MockClock::system(),
-            client_public_key: None,
+            client_public_key: Some(DEFAULT_CLIENT_PUBLIC_KEY.to_owned()),
         }
     }
 }

@@ -1,13 +1,15 @@
 //! Puts a fresh client assertion on a token request (RFC 7523 §2.2):
 //! `client_assertion_type` and `client_assertion` join the body's fields,
-//! signed for the request's own URL (or the issuer). Called by the request
-//! hook, once per request, retries included, so no assertion is reused.
+//! signed for the request's own URL (or the issuer). An app JWT goes in
+//! `Authorization: Bearer` instead. Called by the request hook, once per
+//! request, retries included, so no assertion is reused.
 
 use reqwest::Request;
-use reqwest::header::CONTENT_LENGTH;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::ExposeSecret as _;
-use serde_json::Value;
-use tokenmux_jose::{ClientAssertion, SignError};
+use tokenmux_jose::{AppJwt, ClientAssertion, SignError};
+
+use crate::body_fields::{BodyFieldsError, set_fields};
 
 use crate::{AssertionAudience, AssertionSigning, BodyEncoding, ClientConfig, Secret};
 
@@ -24,24 +26,28 @@ pub(crate) enum AssertionError {
          give the issuer (ClientConfig::with_issuer)"
     )]
     NoIssuer,
-    /// The request has nowhere to carry it.
-    #[error("a client assertion goes in the request body, and this operation sends none")]
-    NoBody,
-    /// The JSON body is not an object.
-    #[error("the request body is not a JSON object")]
-    NotAnObject,
+    /// The body cannot carry it.
+    #[error("a client assertion goes in the request body: {0}")]
+    Body(#[from] BodyFieldsError),
+    /// The signed JWT cannot be a header value (a signer's bug).
+    #[error("the signed app JWT is not a valid header value")]
+    NotAHeaderValue,
     /// Signing failed.
     #[error("cannot sign the client assertion: {0}")]
     Sign(#[from] SignError),
 }
 
-/// Signs a fresh assertion and adds both fields to the body.
+/// Signs a fresh assertion and adds both fields to the body (or, for an
+/// app JWT, the `Authorization` header).
 pub(crate) async fn add(
     request: &mut Request,
     body: BodyEncoding,
     signing: &AssertionSigning,
     config: &ClientConfig,
 ) -> Result<(), AssertionError> {
+    if signing.is_app_jwt() {
+        return add_app_jwt(request, signing, config).await;
+    }
     let issuer = config.issuer();
     let audience = match signing.audience() {
         AssertionAudience::TokenEndpoint => {
@@ -59,37 +65,32 @@ pub(crate) async fn add(
     config
         .sent_secrets()
         .record(Secret::new(assertion.expose_secret()));
-    let current = request
-        .body()
-        .and_then(|body| body.as_bytes())
-        .unwrap_or_default();
     let fields = [
         ("client_assertion_type", JWT_BEARER_ASSERTION_TYPE),
         ("client_assertion", assertion.expose_secret()),
     ];
-    let new_body = match body {
-        BodyEncoding::None => return Err(AssertionError::NoBody),
-        // A multipart body is still a form here: the hook converts it after.
-        BodyEncoding::FormUrlencoded | BodyEncoding::Multipart => {
-            let mut form =
-                form_urlencoded::Serializer::new(String::from_utf8_lossy(current).into_owned());
-            form.extend_pairs(fields);
-            form.finish().into_bytes()
-        }
-        BodyEncoding::Json => {
-            let mut json: Value = match current {
-                [] => Value::Object(Default::default()),
-                bytes => serde_json::from_slice(bytes).map_err(|_| AssertionError::NotAnObject)?,
-            };
-            let object = json.as_object_mut().ok_or(AssertionError::NotAnObject)?;
-            for (name, value) in fields {
-                object.insert(name.to_owned(), value.into());
-            }
-            serde_json::to_vec(&json).map_err(|_| AssertionError::NotAnObject)?
-        }
-    };
-    request.headers_mut().remove(CONTENT_LENGTH);
-    *request.body_mut() = Some(new_body.into());
+    set_fields(request, body, &fields)?;
+    Ok(())
+}
+
+/// Signs a fresh app JWT and sends it as `Authorization: Bearer`, marked
+/// sensitive so HTTP libraries leave it out of their logs.
+async fn add_app_jwt(
+    request: &mut Request,
+    signing: &AssertionSigning,
+    config: &ClientConfig,
+) -> Result<(), AssertionError> {
+    let jwt = AppJwt::new(signing.client_id())
+        .sign(signing.signer())
+        .await?;
+    config
+        .sent_secrets()
+        .record(Secret::new(jwt.expose_secret()));
+    // A JWT is base64url and dots: always a valid header value.
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", jwt.expose_secret()))
+        .map_err(|_| AssertionError::NotAHeaderValue)?;
+    value.set_sensitive(true);
+    request.headers_mut().insert(AUTHORIZATION, value);
     Ok(())
 }
 
@@ -97,6 +98,7 @@ pub(crate) async fn add(
 mod tests {
     use std::sync::Arc;
 
+    use serde_json::Value;
     use tokenmux_jose::HmacKey;
 
     use super::*;
@@ -192,6 +194,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_app_jwt_goes_in_the_authorization_header_and_the_body_is_left_alone() {
+        let mut request = request("");
+        let signing = AssertionSigning::app_jwt(Arc::new(HmacKey::new("k")), "12345");
+        let config = ClientConfig::default();
+        add(&mut request, BodyEncoding::None, &signing, &config)
+            .await
+            .unwrap();
+        assert!(request.body().is_none());
+        let header = &request.headers()[AUTHORIZATION];
+        assert!(header.is_sensitive());
+        let jwt = header.to_str().unwrap().strip_prefix("Bearer ").unwrap();
+        let claims = claims(jwt);
+        assert_eq!(claims["iss"], "12345");
+        assert!(claims.get("aud").is_none() && claims.get("jti").is_none());
+        assert_eq!(config.sent_secrets().all()[0].expose_secret(), jwt);
+    }
+
+    #[tokio::test]
     async fn no_body_or_a_body_that_is_no_object_is_an_error() {
         let signing = signing(AssertionAudience::TokenEndpoint);
         let mut empty = request("");
@@ -203,11 +223,17 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(matches!(error, AssertionError::NoBody));
+        assert!(matches!(
+            error,
+            AssertionError::Body(BodyFieldsError::NoBody)
+        ));
         let mut list = request("[1]");
         let error = add(&mut list, BodyEncoding::Json, &signing, &Default::default())
             .await
             .unwrap_err();
-        assert!(matches!(error, AssertionError::NotAnObject));
+        assert!(matches!(
+            error,
+            AssertionError::Body(BodyFieldsError::NotAnObject)
+        ));
     }
 }

@@ -8,6 +8,7 @@ use crate::config::ClientConfig;
 use crate::endpoint::{CredentialRole, EndpointSpec, GrantCredentials};
 use crate::operation::ClientAuth;
 
+mod app_jwt;
 mod assertion;
 mod basic;
 mod from_metadata;
@@ -89,6 +90,7 @@ pub fn client_auth_method(auth: ClientAuth) -> &'static dyn ClientAuthentication
         ClientAuth::PrivateKeyJwt(Issuer) => &JwtAssertion(PrivateKey, Issuer),
         ClientAuth::TlsClientAuth => &tls::MutualTls { self_signed: false },
         ClientAuth::SelfSignedTlsClientAuth => &tls::MutualTls { self_signed: true },
+        ClientAuth::AppJwt => &app_jwt::AppJwtBearer,
         ClientAuth::FromMetadata => &from_metadata::FromMetadata,
     }
 }

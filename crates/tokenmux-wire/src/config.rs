@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use tokenmux_jose::Signer;
 
-use crate::{AssertionAudience, AuthMethod, DpopSigning, PlacedValue, Secret, SentSecrets};
+use crate::{
+    AssertionAudience, AuthMethod, DpopSigning, GrantAssertionSigning, PlacedValue, Secret,
+    SentSecrets,
+};
 
 /// The default cap on a response body: token responses are small, and a
 /// hostile or broken server must not make the client buffer megabytes.
@@ -30,6 +33,7 @@ pub struct ClientConfig {
     max_response_bytes: usize,
     placed: Vec<PlacedValue>,
     assertion: Option<AssertionSigning>,
+    grant_assertion: Option<GrantAssertionSigning>,
     issuer: Option<String>,
     auth_method: Option<AuthMethod>,
     sent: SentSecrets,
@@ -43,6 +47,7 @@ impl Default for ClientConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             placed: Vec::new(),
             assertion: None,
+            grant_assertion: None,
             issuer: None,
             auth_method: None,
             sent: SentSecrets::default(),
@@ -82,6 +87,18 @@ impl ClientConfig {
     pub fn with_assertion(mut self, assertion: AssertionSigning) -> Self {
         self.assertion = Some(assertion);
         self
+    }
+
+    /// Signs a fresh JWT bearer grant assertion (RFC 7523 §2.1) into the
+    /// body on every request.
+    pub fn with_grant_assertion(mut self, assertion: GrantAssertionSigning) -> Self {
+        self.grant_assertion = Some(assertion);
+        self
+    }
+
+    /// The grant assertion to sign for each request, if any.
+    pub fn grant_assertion(&self) -> Option<&GrantAssertionSigning> {
+        self.grant_assertion.as_ref()
     }
 
     /// The assertion to sign for each request, if any.
@@ -238,6 +255,7 @@ pub struct AssertionSigning {
     signer: Arc<dyn Signer>,
     client_id: String,
     audience: AssertionAudience,
+    app_jwt: bool,
 }
 
 impl AssertionSigning {
@@ -251,7 +269,23 @@ impl AssertionSigning {
             signer,
             client_id: client_id.into(),
             audience,
+            app_jwt: false,
         }
+    }
+
+    /// App JWTs for the app `client_id` (their `iss`), signed by `signer`
+    /// and sent as `Authorization: Bearer` instead of in the body.
+    pub fn app_jwt(signer: Arc<dyn Signer>, client_id: impl Into<String>) -> Self {
+        Self {
+            app_jwt: true,
+            ..Self::new(signer, client_id, AssertionAudience::TokenEndpoint)
+        }
+    }
+
+    /// Whether it is an app JWT for the `Authorization` header, rather
+    /// than a `client_assertion` in the body.
+    pub fn is_app_jwt(&self) -> bool {
+        self.app_jwt
     }
 
     /// What signs.

@@ -12,8 +12,8 @@ use std::pin::Pin;
 use progenitor_client::{Error as ClientError, ResponseValue};
 
 use crate::{
-    BasicEncoding, ClientConfig, Expires, Expiry, OperationWire, Parameters, Place, Presentation,
-    Secret, Server, SigningKey,
+    BasicEncoding, ClientConfig, Expires, Expiry, GrantAssertion, OperationWire, Parameters, Place,
+    Presentation, Secret, Server, SigningKey,
 };
 
 /// A boxed future, so that [`TokenEndpoint`] can be used as `dyn`.
@@ -216,6 +216,9 @@ pub enum FieldValue {
     Constant(&'static str),
     /// A value chosen per source (`x-tokenmux-parameter`).
     Parameter(ParameterSpec),
+    /// A JWT the client signs with its private key for each request
+    /// (`x-tokenmux-assertion`: the JWT bearer grant's `assertion`).
+    Assertion(&'static GrantAssertion),
 }
 
 impl FieldValue {
@@ -223,7 +226,7 @@ impl FieldValue {
     pub fn credential(self) -> Option<CredentialRole> {
         match self {
             FieldValue::Credential(role) | FieldValue::OptionalCredential(role) => Some(role),
-            FieldValue::Constant(_) | FieldValue::Parameter(_) => None,
+            FieldValue::Constant(_) | FieldValue::Parameter(_) | FieldValue::Assertion(_) => None,
         }
     }
 }
@@ -270,11 +273,20 @@ pub struct GrantSpec {
 impl GrantSpec {
     /// The credential roles the body needs (client authentication aside).
     pub fn body_roles(&self) -> impl Iterator<Item = CredentialRole> + '_ {
-        self.fields.iter().filter_map(|field| match field.value {
-            FieldValue::Credential(role) => Some(role),
-            FieldValue::OptionalCredential(_)
-            | FieldValue::Constant(_)
-            | FieldValue::Parameter(_) => None,
+        self.fields.iter().flat_map(|field| {
+            let (own, signs) = match field.value {
+                FieldValue::Credential(role) => (Some(role), false),
+                // The assertion is signed by the client's key, for its id.
+                FieldValue::Assertion(_) => (None, true),
+                FieldValue::OptionalCredential(_)
+                | FieldValue::Constant(_)
+                | FieldValue::Parameter(_) => (None, false),
+            };
+            let signer = signs
+                .then_some([CredentialRole::ClientId, CredentialRole::PrivateKey])
+                .into_iter()
+                .flatten();
+            own.into_iter().chain(signer)
         })
     }
 
@@ -431,11 +443,20 @@ impl EndpointSpec {
     /// naming it describes it), in spec order.
     pub fn parameters(&self) -> Vec<ParameterSpec> {
         let mut found: Vec<ParameterSpec> = Vec::new();
+        let claims = |field: &RequestField| match field.value {
+            FieldValue::Assertion(assertion) => assertion.claims,
+            _ => &[],
+        };
         for field in self.grants.iter().flat_map(|grant| grant.fields) {
-            if let FieldValue::Parameter(parameter) = field.value
-                && !found.iter().any(|seen| seen.name == parameter.name)
-            {
-                found.push(parameter);
+            let own = match field.value {
+                FieldValue::Parameter(parameter) => Some(parameter),
+                _ => None,
+            };
+            let from_claims = claims(field).iter().map(|claim| claim.parameter);
+            for parameter in own.into_iter().chain(from_claims) {
+                if !found.iter().any(|seen| seen.name == parameter.name) {
+                    found.push(parameter);
+                }
             }
         }
         found

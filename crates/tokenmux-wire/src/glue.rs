@@ -8,10 +8,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::endpoint::{
-    EndpointResult, EndpointSpec, ErrorDetails, ErrorFields, FieldValue, GrantKind, Issued,
-    TokenFields, TokenRequest,
+    CredentialRole, EndpointResult, EndpointSpec, ErrorDetails, ErrorFields, FieldValue, GrantKind,
+    Issued, ParameterSpec, TokenFields, TokenRequest,
 };
-use crate::{ClientConfig, Place, PlacedValue, Secret};
+use crate::{ClientConfig, GrantAssertion, GrantAssertionSigning, Place, PlacedValue, Secret};
 
 /// The typed body of `kind`'s request, and the client config it is sent
 /// with (Basic credentials added when the operation asks for them).
@@ -91,6 +91,7 @@ fn request_parts(
     })?;
     let mut body = Value::Object(serde_json::Map::new());
     let mut placed = Vec::new();
+    let mut grant_assertion = None;
     for field in grant.fields {
         let value = match field.value {
             FieldValue::Constant(value) => value,
@@ -110,20 +111,16 @@ fn request_parts(
                     None => continue,
                 }
             }
-            FieldValue::Parameter(parameter) => match request.parameters.get(parameter.name) {
-                Some(value) => value.expose_secret(),
-                None => match (parameter.default, parameter.required) {
-                    (Some(default), _) => default,
-                    (None, false) => continue,
-                    (None, true) => {
-                        return Err(ClientError::InvalidRequest(format!(
-                            "{} needs the parameter `{}` (at {}); \
-                                 give it in `params:`, with --param {1}=VALUE or .param()",
-                            spec.name, parameter.name, field.place
-                        )));
-                    }
-                },
-            },
+            FieldValue::Parameter(parameter) => {
+                match parameter_value(spec, parameter, field.place, request)? {
+                    Some(value) => value,
+                    None => continue,
+                }
+            }
+            FieldValue::Assertion(assertion) => {
+                grant_assertion = Some(grant_signing(spec, assertion, field.place, request)?);
+                crate::grant_assertion::PLACEHOLDER
+            }
         };
         match field.place {
             Place::Body(pointer) => set_pointer(&mut body, pointer, Value::String(value.into())),
@@ -137,7 +134,75 @@ fn request_parts(
         .authenticate(spec, &request.credentials, request.config.clone())
         .map_err(|error| ClientError::InvalidRequest(format!("{}: {error}", spec.name)))?
         .with_placed_values(placed);
+    let config = match grant_assertion {
+        Some(signing) => config.with_grant_assertion(signing),
+        None => config,
+    };
     Ok((body, config))
+}
+
+/// The value `parameter` takes in this request: the source's, else the
+/// spec's default; `None` when it is optional and not given.
+#[allow(clippy::result_large_err)] // progenitor's error type, as the generated client returns it
+fn parameter_value<'r>(
+    spec: &EndpointSpec,
+    parameter: ParameterSpec,
+    place: Place,
+    request: &'r TokenRequest<'_>,
+) -> Result<Option<&'r str>, ClientError<ErrorDetails>> {
+    match request.parameters.get(parameter.name) {
+        Some(value) => Ok(Some(value.expose_secret())),
+        None => match (parameter.default, parameter.required) {
+            (Some(default), _) => Ok(Some(default)),
+            (None, false) => Ok(None),
+            (None, true) => Err(ClientError::InvalidRequest(format!(
+                "{} needs the parameter `{}` (at {place}); \
+                 give it in `params:`, with --param {1}=VALUE or .param()",
+                spec.name, parameter.name
+            ))),
+        },
+    }
+}
+
+/// How the JWT bearer grant's assertion at `place` is signed: by the
+/// client's private key, for its id, with the claims the spec fills from
+/// parameters.
+#[allow(clippy::result_large_err)] // progenitor's error type, as the generated client returns it
+fn grant_signing(
+    spec: &EndpointSpec,
+    assertion: &GrantAssertion,
+    place: Place,
+    request: &TokenRequest<'_>,
+) -> Result<GrantAssertionSigning, ClientError<ErrorDetails>> {
+    let missing = |role: CredentialRole| {
+        ClientError::InvalidRequest(format!(
+            "{}: the JWT bearer grant's assertion (at {place}) needs a {}; \
+             the credentials have none",
+            spec.name,
+            role.name()
+        ))
+    };
+    let client_id = request
+        .credentials
+        .client_id
+        .ok_or_else(|| missing(CredentialRole::ClientId))?;
+    let key = request
+        .credentials
+        .private_key
+        .ok_or_else(|| missing(CredentialRole::PrivateKey))?;
+    let mut claims = Vec::new();
+    for claim in assertion.claims {
+        if let Some(value) = parameter_value(spec, claim.parameter, place, request)? {
+            claims.push((claim.claim, Secret::new(value)));
+        }
+    }
+    Ok(GrantAssertionSigning::new(
+        key.signer().clone(),
+        client_id,
+        assertion.audience,
+        place.name(),
+        claims,
+    ))
 }
 
 /// Sets the value at a JSON pointer, creating objects (and, for a `0`

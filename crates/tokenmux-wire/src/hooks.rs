@@ -82,7 +82,12 @@ pub async fn prepare_request<E>(
     }
     crate::place_values(request, config.placed_values())
         .map_err(|error| Error::InvalidRequest(error.to_string()))?;
-    // Before a multipart body is built: the assertion joins the form's fields.
+    // Before a multipart body is built: the assertions join the form's fields.
+    if let Some(signing) = config.grant_assertion() {
+        crate::grant_assertion::add(request, wire.body, signing, config)
+            .await
+            .map_err(|error| Error::InvalidRequest(format!("`{operation_id}`: {error}")))?;
+    }
     if let Some(signing) = config.assertion() {
         crate::client_assertion::add(request, wire.body, signing, config)
             .await

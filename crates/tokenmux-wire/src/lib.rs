@@ -12,6 +12,7 @@
 //! [`ClientConfig`], [`BasicAuth`] and [`Secret`].
 
 mod auth_method;
+mod body_fields;
 mod client_assertion;
 mod client_auth;
 mod config;
@@ -21,6 +22,7 @@ mod endpoint;
 mod error_in_success;
 mod expiry;
 mod glue;
+mod grant_assertion;
 mod hand_written;
 mod hooks;
 mod macros;
@@ -55,6 +57,7 @@ pub use expiry::{Expires, Expiry, ExpiryForm};
 pub use glue::{
     decode_issued, issued_response, map_error, request_body, request_without_body, set_pointer,
 };
+pub use grant_assertion::{AssertionClaim, GrantAssertion, GrantAssertionSigning};
 pub use hand_written::{form_body, read_answer, send_form};
 pub use hooks::{
     AmbiguousJson, BodyLimitExceeded, BufferedBody, RedirectFollowed, TOKENMUX_USER_AGENT,

@@ -42,6 +42,11 @@ pub enum ClientAuth {
     /// `self_signed_tls_client_auth` (RFC 8705 §2.2): the same with a
     /// self-signed certificate the client registered.
     SelfSignedTlsClientAuth,
+    /// An app JWT (iss = the client id, iat back-dated a minute, exp nine
+    /// minutes on) signed by the client's private key, sent as
+    /// `Authorization: Bearer` (`x-tokenmux-client-auth: app_jwt`): how
+    /// app-installation token endpoints authenticate the app.
+    AppJwt,
     /// Chosen per source from the authorization server's metadata (RFC
     /// 8414) and the credentials: the endpoint substitutes the chosen
     /// method's operation before the request is built.

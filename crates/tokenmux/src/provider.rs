@@ -295,6 +295,10 @@ impl Provider {
     /// Whether no issuer is given and one is needed: the spec addresses
     /// client assertions to it, or the provider is found by discovery.
     pub fn needs_issuer(&self) -> bool {
+        let grant_assertion_to_issuer = |field: &tokenmux_wire::RequestField| {
+            matches!(field.value, tokenmux_wire::FieldValue::Assertion(assertion)
+                if assertion.audience == AssertionAudience::Issuer)
+        };
         self.issuer.is_none()
             && self.spec().grants.iter().any(|grant| {
                 matches!(
@@ -302,7 +306,7 @@ impl Provider {
                     ClientAuth::ClientSecretJwt(AssertionAudience::Issuer)
                         | ClientAuth::PrivateKeyJwt(AssertionAudience::Issuer)
                         | ClientAuth::FromMetadata
-                )
+                ) || grant.fields.iter().any(grant_assertion_to_issuer)
             })
     }
 

@@ -10,6 +10,10 @@ use serde_json::Value;
 mod schema_walk;
 // The query, header and path parameters of a token operation.
 mod request_parameters;
+// `x-tokenmux-assertion`: the JWT bearer grant's assertion.
+mod assertion;
+pub(crate) use assertion::ASSERTION;
+pub use assertion::Assertion;
 use schema_walk::{Walker, json_schema};
 
 /// A credential role or constant, as generated code names it.
@@ -23,6 +27,8 @@ pub enum FieldValue {
     Constant(String),
     /// `x-tokenmux-parameter`: a value chosen per source.
     Parameter(Parameter),
+    /// `x-tokenmux-assertion`: a JWT bearer grant's assertion.
+    Assertion(Assertion),
 }
 
 /// A parameter as generated code describes it (`tokenmux_wire::ParameterSpec`).

@@ -336,6 +336,7 @@ pub(crate) fn operation_wire(record: &WireRecord) -> TokenStream {
         }
         ClientAuthRecord::TlsClientAuth => quote!(TlsClientAuth),
         ClientAuthRecord::SelfSignedTlsClientAuth => quote!(SelfSignedTlsClientAuth),
+        ClientAuthRecord::AppJwt => quote!(AppJwt),
     };
     let http_method = &record.http_method;
     quote! {

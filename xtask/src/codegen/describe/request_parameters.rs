@@ -6,7 +6,7 @@ use openapiv3::{Operation, Parameter, ParameterSchemaOrContent, ReferenceOr, Sch
 use serde_json::Value;
 
 use super::schema_walk::{Marked, Walker};
-use super::{CREDENTIAL, FieldValue, PARAMETER, Place};
+use super::{ASSERTION, CREDENTIAL, FieldValue, PARAMETER, Place};
 use crate::codegen::{SpecProblem, problem};
 
 /// Headers the wire format sets itself; OpenAPI 3.0 says a parameter
@@ -72,6 +72,11 @@ impl Walker<'_> {
                     .get(key)
                     .or_else(|| schema.schema_data.extensions.get(key))
             };
+            if marker(ASSERTION).is_some() {
+                return Err(problem!(
+                    "{ASSERTION} on {what}: the assertion goes in the request body"
+                ));
+            }
             let marked = Marked {
                 name,
                 credential: marker(CREDENTIAL),

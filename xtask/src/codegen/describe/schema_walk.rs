@@ -9,8 +9,8 @@ use openapiv3::{
 use serde_json::Value;
 
 use super::{
-    CREDENTIAL, FieldValue, GRANT, GrantDesc, PARAMETER, Parameter, grant_kind, parameter_name,
-    role, type_name,
+    ASSERTION, CREDENTIAL, FieldValue, GRANT, GrantDesc, PARAMETER, Parameter, grant_kind,
+    parameter_name, role, type_name,
 };
 
 /// The response's JSON media type (`application/json` or `…+json`), or a
@@ -181,6 +181,17 @@ impl Walker<'_> {
             let credential = marker.or_else(|| property.schema_data.extensions.get(CREDENTIAL));
             let parameter = property.schema_data.extensions.get(PARAMETER);
             let required = object.required.contains(name);
+            if let Some(marker) = property.schema_data.extensions.get(ASSERTION) {
+                if credential.is_some() || parameter.is_some() {
+                    return Err(problem!(
+                        "`{here}` is marked {ASSERTION} and also {CREDENTIAL} or {PARAMETER}; \
+                         give one"
+                    ));
+                }
+                let assertion = super::assertion::assertion(&here, marker, property)?;
+                out.push((here, FieldValue::Assertion(assertion)));
+                continue;
+            }
             if credential.is_none()
                 && parameter.is_none()
                 && matches!(property.schema_kind, SchemaKind::Type(Type::Object(_)))

@@ -9,7 +9,9 @@ use quote::quote;
 
 use super::{method_name, operation_wire, option_str};
 use crate::codegen::GenError;
-use crate::codegen::describe::{Description, EXPIRY_FORMS, FieldValue, GrantDesc, Place};
+use crate::codegen::describe::{
+    Description, EXPIRY_FORMS, FieldValue, GrantDesc, Parameter, Place,
+};
 use crate::codegen::lower::Lowered;
 use crate::codegen::spec::SpecFile;
 
@@ -64,14 +66,18 @@ pub fn endpoint(
                 }
                 FieldValue::Constant(text) => quote!(tokenmux_wire::FieldValue::Constant(#text)),
                 FieldValue::Parameter(parameter) => {
-                    let (name, required, secret) =
-                        (&parameter.name, parameter.required, parameter.secret);
-                    let default = option_str(parameter.default.as_deref());
-                    quote!(tokenmux_wire::FieldValue::Parameter(tokenmux_wire::ParameterSpec {
-                        name: #name,
-                        required: #required,
-                        default: #default,
-                        secret: #secret,
+                    let parameter = parameter_spec(parameter);
+                    quote!(tokenmux_wire::FieldValue::Parameter(#parameter))
+                }
+                FieldValue::Assertion(assertion) => {
+                    let audience = ident(assertion.audience);
+                    let claims = assertion.claims.iter().map(|(claim, parameter)| {
+                        let parameter = parameter_spec(parameter);
+                        quote!(tokenmux_wire::AssertionClaim { claim: #claim, parameter: #parameter })
+                    });
+                    quote!(tokenmux_wire::FieldValue::Assertion(&tokenmux_wire::GrantAssertion {
+                        audience: tokenmux_wire::AssertionAudience::#audience,
+                        claims: &[#(#claims),*],
                     }))
                 }
             };
@@ -227,4 +233,16 @@ pub fn endpoint(
         arms.concat()
     );
     Ok((spec_table, call))
+}
+
+/// `tokenmux_wire::ParameterSpec` for `parameter`.
+fn parameter_spec(parameter: &Parameter) -> TokenStream {
+    let (name, required, secret) = (&parameter.name, parameter.required, parameter.secret);
+    let default = option_str(parameter.default.as_deref());
+    quote!(tokenmux_wire::ParameterSpec {
+        name: #name,
+        required: #required,
+        default: #default,
+        secret: #secret,
+    })
 }

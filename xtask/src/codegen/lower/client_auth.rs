@@ -37,6 +37,8 @@ pub enum ClientAuthRecord {
     TlsClientAuth,
     /// `self_signed_tls_client_auth`.
     SelfSignedTlsClientAuth,
+    /// `app_jwt`: a JWT the app signs, in `Authorization: Bearer`.
+    AppJwt,
 }
 
 /// The method the effective security requirement asks for. Several
@@ -87,7 +89,8 @@ fn of_scheme(name: &str, scheme: &SecurityScheme) -> Result<ClientAuthRecord, Sp
             ));
         }
     };
-    let is_basic = matches!(scheme, SecurityScheme::HTTP { scheme, .. } if scheme.eq_ignore_ascii_case("basic"));
+    let is_http = |name: &str| matches!(scheme, SecurityScheme::HTTP { scheme, .. } if scheme.eq_ignore_ascii_case(name));
+    let is_basic = is_http("basic");
     let method = match extensions.get(CLIENT_AUTH) {
         None if is_basic => return Ok(ClientAuthRecord::Basic),
         None => {
@@ -95,7 +98,7 @@ fn of_scheme(name: &str, scheme: &SecurityScheme) -> Result<ClientAuthRecord, Sp
                 "security scheme `{name}` is not HTTP Basic; say how it authenticates the \
                  client with {CLIENT_AUTH}: client_secret_basic, client_secret_post, \
                  client_secret_jwt, private_key_jwt, tls_client_auth, \
-                 self_signed_tls_client_auth or none"
+                 self_signed_tls_client_auth, app_jwt or none"
             ));
         }
         Some(value) => value.as_str().unwrap_or_default(),
@@ -112,11 +115,18 @@ fn of_scheme(name: &str, scheme: &SecurityScheme) -> Result<ClientAuthRecord, Sp
         "private_key_jwt" => ClientAuthRecord::PrivateKeyJwt(audience),
         "tls_client_auth" => ClientAuthRecord::TlsClientAuth,
         "self_signed_tls_client_auth" => ClientAuthRecord::SelfSignedTlsClientAuth,
+        "app_jwt" if is_http("bearer") => ClientAuthRecord::AppJwt,
+        "app_jwt" => {
+            return Err(problem!(
+                "{CLIENT_AUTH}: app_jwt on `{name}` needs `type: http, scheme: bearer`: \
+                 the app JWT is sent as `Authorization: Bearer`"
+            ));
+        }
         other => {
             return Err(problem!(
                 "{CLIENT_AUTH} on `{name}`: `{other}` is not client_secret_basic, \
                  client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth, \
-                 self_signed_tls_client_auth or none"
+                 self_signed_tls_client_auth, app_jwt or none"
             ));
         }
     })

@@ -126,6 +126,14 @@ fn a_scheme_names_its_client_authentication_method() {
         both.contains("ask for two client authentication methods"),
         "{both}"
     );
+    let app = "    app: {type: http, scheme: bearer, x-tokenmux-client-auth: app_jwt}\n";
+    assert_eq!(auth(with(app, &["app"])), ClientAuthRecord::AppJwt);
+    let app_key = "    app: {type: apiKey, in: header, name: X, x-tokenmux-client-auth: app_jwt}\n";
+    let error = message(with(app_key, &["app"]));
+    assert!(
+        error.contains("app_jwt on `app` needs `type: http, scheme: bearer`"),
+        "{error}"
+    );
     let odd = "    odd: {type: http, scheme: bearer, x-tokenmux-client-auth: magic}\n";
     let error = message(with(odd, &["odd"]));
     assert!(
