@@ -48,16 +48,7 @@ pub(crate) async fn add(
     if signing.is_app_jwt() {
         return add_app_jwt(request, signing, config).await;
     }
-    let issuer = config.issuer();
-    let audience = match signing.audience() {
-        AssertionAudience::TokenEndpoint => {
-            let mut url = request.url().clone();
-            url.set_query(None);
-            url.set_fragment(None);
-            url.to_string()
-        }
-        AssertionAudience::Issuer => issuer.ok_or(AssertionError::NoIssuer)?.to_owned(),
-    };
+    let audience = audience(request, signing.audience(), config).ok_or(AssertionError::NoIssuer)?;
     let assertion = ClientAssertion::new(signing.client_id(), &audience)
         .sign(signing.signer())
         .await?;
@@ -71,6 +62,25 @@ pub(crate) async fn add(
     ];
     set_fields(request, body, &fields)?;
     Ok(())
+}
+
+/// The `aud` of an assertion on `request`: the token endpoint's URL
+/// without its query or fragment, or the issuer (`None` when none is set).
+/// Client assertions and JWT bearer grants address theirs alike.
+pub(crate) fn audience(
+    request: &Request,
+    audience: AssertionAudience,
+    config: &ClientConfig,
+) -> Option<String> {
+    match audience {
+        AssertionAudience::TokenEndpoint => {
+            let mut url = request.url().clone();
+            url.set_query(None);
+            url.set_fragment(None);
+            Some(url.to_string())
+        }
+        AssertionAudience::Issuer => config.issuer().map(str::to_owned),
+    }
 }
 
 /// Signs a fresh app JWT and sends it as `Authorization: Bearer`, marked

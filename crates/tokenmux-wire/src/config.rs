@@ -7,10 +7,7 @@ use std::sync::Arc;
 
 use tokenmux_jose::Signer;
 
-use crate::{
-    AssertionAudience, AuthMethod, DpopSigning, GrantAssertionSigning, PlacedValue, Secret,
-    SentSecrets,
-};
+use crate::{AssertionAudience, AuthMethod, DpopSigning, PlacedValue, Secret, SentSecrets};
 
 /// The default cap on a response body: token responses are small, and a
 /// hostile or broken server must not make the client buffer megabytes.
@@ -301,5 +298,61 @@ impl AssertionSigning {
     /// The audience the spec asks for.
     pub fn audience(&self) -> AssertionAudience {
         self.audience
+    }
+}
+
+/// How one request's grant assertion is signed: chosen by the glue from
+/// the spec, the credentials and the parameters.
+#[derive(Clone, Debug)]
+pub struct GrantAssertionSigning {
+    signer: Arc<dyn Signer>,
+    client_id: String,
+    audience: AssertionAudience,
+    field: &'static str,
+    claims: Vec<(&'static str, Secret)>,
+}
+
+impl GrantAssertionSigning {
+    /// Assertions for `client_id`, signed by `signer`, in the body field
+    /// `field`, with `claims` (name, value) beside the registered ones.
+    pub fn new(
+        signer: Arc<dyn Signer>,
+        client_id: impl Into<String>,
+        audience: AssertionAudience,
+        field: &'static str,
+        claims: Vec<(&'static str, Secret)>,
+    ) -> Self {
+        Self {
+            signer,
+            client_id: client_id.into(),
+            audience,
+            field,
+            claims,
+        }
+    }
+
+    /// What signs.
+    pub fn signer(&self) -> &dyn Signer {
+        self.signer.as_ref()
+    }
+
+    /// The client id: `iss`, and `sub` unless a claim fills it.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The audience the spec asks for.
+    pub fn audience(&self) -> AssertionAudience {
+        self.audience
+    }
+
+    /// The body field it goes in.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// The claims filled from parameters: (claim, value).
+    pub fn claims(&self) -> &[(&'static str, Secret)] {
+        &self.claims
     }
 }

@@ -12,8 +12,8 @@ use std::pin::Pin;
 use progenitor_client::{Error as ClientError, ResponseValue};
 
 use crate::{
-    BasicEncoding, ClientConfig, Expires, Expiry, GrantAssertion, OperationWire, Parameters, Place,
-    Presentation, Secret, Server, SigningKey,
+    AssertionAudience, BasicEncoding, ClientConfig, Expires, Expiry, OperationWire, Parameters,
+    Place, Presentation, Secret, Server, SigningKey,
 };
 
 /// A boxed future, so that [`TokenEndpoint`] can be used as `dyn`.
@@ -229,6 +229,26 @@ impl FieldValue {
             FieldValue::Constant(_) | FieldValue::Parameter(_) | FieldValue::Assertion(_) => None,
         }
     }
+}
+
+/// A body field that holds a JWT bearer grant's assertion, as the spec
+/// describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrantAssertion {
+    /// Its `aud`.
+    pub audience: AssertionAudience,
+    /// The claims filled from parameters, beyond `iss`, `sub`, `aud`,
+    /// `jti`, `iat` and `exp`.
+    pub claims: &'static [AssertionClaim],
+}
+
+/// One claim of a grant assertion, filled from a parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AssertionClaim {
+    /// The claim, e.g. `scope` or `sub`.
+    pub claim: &'static str,
+    /// The parameter that fills it.
+    pub parameter: ParameterSpec,
 }
 
 /// A request value the user chooses per source (`x-tokenmux-parameter`),

@@ -7,73 +7,16 @@
 //! in the body; the request hook signs and replaces it, so a retry sends a
 //! new assertion.
 
-use std::sync::Arc;
-
 use reqwest::Request;
 use secrecy::ExposeSecret as _;
-use tokenmux_jose::{ClientAssertion, SignError, Signer};
+use tokenmux_jose::{ClientAssertion, SignError};
 
 use crate::body_fields::{BodyFieldsError, set_fields};
-use crate::{AssertionAudience, BodyEncoding, ClientConfig, ParameterSpec, Secret};
+use crate::config::GrantAssertionSigning;
+use crate::{BodyEncoding, ClientConfig, Secret};
 
 /// What the glue writes where the assertion goes, until the hook signs.
 pub(crate) const PLACEHOLDER: &str = "tokenmux-assertion";
-
-/// A body field that holds a JWT bearer grant's assertion, as the spec
-/// describes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GrantAssertion {
-    /// Its `aud`.
-    pub audience: AssertionAudience,
-    /// The claims filled from parameters, beyond `iss`, `sub`, `aud`,
-    /// `jti`, `iat` and `exp`.
-    pub claims: &'static [AssertionClaim],
-}
-
-/// One claim of a grant assertion, filled from a parameter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AssertionClaim {
-    /// The claim, e.g. `scope` or `sub`.
-    pub claim: &'static str,
-    /// The parameter that fills it.
-    pub parameter: ParameterSpec,
-}
-
-/// How one request's grant assertion is signed: chosen by the glue from
-/// the spec, the credentials and the parameters.
-#[derive(Clone, Debug)]
-pub struct GrantAssertionSigning {
-    signer: Arc<dyn Signer>,
-    client_id: String,
-    audience: AssertionAudience,
-    field: &'static str,
-    claims: Vec<(&'static str, Secret)>,
-}
-
-impl GrantAssertionSigning {
-    /// Assertions for `client_id`, signed by `signer`, in the body field
-    /// `field`, with `claims` (name, value) beside the registered ones.
-    pub fn new(
-        signer: Arc<dyn Signer>,
-        client_id: impl Into<String>,
-        audience: AssertionAudience,
-        field: &'static str,
-        claims: Vec<(&'static str, Secret)>,
-    ) -> Self {
-        Self {
-            signer,
-            client_id: client_id.into(),
-            audience,
-            field,
-            claims,
-        }
-    }
-
-    /// The body field it goes in.
-    pub fn field(&self) -> &'static str {
-        self.field
-    }
-}
 
 /// Why no grant assertion could be added.
 #[derive(Debug, thiserror::Error)]
@@ -99,39 +42,33 @@ pub(crate) async fn add(
     signing: &GrantAssertionSigning,
     config: &ClientConfig,
 ) -> Result<(), GrantAssertionError> {
-    let audience = match signing.audience {
-        AssertionAudience::TokenEndpoint => {
-            let mut url = request.url().clone();
-            url.set_query(None);
-            url.set_fragment(None);
-            url.to_string()
-        }
-        AssertionAudience::Issuer => config
-            .issuer()
-            .ok_or(GrantAssertionError::NoIssuer)?
-            .to_owned(),
-    };
-    let mut assertion = ClientAssertion::new(&signing.client_id, &audience);
-    for (claim, value) in &signing.claims {
+    let audience = crate::client_assertion::audience(request, signing.audience(), config)
+        .ok_or(GrantAssertionError::NoIssuer)?;
+    let mut assertion = ClientAssertion::new(signing.client_id(), &audience);
+    for (claim, value) in signing.claims() {
         assertion = match *claim {
             "sub" => assertion.with_subject(value.expose_secret()),
             claim => assertion.with_claim(claim, value.expose_secret()),
         };
     }
-    let jwt = assertion.sign(signing.signer.as_ref()).await?;
+    let jwt = assertion.sign(signing.signer()).await?;
     // Before it is sent: an echo of it in the answer is then scrubbed.
     config
         .sent_secrets()
         .record(Secret::new(jwt.expose_secret()));
-    set_fields(request, body, &[(signing.field, jwt.expose_secret())])?;
+    set_fields(request, body, &[(signing.field(), jwt.expose_secret())])?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use base64::Engine as _;
     use serde_json::Value;
     use tokenmux_jose::HmacKey;
+
+    use crate::AssertionAudience;
 
     use super::*;
 

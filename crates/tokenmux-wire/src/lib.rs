@@ -45,19 +45,20 @@ pub use client_assertion::JWT_BEARER_ASSERTION_TYPE;
 pub use client_auth::{ClientAuthError, ClientAuthentication, client_auth_method};
 pub use config::{
     AssertionSigning, BasicAuth, BasicEncoding, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES,
+    GrantAssertionSigning,
 };
 pub use dpop::{DPOP, DPOP_NONCE, DpopSigning, USE_DPOP_NONCE, dpop_nonce, is_dpop_nonce};
 pub use endpoint::{
-    BoxFuture, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition, ErrorDetails,
-    ErrorFields, ErrorResponse, FieldValue, Grant, GrantCredentials, GrantKind, GrantSpec, Issued,
-    ParameterSpec, RequestField, TokenEndpoint, TokenFields, TokenRequest,
+    AssertionClaim, BoxFuture, CredentialRole, EndpointResult, EndpointSpec, ErrorCondition,
+    ErrorDetails, ErrorFields, ErrorResponse, FieldValue, Grant, GrantAssertion, GrantCredentials,
+    GrantKind, GrantSpec, Issued, ParameterSpec, RequestField, TokenEndpoint, TokenFields,
+    TokenRequest,
 };
 pub use error_in_success::error_in_success;
 pub use expiry::{Expires, Expiry, ExpiryForm};
 pub use glue::{
     decode_issued, issued_response, map_error, request_body, request_without_body, set_pointer,
 };
-pub use grant_assertion::{AssertionClaim, GrantAssertion, GrantAssertionSigning};
 pub use hand_written::{form_body, read_answer, send_form};
 pub use hooks::{
     AmbiguousJson, BodyLimitExceeded, BufferedBody, RedirectFollowed, TOKENMUX_USER_AGENT,
