@@ -49,6 +49,7 @@ pub(crate) struct Run {
 }
 
 pub(crate) async fn tokenmux(args: &[&str], env: &[(&str, &str)]) -> Run {
+    crate::support::write_mock_client_key();
     let mut command = Command::new(binary());
     command
         .args(args)

@@ -160,11 +160,30 @@ pub fn mock_client_key() -> tokenmux::jose::PrivateKey {
 }
 
 /// The mock's default client key as a file, for the CLI's
-/// `TOKENMUX_PRIVATE_KEY_FILE`.
-pub const MOCK_CLIENT_KEY_FILE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../crates/tokenmux-mock/keys/client.pem"
-);
+/// `TOKENMUX_PRIVATE_KEY_FILE`: a 0600 copy in cargo's scratch directory
+/// for tests (a clone gives the committed file 0644, which the CLI warns
+/// about), written by [`write_mock_client_key`].
+pub const MOCK_CLIENT_KEY_FILE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/mock-client-key.pem");
+
+/// Writes [`MOCK_CLIENT_KEY_FILE`] once, readable by its owner only.
+pub fn write_mock_client_key() {
+    static WRITTEN: std::sync::Once = std::sync::Once::new();
+    WRITTEN.call_once(|| {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let partial = format!("{MOCK_CLIENT_KEY_FILE}.{}", std::process::id());
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)
+            .unwrap();
+        file.write_all(tokenmux_mock::DEFAULT_CLIENT_PRIVATE_KEY.as_bytes())
+            .unwrap();
+        std::fs::rename(&partial, MOCK_CLIENT_KEY_FILE).unwrap();
+    });
+}
 
 /// `--param NAME=<TEST_PARAMETER>` for each required parameter of `name`,
 /// as [`credentials_with`] gives them to the library.
