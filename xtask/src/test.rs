@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the README's test command. Makes sure what the
 //! tests need beyond the Rust toolchain is installed (a `redis-server` and
-//! `redis-cli`, which the Redis store's tests start on loopback), then
-//! runs `cargo test --workspace`.
+//! `redis-cli`, which the Redis store's tests start on loopback; curl and
+//! Python's libraries; node-oidc-provider; systemd's tools), then runs
+//! `cargo test --workspace`.
 
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -14,6 +15,7 @@ pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, TaskError> {
     ensure_redis()?;
     ensure_agent_clients()?;
     ensure_oidc_provider(root)?;
+    ensure_systemd_tools()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["test", "--workspace"])
@@ -52,15 +54,19 @@ pub fn ensure_redis() -> Result<(), TaskError> {
 }
 
 /// The agent's tests talk to it with real third-party clients: `curl
-/// --unix-socket`, Python's `prometheus_client` parser for `/metrics`, and
-/// `jsonschema` (with PyYAML) for `tokenmux config schema` (from PyPI).
+/// --unix-socket`, Python's `prometheus_client` parser for `/metrics`,
+/// `jsonschema` (with PyYAML) for `tokenmux config schema`, and
+/// `kubernetes-validate` for the Kubernetes example (from PyPI).
 pub fn ensure_agent_clients() -> Result<(), TaskError> {
     if !runs("curl") {
         apt_install("curl")?;
     }
     let has_parser = || {
         Command::new("python3")
-            .args(["-c", "import prometheus_client.parser, jsonschema, yaml"])
+            .args([
+                "-c",
+                "import prometheus_client.parser, jsonschema, yaml, kubernetes_validate",
+            ])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
@@ -68,7 +74,9 @@ pub fn ensure_agent_clients() -> Result<(), TaskError> {
     if has_parser() {
         return Ok(());
     }
-    eprintln!("xtask: installing prometheus-client, jsonschema and PyYAML (pip)");
+    eprintln!(
+        "xtask: installing prometheus-client, jsonschema, PyYAML and kubernetes-validate (pip)"
+    );
     let mut pip = Command::new("python3");
     pip.args([
         "-m",
@@ -81,15 +89,21 @@ pub fn ensure_agent_clients() -> Result<(), TaskError> {
         pip.arg("--user");
     }
     let installed = pip
-        .args(["prometheus-client>=0.17", "jsonschema>=4", "PyYAML>=6"])
+        .args([
+            "prometheus-client>=0.17",
+            "jsonschema>=4",
+            "PyYAML>=6",
+            "kubernetes-validate>=1.30",
+        ])
         .status()
         .is_ok_and(|s| s.success());
     if installed && has_parser() {
         Ok(())
     } else {
         Err(TaskError::Missing {
-            tool: "python3 with prometheus-client, jsonschema and PyYAML".into(),
-            why: "pip install prometheus-client jsonschema PyYAML".into(),
+            tool: "python3 with prometheus-client, jsonschema, PyYAML and kubernetes-validate"
+                .into(),
+            why: "pip install prometheus-client jsonschema PyYAML kubernetes-validate".into(),
         })
     }
 }
@@ -124,6 +138,16 @@ pub fn ensure_oidc_provider(root: &Path) -> Result<(), TaskError> {
             why: "install Node.js and npm, then run npm ci in tests/oidc".into(),
         })
     }
+}
+
+/// The systemd tests check the shipped units with `systemd-analyze` and
+/// start the agent as systemd would with `systemd-socket-activate`, both
+/// from Debian's systemd package (no running systemd needed).
+pub fn ensure_systemd_tools() -> Result<(), TaskError> {
+    if runs("systemd-analyze") && runs("systemd-socket-activate") {
+        return Ok(());
+    }
+    apt_install("systemd")
 }
 
 /// Installs a Debian package with apt-get, as root (updating the package

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
 
 use crate::protocol::ErrorBody;
-use crate::routes::{answer, refusal};
+use crate::state::{answer, refusal};
 
 /// The peer of a Unix-socket connection, as the kernel saw it at connect.
 #[derive(Clone, Copy, Debug)]

@@ -20,13 +20,19 @@
 mod access;
 pub mod client;
 mod error;
+mod health;
 mod listener;
 mod parse_errors;
 mod proof;
 pub mod protocol;
 mod registry;
+mod reload;
 mod routes;
 mod server;
+mod socket;
+mod state;
+mod systemd;
 
 pub use error::AgentError;
-pub use server::{ServeOptions, default_socket, run, trusted_default_socket};
+pub use server::{ServeOptions, run};
+pub use socket::{default_socket, trusted_default_socket};

@@ -156,7 +156,7 @@ async fn connection<S>(
             .await
             {
                 Ok(response) => response,
-                Err(_) => Ok(crate::routes::refusal(
+                Err(_) => Ok(crate::state::refusal(
                     http::StatusCode::REQUEST_TIMEOUT,
                     "timeout",
                     "the request took too long",

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use reqwest::Url;
 
 use crate::protocol::{ProofBody, ProofRequest};
-use crate::routes::{AgentState, Asked, failure, lookup, no_store, refusal};
+use crate::state::{AgentState, Asked, failure, lookup, no_store, refusal};
 
 /// What the body must be, said in every refusal of it.
 const SHAPE: &str = "the body is {\"htm\": METHOD, \"htu\": \"https://…\"[, \"nonce\": NONCE]}";

@@ -62,6 +62,10 @@ pub struct TokenBody {
     pub token_type: String,
     /// Whole seconds it stays valid.
     pub expires_in: u64,
+    /// When it expires, in RFC 3339 (UTC, whole seconds), as the CLI's
+    /// `--format json` says it. Absent from older agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
     /// The header to send it in on API requests (the provider's spec
     /// says): `Authorization` unless the vendor documents its own. Absent
     /// from older agents: `Authorization`.

@@ -1,7 +1,7 @@
 //! The agent's named sources: built from the config, kept fresh in the
 //! background, and swapped on reload without touching unchanged ones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -41,6 +41,8 @@ impl Drop for Entry {
 #[derive(Default)]
 pub struct Registry {
     pub sources: BTreeMap<String, Arc<Entry>>,
+    /// Those marked `required: false`: readiness does not wait for them.
+    pub optional: BTreeSet<String>,
     pub config: Option<FileIdentity>,
 }
 
@@ -67,7 +69,17 @@ impl Registry {
     ) -> Result<(Registry, Vec<String>), AgentError> {
         let mut sources = BTreeMap::new();
         let mut rebuilt = Vec::new();
+        let mut optional = BTreeSet::new();
         for (name, config) in configs {
+            if !config.required {
+                optional.insert(name.clone());
+            }
+            // Whether readiness waits for it is the agent's, not the
+            // source's: changing it keeps the token.
+            let config = &SourceConfig {
+                required: true,
+                ..config.clone()
+            };
             let credentials = match &config.credentials {
                 Some(credentials) => Some(credentials.resolve(config.provider()?.spec())?),
                 None => None,
@@ -113,6 +125,7 @@ impl Registry {
         Ok((
             Registry {
                 sources,
+                optional,
                 config: None,
             },
             rebuilt,

@@ -1,30 +1,20 @@
-//! The agent's HTTP API. Every error is `{"error": {"code", "message"}}`
-//! with the library's error kinds as codes ([`tokenmux::Error::code`]).
+//! The agent's HTTP API: its routes, and the token handlers. Every error
+//! is `{"error": {"code", "message"}}` with the library's error kinds as
+//! codes ([`tokenmux::Error::code`]).
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
-use arc_swap::ArcSwap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{HeaderValue, StatusCode, header};
-use metrics_exporter_prometheus::PrometheusHandle;
+use http::StatusCode;
 use serde_json::json;
-use tokenmux::TokenState;
 
-use crate::protocol::{ErrorBody, TokenBody};
-use crate::registry::{Entry, Registry};
+use crate::protocol::TokenBody;
+use crate::state::{AgentState, Asked, failure, lookup, no_store, refusal};
+use crate::{health, proof};
 use tokenmux::endpoint::Presentation;
-use tokenmux_config::FileIdentity;
-
-/// What the handlers share.
-#[derive(Clone)]
-pub struct AgentState {
-    pub registry: Arc<ArcSwap<Registry>>,
-    pub metrics: PrometheusHandle,
-}
 
 /// The routes, without access checks (each listener adds its own).
 pub fn router(state: AgentState) -> axum::Router {
@@ -33,9 +23,11 @@ pub fn router(state: AgentState) -> axum::Router {
         .route("/v1/sources/{name}/token", get(token))
         .route("/v1/sources/{name}/header", get(authorization))
         .route("/v1/sources/{name}/invalidate", post(invalidate))
-        .route("/v1/sources/{name}/proof", post(crate::proof::proof))
-        .route("/healthz", get(health))
-        .route("/metrics", get(metrics))
+        .route("/v1/sources/{name}/proof", post(proof::proof))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
         .fallback(|| async { refusal(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             refusal(
@@ -47,60 +39,6 @@ pub fn router(state: AgentState) -> axum::Router {
         // Small bodies only: `{"token_sha256": …}`.
         .layer(axum::extract::DefaultBodyLimit::max(4096))
         .with_state(state)
-}
-
-/// `?config=DEVICE.INODE`: the config file the client would read. A
-/// client that reads another file than the agent's must not get the
-/// agent's tokens (it chose another environment).
-#[derive(serde::Deserialize)]
-pub struct Asked {
-    pub(crate) config: Option<String>,
-}
-
-/// The named source, if the agent serves the config the client asked for.
-pub(crate) fn lookup(
-    state: &AgentState,
-    name: &str,
-    asked: &Asked,
-) -> Result<Arc<Entry>, Box<Response>> {
-    let registry = state.registry.load();
-    if let Some(config) = &asked.config {
-        let same = config
-            .parse::<FileIdentity>()
-            .is_ok_and(|asked| Some(asked) == registry.config);
-        if !same {
-            return Err(Box::new(refusal(
-                StatusCode::CONFLICT,
-                "config_mismatch",
-                "the agent serves another config file than the client reads",
-            )));
-        }
-    }
-    registry.sources.get(name).cloned().ok_or_else(|| {
-        let names: Vec<_> = registry.sources.keys().cloned().collect();
-        let mut body = ErrorBody::new(
-            "unknown_source",
-            None,
-            "the agent's config names no such source",
-        );
-        body.error.sources = names;
-        Box::new(answer(StatusCode::NOT_FOUND, body))
-    })
-}
-
-/// An error response.
-pub fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
-    answer(status, ErrorBody::new(code, None, message))
-}
-
-/// An error body as a response.
-pub fn answer(status: StatusCode, body: ErrorBody) -> Response {
-    (status, no_store(), Json(body)).into_response()
-}
-
-/// Tokens and errors are not for caches between the agent and its client.
-pub(crate) fn no_store() -> [(header::HeaderName, HeaderValue); 1] {
-    [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))]
 }
 
 async fn list(State(state): State<AgentState>) -> Response {
@@ -151,6 +89,7 @@ async fn token(
         expires_in,
         header: Some(header.to_owned()),
         header_value: Some(header_value),
+        expires_at: Some(humantime::format_rfc3339_seconds(token.expires_at()).to_string()),
     };
     (no_store(), Json(body)).into_response()
 }
@@ -250,82 +189,4 @@ fn sha256_hex(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// A library error as a response: its code and kind, a status from its
-/// kind (finer for transient ones), its `Retry-After`.
-pub fn failure(error: &tokenmux::Error) -> Response {
-    use tokenmux::{Error, ErrorKind};
-    let status = match (error.kind(), error) {
-        (
-            ErrorKind::Transient,
-            Error::RateLimited { .. } | Error::RefreshAborted | Error::BackingOff { .. },
-        ) => StatusCode::SERVICE_UNAVAILABLE,
-        (ErrorKind::Transient, Error::Timeout) => StatusCode::GATEWAY_TIMEOUT,
-        (ErrorKind::Transient | ErrorKind::Rejected | ErrorKind::Endpoint, _) => {
-            StatusCode::BAD_GATEWAY
-        }
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let body = ErrorBody::new(error.code(), Some(error.kind()), &error.to_string());
-    let mut response = answer(status, body);
-    if let Some(after) = error.retry_after()
-        && let Ok(value) = HeaderValue::from_str(&after.as_secs().to_string())
-    {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
-}
-
-async fn health(State(state): State<AgentState>) -> Response {
-    let registry = state.registry.load();
-    let mut healthy = true;
-    let mut sources = serde_json::Map::new();
-    for (name, entry) in &registry.sources {
-        let status = entry.source.status();
-        let state = match (&status.last_error, status.state) {
-            (Some(_), _) => "failing",
-            (None, TokenState::Fresh) => "fresh",
-            (None, TokenState::Stale) => "stale",
-            (None, TokenState::Expired) => "expired",
-            (None, _) => "missing",
-        };
-        healthy &= matches!(state, "fresh" | "stale");
-        let expires_in = status
-            .expires_at
-            .and_then(|at| at.duration_since(SystemTime::now()).ok())
-            .map(|left| left.as_secs());
-        let error = status.last_error.as_ref().map(|e| e.code());
-        sources.insert(
-            name.clone(),
-            json!({"state": state, "expires_in": expires_in, "error": error}),
-        );
-    }
-    let status = match healthy {
-        true => StatusCode::OK,
-        false => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    let overall = if healthy { "ok" } else { "degraded" };
-    (status, Json(json!({"status": overall, "sources": sources}))).into_response()
-}
-
-async fn metrics(State(state): State<AgentState>) -> Response {
-    // Seconds left is a function of now: set at each scrape.
-    let now = SystemTime::now();
-    for (name, entry) in &state.registry.load().sources {
-        if let Some(left) = entry.source.status().expires_at.map(|at| {
-            at.duration_since(now)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or_else(|e| -e.duration().as_secs_f64())
-        }) {
-            metrics::gauge!("tokenmux_token_seconds_until_expiry", "source" => name.clone())
-                .set(left);
-        }
-    }
-    let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
-    (
-        [(header::CONTENT_TYPE, content_type)],
-        state.metrics.render(),
-    )
-        .into_response()
 }

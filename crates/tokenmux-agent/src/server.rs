@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::net::{TcpListener, UnixListener};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
 
@@ -16,8 +17,11 @@ use tokenmux_config::{AgentSettings, load_named};
 use crate::AgentError;
 use crate::access::{AllowedUids, Bearer};
 use crate::registry::{self, Keeping, Registry};
-use crate::routes::AgentState;
-use crate::{access, listener, routes};
+use crate::reload::{RELOAD_TIMEOUT, Reloader, Trigger, WATCH_INTERVAL};
+use crate::socket::{SocketAccess, bind_socket, default_socket, private_dir};
+use crate::state::AgentState;
+use crate::systemd::{self, Activated};
+use crate::{access, health, listener, routes};
 
 /// How long SIGTERM waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,150 +55,16 @@ pub struct ServeOptions {
     pub socket_mode: Option<String>,
     /// The socket's group, by name or gid (the file's `agent.socket_group`).
     pub socket_group: Option<String>,
-}
-
-/// `$XDG_RUNTIME_DIR/tokenmux/agent.sock`, else a directory of this user's
-/// own in the temporary directory. The directory is made 0700.
-pub fn default_socket() -> PathBuf {
-    let uid = rustix::process::geteuid().as_raw();
-    let dir = match dirs::runtime_dir() {
-        Some(dir) => dir.join("tokenmux"),
-        None => std::env::temp_dir().join(format!("tokenmux-{uid}")),
-    };
-    dir.join("agent.sock")
-}
-
-/// The default socket, for a client: only when its directory is this
-/// user's and closed to others. In a shared temporary directory another
-/// user could have made it, and answer with tokens of their choosing.
-pub fn trusted_default_socket() -> Option<PathBuf> {
-    let socket = default_socket();
-    is_private_dir(socket.parent()?).then_some(socket)
-}
-
-fn is_private_dir(dir: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt as _;
-    let uid = rustix::process::geteuid().as_raw();
-    std::fs::symlink_metadata(dir)
-        .is_ok_and(|meta| meta.is_dir() && meta.uid() == uid && meta.mode() & 0o077 == 0)
-}
-
-/// Creates `dir` 0700, or checks that it is this user's and closed to
-/// others (a directory someone else made could hold their socket).
-fn private_dir(dir: &Path) -> Result<(), AgentError> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    let shown = dir.display();
-    if let Err(e) = std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
-        return Err(AgentError::config(format!("cannot create {shown}: {e}")));
-    }
-    if !is_private_dir(dir) {
-        return Err(AgentError::config(format!(
-            "{shown} must be a directory of this user's, closed to others (mode 0700)"
-        )));
-    }
-    Ok(())
-}
-
-/// Binds the socket: a stale one (nobody answering) is replaced; a live
-/// agent's is not. Born 0600, then given `access`'s mode and group.
-async fn bind_socket(path: &Path, access: &SocketAccess) -> Result<UnixListener, AgentError> {
-    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
-    let shown = path.display();
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(AgentError::config(format!(
-                "{shown} exists and is not a socket"
-            )));
-        }
-        if tokio::net::UnixStream::connect(path).await.is_ok() {
-            return Err(AgentError::config(format!(
-                "an agent already serves on {shown}"
-            )));
-        }
-        std::fs::remove_file(path)
-            .map_err(|e| AgentError::config(format!("cannot replace {shown}: {e}")))?;
-    }
-    // Born 0600: no moment in which another user could connect. (The
-    // umask is the process's; for this instant, files made by other
-    // threads are only made more private.)
-    let previous = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
-    let bound = UnixListener::bind(path);
-    rustix::process::umask(previous);
-    let listener =
-        bound.map_err(|e| AgentError::config(format!("cannot listen on {shown}: {e}")))?;
-    // The group first, then the mode that opens it to the group.
-    if let Some(gid) = access.group {
-        rustix::fs::chown(path, None, Some(rustix::fs::Gid::from_raw(gid)))
-            .map_err(|e| AgentError::config(format!("cannot give {shown} to group {gid}: {e}")))?;
-    }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode))
-        .map_err(|e| AgentError::config(format!("cannot make {shown} {:04o}: {e}", access.mode)))?;
-    Ok(listener)
-}
-
-/// Who the socket's file admits: its mode and group.
-struct SocketAccess {
-    mode: u32,
-    group: Option<u32>,
-}
-
-impl SocketAccess {
-    /// From the flags, else the config file's `agent:`.
-    fn new(args: &ServeOptions, settings: &AgentSettings) -> Result<Self, AgentError> {
-        let mode = match args.socket_mode.as_ref().or(settings.socket_mode.as_ref()) {
-            None => 0o600,
-            Some(text) => parse_mode(text)?,
-        };
-        let group = match args
-            .socket_group
-            .as_ref()
-            .or(settings.socket_group.as_ref())
-        {
-            None => None,
-            Some(group) => Some(group_id(group)?),
-        };
-        if mode & 0o070 != 0 && group.is_none() {
-            tracing::warn!(
-                "agent.socket_mode opens the socket to its group, and no socket_group is given: \
-                 the group is the agent's own"
-            );
-        }
-        Ok(Self { mode, group })
-    }
-}
-
-/// An octal mode such as `0660`: the owner reads and writes; others never
-/// write where the group may not.
-fn parse_mode(text: &str) -> Result<u32, AgentError> {
-    let digits = text.trim().trim_start_matches("0o");
-    let mode = u32::from_str_radix(digits, 8)
-        .ok()
-        .filter(|mode| *mode <= 0o777 && mode & 0o600 == 0o600)
-        .ok_or_else(|| {
-            AgentError::config(format!(
-                "agent.socket_mode `{}` is not an octal mode from 0600 to 0777 giving the owner read and write",
-                tokenmux::neutralise_controls(text)
-            ))
-        })?;
-    Ok(mode)
-}
-
-/// A group's id, from its name or number.
-fn group_id(group: &str) -> Result<u32, AgentError> {
-    if let Ok(gid) = group.parse::<u32>() {
-        return Ok(gid);
-    }
-    match nix::unistd::Group::from_name(group) {
-        Ok(Some(found)) => Ok(found.gid.as_raw()),
-        _ => Err(AgentError::config(format!(
-            "agent.socket_group: no group named `{}`",
-            tokenmux::neutralise_controls(group)
-        ))),
-    }
+    /// Serve `/livez`, `/readyz`, `/healthz` and `/metrics`, and nothing
+    /// else, without the bearer on this address (loopback unless
+    /// `metrics_public`), for probes and scrapers.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Allow `metrics_listen` off loopback (a kubelet or Prometheus on
+    /// another host; those routes carry no token and no secret).
+    pub metrics_public: bool,
+    /// Tell systemd `READY=1` at once, not when every required source has
+    /// its first token.
+    pub ready_immediately: bool,
 }
 
 /// What the agent made at start: removed when it stops, and when it fails
@@ -213,36 +83,37 @@ impl Drop for Made {
 /// Runs the agent until SIGTERM or SIGINT: keeps every named source of
 /// the config file fresh and serves their tokens over the Unix socket
 /// (mode 0600, peers checked by uid) and, when asked, loopback TCP behind
-/// a bearer. SIGHUP reloads the file; unchanged sources keep their tokens.
+/// a bearer, and the probes on their own listener. SIGHUP, and the watch
+/// every `agent.watch_interval`, reload the file; unchanged sources keep
+/// their tokens. Under systemd it takes the sockets it is given and
+/// reports readiness, reloads and stopping (`sd_notify`).
 pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
-    if let Some(address) = args.listen.filter(|a| !a.ip().is_loopback()) {
-        return Err(AgentError::config(format!(
-            "--listen {address} is not a loopback address: the agent serves this host only"
-        )));
+    // First: it clears LISTEN_FDS while nothing else reads the environment.
+    let activated = Activated::take()?;
+    check_loopback("--listen", args.listen, false)?;
+    check_loopback("--metrics-listen", args.metrics_listen, args.metrics_public)?;
+    if let Some(tcp) = &activated.tcp {
+        check_loopback(
+            "the TCP socket systemd passed",
+            tcp.local_addr().ok(),
+            false,
+        )?;
     }
     let (config_path, mut file, identity) =
         load_named(args.config.as_deref()).map_err(|e| AgentError::config(e.to_string()))?;
-    let access = SocketAccess::new(&args, &file.agent)?;
+    let access = SocketAccess::new(
+        args.socket_mode.as_deref(),
+        args.socket_group.as_deref(),
+        &file.agent,
+    )?;
     let keeping = Keeping {
         permits: Arc::new(Semaphore::new(registry::CONCURRENT_REFRESHES)),
         after_rejection: after_rejection(&file.agent)?,
     };
+    let watch_interval = file.agent.watch_interval.unwrap_or(WATCH_INTERVAL);
     let fd_limit = listener::raise_fd_limit();
     // Before any source is built: their metric handles bind to it.
-    // Fetch latency as a histogram (aggregatable across agents), not
-    // the exporter's default summary, which also costs more per source.
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full("tokenmux_fetch_duration_seconds".into()),
-            &[
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ],
-        )
-        .map_err(|e| AgentError::config(format!("metrics: {e}")))?
-        .build_recorder();
-    let metrics = recorder.handle();
-    metrics::set_global_recorder(recorder)
-        .map_err(|_| AgentError::config("a metrics recorder is installed already"))?;
+    let metrics = install_metrics()?;
 
     let http = registry::http_client()?;
     let (mut built, _) = Registry::build(&file.sources, &Registry::default(), &http, &keeping)?;
@@ -255,31 +126,56 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
         metrics,
     };
 
-    let socket = match args.socket {
-        Some(socket) => socket,
+    let mut made = Made::default();
+    let (unix, socket) = match activated.unix {
+        Some(unix) => {
+            let path = unix
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(Path::to_owned));
+            let path = path.ok_or_else(|| {
+                AgentError::config("socket activation: the Unix socket has no path")
+            })?;
+            (unix, path)
+        }
         None => {
-            let socket = default_socket();
-            if let Some(dir) = socket.parent() {
-                private_dir(dir)?;
-            }
-            socket
+            let socket = match args.socket {
+                Some(socket) => socket,
+                None => {
+                    let socket = default_socket();
+                    if let Some(dir) = socket.parent() {
+                        private_dir(dir)?;
+                    }
+                    socket
+                }
+            };
+            let unix = bind_socket(&socket, &access).await?;
+            made.0.push(socket.clone());
+            (unix, socket)
         }
     };
-    let mut made = Made::default();
-    let unix = bind_socket(&socket, &access).await?;
-    made.0.push(socket.clone());
     let allowed = AllowedUids::default();
     allowed.set(&file.agent.allowed_uids);
     let unix_app = routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(
         allowed.clone(),
         access::check_peer,
     ));
-    let listeners = if args.listen.is_some() { 2 } else { 1 };
+    let tcp = match (activated.tcp, args.listen) {
+        (Some(tcp), _) => Some(tcp),
+        (None, Some(address)) => Some(bind_tcp(address).await?),
+        (None, None) => None,
+    };
+    let metrics_tcp = match (activated.metrics, args.metrics_listen) {
+        (Some(tcp), _) => Some(tcp),
+        (None, Some(address)) => Some(bind_tcp(address).await?),
+        (None, None) => None,
+    };
+    let listeners = 1 + u64::from(tcp.is_some()) + u64::from(metrics_tcp.is_some());
     let cap = listener::connection_cap(fd_limit, listeners);
 
     let (stop, stopped) = watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
-    if let Some(address) = args.listen {
+    if let Some(tcp) = tcp {
         let path = match args.bearer_file {
             Some(path) => path,
             None => socket.with_file_name("agent.bearer"),
@@ -289,21 +185,24 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
             .write_to(&path)
             .map_err(|e| AgentError::config(format!("cannot write {}: {e}", path.display())))?;
         made.0.push(path.clone());
-        let tcp = TcpListener::bind(address)
-            .await
-            .map_err(|e| AgentError::config(format!("cannot listen on {address}: {e}")))?;
-        let local = tcp
-            .local_addr()
-            .map_err(|e| AgentError::config(e.to_string()))?;
         let tcp_app = routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(
             bearer,
             access::check_bearer,
         ));
-        servers.spawn(listener::serve(tcp, tcp_app, cap, stopped.clone()));
         eprintln!(
-            "tokenmux: serving on http://{local} (bearer in {})",
+            "tokenmux: serving on http://{} (bearer in {})",
+            shown_address(&tcp),
             path.display()
         );
+        servers.spawn(listener::serve(tcp, tcp_app, cap, stopped.clone()));
+    }
+    if let Some(tcp) = metrics_tcp {
+        eprintln!(
+            "tokenmux: serving /livez, /readyz, /healthz and /metrics on http://{} (no bearer)",
+            shown_address(&tcp)
+        );
+        let probes = health::probe_router(state.clone());
+        servers.spawn(listener::serve(tcp, probes, cap, stopped.clone()));
     }
     let mut hangup = signal(SignalKind::hangup()).map_err(|e| AgentError::config(e.to_string()))?;
     let mut terminate =
@@ -316,6 +215,11 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
         registry.load().sources.len(),
         socket.display()
     );
+    let readiness = tokio::spawn(systemd::ready_when_fresh(
+        Arc::clone(&registry),
+        args.ready_immediately,
+    ));
+    let watchdog = tokio::spawn(systemd::watchdog());
 
     let reloader = Reloader {
         path: config_path,
@@ -323,25 +227,60 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
         allowed,
         http,
         keeping,
+        last_refusal: Default::default(),
+        reading: Default::default(),
     };
-    let mut reloading: Option<tokio::task::JoinHandle<()>> = None;
+    // A zero interval never ticks: the watch is off.
+    let mut watch = tokio::time::interval(match watch_interval.is_zero() {
+        true => Duration::from_secs(u64::from(u32::MAX)),
+        false => watch_interval,
+    });
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    watch.tick().await;
+    let mut reloading: Option<(Trigger, tokio::task::JoinHandle<()>)> = None;
     loop {
-        tokio::select! {
-            _ = hangup.recv() => {
-                if reloading.as_ref().is_some_and(|task| !task.is_finished()) {
-                    eprintln!("tokenmux: a reload is still running; SIGHUP ignored");
-                    continue;
-                }
-                reloading = Some(tokio::spawn(reloader.clone().reload()));
-            }
+        let trigger = tokio::select! {
+            _ = hangup.recv() => Trigger::Signal,
+            _ = watch.tick() => Trigger::Watch,
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             Some(ended) = servers.join_next() => {
                 tracing::error!(?ended, "a listener of the agent ended");
                 break;
             }
+        };
+        if let Some((running, task)) = reloading.take_if(|(_, task)| !task.is_finished()) {
+            match (running, trigger) {
+                // A SIGHUP is never lost to the watch: it waits for it.
+                (Trigger::Watch, Trigger::Signal) => {
+                    let _ = tokio::time::timeout(RELOAD_TIMEOUT, task).await;
+                }
+                (Trigger::Signal, Trigger::Signal) => {
+                    eprintln!("tokenmux: a reload is still running; SIGHUP ignored");
+                    reloading = Some((running, task));
+                    continue;
+                }
+                (_, Trigger::Watch) => {
+                    reloading = Some((running, task));
+                    continue;
+                }
+            }
         }
+        let reloader = reloader.clone();
+        let task = tokio::spawn(async move {
+            if trigger == Trigger::Signal {
+                systemd::notify(&[sd_notify::NotifyState::Reloading]);
+            }
+            reloader.reload(trigger).await;
+            if trigger == Trigger::Signal {
+                systemd::notify(&[sd_notify::NotifyState::Ready]);
+            }
+        });
+        reloading = Some((trigger, task));
     }
+    systemd::notify(&[sd_notify::NotifyState::Stopping]);
+    readiness.abort();
+    watchdog.abort();
     eprintln!("tokenmux: draining");
     let _ = stop.send(true);
     let drain = async { while servers.join_next().await.is_some() {} };
@@ -353,6 +292,56 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
     Ok(())
 }
 
+/// Refuses an address off this host, unless `public` says it is meant.
+fn check_loopback(what: &str, address: Option<SocketAddr>, public: bool) -> Result<(), AgentError> {
+    match address {
+        Some(address) if !public && !address.ip().is_loopback() => {
+            let hint = match what {
+                "--metrics-listen" => {
+                    " (add --metrics-public to let a kubelet or Prometheus on another \
+                     host reach the probes, which carry no token)"
+                }
+                _ => "",
+            };
+            Err(AgentError::config(format!(
+                "{what} {address} is not a loopback address: the agent serves this host only{hint}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn bind_tcp(address: SocketAddr) -> Result<TcpListener, AgentError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|e| AgentError::config(format!("cannot listen on {address}: {e}")))
+}
+
+fn shown_address(tcp: &TcpListener) -> String {
+    tcp.local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Installs the Prometheus recorder and returns its handle. Fetch latency
+/// is a histogram (aggregatable across agents), not the exporter's
+/// default summary, which also costs more per source.
+fn install_metrics() -> Result<PrometheusHandle, AgentError> {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("tokenmux_fetch_duration_seconds".into()),
+            &[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ],
+        )
+        .map_err(|e| AgentError::config(format!("metrics: {e}")))?
+        .build_recorder();
+    let metrics = recorder.handle();
+    metrics::set_global_recorder(recorder)
+        .map_err(|_| AgentError::config("a metrics recorder is installed already"))?;
+    Ok(metrics)
+}
+
 /// `agent.retry_rejected_after`, at least a minute; default an hour.
 fn after_rejection(settings: &AgentSettings) -> Result<Duration, AgentError> {
     match settings.retry_rejected_after {
@@ -361,62 +350,5 @@ fn after_rejection(settings: &AgentSettings) -> Result<Duration, AgentError> {
         Some(_) => Err(AgentError::config(
             "agent.retry_rejected_after is at least 1m: each retry is a failed login",
         )),
-    }
-}
-
-/// How long a reload may take before it is abandoned (the running config
-/// keeps serving).
-const RELOAD_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What SIGHUP needs.
-#[derive(Clone)]
-struct Reloader {
-    path: PathBuf,
-    registry: Arc<ArcSwap<Registry>>,
-    allowed: AllowedUids,
-    http: reqwest::Client,
-    keeping: Keeping,
-}
-
-impl Reloader {
-    /// Reads the config again, off the signal loop and within
-    /// RELOAD_TIMEOUT; unchanged sources keep their tokens. A config with
-    /// problems, or one that cannot be read in time, is refused and the
-    /// running one kept.
-    async fn reload(self) {
-        let path = self.path.clone();
-        let registry = Arc::clone(&self.registry);
-        let (http, keeping) = (self.http.clone(), self.keeping.clone());
-        let runtime = tokio::runtime::Handle::current();
-        let work = tokio::task::spawn_blocking(move || {
-            let _entered = runtime.enter();
-            let loaded = load_named(Some(&path)).map_err(|e| AgentError::config(e.to_string()));
-            loaded.and_then(|(_, file, identity)| {
-                let (mut built, rebuilt) =
-                    Registry::build(&file.sources, &registry.load(), &http, &keeping)?;
-                built.config = Some(identity);
-                Ok((file, built, rebuilt))
-            })
-        });
-        let shown = self.path.display();
-        match tokio::time::timeout(RELOAD_TIMEOUT, work).await {
-            Ok(Ok(Ok((file, built, rebuilt)))) => {
-                let count = built.sources.len();
-                self.registry.store(Arc::new(built));
-                self.allowed.set(&file.agent.allowed_uids);
-                eprintln!(
-                    "tokenmux: reloaded {shown}: {count} source(s), rebuilt: [{}]",
-                    rebuilt.join(", ")
-                );
-            }
-            Ok(Ok(Err(failure))) => {
-                eprintln!("tokenmux: reload refused, the running config stays: {failure}")
-            }
-            Ok(Err(_)) => eprintln!("tokenmux: reload failed, the running config stays"),
-            Err(_) => eprintln!(
-                "tokenmux: reload abandoned after {RELOAD_TIMEOUT:?} (a file that does not \
-                 answer?), the running config stays"
-            ),
-        }
     }
 }

@@ -1,5 +1,7 @@
 //! `tokenmux serve`: the flags of the agent (`tokenmux_agent`), which
-//! does the work.
+//! does the work. Under systemd it takes the sockets of a `.socket` unit
+//! (`LISTEN_FDS`) and reports readiness (`Type=notify`); see
+//! `contrib/systemd/`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +36,20 @@ pub(crate) struct ServeArgs {
     /// The socket's group, by name or gid (`agent.socket_group`).
     #[arg(long)]
     socket_group: Option<String>,
+    /// Serve /livez, /readyz, /healthz and /metrics, and nothing else,
+    /// without the bearer on this loopback address (e.g. 127.0.0.1:9102),
+    /// for probes and Prometheus. Tokens stay on the socket and --listen.
+    #[arg(long, env = "TOKENMUX_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Allow --metrics-listen off loopback (e.g. 0.0.0.0:9102, for a
+    /// kubelet's httpGet probes or a Prometheus on another host). Those
+    /// routes carry no token and no secret.
+    #[arg(long, requires = "metrics_listen")]
+    metrics_public: bool,
+    /// Tell systemd READY=1 at once rather than when every required source
+    /// has its first token (`required: false` sources are never waited for).
+    #[arg(long)]
+    ready_immediately: bool,
 }
 
 /// Runs the agent with these flags.
@@ -45,5 +61,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
     options.bearer_file = args.bearer_file;
     options.socket_mode = args.socket_mode;
     options.socket_group = args.socket_group;
+    options.metrics_listen = args.metrics_listen;
+    options.metrics_public = args.metrics_public;
+    options.ready_immediately = args.ready_immediately;
     Ok(tokenmux_agent::run(options).await?)
 }

@@ -97,6 +97,14 @@ pub struct AgentSettings {
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
     pub retry_rejected_after: Option<std::time::Duration>,
+    /// How often the agent re-reads this file and every file it names
+    /// (`*_file` secrets, keys, certificates), so that a rotated secret
+    /// (a mounted Kubernetes Secret) is picked up without SIGHUP; `10s` by
+    /// default, `0s` to re-read on SIGHUP only. As with SIGHUP, unchanged
+    /// sources keep their tokens and a file with problems is refused.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub watch_interval: Option<std::time::Duration>,
 }
 
 /// The file's JSON Schema (`tokenmux config schema`): either form.

@@ -87,6 +87,15 @@ pub struct SourceConfig {
     /// How to retry transient failures.
     #[serde(default)]
     pub retry: Option<RetryConfig>,
+    /// For the agent: whether its readiness (`/readyz`, systemd's READY)
+    /// waits for this source's token. Default true; `false` for a partner
+    /// whose outage must not hold the agent back.
+    #[serde(default = "required_by_default")]
+    pub required: bool,
+}
+
+fn required_by_default() -> bool {
+    true
 }
 
 impl SourceConfig {

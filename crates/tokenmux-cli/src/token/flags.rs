@@ -37,6 +37,7 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
         allow_insecure_http: false,
         refresh: None,
         retry: None,
+        required: true,
     })
 }
 
