@@ -40,6 +40,7 @@ mod redis_tls;
 mod rotation;
 mod secret_scan;
 mod secret_scan_keys;
+mod sinks;
 mod store_conformance;
 mod stores;
 mod support;

@@ -29,9 +29,11 @@ mod registry;
 mod reload;
 mod routes;
 mod server;
+mod sink;
 mod socket;
 mod state;
 mod systemd;
+mod token_json;
 
 pub use error::AgentError;
 pub use server::{ServeOptions, run};

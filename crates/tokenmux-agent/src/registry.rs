@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::AgentError;
+use crate::sink::{self, FileSink};
 use tokenmux_config::FileIdentity;
 
 /// The shortest pause of a keeper: a token inside its window, whose
@@ -29,11 +30,16 @@ pub struct Entry {
     credentials: Option<Credentials>,
     pub source: TokenSource,
     keeper: JoinHandle<()>,
+    /// Writes the token to the source's file sinks, if it has any.
+    sinks: Option<JoinHandle<()>>,
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
         self.keeper.abort();
+        if let Some(sinks) = &self.sinks {
+            sinks.abort();
+        }
     }
 }
 
@@ -109,8 +115,15 @@ impl Registry {
             if !own_tls {
                 builder = builder.http_client(http.clone());
             }
+            let file_sinks: Vec<FileSink> = config
+                .sinks
+                .iter()
+                .map(FileSink::new)
+                .collect::<Result<_, _>>()?;
             let source = builder.name(name.as_str()).build()?;
             let keeper = tokio::spawn(keep_fresh(source.clone(), keeping.clone()));
+            let sinks = (!file_sinks.is_empty())
+                .then(|| tokio::spawn(sink::keep_written(source.clone(), file_sinks.into())));
             rebuilt.push(name.clone());
             sources.insert(
                 name.clone(),
@@ -119,6 +132,7 @@ impl Registry {
                     credentials,
                     source,
                     keeper,
+                    sinks,
                 }),
             );
         }

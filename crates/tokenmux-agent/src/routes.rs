@@ -2,8 +2,6 @@
 //! is `{"error": {"code", "message"}}` with the library's error kinds as
 //! codes ([`tokenmux::Error::code`]).
 
-use std::time::SystemTime;
-
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -11,8 +9,8 @@ use axum::routing::{get, post};
 use http::StatusCode;
 use serde_json::json;
 
-use crate::protocol::TokenBody;
 use crate::state::{AgentState, Asked, failure, lookup, no_store, refusal};
+use crate::token_json::{self, presented};
 use crate::{health, proof};
 use tokenmux::endpoint::Presentation;
 
@@ -77,37 +75,8 @@ async fn token(
         Ok(found) => found,
         Err(refused) => return *refused,
     };
-    let expires_in = token
-        .expires_at()
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .as_secs();
-    let (header, header_value) = presented(&token, &presentation);
-    let body = TokenBody {
-        access_token: token.secret().expose_secret().to_owned(),
-        token_type: token.token_type().to_owned(),
-        expires_in,
-        header: Some(header.to_owned()),
-        header_value: Some(header_value),
-        expires_at: Some(humantime::format_rfc3339_seconds(token.expires_at()).to_string()),
-    };
+    let body = token_json::body(&token, &presentation);
     (no_store(), Json(body)).into_response()
-}
-
-/// The header `token` goes in and its value: the spec's presentation, or
-/// `Authorization: DPoP …` for a DPoP token (whose requests also need a
-/// proof: `POST …/proof`).
-fn presented(token: &tokenmux::AccessToken, presentation: &Presentation) -> (&'static str, String) {
-    match token.dpop_key() {
-        Some(_) => (
-            "Authorization",
-            format!("DPoP {}", token.secret().expose_secret()),
-        ),
-        None => (
-            presentation.header,
-            presentation.value(token.secret().expose_secret()),
-        ),
-    }
 }
 
 /// The `/header` answer's header naming the header its body goes in.

@@ -26,6 +26,7 @@ mod policy;
 mod private_key;
 mod problem;
 mod secret_value;
+mod sink;
 mod source;
 mod store;
 mod value_ref;
@@ -44,6 +45,7 @@ use parse::{parse_toml, parse_yaml, too_deep};
 pub use policy::{RefreshConfig, RetryConfig};
 pub use private_key::{PrivateKeyProblem, read_private_key};
 pub use problem::ConfigProblem;
+pub use sink::{SinkConfig, SinkFormat, SinkKind};
 pub use source::SourceConfig;
 pub use store::{StoreConfig, open_redis};
 pub use tokenmux_store_file::{FileStoreConfig, default_cache_dir};
@@ -202,6 +204,19 @@ pub fn problems(file: &SourcesFile) -> Vec<ConfigProblem> {
             });
         }
         problems.extend(source.problems(&at));
+    }
+    // Two sinks on one file would overwrite each other at every refresh.
+    let mut sinks = BTreeMap::new();
+    for (name, source) in &file.sources {
+        for (index, sink) in source.sinks.iter().enumerate() {
+            let at = format!("sources.{name}.sinks.{index}.path");
+            if let Some(first) = sinks.insert(&sink.path, at.clone()) {
+                problems.push(ConfigProblem {
+                    path: at,
+                    message: format!("the same file as {first}"),
+                });
+            }
+        }
     }
     problems
 }

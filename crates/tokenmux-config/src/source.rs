@@ -9,7 +9,7 @@ use tokenmux::{ConfigError, Error, Provider, RefreshPolicy, TokenSource, TokenSo
 
 use crate::certificate_file::ca_certificates;
 use crate::problem::ConfigProblem;
-use crate::{CredentialsConfig, ParamsConfig, RefreshConfig, RetryConfig, StoreConfig};
+use crate::{CredentialsConfig, ParamsConfig, RefreshConfig, RetryConfig, SinkConfig, StoreConfig};
 
 /// A token source described in configuration (YAML, TOML, JSON, … through
 /// serde), for applications that pick the provider at run time.
@@ -92,6 +92,10 @@ pub struct SourceConfig {
     /// whose outage must not hold the agent back.
     #[serde(default = "required_by_default")]
     pub required: bool,
+    /// For the agent: files it writes the token to, atomically, at start
+    /// and on every refresh (`{kind: file, path, mode, format}`).
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
 }
 
 fn required_by_default() -> bool {
@@ -220,6 +224,9 @@ impl SourceConfig {
                 None
             }
         };
+        for (index, sink) in self.sinks.iter().enumerate() {
+            problems.extend(sink.problems(&format!("{at}.sinks.{index}")));
+        }
         let credentials_at = format!("{at}.credentials");
         // Read once (files included), and given to the builder below.
         let credentials = match (&self.credentials, &provider) {

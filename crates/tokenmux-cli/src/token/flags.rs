@@ -38,6 +38,7 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
         refresh: None,
         retry: None,
         required: true,
+        sinks: Vec::new(),
     })
 }
 
