@@ -16,6 +16,7 @@ mod dpop;
 mod edges_agent;
 mod edges_cli;
 mod examples;
+mod exec;
 mod facade;
 mod faults;
 mod fleet;

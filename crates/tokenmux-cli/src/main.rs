@@ -6,6 +6,7 @@
 //! network, timeout); 1 anything else (an invalid response).
 
 mod config_file;
+mod exec;
 #[cfg(feature = "mock")]
 mod mock;
 mod redis_flags;
@@ -31,6 +32,9 @@ struct Cli {
 enum Command {
     /// Print a valid token (from the cache when it is still fresh).
     Token(Box<token::TokenArgs>),
+    /// Run a command with tokens in its environment; forward signals to it
+    /// and exit with its code.
+    Exec(Box<exec::ExecArgs>),
     /// Run the agent: keep every named source fresh and serve tokens over a
     /// Unix socket (and optionally loopback TCP).
     Serve(serve::ServeArgs),
@@ -151,6 +155,14 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Token(args) => token::run(*args).await,
+            Command::Exec(args) => match exec::run(*args).await {
+                Ok(0) => Ok(()),
+                Ok(code) => Err(Failure {
+                    code,
+                    message: String::new(),
+                }),
+                Err(failure) => Err(failure),
+            },
             Command::Serve(args) => serve::run(args).await,
             #[cfg(feature = "mock")]
             Command::Mock(args) => mock::run(args).await,
@@ -166,8 +178,11 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            // One line, no secret: errors never carry one.
-            eprintln!("tokenmux: {}", failure.message);
+            // One line, no secret: errors never carry one. (None for the
+            // exit code of `exec`'s command.)
+            if !failure.message.is_empty() {
+                eprintln!("tokenmux: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }

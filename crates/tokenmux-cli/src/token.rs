@@ -25,11 +25,31 @@ use flags::{
 };
 
 pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
-    warn_about_secret_flags(&args);
+    let token = obtain(&args).await?;
+    print_token(args.format, &token)
+}
+
+/// A token as the command hands it out.
+pub(crate) struct Obtained {
+    /// The token.
+    pub(crate) secret: String,
+    pub(crate) token_type: String,
+    pub(crate) expires_at: SystemTime,
+    /// The header it goes in, and that header's value.
+    pub(crate) header: String,
+    pub(crate) header_value: String,
+    /// With --dpop-proof, the proof.
+    pub(crate) dpop: Option<String>,
+}
+
+/// The token `args` ask for: from the agent, a named source, or one
+/// source given by flags.
+pub(crate) async fn obtain(args: &TokenArgs) -> Result<Obtained, Failure> {
+    warn_about_secret_flags(args);
     // Checked before anything is fetched.
-    proof_request(&args)?;
+    proof_request(args)?;
     if let Some(name) = &args.name {
-        return run_named(name, &args).await;
+        return run_named(name, args).await;
     }
     // The older form: one source from flags, or from a one-source file.
     let file = match (&args.config, &args.provider) {
@@ -57,7 +77,7 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
                     names.join(", ")
                 )));
             }
-            Ok(ConfigFile::Named(_)) => blank(&args)?,
+            Ok(ConfigFile::Named(_)) => blank(args)?,
             Err(problems) => {
                 return Err(Failure::usage(format!(
                     "{}: {} (`tokenmux config check` lists every problem)",
@@ -66,14 +86,14 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
                 )));
             }
         },
-        None => blank(&args)?,
+        None => blank(args)?,
     };
-    run_config(config, None, &args).await
+    run_config(config, None, args).await
 }
 
 /// `tokenmux token NAME`: from the agent when it serves the same config
 /// file, else from the config file's source of that name, in this process.
-async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
+async fn run_named(name: &str, args: &TokenArgs) -> Result<Obtained, Failure> {
     let given: Vec<_> = SOURCE_FLAGS
         .iter()
         .filter(|flag| flag_given(flag))
@@ -104,14 +124,14 @@ async fn run_named(name: &str, args: &TokenArgs) -> Result<(), Failure> {
             .strip_prefix("DPoP ")
             .filter(|_| proof.is_some())
             .unwrap_or(&token.access_token);
-        return print_token(
-            args.format,
-            secret,
-            &token.token_type,
-            token.expires_at,
-            (&token.header, header_value),
-            dpop,
-        );
+        return Ok(Obtained {
+            secret: secret.to_owned(),
+            token_type: token.token_type.clone(),
+            expires_at: token.expires_at,
+            header: token.header.clone(),
+            header_value: header_value.clone(),
+            dpop: dpop.map(str::to_owned),
+        });
     }
     let (path, mut file, _) = config_file::load_named(args.config.as_deref())?;
     let config = file.sources.remove(name).ok_or_else(|| {
@@ -188,7 +208,7 @@ async fn run_config(
     mut config: SourceConfig,
     name: Option<&str>,
     args: &TokenArgs,
-) -> Result<(), Failure> {
+) -> Result<Obtained, Failure> {
     if let Some(provider) = &args.provider {
         config.provider = provider.clone();
     }
@@ -281,14 +301,14 @@ async fn run_config(
             (presentation.header, presentation.value(secret), None)
         }
     };
-    print_token(
-        args.format,
-        secret,
-        token.token_type(),
-        token.expires_at(),
-        (header, &header_value),
-        proof.as_deref(),
-    )
+    Ok(Obtained {
+        secret: secret.to_owned(),
+        token_type: token.token_type().to_owned(),
+        expires_at: token.expires_at(),
+        header: header.to_owned(),
+        header_value,
+        dpop: proof,
+    })
 }
 
 /// `--dpop-proof METHOD URL`, checked: a method, an absolute http(s) URL,
@@ -332,17 +352,17 @@ fn nonce_header(nonce: &str) -> Result<reqwest::header::HeaderMap, Failure> {
     )]))
 }
 
-/// Prints the token as `format` asks; `header` is the header (name,
-/// value) the provider's spec presents it in.
-fn print_token(
-    format: Format,
-    secret: &str,
-    token_type: &str,
-    expires_at: SystemTime,
-    header: (&str, &str),
-    dpop: Option<&str>,
-) -> Result<(), Failure> {
-    let (header, header_value) = header;
+/// Prints the token as `format` asks.
+fn print_token(format: Format, token: &Obtained) -> Result<(), Failure> {
+    let Obtained {
+        secret,
+        token_type,
+        expires_at,
+        header,
+        header_value,
+        dpop,
+    } = token;
+    let expires_at = *expires_at;
     match format {
         Format::Raw => print_line(secret),
         Format::Header => print_line(header_value),
@@ -360,7 +380,7 @@ fn print_token(
                 "header_value": header_value,
             });
             if let Some(proof) = dpop {
-                json["dpop"] = proof.into();
+                json["dpop"] = proof.as_str().into();
             }
             print_line(&json.to_string())
         }

@@ -145,8 +145,10 @@ pub(super) fn warn_about_secret_flags(args: &TokenArgs) {
 /// Whether `flag` is on the command line (as `--flag value` or `--flag=value`).
 pub(crate) fn flag_given(flag: &str) -> bool {
     let with_value = format!("{flag}=");
+    // Not past `--`: what follows is `exec`'s command, with flags of its own.
     std::env::args_os()
         .skip(1)
+        .take_while(|arg| arg != "--")
         .any(|arg| arg == flag || arg.to_string_lossy().starts_with(&with_value))
 }
 
