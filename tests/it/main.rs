@@ -8,6 +8,7 @@ mod agent_providers;
 mod cache_files;
 mod cli;
 mod clients;
+mod clients_other;
 mod consent;
 mod crash;
 mod decoding;

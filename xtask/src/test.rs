@@ -55,8 +55,9 @@ pub fn ensure_redis() -> Result<(), TaskError> {
 
 /// The agent's tests talk to it with real third-party clients: `curl
 /// --unix-socket`, Python's `prometheus_client` parser for `/metrics`,
-/// `jsonschema` (with PyYAML) for `tokenmux config schema`, and
-/// `kubernetes-validate` for the Kubernetes example (from PyPI).
+/// `jsonschema` (with PyYAML) for `tokenmux config schema`,
+/// `kubernetes-validate` for the Kubernetes example, and `httpx` for the
+/// documented Python client (from PyPI).
 pub fn ensure_agent_clients() -> Result<(), TaskError> {
     if !runs("curl") {
         apt_install("curl")?;
@@ -65,7 +66,7 @@ pub fn ensure_agent_clients() -> Result<(), TaskError> {
         Command::new("python3")
             .args([
                 "-c",
-                "import prometheus_client.parser, jsonschema, yaml, kubernetes_validate",
+                "import prometheus_client.parser, jsonschema, yaml, kubernetes_validate, httpx",
             ])
             .stderr(Stdio::null())
             .status()
@@ -75,7 +76,7 @@ pub fn ensure_agent_clients() -> Result<(), TaskError> {
         return Ok(());
     }
     eprintln!(
-        "xtask: installing prometheus-client, jsonschema, PyYAML and kubernetes-validate (pip)"
+        "xtask: installing prometheus-client, jsonschema, PyYAML, kubernetes-validate and httpx (pip)"
     );
     let mut pip = Command::new("python3");
     pip.args([
@@ -94,6 +95,7 @@ pub fn ensure_agent_clients() -> Result<(), TaskError> {
             "jsonschema>=4",
             "PyYAML>=6",
             "kubernetes-validate>=1.30",
+            "httpx>=0.27",
         ])
         .status()
         .is_ok_and(|s| s.success());
@@ -101,9 +103,10 @@ pub fn ensure_agent_clients() -> Result<(), TaskError> {
         Ok(())
     } else {
         Err(TaskError::Missing {
-            tool: "python3 with prometheus-client, jsonschema, PyYAML and kubernetes-validate"
-                .into(),
-            why: "pip install prometheus-client jsonschema PyYAML kubernetes-validate".into(),
+            tool:
+                "python3 with prometheus-client, jsonschema, PyYAML, kubernetes-validate and httpx"
+                    .into(),
+            why: "pip install prometheus-client jsonschema PyYAML kubernetes-validate httpx".into(),
         })
     }
 }
