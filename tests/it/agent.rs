@@ -80,6 +80,27 @@ impl Agent {
     /// test's binary when empty) with `serve --config … --socket …` and
     /// `extra`, and waits until it serves.
     pub(crate) fn start(program: &[&str], dir: &Path, config: &Path, extra: &[&str]) -> Agent {
+        Self::started(program, dir, config, extra, &[("TOKENMUX_LOG", "trace")])
+    }
+
+    /// The test's binary as [`Agent::start`] runs it, with `env` added
+    /// (and no `TOKENMUX_LOG` unless `env` gives it).
+    pub(crate) fn start_with_env(
+        dir: &Path,
+        config: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Agent {
+        Self::started(&[], dir, config, extra, env)
+    }
+
+    fn started(
+        program: &[&str],
+        dir: &Path,
+        config: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Agent {
         let socket = dir.join("agent.sock");
         let stderr = dir.join("agent.stderr");
         let binary = binary().to_str().unwrap();
@@ -94,7 +115,7 @@ impl Agent {
             .args(["--socket", socket.to_str().unwrap()])
             .args(extra)
             .envs(ENV)
-            .env("TOKENMUX_LOG", "trace")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap());
         let child = command.spawn().expect("the agent starts");

@@ -26,6 +26,7 @@ mod hooks;
 mod hostile;
 mod kubernetes;
 mod lifecycle;
+mod logs;
 mod mock;
 mod mtls;
 mod observe;

@@ -280,7 +280,7 @@ async fn socket_activation_serves_the_sockets_systemd_passes() {
         // systemd owns the socket: the agent leaves it at stop.
         signal(&agent, "TERM");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !log().contains("tokenmux: stopped") {
+        while !log().contains("stopped") {
             assert!(Instant::now() < deadline, "{}", log());
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -174,7 +174,11 @@ async fn keep_fresh(source: TokenSource, keeping: Keeping) {
         let pause = match outcome {
             Ok(_) => {
                 if std::mem::take(&mut rejected) {
-                    tracing::info!(source = source.name(), "credentials accepted again");
+                    tracing::info!(
+                        source = source.name(),
+                        provider = source.provider().name(),
+                        "credentials accepted again"
+                    );
                 }
                 failures = 0;
                 let refresh_at = source.status().refresh_at;
@@ -186,6 +190,7 @@ async fn keep_fresh(source: TokenSource, keeping: Keeping) {
                 if !std::mem::replace(&mut rejected, true) {
                     tracing::error!(
                         source = source.name(),
+                        provider = source.provider().name(),
                         retry_in = %humantime::format_duration(keeping.after_rejection),
                         "credentials rejected; not retried on a timer until then (a client's \
                          request, SIGHUP or `invalidate` tries again sooner)"
@@ -196,7 +201,7 @@ async fn keep_fresh(source: TokenSource, keeping: Keeping) {
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
-                tracing::debug!(source = source.name(), %error, "refresh failed; backing off");
+                tracing::debug!(source = source.name(), provider = source.provider().name(), %error, "refresh failed; backing off");
                 let backoff = MIN_PAUSE * 2u32.saturating_pow(failures.min(6));
                 error
                     .retry_after()

@@ -55,7 +55,7 @@ impl Reloader {
     pub async fn reload(self, trigger: Trigger) {
         if self.reading.swap(true, Ordering::AcqRel) {
             if trigger == Trigger::Signal {
-                eprintln!("tokenmux: an abandoned reload is still reading a file; SIGHUP ignored");
+                tracing::warn!("an abandoned reload is still reading a file; SIGHUP ignored");
             }
             return;
         }
@@ -91,8 +91,8 @@ impl Reloader {
                         Trigger::Signal => "",
                         Trigger::Watch => " (a file changed)",
                     };
-                    eprintln!(
-                        "tokenmux: reloaded {shown}{why}: {count} source(s), rebuilt: [{}]",
+                    tracing::info!(
+                        "reloaded {shown}{why}: {count} source(s), rebuilt: [{}]",
                         rebuilt.join(", ")
                     );
                 }
@@ -107,7 +107,7 @@ impl Reloader {
         };
         let mut last = self.last_refusal();
         if trigger == Trigger::Signal || last.as_deref() != Some(refusal.as_str()) {
-            eprintln!("tokenmux: {refusal}");
+            tracing::warn!("{refusal}");
         }
         *last = Some(refusal);
     }

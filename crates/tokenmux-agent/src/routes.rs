@@ -143,7 +143,7 @@ async fn invalidate(
         }
     };
     if invalidated {
-        tracing::info!(source = %name, "token invalidated by a client; fetching a new one");
+        tracing::info!(source = %name, provider = entry.source.provider().name(), "token invalidated by a client; fetching a new one");
         let source = entry.source.clone();
         tokio::spawn(async move {
             let _ = source.token().await;

@@ -189,16 +189,16 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
             bearer,
             access::check_bearer,
         ));
-        eprintln!(
-            "tokenmux: serving on http://{} (bearer in {})",
+        tracing::info!(
+            "serving on http://{} (bearer in {})",
             shown_address(&tcp),
             path.display()
         );
         servers.spawn(listener::serve(tcp, tcp_app, cap, stopped.clone()));
     }
     if let Some(tcp) = metrics_tcp {
-        eprintln!(
-            "tokenmux: serving /livez, /readyz, /healthz and /metrics on http://{} (no bearer)",
+        tracing::info!(
+            "serving /livez, /readyz, /healthz and /metrics on http://{} (no bearer)",
             shown_address(&tcp)
         );
         let probes = health::probe_router(state.clone());
@@ -210,8 +210,8 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
     let mut interrupt =
         signal(SignalKind::interrupt()).map_err(|e| AgentError::config(e.to_string()))?;
     servers.spawn(listener::serve(unix, unix_app, cap, stopped.clone()));
-    eprintln!(
-        "tokenmux: serving {} source(s) on {} (at most {cap} connections a listener)",
+    tracing::info!(
+        "serving {} source(s) on {} (at most {cap} connections a listener)",
         registry.load().sources.len(),
         socket.display()
     );
@@ -256,7 +256,7 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
                     let _ = tokio::time::timeout(RELOAD_TIMEOUT, task).await;
                 }
                 (Trigger::Signal, Trigger::Signal) => {
-                    eprintln!("tokenmux: a reload is still running; SIGHUP ignored");
+                    tracing::warn!("a reload is still running; SIGHUP ignored");
                     reloading = Some((running, task));
                     continue;
                 }
@@ -281,14 +281,14 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
     systemd::notify(&[sd_notify::NotifyState::Stopping]);
     readiness.abort();
     watchdog.abort();
-    eprintln!("tokenmux: draining");
+    tracing::info!("draining");
     let _ = stop.send(true);
     let drain = async { while servers.join_next().await.is_some() {} };
     if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
-        eprintln!("tokenmux: requests still in flight after {DRAIN_TIMEOUT:?}; exiting");
+        tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; exiting");
     }
     drop(made);
-    eprintln!("tokenmux: stopped");
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -85,6 +85,7 @@ pub async fn keep_written(source: TokenSource, sinks: Arc<[FileSink]>) {
                     if !failing {
                         tracing::warn!(
                             source = source.name(),
+                            provider = source.provider().name(),
                             path = %sink.config.path.display(),
                             %error,
                             "cannot write the token to a file sink; tried again at the next refresh"

@@ -100,7 +100,7 @@ pub async fn ready_when_fresh(registry: Arc<ArcSwap<Registry>>, immediately: boo
     let total = registry.load().sources.len();
     let status = format!("serving {total} source(s)");
     notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
-    eprintln!("tokenmux: ready ({status})");
+    tracing::info!("ready ({status})");
 }
 
 /// Returns once every required source has a usable token, saying in

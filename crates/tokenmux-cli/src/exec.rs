@@ -154,7 +154,7 @@ pub(crate) async fn run(args: ExecArgs) -> Result<u8, Failure> {
                 let fresh = match obtain_all(&args, &variables).await {
                     Ok(fresh) => fresh,
                     Err(failure) => {
-                        eprintln!("tokenmux: exec: cannot renew a token ({}); the command keeps the one it has", failure.message);
+                        tracing::warn!("exec: cannot renew a token ({}); the command keeps the one it has", failure.message);
                         continue;
                     }
                 };

@@ -7,6 +7,7 @@
 
 mod config_file;
 mod exec;
+mod logging;
 #[cfg(feature = "mock")]
 mod mock;
 mod redis_flags;
@@ -21,9 +22,27 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "tokenmux",
     version,
-    about = "Valid bearer tokens from token endpoints"
+    about = "Valid bearer tokens from token endpoints",
+    after_help = "Exit codes: 0 ok; 2 usage or configuration error; 3 credentials rejected; \
+                  4 transient failure after retries (rate limited, server, network, timeout); \
+                  1 anything else (an invalid response). `exec` exits with its command's code."
 )]
 struct Cli {
+    /// How stderr's log lines look: text (a UTC timestamp, the level, the
+    /// message and its fields) or json (one object per line).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "TOKENMUX_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: logging::LogFormat,
+    /// What is logged: error, warn, info, debug or trace, or a tracing
+    /// filter such as `tokenmux=debug,warn`. Default: warn (token, exec,
+    /// config), info (serve, mock).
+    #[arg(long, global = true, env = "TOKENMUX_LOG", value_name = "LEVEL")]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -132,19 +151,18 @@ impl From<tokenmux_agent::AgentError> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Warnings (a store unreachable, a refresh failing while the old token
-    // still serves) go to stderr; TOKENMUX_LOG=debug shows more. The
-    // library logs no secret.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TOKENMUX_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    // A process that serves says what it does; a one-shot command only
+    // what went wrong.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        #[cfg(feature = "mock")]
+        Command::Mock(_) => "info",
+        _ => "warn",
+    };
+    let json = cli.log_format == logging::LogFormat::Json;
+    if let Err(problem) = logging::init(cli.log_format, cli.log_level.as_deref(), default_level) {
+        return fail(json, &Failure::usage(problem));
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -177,15 +195,21 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            // One line, no secret: errors never carry one. (None for the
-            // exit code of `exec`'s command.)
-            if !failure.message.is_empty() {
-                eprintln!("tokenmux: {}", failure.message);
-            }
-            ExitCode::from(failure.code)
-        }
+        Err(failure) => fail(json, &failure),
     }
+}
+
+/// Says why the command failed, in one line with no secret (errors never
+/// carry one), and gives its exit code. With JSON logs the line is a log
+/// event too, so that stderr stays JSON. (`exec`'s command's own exit code
+/// comes with no message.)
+fn fail(json: bool, failure: &Failure) -> ExitCode {
+    match (failure.message.is_empty(), json) {
+        (true, _) => {}
+        (false, false) => eprintln!("tokenmux: {}", failure.message),
+        (false, true) => tracing::error!(exit_code = failure.code, "{}", failure.message),
+    }
+    ExitCode::from(failure.code)
 }
 
 #[cfg(test)]

@@ -151,7 +151,8 @@ pub(crate) async fn open(config: &RedisStoreConfig) -> Result<RedisStore, Failur
         // for now only costs the shared cache.
         Err(error) if !error.is_transient() => Err(Failure::usage(error.to_string())),
         Err(error) => {
-            eprintln!("tokenmux: warning: {error}; fetching without the shared cache");
+            // The Redis link has said so (once per outage).
+            tracing::debug!("{error}; fetching without the shared cache");
             Ok(store)
         }
     }

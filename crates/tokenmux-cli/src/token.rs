@@ -181,7 +181,7 @@ async fn from_agent(
         trusted_uid: args.agent_uid,
     };
     let fallback = |why: String| {
-        eprintln!("tokenmux: {why}; building the source in this process");
+        tracing::warn!("{why}; building the source in this process");
         Ok(None)
     };
     let token = match client::token(&address, name, config, args.refresh).await? {

@@ -12,6 +12,12 @@ use crate::RedisStore;
 
 #[async_trait]
 impl TokenStore for RedisStore {
+    /// The link warns once when Redis becomes unreachable and says when
+    /// it is reachable again.
+    fn reports_outages(&self) -> bool {
+        true
+    }
+
     async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
         let (token_key, _) = self.redis_keys(key);
         let invocation = self.scripts.get.key(&token_key);

@@ -126,6 +126,14 @@ impl Lease {
 /// overwritten by an older one.
 #[async_trait]
 pub trait TokenStore: Send + Sync + std::fmt::Debug {
+    /// Whether the store logs its own outages, once each and then its
+    /// recovery (the Redis store's link does): its callers then log a
+    /// transient failure of one operation at debug level, so that an
+    /// outage is one warning, not one per operation. Default false.
+    fn reports_outages(&self) -> bool {
+        false
+    }
+
     /// The stored record, if any.
     async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError>;
 

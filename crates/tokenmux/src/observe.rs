@@ -21,6 +21,7 @@
 
 use parking_lot::Mutex;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use metrics::{Counter, Gauge};
@@ -115,9 +116,56 @@ pub(crate) struct Observer {
     /// of the memory of an agent holding thousands.
     events: std::sync::OnceLock<broadcast::Sender<LifecycleEvent>>,
     last_error: Mutex<Option<Error>>,
+    /// Whether a store outage was warned about (once per outage).
+    store_warned: AtomicBool,
 }
 
 impl Observer {
+    /// The span a source's work runs in: every event inside carries the
+    /// source's name and provider.
+    pub(crate) fn span(&self) -> tracing::Span {
+        // At ERROR so that it is enabled whenever any event inside is.
+        tracing::error_span!("source", source = &*self.name, provider = self.provider)
+    }
+
+    /// The provider's name.
+    pub(crate) fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// Logs a store operation that failed, and what the source does
+    /// instead. A transient failure is a warning once per outage (none
+    /// when the store reports its outages itself), else a debug line; a
+    /// store that must be fixed is a warning each time.
+    pub(crate) fn store_failed(
+        &self,
+        store_reports: bool,
+        error: &tokenmux_store::StoreError,
+        instead: &str,
+    ) {
+        let quiet = error.is_transient()
+            && (store_reports || self.store_warned.swap(true, Ordering::Relaxed));
+        match quiet {
+            true => {
+                tracing::debug!(source = &*self.name, provider = self.provider, %error, "{instead}")
+            }
+            false => {
+                tracing::warn!(source = &*self.name, provider = self.provider, %error, "{instead}")
+            }
+        }
+    }
+
+    /// A store operation worked: the next outage warns again.
+    pub(crate) fn store_worked(&self) {
+        if self.store_warned.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                source = &*self.name,
+                provider = self.provider,
+                "token store works again"
+            );
+        }
+    }
+
     pub(crate) fn new(name: Arc<str>, provider: &'static str) -> Self {
         let labels = [
             ("source", name.to_string()),
@@ -136,6 +184,7 @@ impl Observer {
             expiry: metrics::gauge!("tokenmux_token_expiry_timestamp_seconds", &labels),
             events: std::sync::OnceLock::new(),
             last_error: Mutex::new(None),
+            store_warned: AtomicBool::new(false),
             name,
             provider,
         }

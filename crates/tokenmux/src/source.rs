@@ -352,7 +352,7 @@ impl TokenSource {
             (Ok(cached), _) => Ok(cached),
             // A failed refresh leaves the valid token in use.
             (Err(error), Some(cached)) => {
-                warn!(source = &*inner.observe.name, %error, "token refresh failed; the current token is still valid");
+                warn!(source = &*inner.observe.name, provider = inner.observe.provider(), %error, "token refresh failed; the current token is still valid");
                 Ok(cached)
             }
             (Err(error), None) => Err(error),
@@ -362,13 +362,17 @@ impl TokenSource {
     fn join_flight(&self) -> Joined<Arc<Cached>> {
         self.inner.flights.join(|| {
             let inner = Arc::clone(&self.inner);
-            async move {
-                let outcome = inner.refresh().await;
-                if let Err(failed) = &outcome {
-                    inner.observe.failed(&failed.error);
-                }
-                outcome
-            }
+            let span = inner.observe.span();
+            tracing::Instrument::instrument(
+                async move {
+                    let outcome = inner.refresh().await;
+                    if let Err(failed) = &outcome {
+                        inner.observe.failed(&failed.error);
+                    }
+                    outcome
+                },
+                span,
+            )
         })
     }
 }

@@ -108,8 +108,8 @@ pub(super) fn warn_unused_credential_variables(from: &str) {
         .copied()
         .collect();
     if !set.is_empty() {
-        eprintln!(
-            "tokenmux: warning: {} set in the environment, not used: the credentials are {from}",
+        tracing::warn!(
+            "{} set in the environment, not used: the credentials are {from}",
             set.join(", ")
         );
     }
@@ -127,18 +127,14 @@ pub(super) fn warn_about_secret_flags(args: &TokenArgs) {
             continue;
         }
         match std::env::var_os(variable) {
-            Some(_) => eprintln!(
-                "tokenmux: warning: {flag} overrides {variable}, and shows in process lists; give one, in the environment"
+            Some(_) => tracing::warn!(
+                "{flag} overrides {variable}, and shows in process lists; give one, in the environment"
             ),
-            None => {
-                eprintln!("tokenmux: warning: {flag} shows in process lists; prefer {variable}")
-            }
+            None => tracing::warn!("{flag} shows in process lists; prefer {variable}"),
         }
     }
     if let Some((flag, variable)) = args.redis.url_flag_with_password() {
-        eprintln!(
-            "tokenmux: warning: {flag} holds a password, which shows in process lists; prefer {variable}"
-        );
+        tracing::warn!("{flag} holds a password, which shows in process lists; prefer {variable}");
     }
 }
 

@@ -101,7 +101,12 @@ impl Inner {
                 }
                 Err(error) => {
                     // Never fail a caller because the shared store is down.
-                    warn!(source = &*self.observe.name, %error, "token store cannot coordinate; fetching locally");
+                    let reports = self.store.reports_outages();
+                    self.observe.store_failed(
+                        reports,
+                        &error,
+                        "token store cannot coordinate; fetching locally",
+                    );
                     return self.fetch_and_publish(stored, false).await;
                 }
             }
@@ -295,9 +300,14 @@ impl Inner {
 
     pub(super) async fn read_store(&self) -> Option<Versioned> {
         match self.store.get(&self.key).await {
-            Ok(stored) => stored,
+            Ok(stored) => {
+                self.observe.store_worked();
+                stored
+            }
             Err(error) => {
-                warn!(source = &*self.observe.name, %error, "token store unreadable; ignoring it");
+                let reports = self.store.reports_outages();
+                self.observe
+                    .store_failed(reports, &error, "token store unreadable; ignoring it");
                 None
             }
         }
@@ -332,7 +342,12 @@ impl Inner {
                     expected = current.map(|c| c.version);
                 }
                 Err(error) => {
-                    warn!(source = &*self.observe.name, %error, "token store unwritable; keeping the token in memory");
+                    let reports = self.store.reports_outages();
+                    self.observe.store_failed(
+                        reports,
+                        &error,
+                        "token store unwritable; keeping the token in memory",
+                    );
                     break;
                 }
             }

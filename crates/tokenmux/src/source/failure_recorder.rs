@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::Inner;
 use crate::cool_down::{self, Failed};
@@ -112,7 +112,12 @@ impl<'a> FailureRecorder<'a> {
                     self.token = current.and_then(|c| c.record.token);
                 }
                 Err(error) => {
-                    warn!(source = &*inner.observe.name, %error, "token store unwritable; the failure stays in this process");
+                    let reports = inner.store.reports_outages();
+                    inner.observe.store_failed(
+                        reports,
+                        &error,
+                        "token store unwritable; the failure stays in this process",
+                    );
                     return;
                 }
             }
