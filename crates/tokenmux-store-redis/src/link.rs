@@ -238,11 +238,14 @@ impl Connector {
         }
         let address = &self.target.address;
         if let Some(cap) = passed_cap(&error) {
-            error!(redis = %address, cap, "Redis sent a reply over the size limit; connection closed");
-            return StoreError::unavailable(format!(
+            // Said here, whole: the callers leave an outage the store
+            // reports to it (TokenStore::reports_outages).
+            let message = format!(
                 "Redis at {address} sent a reply larger than {cap} bytes (max_reply_bytes); \
                  the connection was closed. Is it a Redis, and is it the one configured?"
-            ));
+            );
+            error!(redis = %address, cap, "{message}");
+            return StoreError::unavailable(message);
         }
         let why = self.scrub(&error.to_string());
         if tokenmux_wire::net::is_tls_failure(&error) {
