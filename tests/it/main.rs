@@ -7,6 +7,7 @@ mod agent;
 mod agent_providers;
 mod cache_files;
 mod cli;
+mod cli_options;
 mod clients;
 mod clients_other;
 mod consent;

@@ -60,6 +60,15 @@ enum Command {
     /// Run the mock token server for every provider on one port.
     #[cfg(feature = "mock")]
     Mock(mock::MockArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell): `source <(tokenmux completions bash)`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `tokenmux man | man -l -`.
+    Man,
     /// Configuration file helpers.
     Config {
         #[command(subcommand)]
@@ -184,6 +193,19 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             #[cfg(feature = "mock")]
             Command::Mock(args) => mock::run(args).await,
+            Command::Completions { shell } => {
+                let mut script = Vec::new();
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut command, "tokenmux", &mut script);
+                print_line(String::from_utf8_lossy(&script).trim_end())
+            }
+            Command::Man => {
+                let mut page = Vec::new();
+                clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                    .render(&mut page)
+                    .map_err(|e| Failure::usage(format!("cannot render the manual page: {e}")))?;
+                print_line(String::from_utf8_lossy(&page).trim_end())
+            }
             Command::Config { command } => match command {
                 ConfigCommand::Schema => print_line(&config_file::schema()),
                 ConfigCommand::Check { config } => config_file::check(config.as_deref()),

@@ -43,13 +43,66 @@ pub(crate) struct Obtained {
 }
 
 /// The token `args` ask for: from the agent, a named source, or one
-/// source given by flags.
+/// source given by flags; within `--timeout`, valid for `--min-lifetime`.
 pub(crate) async fn obtain(args: &TokenArgs) -> Result<Obtained, Failure> {
     warn_about_secret_flags(args);
     // Checked before anything is fetched.
     proof_request(args)?;
+    let work = async {
+        let token = obtain_once(args, args.refresh).await?;
+        let Some(min) = args.min_lifetime else {
+            return Ok(token);
+        };
+        // A cached token that expires too soon: a new one, once.
+        let token = match lasts(&token, min) || args.refresh {
+            true => token,
+            false => obtain_once(args, true).await?,
+        };
+        match lasts(&token, min) {
+            true => Ok(token),
+            false => Err(Failure {
+                code: 1,
+                message: format!(
+                    "the endpoint's newest token is valid for {}, less than --min-lifetime {}",
+                    humantime::format_duration(left(&token)),
+                    humantime::format_duration(min)
+                ),
+            }),
+        }
+    };
+    match args.timeout {
+        None => work.await,
+        Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            Err(Failure {
+                code: 4,
+                message: format!(
+                    "no token within {} (--timeout): the token endpoint, the agent or the \
+                     store did not answer in time",
+                    humantime::format_duration(limit)
+                ),
+            })
+        }),
+    }
+}
+
+/// How long `token` stays valid, in whole seconds.
+fn left(token: &Obtained) -> std::time::Duration {
+    let left = token.expires_at.duration_since(SystemTime::now());
+    std::time::Duration::from_secs(left.unwrap_or_default().as_secs())
+}
+
+/// Whether `token` stays valid for at least `min`.
+fn lasts(token: &Obtained, min: std::time::Duration) -> bool {
+    token
+        .expires_at
+        .duration_since(SystemTime::now())
+        .is_ok_and(|left| left >= min)
+}
+
+/// One attempt at the token; `refresh`: a new one, replacing the cached.
+async fn obtain_once(args: &TokenArgs, refresh: bool) -> Result<Obtained, Failure> {
     if let Some(name) = &args.name {
-        return run_named(name, args).await;
+        return run_named(name, args, refresh).await;
     }
     // The older form: one source from flags, or from a one-source file.
     let file = match (&args.config, &args.provider) {
@@ -88,12 +141,12 @@ pub(crate) async fn obtain(args: &TokenArgs) -> Result<Obtained, Failure> {
         },
         None => blank(args)?,
     };
-    run_config(config, None, args).await
+    run_config(config, None, args, refresh).await
 }
 
 /// `tokenmux token NAME`: from the agent when it serves the same config
 /// file, else from the config file's source of that name, in this process.
-async fn run_named(name: &str, args: &TokenArgs) -> Result<Obtained, Failure> {
+async fn run_named(name: &str, args: &TokenArgs, refresh: bool) -> Result<Obtained, Failure> {
     let given: Vec<_> = SOURCE_FLAGS
         .iter()
         .filter(|flag| flag_given(flag))
@@ -113,7 +166,7 @@ async fn run_named(name: &str, args: &TokenArgs) -> Result<Obtained, Failure> {
         )));
     }
     if !args.no_agent
-        && let Some((token, proof)) = from_agent(name, args).await?
+        && let Some((token, proof)) = from_agent(name, args, refresh).await?
     {
         // With a proof, the token is the one the proof goes with.
         let (header_value, dpop) = match &proof {
@@ -146,7 +199,7 @@ async fn run_named(name: &str, args: &TokenArgs) -> Result<Obtained, Failure> {
         "source `{name}`'s own (sources.{name}.credentials in {})",
         path.display()
     ));
-    run_config(config, Some(name), args).await
+    run_config(config, Some(name), args, refresh).await
 }
 
 /// The token from the agent (and with --dpop-proof the proof it signs),
@@ -156,6 +209,7 @@ async fn run_named(name: &str, args: &TokenArgs) -> Result<Obtained, Failure> {
 async fn from_agent(
     name: &str,
     args: &TokenArgs,
+    refresh: bool,
 ) -> Result<Option<(AgentToken, Option<AgentProof>)>, Failure> {
     use tokenmux_agent::client::{self, AgentAddress, Answer};
     let (socket, explicit) = match &args.socket {
@@ -184,7 +238,7 @@ async fn from_agent(
         tracing::warn!("{why}; building the source in this process");
         Ok(None)
     };
-    let token = match client::token(&address, name, config, args.refresh).await? {
+    let token = match client::token(&address, name, config, refresh).await? {
         Answer::Token(token) => token,
         Answer::Fallback(why) => return fallback(why),
         Answer::Done | Answer::Proof(_) => return Ok(None),
@@ -208,6 +262,7 @@ async fn run_config(
     mut config: SourceConfig,
     name: Option<&str>,
     args: &TokenArgs,
+    refresh: bool,
 ) -> Result<Obtained, Failure> {
     if let Some(provider) = &args.provider {
         config.provider = provider.clone();
@@ -273,7 +328,7 @@ async fn run_config(
         // One-shot process: refresh a stale token before printing it.
         .background_refresh(false)
         .build()?;
-    let token = match args.refresh {
+    let token = match refresh {
         true => tokens.refresh().await?,
         false => tokens.token().await?,
     };

@@ -13,6 +13,11 @@ fn provider_names() -> PossibleValuesParser {
     PossibleValuesParser::new(Provider::names())
 }
 
+/// A duration such as `5s`, `10m` or `1h 30m`.
+fn duration(arg: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(arg).map_err(|e| format!("{e}; e.g. 30s, 10m, 1h"))
+}
+
 /// `--param NAME=VALUE`: split at the first `=`; the value may hold more.
 fn name_value(arg: &str) -> Result<(String, String), String> {
     match arg.split_once('=') {
@@ -117,6 +122,14 @@ pub(crate) struct TokenArgs {
     /// What to print.
     #[arg(long, value_enum, default_value = "raw")]
     pub(super) format: Format,
+    /// Give up after this long (e.g. 5s, 1m), retries included: exit 4
+    /// rather than wait for an endpoint that does not answer.
+    #[arg(long, env = "TOKENMUX_TIMEOUT", value_name = "DURATION", value_parser = duration)]
+    pub(super) timeout: Option<std::time::Duration>,
+    /// A token valid for at least this long (e.g. 10m): a cached one that
+    /// expires sooner is replaced by a new one.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub(super) min_lifetime: Option<std::time::Duration>,
     /// Where tokens are kept between runs (default: the config file's
     /// `store`, else `file`).
     #[arg(long, value_enum)]
@@ -133,15 +146,35 @@ pub(crate) struct TokenArgs {
     /// Client id.
     #[arg(long, env = "TOKENMUX_CLIENT_ID")]
     pub(super) client_id: Option<String>,
-    /// Client secret (prefer the environment: flags show in process lists).
+    /// Client secret (prefer the environment or --client-secret-file:
+    /// flags show in process lists).
     #[arg(long, env = "TOKENMUX_CLIENT_SECRET", hide_env_values = true)]
     pub(super) client_secret: Option<String>,
+    /// A file holding the client secret (one trailing newline dropped), or
+    /// `-` to read it from stdin.
+    #[arg(
+        long,
+        env = "TOKENMUX_CLIENT_SECRET_FILE",
+        value_name = "PATH",
+        conflicts_with = "client_secret"
+    )]
+    pub(super) client_secret_file: Option<PathBuf>,
     /// Username, for the password provider.
     #[arg(long, env = "TOKENMUX_USERNAME")]
     pub(super) username: Option<String>,
-    /// Password, for the password provider (prefer the environment).
+    /// Password, for the password provider (prefer the environment or
+    /// --password-file).
     #[arg(long, env = "TOKENMUX_PASSWORD", hide_env_values = true)]
     pub(super) password: Option<String>,
+    /// A file holding the password (one trailing newline dropped), or `-`
+    /// to read it from stdin.
+    #[arg(
+        long,
+        env = "TOKENMUX_PASSWORD_FILE",
+        value_name = "PATH",
+        conflicts_with = "password"
+    )]
+    pub(super) password_file: Option<PathBuf>,
     /// A refresh token obtained out of band, for a provider whose token
     /// request presents one (prefer the environment). A rotated one is
     /// kept in the cache and used next.

@@ -45,7 +45,7 @@ pub(super) fn blank(args: &TokenArgs) -> Result<SourceConfig, Failure> {
 /// The flags that describe one source on the command line; a named source
 /// is described by its config file alone. Those from
 /// [`CREDENTIAL_FLAGS`] on give credentials.
-pub(super) const SOURCE_FLAGS: [&str; 18] = [
+pub(super) const SOURCE_FLAGS: [&str; 20] = [
     "--provider",
     "--server",
     "--base-url",
@@ -64,6 +64,8 @@ pub(super) const SOURCE_FLAGS: [&str; 18] = [
     "--key-algorithm",
     "--client-cert",
     "--client-key",
+    "--client-secret-file",
+    "--password-file",
 ];
 
 /// Where the credential flags start in [`SOURCE_FLAGS`].
@@ -175,11 +177,26 @@ fn checked_credentials(
     args: &TokenArgs,
     provider: &Provider,
 ) -> Result<Option<Credentials>, Failure> {
+    if args.client_secret_file.as_deref() == Some(Path::new("-"))
+        && args.password_file.as_deref() == Some(Path::new("-"))
+    {
+        return Err(Failure::usage(
+            "--client-secret-file and --password-file cannot both read stdin (`-`)",
+        ));
+    }
+    let client_secret = match &args.client_secret_file {
+        Some(path) => Some(secret_file("--client-secret-file", path)?),
+        None => args.client_secret.clone(),
+    };
+    let password = match &args.password_file {
+        Some(path) => Some(secret_file("--password-file", path)?),
+        None => args.password.clone(),
+    };
     let given = [
         &args.client_id,
-        &args.client_secret,
+        &client_secret,
         &args.username,
-        &args.password,
+        &password,
         &args.refresh_token,
     ];
     let files = [&args.private_key_file, &args.client_cert];
@@ -233,6 +250,39 @@ fn checked_credentials(
         Needs::list(Needs::of(provider.spec()).required()),
         variables.join(" and ")
     )))
+}
+
+/// The most a secret read from stdin may hold.
+const STDIN_LIMIT: u64 = 64 * 1024;
+
+/// A secret from `path` (read as a config file's `{file: PATH}`: bounded,
+/// a regular file, one trailing newline dropped), or from stdin for `-`.
+fn secret_file(flag: &str, path: &Path) -> Result<String, Failure> {
+    if path != Path::new("-") {
+        return key_file(path)
+            .read()
+            .map(|secret| secret.expose_secret().to_owned())
+            .map_err(|(_, why)| Failure::usage(format!("{flag}: {why}")));
+    }
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::io::stdin()
+        .take(STDIN_LIMIT + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::usage(format!("{flag} -: cannot read stdin: {e}")))?;
+    if text.len() as u64 > STDIN_LIMIT {
+        return Err(Failure::usage(format!(
+            "{flag} -: stdin holds more than {STDIN_LIMIT} bytes; a secret is one line"
+        )));
+    }
+    let secret = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    if secret.is_empty() {
+        return Err(Failure::usage(format!("{flag} -: stdin is empty")));
+    }
+    Ok(secret.to_owned())
 }
 
 /// `path` as a config file's `{file: PATH}`.
