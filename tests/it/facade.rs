@@ -353,7 +353,9 @@ async fn bad_configuration_is_a_clear_error() {
         .build()
         .unwrap_err();
     assert!(
-        not_a_url.to_string().contains("is not a URL"),
+        not_a_url
+            .to_string()
+            .contains("has no scheme: add https://"),
         "{not_a_url}"
     );
     let wrong_kind = TokenSource::builder(Provider::password("https://auth.example.com"))

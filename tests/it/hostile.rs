@@ -50,7 +50,7 @@ async fn redirects_are_never_followed() {
                 .unwrap_err();
             let shown = format!("{error}\n{error:?}");
             assert!(
-                matches!(&error, Error::Redirect { status: s, location: Some(host) }
+                matches!(&error, Error::Redirect { status: s, location: Some(host), .. }
                     if s.as_u16() == status && host == "127.0.0.2"),
                 "{}: {status}: {shown}",
                 mocked

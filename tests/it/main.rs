@@ -17,6 +17,7 @@ mod discovery;
 mod dpop;
 mod edges_agent;
 mod edges_cli;
+mod errors_tried;
 mod examples;
 mod exec;
 mod facade;

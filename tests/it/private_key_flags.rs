@@ -93,7 +93,8 @@ async fn a_key_the_cli_cannot_use_is_named_by_its_flag_and_never_quoted() {
     let (run, _) = bounded(&args, &[], Duration::from_secs(10));
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.contains("the issuer is not a URL"),
+        run.stderr
+            .contains("the issuer has no scheme: add https://"),
         "{}",
         run.stderr
     );

@@ -65,10 +65,15 @@ async fn a_failed_tls_handshake_is_a_tls_error_not_retried() {
     let error = tokens.token().await.unwrap_err();
     assert!(matches!(error, Error::Tls { .. }), "{error:?}");
     assert!(!error.is_transient());
+    // What was tried, and what to do.
+    let said = error.to_string();
     assert!(
-        error
-            .to_string()
-            .starts_with("TLS with the token endpoint failed")
+        said.starts_with("TLS with the token endpoint (POST https://127.0.0.1:"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the server does not speak TLS: is it http://?"),
+        "{said}"
     );
     assert_eq!(mock.requests_received("neonpanel"), 0);
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use tokenmux_jose::Signer;
 
-use crate::{AssertionAudience, AuthMethod, DpopSigning, PlacedValue, Secret, SentSecrets};
+use crate::{
+    AssertionAudience, AuthMethod, DpopSigning, PlacedValue, Secret, SentRequest, SentSecrets,
+};
 
 /// The default cap on a response body: token responses are small, and a
 /// hostile or broken server must not make the client buffer megabytes.
@@ -34,6 +36,7 @@ pub struct ClientConfig {
     issuer: Option<String>,
     auth_method: Option<AuthMethod>,
     sent: SentSecrets,
+    request: SentRequest,
     dpop: Option<DpopSigning>,
 }
 
@@ -48,6 +51,7 @@ impl Default for ClientConfig {
             issuer: None,
             auth_method: None,
             sent: SentSecrets::default(),
+            request: SentRequest::default(),
             dpop: None,
         }
     }
@@ -138,6 +142,18 @@ impl ClientConfig {
     /// The secrets made for this client's requests.
     pub fn sent_secrets(&self) -> &SentSecrets {
         &self.sent
+    }
+
+    /// Where the request hook records the method and URL it prepared, for
+    /// the caller's errors.
+    pub fn with_sent_request(mut self, request: SentRequest) -> Self {
+        self.request = request;
+        self
+    }
+
+    /// Where this client's request lines are recorded.
+    pub fn sent_request(&self) -> &SentRequest {
+        &self.request
     }
 
     /// Sends a fresh DPoP proof (RFC 9449) with every request.

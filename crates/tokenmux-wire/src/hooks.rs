@@ -96,6 +96,9 @@ pub async fn prepare_request<E>(
     if wire.body == BodyEncoding::Multipart {
         into_multipart(request).await?;
     }
+    config
+        .sent_request()
+        .record(request.method(), request.url());
     // The URL is final once the values are placed.
     if let Some(dpop) = config.dpop() {
         crate::dpop::add_proof(request, dpop, config.sent_secrets())

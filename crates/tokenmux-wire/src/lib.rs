@@ -34,6 +34,7 @@ mod placement;
 mod presentation;
 pub mod scrub;
 mod secret;
+mod sent_request;
 mod sent_secrets;
 mod signing_key;
 mod strict_json;
@@ -73,6 +74,7 @@ pub use presentation::{Presentation, presentation_scheme};
 /// hand-written [`TokenEndpoint`] implementations.
 pub use progenitor_client::{Error as ClientError, ResponseValue};
 pub use secret::Secret;
+pub use sent_request::SentRequest;
 pub use sent_secrets::SentSecrets;
 pub use signing_key::SigningKey;
 pub use strict_json::has_duplicate_keys;

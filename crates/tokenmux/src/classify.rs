@@ -74,6 +74,7 @@ fn error_in_success(body: &[u8], endpoint: &dyn TokenEndpoint, scrub: &Scrubber)
     Some(match code.as_deref() {
         // RFC 6749 §4.1.2.1's codes for a server that cannot answer now.
         Some("server_error" | "temporarily_unavailable") => Error::Server {
+            endpoint: None,
             status,
             message,
             retry_after: None,
@@ -168,12 +169,14 @@ fn classify(error: ClientError<ErrorDetails>, scrub: &Scrubber) -> Error {
             let extensions = response.extensions();
             if let Some(RedirectFollowed { host }) = extensions.get::<RedirectFollowed>() {
                 return Error::Redirect {
+                    endpoint: None,
                     status,
                     location: host.as_deref().map(|h| scrub.text(h)),
                 };
             }
             if status.is_redirection() {
                 return Error::Redirect {
+                    endpoint: None,
                     status,
                     location: location_host(response.headers()).map(|h| scrub.text(&h)),
                 };
@@ -219,13 +222,25 @@ fn classify(error: ClientError<ErrorDetails>, scrub: &Scrubber) -> Error {
             Error::Timeout
         }
         ClientError::CommunicationError(e) if tokenmux_wire::net::is_tls_failure(&e) => {
+            let message = transport_message(&e);
+            // rustls, reading an HTTP answer where a TLS record belongs.
+            let plain =
+                message.contains("InvalidContentType") || message.contains("corrupt message");
             Error::Tls {
-                message: scrub.text(&transport_message(&e)),
+                endpoint: None,
+                message: match plain {
+                    true => format!(
+                        "the server does not speak TLS: is it http://? ({})",
+                        scrub.text(&message)
+                    ),
+                    false => scrub.text(&message),
+                },
             }
         }
         ClientError::CommunicationError(e)
         | ClientError::ResponseBodyError(e)
         | ClientError::InvalidUpgrade(e) => Error::Transport {
+            endpoint: None,
             message: scrub.text(&transport_message(&e)),
         },
         ClientError::InvalidRequest(m) | ClientError::Custom(m) => {
@@ -242,8 +257,12 @@ pub(crate) fn by_status(
     message: Option<String>,
 ) -> Error {
     match status.as_u16() {
-        429 => Error::RateLimited { retry_after },
+        429 => Error::RateLimited {
+            endpoint: None,
+            retry_after,
+        },
         408 | 500..=599 => Error::Server {
+            endpoint: None,
             status,
             message,
             // RFC 9110 §10.2.3: meaningful on 503 (and redirects).
@@ -251,10 +270,15 @@ pub(crate) fn by_status(
         },
         400 | 401 | 403 | 422 => refusal(status, code, message),
         300..=399 => Error::Redirect {
+            endpoint: None,
             status,
             location: None,
         },
-        _ => Error::UnexpectedStatus { status, message },
+        _ => Error::UnexpectedStatus {
+            endpoint: None,
+            status,
+            message,
+        },
     }
 }
 
@@ -263,11 +287,13 @@ pub(crate) fn by_status(
 fn refusal(status: StatusCode, code: Option<String>, message: Option<String>) -> Error {
     match code.as_deref().is_some_and(is_request_mistake) {
         true => Error::RequestRefused {
+            endpoint: None,
             status,
             code,
             message,
         },
         false => Error::CredentialsRejected {
+            endpoint: None,
             status,
             code,
             message,

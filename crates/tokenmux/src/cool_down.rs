@@ -104,6 +104,7 @@ mod tests {
 
     fn server_error() -> Error {
         Error::Server {
+            endpoint: None,
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: None,
             retry_after: None,
@@ -114,18 +115,21 @@ mod tests {
     fn the_window_is_retry_after_else_the_policy() {
         let retry = RetryPolicy::default();
         let limited = Error::RateLimited {
+            endpoint: None,
             retry_after: Some(Duration::from_secs(7)),
         };
         assert_eq!(window(&limited, 3, &retry), Duration::from_secs(7));
         assert_eq!(window(&server_error(), 1, &retry), retry.cool_down);
         assert_eq!(window(&server_error(), 2, &retry), retry.cool_down * 2);
         let rejected = Error::CredentialsRejected {
+            endpoint: None,
             status: StatusCode::UNAUTHORIZED,
             code: None,
             message: None,
         };
         assert_eq!(window(&rejected, 1, &retry), retry.rejected_cool_down);
         let forever = Error::RateLimited {
+            endpoint: None,
             retry_after: Some(Duration::from_secs(86_400 * 365)),
         };
         assert_eq!(window(&forever, 1, &retry), MAX_COOL_DOWN);
@@ -151,6 +155,7 @@ mod tests {
         );
 
         let rejected = Error::CredentialsRejected {
+            endpoint: None,
             status: StatusCode::UNAUTHORIZED,
             code: Some("invalid_client".into()),
             message: None,

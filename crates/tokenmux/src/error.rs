@@ -43,10 +43,14 @@ pub enum Error {
     /// e.g. `no_active_account`, `invalid_client`, `invalid_grant`). Not
     /// retried: fix the credentials.
     #[error(
-        "credentials rejected by the token endpoint (HTTP {status}){}",
+        "credentials rejected by the token endpoint (HTTP {status}{}){}",
+        at(endpoint),
         describe(code, message)
     )]
     CredentialsRejected {
+        /// The request tried, `METHOD URL` (no query, userinfo or secret),
+        /// when one was sent.
+        endpoint: Option<String>,
         /// HTTP status.
         status: StatusCode,
         /// The provider's error code, e.g. `invalid_grant`.
@@ -59,11 +63,15 @@ pub enum Error {
     /// `invalid_scope`): a parameter's value, the source's config or the
     /// spec does not fit the endpoint. Not retried: fix the config.
     #[error(
-        "the token endpoint refused the request (HTTP {status}){}; check the source's \
+        "the token endpoint refused the request (HTTP {status}{}){}; check the source's \
          params and the provider's spec",
+        at(endpoint),
         describe(code, message)
     )]
     RequestRefused {
+        /// The request tried, `METHOD URL` (no query, userinfo or secret),
+        /// when one was sent.
+        endpoint: Option<String>,
         /// HTTP status.
         status: StatusCode,
         /// The provider's error code, e.g. `invalid_scope`.
@@ -73,14 +81,26 @@ pub enum Error {
     },
     /// HTTP 429 after every retry, or at once when its `Retry-After` is
     /// beyond the retry deadline.
-    #[error("rate limited by the token endpoint{}", retry_hint(retry_after))]
+    #[error(
+        "rate limited by the token endpoint{}{}",
+        at_paren(endpoint),
+        retry_hint(retry_after)
+    )]
     RateLimited {
+        /// The request tried, `METHOD URL` (no query, userinfo or secret),
+        /// when one was sent.
+        endpoint: Option<String>,
+
         /// The last `Retry-After`, if the endpoint sent one.
         retry_after: Option<Duration>,
     },
     /// A 5xx (or 408) after every retry.
-    #[error("token endpoint server error (HTTP {status}){}{}", describe(&None, message), retry_hint(retry_after))]
+    #[error("token endpoint server error (HTTP {status}{}){}{}", at(endpoint), describe(&None, message), retry_hint(retry_after))]
     Server {
+        /// The request tried, `METHOD URL` (no query, userinfo or secret),
+        /// when one was sent.
+        endpoint: Option<String>,
+
         /// HTTP status.
         status: StatusCode,
         /// The provider's message, if any.
@@ -92,17 +112,26 @@ pub enum Error {
     /// followed: the request carries credentials, and a redirect could
     /// send them to another origin (or over plain http). Point the base URL
     /// at the final endpoint.
-    #[error("the token endpoint redirects (HTTP {status}){}; redirects are not followed: use the final URL as the base URL", location.as_ref().map(|host| format!(" to host `{host}`")).unwrap_or_default())]
+    #[error("the token endpoint redirects (HTTP {status}{}){}; redirects are not followed: use the final URL as the base URL", at(endpoint), location.as_ref().map(|host| format!(" to host `{host}`")).unwrap_or_default())]
     Redirect {
+        /// The request tried, `METHOD URL` (no query, userinfo or secret),
+        /// when one was sent.
+        endpoint: Option<String>,
+
         /// HTTP status (301, 302, 303, 307, 308, …).
         status: StatusCode,
         /// The host the `Location` header names (never its path or query).
         location: Option<String>,
     },
-    /// A status the endpoint does not document and that is not retried
-    /// (e.g. 404: check the base URL).
-    #[error("unexpected HTTP {status} from the token endpoint{}", describe(&None, message))]
+    /// A status the endpoint does not document and that is not retried.
+    /// A 404 or 405 means no token endpoint at that URL: a configuration
+    /// error (the spec's path is appended to the base URL).
+    #[error("{}", unexpected(status, endpoint, message))]
     UnexpectedStatus {
+        /// The request tried, `METHOD URL` (no query, userinfo or secret),
+        /// when one was sent.
+        endpoint: Option<String>,
+
         /// HTTP status.
         status: StatusCode,
         /// The provider's message, if any.
@@ -112,16 +141,24 @@ pub enum Error {
     #[error("token request timed out")]
     Timeout,
     /// Connecting, sending or reading failed (after every retry).
-    #[error("cannot reach the token endpoint: {message}")]
+    #[error("cannot reach the token endpoint{}: {message}", at_paren(endpoint))]
     Transport {
+        /// The request tried, `METHOD URL` (no query, userinfo or secret),
+        /// when one was sent.
+        endpoint: Option<String>,
+
         /// What failed, without URLs' secrets (there are none in token URLs).
         message: String,
     },
     /// The TLS connection failed: an untrusted or invalid certificate, a
     /// host name mismatch, or a server that does not speak TLS. Not
     /// retried: check the base URL and the server's certificate.
-    #[error("TLS with the token endpoint failed: {message}")]
+    #[error("TLS with the token endpoint{} failed: {message}", at_paren(endpoint))]
     Tls {
+        /// The request tried, `METHOD URL` (no query, userinfo or secret),
+        /// when one was sent.
+        endpoint: Option<String>,
+
         /// What failed.
         message: String,
     },
@@ -173,6 +210,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Config(_) | Error::RequestRefused { .. } => ErrorKind::Config,
+            Error::UnexpectedStatus { status, .. } if is_not_found(*status) => ErrorKind::Config,
             Error::CredentialsRejected { .. } => ErrorKind::Rejected,
             Error::RateLimited { .. }
             | Error::Server { .. }
@@ -229,16 +267,61 @@ impl Error {
     /// use std::time::Duration;
     /// use tokenmux::Error;
     ///
-    /// let error = Error::RateLimited { retry_after: Some(Duration::from_secs(120)) };
+    /// let error = Error::RateLimited { endpoint: None, retry_after: Some(Duration::from_secs(120)) };
     /// assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
     /// assert_eq!(error.to_string(), "rate limited by the token endpoint; retry after 120s");
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Error::RateLimited { retry_after } | Error::Server { retry_after, .. } => *retry_after,
+            Error::RateLimited { retry_after, .. } | Error::Server { retry_after, .. } => {
+                *retry_after
+            }
             Error::BackingOff { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
+    }
+
+    /// The request that was tried, `METHOD URL` (no query, userinfo or
+    /// secret), for the errors of an answer or of the way to it.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            Error::CredentialsRejected { endpoint, .. }
+            | Error::RequestRefused { endpoint, .. }
+            | Error::RateLimited { endpoint, .. }
+            | Error::Server { endpoint, .. }
+            | Error::Redirect { endpoint, .. }
+            | Error::UnexpectedStatus { endpoint, .. }
+            | Error::Transport { endpoint, .. }
+            | Error::Tls { endpoint, .. } => endpoint.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The same error, saying that `line` was tried.
+    pub(crate) fn tried(mut self, line: Option<String>) -> Self {
+        match &mut self {
+            Error::CredentialsRejected { endpoint, .. }
+            | Error::RequestRefused { endpoint, .. }
+            | Error::RateLimited { endpoint, .. }
+            | Error::Server { endpoint, .. }
+            | Error::Redirect { endpoint, .. }
+            | Error::UnexpectedStatus { endpoint, .. }
+            | Error::Transport { endpoint, .. }
+            | Error::Tls { endpoint, .. } => *endpoint = line,
+            _ => {}
+        }
+        self
+    }
+
+    /// The same error, saying how many attempts failed (a transport
+    /// failure's message; one attempt says nothing).
+    pub(crate) fn after_attempts(mut self, attempts: u32) -> Self {
+        if let Error::Transport { message, .. } = &mut self
+            && attempts > 1
+        {
+            message.push_str(&format!(" ({attempts} attempts)"));
+        }
+        self
     }
 
     /// The provider's error code, when it sent one.
@@ -249,6 +332,43 @@ impl Error {
             }
             _ => None,
         }
+    }
+}
+
+/// ` at POST https://…`, inside a parenthesis that says the status.
+fn at(endpoint: &Option<String>) -> String {
+    endpoint
+        .as_ref()
+        .map(|line| format!(" at {line}"))
+        .unwrap_or_default()
+}
+
+/// ` (POST https://…)`.
+fn at_paren(endpoint: &Option<String>) -> String {
+    endpoint
+        .as_ref()
+        .map(|line| format!(" ({line})"))
+        .unwrap_or_default()
+}
+
+/// No token endpoint at that URL.
+fn is_not_found(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 404 | 405)
+}
+
+fn unexpected(status: &StatusCode, endpoint: &Option<String>, message: &Option<String>) -> String {
+    match is_not_found(*status) {
+        true => format!(
+            "no token endpoint there (HTTP {status}{}){}: the spec's path is appended to the \
+             base URL; check --base-url (`base_url:`) or --server",
+            at(endpoint),
+            describe(&None, message)
+        ),
+        false => format!(
+            "unexpected HTTP {status} from the token endpoint{}{}",
+            at_paren(endpoint),
+            describe(&None, message)
+        ),
     }
 }
 
@@ -277,6 +397,7 @@ mod tests {
             (crate::ConfigError::general("x").into(), ErrorKind::Config),
             (
                 Error::CredentialsRejected {
+                    endpoint: None,
                     status: StatusCode::UNAUTHORIZED,
                     code: None,
                     message: None,
@@ -284,11 +405,15 @@ mod tests {
                 ErrorKind::Rejected,
             ),
             (
-                Error::RateLimited { retry_after: None },
+                Error::RateLimited {
+                    endpoint: None,
+                    retry_after: None,
+                },
                 ErrorKind::Transient,
             ),
             (
                 Error::Server {
+                    endpoint: None,
                     status,
                     message: None,
                     retry_after: None,
@@ -298,6 +423,7 @@ mod tests {
             (Error::Timeout, ErrorKind::Transient),
             (
                 Error::Transport {
+                    endpoint: None,
                     message: "x".into(),
                 },
                 ErrorKind::Transient,
@@ -306,6 +432,7 @@ mod tests {
             (Error::RefreshAborted, ErrorKind::Transient),
             (
                 Error::Redirect {
+                    endpoint: None,
                     status: StatusCode::FOUND,
                     location: None,
                 },
@@ -313,6 +440,7 @@ mod tests {
             ),
             (
                 Error::UnexpectedStatus {
+                    endpoint: None,
                     status,
                     message: None,
                 },
@@ -320,6 +448,7 @@ mod tests {
             ),
             (
                 Error::Tls {
+                    endpoint: None,
                     message: "x".into(),
                 },
                 ErrorKind::Endpoint,

@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use tokenmux_jose::DpopKey;
-use tokenmux_wire::{ClientConfig, ClientError, DpopSigning, Secret, SentSecrets, TokenRequest};
+use tokenmux_wire::{
+    ClientConfig, ClientError, DpopSigning, Secret, SentRequest, SentSecrets, TokenRequest,
+};
 use tokenmux_wire::{EndpointResult, Expires};
 pub(crate) use tokenmux_wire::{Grant, Issued};
 
@@ -35,11 +37,12 @@ impl Exchange<'_> {
         // proof) is recorded here, and scrubbed from the outcome as the
         // secrets are.
         let sent = SentSecrets::default();
-        let mut response = self.attempt(grant, &sent).await;
+        let line = SentRequest::default();
+        let mut response = self.attempt(grant, &sent, &line).await;
         if let Some((dpop, _)) = &self.dpop {
             let new_nonce = headers(&response).is_some_and(|h| dpop.token_nonce_from(h));
             if new_nonce && asks_for_nonce(&response) {
-                response = self.attempt(grant, &sent).await;
+                response = self.attempt(grant, &sent, &line).await;
                 if let Some(headers) = headers(&response) {
                     dpop.token_nonce_from(headers);
                 }
@@ -54,15 +57,24 @@ impl Exchange<'_> {
                 .chain(sent.iter().map(Secret::expose_secret)),
             grant,
         );
+        // What was tried, for the error: scrubbed too (a path segment may
+        // be a secret parameter).
         ok(response, endpoint, &scrub)
+            .map_err(|error| error.tried(line.line().map(|l| scrub.text(&l))))
     }
 
     /// The request as sent once.
-    async fn attempt(&self, grant: Grant<'_>, sent: &SentSecrets) -> EndpointResult {
+    async fn attempt(
+        &self,
+        grant: Grant<'_>,
+        sent: &SentSecrets,
+        line: &SentRequest,
+    ) -> EndpointResult {
         let endpoint = self.provider.endpoint();
         let mut config = ClientConfig::default()
             .with_max_response_bytes(self.max_response_bytes)
-            .with_sent_secrets(sent.clone());
+            .with_sent_secrets(sent.clone())
+            .with_sent_request(line.clone());
         if let Some((dpop, key)) = &self.dpop {
             config = config.with_dpop(DpopSigning::new(Arc::clone(key), dpop.token_nonce()));
         }

@@ -154,7 +154,9 @@ impl Fetcher {
             Grant::Refresh(token) => Some(token),
             Grant::Primary => self.credentials.presented_refresh_token(spec),
         };
+        let mut attempts: u32 = 0;
         loop {
+            attempts = attempts.saturating_add(1);
             let started = Instant::now();
             let attempt = tokio::time::timeout_at(deadline, exchange.request(grant)).await;
             let past_deadline = attempt.is_err();
@@ -169,17 +171,17 @@ impl Fetcher {
                     return Ok(token.with_refresh_token(presented.cloned()));
                 }
                 Ok(token) => return Ok(token),
-                Err(error) if past_deadline => return Err(error),
+                Err(error) if past_deadline => return Err(error.after_attempts(attempts)),
                 Err(error) => error,
             };
             let retried = !single_use && error.is_transient();
             let Some(delay) = backoff.next().filter(|_| retried) else {
-                return Err(error);
+                return Err(error.after_attempts(attempts));
             };
             let delay = error.retry_after().unwrap_or(delay);
             if Instant::now() + delay >= deadline {
                 debug!(provider, %error, ?delay, "the next attempt would start past the deadline");
-                return Err(error);
+                return Err(error.after_attempts(attempts));
             }
             debug!(provider, %error, ?delay, "retrying token request");
             retries.retrying(&error, delay).await;

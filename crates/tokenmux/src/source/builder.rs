@@ -355,7 +355,9 @@ impl TokenSourceBuilder {
 /// URL that may hold credentials.
 fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
     let url = reqwest::Url::parse(base)
-        .map_err(|e| ConfigError::new("base_url", format!("the base URL is not a URL: {e}")))?;
+        .ok()
+        .filter(|_| base.contains("://"))
+        .ok_or_else(|| ConfigError::new("base_url", no_scheme("the base URL", base)))?;
     if tokenmux_wire::net::has_userinfo(&url) {
         return Err(ConfigError::new(
             "base_url",
@@ -412,18 +414,32 @@ fn check_issuer(provider: &Provider) -> Result<(), Error> {
         }
         return Ok(());
     };
-    match reqwest::Url::parse(issuer) {
-        Err(e) => refused(format!("the issuer is not a URL: {e}")),
-        Ok(url) if tokenmux_wire::net::has_userinfo(&url) => {
+    match reqwest::Url::parse(issuer)
+        .ok()
+        .filter(|_| issuer.contains("://"))
+    {
+        None => refused(no_scheme("the issuer", issuer)),
+        Some(url) if tokenmux_wire::net::has_userinfo(&url) => {
             refused("the issuer carries credentials (user:password@host)".into())
         }
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+        Some(url) if !matches!(url.scheme(), "http" | "https") => {
             refused("the issuer is not an http(s) URL".into())
         }
-        Ok(url) if url.query().is_some() || url.fragment().is_some() => {
+        Some(url) if url.query().is_some() || url.fragment().is_some() => {
             refused("an issuer identifier has no query or fragment (RFC 8414 §2)".into())
         }
-        Ok(_) => Ok(()),
+        Some(_) => Ok(()),
+    }
+}
+
+/// What is wrong with `text`, which is not an absolute URL: most often a
+/// missing `https://` (never repeating it: it may hold credentials).
+fn no_scheme(what: &str, text: &str) -> String {
+    match reqwest::Url::parse(&format!("https://{text}")) {
+        Ok(_) if !text.contains("://") => {
+            format!("{what} has no scheme: add https:// (as in https://host/path)")
+        }
+        _ => format!("{what} is not an absolute http(s) URL"),
     }
 }
 
