@@ -10,6 +10,7 @@ mod cli;
 mod cli_options;
 mod clients;
 mod clients_other;
+mod config_check;
 mod consent;
 mod crash;
 mod decoding;

@@ -5,9 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub(crate) use tokenmux_config::{
-    ConfigFile, FileIdentity, SourcesFile, locate, problems, read, schema,
-};
+pub(crate) use tokenmux_config::{ConfigFile, FileIdentity, SourcesFile, locate, read, schema};
 
 use crate::Failure;
 
@@ -15,11 +13,7 @@ use crate::Failure;
 pub(crate) fn check(explicit: Option<&Path>) -> Result<(), Failure> {
     let path = locate(explicit)
         .ok_or_else(|| Failure::usage("no config file: give --config or TOKENMUX_CONFIG"))?;
-    let problems = match read(&path) {
-        Ok(ConfigFile::Named(file)) => problems(&file),
-        Ok(ConfigFile::Single(source)) => source.problems("(top)"),
-        Err(problems) => problems,
-    };
+    let problems = tokenmux_config::check_file(&path);
     if problems.is_empty() {
         return crate::print_line(&format!("{}: ok", path.display()));
     }

@@ -17,6 +17,7 @@
 //! ```
 
 mod certificate_file;
+mod check;
 mod credentials;
 mod identity;
 mod locate;
@@ -29,6 +30,7 @@ mod secret_value;
 mod sink;
 mod source;
 mod store;
+mod suggest;
 mod value_ref;
 
 use std::collections::BTreeMap;
@@ -37,6 +39,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use certificate_file::{CertificateFileProblem, read_client_certificate};
+pub use check::{check_file, check_text};
 pub use credentials::CredentialsConfig;
 pub use identity::FileIdentity;
 pub use locate::{LoadError, load_named, locate};
@@ -122,8 +125,50 @@ enum TokenmuxConfig {
 
 /// The schema, as pretty JSON.
 pub fn schema() -> String {
+    serde_json::to_string_pretty(&schema_value()).unwrap_or_default()
+}
+
+/// The schema, for editors: descriptions without rustdoc's code examples,
+/// and `provider` as the names compiled in.
+pub(crate) fn schema_value() -> serde_json::Value {
     let schema = schemars::schema_for!(TokenmuxConfig);
-    serde_json::to_string_pretty(&schema).unwrap_or_default()
+    let mut value = serde_json::to_value(&schema).unwrap_or_default();
+    plain_descriptions(&mut value);
+    let names: Vec<serde_json::Value> = tokenmux::Provider::names()
+        .into_iter()
+        .map(serde_json::Value::from)
+        .collect();
+    if let Some(provider) = value.pointer_mut("/definitions/SourceConfig/properties/provider") {
+        provider["enum"] = serde_json::Value::Array(names);
+    }
+    value
+}
+
+/// Each `description` without fenced code blocks (rustdoc's examples
+/// read as noise in an editor's hover).
+fn plain_descriptions(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::String(text)) = map.get_mut("description") {
+                let mut kept = Vec::new();
+                let mut in_code = false;
+                for part in text.split("```") {
+                    if !in_code {
+                        kept.push(part.trim());
+                    }
+                    in_code = !in_code;
+                }
+                *text = kept
+                    .into_iter()
+                    .filter(|part| !part.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
+            map.values_mut().for_each(plain_descriptions);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(plain_descriptions),
+        _ => {}
+    }
 }
 
 /// A parsed config file.
@@ -135,7 +180,7 @@ pub enum ConfigFile {
 }
 
 /// The largest config file read: thousands of sources, not a dump.
-const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 /// The deepest nesting a config file may have: a real one needs 5.
 /// Parsers slow down sharply with depth; the scan refuses it first.
 pub(crate) const MAX_DEPTH: usize = 32;

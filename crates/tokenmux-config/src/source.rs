@@ -220,7 +220,14 @@ impl SourceConfig {
         let provider = match self.provider() {
             Ok(provider) => Some(provider),
             Err(error) => {
-                problems.push(problem(at, "provider", &error));
+                let mut found = problem(at, "provider", &error);
+                let names = Provider::names();
+                if !names.contains(&self.provider.as_str())
+                    && let Some(meant) = crate::suggest::closest(&self.provider, &names)
+                {
+                    found.message = format!("{}; did you mean `{meant}`?", found.message);
+                }
+                problems.push(found);
                 None
             }
         };

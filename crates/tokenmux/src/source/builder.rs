@@ -362,7 +362,8 @@ fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
         return Err(ConfigError::new(
             "base_url",
             "the base URL carries credentials (user:password@host); remove them and give \
-             the credentials with Credentials",
+             the credentials apart (`credentials:` in a config file, --client-id and \
+             --client-secret-file, or Credentials)",
         )
         .into());
     }
@@ -383,7 +384,8 @@ fn check_base_url(base: &str, allow_insecure_http: bool) -> Result<(), Error> {
             format!(
                 "base URL `{shown}` is plain http to a host that is not loopback: the \
                  credentials and tokens would cross the network in the clear. Use https, \
-                 or allow it explicitly (allow_insecure_http)"
+                 or allow it explicitly (`allow_insecure_http: true` in a config file, \
+                 --allow-insecure-http, TokenSourceBuilder::allow_insecure_http)"
             ),
         )
         .into());
