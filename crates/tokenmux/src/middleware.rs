@@ -41,6 +41,36 @@ impl BearerAuth {
     pub fn new(tokens: TokenSource) -> Self {
         Self { tokens }
     }
+
+    /// The [`tokenmux::Error`](crate::Error) a request failed with when
+    /// no token could be had: `reqwest_middleware` carries a middleware's
+    /// error as `Error::Middleware(anyhow::Error)`; this gets it back, with
+    /// its [`kind`](crate::Error::kind) to act on. `None` for an error of
+    /// the request itself.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokenmux::{BearerAuth, Credentials, ErrorKind, Provider, TokenSource};
+    /// use tokenmux_mock::{DEFAULT_CLIENT_ID, MockConfig, MockServer};
+    ///
+    /// let mock = MockServer::start(MockConfig::default()).await?;
+    /// let tokens = TokenSource::builder(Provider::neonpanel().with_base_url(mock.base_url("neonpanel")))
+    ///     .credentials(Credentials::client(DEFAULT_CLIENT_ID, "not-the-secret"))
+    ///     .build()?;
+    /// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+    ///     .with(BearerAuth::new(tokens))
+    ///     .build();
+    /// let failed = client.get(mock.base_url("neonpanel")).send().await.unwrap_err();
+    /// let error = BearerAuth::token_error(&failed).expect("no token");
+    /// assert_eq!(error.kind(), ErrorKind::Rejected);
+    /// # Ok(()) }
+    /// ```
+    pub fn token_error(error: &reqwest_middleware::Error) -> Option<&crate::Error> {
+        match error {
+            reqwest_middleware::Error::Middleware(error) => error.downcast_ref(),
+            reqwest_middleware::Error::Reqwest(_) => None,
+        }
+    }
 }
 
 #[async_trait::async_trait]
