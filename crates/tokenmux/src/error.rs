@@ -205,6 +205,40 @@ impl From<tokenmux_store::InvalidKey> for Error {
     }
 }
 
+/// `$body` with `$slot` bound to the `endpoint` of the variants that say
+/// what was tried; `$otherwise` for the others. One list of them.
+macro_rules! with_endpoint {
+    ($error:expr, $slot:ident => $body:expr, $otherwise:expr) => {
+        match $error {
+            Error::CredentialsRejected {
+                endpoint: $slot, ..
+            }
+            | Error::RequestRefused {
+                endpoint: $slot, ..
+            }
+            | Error::RateLimited {
+                endpoint: $slot, ..
+            }
+            | Error::Server {
+                endpoint: $slot, ..
+            }
+            | Error::Redirect {
+                endpoint: $slot, ..
+            }
+            | Error::UnexpectedStatus {
+                endpoint: $slot, ..
+            }
+            | Error::Transport {
+                endpoint: $slot, ..
+            }
+            | Error::Tls {
+                endpoint: $slot, ..
+            } => $body,
+            _ => $otherwise,
+        }
+    };
+}
+
 impl Error {
     /// What a caller can do about it; see [`ErrorKind`].
     pub fn kind(&self) -> ErrorKind {
@@ -284,32 +318,12 @@ impl Error {
     /// The request that was tried, `METHOD URL` (no query, userinfo or
     /// secret), for the errors of an answer or of the way to it.
     pub fn endpoint(&self) -> Option<&str> {
-        match self {
-            Error::CredentialsRejected { endpoint, .. }
-            | Error::RequestRefused { endpoint, .. }
-            | Error::RateLimited { endpoint, .. }
-            | Error::Server { endpoint, .. }
-            | Error::Redirect { endpoint, .. }
-            | Error::UnexpectedStatus { endpoint, .. }
-            | Error::Transport { endpoint, .. }
-            | Error::Tls { endpoint, .. } => endpoint.as_deref(),
-            _ => None,
-        }
+        with_endpoint!(self, endpoint => endpoint.as_deref(), None)
     }
 
     /// The same error, saying that `line` was tried.
     pub(crate) fn tried(mut self, line: Option<String>) -> Self {
-        match &mut self {
-            Error::CredentialsRejected { endpoint, .. }
-            | Error::RequestRefused { endpoint, .. }
-            | Error::RateLimited { endpoint, .. }
-            | Error::Server { endpoint, .. }
-            | Error::Redirect { endpoint, .. }
-            | Error::UnexpectedStatus { endpoint, .. }
-            | Error::Transport { endpoint, .. }
-            | Error::Tls { endpoint, .. } => *endpoint = line,
-            _ => {}
-        }
+        with_endpoint!(&mut self, endpoint => *endpoint = line, ());
         self
     }
 
