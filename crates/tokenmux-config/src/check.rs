@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::Value as Schema;
 use serde_yaml::Value;
 
-use crate::parse::{parse_toml, parse_yaml, shown_path, too_deep};
+use crate::parse::{parse_toml, parse_yaml, shown_key, shown_path, too_deep};
 use crate::problem::ConfigProblem;
 use crate::{AgentSettings, MAX_CONFIG_BYTES, MAX_DEPTH, SourceConfig, SourcesFile};
 
@@ -94,7 +94,7 @@ pub fn check_text(text: &str, toml: bool) -> Vec<ConfigProblem> {
                     problems.push(ConfigProblem::new("sources", "a source's name is text"));
                     continue;
                 };
-                let at = format!("sources.{name}");
+                let at = format!("sources.{}", shown_key(&name));
                 if let Some(source) = typed::<SourceConfig>(source, &at, &mut problems) {
                     sources.insert(name, source);
                 }
@@ -218,8 +218,8 @@ fn unknown_keys(
     for key in keys {
         let name = key.as_str().unwrap_or_default().to_owned();
         let path = match at {
-            "" => name.clone(),
-            at => format!("{at}.{name}"),
+            "" => shown_key(&name).to_owned(),
+            at => format!("{at}.{}", shown_key(&name)),
         };
         match properties.get(&name) {
             Some(child) => {
@@ -231,7 +231,7 @@ fn unknown_keys(
                             if let Value::Mapping(entries) = inner {
                                 for (name, entry) in entries.iter_mut() {
                                     let name = name.as_str().unwrap_or_default();
-                                    let at = format!("sources.{name}");
+                                    let at = format!("sources.{}", shown_key(name));
                                     unknown_keys(entry, source, definitions, &at, problems);
                                 }
                             }

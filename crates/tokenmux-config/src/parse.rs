@@ -82,15 +82,22 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
         .map_err(|e| (shown_path(e.path()), parser_message(e.inner().message())))
 }
 
-/// A key path for a message: keys that are not names (a secret typed as a
-/// key, `{client_secret:hunter2}`) are not shown.
+/// A key as a message shows it: one that is not a name (a secret typed as
+/// a key, `{client_secret:hunter2}`) is not shown.
+pub(crate) fn shown_key(key: &str) -> &str {
+    match valid_name(key) {
+        true => key,
+        false => "(a key that is not a name)",
+    }
+}
+
+/// A key path for a message, each key as [`shown_key`] shows it.
 pub(crate) fn shown_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let segments: Vec<String> = path
         .iter()
         .map(|segment| match segment {
-            Segment::Map { key } if valid_name(key) => key.clone(),
-            Segment::Map { .. } => "(a key that is not a name)".into(),
+            Segment::Map { key } => shown_key(key).to_owned(),
             Segment::Seq { index } => index.to_string(),
             Segment::Enum { variant } if valid_name(variant) => variant.clone(),
             _ => "?".into(),
