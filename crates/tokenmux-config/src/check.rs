@@ -94,7 +94,9 @@ pub fn check_text(text: &str, toml: bool) -> Vec<ConfigProblem> {
                     problems.push(ConfigProblem::new("sources", "a source's name is text"));
                     continue;
                 };
-                let at = format!("sources.{}", shown_key(&name));
+                // A source's name is shown as written, as the agent's
+                // own check shows it (`sources.bad name: a source's name…`).
+                let at = format!("sources.{name}");
                 if let Some(source) = typed::<SourceConfig>(source, &at, &mut problems) {
                     sources.insert(name, source);
                 }
@@ -231,7 +233,7 @@ fn unknown_keys(
                             if let Value::Mapping(entries) = inner {
                                 for (name, entry) in entries.iter_mut() {
                                     let name = name.as_str().unwrap_or_default();
-                                    let at = format!("sources.{}", shown_key(name));
+                                    let at = format!("sources.{name}");
                                     unknown_keys(entry, source, definitions, &at, problems);
                                 }
                             }

@@ -241,7 +241,7 @@ pub fn problems(file: &SourcesFile) -> Vec<ConfigProblem> {
         });
     }
     for (name, source) in &file.sources {
-        let at = format!("sources.{}", parse::shown_key(name));
+        let at = format!("sources.{name}");
         if !valid_name(name) {
             problems.push(ConfigProblem {
                 path: at.clone(),
@@ -254,7 +254,7 @@ pub fn problems(file: &SourcesFile) -> Vec<ConfigProblem> {
     let mut sinks = BTreeMap::new();
     for (name, source) in &file.sources {
         for (index, sink) in source.sinks.iter().enumerate() {
-            let at = format!("sources.{}.sinks.{index}.path", parse::shown_key(name));
+            let at = format!("sources.{name}.sinks.{index}.path");
             if let Some(first) = sinks.insert(&sink.path, at.clone()) {
                 problems.push(ConfigProblem {
                     path: at,
