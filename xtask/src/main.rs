@@ -6,7 +6,8 @@
 //! cargo xtask regen            # regenerate every provider crate from specs/
 //! cargo xtask regen airalo     # only crates/tokenmux-airalo
 //! cargo xtask regen --check    # write nothing; fail with a diff when stale
-//! cargo xtask test             # install redis-server if missing, run every test
+//! cargo xtask test             # install redis-server if missing, run every test, then `package`
+//! cargo xtask package          # package the published crates; install and run the CLI from them; a .deb
 //! cargo xtask fuzz --seconds 60 # each cargo fuzz target for a minute
 //! cargo xtask bench            # every benchmark; writes docs/benchmarks.md
 //! cargo xtask new-provider-check # a fifth spec, regen, no hand edit: it works
@@ -17,7 +18,9 @@ mod bench;
 mod codegen;
 mod cycles;
 mod fuzz;
+mod mock_process;
 mod new_provider;
+mod package;
 mod task_error;
 mod test;
 
@@ -67,9 +70,15 @@ enum Command {
     /// Fail when modules of a crate depend on each other in a cycle (the
     /// graph from crates.io's `cargo-modules`, folded into modules).
     Cycles,
-    /// Install what the tests need (redis-server), then `cargo test --workspace`.
+    /// Package every published crate (`cargo publish --dry-run`), install
+    /// the CLI from the packaged crates in a scratch directory and from its
+    /// path, run both, and build and read back the Debian package.
+    Package,
+    /// Install what the tests need (redis-server), then `cargo test
+    /// --workspace`; without arguments, then `package` too.
     Test {
-        /// Passed on to `cargo test`, e.g. `-- redis`.
+        /// Passed on to `cargo test`, e.g. `-- redis` (and `package` is
+        /// not run).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -86,6 +95,7 @@ fn main() -> ExitCode {
         }
         Command::Cycles => cycles::run(&root).map_err(TaskError::from),
         Command::Test { args } => test::run(&root, &args),
+        Command::Package => package::run(&root),
     };
     match outcome {
         Ok(code) => code,

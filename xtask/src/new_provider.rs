@@ -37,10 +37,10 @@
 //!
 //! Then it removes the specs, regenerates, and checks the tree is clean.
 
+use crate::mock_process::MockProcess;
 use crate::task_error::TaskError;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 
 /// A fixture spec, and the parameter values a source of it needs.
 struct Fixture {
@@ -148,7 +148,7 @@ pub fn run(root: &Path, target: &Path) -> Result<ExitCode, TaskError> {
     // test that still assumes the committed specs is reported, not only
     // the first.
     let expected = FIXTURES.map(|fixture| fixture.name).join(",");
-    succeed(
+    TaskError::run(
         cargo_command(dir, target)
             .env("TOKENMUX_EXPECT_PROVIDER", &expected)
             .args(["xtask", "test", "--no-fail-fast"]),
@@ -194,14 +194,8 @@ fn copy_tracked(root: &Path, to: &Path) -> Result<(), TaskError> {
     Ok(())
 }
 
-/// Runs `command`; an error names `what` when it cannot start or fails.
-fn succeed(command: &mut Command, what: &str) -> Result<(), TaskError> {
-    let status = command.status().map_err(|e| TaskError::spawn(what, e))?;
-    TaskError::check_status(what, status)
-}
-
 fn git(dir: &Path, args: &[&str]) -> Result<(), TaskError> {
-    succeed(
+    TaskError::run(
         Command::new("git")
             .current_dir(dir)
             .args(["-c", "user.name=xtask", "-c", "user.email=xtask@localhost"])
@@ -232,7 +226,7 @@ fn cargo_command(dir: &Path, target: &Path) -> Command {
 }
 
 fn cargo(dir: &Path, target: &Path, args: &[&str]) -> Result<(), TaskError> {
-    succeed(
+    TaskError::run(
         cargo_command(dir, target).args(args),
         &format!("cargo {}", args.join(" ")),
     )
@@ -268,7 +262,7 @@ fn tokens_of(cli: &Path, mock_url: &str, dir: &Path, fixture: &Fixture) -> Resul
     let config_arg = config.display().to_string();
     let from_config = cli_token(cli, dir, &["--config", &config_arg])?;
     for (how, token) in [("--provider", &from_flags), ("a config file", &from_config)] {
-        if !is_mock_token(name, token) {
+        if !MockProcess::issued(name, token) {
             return Err(TaskError::Check(format!(
                 "tokenmux token through {how} printed no {name} token"
             )));
@@ -276,23 +270,6 @@ fn tokens_of(cli: &Path, mock_url: &str, dir: &Path, fixture: &Fixture) -> Resul
         println!("new-provider-check: a {name} token through {how}");
     }
     Ok(())
-}
-
-/// A token the mock issued for `name`: its prefix, or an unsigned JWT (for
-/// a spec that gives no lifetime) whose payload holds it.
-fn is_mock_token(name: &str, token: &str) -> bool {
-    use base64::Engine as _;
-    let prefix = format!("mock-{name}-access-");
-    token.starts_with(&prefix)
-        || token
-            .split('.')
-            .nth(1)
-            .and_then(|payload| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(payload)
-                    .ok()
-            })
-            .is_some_and(|claims| String::from_utf8_lossy(&claims).contains(&prefix))
 }
 
 fn cli_token(cli: &Path, dir: &Path, args: &[&str]) -> Result<String, TaskError> {
@@ -318,48 +295,4 @@ fn cli_token(cli: &Path, dir: &Path, args: &[&str]) -> Result<String, TaskError>
         )));
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
-/// `tokenmux mock` on a free port, killed on drop.
-struct MockProcess {
-    child: Child,
-    url: String,
-}
-
-impl MockProcess {
-    fn start(cli: &Path) -> Result<Self, TaskError> {
-        let mut child = Command::new(cli)
-            .args(["mock", "--port", "0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| TaskError::spawn("tokenmux mock", e))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| TaskError::Check("the mock has no stdout".into()))?;
-        let mut lines = BufReader::new(stdout);
-        let mut first = String::new();
-        lines
-            .read_line(&mut first)
-            .map_err(|e| TaskError::io("the mock's stdout", e))?;
-        // Keep reading: a closed pipe would end the mock at its next line.
-        std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-        let url = first
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .ok_or_else(|| TaskError::Check(format!("the mock printed no address: {first}")))?
-            .to_owned();
-        Ok(Self { child, url })
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for MockProcess {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }

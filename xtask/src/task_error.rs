@@ -68,6 +68,12 @@ impl TaskError {
         }
     }
 
+    /// Runs `command`; an error names `what` when it cannot start or fails.
+    pub fn run(command: &mut std::process::Command, what: &str) -> Result<(), Self> {
+        let status = command.status().map_err(|e| Self::spawn(what, e))?;
+        Self::check_status(what, status)
+    }
+
     /// `Ok` when `status` is a success, else [`Failed`](Self::Failed).
     pub fn check_status(
         what: impl Into<String>,

@@ -2,7 +2,8 @@
 //! tests need beyond the Rust toolchain is installed (a `redis-server` and
 //! `redis-cli`, which the Redis store's tests start on loopback; curl and
 //! Python's libraries; node-oidc-provider; systemd's tools), then runs
-//! `cargo test --workspace`.
+//! `cargo test --workspace` and, when no arguments narrow it, `cargo xtask
+//! package` (the published crates packaged, installed and run).
 
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -23,11 +24,14 @@ pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, TaskError> {
         .current_dir(root)
         .status()
         .map_err(|e| TaskError::spawn("cargo test", e))?;
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    if !status.success() {
+        return Ok(ExitCode::FAILURE);
+    }
+    // The whole suite, not a filtered run: then what users install.
+    if extra.is_empty() {
+        return crate::package::run(root);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Makes sure `redis-server` and `redis-cli` run (installing them with

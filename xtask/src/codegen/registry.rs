@@ -13,6 +13,10 @@ use openapiv3::OpenAPI;
 use crate::codegen::GenError;
 use crate::codegen::spec::SpecFile;
 
+/// The version a published crate names its provider crates at: the
+/// workspace's, which xtask shares (`version.workspace = true`).
+const WORKSPACE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// One generated file (or a marked block of one) and its expected text.
 pub struct Target {
     /// The file.
@@ -39,7 +43,9 @@ pub fn targets(root: &Path, specs: &[(SpecFile, OpenAPI)]) -> Result<Vec<Target>
     let root_manifest = root.join("Cargo.toml");
     let workspace_deps = names
         .iter()
-        .map(|name| format!("tokenmux-{name} = {{ path = \"crates/tokenmux-{name}\" }}\n"))
+        .map(|name| {
+            format!("tokenmux-{name} = {{ path = \"crates/tokenmux-{name}\", version = \"{WORKSPACE_VERSION}\" }}\n")
+        })
         .collect::<String>();
     let root_text = replace_block(&read(&root_manifest)?, "provider crates", &workspace_deps)
         .map_err(|missing| internal(&root_manifest, missing.to_string()))?;

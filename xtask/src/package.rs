@@ -1,0 +1,341 @@
+//! `cargo xtask package`: the crates meant for users package as crates.io
+//! takes them, and the CLI installs and works from them on a machine that
+//! has no checkout. Run by `cargo xtask test` after the tests.
+//!
+//! 1. `cargo publish --workspace --dry-run --no-verify`: every crate not
+//!    marked `publish = false` has the metadata crates.io needs, and a
+//!    version on each tokenmux dependency.
+//! 2. `cargo package --no-verify` of each writes `target/package/*.crate`.
+//! 3. In a scratch directory outside the workspace, every `.crate` is
+//!    unpacked and `cargo install --locked` builds the CLI from its
+//!    packaged crate, each tokenmux dependency taken from its packaged
+//!    crate (a `[patch.crates-io]` stands in for the registry, where
+//!    nothing is published). That compiles every packaged crate from its
+//!    tarball, which is what `cargo publish`'s own verification does, once
+//!    instead of once per crate (over 2 minutes each here).
+//! 4. `cargo install --locked --path crates/tokenmux-cli`, as the README
+//!    says. Both installed binaries get a token from their own mock.
+//! 5. `cargo deb --no-build` (cargo-deb from crates.io) packs step 4's
+//!    binary, its manual page and the systemd units into
+//!    `target/debian/tokenmux.deb`; the package's fields
+//!    and files are read back with `dpkg-deb`, the binary it holds runs,
+//!    and its sysusers file creates the `tokenmux` user under a scratch
+//!    root (`systemd-sysusers --root`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use crate::mock_process::MockProcess;
+use crate::task_error::TaskError;
+
+/// The release builds of steps 3 to 5 share this directory under the
+/// workspace's target directory, so third-party crates compile once.
+const RELEASE_DIR: &str = "xtask-package";
+
+/// Runs every step; the first failure ends the run.
+pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
+    let Workspace { crates, target_dir } = workspace(root)?;
+    println!("package: {} crates are published", crates.len());
+    // --allow-dirty: a working tree with uncommitted edits is what is
+    // checked, as the tests just checked it.
+    cargo(
+        root,
+        &[
+            "publish",
+            "--workspace",
+            "--dry-run",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    )?;
+    let mut args = vec!["package", "--no-verify", "--allow-dirty"];
+    for name in &crates {
+        args.extend(["-p", name.as_str()]);
+    }
+    cargo(root, &args)?;
+
+    let scratch = tempfile::tempdir().map_err(|e| TaskError::io("a scratch directory", e))?;
+    let target = target_dir.join(RELEASE_DIR);
+    let unpacked = scratch.path().join("crates");
+    std::fs::create_dir_all(&unpacked).map_err(|e| TaskError::io(&unpacked, e))?;
+    let version = env!("CARGO_PKG_VERSION");
+    for name in &crates {
+        let file = target_dir.join(format!("package/{name}-{version}.crate"));
+        TaskError::run(
+            Command::new("tar")
+                .arg("-xzf")
+                .arg(&file)
+                .arg("-C")
+                .arg(&unpacked),
+            &format!("unpacking {}", file.display()),
+        )?;
+    }
+
+    // 3. From the packaged crates, outside the workspace.
+    let mut install = Command::new(cargo_program());
+    install
+        .current_dir(scratch.path())
+        .args(["install", "--locked", "--path"])
+        .arg(unpacked.join(format!("tokenmux-cli-{version}")))
+        .arg("--root")
+        .arg(scratch.path().join("from-crate"))
+        .arg("--target-dir")
+        .arg(&target);
+    for name in crates.iter().filter(|name| *name != "tokenmux-cli") {
+        let path = unpacked.join(format!("{name}-{version}"));
+        install.arg("--config").arg(format!(
+            "patch.crates-io.{name}.path={}",
+            toml_string(&path)
+        ));
+    }
+    TaskError::run(&mut install, "cargo install from the packaged tokenmux-cli")?;
+    let from_crate = scratch.path().join("from-crate/bin/tokenmux");
+    works(
+        &from_crate,
+        scratch.path(),
+        "installed from the packaged crate",
+    )?;
+
+    // 4. From the checkout's path.
+    TaskError::run(
+        Command::new(cargo_program())
+            .current_dir(root)
+            .args(["install", "--locked", "--path", "crates/tokenmux-cli"])
+            .arg("--root")
+            .arg(scratch.path().join("from-path"))
+            .arg("--target-dir")
+            .arg(&target),
+        "cargo install --path crates/tokenmux-cli",
+    )?;
+    let from_path = scratch.path().join("from-path/bin/tokenmux");
+    works(&from_path, scratch.path(), "installed from its path")?;
+
+    // 5. The Debian package, of step 4's build.
+    let deb = target_dir.join("debian/tokenmux.deb");
+    debian_package(root, &target, &from_path, &deb, scratch.path())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `cargo metadata` says of the workspace.
+struct Workspace {
+    /// The crates without `publish = false`, sorted.
+    crates: Vec<String>,
+    /// Where cargo builds (`target/` unless `CARGO_TARGET_DIR` moves it).
+    target_dir: PathBuf,
+}
+
+fn workspace(root: &Path) -> Result<Workspace, TaskError> {
+    let output = Command::new(cargo_program())
+        .current_dir(root)
+        .args(["metadata", "--no-deps", "--format-version", "1", "--locked"])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| TaskError::spawn("cargo metadata", e))?;
+    TaskError::check_status("cargo metadata", output.status)?;
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| TaskError::Check(format!("cargo metadata printed no JSON: {e}")))?;
+    let packages = metadata["packages"]
+        .as_array()
+        .ok_or_else(|| TaskError::Check("cargo metadata lists no packages".into()))?;
+    let mut names: Vec<String> = packages
+        .iter()
+        // `publish: []` is `publish = false`; null is any registry.
+        .filter(|package| package["publish"].as_array().is_none_or(|r| !r.is_empty()))
+        .filter_map(|package| package["name"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    if !names.iter().any(|name| name == "tokenmux-cli") {
+        return Err(TaskError::Check("tokenmux-cli is not published".into()));
+    }
+    let target_dir = metadata["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| TaskError::Check("cargo metadata names no target directory".into()))?;
+    Ok(Workspace {
+        crates: names,
+        target_dir,
+    })
+}
+
+/// The installed `tokenmux` says its version and gets a token from its own
+/// mock (NeonPanel's spec: a secret, no key).
+fn works(binary: &Path, dir: &Path, how: &str) -> Result<(), TaskError> {
+    let version = Command::new(binary)
+        .arg("--version")
+        .output()
+        .map_err(|e| TaskError::spawn(format!("tokenmux {how}"), e))?;
+    TaskError::check_status(format!("tokenmux --version ({how})"), version.status)?;
+    let mut mock = MockProcess::start(binary)?;
+    let output = Command::new(binary)
+        .args(["token", "--provider", "neonpanel", "--cache", "memory"])
+        .arg("--base-url")
+        .arg(format!("{}/neonpanel", mock.url))
+        .env("TOKENMUX_CLIENT_ID", "mock-client")
+        .env("TOKENMUX_CLIENT_SECRET", "mock-client-secret")
+        .current_dir(dir)
+        .output()
+        .map_err(|e| TaskError::spawn("tokenmux token", e))?;
+    mock.stop();
+    let token = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || !MockProcess::issued("neonpanel", token.trim()) {
+        return Err(TaskError::Check(format!(
+            "tokenmux {how} got no token from its mock: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    println!(
+        "package: tokenmux {how}: {}, and a token from its mock",
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
+    Ok(())
+}
+
+/// Step 5: `cargo deb` over `binary`'s build, then the package read back.
+fn debian_package(
+    root: &Path,
+    target: &Path,
+    binary: &Path,
+    deb: &Path,
+    scratch: &Path,
+) -> Result<(), TaskError> {
+    ensure_cargo_deb()?;
+    // The manual page the units point at (`man:tokenmux(1)`), beside the
+    // binary, where the package's assets name it.
+    let man = Command::new(binary)
+        .arg("man")
+        .output()
+        .map_err(|e| TaskError::spawn("tokenmux man", e))?;
+    TaskError::check_status("tokenmux man", man.status)?;
+    let page = target.join("release/tokenmux.1");
+    std::fs::write(&page, &man.stdout).map_err(|e| TaskError::io(&page, e))?;
+    TaskError::run(
+        Command::new("gzip").args(["-9nf"]).arg(&page),
+        "gzip tokenmux.1",
+    )?;
+    TaskError::run(
+        Command::new(cargo_program())
+            .current_dir(root)
+            .env("CARGO_TARGET_DIR", target)
+            .args(["deb", "-p", "tokenmux-cli", "--no-build"])
+            .arg("--output")
+            .arg(deb),
+        "cargo deb",
+    )?;
+
+    let fields = read(
+        Command::new("dpkg-deb").arg("--field").arg(deb).args([
+            "Package",
+            "Version",
+            "Architecture",
+        ]),
+        "dpkg-deb --field",
+    )?;
+    let contents = read(
+        Command::new("dpkg-deb").arg("--contents").arg(deb),
+        "dpkg-deb --contents",
+    )?;
+    for file in [
+        "./usr/bin/tokenmux",
+        "./usr/lib/systemd/system/tokenmux-agent.service",
+        "./usr/lib/systemd/system/tokenmux-agent.socket",
+        "./usr/lib/sysusers.d/tokenmux.conf",
+        "./usr/share/man/man1/tokenmux.1.gz",
+    ] {
+        if !contents.lines().any(|line| line.ends_with(file)) {
+            return Err(TaskError::Check(format!(
+                "the Debian package has no {file}:\n{contents}"
+            )));
+        }
+    }
+    let extracted = scratch.join("deb-root");
+    TaskError::run(
+        Command::new("dpkg-deb").arg("-x").arg(deb).arg(&extracted),
+        "dpkg-deb -x",
+    )?;
+    let packed = extracted.join("usr/bin/tokenmux");
+    TaskError::run(
+        Command::new(&packed).arg("--version").stdout(Stdio::null()),
+        "the Debian package's tokenmux --version",
+    )?;
+    sysusers_creates_the_user(&extracted)?;
+    println!(
+        "package: {} ({}), with the binary, its manual page, the systemd units and the sysusers file",
+        deb.display(),
+        fields.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    Ok(())
+}
+
+/// The package's sysusers file creates the `tokenmux` system user the
+/// units run as, in a scratch root (never this machine's users).
+fn sysusers_creates_the_user(extracted: &Path) -> Result<(), TaskError> {
+    if Command::new("systemd-sysusers")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        println!("package: no systemd-sysusers here; the sysusers file is not run");
+        return Ok(());
+    }
+    let etc = extracted.join("etc");
+    std::fs::create_dir_all(&etc).map_err(|e| TaskError::io(&etc, e))?;
+    TaskError::run(
+        Command::new("systemd-sysusers")
+            .arg(format!("--root={}", extracted.display()))
+            .arg(extracted.join("usr/lib/sysusers.d/tokenmux.conf")),
+        "systemd-sysusers over the package's sysusers file",
+    )?;
+    let passwd = etc.join("passwd");
+    let users = std::fs::read_to_string(&passwd).map_err(|e| TaskError::io(&passwd, e))?;
+    if !users.lines().any(|line| line.starts_with("tokenmux:")) {
+        return Err(TaskError::Check(format!(
+            "the sysusers file made no tokenmux user: {users}"
+        )));
+    }
+    Ok(())
+}
+
+/// Installs cargo-deb from crates.io when `cargo deb` is missing.
+fn ensure_cargo_deb() -> Result<(), TaskError> {
+    let present = Command::new(cargo_program())
+        .args(["deb", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        return Ok(());
+    }
+    eprintln!("xtask: installing cargo-deb (cargo install)");
+    TaskError::run(
+        Command::new(cargo_program()).args(["install", "--quiet", "--locked", "cargo-deb@^3"]),
+        "cargo install cargo-deb",
+    )
+}
+
+/// `path` as a TOML string for `--config`.
+fn toml_string(path: &Path) -> String {
+    serde_json::Value::from(path.display().to_string()).to_string()
+}
+
+fn cargo_program() -> PathBuf {
+    std::env::var_os("CARGO").map_or_else(|| "cargo".into(), PathBuf::from)
+}
+
+fn cargo(root: &Path, args: &[&str]) -> Result<(), TaskError> {
+    TaskError::run(
+        Command::new(cargo_program()).current_dir(root).args(args),
+        &format!("cargo {}", args.join(" ")),
+    )
+}
+
+/// Runs `command` and returns its standard output.
+fn read(command: &mut Command, what: &str) -> Result<String, TaskError> {
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| TaskError::spawn(what, e))?;
+    TaskError::check_status(what, output.status)?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
