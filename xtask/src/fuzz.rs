@@ -20,7 +20,7 @@ const TARGETS: [&str; 4] = [
 
 /// Runs each target (or only `only`) for `seconds`; fails if one crashed.
 pub fn run(root: &Path, seconds: u64, only: &[String]) -> Result<ExitCode, TaskError> {
-    ensure_cargo_fuzz()?;
+    crate::test::ensure_cargo_subcommand("fuzz", "cargo-fuzz")?;
     let fuzz_dir = root.join("fuzz");
     let targets: Vec<&str> = TARGETS
         .into_iter()
@@ -106,23 +106,4 @@ fn cargo_fuzz(dir: &Path) -> Command {
         .current_dir(dir)
         .env("RUSTC_BOOTSTRAP", "1");
     command
-}
-
-fn ensure_cargo_fuzz() -> Result<(), TaskError> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let installed = Command::new(&cargo)
-        .args(["fuzz", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if installed {
-        return Ok(());
-    }
-    eprintln!("xtask: installing cargo-fuzz (cargo install cargo-fuzz --locked)");
-    let status = Command::new(&cargo)
-        .args(["install", "cargo-fuzz", "--locked"])
-        .status()
-        .map_err(|e| TaskError::spawn("cargo install cargo-fuzz", e))?;
-    TaskError::check_status("cargo install cargo-fuzz", status)
 }

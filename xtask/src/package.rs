@@ -198,7 +198,7 @@ fn debian_package(
     deb: &Path,
     scratch: &Path,
 ) -> Result<(), TaskError> {
-    ensure_cargo_deb()?;
+    crate::test::ensure_cargo_subcommand("deb", "cargo-deb@^3")?;
     // The manual page the units point at (`man:tokenmux(1)`), beside the
     // binary, where the package's assets name it.
     let man = Command::new(binary)
@@ -294,24 +294,6 @@ fn sysusers_creates_the_user(extracted: &Path) -> Result<(), TaskError> {
         )));
     }
     Ok(())
-}
-
-/// Installs cargo-deb from crates.io when `cargo deb` is missing.
-fn ensure_cargo_deb() -> Result<(), TaskError> {
-    let present = Command::new(cargo_program())
-        .args(["deb", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if present {
-        return Ok(());
-    }
-    eprintln!("xtask: installing cargo-deb (cargo install)");
-    TaskError::run(
-        Command::new(cargo_program()).args(["install", "--quiet", "--locked", "cargo-deb@^3"]),
-        "cargo install cargo-deb",
-    )
 }
 
 /// `path` as a TOML string for `--config`.

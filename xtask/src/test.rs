@@ -189,6 +189,27 @@ pub fn apt_install(package: &str) -> Result<(), TaskError> {
     }
 }
 
+/// Makes sure `cargo SUBCOMMAND` runs, installing `package` (a crate name,
+/// `@version` allowed) from crates.io with `cargo install --locked` when
+/// it does not.
+pub fn ensure_cargo_subcommand(subcommand: &str, package: &str) -> Result<(), TaskError> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let present = Command::new(&cargo)
+        .args([subcommand, "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {package} (cargo install --locked)");
+    TaskError::run(
+        Command::new(&cargo).args(["install", "--quiet", "--locked", package]),
+        &format!("cargo install {package}"),
+    )
+}
+
 /// Whether `program --version` runs.
 fn runs(program: &str) -> bool {
     Command::new(program)
