@@ -99,7 +99,7 @@ pub fn run(root: &Path, seconds: u64, only: &[String]) -> Result<ExitCode, TaskE
 }
 
 fn cargo_fuzz(dir: &Path) -> Command {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = crate::test::cargo_program();
     let mut command = Command::new(cargo);
     command
         .arg("fuzz")

@@ -27,6 +27,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use crate::mock_process::MockProcess;
 use crate::task_error::TaskError;
+use crate::test::cargo_program;
 
 /// The release builds of steps 3 to 5 share this directory under the
 /// workspace's target directory, so third-party crates compile once.
@@ -299,10 +300,6 @@ fn sysusers_creates_the_user(extracted: &Path) -> Result<(), TaskError> {
 /// `path` as a TOML string for `--config`.
 fn toml_string(path: &Path) -> String {
     serde_json::Value::from(path.display().to_string()).to_string()
-}
-
-fn cargo_program() -> PathBuf {
-    std::env::var_os("CARGO").map_or_else(|| "cargo".into(), PathBuf::from)
 }
 
 fn cargo(root: &Path, args: &[&str]) -> Result<(), TaskError> {

@@ -17,7 +17,7 @@ pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, TaskError> {
     ensure_agent_clients()?;
     ensure_oidc_provider(root)?;
     ensure_systemd_tools()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = cargo_program();
     let status = Command::new(cargo)
         .args(["test", "--workspace"])
         .args(extra)
@@ -193,7 +193,7 @@ pub fn apt_install(package: &str) -> Result<(), TaskError> {
 /// `@version` allowed) from crates.io with `cargo install --locked` when
 /// it does not.
 pub fn ensure_cargo_subcommand(subcommand: &str, package: &str) -> Result<(), TaskError> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = cargo_program();
     let present = Command::new(&cargo)
         .args([subcommand, "--version"])
         .stdout(Stdio::null())
@@ -208,6 +208,11 @@ pub fn ensure_cargo_subcommand(subcommand: &str, package: &str) -> Result<(), Ta
         Command::new(&cargo).args(["install", "--quiet", "--locked", package]),
         &format!("cargo install {package}"),
     )
+}
+
+/// The cargo that runs xtask (`CARGO`), else `cargo` on the PATH.
+pub fn cargo_program() -> std::path::PathBuf {
+    std::env::var_os("CARGO").map_or_else(|| "cargo".into(), std::path::PathBuf::from)
 }
 
 /// Whether `program --version` runs.
