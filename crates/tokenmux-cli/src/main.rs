@@ -172,7 +172,17 @@ fn main() -> ExitCode {
     if let Err(problem) = logging::init(cli.log_format, cli.log_level.as_deref(), default_level) {
         return fail(json, &Failure::usage(problem));
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    // A one-shot command (most often a cached token) runs on the calling
+    // thread: starting worker threads would cost more than its work.
+    let runtime = match cli.command {
+        Command::Serve(_) => tokio::runtime::Runtime::new(),
+        #[cfg(feature = "mock")]
+        Command::Mock(_) => tokio::runtime::Runtime::new(),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("tokenmux: cannot start the async runtime: {error}");

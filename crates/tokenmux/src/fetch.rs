@@ -7,6 +7,7 @@ use tracing::debug;
 
 use crate::dpop::Dpop;
 use crate::exchange::{Exchange, Grant, normalise};
+use crate::http_client::HttpClient;
 use std::sync::Arc;
 
 use crate::observe::Observer;
@@ -31,7 +32,7 @@ impl RetryListener for () {
 pub(crate) struct Fetcher {
     provider: Provider,
     credentials: Credentials,
-    http: reqwest::Client,
+    http: HttpClient,
     max_response_bytes: usize,
     retry: RetryPolicy,
     refresh: RefreshPolicy,
@@ -45,7 +46,7 @@ impl Fetcher {
     pub(crate) fn new(
         provider: Provider,
         credentials: Credentials,
-        http: reqwest::Client,
+        http: HttpClient,
         max_response_bytes: usize,
         policies: (RetryPolicy, RefreshPolicy),
         clock: Arc<dyn Clock>,
@@ -94,6 +95,12 @@ impl Fetcher {
         &self.refresh
     }
 
+    /// The HTTP client, for tests of when it is built.
+    #[cfg(test)]
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// The clock of the source.
     pub(crate) fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
@@ -131,7 +138,7 @@ impl Fetcher {
         let exchange = Exchange {
             provider: &self.provider,
             credentials: &self.credentials,
-            http: &self.http,
+            http: self.http.get()?,
             max_response_bytes: self.max_response_bytes,
             dpop,
         };
@@ -216,7 +223,7 @@ mod tests {
         Fetcher::new(
             provider,
             Credentials::client("id", "secret"),
-            reqwest::Client::new(),
+            reqwest::Client::new().into(),
             64 * 1024,
             (retry, RefreshPolicy::default()),
             Arc::new(SystemClock),

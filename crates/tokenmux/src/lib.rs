@@ -139,6 +139,7 @@ mod exchange;
 mod fetch;
 mod flight;
 mod generated;
+mod http_client;
 mod jwt_expiry;
 mod lease_guard;
 #[cfg(feature = "middleware")]

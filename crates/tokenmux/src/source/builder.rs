@@ -8,6 +8,7 @@ use tokenmux_wire::{DEFAULT_MAX_RESPONSE_BYTES, Parameters, Secret};
 use super::Inner;
 use crate::dpop::Dpop;
 use crate::fetch::Fetcher;
+use crate::http_client::HttpClient;
 use crate::observe::Observer;
 use crate::{
     Clock, ConfigError, Credentials, Error, Provider, RefreshPolicy, RetryPolicy, SystemClock,
@@ -318,8 +319,8 @@ impl TokenSourceBuilder {
         let credentials = self.chosen_credentials()?;
         let certificate = credentials.client_certificate();
         let http = match self.http {
-            Some(http) => http,
-            None => own_client(
+            Some(http) => HttpClient::from(http),
+            None => HttpClient::own(
                 self.root_certificates,
                 certificate,
                 (self.connect_timeout, self.request_timeout),
@@ -443,28 +444,4 @@ fn no_scheme(what: &str, text: &str) -> String {
         }
         _ => format!("{what} is not an absolute http(s) URL"),
     }
-}
-
-/// The builder's own HTTP client: the extra roots, the client certificate,
-/// the timeouts, and no redirects (the request carries credentials: never
-/// to another URL).
-fn own_client(
-    roots: Vec<reqwest::Certificate>,
-    certificate: Option<&crate::ClientCertificate>,
-    (connect, request): (Duration, Duration),
-) -> Result<reqwest::Client, ConfigError> {
-    let mut builder = roots
-        .into_iter()
-        .fold(reqwest::Client::builder(), |builder, ca| {
-            builder.add_root_certificate(ca)
-        });
-    if let Some(certificate) = certificate {
-        builder = builder.identity(certificate.identity());
-    }
-    builder
-        .connect_timeout(connect)
-        .timeout(request)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| ConfigError::general(format!("cannot build the HTTP client: {e}")))
 }

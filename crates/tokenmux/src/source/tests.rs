@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokenmux_store::{MemoryStore, StoreKey};
 
@@ -33,7 +34,7 @@ pub(super) fn layer(script: impl IntoIterator<Item = Answer>) -> Layer {
     let fetcher = Fetcher::new(
         provider,
         credentials,
-        reqwest::Client::new(),
+        reqwest::Client::new().into(),
         64 * 1024,
         (RetryPolicy::none(), RefreshPolicy::default()),
         Arc::new(SystemClock),
@@ -102,4 +103,25 @@ async fn many_reports_of_one_token_force_one_refresh() {
     // A report of the old token once the new one is held matches nothing.
     assert!(!source.invalidate_if(|seen| text(seen) == text(&first)));
     assert_eq!(text(&source.token().await.unwrap()), "t2");
+}
+
+#[tokio::test]
+async fn a_cached_token_is_served_without_building_the_http_client() {
+    // Building the default client loads the system's TLS roots: a source
+    // whose store holds a fresh token must not pay for it.
+    let provider = crate::Provider::neonpanel();
+    let credentials = Credentials::client("id", SECRET);
+    let key = provider.store_key(&credentials);
+    let store = Arc::new(MemoryStore::default());
+    let token = AccessToken::new("cached", SystemTime::now(), Duration::from_secs(3600))
+        .with_verifier(Some(Arc::new(Verifier::of([SECRET], key.as_str()))));
+    store.put(&key, &token.into(), None).await.unwrap();
+    let source = TokenSource::builder(provider)
+        .credentials(credentials)
+        .store(store)
+        .build()
+        .unwrap();
+    assert!(!source.inner.fetcher.http().is_built());
+    assert_eq!(text(&source.token().await.unwrap()), "cached");
+    assert!(!source.inner.fetcher.http().is_built());
 }

@@ -141,7 +141,7 @@ impl Fleet {
         let fetcher = Fetcher::new(
             self.provider.clone(),
             credentials,
-            reqwest::Client::new(),
+            reqwest::Client::new().into(),
             64 * 1024,
             (self.retry.clone(), RefreshPolicy::default()),
             self.clock.clone(),
