@@ -18,6 +18,23 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn refresh_jitter(&self) -> f64 {
         rand::random()
     }
+
+    /// Now, as a number that only grows, for the freshness check of every
+    /// cached read: compared only with [`ticks_at`](Self::ticks_at) of
+    /// the same clock. By default nanoseconds since the Unix epoch.
+    fn ticks(&self) -> u64 {
+        epoch_nanos(self.now())
+    }
+
+    /// The [`ticks`](Self::ticks) the clock will read at `at`.
+    fn ticks_at(&self, at: SystemTime) -> u64 {
+        epoch_nanos(at)
+    }
+}
+
+fn epoch_nanos(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// The system clock; the default.
@@ -31,14 +48,34 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
+/// The wall clock and the coarse monotonic clock, read once together.
+fn anchor() -> &'static (SystemTime, coarsetime::Instant) {
+    static ANCHOR: OnceLock<(SystemTime, coarsetime::Instant)> = OnceLock::new();
+    ANCHOR.get_or_init(|| (SystemTime::now(), coarsetime::Instant::now()))
+}
+
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
-        static ANCHOR: OnceLock<(SystemTime, coarsetime::Instant)> = OnceLock::new();
-        let (wall, monotonic) =
-            ANCHOR.get_or_init(|| (SystemTime::now(), coarsetime::Instant::now()));
+        let (wall, monotonic) = anchor();
         // Without the cache update: that would be a shared write on every read.
         let elapsed = coarsetime::Instant::now_without_cache_update().duration_since(*monotonic);
         *wall + Duration::from_nanos(elapsed.as_nanos())
+    }
+
+    /// The coarse monotonic clock as it is: no conversion to wall time on
+    /// the hot path.
+    fn ticks(&self) -> u64 {
+        coarsetime::Instant::now_without_cache_update().as_u64()
+    }
+
+    fn ticks_at(&self, at: SystemTime) -> u64 {
+        let (wall, monotonic) = anchor();
+        let coarse = |d: Duration| coarsetime::Duration::new(d.as_secs(), d.subsec_nanos());
+        match at.duration_since(*wall) {
+            Ok(after) => monotonic.saturating_add(coarse(after)),
+            Err(before) => monotonic.saturating_sub(coarse(before.duration())),
+        }
+        .as_u64()
     }
 }
 
@@ -90,5 +127,23 @@ impl Clock for ManualClock {
 
     fn refresh_jitter(&self) -> f64 {
         *self.jitter.lock()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_at_an_instant_compare_with_the_clock_s_ticks_as_the_instants_do() {
+        for clock in [&SystemClock as &dyn Clock, &ManualClock::default()] {
+            let now = clock.now();
+            let hour = Duration::from_secs(3600);
+            let (before, after) = (clock.ticks_at(now - hour), clock.ticks_at(now + hour));
+            let ticks = clock.ticks();
+            assert!(before < ticks && ticks < after, "{clock:?}");
+            assert!(clock.ticks_at(now + 2 * hour) > after);
+            assert!(clock.ticks_at(SystemTime::UNIX_EPOCH) <= before);
+        }
     }
 }

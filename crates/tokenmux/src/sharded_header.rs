@@ -5,6 +5,11 @@
 //! write that one count and pass its cache line back and forth between
 //! them, which costs more than the rest of the read. With a copy per
 //! shard, each count on a cache line of its own, a thread touches its own.
+//!
+//! The copies are made as threads first read: a source that is never read
+//! through `authorization()` (a CLI printing `token()`, most of an agent's
+//! sources between two reads) holds the header once, and one read by one
+//! thread at a time costs one copy, not one per core.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,33 +20,51 @@ use reqwest::header::HeaderValue;
 /// More copies than this buy nothing but memory.
 const MAX_SHARDS: usize = 16;
 
-/// Copies of one header value, each counted on a cache line of its own.
+/// One header value, and its copies each counted on a cache line of its
+/// own, made at each shard's first read.
 #[derive(Debug)]
 pub(crate) struct ShardedHeader {
-    copies: Box<[HeaderValue]>,
+    header: HeaderValue,
+    /// One slot per available core (at most 16), made at the first read.
+    copies: OnceLock<Box<[OnceLock<HeaderValue>]>>,
 }
 
 impl ShardedHeader {
-    /// One copy per available core (at most 16).
-    pub(crate) fn new(header: &HeaderValue) -> Self {
-        Self::with_shards(header, shard_count())
+    /// One copy per available core (at most 16), made as threads read.
+    pub(crate) fn new(header: HeaderValue) -> Self {
+        Self {
+            header,
+            copies: OnceLock::new(),
+        }
     }
 
-    fn with_shards(header: &HeaderValue, shards: usize) -> Self {
-        Self {
-            copies: (0..shards.max(1)).map(|_| line_copy(header)).collect(),
-        }
+    #[cfg(test)]
+    fn with_shards(header: HeaderValue, shards: usize) -> Self {
+        let sharded = Self::new(header);
+        let _ = sharded.copies.set(slots(shards));
+        sharded
     }
 
     /// The calling thread's copy.
     pub(crate) fn get(&self) -> HeaderValue {
-        let shard = THREAD_SHARD.with(|shard| *shard);
-        self.copies[shard % self.copies.len()].clone()
+        let copies = self.copies.get_or_init(|| slots(shard_count()));
+        let shard = THREAD_SHARD.with(|shard| *shard) % copies.len();
+        copies[shard]
+            .get_or_init(|| line_copy(&self.header))
+            .clone()
     }
 
     /// The value, for comparisons.
     pub(crate) fn value(&self) -> &HeaderValue {
-        &self.copies[0]
+        &self.header
+    }
+
+    /// How many copies were made (for tests).
+    #[cfg(test)]
+    fn made(&self) -> usize {
+        self.copies.get().map_or(0, |copies| {
+            copies.iter().filter(|c| c.get().is_some()).count()
+        })
     }
 }
 
@@ -62,6 +85,11 @@ fn line_copy(header: &HeaderValue) -> HeaderValue {
     let mut copy = HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| header.clone());
     copy.set_sensitive(header.is_sensitive());
     copy
+}
+
+/// `shards` empty slots (at least one).
+fn slots(shards: usize) -> Box<[OnceLock<HeaderValue>]> {
+    (0..shards.max(1)).map(|_| OnceLock::new()).collect()
 }
 
 fn shard_count() -> usize {
@@ -94,23 +122,17 @@ mod tests {
 
     #[test]
     fn every_copy_is_the_header_and_stays_sensitive() {
-        let sharded = ShardedHeader::with_shards(&header(), 3);
-        for copy in sharded.copies.iter().chain([&sharded.get()]) {
-            assert_eq!(copy, &header());
-            assert!(copy.is_sensitive());
-        }
+        let sharded = ShardedHeader::with_shards(header(), 3);
+        let copy = sharded.get();
+        assert_eq!(copy, header());
+        assert!(copy.is_sensitive());
         assert_eq!(sharded.value(), &header());
     }
 
     #[test]
-    fn threads_read_their_own_copy() {
-        let sharded = ShardedHeader::with_shards(&header(), 2);
-        let copies: Vec<usize> = sharded
-            .copies
-            .iter()
-            .map(|c| c.as_bytes().as_ptr() as usize)
-            .collect();
-        assert_ne!(copies[0], copies[1]);
+    fn copies_are_made_by_the_threads_that_read() {
+        let sharded = ShardedHeader::with_shards(header(), 2);
+        assert_eq!(sharded.made(), 0, "no copy before a read");
         // Threads are numbered in turn: eight of them, one after the
         // other, use both copies (other tests' threads take few numbers).
         let read: std::collections::HashSet<usize> = (0..8)
@@ -123,11 +145,22 @@ mod tests {
                 })
             })
             .collect();
-        assert_eq!(read, copies.into_iter().collect());
+        assert_eq!(read.len(), 2, "one copy per shard");
+        assert_eq!(sharded.made(), 2);
+        assert!(!read.contains(&(sharded.value().as_bytes().as_ptr() as usize)));
+    }
+
+    #[test]
+    fn one_thread_reading_makes_one_copy() {
+        let sharded = ShardedHeader::with_shards(header(), 16);
+        for _ in 0..100 {
+            assert_eq!(sharded.get(), header());
+        }
+        assert_eq!(sharded.made(), 1);
     }
 
     #[test]
     fn zero_shards_still_hold_one_copy() {
-        assert_eq!(ShardedHeader::with_shards(&header(), 0).get(), header());
+        assert_eq!(ShardedHeader::with_shards(header(), 0).get(), header());
     }
 }

@@ -136,11 +136,11 @@ impl TokenSource {
     /// not a clone of the `Arc`, so concurrent readers write to no shared
     /// reference count but the one of what they take out.
     fn if_fresh<T>(&self, read: impl FnOnce(&Cached) -> T) -> Option<T> {
-        let now = self.inner.fetcher.clock().now();
+        let now = self.inner.fetcher.clock().ticks();
         let current = self.inner.current.load();
         let fresh = current
             .as_ref()
-            .filter(|cached| now < cached.fresh_until)
+            .filter(|cached| now < cached.fresh_ticks)
             .map(|cached| read(cached));
         if fresh.is_some() {
             self.inner.observe.cache_hits.increment(1);

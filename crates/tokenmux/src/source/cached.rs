@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use crate::sharded_header::ShardedHeader;
-use crate::{AccessToken, RefreshPolicy};
+use crate::{AccessToken, Clock, RefreshPolicy};
 use tokenmux_wire::Presentation;
 
 /// A token with its header and the instants that bound its states.
@@ -14,6 +14,9 @@ pub(crate) struct Cached {
     pub(super) header: ShardedHeader,
     /// Fresh until then, stale (refresh in the background) after.
     pub(super) fresh_until: SystemTime,
+    /// `fresh_until` in the source clock's [ticks](Clock::ticks): what
+    /// every cached read compares, with no conversion to wall time.
+    pub(super) fresh_ticks: u64,
     /// Usable until then, expired after.
     pub(super) valid_until: SystemTime,
     pub(super) version: Option<u64>,
@@ -25,23 +28,25 @@ impl Cached {
     pub(super) fn expired(&self) -> Cached {
         Cached {
             fresh_until: SystemTime::UNIX_EPOCH,
+            fresh_ticks: 0,
             valid_until: SystemTime::UNIX_EPOCH,
-            header: ShardedHeader::new(self.header.value()),
+            header: ShardedHeader::new(self.header.value().clone()),
             token: self.token.clone(),
             version: self.version,
         }
     }
 
-    /// `jitter` (0 to 1) places the refresh point inside the refresh-ahead
-    /// window: 0 at its start, 1 at its end (the token's usable end). The
-    /// header is the one `presentation` (the spec's) says.
+    /// The clock's refresh jitter (0 to 1) places the refresh point inside
+    /// the refresh-ahead window: 0 at its start, 1 at its end (the token's
+    /// usable end). The header is the one `presentation` (the spec's) says.
     pub(super) fn new(
         token: AccessToken,
         version: Option<u64>,
         policy: &RefreshPolicy,
-        jitter: f64,
+        clock: &dyn Clock,
         presentation: &Presentation,
     ) -> Self {
+        let jitter = clock.refresh_jitter();
         let lifetime = token.lifetime();
         // Neither margin may eat more than half the lifetime, or a short-lived
         // token would be refreshed on every call.
@@ -52,13 +57,15 @@ impl Cached {
         } else {
             0.0
         };
+        let fresh_until = token.expires_at() - ahead + (ahead - skew).mul_f64(jitter);
         Self {
             // A DPoP token goes as `Authorization: DPoP …` (RFC 9449 §7.1).
-            header: ShardedHeader::new(&match token.dpop_key() {
+            header: ShardedHeader::new(match token.dpop_key() {
                 Some(_) => token.authorization(),
                 None => presentation.header_value(token.secret()),
             }),
-            fresh_until: token.expires_at() - ahead + (ahead - skew).mul_f64(jitter),
+            fresh_until,
+            fresh_ticks: clock.ticks_at(fresh_until),
             valid_until: token.expires_at() - skew,
             token,
             version,
@@ -76,8 +83,10 @@ mod tests {
         let obtained = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let token = AccessToken::new("t", obtained, Duration::from_secs(lifetime));
         let expires = token.expires_at();
+        let clock = crate::ManualClock::default();
+        clock.set_refresh_jitter(jitter);
         (
-            Cached::new(token, Some(1), policy, jitter, &Presentation::BEARER),
+            Cached::new(token, Some(1), policy, &clock, &Presentation::BEARER),
             expires,
         )
     }

@@ -276,7 +276,7 @@ impl Inner {
             token.clone(),
             Some(stored.version),
             self.fetcher.refresh(),
-            self.fetcher.clock().refresh_jitter(),
+            self.fetcher.clock(),
             &self.fetcher.provider().spec().presentation,
         );
         let rejected = self.rejected.lock().as_deref() == Some(&token.fingerprint());
@@ -358,7 +358,7 @@ impl Inner {
             token,
             stored_version,
             self.fetcher.refresh(),
-            self.fetcher.clock().refresh_jitter(),
+            self.fetcher.clock(),
             &self.fetcher.provider().spec().presentation,
         ));
         self.current.store(Some(Arc::clone(&cached)));

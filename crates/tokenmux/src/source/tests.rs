@@ -71,6 +71,7 @@ async fn a_report_that_loses_the_race_to_a_refresh_leaves_the_new_token() {
         let lifetime = std::time::Duration::from_secs(600);
         newer.token = AccessToken::new("t2".to_owned(), SystemTime::now(), lifetime);
         newer.fresh_until = SystemTime::now() + lifetime;
+        newer.fresh_ticks = u64::MAX;
         newer.valid_until = newer.fresh_until;
         racing.inner.current.store(Some(Arc::new(newer)));
         text(seen) == text(&first)
