@@ -308,8 +308,12 @@ fn cached_reads(root: &Path, cargo: &str) -> Result<Vec<Row>, TaskError> {
             fmt(header),
             format!("ArcSwap::load_full {}", fmt(floor)),
             Some(header / floor),
-            "≤ 2× floor",
-            Some(header / floor <= 2.0),
+            if *threads == 1 {
+                "≤ 1.5× floor"
+            } else {
+                "≤ 1.0× floor"
+            },
+            Some(header / floor <= if *threads == 1 { 1.5 } else { 1.0 }),
         ));
         rows.push(row(
             format!("1. cached `authorization()`, {threads} thread(s), vs tokio Mutex"),

@@ -227,6 +227,10 @@ pub struct Agent {
     pub cli_cached_p50_us: f64,
     /// The same, p99.
     pub cli_cached_p99_us: f64,
+    /// `tokenmux --version`, the floor of a process of the same binary,
+    /// run in the same rounds.
+    #[serde(default)]
+    pub cli_version_p50_us: f64,
     /// A `tokenmux token NAME` process through the agent.
     pub cli_via_agent_p50_us: f64,
     /// The same, p99.

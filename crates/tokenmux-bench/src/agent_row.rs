@@ -165,7 +165,7 @@ fn micros(text: &str) -> f64 {
     }
 }
 
-/// `tokenmux token NAME` `runs` times, one process each: its wall times.
+/// `tokenmux ARGS` `CLI_RUNS` times, one process each: its wall times.
 fn cli_runs(cli: &Path, args: &[&str], env: &[(&str, &str)]) -> Samples {
     let mut samples = Vec::new();
     for _ in 0..CLI_RUNS {
@@ -243,8 +243,11 @@ pub async fn run(cli: &Path) {
         config_path.to_str().unwrap(),
     ];
     cli_runs(cli, &cached_args, &env); // warms the cache
-    let (mut cached, mut via_agent) = (Vec::new(), Vec::new());
+    // The floor: a process of the same binary that prints its version.
+    let version_args = ["--version"];
+    let (mut cached, mut via_agent, mut version) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
+        version.push(cli_runs(cli, &version_args, &env));
         cached.push(cli_runs(cli, &cached_args, &env));
         via_agent.push(cli_runs(cli, &via_agent_args, &env));
     }
@@ -265,6 +268,7 @@ pub async fn run(cli: &Path) {
         unix_rps: unix_rate,
         cli_cached_p50_us: median_of(&cached, 50.0),
         cli_cached_p99_us: median_of(&cached, 99.0),
+        cli_version_p50_us: median_of(&version, 50.0),
         cli_via_agent_p50_us: median_of(&via_agent, 50.0),
         cli_via_agent_p99_us: median_of(&via_agent, 99.0),
     }));
