@@ -136,7 +136,7 @@ pub async fn memory() {
         std::time::SystemTime::now(),
         Duration::from_secs(3600),
     )
-    .with_verifier(Some(Arc::new(tokenmux::Verifier::of(
+    .with_verifier(Some(Arc::new(tokenmux::Verifier::in_process(
         [SECRET],
         key.as_str(),
     ))));

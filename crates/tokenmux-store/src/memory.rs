@@ -27,6 +27,10 @@ pub struct MemoryStore {
 
 #[async_trait]
 impl TokenStore for MemoryStore {
+    fn in_process(&self) -> bool {
+        true
+    }
+
     async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
         Ok(self.entries.lock().get(key).cloned())
     }

@@ -134,6 +134,19 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Whether what the store holds never leaves this process (the memory
+    /// store). Its records then carry [`Verifier::in_process`], which costs
+    /// one HMAC instead of the slow [`Verifier::of`]: no reader outside
+    /// the process can guess a secret from it. Default false: a store of
+    /// your own that writes anywhere another process or person can read
+    /// keeps the slow verifier.
+    ///
+    /// [`Verifier::in_process`]: crate::Verifier::in_process
+    /// [`Verifier::of`]: crate::Verifier::of
+    fn in_process(&self) -> bool {
+        false
+    }
+
     /// The stored record, if any.
     async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError>;
 

@@ -4,8 +4,12 @@
 //! The record carries a verifier of the secrets: PBKDF2-HMAC-SHA256, salted
 //! with the store key, deliberately slow, so that whoever reads the store
 //! cannot recover a low-entropy password from it faster than by guessing
-//! against the endpoint. It is never the secret, never a fast digest, and
-//! never in a store key, a file name, a log or `Debug`.
+//! against the endpoint. It is never the secret, never a fast digest in a
+//! store another process can read, and never in a store key, a file name,
+//! a log or `Debug`. A store whose records never leave the process (the
+//! memory store: [`TokenStore::in_process`](crate::TokenStore::in_process))
+//! takes [`Verifier::in_process`], one HMAC: it has no reader to slow down,
+//! and a cold token exchange would otherwise spend most of its time here.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
@@ -30,15 +34,37 @@ impl Verifier {
     /// password of a password grant, in that order), salted with the
     /// store key `key`.
     pub fn of<'s>(secrets: impl IntoIterator<Item = &'s str>, key: &str) -> Self {
+        Self::derive(secrets, &format!("tokenmux-credentials/1|{key}"), ROUNDS)
+    }
+
+    /// The verifier of the same `secrets` for a store whose records never
+    /// leave this process: one round, under a salt of its own, so it never
+    /// equals (or stands in for) [`of`](Self::of)'s.
+    ///
+    /// ```
+    /// use tokenmux_store::Verifier;
+    ///
+    /// let key = "neonpanel|https://example.com|id";
+    /// assert_eq!(Verifier::in_process(["s3cret"], key), Verifier::in_process(["s3cret"], key));
+    /// assert_ne!(Verifier::in_process(["s3cret"], key), Verifier::of(["s3cret"], key));
+    /// ```
+    pub fn in_process<'s>(secrets: impl IntoIterator<Item = &'s str>, key: &str) -> Self {
+        Self::derive(
+            secrets,
+            &format!("tokenmux-credentials/in-process|{key}"),
+            1,
+        )
+    }
+
+    fn derive<'s>(secrets: impl IntoIterator<Item = &'s str>, salt: &str, rounds: u32) -> Self {
         let mut input = Vec::new();
         for secret in secrets {
             // Length-prefixed: ("ab", "c") and ("a", "bc") differ.
             input.extend_from_slice(&(secret.len() as u64).to_be_bytes());
             input.extend_from_slice(secret.as_bytes());
         }
-        let salt = format!("tokenmux-credentials/1|{key}");
         let mut out = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(&input, salt.as_bytes(), ROUNDS, &mut out);
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(&input, salt.as_bytes(), rounds, &mut out);
         Self(out)
     }
 

@@ -202,15 +202,18 @@ impl Inner {
         self.primary(true, Some(recorder)).await
     }
 
-    /// The verifier of this source's credentials.
+    /// The verifier of this source's credentials: the slow one unless
+    /// the store keeps its records in this process.
     pub(super) fn verifier(&self) -> &Arc<Verifier> {
         self.verifier.get_or_init(|| {
-            Arc::new(Verifier::of(
-                self.fetcher
-                    .credentials()
-                    .secrets(self.fetcher.provider().spec()),
-                self.key.as_str(),
-            ))
+            let secrets = self
+                .fetcher
+                .credentials()
+                .secrets(self.fetcher.provider().spec());
+            Arc::new(match self.store.in_process() {
+                true => Verifier::in_process(secrets, self.key.as_str()),
+                false => Verifier::of(secrets, self.key.as_str()),
+            })
         })
     }
 

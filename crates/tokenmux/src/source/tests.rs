@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokenmux_store::{MemoryStore, StoreKey};
+use tokenmux_store::{MemoryStore, StoreError, StoreKey};
 
 use super::*;
 use crate::fetch::Fetcher;
@@ -115,7 +115,7 @@ async fn a_cached_token_is_served_without_building_the_http_client() {
     let key = provider.store_key(&credentials);
     let store = Arc::new(MemoryStore::default());
     let token = AccessToken::new("cached", SystemTime::now(), Duration::from_secs(3600))
-        .with_verifier(Some(Arc::new(Verifier::of([SECRET], key.as_str()))));
+        .with_verifier(Some(Arc::new(Verifier::in_process([SECRET], key.as_str()))));
     store.put(&key, &token.into(), None).await.unwrap();
     let source = TokenSource::builder(provider)
         .credentials(credentials)
@@ -125,4 +125,49 @@ async fn a_cached_token_is_served_without_building_the_http_client() {
     assert!(!source.inner.fetcher.http().is_built());
     assert_eq!(text(&source.token().await.unwrap()), "cached");
     assert!(!source.inner.fetcher.http().is_built());
+}
+
+/// A memory store that says its records leave the process, as a file or
+/// Redis store's do.
+#[derive(Debug, Default)]
+struct Shared(MemoryStore);
+
+#[async_trait::async_trait]
+impl TokenStore for Shared {
+    async fn get(&self, key: &StoreKey) -> Result<Option<tokenmux_store::Versioned>, StoreError> {
+        self.0.get(key).await
+    }
+
+    async fn put(
+        &self,
+        key: &StoreKey,
+        record: &tokenmux_store::Record,
+        expected: Option<u64>,
+    ) -> Result<tokenmux_store::PutOutcome, StoreError> {
+        self.0.put(key, record, expected).await
+    }
+}
+
+#[tokio::test]
+async fn only_a_store_that_leaves_the_process_gets_the_slow_verifier() {
+    for (store, slow) in [
+        (
+            Arc::new(MemoryStore::default()) as Arc<dyn TokenStore>,
+            false,
+        ),
+        (Arc::new(Shared::default()), true),
+    ] {
+        let mut layer = layer([Answer::Token("t1", None)]);
+        layer.inner.store = Arc::clone(&store);
+        let source = TokenSource::from_inner(layer.inner);
+        source.token().await.unwrap();
+        let stored = store.get(&layer.key).await.unwrap().unwrap();
+        let verifier = stored.record.token.unwrap().verifier().unwrap().clone();
+        let (of, in_process) = (
+            Verifier::of([SECRET], layer.key.as_str()),
+            Verifier::in_process([SECRET], layer.key.as_str()),
+        );
+        assert_eq!(verifier == of, slow);
+        assert_eq!(verifier == in_process, !slow);
+    }
 }

@@ -26,7 +26,7 @@ fn stored(text: &str, secret: &str, key: &StoreKey) -> AccessToken {
         SystemTime::now(),
         Duration::from_secs(3600),
     )
-    .with_verifier(Some(Arc::new(Verifier::of([secret], key.as_str()))))
+    .with_verifier(Some(Arc::new(Verifier::in_process([secret], key.as_str()))))
 }
 
 #[tokio::test]
@@ -94,7 +94,10 @@ async fn a_stored_refresh_token_is_claimed_in_the_store_before_it_is_presented()
     let layer = layer([Answer::Token("rotated", Some("r2"))]);
     let expired = AccessToken::new("old", SystemTime::UNIX_EPOCH, Duration::ZERO)
         .with_refresh_token(Some(tokenmux_wire::Secret::new("r1".to_owned())))
-        .with_verifier(Some(Arc::new(Verifier::of([SECRET], layer.key.as_str()))));
+        .with_verifier(Some(Arc::new(Verifier::in_process(
+            [SECRET],
+            layer.key.as_str(),
+        ))));
     layer.store_first(expired).await;
     let cached = layer.inner.refresh().await.unwrap();
     assert_eq!(cached.token.secret().expose_secret(), "rotated");
@@ -203,7 +206,10 @@ async fn a_still_valid_stored_token_is_served_while_backing_off() {
         fleet.clock.now() - Duration::from_secs(3500),
         Duration::from_secs(3600),
     )
-    .with_verifier(Some(Arc::new(Verifier::of([SECRET], a.key.as_str()))));
+    .with_verifier(Some(Arc::new(Verifier::in_process(
+        [SECRET],
+        a.key.as_str(),
+    ))));
     a.store
         .put(&a.key, &Record::from(valid), None)
         .await
