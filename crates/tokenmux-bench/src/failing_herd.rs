@@ -40,6 +40,8 @@ fn source(mock: &MockServer) -> TokenSource {
     TokenSource::builder(Provider::neonpanel().with_base_url(mock.base_url("neonpanel")))
         .credentials(Credentials::client(ID, SECRET))
         .retry_policy(RETRY)
+        // Built before the clock starts, as a source's own client used to be.
+        .http_client(reqwest::Client::new())
         .build()
         .unwrap()
 }

@@ -101,6 +101,8 @@ pub async fn worker(spec: &str) {
     let tokens = TokenSource::builder(Provider::neonpanel().with_base_url(base))
         .credentials(Credentials::client(ID, SECRET))
         .retry_policy(RETRY)
+        // Built before the clock starts, as a source's own client used to be.
+        .http_client(reqwest::Client::new())
         .store(store)
         .build()
         .unwrap();

@@ -20,10 +20,14 @@ const CALLERS: usize = 10_000;
 /// caller that waited for the exchange is told apart from one that did not.
 const SLOW_EXCHANGE: Duration = Duration::from_millis(50);
 
+/// A source with a client of its own, built here: a source's own default
+/// client is built at its first fetch (reading the system's TLS roots, a
+/// few milliseconds), which is not what the rows measure.
 fn source(mock: &MockServer, clock: &Arc<ManualClock>) -> TokenSource {
     TokenSource::builder(Provider::neonpanel().with_base_url(mock.base_url("neonpanel")))
         .credentials(Credentials::client(ID, SECRET))
         .clock(clock.clone())
+        .http_client(reqwest::Client::new())
         .build()
         .unwrap()
 }
