@@ -27,6 +27,8 @@ pub enum Measurement {
     Exchange(Exchange),
     /// Row 3: a herd of callers on one source, per case.
     Herd(Herd),
+    /// Row 3: the herd at expiry, run again and again.
+    HerdRepeats(HerdRepeats),
     /// Row 6: the herd process's peak RSS.
     HerdRss(HerdRss),
     /// Row 6: heap bytes per cached token.
@@ -107,6 +109,20 @@ pub struct Herd {
     pub one_exchange_us: f64,
     /// Callers that waited a whole slow exchange (the refresh-ahead case).
     pub blocked: Option<usize>,
+}
+
+/// Row 3: the herd at expiry, run again and again: in how many runs the
+/// p99 wait stayed within one exchange.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HerdRepeats {
+    /// Runs.
+    pub runs: usize,
+    /// Runs whose p99 wait in `token()` was at most one exchange.
+    pub met: usize,
+    /// The worst run's p99 wait.
+    pub worst_p99_us: f64,
+    /// One exchange alone, for comparison.
+    pub one_exchange_us: f64,
 }
 
 /// Row 6: the herd run's peak RSS (Linux only).
@@ -227,6 +243,10 @@ pub struct Agent {
     pub cli_cached_p50_us: f64,
     /// The same, p99.
     pub cli_cached_p99_us: f64,
+    /// A minimal axum server answering a constant body, under the same
+    /// wrk load in the same run: requests per second.
+    #[serde(default)]
+    pub axum_wrk_rps: f64,
     /// `tokenmux --version`, the floor of a process of the same binary,
     /// run in the same rounds.
     #[serde(default)]

@@ -165,6 +165,29 @@ fn micros(text: &str) -> f64 {
     }
 }
 
+/// A minimal axum server on loopback answering `body` to every GET, on a
+/// runtime of its own (as the agent has its process): its URL.
+async fn minimal_axum(body: axum::body::Bytes) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                "/",
+                axum::routing::get(move || {
+                    let body = body.clone();
+                    async move { ([("content-type", "application/json")], body) }
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    url
+}
+
 /// `tokenmux ARGS` `CLI_RUNS` times, one process each: its wall times.
 fn cli_runs(cli: &Path, args: &[&str], env: &[(&str, &str)]) -> Samples {
     let mut samples = Vec::new();
@@ -216,6 +239,20 @@ pub async fn run(cli: &Path) {
     });
     let (probe, _) = load(&unix, "http://agent/v1/sources/s0/token", 1).await;
     let (tcp_p50, tcp_p99, tcp_rate) = wrk_run.await.unwrap();
+    // The floor of any HTTP server here: minimal axum, a constant body of
+    // the agent's answer's size, under the same wrk load.
+    let body = unix
+        .get("http://agent/v1/sources/s0/token")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let axum_url = minimal_axum(body).await;
+    let axum_rps = tokio::task::spawn_blocking(move || wrk(&axum_url, "unused").2)
+        .await
+        .unwrap();
     // The Unix socket alone, under this harness's 32 connections.
     let (alone, unix_rate) = load(&unix, "http://agent/v1/sources/s0/token", CONNECTIONS).await;
 
@@ -266,6 +303,7 @@ pub async fn run(cli: &Path) {
         unix_p50_us: alone.percentile_us(50.0),
         unix_p99_us: alone.percentile_us(99.0),
         unix_rps: unix_rate,
+        axum_wrk_rps: axum_rps,
         cli_cached_p50_us: median_of(&cached, 50.0),
         cli_cached_p99_us: median_of(&cached, 99.0),
         cli_version_p50_us: median_of(&version, 50.0),

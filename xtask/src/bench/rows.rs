@@ -2,7 +2,8 @@
 //! (2, 3, 4, 6, 7, 8), from its typed [`Measurement`]s.
 
 use tokenmux_bench_report::{
-    Agent, AgentMemory, Exchange, FailingHerd, FleetBackoff, Herd, HerdRss, Measurement, Memory,
+    Agent, AgentMemory, Exchange, FailingHerd, FleetBackoff, Herd, HerdRepeats, HerdRss, Measurement,
+    Memory,
     RedisProcesses, RedisRead,
 };
 
@@ -30,6 +31,7 @@ pub fn rows(measurements: &[Measurement]) -> Vec<Row> {
     for m in measurements {
         match m {
             Measurement::Herd(r) => rows.extend(herd(r)),
+            Measurement::HerdRepeats(r) => rows.push(herd_repeats(r)),
             Measurement::HerdRss(r) => rows.push(herd_rss(r)),
             _ => {}
         }
@@ -191,6 +193,25 @@ fn redis_processes(r: &RedisProcesses) -> Vec<Row> {
     ]
 }
 
+fn herd_repeats(r: &HerdRepeats) -> Row {
+    row(
+        format!(
+            "3. herd of 10,000, at expiry, {} runs: p99 wait in `token()` ≤ one exchange",
+            r.runs
+        ),
+        format!(
+            "{} of {} runs (worst p99 {})",
+            r.met,
+            r.runs,
+            us(r.worst_p99_us)
+        ),
+        format!("one exchange alone {}", us(r.one_exchange_us)),
+        Some(r.worst_p99_us / r.one_exchange_us),
+        format!("{0} of {0}", r.runs),
+        Some(r.met == r.runs),
+    )
+}
+
 fn memory(r: &Memory) -> Row {
     row(
         "6. heap bytes per cached token",
@@ -298,6 +319,15 @@ fn agent(r: &Agent) -> Vec<Row> {
         Some(r.cli_via_agent_p50_us / r.cli_cached_p50_us),
         "–",
         None,
+    ));
+    let axum = r.axum_wrk_rps;
+    rows.push(row(
+        format!("8. agent over loopback TCP under wrk ({connections} connections), req/s"),
+        format!("{:.0} req/s", r.tcp_wrk_rps),
+        format!("a minimal axum server answering a constant body {axum:.0} req/s"),
+        Some(r.tcp_wrk_rps / axum),
+        "≥ 0.8× axum",
+        Some(r.tcp_wrk_rps >= 0.8 * axum),
     ));
     let version = format!("`tokenmux --version` {}", us(r.cli_version_p50_us));
     for (name, p50) in [
