@@ -2,9 +2,8 @@
 //! (2, 3, 4, 6, 7, 8), from its typed [`Measurement`]s.
 
 use tokenmux_bench_report::{
-    Agent, AgentMemory, Exchange, FailingHerd, FleetBackoff, Herd, HerdRepeats, HerdRss, Measurement,
-    Memory,
-    RedisProcesses, RedisRead,
+    Agent, AgentMemory, Exchange, FailingHerd, FleetBackoff, Herd, HerdRepeats, HerdRss,
+    Measurement, Memory, RedisProcesses, RedisRead,
 };
 
 use super::{Row, row};
