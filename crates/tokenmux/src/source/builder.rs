@@ -312,6 +312,12 @@ impl TokenSourceBuilder {
     }
 
     /// Checks the configuration and builds the source.
+    ///
+    /// Without [`http_client`](Self::http_client), the source's own client
+    /// is built at its first fetch, not here: a source that finds a fresh
+    /// token in its store never reads the system's TLS roots. A client
+    /// with extra roots or a client certificate is built here, so that a
+    /// bad certificate is an error of `build`.
     pub fn build(self) -> Result<TokenSource, Error> {
         self.check()?;
         let refresh = self.chosen_refresh();
