@@ -5,7 +5,7 @@
 //! Row 1 is criterion (`crates/tokenmux-bench/benches/cached_read.rs`), run
 //! in rounds; rows 2, 3, 4 and 6 are the load harness
 //! (`tokenmux-loadbench`), whose sides alternate in rounds; row 5 (codegen)
-//! runs here.
+//! runs here; row 10 is `cargo xtask instructions`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,6 +17,8 @@ use tokenmux_bench_report::Measurement;
 
 use crate::task_error::TaskError;
 
+// Row 10, from `cargo xtask instructions`.
+mod instruction_rows;
 // The rows the load harness measures.
 mod rows;
 
@@ -76,6 +78,9 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
     rows.extend(rows::rows(&harness));
     rows.extend(codegen_rows(root)?);
     rows.extend(rows::later_rows(&harness));
+    rows.extend(instruction_rows::rows(&crate::instructions::measure(
+        root, &cargo,
+    )?));
 
     let table = render(&rows);
     println!("{table}");
@@ -209,9 +214,20 @@ const NOTES: &str = "\
   that asks as the flight starts waits the whole exchange plus its turn
   among 10,000 woken tasks on 2 cores, so the p99 lands near one exchange
   and above it in most runs.
-- Not yet rows of this table (issue 27 asks for them): instruction counts
-  under callgrind guarding CI, and the README's two commands on a fresh
-  clone.
+- Row 10: `cargo xtask instructions` runs one workload binary per row
+  under valgrind's callgrind, which counts only the function the
+  iterations run in (100,000 cached reads; 200 cold exchanges, each a new
+  source as in row 2, after a warm-up that opens the pooled connection;
+  the mock serves from a child process callgrind does not follow). The
+  counts repeat within a fraction of a percent, so `.ci/run` runs
+  `cargo xtask instructions --check`, which fails when one is more than
+  5 % above the figure committed in `crates/tokenmux-bench/instructions.json`.
+  The baselines' counts (the floor of row 1, bare reqwest of row 2) are
+  beside them for scale; valgrind's emulated CPU has no SHA extensions,
+  so the verifier's SHA-256 costs more instructions here than it takes
+  time on the machine.
+- Not yet a row of this table (issue 27 asks for it): the README's two
+  commands on a fresh clone.
 ";
 
 struct Row {
@@ -473,7 +489,7 @@ fn codegen_rows(root: &Path) -> Result<Vec<Row>, TaskError> {
 }
 
 /// Where cargo builds (and criterion writes its estimates).
-fn target_dir(root: &Path) -> std::path::PathBuf {
+pub(crate) fn target_dir(root: &Path) -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .map(|dir| {

@@ -10,6 +10,7 @@
 //! cargo xtask package          # package the published crates; install and run the CLI from them; a .deb
 //! cargo xtask fuzz --seconds 60 # each cargo fuzz target for a minute
 //! cargo xtask bench            # every benchmark; writes docs/benchmarks.md
+//! cargo xtask instructions --check # callgrind counts within 5 % of the committed figures
 //! cargo xtask new-provider-check # a fifth spec, regen, no hand edit: it works
 //! cargo xtask cycles           # no cycle between modules (needs cargo-modules)
 //! ```
@@ -18,6 +19,7 @@ mod bench;
 mod codegen;
 mod cycles;
 mod fuzz;
+mod instructions;
 mod mock_process;
 mod new_provider;
 mod package;
@@ -50,6 +52,17 @@ enum Command {
     /// Run every benchmark against its baseline; print the table and write
     /// docs/benchmarks.md.
     Bench,
+    /// Count instructions per cached read and per exchange under
+    /// valgrind's callgrind; compare them with the figures committed in
+    /// crates/tokenmux-bench/instructions.json.
+    Instructions {
+        /// Fail when a count is more than 5 % above its committed figure.
+        #[arg(long, conflicts_with = "save")]
+        check: bool,
+        /// Write the counts as the committed figures.
+        #[arg(long)]
+        save: bool,
+    },
     /// Run every cargo fuzz target in fuzz/ for a bounded time; print
     /// executions and crashes.
     Fuzz {
@@ -89,6 +102,14 @@ fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Regen { check, providers } => codegen::regen::run(&root, &providers, check),
         Command::Bench => bench::run(&root),
+        Command::Instructions { check, save } => instructions::run(
+            &root,
+            match (check, save) {
+                (true, _) => instructions::Mode::Check,
+                (_, true) => instructions::Mode::Save,
+                _ => instructions::Mode::Print,
+            },
+        ),
         Command::Fuzz { seconds, targets } => fuzz::run(&root, seconds, &targets),
         Command::NewProviderCheck { target_dir } => {
             new_provider::run(&root, &root.join(target_dir))
