@@ -42,10 +42,12 @@ pub struct Credentials {
     password: Option<Secret>,
     #[serde(default)]
     refresh_token: Option<Secret>,
+    // Boxed, as the certificate: rare, and 88 bytes together that every
+    // source would hold.
     #[serde(skip)]
-    private_key: Option<SigningKey>,
+    private_key: Option<Box<SigningKey>>,
     #[serde(skip)]
-    client_certificate: Option<ClientCertificate>,
+    client_certificate: Option<Box<ClientCertificate>>,
     #[serde(skip)]
     params: Parameters,
 }
@@ -128,7 +130,7 @@ impl Credentials {
     /// assert!(format!("{credentials:?}").contains("kid: Some(\"key-1\")"));
     /// ```
     pub fn with_private_key(mut self, key: impl Into<SigningKey>) -> Self {
-        self.private_key = Some(key.into());
+        self.private_key = Some(Box::new(key.into()));
         self
     }
 
@@ -150,7 +152,7 @@ impl Credentials {
     /// assert!(credentials.client_certificate().is_some());
     /// ```
     pub fn with_client_certificate(mut self, certificate: ClientCertificate) -> Self {
-        self.client_certificate = Some(certificate);
+        self.client_certificate = Some(Box::new(certificate));
         self
     }
 
@@ -195,12 +197,12 @@ impl Credentials {
 
     /// The client's signing key, if given.
     pub fn private_key(&self) -> Option<&SigningKey> {
-        self.private_key.as_ref()
+        self.private_key.as_deref()
     }
 
     /// The client certificate, if given.
     pub fn client_certificate(&self) -> Option<&ClientCertificate> {
-        self.client_certificate.as_ref()
+        self.client_certificate.as_deref()
     }
 
     /// The parameter values chosen.
@@ -323,7 +325,7 @@ impl Credentials {
                 .filter(|(name, _)| secret_params.iter().any(|p| p.secret && p.name == *name))
                 .map(|(_, value)| value.expose_secret()),
         );
-        secrets.extend(self.private_key.as_ref().map(SigningKey::identity));
+        secrets.extend(self.private_key().map(SigningKey::identity));
         secrets.extend(self.client_certificate().map(ClientCertificate::thumbprint));
         secrets
     }

@@ -34,8 +34,9 @@ pub(crate) struct Fetcher {
     credentials: Credentials,
     http: HttpClient,
     max_response_bytes: usize,
-    retry: RetryPolicy,
-    refresh: RefreshPolicy,
+    /// Shared by every source with the default policies (most of them):
+    /// 184 bytes a source otherwise holds on its own.
+    policies: Arc<(RetryPolicy, RefreshPolicy)>,
     clock: Arc<dyn Clock>,
     /// With DPoP (RFC 9449): the key and nonces its requests prove.
     dpop: Option<Arc<Dpop>>,
@@ -51,14 +52,18 @@ impl Fetcher {
         policies: (RetryPolicy, RefreshPolicy),
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let (retry, refresh) = policies;
+        static DEFAULT: std::sync::LazyLock<Arc<(RetryPolicy, RefreshPolicy)>> =
+            std::sync::LazyLock::new(Arc::default);
+        let policies = match **DEFAULT == policies {
+            true => Arc::clone(&DEFAULT),
+            false => Arc::new(policies),
+        };
         Self {
             provider,
             credentials,
             http,
             max_response_bytes,
-            retry,
-            refresh,
+            policies,
             clock,
             dpop: None,
         }
@@ -87,12 +92,12 @@ impl Fetcher {
 
     /// How failures are retried.
     pub(crate) fn retry(&self) -> &RetryPolicy {
-        &self.retry
+        &self.policies.0
     }
 
     /// When a token counts as fresh (and lifetimes are capped).
     pub(crate) fn refresh(&self) -> &RefreshPolicy {
-        &self.refresh
+        &self.policies.1
     }
 
     /// The HTTP client, for tests of when it is built.
@@ -142,7 +147,7 @@ impl Fetcher {
             max_response_bytes: self.max_response_bytes,
             dpop,
         };
-        let policy = &self.retry;
+        let policy = self.retry();
         let deadline = Instant::now() + policy.deadline;
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(policy.initial_delay)
@@ -168,7 +173,7 @@ impl Fetcher {
             let attempt = tokio::time::timeout_at(deadline, exchange.request(grant)).await;
             let past_deadline = attempt.is_err();
             let outcome = match attempt {
-                Ok(Ok(issued)) => normalise(issued, self.clock.now(), &self.refresh, key.as_ref()),
+                Ok(Ok(issued)) => normalise(issued, self.clock.now(), self.refresh(), key.as_ref()),
                 Ok(Err(error)) => Err(error),
                 Err(_) => Err(Error::Timeout),
             };
@@ -232,6 +237,32 @@ mod tests {
 
     fn observer() -> Observer {
         Observer::new("test".into(), "scripted")
+    }
+
+    #[test]
+    fn sources_with_the_default_policies_share_one_copy() {
+        let with = |policies| {
+            Fetcher::new(
+                Provider::neonpanel(),
+                Credentials::client("id", "secret"),
+                reqwest::Client::new().into(),
+                64 * 1024,
+                policies,
+                Arc::new(SystemClock),
+            )
+        };
+        let (a, b) = (with(Default::default()), with(Default::default()));
+        assert!(Arc::ptr_eq(&a.policies, &b.policies));
+        let own = with((
+            RetryPolicy {
+                max_attempts: 2,
+                ..RetryPolicy::default()
+            },
+            RefreshPolicy::default(),
+        ));
+        assert!(!Arc::ptr_eq(&a.policies, &own.policies));
+        assert_eq!(own.retry().max_attempts, 2);
+        assert_eq!(a.refresh(), &RefreshPolicy::default());
     }
 
     #[tokio::test(start_paused = true)]

@@ -31,7 +31,8 @@ pub(crate) struct Flights<T> {
 
 struct Slot<T> {
     running: Option<watch::Receiver<Option<Result<T, Error>>>>,
-    failed: Option<Failed>,
+    /// Boxed: most flights succeed, and an error is 80 bytes.
+    failed: Option<Box<Failed>>,
 }
 
 impl<T: Clone + Send + Sync + 'static> Flights<T> {
@@ -85,7 +86,7 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
                     }
                     Err(failed) => {
                         let error = failed.error.clone();
-                        slot.failed = Some(failed);
+                        slot.failed = Some(Box::new(failed));
                         Err(error)
                     }
                 }

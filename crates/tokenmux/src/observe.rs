@@ -115,7 +115,8 @@ pub(crate) struct Observer {
     /// Made at the first subscription: 64 slots per source would be most
     /// of the memory of an agent holding thousands.
     events: std::sync::OnceLock<broadcast::Sender<LifecycleEvent>>,
-    last_error: Mutex<Option<Error>>,
+    /// Boxed: an error is 80 bytes that a healthy source never uses.
+    last_error: Mutex<Option<Box<Error>>>,
     /// Whether a store outage was warned about (once per outage).
     store_warned: AtomicBool,
 }
@@ -248,7 +249,7 @@ impl Observer {
 
     /// A refresh (a flight) failed.
     pub(crate) fn failed(&self, error: &Error) {
-        *self.last_error.lock() = Some(error.clone());
+        *self.last_error.lock() = Some(Box::new(error.clone()));
         self.send(LifecycleEvent::Failed {
             source: Arc::clone(&self.name),
             error: error.clone(),
@@ -256,7 +257,7 @@ impl Observer {
     }
 
     pub(crate) fn last_error(&self) -> Option<Error> {
-        self.last_error.lock().clone()
+        self.last_error.lock().as_deref().cloned()
     }
 
     fn send(&self, event: LifecycleEvent) {
