@@ -5,7 +5,8 @@
 //! Row 1 is criterion (`crates/tokenmux-bench/benches/cached_read.rs`), run
 //! in rounds; rows 2, 3, 4 and 6 are the load harness
 //! (`tokenmux-loadbench`), whose sides alternate in rounds; row 5 (codegen)
-//! runs here; row 10 is `cargo xtask instructions`.
+//! runs here; row 10 is `cargo xtask instructions`; row 11 times the
+//! README's two commands on fresh clones.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,6 +18,8 @@ use tokenmux_bench_report::Measurement;
 
 use crate::task_error::TaskError;
 
+// Row 11: the README's commands on a fresh clone.
+mod fresh_clone;
 // Row 10, from `cargo xtask instructions`.
 mod instruction_rows;
 // The rows the load harness measures.
@@ -81,14 +84,15 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
     rows.extend(instruction_rows::rows(&crate::instructions::measure(
         root, &cargo,
     )?));
+    rows.extend(fresh_clone::rows(root, &cargo)?);
 
     let table = render(&rows);
     println!("{table}");
     let doc = format!(
         "# Benchmarks\n\n\
          Measured by `cargo xtask bench` on {date}, on {machine}; the run took {minutes:.1} min\n\
-         (building the benchmarks included; building the xtask itself, about 3 min\n\
-         from an empty target directory on this kind of machine, not).\n\
+         (building the benchmarks and row 11's fresh clones included; building the xtask\n\
+         itself, about 3 min from an empty target directory on this kind of machine, not).\n\
          Each row runs tokenmux and its baseline in the same run, alternating in rounds,\n\
          so a noisy machine slows both alike; ratios are tokenmux ÷ baseline.\n\n{table}\n{notes}",
         date = today(),
@@ -234,8 +238,12 @@ const NOTES: &str = "\
   beside them for scale; valgrind's emulated CPU has no SHA extensions,
   so the verifier's SHA-256 costs more instructions here than it takes
   time on the machine.
-- Not yet a row of this table (issue 27 asks for it): the README's two
-  commands on a fresh clone.
+- Row 11: each README command in its own `git clone` of HEAD, with an
+  empty target directory and nothing else set, timed to its exit; the
+  crates come from cargo's download cache, as for anyone who has built a
+  Rust project before. The test command includes what it installs when
+  missing (here: nothing) and its `package` step (the release builds of
+  the CLI and the Debian package).
 ";
 
 struct Row {
