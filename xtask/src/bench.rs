@@ -30,7 +30,8 @@ const SYNTHETIC: [usize; 3] = [25, 50, 100];
 
 pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
     crate::test::ensure_redis()?;
-    ensure_wrk()?;
+    // wrk loads the agent in row 8.
+    crate::test::ensure_program("wrk", "wrk")?;
     let started = Instant::now();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("xtask: building the benchmarks (release)");
@@ -434,15 +435,6 @@ fn load_harness(root: &Path, cargo: &str, args: &[&str]) -> Result<Vec<Measureme
         eprintln!("xtask: the load harness printed what is no measurement: {line}");
     }
     Ok(read)
-}
-
-/// wrk (Debian package `wrk`) loads the agent in row 8.
-fn ensure_wrk() -> Result<(), TaskError> {
-    let runs = || Command::new("wrk").arg("--version").output().is_ok();
-    if !runs() {
-        crate::test::apt_install("wrk")?;
-    }
-    Ok(())
 }
 
 /// Row 5: `regen` on the real specs (as `--check`), then on 25/50/100

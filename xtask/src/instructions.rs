@@ -125,7 +125,7 @@ pub fn run(root: &Path, mode: Mode) -> Result<ExitCode, TaskError> {
 /// Builds the workload binary (release), then counts every workload under
 /// callgrind.
 pub fn measure(root: &Path, cargo: &str) -> Result<Vec<Count>, TaskError> {
-    ensure_valgrind()?;
+    crate::test::ensure_program("valgrind", "valgrind")?;
     eprintln!("xtask: building tokenmux-instructions (release)");
     TaskError::run(
         Command::new(cargo)
@@ -171,14 +171,6 @@ pub fn measure(root: &Path, cargo: &str) -> Result<Vec<Count>, TaskError> {
 
 fn out_dir(root: &Path) -> PathBuf {
     crate::bench::target_dir(root).join("instructions")
-}
-
-fn ensure_valgrind() -> Result<(), TaskError> {
-    let runs = || Command::new("valgrind").arg("--version").output().is_ok();
-    if !runs() {
-        crate::test::apt_install("valgrind")?;
-    }
-    Ok(())
 }
 
 /// The providers the workload binary can run both sides for.

@@ -157,6 +157,17 @@ pub fn ensure_systemd_tools() -> Result<(), TaskError> {
     apt_install("systemd")
 }
 
+/// Makes sure `program` can be started, installing the Debian `package`
+/// (apt-get, as root) when it cannot. Only that it starts: `wrk
+/// --version` exits 1.
+pub fn ensure_program(program: &str, package: &str) -> Result<(), TaskError> {
+    let starts = || Command::new(program).arg("--version").output().is_ok();
+    if !starts() {
+        apt_install(package)?;
+    }
+    Ok(())
+}
+
 /// Installs a Debian package with apt-get, as root (updating the package
 /// lists first when a fresh machine has none).
 pub fn apt_install(package: &str) -> Result<(), TaskError> {
