@@ -88,8 +88,7 @@ fn line_copy(header: &HeaderValue) -> HeaderValue {
     copy
 }
 
-/// `shards` empty slots (at least one).
-/// `shards` slots, rounded up to a power of two.
+/// `shards` empty slots (at least one), rounded up to a power of two.
 fn slots(shards: usize) -> Box<[OnceLock<HeaderValue>]> {
     (0..shards.max(1).next_power_of_two())
         .map(|_| OnceLock::new())
