@@ -29,16 +29,29 @@ pub const EXCERPT_CHARS: usize = 200;
 
 /// Field names whose values are tokens or secrets: `access_token`,
 /// `refresh_token`, `id_token`, `access`, `token`, `client_secret`, …
+///
+/// The patterns are ASCII (`(?-u)`, whitespace spelled out): field names
+/// and JSON's whitespace are ASCII, and regex is built without its Unicode
+/// tables. A non-ASCII space inside a value does not end it, so more is
+/// redacted, never less.
 const TOKEN_FIELD: &str =
-    r"(?:[A-Za-z0-9_\-]*[_\-])?(?i:token|access|refresh|secret|password|assertion|code_verifier)";
+    r"(?:[A-Za-z0-9_\-]*[_\-])?(?i-u:token|access|refresh|secret|password|assertion|code_verifier)";
+/// ASCII whitespace, as `\s` is in ASCII mode.
+const SPACE: &str = r"[\t\n\x0B\x0C\r ]";
 
 /// `"<token field>": "<value>` in JSON, closed or not (a truncated body).
 static QUOTED_FIELD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r#""({TOKEN_FIELD})"\s*:\s*"((?:\\.|[^"\\])*)"#)).expect("valid regex")
+    Regex::new(&format!(
+        r#""({TOKEN_FIELD})"{SPACE}*:{SPACE}*"((?:\\.|[^"\\])*)"#
+    ))
+    .expect("valid regex")
 });
 /// `<token field>=<value>` in forms, query strings, headers and prose.
 static PLAIN_FIELD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r#"\b({TOKEN_FIELD})\s*[=:]\s*([^\s&"',;}}\]]+)"#)).expect("valid regex")
+    Regex::new(&format!(
+        r#"(?-u:\b)({TOKEN_FIELD}){SPACE}*[=:]{SPACE}*([^\t\n\x0B\x0C\r &"',;}}\]]+)"#
+    ))
+    .expect("valid regex")
 });
 /// Quoted or backticked values in a decoder's message.
 static DECODER_VALUE: LazyLock<Regex> =
@@ -400,6 +413,27 @@ mod tests {
             !form.contains("abc123") && !form.contains("def456") && form.contains("expires_in=60"),
             "{form}"
         );
+    }
+
+    #[test]
+    fn non_ascii_text_around_a_token_field_never_shortens_what_is_redacted() {
+        let scrub = Scrubber::without_secrets();
+        // A no-break space inside a value does not end it: all of it goes.
+        let shown = scrub.text("token=abc\u{a0}tail-7 and more");
+        assert!(
+            !shown.contains("tail-7") && !shown.contains("abc"),
+            "{shown}"
+        );
+        // A non-ASCII letter before a field name still starts a field.
+        let shown = scrub.text("éaccess_token=xyz-9; été refresh_token: uvw-8");
+        assert!(
+            !shown.contains("xyz-9") && !shown.contains("uvw-8"),
+            "{shown}"
+        );
+        // JSON with a non-ASCII neighbour, and each pattern compiles.
+        let shown = scrub.text("{\"ü\":1,\"Access_Token\" :\t\"q-77\"}");
+        assert!(!shown.contains("q-77"), "{shown}");
+        assert!(!scrub.decoder_message("got `ß-66`").contains("ß-66"));
     }
 
     #[test]
