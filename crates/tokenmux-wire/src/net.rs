@@ -112,6 +112,23 @@ mod tests {
     }
 
     #[test]
+    fn internationalized_hosts_are_mapped_by_uts_46() {
+        // url's IDNA backend is chosen in Cargo.lock (idna_adapter ~1.1,
+        // unicode-rs; see the workspace's Cargo.toml). The ASCII-only
+        // adapter (1.0) would refuse these hosts.
+        let url = reqwest::Url::parse("https://B\u{fc}cher.example/oauth/token").unwrap();
+        assert_eq!(url.host_str(), Some("xn--bcher-kva.example"));
+        let arabic = reqwest::Url::parse("https://\u{645}\u{62b}\u{627}\u{644}.example/").unwrap();
+        assert_eq!(arabic.host_str(), Some("xn--mgbh0fb.example"));
+        assert_eq!(
+            without_userinfo("https://me:pw@b\u{fc}cher.example/x"),
+            "https://xn--bcher-kva.example/x"
+        );
+        // A host UTS 46 disallows is refused, not passed on.
+        assert!(reqwest::Url::parse("https://a\u{2488}b.example/").is_err());
+    }
+
+    #[test]
     fn causes_are_found_through_io_errors_and_shared_ones() {
         #[derive(Debug, thiserror::Error)]
         #[error("inner")]
