@@ -3,11 +3,12 @@
 //! by the app's registered key, `iss` the app's id, an `iat` not in the
 //! future, and an `exp` to come at most ten minutes after `iat`.
 
-use jsonwebtoken::Validation;
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use serde::Deserialize;
 
 use crate::MockConfig;
-use crate::assertion::public_key;
+use crate::jws::{self, Expected, Key};
 
 /// The longest an app JWT may live, counted from its `iat`.
 const MAX_LIFETIME_SECS: u64 = 600;
@@ -31,19 +32,15 @@ pub(crate) fn check(authorization: Option<&str>, config: &MockConfig) -> Result<
         .client_public_key
         .as_deref()
         .ok_or("no app public key is configured (MockConfig::client_public_key)")?;
-    let (key, algorithms) = public_key(public)?;
-    let header = jsonwebtoken::decode_header(jwt).map_err(|e| format!("header: {e}"))?;
-    if !algorithms.contains(&header.alg) {
-        return Err(format!("{:?} does not fit the app's key", header.alg));
-    }
-    let mut validation = Validation::new(header.alg);
-    validation.validate_aud = false;
-    validation.set_issuer(&[&config.client.client_id]);
-    validation.set_required_spec_claims(&["exp", "iss"]);
-    let claims = jsonwebtoken::decode::<Claims>(jwt, &key, &validation)
-        .map_err(|e| format!("the app JWT is not valid: {e}"))?
-        .claims;
-    let now = jsonwebtoken::get_current_timestamp();
+    let expected = Expected {
+        issuer: &config.client.client_id,
+        subject: None,
+        audience: None,
+        required: &["exp", "iss"],
+    };
+    let claims: Claims = jws::verify(jwt, Key::Public(public), &expected)
+        .map_err(|refused| format!("the app JWT: {refused}"))?;
+    let now = now();
     if claims.iat > now + SKEW_SECS {
         return Err("the app JWT's iat is in the future".into());
     }
@@ -53,7 +50,15 @@ pub(crate) fn check(authorization: Option<&str>, config: &MockConfig) -> Result<
     Ok(())
 }
 
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
 #[cfg(test)]
+#[cfg(feature = "jwt")]
 mod tests {
     use secrecy::ExposeSecret as _;
     use serde_json::json;
@@ -83,7 +88,7 @@ mod tests {
         let config = config();
         let right = AppJwt::new("12345").sign(&key()).await.unwrap();
         check(Some(&format!("Bearer {}", right.expose_secret())), &config).unwrap();
-        let now = jsonwebtoken::get_current_timestamp();
+        let now = now();
         let other_key = PrivateKey::from_pem(
             include_str!("../../tokenmux-jose/tests/keys/ec-pkcs8.pem").as_bytes(),
         )

@@ -1,6 +1,6 @@
 //! Client assertions (RFC 7523 §2.2: `client_secret_jwt` and
-//! `private_key_jwt`), checked as an authorization server checks them,
-//! with `jsonwebtoken`, a JOSE implementation independent of the client's:
+//! `private_key_jwt`), checked as an authorization server checks them
+//! (the JWT itself by `jws.rs`, independently of the client's JOSE code):
 //! the assertion type, the signature (HS256 keyed by the client secret, or
 //! the client's public key), `iss` = `sub` = the client id, `aud` the
 //! token endpoint's URL (or, for `x-tokenmux-assertion-audience: issuer`,
@@ -9,12 +9,12 @@
 
 use std::collections::HashSet;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use tokenmux_wire::{AssertionAudience, ClientAuth};
 
 use crate::MockConfig;
+use crate::jws::{self, Expected, Key};
 
 /// RFC 7523 §2.2's `client_assertion_type`.
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -38,7 +38,7 @@ impl SeenJtis {
     }
 }
 
-/// The claims checked beyond what [`Validation`] checks.
+/// The claims checked beyond what [`jws::verify`] checks.
 #[derive(Deserialize)]
 struct Claims {
     jti: String,
@@ -73,18 +73,16 @@ pub(crate) fn check(
     audiences: &Audiences,
     seen: &SeenJtis,
 ) -> Result<(), String> {
-    let (audience, key, algorithms) = match auth {
+    let (audience, key) = match auth {
         ClientAuth::ClientSecretJwt(audience) => {
-            let key = DecodingKey::from_secret(config.client.client_secret.as_bytes());
-            (audience, key, vec![Algorithm::HS256])
+            (audience, Key::Secret(&config.client.client_secret))
         }
         ClientAuth::PrivateKeyJwt(audience) => {
             let public = config
                 .client_public_key
                 .as_deref()
                 .ok_or("no client public key is configured (MockConfig::client_public_key)")?;
-            let (key, algorithms) = public_key(public)?;
-            (audience, key, algorithms)
+            (audience, Key::Public(public))
         }
         ClientAuth::None | ClientAuth::Basic => return Ok(()),
         // The mock serves plain HTTP: a certificate is never presented to
@@ -99,57 +97,26 @@ pub(crate) fn check(
         return Err(format!("client_assertion_type is not {ASSERTION_TYPE}"));
     }
     let assertion = sent.assertion.ok_or("client_assertion is missing")?;
-    let header = jsonwebtoken::decode_header(assertion).map_err(|e| format!("header: {e}"))?;
-    if !algorithms.contains(&header.alg) {
-        return Err(format!("{:?} does not fit the client's key", header.alg));
-    }
     let client_id = &config.client.client_id;
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[match audience {
-        AssertionAudience::TokenEndpoint => &audiences.token_endpoint,
-        AssertionAudience::Issuer => &audiences.issuer,
-    }]);
-    validation.set_issuer(&[client_id]);
-    validation.sub = Some(client_id.clone());
-    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    let claims = jsonwebtoken::decode::<Claims>(assertion, &key, &validation)
-        .map_err(|e| format!("the assertion is not valid: {e}"))?
-        .claims;
+    let expected = Expected {
+        issuer: client_id,
+        subject: Some(client_id),
+        audience: Some(match audience {
+            AssertionAudience::TokenEndpoint => &audiences.token_endpoint,
+            AssertionAudience::Issuer => &audiences.issuer,
+        }),
+        required: &["exp", "aud", "iss", "sub"],
+    };
+    let claims: Claims = jws::verify(assertion, key, &expected)
+        .map_err(|refused| format!("the assertion: {refused}"))?;
     match seen.first_time(&claims.jti) {
         true => Ok(()),
         false => Err("the assertion's jti was used before".into()),
     }
 }
 
-/// The client's public key (a PEM `PUBLIC KEY` block or a public JWK) and
-/// the algorithms it verifies.
-pub(crate) fn public_key(text: &str) -> Result<(DecodingKey, Vec<Algorithm>), String> {
-    let refused = |e: jsonwebtoken::errors::Error| format!("the client public key: {e}");
-    if text.trim_start().starts_with('{') {
-        let jwk: Jwk = serde_json::from_str(text).map_err(|e| format!("the client JWK: {e}"))?;
-        let algorithms = match &jwk.algorithm {
-            jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => {
-                vec![Algorithm::RS256, Algorithm::PS256]
-            }
-            jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => vec![Algorithm::ES256],
-            jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => vec![Algorithm::EdDSA],
-            _ => return Err("the client JWK is not RSA, EC or OKP".into()),
-        };
-        return Ok((DecodingKey::from_jwk(&jwk).map_err(refused)?, algorithms));
-    }
-    let pem = text.as_bytes();
-    if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
-        return Ok((key, vec![Algorithm::RS256, Algorithm::PS256]));
-    }
-    if let Ok(key) = DecodingKey::from_ec_pem(pem) {
-        return Ok((key, vec![Algorithm::ES256]));
-    }
-    DecodingKey::from_ed_pem(pem)
-        .map(|key| (key, vec![Algorithm::EdDSA]))
-        .map_err(refused)
-}
-
 #[cfg(test)]
+#[cfg(feature = "jwt")]
 mod tests {
     use secrecy::ExposeSecret as _;
     use serde_json::json;

@@ -1,5 +1,5 @@
 //! JWT bearer grants (RFC 7523 §2.1, §3), checked as an authorization
-//! server checks them, with `jsonwebtoken`: signed by the client's key,
+//! server checks them (the JWT itself by `jws.rs`): signed by the client's key,
 //! `iss` the client id, a `sub`, `aud` the token endpoint's URL (or the
 //! issuer), an `exp` to come, a `jti` never seen before, and each claim the
 //! spec requires. A claim whose value starts with `invalid` is refused as
@@ -7,13 +7,13 @@
 
 use std::collections::HashMap;
 
-use jsonwebtoken::Validation;
 use serde::Deserialize;
 use serde_json::Value;
 use tokenmux_wire::{AssertionAudience, ErrorCondition, GrantAssertion};
 
 use crate::MockConfig;
-use crate::assertion::{Audiences, SeenJtis, public_key};
+use crate::assertion::{Audiences, SeenJtis};
+use crate::jws::{self, Expected, Key};
 
 #[derive(Deserialize)]
 struct Claims {
@@ -37,24 +37,17 @@ pub(crate) fn check(
         .client_public_key
         .as_deref()
         .ok_or_else(|| grant("no client public key is configured".into()))?;
-    let (key, algorithms) = public_key(public).map_err(grant)?;
-    let header = jsonwebtoken::decode_header(jwt).map_err(|e| grant(format!("header: {e}")))?;
-    if !algorithms.contains(&header.alg) {
-        return Err(grant(format!(
-            "{:?} does not fit the client's key",
-            header.alg
-        )));
-    }
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[match spec.audience {
-        AssertionAudience::TokenEndpoint => &audiences.token_endpoint,
-        AssertionAudience::Issuer => &audiences.issuer,
-    }]);
-    validation.set_issuer(&[&config.client.client_id]);
-    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    let claims = jsonwebtoken::decode::<Claims>(jwt, &key, &validation)
-        .map_err(|e| grant(format!("the assertion is not valid: {e}")))?
-        .claims;
+    let expected = Expected {
+        issuer: &config.client.client_id,
+        subject: None,
+        audience: Some(match spec.audience {
+            AssertionAudience::TokenEndpoint => &audiences.token_endpoint,
+            AssertionAudience::Issuer => &audiences.issuer,
+        }),
+        required: &["exp", "aud", "iss", "sub"],
+    };
+    let claims: Claims = jws::verify(jwt, Key::Public(public), &expected)
+        .map_err(|refused| grant(format!("the assertion: {refused}")))?;
     for claim in spec.claims {
         let value = claims.rest.get(claim.claim).and_then(Value::as_str);
         match value {
@@ -80,6 +73,7 @@ pub(crate) fn check(
 }
 
 #[cfg(test)]
+#[cfg(feature = "jwt")]
 mod tests {
     use secrecy::ExposeSecret as _;
     use tokenmux_jose::{ClientAssertion, PrivateKey};

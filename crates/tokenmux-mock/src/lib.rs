@@ -18,6 +18,12 @@
 //! `/_mock` (see the `control` module's table: `POST /_mock/faults`,
 //! `GET /_mock/counters`, `POST /_mock/reset`, `POST /_mock/revoke`).
 //!
+//! Feature `jwt` (default) checks JWTs: client assertions
+//! (`client_secret_jwt`, `private_key_jwt`), JWT bearer grants and app
+//! JWTs, with `jsonwebtoken`. Without it, a request that carries one is
+//! refused (`invalid_client` or `invalid_grant`) with a message that
+//! names the feature.
+//!
 //! ```
 //! # #[tokio::main] async fn main() -> std::io::Result<()> {
 //! use tokenmux_mock::{MockConfig, MockServer};
@@ -36,6 +42,7 @@ mod assertion;
 mod control;
 mod endpoint;
 mod grant_assertion;
+mod jws;
 mod sent;
 mod state;
 
