@@ -55,6 +55,17 @@ pub(crate) struct Audiences {
     pub(crate) issuer: String,
 }
 
+impl Audiences {
+    /// The `aud` a spec's `audience` asks an assertion to carry. Client
+    /// assertions and JWT bearer grants address theirs alike.
+    pub(crate) fn of(&self, audience: AssertionAudience) -> &str {
+        match audience {
+            AssertionAudience::TokenEndpoint => &self.token_endpoint,
+            AssertionAudience::Issuer => &self.issuer,
+        }
+    }
+}
+
 /// What a request carries for a client assertion: its
 /// `client_assertion_type` and `client_assertion`.
 pub(crate) struct Carried<'a> {
@@ -101,10 +112,7 @@ pub(crate) fn check(
     let expected = Expected {
         issuer: client_id,
         subject: Some(client_id),
-        audience: Some(match audience {
-            AssertionAudience::TokenEndpoint => &audiences.token_endpoint,
-            AssertionAudience::Issuer => &audiences.issuer,
-        }),
+        audience: Some(audiences.of(audience)),
         required: &["exp", "aud", "iss", "sub"],
     };
     let claims: Claims = jws::verify(assertion, key, &expected)

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokenmux_wire::{AssertionAudience, ErrorCondition, GrantAssertion};
+use tokenmux_wire::{ErrorCondition, GrantAssertion};
 
 use crate::MockConfig;
 use crate::assertion::{Audiences, SeenJtis};
@@ -40,10 +40,7 @@ pub(crate) fn check(
     let expected = Expected {
         issuer: &config.client.client_id,
         subject: None,
-        audience: Some(match spec.audience {
-            AssertionAudience::TokenEndpoint => &audiences.token_endpoint,
-            AssertionAudience::Issuer => &audiences.issuer,
-        }),
+        audience: Some(audiences.of(spec.audience)),
         required: &["exp", "aud", "iss", "sub"],
     };
     let claims: Claims = jws::verify(jwt, Key::Public(public), &expected)
@@ -77,7 +74,7 @@ pub(crate) fn check(
 mod tests {
     use secrecy::ExposeSecret as _;
     use tokenmux_jose::{ClientAssertion, PrivateKey};
-    use tokenmux_wire::{AssertionClaim, ParameterSpec};
+    use tokenmux_wire::{AssertionAudience, AssertionClaim, ParameterSpec};
 
     use super::*;
 
