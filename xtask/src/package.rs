@@ -29,10 +29,6 @@ use crate::mock_process::MockProcess;
 use crate::task_error::TaskError;
 use crate::test::cargo_program;
 
-/// The release builds of steps 3 to 5 share this directory under the
-/// workspace's target directory, so third-party crates compile once.
-const RELEASE_DIR: &str = "xtask-package";
-
 /// Runs every step; the first failure ends the run.
 pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
     let Workspace { crates, target_dir } = workspace(root)?;
@@ -56,7 +52,12 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
     cargo(root, &args)?;
 
     let scratch = tempfile::tempdir().map_err(|e| TaskError::io("a scratch directory", e))?;
-    let target = target_dir.join(RELEASE_DIR);
+    // The release builds of steps 3 to 5 share the workspace's target
+    // directory, so third-party crates compile once, and reuse what other
+    // release builds left there: after `cargo xtask instructions` (as in
+    // .ci/run), 120 units instead of 262 compile, 193 s instead of 259 s
+    // on 2 cores.
+    let target = target_dir.clone();
     let unpacked = scratch.path().join("crates");
     std::fs::create_dir_all(&unpacked).map_err(|e| TaskError::io(&unpacked, e))?;
     let version = env!("CARGO_PKG_VERSION");
