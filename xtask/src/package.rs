@@ -52,12 +52,6 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
     cargo(root, &args)?;
 
     let scratch = tempfile::tempdir().map_err(|e| TaskError::io("a scratch directory", e))?;
-    // The release builds of steps 3 to 5 share the workspace's target
-    // directory, so third-party crates compile once, and reuse what other
-    // release builds left there: after `cargo xtask instructions` (as in
-    // .ci/run), 120 units instead of 262 compile, 193 s instead of 259 s
-    // on 2 cores.
-    let target = target_dir.clone();
     let unpacked = scratch.path().join("crates");
     std::fs::create_dir_all(&unpacked).map_err(|e| TaskError::io(&unpacked, e))?;
     let version = env!("CARGO_PKG_VERSION");
@@ -81,8 +75,13 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
         .arg(unpacked.join(format!("tokenmux-cli-{version}")))
         .arg("--root")
         .arg(scratch.path().join("from-crate"))
+        // The release builds of steps 3 to 5 share the workspace's target
+        // directory, so third-party crates compile once, and reuse what
+        // other release builds left there: after `cargo xtask
+        // instructions` (as in .ci/run), 120 units instead of 262 compile,
+        // 193 s instead of 259 s on 2 cores.
         .arg("--target-dir")
-        .arg(&target);
+        .arg(&target_dir);
     for name in crates.iter().filter(|name| *name != "tokenmux-cli") {
         let path = unpacked.join(format!("{name}-{version}"));
         install.arg("--config").arg(format!(
@@ -106,7 +105,7 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
             .arg("--root")
             .arg(scratch.path().join("from-path"))
             .arg("--target-dir")
-            .arg(&target),
+            .arg(&target_dir),
         "cargo install --path crates/tokenmux-cli",
     )?;
     let from_path = scratch.path().join("from-path/bin/tokenmux");
@@ -114,7 +113,7 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
 
     // 5. The Debian package, of step 4's build.
     let deb = target_dir.join("debian/tokenmux.deb");
-    debian_package(root, &target, &from_path, &deb, scratch.path())?;
+    debian_package(root, &target_dir, &from_path, &deb, scratch.path())?;
     Ok(ExitCode::SUCCESS)
 }
 
