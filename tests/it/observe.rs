@@ -229,6 +229,36 @@ async fn the_metrics_count_what_the_mock_saw() {
     assert!(text.contains("tokenmux_fetch_duration_seconds"), "{text}");
 }
 
+/// A source that has done nothing yet shows each of its series at zero, so
+/// that a scrape sees the first event as a change (the rarer handles are
+/// looked up when they change, not held).
+#[tokio::test]
+async fn a_new_source_shows_its_series_at_zero() {
+    let handle = recorder();
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let _tokens = source(&mock, "password", None)
+        .name("zero-series-test")
+        .build()
+        .unwrap();
+    let text = handle.render();
+    let me = "source=\"zero-series-test\"";
+    for name in [
+        "tokenmux_cache_hits_total",
+        "tokenmux_refresh_ahead_total",
+        "tokenmux_lease_waits_total",
+        "tokenmux_lease_takeovers_total",
+        "tokenmux_refresh_token_rotations_total",
+        "tokenmux_refresh_token_reuse_refusals_total",
+        "tokenmux_token_expiry_timestamp_seconds",
+    ] {
+        let shown = text
+            .lines()
+            .any(|line| line.starts_with(&format!("{name}{{")) && line.contains(me));
+        assert!(shown, "{name} for the new source is missing:\n{text}");
+        assert_eq!(sample(&text, name, &[me]), 0.0, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn the_tower_layer_sends_the_header_and_a_401_brings_a_new_token() {
     use axum::http::{HeaderMap, StatusCode};

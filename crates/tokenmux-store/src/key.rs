@@ -12,7 +12,9 @@
 /// assert_eq!(key.as_str(), "airalo|https://partners-api.airalo.com/|id-1");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StoreKey(String);
+// Box<str>, not String: no spare capacity, and 8 bytes less, in every
+// source.
+pub struct StoreKey(Box<str>);
 
 impl StoreKey {
     /// The key of the token that client `client_id` (and, for a password
@@ -32,7 +34,7 @@ impl StoreKey {
             key.push('|');
             key.push_str(username);
         }
-        Self(key)
+        Self(key.into())
     }
 
     /// This key, partitioned by a parameter's value (`|name=value`), so
@@ -47,17 +49,14 @@ impl StoreKey {
     ///     .with_parameter("scope", "read|write");
     /// assert_eq!(key.as_str(), "acme|https://acme.test|id-1|scope=read%7Cwrite");
     /// ```
-    pub fn with_parameter(mut self, name: &str, value: &str) -> Self {
+    pub fn with_parameter(self, name: &str, value: &str) -> Self {
         let escape = |text: &str| {
             text.replace('%', "%25")
                 .replace('|', "%7C")
                 .replace('=', "%3D")
         };
-        self.0.push('|');
-        self.0.push_str(&escape(name));
-        self.0.push('=');
-        self.0.push_str(&escape(value));
-        self
+        let key = format!("{}|{}={}", self.0, escape(name), escape(value));
+        Self(key.into())
     }
 
     /// The key as text.

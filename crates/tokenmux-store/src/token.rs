@@ -25,7 +25,6 @@ use crate::verifier::Verifier;
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessToken {
     secret: Secret,
-    token_type: String,
     obtained_at: SystemTime,
     expires_at: SystemTime,
     refresh_token: Option<Secret>,
@@ -42,7 +41,6 @@ impl AccessToken {
     pub fn new(secret: impl Into<Secret>, obtained_at: SystemTime, lifetime: Duration) -> Self {
         Self {
             secret: secret.into(),
-            token_type: "Bearer".to_owned(),
             obtained_at,
             expires_at: obtained_at + lifetime,
             refresh_token: None,
@@ -68,11 +66,6 @@ impl AccessToken {
     /// assert_eq!(token.dpop_key(), Some(&*key));
     /// ```
     pub fn with_dpop_key(mut self, key: Option<std::sync::Arc<DpopKey>>) -> Self {
-        self.token_type = match key {
-            Some(_) => "DPoP",
-            None => "Bearer",
-        }
-        .to_owned();
         self.dpop_key = key;
         self
     }
@@ -113,8 +106,12 @@ impl AccessToken {
 
     /// The token type, normalised: `Bearer`, or `DPoP` for a token bound
     /// to a [DPoP key](Self::with_dpop_key).
-    pub fn token_type(&self) -> &str {
-        &self.token_type
+    pub fn token_type(&self) -> &'static str {
+        // Which follows from the key: no field of its own to keep in step.
+        match self.dpop_key {
+            Some(_) => "DPoP",
+            None => "Bearer",
+        }
     }
 
     /// When the token was received.
@@ -143,7 +140,7 @@ impl AccessToken {
     pub fn authorization(&self) -> HeaderValue {
         let mut value = HeaderValue::try_from(format!(
             "{} {}",
-            self.token_type,
+            self.token_type(),
             self.secret.expose_secret()
         ))
         // Tokens are checked to be header-safe when received.
@@ -162,7 +159,7 @@ impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessToken")
             .field("fingerprint", &self.fingerprint())
-            .field("token_type", &self.token_type)
+            .field("token_type", &self.token_type())
             .field("obtained_at", &self.obtained_at)
             .field("expires_at", &self.expires_at)
             .field("has_refresh_token", &self.refresh_token.is_some())

@@ -48,6 +48,16 @@ fn epoch_nanos(at: SystemTime) -> u64 {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
+impl SystemClock {
+    /// One handle shared by every source that keeps the default clock (an
+    /// `Arc` of its own would be 16 bytes of heap each).
+    pub(crate) fn shared() -> std::sync::Arc<dyn Clock> {
+        static SHARED: std::sync::LazyLock<std::sync::Arc<dyn Clock>> =
+            std::sync::LazyLock::new(|| std::sync::Arc::new(SystemClock));
+        std::sync::Arc::clone(&SHARED)
+    }
+}
+
 /// The wall clock and the coarse monotonic clock, read once together.
 fn anchor() -> &'static (SystemTime, coarsetime::Instant) {
     static ANCHOR: OnceLock<(SystemTime, coarsetime::Instant)> = OnceLock::new();

@@ -33,11 +33,12 @@ use crate::{ClientCertificate, ConfigError};
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     #[serde(default)]
-    client_id: Option<String>,
+    // Box<str>, not String: 8 bytes less each, on every source.
+    client_id: Option<Box<str>>,
     #[serde(default)]
     client_secret: Option<Secret>,
     #[serde(default)]
-    username: Option<String>,
+    username: Option<Box<str>>,
     #[serde(default)]
     password: Option<Secret>,
     #[serde(default)]
@@ -81,7 +82,7 @@ impl Credentials {
 
     /// The same credentials with this client id.
     pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.client_id = Some(client_id.into());
+        self.client_id = Some(client_id.into().into());
         self
     }
 
@@ -93,7 +94,7 @@ impl Credentials {
 
     /// The same credentials with this resource owner's username.
     pub fn with_username(mut self, username: impl Into<String>) -> Self {
-        self.username = Some(username.into());
+        self.username = Some(username.into().into());
         self
     }
 

@@ -7,8 +7,10 @@ use tracing::debug;
 
 use crate::dpop::Dpop;
 use crate::exchange::{Exchange, Grant, normalise};
-use crate::http_client::HttpClient;
+use crate::http_client::{DEFAULT_TIMEOUTS, HttpClient};
 use std::sync::Arc;
+use std::time::Duration;
+use tokenmux_wire::DEFAULT_MAX_RESPONSE_BYTES;
 
 use crate::observe::Observer;
 use crate::{AccessToken, Clock, Credentials, Error, Provider, RefreshPolicy, RetryPolicy};
@@ -33,13 +35,37 @@ pub(crate) struct Fetcher {
     provider: Provider,
     credentials: Credentials,
     http: HttpClient,
-    max_response_bytes: usize,
-    /// Shared by every source with the default policies (most of them):
-    /// 184 bytes a source otherwise holds on its own.
-    policies: Arc<(RetryPolicy, RefreshPolicy)>,
+    /// Shared by every source with the default settings (most of them):
+    /// 224 bytes a source otherwise holds on its own.
+    settings: Arc<Settings>,
     clock: Arc<dyn Clock>,
     /// With DPoP (RFC 9449): the key and nonces its requests prove.
     dpop: Option<Arc<Dpop>>,
+}
+
+/// How a fetcher retries, when its tokens count as fresh, and the limits
+/// of its requests.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Settings {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) refresh: RefreshPolicy,
+    /// The (connect, request) timeouts of the client it builds (none when
+    /// it was given one).
+    pub(crate) timeouts: (Duration, Duration),
+    /// The largest answer read.
+    pub(crate) max_response_bytes: usize,
+}
+
+/// The builder's defaults.
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            refresh: RefreshPolicy::default(),
+            timeouts: DEFAULT_TIMEOUTS,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
 }
 
 impl Fetcher {
@@ -48,22 +74,19 @@ impl Fetcher {
         provider: Provider,
         credentials: Credentials,
         http: HttpClient,
-        max_response_bytes: usize,
-        policies: (RetryPolicy, RefreshPolicy),
+        settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        static DEFAULT: std::sync::LazyLock<Arc<(RetryPolicy, RefreshPolicy)>> =
-            std::sync::LazyLock::new(Arc::default);
-        let policies = match **DEFAULT == policies {
+        static DEFAULT: std::sync::LazyLock<Arc<Settings>> = std::sync::LazyLock::new(Arc::default);
+        let settings = match **DEFAULT == settings {
             true => Arc::clone(&DEFAULT),
-            false => Arc::new(policies),
+            false => Arc::new(settings),
         };
         Self {
             provider,
             credentials,
             http,
-            max_response_bytes,
-            policies,
+            settings,
             clock,
             dpop: None,
         }
@@ -92,12 +115,12 @@ impl Fetcher {
 
     /// How failures are retried.
     pub(crate) fn retry(&self) -> &RetryPolicy {
-        &self.policies.0
+        &self.settings.retry
     }
 
     /// When a token counts as fresh (and lifetimes are capped).
     pub(crate) fn refresh(&self) -> &RefreshPolicy {
-        &self.policies.1
+        &self.settings.refresh
     }
 
     /// The HTTP client, for tests of when it is built.
@@ -109,11 +132,6 @@ impl Fetcher {
     /// The clock of the source.
     pub(crate) fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
-    }
-
-    /// The same clock, shared.
-    pub(crate) fn clock_handle(&self) -> Arc<dyn Clock> {
-        Arc::clone(&self.clock)
     }
 
     /// Asks for a token with `grant`, retrying transient failures; every
@@ -143,8 +161,8 @@ impl Fetcher {
         let exchange = Exchange {
             provider: &self.provider,
             credentials: &self.credentials,
-            http: self.http.get()?,
-            max_response_bytes: self.max_response_bytes,
+            http: self.http.get(self.settings.timeouts)?,
+            max_response_bytes: self.settings.max_response_bytes,
             dpop,
         };
         let policy = self.retry();
@@ -229,8 +247,11 @@ mod tests {
             provider,
             Credentials::client("id", "secret"),
             reqwest::Client::new().into(),
-            64 * 1024,
-            (retry, RefreshPolicy::default()),
+            Settings {
+                retry,
+                max_response_bytes: 64 * 1024,
+                ..Settings::default()
+            },
             Arc::new(SystemClock),
         )
     }
@@ -240,27 +261,26 @@ mod tests {
     }
 
     #[test]
-    fn sources_with_the_default_policies_share_one_copy() {
-        let with = |policies| {
+    fn sources_with_the_default_settings_share_one_copy() {
+        let with = |settings| {
             Fetcher::new(
                 Provider::neonpanel(),
                 Credentials::client("id", "secret"),
                 reqwest::Client::new().into(),
-                64 * 1024,
-                policies,
+                settings,
                 Arc::new(SystemClock),
             )
         };
-        let (a, b) = (with(Default::default()), with(Default::default()));
-        assert!(Arc::ptr_eq(&a.policies, &b.policies));
-        let own = with((
-            RetryPolicy {
+        let (a, b) = (with(Settings::default()), with(Settings::default()));
+        assert!(Arc::ptr_eq(&a.settings, &b.settings));
+        let own = with(Settings {
+            retry: RetryPolicy {
                 max_attempts: 2,
                 ..RetryPolicy::default()
             },
-            RefreshPolicy::default(),
-        ));
-        assert!(!Arc::ptr_eq(&a.policies, &own.policies));
+            ..Settings::default()
+        });
+        assert!(!Arc::ptr_eq(&a.settings, &own.settings));
         assert_eq!(own.retry().max_attempts, 2);
         assert_eq!(a.refresh(), &RefreshPolicy::default());
     }

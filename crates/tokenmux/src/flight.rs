@@ -26,7 +26,6 @@ pub(crate) enum Joined<T> {
 /// At most one flight at a time, and the failure that holds the next back.
 pub(crate) struct Flights<T> {
     slot: Arc<Mutex<Slot<T>>>,
-    clock: Arc<dyn Clock>,
 }
 
 struct Slot<T> {
@@ -36,21 +35,20 @@ struct Slot<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> Flights<T> {
-    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             slot: Arc::new(Mutex::new(Slot {
                 running: None,
                 failed: None,
             })),
-            clock,
         }
     }
 
     /// Joins the running flight; else, unless cooling down after a failure,
     /// starts `work` as a new one. The flight is a task of its own: callers
     /// that give up do not cancel it. A failed flight says how long the
-    /// next may not start ([`Failed::until`]).
-    pub(crate) fn join<F>(&self, work: impl FnOnce() -> F) -> Joined<T>
+    /// next may not start ([`Failed::until`]), as `clock` tells.
+    pub(crate) fn join<F>(&self, clock: &dyn Clock, work: impl FnOnce() -> F) -> Joined<T>
     where
         F: Future<Output = Result<T, Failed>> + Send + 'static,
     {
@@ -61,7 +59,7 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
                 return Joined::Flight(running.clone());
             }
         }
-        let now = self.clock.now();
+        let now = clock.now();
         if let Some(failed) = slot.failed.as_ref().filter(|f| now < f.until) {
             return Joined::CoolingDown(cooling_down(failed, now));
         }
@@ -150,7 +148,7 @@ mod tests {
     #[tokio::test]
     async fn callers_share_one_flight_and_its_error_then_cool_down() {
         let clock = Arc::new(ManualClock::default());
-        let flights = Flights::<u32>::new(clock.clone());
+        let flights = Flights::<u32>::new();
         let runs = Arc::new(AtomicUsize::new(0));
         let start = || {
             let (runs, clock) = (runs.clone(), clock.clone());
@@ -160,7 +158,7 @@ mod tests {
                 Err(failed(&clock, Error::Timeout, 1))
             }
         };
-        let joined: Vec<_> = (0..10).map(|_| flights.join(start)).collect();
+        let joined: Vec<_> = (0..10).map(|_| flights.join(&*clock, start)).collect();
         for joined in joined {
             let Joined::Flight(receiver) = joined else {
                 panic!("a flight was running")
@@ -171,11 +169,11 @@ mod tests {
         // Cooling down for as long as the flight said: the error at once,
         // no new flight.
         assert!(matches!(
-            flights.join(start),
+            flights.join(&*clock, start),
             Joined::CoolingDown(Error::Timeout)
         ));
         clock.advance(Duration::from_secs(1));
-        let Joined::Flight(receiver) = flights.join(start) else {
+        let Joined::Flight(receiver) = flights.join(&*clock, start) else {
             panic!("the cool-down has passed")
         };
         let _ = wait(receiver).await;
@@ -185,7 +183,7 @@ mod tests {
     #[tokio::test]
     async fn a_cool_down_from_the_store_counts_down_and_a_panic_ends_the_flight() {
         let clock = Arc::new(ManualClock::default());
-        let flights = Flights::<u32>::new(clock.clone());
+        let flights = Flights::<u32>::new();
         let backing_off = Error::BackingOff {
             kind: crate::ErrorKind::Transient,
             cause: "rate_limited".into(),
@@ -196,22 +194,23 @@ mod tests {
             let clock = clock.clone();
             move || async move { Err::<u32, _>(failed(&clock, backing_off, 30)) }
         };
-        let Joined::Flight(receiver) = flights.join(limited.clone()) else {
+        let Joined::Flight(receiver) = flights.join(&*clock, limited.clone()) else {
             panic!()
         };
         let _ = wait(receiver).await;
         clock.advance(Duration::from_secs(29));
-        let Joined::CoolingDown(error) = flights.join(limited) else {
+        let Joined::CoolingDown(error) = flights.join(&*clock, limited) else {
             panic!("still cooling down")
         };
         assert_eq!(error.retry_after(), Some(Duration::from_secs(1)));
         clock.advance(Duration::from_secs(1));
         flights.forget_failure();
-        let Joined::Flight(receiver) = flights.join(|| async { panic!("in the flight") }) else {
+        let Joined::Flight(receiver) = flights.join(&*clock, || async { panic!("in the flight") })
+        else {
             panic!()
         };
         assert!(matches!(wait(receiver).await, Err(Error::RefreshAborted)));
-        let Joined::Flight(receiver) = flights.join(|| async { Ok(7) }) else {
+        let Joined::Flight(receiver) = flights.join(&*clock, || async { Ok(7) }) else {
             panic!("a panicked flight does not block the next")
         };
         assert_eq!(wait(receiver).await.unwrap(), 7);

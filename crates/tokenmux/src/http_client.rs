@@ -14,17 +14,19 @@ use std::time::Duration;
 
 use crate::ConfigError;
 
+/// The builder's (connect, request) timeouts.
+pub(crate) const DEFAULT_TIMEOUTS: (Duration, Duration) =
+    (Duration::from_secs(5), Duration::from_secs(15));
+
 /// A client, or what builds one at first use.
 #[derive(Debug)]
 pub(crate) enum HttpClient {
     /// Built (given, or with extra roots or a certificate).
     Ready(reqwest::Client),
-    /// The default client with these (connect, request) timeouts, built
-    /// the first time it is asked for.
-    Deferred {
-        timeouts: (Duration, Duration),
-        built: OnceLock<reqwest::Client>,
-    },
+    /// The default client, built the first time it is asked for (with
+    /// the timeouts given then: the source keeps them with its other
+    /// shared settings, not here).
+    Deferred(OnceLock<reqwest::Client>),
 }
 
 impl From<reqwest::Client> for HttpClient {
@@ -43,24 +45,24 @@ impl HttpClient {
         timeouts: (Duration, Duration),
     ) -> Result<Self, ConfigError> {
         if roots.is_empty() && certificate.is_none() {
-            return Ok(Self::Deferred {
-                timeouts,
-                built: OnceLock::new(),
-            });
+            return Ok(Self::Deferred(OnceLock::new()));
         }
         build(roots, certificate, timeouts).map(Self::Ready)
     }
 
-    /// The client, built now if it was deferred.
-    pub(crate) fn get(&self) -> Result<&reqwest::Client, ConfigError> {
+    /// The client, built now with `timeouts` if it was deferred.
+    pub(crate) fn get(
+        &self,
+        timeouts: (Duration, Duration),
+    ) -> Result<&reqwest::Client, ConfigError> {
         match self {
             Self::Ready(client) => Ok(client),
-            Self::Deferred { timeouts, built } => {
+            Self::Deferred(built) => {
                 if let Some(client) = built.get() {
                     return Ok(client);
                 }
                 // Two first fetches at once may both build: one is kept.
-                let client = build(Vec::new(), None, *timeouts)?;
+                let client = build(Vec::new(), None, timeouts)?;
                 Ok(built.get_or_init(|| client))
             }
         }
@@ -71,7 +73,7 @@ impl HttpClient {
     pub(crate) fn is_built(&self) -> bool {
         match self {
             Self::Ready(_) => true,
-            Self::Deferred { built, .. } => built.get().is_some(),
+            Self::Deferred(built) => built.get().is_some(),
         }
     }
 }
@@ -107,9 +109,9 @@ mod tests {
     fn the_default_client_waits_for_its_first_use_and_is_built_once() {
         let client = HttpClient::own(Vec::new(), None, TIMEOUTS).unwrap();
         assert!(!client.is_built());
-        let first: *const reqwest::Client = client.get().unwrap();
+        let first: *const reqwest::Client = client.get(TIMEOUTS).unwrap();
         assert!(client.is_built());
-        assert!(std::ptr::eq(first, client.get().unwrap()));
+        assert!(std::ptr::eq(first, client.get(TIMEOUTS).unwrap()));
     }
 
     #[test]

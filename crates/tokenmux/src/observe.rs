@@ -16,8 +16,12 @@
 //! | `tokenmux_refresh_token_reuse_refusals_total` | counter | refresh tokens not presented because they were spent or claimed elsewhere |
 //! | `tokenmux_token_expiry_timestamp_seconds` | gauge | when the current token expires (Unix time; `time() - x` is the seconds left) |
 //!
-//! Handles are resolved when the source is built: install the recorder
-//! (Prometheus, OpenTelemetry, …) before building sources.
+//! Every series is registered when the source is built, so that a scrape
+//! shows its zeros from the start: install the recorder (Prometheus,
+//! OpenTelemetry, …) before building sources. A source holds the handle of
+//! the cache-hit counter, which every read may touch; the others change a
+//! few times per token lifetime and are looked up when they do (holding
+//! them would cost 96 bytes per source).
 
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -98,6 +102,29 @@ pub struct SourceStatus {
     pub last_error: Option<Error>,
 }
 
+const REFRESH_AHEAD: &str = "tokenmux_refresh_ahead_total";
+const LEASE_WAITS: &str = "tokenmux_lease_waits_total";
+const LEASE_TAKEOVERS: &str = "tokenmux_lease_takeovers_total";
+const ROTATIONS: &str = "tokenmux_refresh_token_rotations_total";
+const REUSE_REFUSALS: &str = "tokenmux_refresh_token_reuse_refusals_total";
+const EXPIRY: &str = "tokenmux_token_expiry_timestamp_seconds";
+/// The counters a source does not hold a handle of.
+const RARE_COUNTERS: [&str; 5] = [
+    REFRESH_AHEAD,
+    LEASE_WAITS,
+    LEASE_TAKEOVERS,
+    ROTATIONS,
+    REUSE_REFUSALS,
+];
+
+/// The labels of every series of a source.
+fn labels(name: &Arc<str>, provider: &'static str) -> [(&'static str, metrics::SharedString); 2] {
+    [
+        ("source", Arc::clone(name).into()),
+        ("provider", provider.into()),
+    ]
+}
+
 /// How many events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 64;
 
@@ -106,12 +133,6 @@ pub(crate) struct Observer {
     pub(crate) name: Arc<str>,
     provider: &'static str,
     pub(crate) cache_hits: Counter,
-    refresh_ahead: Counter,
-    lease_waits: Counter,
-    lease_takeovers: Counter,
-    rotations: Counter,
-    reuse_refusals: Counter,
-    expiry: Gauge,
     /// Made at the first subscription: 64 slots per source would be most
     /// of the memory of an agent holding thousands.
     events: std::sync::OnceLock<broadcast::Sender<LifecycleEvent>>,
@@ -168,27 +189,30 @@ impl Observer {
     }
 
     pub(crate) fn new(name: Arc<str>, provider: &'static str) -> Self {
-        let labels = [
-            ("source", name.to_string()),
-            ("provider", provider.to_owned()),
-        ];
-        Self {
-            cache_hits: metrics::counter!("tokenmux_cache_hits_total", &labels),
-            refresh_ahead: metrics::counter!("tokenmux_refresh_ahead_total", &labels),
-            lease_waits: metrics::counter!("tokenmux_lease_waits_total", &labels),
-            lease_takeovers: metrics::counter!("tokenmux_lease_takeovers_total", &labels),
-            rotations: metrics::counter!("tokenmux_refresh_token_rotations_total", &labels),
-            reuse_refusals: metrics::counter!(
-                "tokenmux_refresh_token_reuse_refusals_total",
-                &labels
-            ),
-            expiry: metrics::gauge!("tokenmux_token_expiry_timestamp_seconds", &labels),
+        let observer = Self {
+            cache_hits: metrics::counter!("tokenmux_cache_hits_total", &labels(&name, provider)),
             events: std::sync::OnceLock::new(),
             last_error: Mutex::new(None),
             store_warned: AtomicBool::new(false),
             name,
             provider,
+        };
+        // Registered now for their zero series; looked up again when they
+        // change.
+        for counter in RARE_COUNTERS {
+            drop(observer.counter(counter));
         }
+        drop(observer.expiry());
+        observer
+    }
+
+    /// This source's series of the counter `name`.
+    fn counter(&self, name: &'static str) -> Counter {
+        metrics::counter!(name, &labels(&self.name, self.provider))
+    }
+
+    fn expiry(&self) -> Gauge {
+        metrics::gauge!(EXPIRY, &labels(&self.name, self.provider))
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<LifecycleEvent> {
@@ -210,23 +234,23 @@ impl Observer {
     }
 
     pub(crate) fn refresh_ahead(&self) {
-        self.refresh_ahead.increment(1);
+        self.counter(REFRESH_AHEAD).increment(1);
     }
 
     pub(crate) fn lease_wait(&self) {
-        self.lease_waits.increment(1);
+        self.counter(LEASE_WAITS).increment(1);
     }
 
     pub(crate) fn lease_takeover(&self) {
-        self.lease_takeovers.increment(1);
+        self.counter(LEASE_TAKEOVERS).increment(1);
     }
 
     pub(crate) fn reuse_refused(&self) {
-        self.reuse_refusals.increment(1);
+        self.counter(REUSE_REFUSALS).increment(1);
     }
 
     pub(crate) fn rotated(&self) {
-        self.rotations.increment(1);
+        self.counter(ROTATIONS).increment(1);
         self.send(LifecycleEvent::Rotated {
             source: Arc::clone(&self.name),
         });
@@ -238,7 +262,7 @@ impl Observer {
         let unix = expires_at
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
-        self.expiry.set(unix.as_secs_f64());
+        self.expiry().set(unix.as_secs_f64());
         *self.last_error.lock() = None;
         self.send(LifecycleEvent::Refreshed {
             source: Arc::clone(&self.name),

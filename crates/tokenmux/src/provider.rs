@@ -6,6 +6,8 @@
 //! `generated.rs`), one cargo feature per spec; [`Provider::from_endpoint`]
 //! takes any other implementation, generated elsewhere or written by hand.
 
+use std::sync::Arc;
+
 use tokenmux_wire::{
     AssertionAudience, AuthMethod, ClientAuth, EndpointSpec, Server, TokenEndpoint,
 };
@@ -31,8 +33,9 @@ use crate::Error;
 #[derive(Clone)]
 pub struct Provider {
     endpoint: &'static dyn TokenEndpoint,
-    base_url: String,
-    issuer: Option<String>,
+    // Shared by clones: a source holds a clone of its provider.
+    base_url: Arc<str>,
+    issuer: Option<Arc<str>>,
     auth_method: Option<AuthMethod>,
 }
 
@@ -142,7 +145,7 @@ impl Provider {
         let base_url: String = base_url.into();
         Self {
             endpoint,
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_url: base_url.trim_end_matches('/').into(),
             issuer: None,
             auth_method: None,
         }
@@ -250,9 +253,9 @@ impl Provider {
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
         let issuer = issuer.into();
         if self.discovers() {
-            self.base_url = issuer.trim_end_matches('/').to_owned();
+            self.base_url = issuer.trim_end_matches('/').into();
         }
-        self.issuer = Some(issuer);
+        self.issuer = Some(issuer.into());
         self
     }
 

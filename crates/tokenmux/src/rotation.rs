@@ -31,24 +31,36 @@ pub(crate) struct Claimed {
 
 /// Refresh tokens this process has sent: never sent again, whatever a
 /// store says (a store rolled back, or one that lost a write).
+///
+/// Boxed at the first one: most sources never send a refresh token, and an
+/// empty set is 48 bytes each of them would hold.
 #[derive(Debug, Default)]
-pub(crate) struct SpentRefreshTokens(Mutex<HashSet<String>>);
+#[allow(clippy::box_collection, reason = "an empty HashSet is 48 bytes inline")]
+pub(crate) struct SpentRefreshTokens(Mutex<Option<Box<HashSet<String>>>>);
 
 impl SpentRefreshTokens {
     /// Whether this process has sent `token`.
     pub(crate) fn contains(&self, token: &Secret) -> bool {
-        self.0.lock().contains(&fingerprint(token.expose_secret()))
+        self.0
+            .lock()
+            .as_ref()
+            .is_some_and(|spent| spent.contains(&fingerprint(token.expose_secret())))
     }
 
     /// `token` is being sent.
     pub(crate) fn insert(&self, token: &Secret) {
-        self.0.lock().insert(fingerprint(token.expose_secret()));
+        self.0
+            .lock()
+            .get_or_insert_default()
+            .insert(fingerprint(token.expose_secret()));
     }
 
     /// The endpoint answered `token` without a new refresh token: it is
     /// still valid (RFC 6749 §6) and may be presented again.
     pub(crate) fn revive(&self, token: &Secret) {
-        self.0.lock().remove(&fingerprint(token.expose_secret()));
+        if let Some(spent) = self.0.lock().as_mut() {
+            spent.remove(&fingerprint(token.expose_secret()));
+        }
     }
 }
 

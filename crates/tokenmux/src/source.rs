@@ -80,7 +80,7 @@ pub(crate) struct Inner {
     failures_in_a_row: AtomicU32,
     spent_refresh_tokens: SpentRefreshTokens,
     /// Fingerprint of the access token a caller reported as rejected.
-    rejected: Mutex<Option<String>>,
+    rejected: Mutex<Option<Box<str>>>,
     /// Metrics, events and the last error.
     observe: Observer,
     /// The verifier of `credentials`, made at first use (it is slow on
@@ -245,7 +245,7 @@ impl TokenSource {
             if !swapped {
                 return;
             }
-            *rejected = Some(fingerprint.clone());
+            *rejected = Some(fingerprint.as_str().into());
         }
         debug!(source = &*inner.observe.name, fingerprint = %fingerprint, "token invalidated");
         // A rejected token is news: a new flight may start at once,
@@ -273,7 +273,7 @@ impl TokenSource {
             None => inner.current.load_full().map(|c| c.token.clone()),
         };
         if let Some(held) = held {
-            *inner.rejected.lock() = Some(held.fingerprint());
+            *inner.rejected.lock() = Some(held.fingerprint().into());
         }
         self.expire_current();
         inner.forced.store(true, Ordering::Release);
@@ -360,7 +360,7 @@ impl TokenSource {
     }
 
     fn join_flight(&self) -> Joined<Arc<Cached>> {
-        self.inner.flights.join(|| {
+        self.inner.flights.join(self.inner.fetcher.clock(), || {
             let inner = Arc::clone(&self.inner);
             let span = inner.observe.span();
             tracing::Instrument::instrument(
@@ -388,7 +388,7 @@ impl Inner {
         background_refresh: bool,
     ) -> Self {
         Self {
-            flights: Flights::new(fetcher.clock_handle()),
+            flights: Flights::new(),
             forced: AtomicBool::new(false),
             failures_in_a_row: AtomicU32::new(0),
             fetcher,

@@ -1,5 +1,6 @@
 //! [`TokenSourceBuilder`]: a source's configuration, checked once.
 
+use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,8 +8,8 @@ use tokenmux_wire::{DEFAULT_MAX_RESPONSE_BYTES, Parameters, Secret};
 
 use super::Inner;
 use crate::dpop::Dpop;
-use crate::fetch::Fetcher;
-use crate::http_client::HttpClient;
+use crate::fetch::{Fetcher, Settings};
+use crate::http_client::{DEFAULT_TIMEOUTS, HttpClient};
 use crate::observe::Observer;
 use crate::{
     Clock, ConfigError, Credentials, Error, Provider, RefreshPolicy, RetryPolicy, SystemClock,
@@ -46,11 +47,11 @@ impl TokenSourceBuilder {
             params: Parameters::new(),
             refresh: None,
             retry: RetryPolicy::default(),
-            clock: Arc::new(SystemClock),
+            clock: SystemClock::shared(),
             store: Arc::new(MemoryStore::default()),
             http: None,
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(15),
+            connect_timeout: DEFAULT_TIMEOUTS.0,
+            request_timeout: DEFAULT_TIMEOUTS.1,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             background_refresh: true,
             allow_insecure_http: false,
@@ -324,23 +325,27 @@ impl TokenSourceBuilder {
         let spec = self.provider.spec();
         let credentials = self.chosen_credentials()?;
         let certificate = credentials.client_certificate();
+        let timeouts = (self.connect_timeout, self.request_timeout);
         let http = match self.http {
             Some(http) => HttpClient::from(http),
-            None => HttpClient::own(
-                self.root_certificates,
-                certificate,
-                (self.connect_timeout, self.request_timeout),
-            )?,
+            None => HttpClient::own(self.root_certificates, certificate, timeouts)?,
         };
         let key = self.provider.store_key(&credentials);
-        let name = self.name.unwrap_or_else(|| spec.name.to_owned());
-        let observe = Observer::new(name.into(), spec.name);
+        let name = match self.name {
+            Some(name) => name.into(),
+            None => default_name(spec.name),
+        };
+        let observe = Observer::new(name, spec.name);
         let fetcher = Fetcher::new(
             self.provider,
             credentials,
             http,
-            self.max_response_bytes,
-            (self.retry, refresh),
+            Settings {
+                retry: self.retry,
+                refresh,
+                timeouts,
+                max_response_bytes: self.max_response_bytes,
+            },
             self.clock,
         );
         let fetcher = match self.dpop {
@@ -355,6 +360,19 @@ impl TokenSourceBuilder {
             self.background_refresh,
         )))
     }
+}
+
+/// The name of a source that was given none: its provider's, one copy per
+/// provider however many sources share it (a copy each would be 32 bytes).
+fn default_name(provider: &'static str) -> Arc<str> {
+    static NAMES: Mutex<Vec<Arc<str>>> = Mutex::new(Vec::new());
+    let mut names = NAMES.lock();
+    if let Some(name) = names.iter().find(|name| ***name == *provider) {
+        return Arc::clone(name);
+    }
+    let name: Arc<str> = provider.into();
+    names.push(Arc::clone(&name));
+    name
 }
 
 /// A base URL tokens may be asked at: http(s), no credentials in it, and

@@ -8,10 +8,10 @@ use std::time::Duration;
 use tokenmux_store::{MemoryStore, StoreError, StoreKey};
 
 use super::*;
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, Settings};
 use crate::observe::Observer;
 use crate::scripted::{Answer, Scripted};
-use crate::{Credentials, RefreshPolicy, RetryPolicy, SystemClock};
+use crate::{Credentials, RetryPolicy, SystemClock};
 
 /// The client secret of [`layer`]'s credentials.
 pub(super) const SECRET: &str = "secret";
@@ -35,8 +35,11 @@ pub(super) fn layer(script: impl IntoIterator<Item = Answer>) -> Layer {
         provider,
         credentials,
         reqwest::Client::new().into(),
-        64 * 1024,
-        (RetryPolicy::none(), RefreshPolicy::default()),
+        Settings {
+            retry: RetryPolicy::none(),
+            max_response_bytes: 64 * 1024,
+            ..Settings::default()
+        },
         Arc::new(SystemClock),
     );
     let observe = Observer::new("test".into(), "scripted");

@@ -4,11 +4,11 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, Settings};
 use crate::observe::Observer;
 use crate::scripted::{Answer, Scripted};
 use crate::source::tests::{Layer, SECRET, layer};
-use crate::{Clock, Credentials, RefreshPolicy, RetryPolicy};
+use crate::{Clock, Credentials, RetryPolicy};
 use tokenmux_store::{MemoryStore, StoreKey, TokenStore};
 
 impl Layer {
@@ -145,8 +145,11 @@ impl Fleet {
             self.provider.clone(),
             credentials,
             reqwest::Client::new().into(),
-            64 * 1024,
-            (self.retry.clone(), RefreshPolicy::default()),
+            Settings {
+                retry: self.retry.clone(),
+                max_response_bytes: 64 * 1024,
+                ..Settings::default()
+            },
             self.clock.clone(),
         );
         let observe = Observer::new("test".into(), "scripted");
