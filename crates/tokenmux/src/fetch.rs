@@ -49,8 +49,8 @@ pub(crate) struct Fetcher {
 pub(crate) struct Settings {
     pub(crate) retry: RetryPolicy,
     pub(crate) refresh: RefreshPolicy,
-    /// The (connect, request) timeouts of the client it builds (none when
-    /// it was given one).
+    /// The (connect, request) timeouts of the client it builds (unused
+    /// when the builder was given a client).
     pub(crate) timeouts: (Duration, Duration),
     /// The largest answer read.
     pub(crate) max_response_bytes: usize,
