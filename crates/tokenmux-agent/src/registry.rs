@@ -169,7 +169,9 @@ async fn keep_fresh(source: TokenSource, keeping: Keeping) {
     loop {
         let outcome = {
             let _permit = keeping.permits.acquire().await;
-            source.token().await
+            // Boxed for the fetch's duration: a keeper sleeps nearly all its
+            // life, and thousands of them should not each hold room for it.
+            Box::pin(source.token()).await
         };
         let pause = match outcome {
             Ok(_) => {
@@ -196,7 +198,8 @@ async fn keep_fresh(source: TokenSource, keeping: Keeping) {
                          request, SIGHUP or `invalidate` tries again sooner)"
                     );
                 }
-                wait_while_rejected(&source, keeping.after_rejection).await;
+                // Boxed as the fetch is: rare, and larger than a sleep.
+                Box::pin(wait_while_rejected(&source, keeping.after_rejection)).await;
                 continue;
             }
             Err(error) => {

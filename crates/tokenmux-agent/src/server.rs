@@ -25,6 +25,8 @@ use crate::{access, health, listener, routes};
 
 /// How long SIGTERM waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often histogram samples are drained (the exporter's own default).
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What the agent serves, and where; every field is optional.
 ///
@@ -114,6 +116,7 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
     let fd_limit = listener::raise_fd_limit();
     // Before any source is built: their metric handles bind to it.
     let metrics = install_metrics()?;
+    tokio::spawn(upkeep(metrics.clone()));
 
     let http = registry::http_client()?;
     let (mut built, _) = Registry::build(&file.sources, &Registry::default(), &http, &keeping)?;
@@ -340,6 +343,19 @@ fn install_metrics() -> Result<PrometheusHandle, AgentError> {
     metrics::set_global_recorder(recorder)
         .map_err(|_| AgentError::config("a metrics recorder is installed already"))?;
     Ok(metrics)
+}
+
+/// Every few seconds, as the exporter's own `install()` does: each fetch
+/// duration waits in its source's sample buffer (a kilobyte each) until
+/// drained into the histogram's buckets, so an agent nobody scrapes would
+/// grow with every refresh.
+async fn upkeep(metrics: PrometheusHandle) {
+    let mut every = tokio::time::interval(UPKEEP_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        metrics.run_upkeep();
+    }
 }
 
 /// `agent.retry_rejected_after`, at least a minute; default an hour.

@@ -19,8 +19,12 @@ const MEMORY_LEASE_TTL: Duration = Duration::from_secs(10);
 /// request between them, and a refresh token is presented once.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    entries: Mutex<HashMap<StoreKey, Versioned>>,
-    /// Key → (owner, lapses at).
+    /// Boxed: a map's table is sized for more entries than it holds (four
+    /// for the one most stores keep), so the table holds pointers, not
+    /// records.
+    entries: Mutex<HashMap<StoreKey, Box<Versioned>>>,
+    /// Key → (owner, lapses at). Empty between fetches, and then without
+    /// a table: an agent keeps thousands of stores.
     leases: Mutex<HashMap<StoreKey, (String, Instant)>>,
     next_owner: AtomicU64,
 }
@@ -32,7 +36,7 @@ impl TokenStore for MemoryStore {
     }
 
     async fn get(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
-        Ok(self.entries.lock().get(key).cloned())
+        Ok(self.entries.lock().get(key).map(|v| Versioned::clone(v)))
     }
 
     async fn put(
@@ -42,16 +46,16 @@ impl TokenStore for MemoryStore {
         expected: Option<u64>,
     ) -> Result<PutOutcome, StoreError> {
         let mut entries = self.entries.lock();
-        let version = match next_version(entries.get(key), expected) {
+        let version = match next_version(entries.get(key).map(|v| &**v), expected) {
             Ok(version) => version,
             Err(conflict) => return Ok(conflict),
         };
         entries.insert(
             key.clone(),
-            Versioned {
+            Box::new(Versioned {
                 record: record.clone(),
                 version,
-            },
+            }),
         );
         Ok(PutOutcome::Stored { version })
     }
@@ -85,6 +89,9 @@ impl TokenStore for MemoryStore {
             .is_some_and(|(owner, _)| owner == lease.owner())
         {
             leases.remove(key);
+            if leases.is_empty() {
+                *leases = HashMap::new();
+            }
         }
         Ok(())
     }
@@ -142,6 +149,18 @@ mod tests {
         assert!(store.renew_lease(&key, &lease).await.unwrap());
         store.release_lease(&key, &lease).await.unwrap();
         assert!(!store.renew_lease(&key, &lease).await.unwrap());
+        assert!(store.try_lease(&key).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_store_without_leases_holds_no_lease_table() {
+        let store = MemoryStore::default();
+        let key = StoreKey::from_parts("neonpanel", "https://example.com", "id", None);
+        let lease = store.try_lease(&key).await.unwrap().unwrap();
+        store.release_lease(&key, &lease).await.unwrap();
+        // Between fetches an agent's thousands of stores hold no table.
+        assert_eq!(store.leases.lock().capacity(), 0);
+        // And the next fetch leases as before.
         assert!(store.try_lease(&key).await.unwrap().is_some());
     }
 }
