@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::StatusCode;
+use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
 use crate::state::{AgentState, Asked, failure, lookup, no_store, refusal};
@@ -75,8 +75,9 @@ async fn token(
         Ok(found) => found,
         Err(refused) => return *refused,
     };
+    let json = HeaderValue::from_static("application/json");
     let body = token_json::body(&token, &presentation);
-    (no_store(), Json(body)).into_response()
+    (no_store(), [(header::CONTENT_TYPE, json)], body).into_response()
 }
 
 /// The `/header` answer's header naming the header its body goes in.

@@ -39,11 +39,7 @@ impl FileSink {
         match self.config.format {
             SinkFormat::Raw => token.secret().expose_secret().as_bytes().to_vec(),
             SinkFormat::Header => token_json::presented(token, &presentation).1.into_bytes(),
-            SinkFormat::Json => {
-                let body = token_json::body(token, &presentation);
-                // Strings and numbers: serializing cannot fail.
-                serde_json::to_vec(&body).unwrap_or_default()
-            }
+            SinkFormat::Json => token_json::body(token, &presentation),
         }
     }
 
