@@ -228,9 +228,21 @@ impl Observer {
             Ok(()) => "ok",
             Err(error) => error.code(),
         };
-        let (source, provider) = (self.name.to_string(), self.provider);
-        metrics::counter!("tokenmux_fetches_total", "source" => source.clone(), "provider" => provider, "grant" => grant, "outcome" => outcome).increment(1);
-        metrics::histogram!("tokenmux_fetch_duration_seconds", "source" => source, "provider" => provider, "grant" => grant).record(took.as_secs_f64());
+        // The source's own labels (its name shared, not copied), then these.
+        let [source, provider] = labels(&self.name, self.provider);
+        let grant = ("grant", grant.into());
+        let fetches = [
+            source.clone(),
+            provider.clone(),
+            grant.clone(),
+            ("outcome", outcome.into()),
+        ];
+        metrics::counter!("tokenmux_fetches_total", &fetches).increment(1);
+        metrics::histogram!(
+            "tokenmux_fetch_duration_seconds",
+            &[source, provider, grant]
+        )
+        .record(took.as_secs_f64());
     }
 
     pub(crate) fn refresh_ahead(&self) {
