@@ -241,6 +241,27 @@ async fn a_hostile_agents_answers_are_refused_and_the_client_falls_back_in_time(
     let fallback = "did not answer within 2s; building the source in this process";
     assert!(run.stderr.contains(fallback), "{}", run.stderr);
     assert!(took < Duration::from_secs(5), "{took:?}");
+    // --timeout bounds the wait for the agent too: no fallback past it.
+    let socket = dir.path().join("slow.sock");
+    let _agent = fake_agent(&socket, "silent", &[]);
+    let args = [
+        "token",
+        "a",
+        "--config",
+        config,
+        "--socket",
+        socket.to_str().unwrap(),
+        "--timeout",
+        "500ms",
+    ];
+    let (run, took) = bounded(&args, &[("PARTNER_A_ID", ID)], Duration::from_secs(20));
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no token within 500ms (--timeout)"),
+        "{}",
+        run.stderr
+    );
+    assert!(took < Duration::from_millis(1500), "{took:?}");
     // An agent that serves no such source: said exactly, with its list.
     let (run, _) = ask("unknown");
     assert_eq!(run.code, 0, "{}", run.stderr);

@@ -3,23 +3,27 @@
 //! (size, header-safe token, sane expiry, no control characters), it must
 //! run as this user (or root, or a uid given with `--agent-uid`), and it
 //! must serve the config file this client would read.
+//!
+//! The client blocks (no async runtime): a process that only needs the
+//! agent's token should not pay for one. Every call finishes by its
+//! deadline.
 
+use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
-
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper_util::rt::TokioIo;
-use tokio::net::UnixStream;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::AgentError;
 use crate::protocol::{ErrorBody, ProofBody, ProofRequest, TokenBody};
 use tokenmux_config::FileIdentity;
 
+// One HTTP/1.1 exchange over a blocking Unix stream.
+mod http1;
+
+use http1::{MAX_ANSWER_BYTES, Unanswered};
+
 /// How long a local agent may take to accept and answer. It keeps tokens
 /// fresh in the background, so a healthy one answers in well under this.
 pub const AGENT_TIMEOUT: Duration = Duration::from_secs(2);
-/// The largest answer read: a token and its type, not a document.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// A token the agent handed out, checked.
 pub struct AgentToken {
@@ -70,12 +74,15 @@ pub struct AgentAddress<'a> {
 
 /// The token of `name` from the agent at `address`, when it serves the
 /// config file `config` (the one this client would read, if any); with
-/// `refresh`, a new one (the agent drops the one it holds first).
-pub async fn token(
+/// `refresh`, a new one (the agent drops the one it holds first). Each
+/// request gets [`AGENT_TIMEOUT`], and all of them end by `deadline`, if
+/// one is given (an agent too slow for it: [`Answer::Fallback`]).
+pub fn token(
     address: &AgentAddress<'_>,
     name: &str,
     config: Option<FileIdentity>,
     refresh: bool,
+    deadline: Option<Instant>,
 ) -> Result<Answer, AgentError> {
     let mut query = String::new();
     if let Some(identity) = config {
@@ -84,99 +91,129 @@ pub async fn token(
     let source = format!("/v1/sources/{}", urlencode(name));
     if refresh {
         let invalidate = format!("{source}/invalidate{query}");
-        match ask(address, http::Method::POST, &invalidate, name, None).await? {
+        match ask(address, "POST", &invalidate, name, None, deadline)? {
             Answer::Done => {}
             other => return Ok(other),
         }
     }
-    ask(
-        address,
-        http::Method::GET,
-        &format!("{source}/token{query}"),
-        name,
-        None,
-    )
-    .await
+    let path = format!("{source}/token{query}");
+    ask(address, "GET", &path, name, None, deadline)
 }
 
 /// A DPoP proof for one API request (`request`: its method, URL and the
 /// API's last nonce), signed by the agent with `name`'s key, when it
 /// serves the config file `config`. The key never leaves the agent.
-pub async fn proof(
+pub fn proof(
     address: &AgentAddress<'_>,
     name: &str,
     config: Option<FileIdentity>,
     request: &ProofRequest,
+    deadline: Option<Instant>,
 ) -> Result<Answer, AgentError> {
     let mut path = format!("/v1/sources/{}/proof", urlencode(name));
     if let Some(identity) = config {
         path.push_str(&format!("?config={identity}"));
     }
     let body = serde_json::to_vec(request).map_err(|e| AgentError::other(e.to_string()))?;
-    ask(address, http::Method::POST, &path, name, Some(body)).await
+    ask(address, "POST", &path, name, Some(&body), deadline)
 }
 
 /// One request to the agent (a JSON `body` for a POST that has one), its
 /// answer checked.
-async fn ask(
+fn ask(
     address: &AgentAddress<'_>,
-    method: http::Method,
+    method: &str,
     path: &str,
     name: &str,
-    body: Option<Vec<u8>>,
+    body: Option<&[u8]>,
+    deadline: Option<Instant>,
 ) -> Result<Answer, AgentError> {
     let shown = address.socket.display();
-    let stream = match tokio::time::timeout(AGENT_TIMEOUT, connect(address)).await {
-        Ok(connected) => connected?,
-        Err(_) => {
-            return Ok(Answer::Fallback(format!(
-                "the agent on {shown} did not accept within {AGENT_TIMEOUT:?}"
-            )));
-        }
+    let own = Instant::now() + AGENT_TIMEOUT;
+    let deadline = deadline.map_or(own, |deadline| deadline.min(own));
+    let late = |what: &str| {
+        Ok(Answer::Fallback(format!(
+            "the agent on {shown} did not {what} within {AGENT_TIMEOUT:?}"
+        )))
     };
-    let Some(stream) = stream else {
-        return Ok(Answer::Fallback(format!("no agent answers on {shown}")));
+    let mut stream = match connect(address, deadline)? {
+        Connected::Stream(stream) => stream,
+        Connected::Nobody => {
+            return Ok(Answer::Fallback(format!("no agent answers on {shown}")));
+        }
+        Connected::Late => return late("accept"),
     };
     let proof = body.is_some();
-    let exchanged = exchange(stream, method.clone(), path, body);
-    match tokio::time::timeout(AGENT_TIMEOUT, exchanged).await {
-        Ok(Ok((200, body))) if proof => read_proof(&body, &shown.to_string()),
-        Ok(Ok((200, _))) if method == http::Method::POST => Ok(Answer::Done),
-        Ok(Ok((status, body))) => read_answer(status, &body, name, &shown.to_string()),
-        Ok(Err(Unanswered::TooLarge)) => Err(AgentError::other(format!(
+    match http1::exchange(&mut stream, method, path, body, deadline) {
+        Ok((200, body)) if proof => read_proof(&body, &shown.to_string()),
+        Ok((200, _)) if method == "POST" => Ok(Answer::Done),
+        Ok((status, body)) => read_answer(status, &body, name, &shown.to_string()),
+        Err(Unanswered::TooLarge) => Err(AgentError::other(format!(
             "the agent on {shown} answered with more than {MAX_ANSWER_BYTES} bytes; ignore it \
                  with --no-agent"
         ))),
-        Ok(Err(Unanswered::Broken(why))) => {
+        Err(Unanswered::Broken(why)) => {
             Ok(Answer::Fallback(format!("the agent on {shown}: {why}")))
         }
-        Err(_) => Ok(Answer::Fallback(format!(
-            "the agent on {shown} did not answer within {AGENT_TIMEOUT:?}"
-        ))),
+        Err(Unanswered::TimedOut) => late("answer"),
     }
 }
 
-/// Connects and checks who listens: `Ok(None)` when nothing does.
-async fn connect(address: &AgentAddress<'_>) -> Result<Option<UnixStream>, AgentError> {
+/// What connecting gave.
+enum Connected {
+    /// A stream to a trusted agent.
+    Stream(UnixStream),
+    /// Nothing listens.
+    Nobody,
+    /// The agent did not accept by the deadline.
+    Late,
+}
+
+/// Connects by `deadline` and checks who listens.
+fn connect(address: &AgentAddress<'_>, deadline: Instant) -> Result<Connected, AgentError> {
+    use rustix::io::Errno;
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType, sockopt};
     use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
     let shown = address.socket.display();
     let me = rustix::process::geteuid().as_raw();
     let trusted = |uid: u32| uid == me || uid == 0 || Some(uid) == address.trusted_uid;
     match std::fs::symlink_metadata(address.socket) {
-        Err(_) => return Ok(None),
+        Err(_) => return Ok(Connected::Nobody),
         Ok(meta) if !meta.file_type().is_socket() => {
             return Err(AgentError::config(format!("{shown} is not a socket")));
         }
         Ok(meta) if !trusted(meta.uid()) => return Err(untrusted(&shown, meta.uid(), me)),
         Ok(_) => {}
     }
-    let Ok(stream) = UnixStream::connect(address.socket).await else {
-        return Ok(None);
+    let cannot = |e: Errno| AgentError::other(format!("cannot connect to {shown}: {e}"));
+    let Ok(to) = SocketAddrUnix::new(address.socket) else {
+        return Err(AgentError::config(format!(
+            "{shown}: too long a path for a Unix socket"
+        )));
     };
+    let socket = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(cannot)?;
+    // A Unix connect waits, up to the send timeout, while the agent's
+    // queue of connections to accept is full.
+    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+        return Ok(Connected::Late);
+    };
+    sockopt::set_socket_timeout(&socket, sockopt::Timeout::Send, Some(left.max(MIN_WAIT)))
+        .map_err(cannot)?;
+    match rustix::net::connect(&socket, &to) {
+        Ok(()) => {}
+        Err(Errno::AGAIN | Errno::TIMEDOUT | Errno::INPROGRESS) => return Ok(Connected::Late),
+        Err(_) => return Ok(Connected::Nobody),
+    }
     // The process that listens, as the kernel saw it: the file's owner
     // is not enough (another user can bind a socket we are pointed at).
-    match stream.peer_cred().map(|cred| cred.uid()) {
-        Ok(uid) if trusted(uid) => Ok(Some(stream)),
+    match sockopt::socket_peercred(&socket).map(|cred| cred.uid.as_raw()) {
+        Ok(uid) if trusted(uid) => Ok(Connected::Stream(UnixStream::from(socket))),
         Ok(uid) => Err(untrusted(&shown, uid, me)),
         Err(e) => Err(AgentError::config(format!(
             "cannot tell who runs the agent on {shown}: {e}"
@@ -184,65 +221,14 @@ async fn connect(address: &AgentAddress<'_>) -> Result<Option<UnixStream>, Agent
     }
 }
 
+/// A socket timeout cannot be zero (that is "wait for ever").
+const MIN_WAIT: Duration = Duration::from_millis(1);
+
 fn untrusted(shown: &std::path::Display<'_>, uid: u32, me: u32) -> AgentError {
     AgentError::config(format!(
         "the agent on {shown} runs as uid {uid}, not as this user (uid {me}): its tokens are not trusted \
          (give --agent-uid {uid} if that user's agent is meant to serve you, or --no-agent)"
     ))
-}
-
-/// Why an exchange with the agent gave no answer to read.
-enum Unanswered {
-    /// The answer is larger than MAX_ANSWER_BYTES (a hostile agent).
-    TooLarge,
-    /// No HTTP, or the connection broke.
-    Broken(String),
-}
-
-/// One request over `stream`: (status, body of at most MAX_ANSWER_BYTES).
-async fn exchange(
-    stream: UnixStream,
-    method: http::Method,
-    path: &str,
-    body: Option<Vec<u8>>,
-) -> Result<(u16, Vec<u8>), Unanswered> {
-    let broken = |why: String| Unanswered::Broken(why);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| broken(format!("no HTTP: {e}")))?;
-    let connection = tokio::spawn(connection);
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(http::header::HOST, "agent");
-    if body.is_some() {
-        request = request.header(http::header::CONTENT_TYPE, "application/json");
-    }
-    let request = request
-        .body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))
-        .map_err(|e| broken(e.to_string()))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| broken(format!("no answer: {e}")))?;
-    let status = response.status().as_u16();
-    let declared = response
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_ANSWER_BYTES as u64) {
-        return Err(Unanswered::TooLarge);
-    }
-    let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-        .collect()
-        .await
-        .map_err(|e| match e.is::<http_body_util::LengthLimitError>() {
-            true => Unanswered::TooLarge,
-            false => broken("its answer was cut".into()),
-        })?
-        .to_bytes();
-    connection.abort();
-    Ok((status, body.to_vec()))
 }
 
 /// The agent's answer, checked like a token endpoint's.
@@ -366,6 +352,43 @@ fn urlencode(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_agent_that_never_accepts_is_given_up_at_the_deadline() {
+        use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        // Listening, with room for one waiting connection, never accepting.
+        let listener = rustix::net::socket(AddressFamily::UNIX, SocketType::STREAM, None).unwrap();
+        rustix::net::bind(&listener, &SocketAddrUnix::new(&path).unwrap()).unwrap();
+        rustix::net::listen(&listener, 0).unwrap();
+        let address = AgentAddress {
+            socket: &path,
+            trusted_uid: None,
+        };
+        let mut queued = Vec::new();
+        let started = Instant::now();
+        let late = loop {
+            let deadline = Instant::now() + Duration::from_millis(200);
+            match connect(&address, deadline).unwrap() {
+                Connected::Stream(stream) => queued.push(stream),
+                Connected::Late => break true,
+                Connected::Nobody => break false,
+            }
+            assert!(queued.len() < 8, "the queue never filled");
+        };
+        assert!(late, "a full queue is an agent too slow, not a missing one");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // Nothing listens: nobody, at once.
+        drop(listener);
+        std::fs::remove_file(&path).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        assert!(matches!(connect(&address, deadline), Ok(Connected::Nobody)));
+    }
 
     fn answer(body: &str) -> Result<Answer, AgentError> {
         read_answer(200, body.as_bytes(), "a", "s")

@@ -6,12 +6,12 @@
 //! layers over them. `docs/agent.md` describes the HTTP API.
 //!
 //! ```no_run
-//! # async fn example() -> Result<(), tokenmux_agent::AgentError> {
+//! # fn example() -> Result<(), tokenmux_agent::AgentError> {
 //! use tokenmux_agent::client::{self, AgentAddress, Answer};
 //!
 //! let socket = tokenmux_agent::default_socket();
 //! let address = AgentAddress { socket: &socket, trusted_uid: None };
-//! if let Answer::Token(token) = client::token(&address, "partner-a", None, false).await? {
+//! if let Answer::Token(token) = client::token(&address, "partner-a", None, false, None)? {
 //!     println!("{} expires at {:?}", token.token_type, token.expires_at);
 //! }
 //! # Ok(()) }

@@ -159,7 +159,7 @@ impl From<tokenmux_agent::AgentError> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     // A process that serves says what it does; a one-shot command only
     // what went wrong.
     let default_level = match cli.command {
@@ -171,6 +171,12 @@ fn main() -> ExitCode {
     let json = cli.log_format == logging::LogFormat::Json;
     if let Err(problem) = logging::init(cli.log_format, cli.log_level.as_deref(), default_level) {
         return fail(json, &Failure::usage(problem));
+    }
+    // A token a running agent serves needs no runtime: asked first.
+    if let Command::Token(args) = &mut cli.command
+        && let Some(outcome) = token::run_through_agent(args)
+    {
+        return exit(json, outcome);
     }
     // A one-shot command (most often a cached token) runs on the calling
     // thread: starting worker threads would cost more than its work.
@@ -225,6 +231,11 @@ fn main() -> ExitCode {
     // A blocking read still running (a reload abandoned) must not hold
     // the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    exit(json, outcome)
+}
+
+/// The exit code of `outcome`, a failure said on stderr.
+fn exit(json: bool, outcome: Result<(), Failure>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => fail(json, &failure),

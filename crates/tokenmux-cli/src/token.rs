@@ -2,15 +2,16 @@
 //! or one source given by flags.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use tokenmux_config::{SourceConfig, StoreConfig};
 
 use crate::config_file::{self, ConfigFile};
 use crate::redis_flags;
 use crate::{Failure, print_line};
-use tokenmux_agent::client::{AgentProof, AgentToken};
 
+// Asking a running agent.
+mod agent;
 // The command's options.
 mod args;
 // What the flags and the environment give for one source.
@@ -27,6 +28,41 @@ use flags::{
 pub(crate) async fn run(args: TokenArgs) -> Result<(), Failure> {
     let token = obtain(&args).await?;
     print_token(args.format, &token)
+}
+
+/// `tokenmux token NAME` from a running agent, before the command builds
+/// an async runtime (a cached token should cost what a process costs):
+/// `Some` when that settles it (printed, or failed), `None` to build the
+/// source in this process, where the agent is not asked again.
+pub(crate) fn run_through_agent(args: &mut TokenArgs) -> Option<Result<(), Failure>> {
+    // A second round for --min-lifetime is the in-process path's.
+    if args.min_lifetime.is_some() {
+        return None;
+    }
+    let name = args.name.clone()?;
+    args.deadline = args.timeout.map(|limit| Instant::now() + limit);
+    let served = proof_request(args)
+        .and_then(|_| named_only(&name, args))
+        .and_then(|()| agent::Query::new(&name, args, args.refresh, args.deadline))
+        .and_then(|query| query.map_or(Ok(None), |query| query.ask()));
+    match served {
+        Ok(Some(token)) => {
+            warn_about_secret_flags(args);
+            Some(print_token(args.format, &token))
+        }
+        Ok(None)
+            if args
+                .deadline
+                .is_some_and(|deadline| Instant::now() >= deadline) =>
+        {
+            Some(Err(timed_out(args.timeout.unwrap_or_default())))
+        }
+        Ok(None) => {
+            args.agent_declined = true;
+            None
+        }
+        Err(failure) => Some(Err(failure)),
+    }
 }
 
 /// A token as the command hands it out.
@@ -48,15 +84,18 @@ pub(crate) async fn obtain(args: &TokenArgs) -> Result<Obtained, Failure> {
     warn_about_secret_flags(args);
     // Checked before anything is fetched.
     proof_request(args)?;
+    let deadline = args
+        .deadline
+        .or_else(|| args.timeout.map(|limit| Instant::now() + limit));
     let work = async {
-        let token = obtain_once(args, args.refresh).await?;
+        let token = obtain_once(args, args.refresh, deadline).await?;
         let Some(min) = args.min_lifetime else {
             return Ok(token);
         };
         // A cached token that expires too soon: a new one, once.
         let token = match lasts(&token, min) || args.refresh {
             true => token,
-            false => obtain_once(args, true).await?,
+            false => obtain_once(args, true, deadline).await?,
         };
         match lasts(&token, min) {
             true => Ok(token),
@@ -70,18 +109,23 @@ pub(crate) async fn obtain(args: &TokenArgs) -> Result<Obtained, Failure> {
             }),
         }
     };
-    match args.timeout {
-        None => work.await,
-        Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
-            Err(Failure {
-                code: 4,
-                message: format!(
-                    "no token within {} (--timeout): the token endpoint, the agent or the \
-                     store did not answer in time",
-                    humantime::format_duration(limit)
-                ),
-            })
-        }),
+    match (deadline, args.timeout) {
+        (Some(deadline), Some(limit)) => tokio::time::timeout_at(deadline.into(), work)
+            .await
+            .unwrap_or_else(|_| Err(timed_out(limit))),
+        _ => work.await,
+    }
+}
+
+/// No token within `--timeout`.
+fn timed_out(limit: std::time::Duration) -> Failure {
+    Failure {
+        code: 4,
+        message: format!(
+            "no token within {} (--timeout): the token endpoint, the agent or the store did \
+             not answer in time",
+            humantime::format_duration(limit)
+        ),
     }
 }
 
@@ -99,10 +143,15 @@ fn lasts(token: &Obtained, min: std::time::Duration) -> bool {
         .is_ok_and(|left| left >= min)
 }
 
-/// One attempt at the token; `refresh`: a new one, replacing the cached.
-async fn obtain_once(args: &TokenArgs, refresh: bool) -> Result<Obtained, Failure> {
+/// One attempt at the token, by `deadline`; `refresh`: a new one,
+/// replacing the cached.
+async fn obtain_once(
+    args: &TokenArgs,
+    refresh: bool,
+    deadline: Option<Instant>,
+) -> Result<Obtained, Failure> {
     if let Some(name) = &args.name {
-        return run_named(name, args, refresh).await;
+        return run_named(name, args, refresh, deadline).await;
     }
     // The older form: one source from flags, or from a one-source file.
     let file = match (&args.config, &args.provider) {
@@ -145,8 +194,43 @@ async fn obtain_once(args: &TokenArgs, refresh: bool) -> Result<Obtained, Failur
 }
 
 /// `tokenmux token NAME`: from the agent when it serves the same config
-/// file, else from the config file's source of that name, in this process.
-async fn run_named(name: &str, args: &TokenArgs, refresh: bool) -> Result<Obtained, Failure> {
+/// file (unless it already declined), else from the config file's source
+/// of that name, in this process.
+async fn run_named(
+    name: &str,
+    args: &TokenArgs,
+    refresh: bool,
+    deadline: Option<Instant>,
+) -> Result<Obtained, Failure> {
+    named_only(name, args)?;
+    let query = match args.agent_declined {
+        true => None,
+        false => agent::Query::new(name, args, refresh, deadline)?,
+    };
+    if let Some(query) = query
+        && let Some(token) = query.ask_aside().await?
+    {
+        return Ok(token);
+    }
+    let (path, mut file, _) = config_file::load_named(args.config.as_deref())?;
+    let config = file.sources.remove(name).ok_or_else(|| {
+        let names: Vec<_> = file.sources.keys().map(String::as_str).collect();
+        Failure::usage(format!(
+            "{} names no source `{name}` (it names: {})",
+            path.display(),
+            names.join(", ")
+        ))
+    })?;
+    warn_unused_credential_variables(&format!(
+        "source `{name}`'s own (sources.{name}.credentials in {})",
+        path.display()
+    ));
+    run_config(config, Some(name), args, refresh).await
+}
+
+/// A named source is described by its config file alone: flags that
+/// describe one are refused, before anyone is asked.
+fn named_only(name: &str, args: &TokenArgs) -> Result<(), Failure> {
     let given: Vec<_> = SOURCE_FLAGS
         .iter()
         .filter(|flag| flag_given(flag))
@@ -165,97 +249,7 @@ async fn run_named(name: &str, args: &TokenArgs, refresh: bool) -> Result<Obtain
              source `{name}`'s parameters are its `params:` in the config file"
         )));
     }
-    if !args.no_agent
-        && let Some((token, proof)) = from_agent(name, args, refresh).await?
-    {
-        // With a proof, the token is the one the proof goes with.
-        let (header_value, dpop) = match &proof {
-            Some(proof) => (&proof.header_value, Some(proof.dpop.as_str())),
-            None => (&token.header_value, None),
-        };
-        let secret = header_value
-            .strip_prefix("DPoP ")
-            .filter(|_| proof.is_some())
-            .unwrap_or(&token.access_token);
-        return Ok(Obtained {
-            secret: secret.to_owned(),
-            token_type: token.token_type.clone(),
-            expires_at: token.expires_at,
-            header: token.header.clone(),
-            header_value: header_value.clone(),
-            dpop: dpop.map(str::to_owned),
-        });
-    }
-    let (path, mut file, _) = config_file::load_named(args.config.as_deref())?;
-    let config = file.sources.remove(name).ok_or_else(|| {
-        let names: Vec<_> = file.sources.keys().map(String::as_str).collect();
-        Failure::usage(format!(
-            "{} names no source `{name}` (it names: {})",
-            path.display(),
-            names.join(", ")
-        ))
-    })?;
-    warn_unused_credential_variables(&format!(
-        "source `{name}`'s own (sources.{name}.credentials in {})",
-        path.display()
-    ));
-    run_config(config, Some(name), args, refresh).await
-}
-
-/// The token from the agent (and with --dpop-proof the proof it signs),
-/// when one runs and serves the config file this command would read;
-/// `None` (said on stderr when an agent was expected) to build the source
-/// here.
-async fn from_agent(
-    name: &str,
-    args: &TokenArgs,
-    refresh: bool,
-) -> Result<Option<(AgentToken, Option<AgentProof>)>, Failure> {
-    use tokenmux_agent::client::{self, AgentAddress, Answer};
-    let (socket, explicit) = match &args.socket {
-        Some(socket) => (socket.clone(), true),
-        None => match tokenmux_agent::trusted_default_socket() {
-            Some(socket) => (socket, false),
-            None => return Ok(None),
-        },
-    };
-    if !explicit && !socket.exists() {
-        return Ok(None);
-    }
-    // The agent must serve the file this command would read.
-    let config = match config_file::locate(args.config.as_deref()) {
-        Some(path) => match config_file::FileIdentity::of(&path) {
-            Some(identity) => Some(identity),
-            None => return Ok(None),
-        },
-        None => None,
-    };
-    let address = AgentAddress {
-        socket: &socket,
-        trusted_uid: args.agent_uid,
-    };
-    let fallback = |why: String| {
-        tracing::warn!("{why}; building the source in this process");
-        Ok(None)
-    };
-    let token = match client::token(&address, name, config, refresh).await? {
-        Answer::Token(token) => token,
-        Answer::Fallback(why) => return fallback(why),
-        Answer::Done | Answer::Proof(_) => return Ok(None),
-    };
-    let Some((method, url)) = proof_request(args)? else {
-        return Ok(Some((token, None)));
-    };
-    let request = tokenmux_agent::protocol::ProofRequest {
-        htm: method.to_string(),
-        htu: url.to_string(),
-        nonce: args.dpop_nonce.clone(),
-    };
-    match client::proof(&address, name, config, &request).await? {
-        Answer::Proof(proof) => Ok(Some((token, Some(proof)))),
-        Answer::Fallback(why) => fallback(why),
-        Answer::Done | Answer::Token(_) => Ok(None),
-    }
+    Ok(())
 }
 
 async fn run_config(

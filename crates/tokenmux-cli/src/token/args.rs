@@ -56,6 +56,13 @@ pub(crate) enum Cache {
 /// the provider's spec says which it needs.
 #[derive(Args)]
 pub(crate) struct TokenArgs {
+    /// Set when the agent was asked before the runtime was built and
+    /// declined: it is not asked again.
+    #[arg(skip)]
+    pub(super) agent_declined: bool,
+    /// When --timeout runs out, counted from the first attempt.
+    #[arg(skip)]
+    pub(super) deadline: Option<std::time::Instant>,
     /// A source named in the config file's `sources:` (served by a running
     /// agent when there is one).
     pub(super) name: Option<String>,
