@@ -142,12 +142,25 @@ pub(super) fn warn_about_secret_flags(args: &TokenArgs) {
 
 /// Whether `flag` is on the command line (as `--flag value` or `--flag=value`).
 pub(crate) fn flag_given(flag: &str) -> bool {
-    let with_value = format!("{flag}=");
-    // Not past `--`: what follows is `exec`'s command, with flags of its own.
-    std::env::args_os()
-        .skip(1)
-        .take_while(|arg| arg != "--")
-        .any(|arg| arg == flag || arg.to_string_lossy().starts_with(&with_value))
+    // Read once: a command asks about some twenty flags.
+    static WORDS: std::sync::OnceLock<Vec<std::ffi::OsString>> = std::sync::OnceLock::new();
+    let words = WORDS.get_or_init(|| {
+        // Not past `--`: what follows is `exec`'s command, with flags of its own.
+        std::env::args_os()
+            .skip(1)
+            .take_while(|arg| arg != "--")
+            .collect()
+    });
+    given(words, flag)
+}
+
+/// Whether one of `words` is `flag` or `flag=value`.
+fn given(words: &[std::ffi::OsString], flag: &str) -> bool {
+    words.iter().any(|word| {
+        word.as_encoded_bytes()
+            .strip_prefix(flag.as_bytes())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"="))
+    })
 }
 
 /// Credentials from the environment or flags, those the provider's spec
@@ -343,5 +356,28 @@ fn cache_key() -> Result<Option<EncryptionKey>, Failure> {
             EncryptionKey::from_base64(&key).map_err(tokenmux::Error::from)?,
         )),
         Err(_) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flag_is_given_alone_or_with_its_value_never_as_a_prefix() {
+        let words = |line: &[&str]| -> Vec<std::ffi::OsString> {
+            line.iter().map(std::ffi::OsString::from).collect()
+        };
+        let line = words(&["token", "a", "--client-secret=s", "--sandbox", "x"]);
+        assert!(given(&line, "--client-secret"));
+        assert!(given(&line, "--sandbox"));
+        assert!(!given(&line, "--client-id"));
+        // Another flag that starts with its name is another flag.
+        let line = words(&["--client-secret-file", "f", "--sandboxed"]);
+        assert!(!given(&line, "--client-secret"));
+        assert!(!given(&line, "--sandbox"));
+        assert!(given(&line, "--client-secret-file"));
+        // A value that looks like the flag is taken for it, as before.
+        assert!(given(&words(&["--issuer", "--dpop"]), "--dpop"));
     }
 }
