@@ -188,24 +188,29 @@ async fn minimal_axum(body: axum::body::Bytes) -> String {
     url
 }
 
-/// `tokenmux ARGS` `CLI_RUNS` times, one process each: its wall times.
-fn cli_runs(cli: &Path, args: &[&str], env: &[(&str, &str)]) -> Samples {
-    let mut samples = Vec::new();
+/// Each of `commands` (`tokenmux ARGS`, a process each) `CLI_RUNS` times,
+/// one of each in turn, so that the machine's drift (this VM's process
+/// start swings by a third within a minute) slows them alike: their wall
+/// times, in the order of `commands`.
+fn cli_runs(cli: &Path, commands: &[&[&str]], env: &[(&str, &str)]) -> Vec<Samples> {
+    let mut samples = vec![Vec::new(); commands.len()];
     for _ in 0..CLI_RUNS {
-        let started = Instant::now();
-        let output = Command::new(cli)
-            .args(args)
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
-        samples.push(started.elapsed());
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        for (args, samples) in commands.iter().zip(&mut samples) {
+            let started = Instant::now();
+            let output = Command::new(cli)
+                .args(*args)
+                .envs(env.iter().copied())
+                .output()
+                .unwrap();
+            samples.push(started.elapsed());
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
     }
-    Samples::new(samples)
+    samples.into_iter().map(Samples::new).collect()
 }
 
 fn rss_kib(agent: &Agent) -> u64 {
@@ -279,14 +284,15 @@ pub async fn run(cli: &Path) {
         "--config",
         config_path.to_str().unwrap(),
     ];
-    cli_runs(cli, &cached_args, &env); // warms the cache
+    cli_runs(cli, &[&cached_args], &env); // warms the cache
     // The floor: a process of the same binary that prints its version.
     let version_args = ["--version"];
     let (mut cached, mut via_agent, mut version) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
-        version.push(cli_runs(cli, &version_args, &env));
-        cached.push(cli_runs(cli, &cached_args, &env));
-        via_agent.push(cli_runs(cli, &via_agent_args, &env));
+        let mut runs = cli_runs(cli, &[&version_args, &cached_args, &via_agent_args], &env);
+        via_agent.push(runs.pop().unwrap());
+        cached.push(runs.pop().unwrap());
+        version.push(runs.pop().unwrap());
     }
     let median_of = |runs: &[Samples], p: f64| {
         let mut xs: Vec<f64> = runs.iter().map(|s| s.percentile_us(p)).collect();
