@@ -29,6 +29,12 @@ impl Peer {
             uid: stream.peer_cred().ok().map(|cred| cred.uid()),
         }
     }
+
+    /// A peer running as `uid`.
+    #[cfg(test)]
+    pub(crate) fn with_uid(uid: u32) -> Self {
+        Self { uid: Some(uid) }
+    }
 }
 
 /// The uids allowed on the socket: the agent's own and the configured
@@ -45,6 +51,34 @@ impl AllowedUids {
     }
 }
 
+impl AllowedUids {
+    /// Whether `peer` may ask.
+    fn admits(&self, peer: Peer) -> bool {
+        peer.uid.is_some_and(|uid| self.0.load().contains(&uid))
+    }
+}
+
+/// Who may ask on one listener: the question its middleware asks, for
+/// whoever answers without the router.
+#[derive(Clone, Debug)]
+pub enum Gate {
+    /// The Unix socket: peers whose uid is allowed.
+    Peers(AllowedUids),
+    /// Loopback TCP: requests that carry the bearer.
+    Bearer(Bearer),
+}
+
+impl Gate {
+    /// Whether a request with `headers`, from `peer` (on the Unix
+    /// socket), may ask.
+    pub fn admits(&self, peer: Option<Peer>, headers: &http::HeaderMap) -> bool {
+        match self {
+            Gate::Peers(allowed) => peer.is_some_and(|peer| allowed.admits(peer)),
+            Gate::Bearer(bearer) => bearer.matches(headers.get(http::header::AUTHORIZATION)),
+        }
+    }
+}
+
 /// Middleware of the Unix socket: refuses a peer whose uid is not allowed.
 pub async fn check_peer(
     State(allowed): State<AllowedUids>,
@@ -53,7 +87,7 @@ pub async fn check_peer(
     next: Next,
 ) -> Response {
     match peer.uid {
-        Some(uid) if allowed.0.load().contains(&uid) => next.run(request).await,
+        _ if allowed.admits(peer) => next.run(request).await,
         uid => {
             tracing::warn!(
                 ?uid,
@@ -107,6 +141,12 @@ impl Bearer {
             .open(path)?;
         file.write_all(self.0.as_bytes())?;
         file.write_all(b"\n")
+    }
+
+    /// What a client sends.
+    #[cfg(test)]
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
     }
 
     fn matches(&self, header: Option<&http::HeaderValue>) -> bool {

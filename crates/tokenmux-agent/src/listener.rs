@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt as _;
 
 use crate::access::Peer;
+use crate::routes::FastToken;
 
 /// A request head must arrive within this; an idle keep-alive connection
 /// is closed after it too.
@@ -89,6 +90,7 @@ impl Accept for TcpListener {
 pub async fn serve<L: Accept + Send + Sync + 'static>(
     listener: L,
     app: axum::Router,
+    fast: Option<FastToken>,
     cap: usize,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -118,10 +120,10 @@ pub async fn serve<L: Accept + Send + Sync + 'static>(
         };
         // Reap finished connection tasks so the set stays small.
         while connections.try_join_next().is_some() {}
-        let app = app.clone();
+        let (app, fast) = (app.clone(), fast.clone());
         let stop = stop.clone();
         connections.spawn(async move {
-            connection(stream, peer, app, stop).await;
+            connection(stream, peer, app, fast, stop).await;
             drop(permit);
         });
     }
@@ -139,16 +141,21 @@ async fn connection<S>(
     stream: S,
     peer: Option<Peer>,
     app: axum::Router,
+    fast: Option<FastToken>,
     mut stop: watch::Receiver<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+        let fast = fast.as_ref().and_then(|fast| fast.answer(&request, peer));
         if let Some(peer) = peer {
             request.extensions_mut().insert(ConnectInfo(peer));
         }
         let app = app.clone();
         async move {
+            if let Some(response) = fast {
+                return Ok(response);
+            }
             match tokio::time::timeout(
                 REQUEST_TIMEOUT,
                 app.oneshot(request.map(axum::body::Body::new)),

@@ -15,9 +15,10 @@ use tokio::sync::{Semaphore, watch};
 use tokenmux_config::{AgentSettings, load_named};
 
 use crate::AgentError;
-use crate::access::{AllowedUids, Bearer};
+use crate::access::{AllowedUids, Bearer, Gate};
 use crate::registry::{self, Keeping, Registry};
 use crate::reload::{RELOAD_TIMEOUT, Reloader, Trigger, WATCH_INTERVAL};
+use crate::routes::FastToken;
 use crate::socket::{SocketAccess, bind_socket, default_socket, private_dir};
 use crate::state::AgentState;
 use crate::systemd::{self, Activated};
@@ -163,6 +164,7 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
         allowed.clone(),
         access::check_peer,
     ));
+    let unix_fast = FastToken::new(state.clone(), Gate::Peers(allowed.clone()));
     let tcp = match (activated.tcp, args.listen) {
         (Some(tcp), _) => Some(tcp),
         (None, Some(address)) => Some(bind_tcp(address).await?),
@@ -188,6 +190,7 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
             .write_to(&path)
             .map_err(|e| AgentError::config(format!("cannot write {}: {e}", path.display())))?;
         made.0.push(path.clone());
+        let tcp_fast = FastToken::new(state.clone(), Gate::Bearer(bearer.clone()));
         let tcp_app = routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(
             bearer,
             access::check_bearer,
@@ -197,7 +200,13 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
             shown_address(&tcp),
             path.display()
         );
-        servers.spawn(listener::serve(tcp, tcp_app, cap, stopped.clone()));
+        servers.spawn(listener::serve(
+            tcp,
+            tcp_app,
+            Some(tcp_fast),
+            cap,
+            stopped.clone(),
+        ));
     }
     if let Some(tcp) = metrics_tcp {
         tracing::info!(
@@ -205,14 +214,20 @@ pub async fn run(args: ServeOptions) -> Result<(), AgentError> {
             shown_address(&tcp)
         );
         let probes = health::probe_router(state.clone());
-        servers.spawn(listener::serve(tcp, probes, cap, stopped.clone()));
+        servers.spawn(listener::serve(tcp, probes, None, cap, stopped.clone()));
     }
     let mut hangup = signal(SignalKind::hangup()).map_err(|e| AgentError::config(e.to_string()))?;
     let mut terminate =
         signal(SignalKind::terminate()).map_err(|e| AgentError::config(e.to_string()))?;
     let mut interrupt =
         signal(SignalKind::interrupt()).map_err(|e| AgentError::config(e.to_string()))?;
-    servers.spawn(listener::serve(unix, unix_app, cap, stopped.clone()));
+    servers.spawn(listener::serve(
+        unix,
+        unix_app,
+        Some(unix_fast),
+        cap,
+        stopped.clone(),
+    ));
     tracing::info!(
         "serving {} source(s) on {} (at most {cap} connections a listener)",
         registry.load().sources.len(),
