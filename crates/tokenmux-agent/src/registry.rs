@@ -26,7 +26,10 @@ pub const CONCURRENT_REFRESHES: usize = 32;
 
 /// One named source.
 pub struct Entry {
-    pub config: SourceConfig,
+    /// What it was built from, as a digest: a reload keeps the source if
+    /// its config's digest is the same (the config itself would be a
+    /// kilobyte a source).
+    config: ConfigDigest,
     credentials: Option<Credentials>,
     pub source: TokenSource,
     keeper: JoinHandle<()>,
@@ -90,8 +93,9 @@ impl Registry {
                 Some(credentials) => Some(credentials.resolve(config.provider()?.spec())?),
                 None => None,
             };
+            let digest = ConfigDigest::of(config);
             if let Some(old) = previous.sources.get(name)
-                && old.config == *config
+                && old.config == digest
                 && old.credentials == credentials
             {
                 sources.insert(name.clone(), Arc::clone(old));
@@ -128,7 +132,7 @@ impl Registry {
             sources.insert(
                 name.clone(),
                 Arc::new(Entry {
-                    config: config.clone(),
+                    config: digest,
                     credentials,
                     source,
                     keeper,
@@ -144,6 +148,33 @@ impl Registry {
             },
             rebuilt,
         ))
+    }
+}
+
+/// SHA-256 of a source's config as its `Hash` feeds it (secrets
+/// included, so a rotated inline secret is a change). Equal configs give
+/// equal digests in one process; it is never shown or stored.
+#[derive(PartialEq, Eq)]
+struct ConfigDigest([u8; 32]);
+
+impl ConfigDigest {
+    fn of(config: &SourceConfig) -> Self {
+        use sha2::Digest as _;
+        use std::hash::Hash as _;
+        /// `Hash`'s bytes into SHA-256.
+        struct Feed(sha2::Sha256);
+        impl std::hash::Hasher for Feed {
+            fn write(&mut self, bytes: &[u8]) {
+                self.0.update(bytes);
+            }
+            /// Unused: the digest is the whole SHA-256.
+            fn finish(&self) -> u64 {
+                0
+            }
+        }
+        let mut feed = Feed(sha2::Sha256::new());
+        config.hash(&mut feed);
+        Self(feed.0.finalize().into())
     }
 }
 
@@ -225,5 +256,45 @@ async fn wait_while_rejected(source: &TokenSource, limit: Duration) {
         if source.status().last_error.is_none() && source.status().expires_at.is_some() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_tells_configs_apart_by_any_field_secrets_included() {
+        let base = serde_json::json!({
+            "provider": "neonpanel",
+            "base_url": "https://a.example",
+            "credentials": {"client_id": "id", "client_secret": "s1"},
+            "params": {"scope": "read"},
+            "refresh": {"ahead_fraction": 0.2},
+            "store": {"kind": "redis", "url": "redis://:p1@localhost"},
+            "sinks": [{"kind": "file", "path": "/run/a"}],
+        });
+        let digest = |json: &serde_json::Value| {
+            ConfigDigest::of(&serde_json::from_value::<SourceConfig>(json.clone()).unwrap())
+        };
+        assert!(digest(&base) == digest(&base.clone()));
+        for (pointer, value) in [
+            ("/credentials/client_secret", "s2"),
+            ("/params/scope", "write"),
+            ("/store/url", "redis://:p2@localhost"),
+            ("/base_url", "https://b.example"),
+            ("/sinks/0/path", "/run/b"),
+        ] {
+            let mut changed = base.clone();
+            *changed.pointer_mut(pointer).unwrap() = value.into();
+            assert!(digest(&changed) != digest(&base), "{pointer}");
+        }
+        let mut changed = base.clone();
+        changed["refresh"]["ahead_fraction"] = 0.3.into();
+        assert!(digest(&changed) != digest(&base));
+        // A value moved to another field is another config.
+        let mut moved = base.clone();
+        moved["credentials"] = serde_json::json!({"client_id": "s1", "client_secret": "id"});
+        assert!(digest(&moved) != digest(&base));
     }
 }

@@ -46,7 +46,7 @@ use crate::value_ref::ValueRef;
 /// let credentials = config.resolve(tokenmux::Provider::neonpanel().spec()).unwrap();
 /// assert_eq!(credentials.client_secret().unwrap().expose_secret(), "hunter2");
 /// ```
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Hash, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsConfig {
     /// The client id: inline, `{env: NAME}` or `{file: PATH}`.

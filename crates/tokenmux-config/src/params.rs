@@ -24,7 +24,7 @@ use crate::value_ref::ValueRef;
 /// assert_eq!(values.get("scope").unwrap().expose_secret(), "read write");
 /// assert_eq!(values.get("tenant_key").unwrap().expose_secret(), "k3y");
 /// ```
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Hash, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct ParamsConfig(pub BTreeMap<String, ValueRef>);
 

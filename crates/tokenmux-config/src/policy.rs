@@ -45,6 +45,25 @@ pub struct RefreshConfig {
     pub fleet_jitter: Option<bool>,
 }
 
+/// As [`PartialEq`] compares it, the fraction by its bits (`-0.0` and
+/// `0.0` then differ: a digest of a config tells two configs apart, never
+/// two different ones together).
+impl std::hash::Hash for RefreshConfig {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let Self {
+            ahead_fraction,
+            ahead_max,
+            clock_skew,
+            max_lifetime,
+            default_lifetime,
+            fleet_jitter,
+        } = self;
+        ahead_fraction.map(f64::to_bits).hash(state);
+        (ahead_max, clock_skew, max_lifetime, default_lifetime).hash(state);
+        fleet_jitter.hash(state);
+    }
+}
+
 impl RefreshConfig {
     /// `base` with the fields this config sets.
     pub fn apply(&self, base: RefreshPolicy) -> RefreshPolicy {
@@ -69,7 +88,7 @@ impl RefreshConfig {
 /// let policy = config.apply(Default::default());
 /// assert_eq!((policy.max_attempts, policy.deadline.as_secs()), (2, 10));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Hash, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// Attempts in all, the first included.

@@ -21,7 +21,7 @@ use crate::problem::ConfigProblem;
 /// assert_eq!(sink.format, SinkFormat::Header);
 /// assert_eq!(sink.mode_bits().unwrap(), 0o600);
 /// ```
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, Hash, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     /// The sink's kind: `file`.
@@ -39,7 +39,7 @@ pub struct SinkConfig {
 }
 
 /// Where a sink writes.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SinkKind {
     /// A file.
@@ -47,7 +47,7 @@ pub enum SinkKind {
 }
 
 /// What a sink's file holds.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, Hash, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SinkFormat {
     /// The token alone, no newline.

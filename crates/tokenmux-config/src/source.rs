@@ -25,7 +25,7 @@ use crate::{CredentialsConfig, ParamsConfig, RefreshConfig, RetryConfig, SinkCon
 /// let tokens = config.into_builder().unwrap().build().unwrap();
 /// assert_eq!(tokens.provider().base_url(), "https://sandbox-partners-api.airalo.com");
 /// ```
-#[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Hash, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// The provider's name: its spec's file stem (`neonpanel`, `airalo`,

@@ -28,7 +28,7 @@ use tokenmux_store_redis::RedisStoreConfig;
 /// }"#).unwrap();
 /// assert!(matches!(config.store, Some(StoreConfig::Redis(_))));
 /// ```
-#[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Hash, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum StoreConfig {
     /// In this process's memory only.

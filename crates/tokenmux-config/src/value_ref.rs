@@ -23,7 +23,7 @@ use crate::secret_value::value;
 /// // A value is never shown, not even in Debug.
 /// assert!(!format!("{inline:?}").contains("read write"));
 /// ```
-#[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Hash, schemars::JsonSchema)]
 #[serde(
     untagged,
     expecting = "expected the value as text (in quotes if it looks like a number), \
@@ -39,7 +39,7 @@ pub enum ValueRef {
 }
 
 /// Where a [`ValueRef`] is read.
-#[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Hash, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValueSource {
     /// The environment variable holding it.

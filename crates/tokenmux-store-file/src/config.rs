@@ -21,7 +21,7 @@ use crate::FileStore;
 /// })).unwrap();
 /// assert!(config.open(None).is_ok());
 /// ```
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Hash)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FileStoreConfig {

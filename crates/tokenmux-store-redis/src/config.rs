@@ -27,7 +27,7 @@ use crate::RedisStore;
 /// }"#).unwrap();
 /// assert_eq!(redis.cluster.map(|seeds| seeds.len()), Some(2));
 /// ```
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Hash)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RedisStoreConfig {
@@ -75,7 +75,7 @@ pub struct RedisStoreConfig {
 }
 
 /// Sentinels and the name of the master they watch.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Hash)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SentinelConfig {

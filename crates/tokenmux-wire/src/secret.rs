@@ -47,6 +47,14 @@ impl PartialEq for Secret {
 
 impl Eq for Secret {}
 
+/// As its value, like [`PartialEq`]: so that configs holding secrets can
+/// be told apart by a digest (which never leaves the process).
+impl std::hash::Hash for Secret {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.expose_secret().hash(state);
+    }
+}
+
 impl From<String> for Secret {
     fn from(value: String) -> Self {
         Self::new(value)
