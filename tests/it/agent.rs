@@ -848,3 +848,43 @@ async fn the_default_socket_is_in_a_private_runtime_directory() {
     );
     drop(child);
 }
+
+/// `--min-lifetime` takes the command past the agent-only path (it may
+/// need a second, newer token): the agent is still asked, first for the
+/// token it holds, then, if that expires too soon, for a new one.
+#[tokio::test(flavor = "multi_thread")]
+async fn min_lifetime_is_served_by_the_agent_and_asks_it_for_a_newer_token() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), &mock);
+    let agent = Agent::start(&[], dir.path(), &config, &[]);
+    let (socket, config) = (agent.socket.to_str().unwrap(), config.to_str().unwrap());
+    let token = |min: Option<&'static str>| {
+        let mut args = vec!["token", "neon", "--socket", socket, "--config", config];
+        args.extend(min.map(|min| ["--min-lifetime", min]).into_iter().flatten());
+        async move { tokenmux(&args, &ENV).await }
+    };
+    let held = token(None).await;
+    assert_eq!(held.code, 0, "{}", held.stderr);
+    // Long enough: the agent's own token, not one fetched here.
+    let lasting = token(Some("10m")).await;
+    assert_eq!(lasting.code, 0, "{}", lasting.stderr);
+    assert_eq!(lasting.stdout, held.stdout);
+    // Longer than any token lasts: the agent is asked for a newer one,
+    // which expires too soon as well.
+    let too_long = token(Some("2h")).await;
+    assert_eq!(too_long.code, 1, "{}", too_long.stderr);
+    assert!(
+        too_long.stderr.contains("less than --min-lifetime 2h"),
+        "{}",
+        too_long.stderr
+    );
+    assert!(
+        !too_long.stderr.contains("building the source"),
+        "{}",
+        too_long.stderr
+    );
+    let renewed = token(None).await;
+    assert_eq!(renewed.code, 0, "{}", renewed.stderr);
+    assert_ne!(renewed.stdout, held.stdout, "the agent holds a newer token");
+}
