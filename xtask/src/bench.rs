@@ -216,19 +216,19 @@ const NOTES: &str = "\
   alone under 32 connections of the harness's own client (reqwest). The
   baseline is what a script does without an agent: one `tokenmux token
   NAME --no-agent` process per token, reading the file cache (warmed
-  first), 100 runs, median of 3 rounds interleaved with the same command
-  through the agent. Memory: the agent's RSS once every token is fresh,
-  with 10,000 sources (one config, one mock) against one source; it
-  includes the allocator's retained pages after 10,000 fetches, so it is
-  an upper bound of what a source holds.
+  first), 100 runs, median of 3 rounds, run in turn with `--version` and
+  the same command through the agent. Memory: the agent's RSS once every
+  token is fresh, with 10,000 sources (one config, one mock) against one
+  source; it includes the allocator's retained pages after 10,000
+  fetches, so it is an upper bound of what a source holds.
 - Row 8, against axum: the same wrk load (1 thread, 32 connections, 4 s)
   on a minimal axum server of the harness, on a runtime of its own,
   answering every GET with a constant body the size of the agent's
-  answer. The agent checks the bearer, finds the source, reads its
-  cached token and writes the token's JSON (with its RFC 3339 expiry)
-  per request, behind its middleware (the request timeout's timer, the
-  connection limit); a profile under wrk shows the allocator (about 13 %),
-  the timer wheel and JSON escaping, none of it dominant.
+  answer. Per request the agent checks the bearer, finds the source,
+  reads its cached token and writes the token's JSON (with its RFC 3339
+  expiry), before its router (which answers everything else): callgrind
+  counts about 18,200 instructions a request over loopback TCP, hyper's
+  parsing and writing included (28,700 through the router).
 - Row 3, 10 runs: the at-expiry herd again, 10 times on one source (its
   token fetched, the clock moved to its expiry, 10,000 callers). A caller
   that asks as the flight starts waits the whole exchange plus its turn
