@@ -141,6 +141,8 @@ mod flight;
 mod generated;
 mod http_client;
 mod jwt_expiry;
+// The label sets of the metric series, each made once.
+mod label_sets;
 mod lease_guard;
 #[cfg(feature = "middleware")]
 mod middleware;

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 use metrics::{Counter, Gauge};
 use tokio::sync::broadcast;
 
-use crate::{AccessToken, Error};
+use crate::{AccessToken, Error, label_sets};
 
 /// Where a source's new token came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,14 +117,6 @@ const RARE_COUNTERS: [&str; 5] = [
     REUSE_REFUSALS,
 ];
 
-/// The labels of every series of a source.
-fn labels(name: &Arc<str>, provider: &'static str) -> [(&'static str, metrics::SharedString); 2] {
-    [
-        ("source", Arc::clone(name).into()),
-        ("provider", provider.into()),
-    ]
-}
-
 /// How many events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 64;
 
@@ -132,6 +124,8 @@ const EVENT_BUFFER: usize = 64;
 pub(crate) struct Observer {
     pub(crate) name: Arc<str>,
     provider: &'static str,
+    /// `source` and `provider`: the labels of every series of the source.
+    labels: &'static [metrics::Label],
     pub(crate) cache_hits: Counter,
     /// Made at the first subscription: 64 slots per source would be most
     /// of the memory of an agent holding thousands.
@@ -189,8 +183,13 @@ impl Observer {
     }
 
     pub(crate) fn new(name: Arc<str>, provider: &'static str) -> Self {
+        let labels = label_sets::label_set(&[
+            ("source", Arc::clone(&name).into()),
+            ("provider", provider.into()),
+        ]);
         let observer = Self {
-            cache_hits: metrics::counter!("tokenmux_cache_hits_total", &labels(&name, provider)),
+            cache_hits: label_sets::counter("tokenmux_cache_hits_total", labels),
+            labels,
             events: std::sync::OnceLock::new(),
             last_error: Mutex::new(None),
             store_warned: AtomicBool::new(false),
@@ -208,11 +207,11 @@ impl Observer {
 
     /// This source's series of the counter `name`.
     fn counter(&self, name: &'static str) -> Counter {
-        metrics::counter!(name, &labels(&self.name, self.provider))
+        label_sets::counter(name, self.labels)
     }
 
     fn expiry(&self) -> Gauge {
-        metrics::gauge!(EXPIRY, &labels(&self.name, self.provider))
+        label_sets::gauge(EXPIRY, self.labels)
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<LifecycleEvent> {
@@ -229,20 +228,16 @@ impl Observer {
             Err(error) => error.code(),
         };
         // The source's own labels (its name shared, not copied), then these.
-        let [source, provider] = labels(&self.name, self.provider);
-        let grant = ("grant", grant.into());
         let fetches = [
-            source.clone(),
-            provider.clone(),
-            grant.clone(),
+            ("source", Arc::clone(&self.name).into()),
+            ("provider", self.provider.into()),
+            ("grant", grant.into()),
             ("outcome", outcome.into()),
         ];
-        metrics::counter!("tokenmux_fetches_total", &fetches).increment(1);
-        metrics::histogram!(
-            "tokenmux_fetch_duration_seconds",
-            &[source, provider, grant]
-        )
-        .record(took.as_secs_f64());
+        label_sets::counter("tokenmux_fetches_total", label_sets::label_set(&fetches)).increment(1);
+        let durations = label_sets::label_set(&fetches[..3]);
+        label_sets::histogram("tokenmux_fetch_duration_seconds", durations)
+            .record(took.as_secs_f64());
     }
 
     pub(crate) fn refresh_ahead(&self) {
