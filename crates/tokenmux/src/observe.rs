@@ -31,7 +31,8 @@ use std::time::{Duration, SystemTime};
 use metrics::{Counter, Gauge};
 use tokio::sync::broadcast;
 
-use crate::{AccessToken, Error, label_sets};
+use crate::label_sets::{self, LabelSet};
+use crate::{AccessToken, Error};
 
 /// Where a source's new token came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +126,7 @@ pub(crate) struct Observer {
     pub(crate) name: Arc<str>,
     provider: &'static str,
     /// `source` and `provider`: the labels of every series of the source.
-    labels: &'static [metrics::Label],
+    labels: LabelSet,
     pub(crate) cache_hits: Counter,
     /// Made at the first subscription: 64 slots per source would be most
     /// of the memory of an agent holding thousands.
@@ -188,7 +189,7 @@ impl Observer {
             ("provider", provider.into()),
         ]);
         let observer = Self {
-            cache_hits: label_sets::counter("tokenmux_cache_hits_total", labels),
+            cache_hits: label_sets::counter("tokenmux_cache_hits_total", &labels),
             labels,
             events: std::sync::OnceLock::new(),
             last_error: Mutex::new(None),
@@ -207,11 +208,11 @@ impl Observer {
 
     /// This source's series of the counter `name`.
     fn counter(&self, name: &'static str) -> Counter {
-        label_sets::counter(name, self.labels)
+        label_sets::counter(name, &self.labels)
     }
 
     fn expiry(&self) -> Gauge {
-        label_sets::gauge(EXPIRY, self.labels)
+        label_sets::gauge(EXPIRY, &self.labels)
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<LifecycleEvent> {
@@ -234,9 +235,10 @@ impl Observer {
             ("grant", grant.into()),
             ("outcome", outcome.into()),
         ];
-        label_sets::counter("tokenmux_fetches_total", label_sets::label_set(&fetches)).increment(1);
+        label_sets::counter("tokenmux_fetches_total", &label_sets::label_set(&fetches))
+            .increment(1);
         let durations = label_sets::label_set(&fetches[..3]);
-        label_sets::histogram("tokenmux_fetch_duration_seconds", durations)
+        label_sets::histogram("tokenmux_fetch_duration_seconds", &durations)
             .record(took.as_secs_f64());
     }
 
