@@ -48,7 +48,8 @@ impl LabelSet {
 }
 
 /// The one copy of the label set `labels` (`(name, value)` pairs; a
-/// value shared, as a source's name is, stays shared).
+/// value shared, as a source's name is, stays shared), or a copy of its
+/// own once [`MAX_SETS`] are kept.
 pub(crate) fn label_set(labels: &[(&'static str, SharedString)]) -> LabelSet {
     static SETS: Mutex<Option<Interner>> = Mutex::new(None);
     SETS.lock()
