@@ -242,7 +242,17 @@ async fn one_lease_between_stores_on_one_directory() {
     );
     assert!(a.renew_lease(&key(), &lease).await.unwrap());
     a.release_lease(&key(), &lease).await.unwrap();
-    assert!(b.try_lease(&key()).await.unwrap().is_some());
+    // A process spawned meanwhile by another test of this binary (one runs
+    // `mkfifo`) holds a copy of the lock file's descriptor, and so its lock,
+    // from its fork until its exec closes it: a millisecond, not forever.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while b.try_lease(&key()).await.unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the released lease is still held 2 s later"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]
