@@ -48,7 +48,8 @@ const BUS_OFFSET: u16 = 10_000;
 /// is free too, for a server this process starts or for a port meant to
 /// stay closed.
 ///
-/// Both lie below Linux's ephemeral range (32,768 up), so no `bind(0)` and
+/// Both lie below Linux's default ephemeral range (32,768 up; see
+/// `/proc/sys/net/ipv4/ip_local_port_range`), so no `bind(0)` and
 /// no outgoing connection of a test running beside it can take them
 /// between this check and the server's own bind, or while a test has
 /// stopped the server to restart it on the same port. Asking the kernel
