@@ -250,8 +250,10 @@ const NOTES: &str = "\
   empty target directory and nothing else set, timed to its exit; the
   crates come from cargo's download cache, as for anyone who has built a
   Rust project before. The test command includes what it installs when
-  missing (here: nothing) and its `package` step (the release builds of
-  the CLI and the Debian package).
+  missing (here: nothing) and its `package` step (the CLI installed in
+  the dev profile from its packaged crates and from its path, and the
+  Debian package; `cargo xtask package`, which CI also runs, builds them
+  in release).
 ";
 
 struct Row {

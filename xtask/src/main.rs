@@ -6,8 +6,9 @@
 //! cargo xtask regen            # regenerate every provider crate from specs/
 //! cargo xtask regen airalo     # only crates/tokenmux-airalo
 //! cargo xtask regen --check    # write nothing; fail with a diff when stale
-//! cargo xtask test             # install redis-server if missing, run every test, then `package`
-//! cargo xtask package          # package the published crates; install and run the CLI from them; a .deb
+//! cargo xtask test             # install redis-server if missing, run every test, then `package` in the dev profile
+//! cargo xtask package          # package the published crates; install (release) and run the CLI from them; a .deb
+//! cargo xtask package --debug  # the same in the dev profile, as `cargo xtask test` runs it
 //! cargo xtask fuzz --seconds 60 # each cargo fuzz target for a minute
 //! cargo xtask bench            # every benchmark; writes docs/benchmarks.md
 //! cargo xtask instructions --check # callgrind counts within 5 % of the committed figures
@@ -84,11 +85,19 @@ enum Command {
     /// graph from crates.io's `cargo-modules`, folded into modules).
     Cycles,
     /// Package every published crate (`cargo publish --dry-run`), install
-    /// the CLI from the packaged crates in a scratch directory and from its
-    /// path, run both, and build and read back the Debian package.
-    Package,
+    /// the CLI (release) from the packaged crates in a scratch directory
+    /// and from its path, run both, and build and read back the Debian
+    /// package (target/debian/tokenmux.deb).
+    Package {
+        /// Build in the dev profile, as `cargo xtask test` runs these
+        /// steps: faster after the tests, and the .deb stays in a scratch
+        /// directory.
+        #[arg(long)]
+        debug: bool,
+    },
     /// Install what the tests need (redis-server), then `cargo test
-    /// --workspace`; without arguments, then `package` too.
+    /// --workspace`; without arguments, then `package`'s steps too, in the
+    /// dev profile (the .deb in a scratch directory).
     Test {
         /// Passed on to `cargo test`, e.g. `-- redis` (and `package` is
         /// not run).
@@ -116,7 +125,14 @@ fn main() -> ExitCode {
         }
         Command::Cycles => cycles::run(&root).map_err(TaskError::from),
         Command::Test { args } => test::run(&root, &args),
-        Command::Package => package::run(&root),
+        Command::Package { debug } => package::run(
+            &root,
+            if debug {
+                package::Build::Dev
+            } else {
+                package::Build::Release
+            },
+        ),
     };
     match outcome {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! `cargo xtask package`: the crates meant for users package as crates.io
 //! takes them, and the CLI installs and works from them on a machine that
-//! has no checkout. Run by `cargo xtask test` after the tests.
+//! has no checkout. `cargo xtask test` runs the same steps after the tests,
+//! in the dev profile (see [`Build`]).
 //!
 //! 1. `cargo publish --workspace --dry-run --no-verify`: every crate not
 //!    marked `publish = false` has the metadata crates.io needs, and a
@@ -16,11 +17,11 @@
 //! 4. `cargo install --locked --path crates/tokenmux-cli`, as the README
 //!    says. Both installed binaries get a token from their own mock.
 //! 5. `cargo deb --no-build` (cargo-deb from crates.io) packs step 4's
-//!    binary, its manual page and the systemd units into
-//!    `target/debian/tokenmux.deb`; the package's fields
-//!    and files are read back with `dpkg-deb`, the binary it holds runs,
-//!    and its sysusers file creates the `tokenmux` user under a scratch
-//!    root (`systemd-sysusers --root`).
+//!    binary, its manual page and the systemd units into a Debian package
+//!    (`target/debian/tokenmux.deb` for a release build); the package's
+//!    fields and files are read back with `dpkg-deb`, the binary it holds
+//!    runs, and its sysusers file creates the `tokenmux` user under a
+//!    scratch root (`systemd-sysusers --root`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -29,8 +30,40 @@ use crate::mock_process::MockProcess;
 use crate::task_error::TaskError;
 use crate::test::cargo_program;
 
+/// The profile steps 3 to 5 build the CLI in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    /// `cargo xtask package`: release, as users install it, and the Debian
+    /// package in `target/debian/tokenmux.deb` (the README installs it).
+    Release,
+    /// `cargo xtask test`: the dev profile (`cargo install --debug`), with
+    /// the Debian package in the scratch directory. Every step checks what
+    /// it checks in release; only the optimiser's work is left out. The
+    /// release builds compiled every dependency a second time (262 units,
+    /// about 320 s on a fresh clone with 2 cores), where these reuse most
+    /// of what the tests compiled. CI runs `cargo xtask package` too.
+    Dev,
+}
+
+impl Build {
+    /// What `cargo install` adds for this profile.
+    fn install_args(self, root: &Path) -> Vec<std::ffi::OsString> {
+        match self {
+            Build::Release => Vec::new(),
+            // The workspace's dev profile for dependencies lives in its
+            // .cargo/config.toml, which a scratch directory does not see:
+            // without it every dependency would compile again.
+            Build::Dev => vec![
+                "--debug".into(),
+                "--config".into(),
+                root.join(".cargo/config.toml").into_os_string(),
+            ],
+        }
+    }
+}
+
 /// Runs every step; the first failure ends the run.
-pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
+pub fn run(root: &Path, build: Build) -> Result<ExitCode, TaskError> {
     let Workspace { crates, target_dir } = workspace(root)?;
     println!("package: {} crates are published", crates.len());
     // --allow-dirty: a working tree with uncommitted edits is what is
@@ -71,15 +104,18 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
     let mut install = Command::new(cargo_program());
     install
         .current_dir(scratch.path())
-        .args(["install", "--locked", "--path"])
+        .args(["install", "--locked"])
+        .args(build.install_args(root))
+        .arg("--path")
         .arg(unpacked.join(format!("tokenmux-cli-{version}")))
         .arg("--root")
         .arg(scratch.path().join("from-crate"))
-        // The release builds of steps 3 to 5 share the workspace's target
+        // The builds of steps 3 to 5 share the workspace's target
         // directory, so third-party crates compile once, and reuse what
-        // other release builds left there: after `cargo xtask
+        // other builds left there: in release, after `cargo xtask
         // instructions` (as in .ci/run), 120 units instead of 262 compile,
-        // 193 s instead of 259 s on 2 cores.
+        // 193 s instead of 259 s on 2 cores; in the dev profile, after the
+        // tests, only what the CLI alone resolves differently.
         .arg("--target-dir")
         .arg(&target_dir);
     for name in crates.iter().filter(|name| *name != "tokenmux-cli") {
@@ -101,7 +137,9 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
     TaskError::run(
         Command::new(cargo_program())
             .current_dir(root)
-            .args(["install", "--locked", "--path", "crates/tokenmux-cli"])
+            .args(["install", "--locked"])
+            .args(build.install_args(root))
+            .args(["--path", "crates/tokenmux-cli"])
             .arg("--root")
             .arg(scratch.path().join("from-path"))
             .arg("--target-dir")
@@ -111,9 +149,22 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
     let from_path = scratch.path().join("from-path/bin/tokenmux");
     works(&from_path, scratch.path(), "installed from its path")?;
 
-    // 5. The Debian package, of step 4's build.
-    let deb = target_dir.join("debian/tokenmux.deb");
-    debian_package(root, &target_dir, &from_path, &deb, scratch.path())?;
+    // 5. The Debian package, of step 4's build. cargo-deb takes its files
+    // from `$CARGO_TARGET_DIR/release/` (the package's assets say so), so a
+    // dev build is packed from a scratch copy of that layout, leaving the
+    // workspace's release binary and its package alone.
+    let (staging, deb) = match build {
+        Build::Release => (target_dir.clone(), target_dir.join("debian/tokenmux.deb")),
+        Build::Dev => {
+            let staging = scratch.path().join("deb-target");
+            let release = staging.join("release");
+            std::fs::create_dir_all(&release).map_err(|e| TaskError::io(&release, e))?;
+            let copy = release.join("tokenmux");
+            std::fs::copy(&from_path, &copy).map_err(|e| TaskError::io(&copy, e))?;
+            (staging.clone(), staging.join("debian/tokenmux.deb"))
+        }
+    };
+    debian_package(root, &staging, &from_path, &deb, scratch.path())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -191,7 +242,8 @@ fn works(binary: &Path, dir: &Path, how: &str) -> Result<(), TaskError> {
     Ok(())
 }
 
-/// Step 5: `cargo deb` over `binary`'s build, then the package read back.
+/// Step 5: `cargo deb` over `target/release/tokenmux` (`binary`'s build),
+/// then the package read back.
 fn debian_package(
     root: &Path,
     target: &Path,

@@ -2,8 +2,9 @@
 //! tests need beyond the Rust toolchain is installed (a `redis-server` and
 //! `redis-cli`, which the Redis store's tests start on loopback; curl and
 //! Python's libraries; node-oidc-provider; systemd's tools), then runs
-//! `cargo test --workspace` and, when no arguments narrow it, `cargo xtask
-//! package` (the published crates packaged, installed and run).
+//! `cargo test --workspace` and, when no arguments narrow it, the steps of
+//! `cargo xtask package` in the dev profile (the published crates
+//! packaged, installed and run).
 
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -40,9 +41,10 @@ pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode, TaskError> {
     if !status.success() {
         return Ok(ExitCode::FAILURE);
     }
-    // The whole suite, not a filtered run: then what users install.
+    // The whole suite, not a filtered run: then what users install, in
+    // the dev profile (`cargo xtask package` builds it in release).
     if extra.is_empty() {
-        return crate::package::run(root);
+        return crate::package::run(root, crate::package::Build::Dev);
     }
     Ok(ExitCode::SUCCESS)
 }
