@@ -360,9 +360,15 @@ impl TokenStore for FileStore {
     }
 
     async fn release_lease(&self, _key: &StoreKey, lease: &Lease) -> Result<(), StoreError> {
-        // Closing the file releases its lock.
         let released = self.leases.lock().remove(lease.owner());
-        drop(released);
+        if let Some(file) = released {
+            // Unlock rather than only close: a child forked meanwhile by any
+            // thread of this process holds a copy of the descriptor, which
+            // keeps the lock of a merely closed file until the child execs
+            // or exits. Unlocking through any copy frees it for all. If
+            // unlocking fails, closing still frees it once the copies go.
+            let _ = file.unlock();
+        }
         Ok(())
     }
 }
