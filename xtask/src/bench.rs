@@ -446,21 +446,34 @@ fn load_harness(root: &Path, cargo: &str, args: &[&str]) -> Result<Vec<Measureme
     Ok(read)
 }
 
+/// The specs in `dir` (`*.yaml`), by name, sorted, with their texts.
+fn spec_texts(dir: &Path) -> Result<Vec<(String, String)>, TaskError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| TaskError::io(dir, e))?;
+    let mut specs = Vec::new();
+    for path in entries.filter_map(Result::ok).map(|entry| entry.path()) {
+        let Some(name) = path
+            .file_stem()
+            .filter(|_| path.extension().is_some_and(|ext| ext == "yaml"))
+            .and_then(|stem| stem.to_str())
+        else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| TaskError::io(&path, e))?;
+        specs.push((name.to_owned(), text));
+    }
+    specs.sort();
+    Ok(specs)
+}
+
 /// Row 5: `regen` on the real specs (as `--check`), then on 25/50/100
-/// synthetic ones in a temp dir.
+/// synthetic ones in a temp dir, each a run of the generator's binary.
 fn codegen_rows(root: &Path) -> Result<Vec<Row>, TaskError> {
     eprintln!("xtask: codegen timings");
+    let generator = crate::regen::build(root)?;
     let start = Instant::now();
-    crate::codegen::regen::regen(root, &[], true)?;
+    crate::regen::run_binary(&generator, root, true)?;
     let real = start.elapsed().as_secs_f64();
-    let specs = crate::codegen::spec::discover(&root.join("specs"), &[])?
-        .into_iter()
-        .map(|spec| {
-            std::fs::read_to_string(&spec.path)
-                .map(|text| (spec.name, text))
-                .map_err(|e| TaskError::io(&spec.path, e))
-        })
-        .collect::<Result<Vec<(String, String)>, _>>()?;
+    let specs = spec_texts(&root.join("specs"))?;
     let mut rows = vec![row(
         format!("5. `cargo xtask regen`, the {} specs", specs.len()),
         format!("{real:.2} s"),
@@ -484,7 +497,7 @@ fn codegen_rows(root: &Path) -> Result<Vec<Row>, TaskError> {
             std::fs::write(&path, text).map_err(|e| TaskError::io(&path, e))?;
         }
         let start = Instant::now();
-        crate::codegen::regen::regen(dir.path(), &[], false)?;
+        crate::regen::run_binary(&generator, dir.path(), false)?;
         let secs = start.elapsed().as_secs_f64();
         let per_spec = secs / n as f64;
         let first = *per_spec_first.get_or_insert(per_spec);

@@ -1,6 +1,7 @@
 //! Project automation for tokenmux, in the style of rust-analyzer's xtask:
 //! this file only parses the command line and dispatches; each task is a
-//! module, and the code generator is the `codegen` folder.
+//! module, and the code generator is the crate `xtask-codegen`
+//! (`xtask/codegen`), which `regen` runs.
 //!
 //! ```text
 //! cargo xtask regen            # regenerate every provider crate from specs/
@@ -17,13 +18,13 @@
 //! ```
 
 mod bench;
-mod codegen;
 mod cycles;
 mod fuzz;
 mod instructions;
 mod mock_process;
 mod new_provider;
 mod package;
+mod regen;
 mod task_error;
 mod test;
 
@@ -107,9 +108,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let root = codegen::regen::workspace_root();
+    let root = workspace_root();
     let outcome = match Cli::parse().command {
-        Command::Regen { check, providers } => codegen::regen::run(&root, &providers, check),
+        Command::Regen { check, providers } => regen::run(&root, &providers, check),
         Command::Bench => bench::run(&root),
         Command::Instructions { check, save } => instructions::run(
             &root,
@@ -141,4 +142,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The workspace root: the parent of the xtask crate. Read at run time
+/// (`cargo run` sets `CARGO_MANIFEST_DIR`), so a binary built for one
+/// checkout never works on another.
+fn workspace_root() -> std::path::PathBuf {
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
 }

@@ -1,8 +1,6 @@
 //! Why a task (`test`, `bench`, `fuzz`, `new-provider-check`, `cycles`)
 //! failed: a command that could not start or that failed, a file, a tool
-//! that is missing, a check that does not hold, or code generation.
-
-use crate::codegen::GenError;
+//! that is missing, or a check that does not hold.
 
 /// A task's failure; `main` prints it and exits 1.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +41,6 @@ pub enum TaskError {
     /// expects (a hand edit, no token, a cycle, a malformed report).
     #[error("{0}")]
     Check(String),
-    /// Code generation failed.
-    #[error(transparent)]
-    Gen(#[from] GenError),
     /// The module-cycle check could not run.
     #[error(transparent)]
     Cycles(#[from] crate::cycles::CyclesError),

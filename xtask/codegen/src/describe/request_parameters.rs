@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::schema_walk::{Marked, Walker};
 use super::{ASSERTION, CREDENTIAL, FieldValue, PARAMETER, Place};
-use crate::codegen::{SpecProblem, problem};
+use crate::{SpecProblem, problem};
 
 /// Headers the wire format sets itself; OpenAPI 3.0 says a parameter
 /// naming one is ignored (and lowering removes it).

@@ -2,7 +2,7 @@
 //! extensions (see `specs/README.md`) and the single-value enums, walked
 //! through `$ref`s, nested objects and `oneOf` branches.
 
-use crate::codegen::{SpecProblem, problem};
+use crate::{SpecProblem, problem};
 use openapiv3::{Components, OpenAPI, ReferenceOr, SecurityScheme, StatusCode};
 use serde_json::Value;
 
@@ -544,10 +544,10 @@ fn basic_encoding(components: &Components) -> Result<&'static str, SpecProblem> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::spec;
+    use crate::spec;
 
     fn described(name: &str) -> Description {
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let api = spec::SpecFile::new(&root.join("specs"), name)
             .load()
             .unwrap();
@@ -624,7 +624,7 @@ mod tests {
 
     #[test]
     fn a_token_in_a_response_header_with_an_absolute_expiry_is_read() {
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let api = spec::SpecFile::new(&root.join("xtask/fixtures"), "subject")
             .load()
             .unwrap();
@@ -677,7 +677,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> (Description, String) {
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let file = spec::SpecFile::new(&root.join("xtask/fixtures"), name);
         let text = std::fs::read_to_string(&file.path).unwrap();
         (describe(&file.load().unwrap()).unwrap(), text)
@@ -776,7 +776,7 @@ mod tests {
 
     #[test]
     fn a_credential_the_object_does_not_require_is_optional() {
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let api = spec::SpecFile::new(&root.join("xtask/fixtures"), "consent")
             .load()
             .unwrap();
@@ -805,7 +805,7 @@ mod tests {
 
     #[test]
     fn parameters_are_read_with_their_requirement_default_and_secrecy() {
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let api = spec::SpecFile::new(&root.join("xtask/fixtures"), "scoped")
             .load()
             .unwrap();
@@ -862,7 +862,7 @@ mod tests {
         );
         assert!(error.contains("x-tokenmux-parameter: NAME"), "{error}");
         // The fixtures new-provider-check adds still pass the rule.
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         for name in ["acme", "scoped"] {
             let api = spec::SpecFile::new(&root.join("xtask/fixtures"), name)
                 .load()
@@ -881,7 +881,7 @@ mod tests {
                 )
             }
         }
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let text = std::fs::read_to_string(root.join("specs/password.yaml")).unwrap();
         let read = |value: &str| {
             describe(&spec::parse("t", &with(value)(text.clone())).unwrap())
@@ -918,7 +918,7 @@ mod tests {
 
     #[test]
     fn expiry_forms_and_token_types_are_read_and_checked() {
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let text = std::fs::read_to_string(root.join("specs/password.yaml")).unwrap();
         let edited = text
             .replace("x-tokenmux-token: expires_in", "x-tokenmux-token: expires_at_ms")
@@ -966,7 +966,7 @@ mod tests {
     }
 
     fn error_for(edit: impl Fn(String) -> String) -> String {
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let text = std::fs::read_to_string(root.join("specs/password.yaml")).unwrap();
         let edited = edit(text.clone());
         assert_ne!(edited, text, "the edit applies");

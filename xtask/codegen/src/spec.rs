@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use openapiv3::OpenAPI;
 
-use crate::codegen::GenError;
+use crate::GenError;
 
 /// One `specs/<name>.yaml` and the crate generated from it.
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use heck::ToSnakeCase as _;
 use openapiv3::OpenAPI;
 
-use crate::codegen::GenError;
-use crate::codegen::spec::SpecFile;
+use crate::GenError;
+use crate::spec::SpecFile;
 
 /// The version a published crate names its provider crates at: the
 /// workspace's, which xtask shares (`version.workspace = true`).
@@ -85,12 +85,12 @@ pub fn targets(root: &Path, specs: &[(SpecFile, OpenAPI)]) -> Result<Vec<Target>
     )?;
 
     let registry_lib = registry_crate.join("src/lib.rs");
-    let registry = crate::codegen::generate::rustfmt(
+    let registry = crate::generate::rustfmt(
         "crates/tokenmux-registry/src/lib.rs",
         &registry_source(specs),
     )?;
     let constructors = facade.join("src/generated.rs");
-    let expected = crate::codegen::generate::rustfmt(
+    let expected = crate::generate::rustfmt(
         "crates/tokenmux/src/generated.rs",
         &constructors_source(specs),
     )?;
@@ -178,7 +178,7 @@ fn constructors_source(specs: &[(SpecFile, OpenAPI)]) -> String {
         let method = name.to_snake_case();
         let title = api.info.title.replace('`', "'");
         for (index, server) in api.servers.iter().enumerate() {
-            let server_name = crate::codegen::describe::server_name(server);
+            let server_name = crate::describe::server_name(server);
             let templated = server.url.contains('{');
             let function = match (index, server_name) {
                 (0, _) => method.clone(),
@@ -234,8 +234,8 @@ mod tests {
 
     #[test]
     fn the_registry_names_every_spec_and_its_servers() {
-        let root = crate::codegen::regen::workspace_root();
-        let specs: Vec<_> = crate::codegen::spec::discover(&root.join("specs"), &[])
+        let root = crate::regen::workspace_root();
+        let specs: Vec<_> = crate::spec::discover(&root.join("specs"), &[])
             .unwrap()
             .into_iter()
             .map(|spec| {

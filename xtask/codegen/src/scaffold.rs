@@ -6,8 +6,8 @@ use std::path::Path;
 
 use openapiv3::OpenAPI;
 
-use crate::codegen::generate::FormatCrates;
-use crate::codegen::spec::SpecFile;
+use crate::generate::FormatCrates;
+use crate::spec::SpecFile;
 
 /// The provider crate's `Cargo.toml`. Regen owns it and rewrites it
 /// whenever the spec changes what the generated code names: a spec with a

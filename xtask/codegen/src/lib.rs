@@ -1,4 +1,5 @@
-//! `cargo xtask regen`: the pipeline from a spec to a provider crate,
+//! The code generator of `cargo xtask regen` (which runs this crate's
+//! binary): the pipeline from a spec to a provider crate,
 //! one file per stage: [`spec`] finds and reads the specs, [`describe`]
 //! reads the `x-tokenmux-*` vocabulary, [`lower`] turns the documented
 //! wire formats into what progenitor can express, [`generate`] runs

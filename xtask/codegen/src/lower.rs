@@ -22,8 +22,8 @@ use openapiv3::{
     Schema, SchemaKind, StatusCode, Type,
 };
 
-use crate::codegen::GenError;
-use crate::codegen::{SpecProblem, problem};
+use crate::GenError;
+use crate::{SpecProblem, problem};
 
 // A form answer's schema, read as JSON strings.
 mod client_auth;

@@ -6,7 +6,7 @@
 use openapiv3::{Components, ReferenceOr, SecurityRequirement, SecurityScheme};
 use serde_json::Value;
 
-use crate::codegen::{SpecProblem, problem};
+use crate::{SpecProblem, problem};
 
 /// The extension naming a scheme's method.
 pub const CLIENT_AUTH: &str = "x-tokenmux-client-auth";

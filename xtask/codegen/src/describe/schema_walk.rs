@@ -2,7 +2,7 @@
 //! `oneOf` branches, collecting the `x-tokenmux-…` markers and constants
 //! that [`describe`](super::describe) assembles.
 
-use crate::codegen::{SpecProblem, problem};
+use crate::{SpecProblem, problem};
 use openapiv3::{
     Components, MediaType, Operation, ReferenceOr, Response, Schema, SchemaKind, StatusCode, Type,
 };

@@ -2,7 +2,7 @@
 //! type, and a snapshot of what it records for each committed spec.
 
 use super::*;
-use crate::codegen::spec;
+use crate::spec;
 
 const BASE: &str = r#"
 openapi: 3.0.3
@@ -156,10 +156,10 @@ fn a_scheme_names_its_client_authentication_method() {
 /// one.
 #[test]
 fn wire_formats_of_the_specs() {
-    let root = crate::codegen::regen::workspace_root();
-    let snapshots = root.join("xtask/src/codegen/lower/snapshots");
+    let root = crate::regen::workspace_root();
+    let snapshots = root.join("xtask/codegen/src/lower/snapshots");
     let snapshot_of =
-        |name: &str| snapshots.join(format!("xtask__codegen__lower__tests__{name}.snap"));
+        |name: &str| snapshots.join(format!("xtask_codegen__lower__tests__{name}.snap"));
     let mut pinned = 0;
     for file in spec::discover(&root.join("specs"), &[]).unwrap() {
         let lowered = lower(&file.display_path, file.load().unwrap()).unwrap();
@@ -207,7 +207,7 @@ fn wire_formats_of_the_specs() {
 /// and the parameters are gone from what progenitor sees.
 #[test]
 fn a_form_answer_and_values_outside_the_body_are_lowered() {
-    let root = crate::codegen::regen::workspace_root();
+    let root = crate::regen::workspace_root();
     let load = |name: &str| {
         let file = spec::SpecFile::new(&root.join("xtask/fixtures"), name);
         lower(&file.display_path, file.load().unwrap()).unwrap()

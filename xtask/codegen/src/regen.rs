@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::codegen::GenError;
-use crate::codegen::generate::generate;
-use crate::codegen::registry;
-use crate::codegen::scaffold;
-use crate::codegen::spec::{self, SpecFile};
+use crate::GenError;
+use crate::generate::generate;
+use crate::registry;
+use crate::scaffold;
+use crate::spec::{self, SpecFile};
 
 /// What one regen run did for one spec.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,15 +22,17 @@ pub enum Outcome {
     Removed,
 }
 
-/// The workspace root: the parent of the xtask crate. Read at run time
-/// (`cargo run` and `cargo test` set `CARGO_MANIFEST_DIR`), so a binary
-/// built for one checkout never regenerates another.
+/// The workspace root: two levels above this crate (`xtask/codegen`).
+/// Read at run time (`cargo run` and `cargo test` set
+/// `CARGO_MANIFEST_DIR`), so a binary built for one checkout never
+/// regenerates another.
 pub fn workspace_root() -> PathBuf {
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest_dir
-        .parent()
+        .ancestors()
+        .nth(2)
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
 }
@@ -44,11 +46,7 @@ pub fn generated_path(root: &Path, spec: &SpecFile) -> PathBuf {
 
 /// `cargo xtask regen`: [`regen`], then one line per crate saying what
 /// happened to it.
-pub fn run(
-    root: &Path,
-    only: &[String],
-    check: bool,
-) -> Result<std::process::ExitCode, crate::task_error::TaskError> {
+pub fn run(root: &Path, only: &[String], check: bool) -> Result<(), GenError> {
     for (name, outcome) in regen(root, only, check)? {
         let what = match outcome {
             Outcome::Fresh => "up to date",
@@ -58,7 +56,7 @@ pub fn run(
         };
         println!("{name}: {what}");
     }
-    Ok(std::process::ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Regenerates the crates of the specs named in `only` (all when empty).

@@ -8,12 +8,10 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
 use super::{method_name, operation_wire, option_str};
-use crate::codegen::GenError;
-use crate::codegen::describe::{
-    Description, EXPIRY_FORMS, FieldValue, GrantDesc, Parameter, Place,
-};
-use crate::codegen::lower::Lowered;
-use crate::codegen::spec::SpecFile;
+use crate::GenError;
+use crate::describe::{Description, EXPIRY_FORMS, FieldValue, GrantDesc, Parameter, Place};
+use crate::lower::Lowered;
+use crate::spec::SpecFile;
 
 fn ident(name: &str) -> Ident {
     Ident::new(name, Span::call_site())

@@ -9,12 +9,12 @@ use proc_macro2::TokenStream;
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 use quote::quote;
 
-use crate::codegen::describe::{self, Description};
-use crate::codegen::{GenError, SpecProblem};
+use crate::describe::{self, Description};
+use crate::{GenError, SpecProblem};
 // The hand-written-looking glue emitted beside progenitor's client.
 mod glue;
-use crate::codegen::lower::{self, Audience, Body, ClientAuthRecord, Lowered, WireRecord};
-use crate::codegen::spec::SpecFile;
+use crate::lower::{self, Audience, Body, ClientAuthRecord, Lowered, WireRecord};
+use crate::spec::SpecFile;
 
 /// The crates a generated client names beyond the scaffold's own, because
 /// progenitor maps a schema to them: `format: date-time` (and `date`) to
@@ -398,10 +398,10 @@ pub(crate) fn rustfmt(spec: &str, source: &str) -> Result<String, GenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::spec;
+    use crate::spec;
 
     fn neonpanel() -> (SpecFile, String) {
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let file = SpecFile::new(&root.join("specs"), "neonpanel");
         let text = std::fs::read_to_string(&file.path).unwrap();
         (file, text)
@@ -409,7 +409,7 @@ mod tests {
 
     #[test]
     fn a_primary_refresh_token_grant_also_serves_refreshes() {
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let file = SpecFile::new(&root.join("xtask/fixtures"), "consent");
         let text = std::fs::read_to_string(&file.path).unwrap();
         let code = generate(&file, spec::parse("consent", &text).unwrap())
@@ -430,7 +430,7 @@ mod tests {
 
     #[test]
     fn a_header_token_and_a_presentation_are_generated() {
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let file = SpecFile::new(&root.join("xtask/fixtures"), "subject");
         let text = std::fs::read_to_string(&file.path).unwrap();
         let code = generate(&file, spec::parse("subject", &text).unwrap())
@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn values_outside_the_body_are_placed_and_a_bodyless_operation_sends_none() {
-        let root = crate::codegen::regen::workspace_root();
+        let root = crate::regen::workspace_root();
         let generated = |name: &str| {
             let file = SpecFile::new(&root.join("xtask/fixtures"), name);
             let text = std::fs::read_to_string(&file.path).unwrap();

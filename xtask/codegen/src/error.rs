@@ -103,7 +103,7 @@ impl From<&str> for SpecProblem {
 /// A [`SpecProblem`] from a format string.
 macro_rules! problem {
     ($($arg:tt)*) => {
-        $crate::codegen::SpecProblem(format!($($arg)*))
+        $crate::SpecProblem(format!($($arg)*))
     };
 }
 pub(crate) use problem;

@@ -16,7 +16,7 @@ use openapiv3::{Schema, SchemaKind, Type};
 use serde_json::Value;
 
 use super::{Parameter, parameter_name};
-use crate::codegen::{SpecProblem, problem};
+use crate::{SpecProblem, problem};
 
 /// The extension's name.
 pub(crate) const ASSERTION: &str = "x-tokenmux-assertion";
