@@ -124,8 +124,10 @@ const NOTES: &str = "\
   10,000 others (spawned at once on 2 cores), which no cache can remove.
   \"blocked\" counts callers that waited for the (50 ms) refresh; with
   refresh-ahead they get the stale token at once.
-- Row 5: `cargo xtask regen` as users run it (debug build of the xtask),
-  synthetic specs are copies of the four, generated into a temp dir.
+- Row 5: the code generator as `cargo xtask regen` runs it (the debug
+  build of `xtask-codegen`; each figure is one run of its binary,
+  process start included); synthetic specs are copies of the four,
+  generated into a temp dir.
 - Row 2: the hand-written call is bare reqwest, built from the same spec
   (its fields, media types and Basic auth), and does only the request.
   tokenmux adds the generated glue (the typed body filled from the spec's
