@@ -95,7 +95,7 @@ pub fn run(root: &Path) -> Result<ExitCode, TaskError> {
         "# Benchmarks\n\n\
          Measured by `cargo xtask bench` on {date}, on {machine}; the run took {minutes:.1} min\n\
          (building the benchmarks and row 11's fresh clones included; building the xtask\n\
-         itself, about 3 min from an empty target directory on this kind of machine, not).\n\
+         itself, 36 s from an empty target directory on this kind of machine, not).\n\
          Each row runs tokenmux and its baseline in the same run, alternating in rounds,\n\
          so a noisy machine slows both alike; ratios are tokenmux ÷ baseline.\n\n{table}\n{notes}",
         date = today(),
