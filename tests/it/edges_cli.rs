@@ -683,6 +683,17 @@ def read_command(f):
     return args
 "#;
 
+/// Waits until the fake Redis started with [`FAKE_REDIS_BASE`] listens on
+/// `port` (Python's start takes longer than any fixed pause on a loaded
+/// machine, and a CLI that finds no Redis goes on without its cache,
+/// which tests nothing). The probe connection sends no command, so the
+/// fake only closes it.
+pub(crate) fn wait_for_fake_redis(port: u16) {
+    tokenmux_redis_harness::wait_until(Duration::from_secs(20), "the fake Redis listens", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+}
+
 /// A fake Redis (after [`FAKE_REDIS_BASE`]): it reads nothing stored and
 /// grants the lease, and refuses the write (the script call that carries
 /// the token record) with an error that echoes its arguments, an ANSI
@@ -722,7 +733,7 @@ async fn redis_error_text_is_scrubbed_of_echoed_tokens_and_escapes() {
             .spawn()
             .unwrap(),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_fake_redis(port);
     let base = mock.base_url("neonpanel");
     let url = format!("redis://127.0.0.1:{port}");
     let args = [

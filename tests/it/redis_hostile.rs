@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokenmux_mock::{MockConfig, MockServer};
 
 use crate::agent::KillOnDrop;
-use crate::edges_cli::{FAKE_REDIS_BASE, bounded_watched};
+use crate::edges_cli::{FAKE_REDIS_BASE, bounded_watched, wait_for_fake_redis};
 use crate::support::{ID, SECRET};
 
 /// A fake Redis (after [`FAKE_REDIS_BASE`]). It answers the connection set-up,
@@ -75,7 +75,7 @@ async fn against_flood(
             .spawn()
             .unwrap(),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_fake_redis(port);
     let base = mock.base_url("neonpanel");
     let mut args: Vec<String> = ["token", "--provider", "neonpanel", "--base-url", &base]
         .map(str::to_owned)
