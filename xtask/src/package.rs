@@ -61,9 +61,7 @@ impl Build {
             ],
         }
     }
-}
 
-impl Build {
     /// What `cargo deb` adds for this profile: a package nobody installs
     /// needs no small size (xz at its default level took 10 s here).
     fn deb_args(self) -> &'static [&'static str] {
