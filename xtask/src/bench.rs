@@ -251,11 +251,13 @@ const NOTES: &str = "\
 - Row 11: each README command in its own `git clone` of HEAD, with an
   empty target directory and nothing else set, timed to its exit; the
   crates come from cargo's download cache, as for anyone who has built a
-  Rust project before. The test command includes what it installs when
-  missing (here: nothing) and its `package` step (the CLI installed in
-  the dev profile from its packaged crates and from its path, and the
-  Debian package; `cargo xtask package`, which CI also runs, builds them
-  in release).
+  Rust project before. Both build in the dev profile that
+  `.cargo/config.toml` sets: dependencies at opt-level 0 without debug
+  info, our crates with line tables only. The test command includes what
+  it installs when missing (here: nothing) and its `package` step (the
+  CLI installed in the dev profile from its packaged crates and from its
+  path, and the Debian package; `cargo xtask package`, which CI also
+  runs, builds them in release).
 ";
 
 struct Row {

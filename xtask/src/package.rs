@@ -51,9 +51,9 @@ impl Build {
     fn install_args(self, root: &Path) -> Vec<std::ffi::OsString> {
         match self {
             Build::Release => Vec::new(),
-            // The workspace's dev profile for dependencies lives in its
-            // .cargo/config.toml, which a scratch directory does not see:
-            // without it every dependency would compile again.
+            // The workspace's dev profile lives in its .cargo/config.toml,
+            // which a scratch directory does not see: without it every
+            // dependency would compile again.
             Build::Dev => vec![
                 "--debug".into(),
                 "--config".into(),
