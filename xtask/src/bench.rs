@@ -125,9 +125,9 @@ const NOTES: &str = "\
   \"blocked\" counts callers that waited for the (50 ms) refresh; with
   refresh-ahead they get the stale token at once.
 - Row 5: the code generator as `cargo xtask regen` runs it (the debug
-  build of `xtask-codegen`; each figure is one run of its binary,
-  process start included); synthetic specs are copies of the four,
-  generated into a temp dir.
+  build of `xtask-codegen`, in the dev profile of row 11's note; each
+  figure is one run of its binary, process start included); synthetic
+  specs are copies of the four, generated into a temp dir.
 - Row 2: the hand-written call is bare reqwest, built from the same spec
   (its fields, media types and Basic auth), and does only the request.
   tokenmux adds the generated glue (the typed body filled from the spec's
@@ -252,12 +252,12 @@ const NOTES: &str = "\
   empty target directory and nothing else set, timed to its exit; the
   crates come from cargo's download cache, as for anyone who has built a
   Rust project before. Both build in the dev profile that
-  `.cargo/config.toml` sets: dependencies at opt-level 0 without debug
-  info, our crates with line tables only. The test command includes what
-  it installs when missing (here: nothing) and its `package` step (the
-  CLI installed in the dev profile from its packaged crates and from its
-  path, and the Debian package; `cargo xtask package`, which CI also
-  runs, builds them in release).
+  `.cargo/config.toml` sets: dependencies without debug info and at
+  opt-level 0 (three hot ones at 1), our crates with line tables only.
+  The test command includes what it installs when missing (here:
+  nothing) and its `package` step (the CLI installed in the dev profile
+  from its packaged crates and from its path, and the Debian package;
+  `cargo xtask package`, which CI also runs, builds them in release).
 ";
 
 struct Row {
