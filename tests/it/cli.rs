@@ -39,8 +39,9 @@ pub(crate) fn binary() -> &'static PathBuf {
 /// --workspace` (the README's test command) resolved, so every dependency
 /// it needs is already built and only the binary is linked. Asking for the
 /// one package alone resolves other features for 79 dependencies (tokio,
-/// serde, reqwest…) and rebuilt them all, about 80 s on 2 cores, while the
-/// first tests waited.
+/// serde, reqwest…) and rebuilt them all, about 80 s on 2 cores when the
+/// dev profile built dependencies at opt-level 1, while the first tests
+/// waited.
 const BUILD_ARGS: [&str; 6] = [
     "build",
     "--quiet",
