@@ -1,8 +1,7 @@
 //! Runs progenitor on a lowered spec and renders the generated file.
 
-use std::io::Write as _;
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use openapiv3::{OpenAPI, ReferenceOr};
 use proc_macro2::TokenStream;
@@ -10,6 +9,7 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagSt
 use quote::quote;
 
 use crate::describe::{self, Description};
+use crate::format::rustfmt;
 use crate::{GenError, SpecProblem};
 // The hand-written-looking glue emitted beside progenitor's client.
 mod glue;
@@ -39,8 +39,44 @@ pub struct Generated {
     pub crates: FormatCrates,
 }
 
-/// Generates the complete text of `generated.rs` for a spec.
+/// `generated.rs` before rustfmt: what [`draft`] makes of a spec.
+/// `regen` formats the drafts of all its specs at once (one rustfmt
+/// process), then [finishes](Draft::finish) each.
+#[derive(Debug)]
+pub struct Draft {
+    header: String,
+    body: String,
+    endpoint: String,
+    crates: FormatCrates,
+}
+
+impl Draft {
+    /// The part to format (progenitor's client and the tables), taken out
+    /// of the draft.
+    pub fn take_unformatted(&mut self) -> String {
+        std::mem::take(&mut self.body)
+    }
+
+    /// The complete `generated.rs`, given the formatted part.
+    pub fn finish(self, formatted: String) -> Generated {
+        Generated {
+            code: format!("{}{formatted}{}", self.header, self.endpoint),
+            crates: self.crates,
+        }
+    }
+}
+
+/// Generates the complete text of `generated.rs` for a spec: [`draft`],
+/// formatted alone.
 pub fn generate(spec: &SpecFile, api: OpenAPI) -> Result<Generated, GenError> {
+    let mut draft = draft(spec, api)?;
+    let config_from = spec.path.parent().unwrap_or(Path::new("."));
+    let body = rustfmt(config_from, &spec.display_path, draft.take_unformatted())?;
+    Ok(draft.finish(body))
+}
+
+/// Everything of `generated.rs` for a spec but the formatting.
+pub fn draft(spec: &SpecFile, api: OpenAPI) -> Result<Draft, GenError> {
     let description = describe::describe(&api).map_err(|problem| GenError::Unsupported {
         spec: spec.display_path.clone(),
         operation: "token endpoint".into(),
@@ -90,9 +126,10 @@ pub fn generate(spec: &SpecFile, api: OpenAPI) -> Result<Generated, GenError> {
         spec: spec.display_path.clone(),
         message: format!("progenitor produced code that does not parse: {e}"),
     })?;
-    let body = rustfmt(&spec.display_path, &prettyplease::unparse(&file))?;
-    Ok(Generated {
-        code: format!("{}{body}{endpoint}", header(spec)),
+    Ok(Draft {
+        header: header(spec),
+        body: prettyplease::unparse(&file),
+        endpoint,
         crates,
     })
 }
@@ -358,41 +395,6 @@ pub(crate) fn option_str(value: Option<&str>) -> TokenStream {
         Some(value) => quote!(Some(#value)),
         None => quote!(None),
     }
-}
-
-/// Formats with the toolchain's stable rustfmt, so `cargo fmt --check`
-/// agrees with the checked-in file.
-pub(crate) fn rustfmt(spec: &str, source: &str) -> Result<String, GenError> {
-    let rustfmt = std::env::var("RUSTFMT").unwrap_or_else(|_| "rustfmt".to_owned());
-    let fail = |message: String| GenError::Format {
-        spec: spec.to_owned(),
-        message,
-    };
-    let mut child = Command::new(&rustfmt)
-        .args(["--edition", "2024", "--emit", "stdout", "--quiet"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(format!("cannot run `{rustfmt}`: {e}")))?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| fail("rustfmt has no stdin".into()))?;
-    // Written from a thread so a large file cannot deadlock on full pipes.
-    let input = source.to_owned();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child
-        .wait_with_output()
-        .map_err(|e| fail(format!("rustfmt failed: {e}")))?;
-    writer
-        .join()
-        .map_err(|_| fail("writing to rustfmt panicked".into()))?
-        .map_err(|e| fail(format!("cannot write to rustfmt: {e}")))?;
-    if !output.status.success() {
-        return Err(fail(String::from_utf8_lossy(&output.stderr).into_owned()));
-    }
-    String::from_utf8(output.stdout).map_err(|e| fail(format!("rustfmt output is not UTF-8: {e}")))
 }
 
 #[cfg(test)]

@@ -3,12 +3,14 @@
 //! one file per stage: [`spec`] finds and reads the specs, [`describe`]
 //! reads the `x-tokenmux-*` vocabulary, [`lower`] turns the documented
 //! wire formats into what progenitor can express, [`generate`] runs
-//! progenitor and renders `generated.rs`, [`scaffold`] makes a new
+//! progenitor and renders `generated.rs`, [`format`] runs rustfmt over
+//! a run's files at once, [`scaffold`] makes a new
 //! provider's crate, [`registry`] writes the registry and the facade's
 //! feature blocks, and [`regen`] drives them (and `--check`).
 
 pub mod describe;
 mod error;
+pub mod format;
 pub mod generate;
 pub mod lower;
 pub mod regen;

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::GenError;
-use crate::generate::generate;
+use crate::format::{Input, rustfmt_all};
+use crate::generate::draft;
 use crate::registry;
 use crate::scaffold;
 use crate::spec::{self, SpecFile};
@@ -68,12 +69,26 @@ pub fn regen(
     check: bool,
 ) -> Result<Vec<(String, Outcome)>, GenError> {
     let specs = spec::discover(&root.join("specs"), only)?;
+    let mut drafts = Vec::new();
+    for spec in &specs {
+        let api = spec.load()?;
+        drafts.push((draft(spec, api.clone())?, api));
+    }
+    // One rustfmt process for every spec: see `format`.
+    let inputs = specs
+        .iter()
+        .zip(&mut drafts)
+        .map(|(spec, (draft, _))| Input {
+            label: &spec.display_path,
+            source: draft.take_unformatted(),
+        })
+        .collect();
+    let formatted = rustfmt_all(root, inputs)?;
     let mut outcomes = Vec::new();
     let mut stale = Vec::new();
-    for spec in &specs {
+    for ((spec, (draft, api)), body) in specs.iter().zip(drafts).zip(formatted) {
         let name = spec.crate_name();
-        let api = spec.load()?;
-        let generated = generate(spec, api.clone())?;
+        let generated = draft.finish(body);
         let crate_dir = root.join("crates").join(spec.crate_name());
         // The generated code, and the manifest that names what it needs.
         let files = [

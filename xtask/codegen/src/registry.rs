@@ -11,6 +11,7 @@ use heck::ToSnakeCase as _;
 use openapiv3::OpenAPI;
 
 use crate::GenError;
+use crate::format::Input;
 use crate::spec::SpecFile;
 
 /// The version a published crate names its provider crates at: the
@@ -85,15 +86,27 @@ pub fn targets(root: &Path, specs: &[(SpecFile, OpenAPI)]) -> Result<Vec<Target>
     )?;
 
     let registry_lib = registry_crate.join("src/lib.rs");
-    let registry = crate::generate::rustfmt(
-        "crates/tokenmux-registry/src/lib.rs",
-        &registry_source(specs),
-    )?;
     let constructors = facade.join("src/generated.rs");
-    let expected = crate::generate::rustfmt(
-        "crates/tokenmux/src/generated.rs",
-        &constructors_source(specs),
-    )?;
+    let [registry, expected]: [String; 2] = crate::format::rustfmt_all(
+        root,
+        vec![
+            Input {
+                label: "crates/tokenmux-registry/src/lib.rs",
+                source: registry_source(specs),
+            },
+            Input {
+                label: "crates/tokenmux/src/generated.rs",
+                source: constructors_source(specs),
+            },
+        ],
+    )?
+    .try_into()
+    .map_err(|_| {
+        internal(
+            &constructors,
+            "rustfmt returned another number of files".into(),
+        )
+    })?;
     Ok(vec![
         Target {
             path: root_manifest,
