@@ -126,8 +126,9 @@ const NOTES: &str = "\
   refresh-ahead they get the stale token at once.
 - Row 5: the code generator as `cargo xtask regen` runs it (the debug
   build of `xtask-codegen`, in the dev profile of row 11's note; each
-  figure is one run of its binary, process start included); synthetic
-  specs are copies of the four, generated into a temp dir.
+  figure is one run of its binary, process start included, and one
+  rustfmt process formats all of a run's files); synthetic specs are
+  copies of the four, generated into a temp dir.
 - Row 2: the hand-written call is bare reqwest, built from the same spec
   (its fields, media types and Basic auth), and does only the request.
   tokenmux adds the generated glue (the typed body filled from the spec's
@@ -545,7 +546,7 @@ fn today() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// "N cores, <CPU model>" from the OS.
+/// "N cores, CPU model" from the OS.
 fn machine() -> String {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())

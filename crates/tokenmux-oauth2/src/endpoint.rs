@@ -1,5 +1,5 @@
 //! [`Oauth2Endpoint`]: the token request, sent where the metadata says,
-//! authenticated as [`choose`](crate::choose) picks, read as RFC 6749
+//! authenticated as [`choose`](fn@crate::choose) picks, read as RFC 6749
 //! §5.1/§5.2 answers are.
 
 use serde_json::Value;

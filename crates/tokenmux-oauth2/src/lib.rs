@@ -5,7 +5,7 @@
 //! the metadata names the same issuer, and sends an RFC 6749 §4.4 client
 //! credentials request to its `token_endpoint`, authenticated by the
 //! method the user chose or, by default, the first of the server's
-//! methods the credentials can use (see [`choose`]). `scope` and
+//! methods the credentials can use (see [`choose`](fn@choose)). `scope` and
 //! `resource` (RFC 8707) are optional parameters.
 //!
 //! The facade exposes it as `Provider::oauth2(issuer)`, `provider: oauth2`

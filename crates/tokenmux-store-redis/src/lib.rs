@@ -48,7 +48,7 @@ use tokenmux_store::{EncryptionKey, Record, StoreError, StoreErrorKind, StoreKey
 /// - **Writes** are compare-and-swap on the version (a Lua script), so an
 ///   older refresh token never overwrites a newer one.
 /// - **Redis down or slow**: every call is bounded by
-///   [`timeout`](Self::timeout) and fails as [`StoreErrorKind::Unavailable`](tokenmux_store::StoreErrorKind::Unavailable);
+///   [`timeout`](Self::timeout) and fails as [`StoreErrorKind::Unavailable`];
 ///   the facade's `TokenSource` then logs a warning and carries on
 ///   with its in-memory token. A background task pings Redis until it
 ///   answers; meanwhile calls fail at once rather than each waiting for
@@ -60,8 +60,8 @@ use tokenmux_store::{EncryptionKey, Record, StoreError, StoreErrorKind, StoreKey
 ///   failovers); `rediss://` for TLS (rustls; system roots, or
 ///   [`with_ca_file`](Self::with_ca_file), and
 ///   [`with_client_certificate`](Self::with_client_certificate) for mutual
-///   TLS). Certificate failures are [`StoreErrorKind::Tls`](tokenmux_store::StoreErrorKind::Tls), refused
-///   credentials or ACLs [`StoreErrorKind::Denied`](tokenmux_store::StoreErrorKind::Denied).
+///   TLS). Certificate failures are [`StoreErrorKind::Tls`], refused
+///   credentials or ACLs [`StoreErrorKind::Denied`].
 /// - **Off this machine**, a source refuses to build on the store unless
 ///   it encrypts ([`with_encryption`](Self::with_encryption)) or is told
 ///   [`allow_plaintext`](Self::allow_plaintext).
@@ -242,7 +242,7 @@ impl RedisStore {
 
     /// Largest reply accepted from Redis, or a sentinel (default 1 MiB, at
     /// least 64 KiB). A reply that announces or sends more fails the call
-    /// as [`StoreErrorKind::Unavailable`](tokenmux_store::StoreErrorKind::Unavailable) before it is read, and closes the
+    /// as [`StoreErrorKind::Unavailable`] before it is read, and closes the
     /// connection: a hostile or broken server cannot make tokenmux buffer
     /// what it sends. A token record takes a few KiB.
     ///
@@ -260,8 +260,8 @@ impl RedisStore {
     }
 
     /// Connects and sends a `PING`: a startup check that surfaces a wrong
-    /// certificate ([`StoreErrorKind::Tls`](tokenmux_store::StoreErrorKind::Tls)), password or ACL
-    /// ([`StoreErrorKind::Denied`](tokenmux_store::StoreErrorKind::Denied)) before any token is needed.
+    /// certificate ([`StoreErrorKind::Tls`]), password or ACL
+    /// ([`StoreErrorKind::Denied`]) before any token is needed.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let ping = async {
             let mut link = self.connector.link().await?;
@@ -314,7 +314,7 @@ impl RedisStore {
     /// How a value read from Redis (the hash fields `v` and `d`; `None`
     /// for a field that is missing) is decoded, with every check of
     /// [`decode_record`](tokenmux_store::decode_record): a token, nothing, or
-    /// [`StoreErrorKind::Corrupt`](tokenmux_store::StoreErrorKind::Corrupt), never a panic. For tools and fuzzing.
+    /// [`StoreErrorKind::Corrupt`], never a panic. For tools and fuzzing.
     ///
     /// ```
     /// use tokenmux_store::StoreKey;

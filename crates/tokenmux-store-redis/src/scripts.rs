@@ -4,7 +4,7 @@
 
 use redis::Script;
 
-/// Compare-and-swap write. KEYS[1] the token hash; ARGV: expected version
+/// Compare-and-swap write. `KEYS[1]` the token hash; ARGV: expected version
 /// ('' for none), new version, record, ttl in ms. The same rule as every
 /// store: written only if the stored version is the expected one. A key of
 /// another type reads as version `foreign`, so the caller can replace it.
@@ -26,7 +26,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {1, false, false}
 ";
 
-/// Read. KEYS[1] the token hash; returns {version, record}.
+/// Read. `KEYS[1]` the token hash; returns {version, record}.
 pub(super) const GET: &str = r"
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind == 'hash' then
@@ -37,7 +37,7 @@ end
 return {'foreign', false}
 ";
 
-/// Extends the lease KEYS[1] by ARGV[2] ms if ARGV[1] still owns it.
+/// Extends the lease `KEYS[1]` by `ARGV[2]` ms if `ARGV[1]` still owns it.
 pub(super) const RENEW: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -45,7 +45,7 @@ end
 return 0
 ";
 
-/// Deletes the lease KEYS[1] if ARGV[1] still owns it: a holder whose
+/// Deletes the lease `KEYS[1]` if `ARGV[1]` still owns it: a holder whose
 /// lease lapsed never deletes the next holder's.
 pub(super) const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then

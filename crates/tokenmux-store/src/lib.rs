@@ -7,7 +7,7 @@
 //!
 //! A store of your own (etcd, a Kubernetes Secret, …) depends on this
 //! crate only, and shows it keeps the rules the facade relies on with the
-//! [`testkit`] (feature `testkit`). The file and Redis stores are
+//! `testkit` module (feature `testkit`). The file and Redis stores are
 //! `tokenmux-store-file` and `tokenmux-store-redis`; the facade
 //! `tokenmux` re-exports all of them.
 //!

@@ -1,4 +1,4 @@
-//! A [`tower`] layer, for clients built on tower services (hyper,
+//! A `tower` layer, for clients built on tower services (hyper,
 //! tonic's gRPC channels): every request gets the token, and a 401
 //! invalidates it so that the next request carries a new one.
 

@@ -1,4 +1,4 @@
-//! One token request to a provider through its [`TokenEndpoint`], and the
+//! One token request to a provider through its [`TokenEndpoint`](tokenmux_wire::TokenEndpoint), and the
 //! normalisation of its answer into an [`AccessToken`] or an [`Error`].
 
 use std::sync::Arc;
