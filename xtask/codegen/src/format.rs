@@ -40,17 +40,14 @@ pub fn rustfmt(config_from: &Path, label: &str, source: String) -> Result<String
 pub fn rustfmt_all(config_from: &Path, inputs: Vec<Input<'_>>) -> Result<Vec<String>, GenError> {
     let labels: Vec<&str> = inputs.iter().map(|input| input.label).collect();
     let all = match labels.as_slice() {
+        [] => return Ok(Vec::new()),
         [one] => (*one).to_owned(),
         [first, rest @ ..] => format!("{first} and {} more", rest.len()),
-        [] => String::new(),
     };
     let fail = |message: String| GenError::Format {
         spec: all.clone(),
         message,
     };
-    if inputs.is_empty() {
-        return Ok(Vec::new());
-    }
     let scratch =
         tempfile::tempdir().map_err(|e| fail(format!("cannot make a scratch directory: {e}")))?;
     // Named by position: a label is a path or a spec, not a file name.
