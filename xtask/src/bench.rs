@@ -123,7 +123,9 @@ const NOTES: &str = "\
   from spawn adds the time the task sat in the scheduler's queue behind
   10,000 others (spawned at once on 2 cores), which no cache can remove.
   \"blocked\" counts callers that waited for the (50 ms) refresh; with
-  refresh-ahead they get the stale token at once.
+  refresh-ahead they get the stale token at once. The mock serves from a
+  runtime of its own (one thread), as in row 2: a token endpoint is not
+  served by its callers' threads.
 - Row 5: the code generator as `cargo xtask regen` runs it (the debug
   build of `xtask-codegen`, in the dev profile of row 11's note; each
   figure is one run of its binary, process start included, and one
@@ -162,7 +164,9 @@ const NOTES: &str = "\
   0–3,110 µs (empty cache) and 0–4,440 µs (at expiry) here, against
   0–424 µs and 0–1 µs before: 3 of 10 cases here spiked to milliseconds,
   on 2 cores with 10,000 tasks queued. Medians and upstream requests are
-  unchanged; where row 3 misses its goal, that is why.
+  unchanged. Since then the flight wakes its waiters 64 at a time: woken
+  all at once, most overflowed the worker's local queue to the back of
+  the global one, behind the callers that had not started.
 - Row 7: retry delays of 1–4 ms, 4 attempts, a 30 s deadline, so that the
   baseline's 1,000 retry loops (the lock of a single flight held by each
   waiter in turn, each retrying on its own, as before the flight was a
@@ -235,8 +239,10 @@ const NOTES: &str = "\
 - Row 3, 10 runs: the at-expiry herd again, 10 times on one source (its
   token fetched, the clock moved to its expiry, 10,000 callers). A caller
   that asks as the flight starts waits the whole exchange plus its turn
-  among 10,000 woken tasks on 2 cores, so the p99 lands near one exchange
-  and above it in most runs.
+  among the woken waiters, so the p99 lands near one exchange. A run
+  misses when the flight itself takes longer than one exchange alone: its
+  I/O wake-ups queue behind the callers, and the harness's threads (2
+  workers, the one that spawns the herd, the mock's) share 2 cores.
 - Row 10: `cargo xtask instructions` runs one workload binary per row
   under valgrind's callgrind, which counts only the function the
   iterations run in (100,000 cached reads; 200 cold exchanges, each a new
