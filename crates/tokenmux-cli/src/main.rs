@@ -261,6 +261,23 @@ mod tests {
     use tokenmux::ErrorKind;
     use tokenmux_agent::AgentError;
 
+    /// A DPoP nonce is opaque: one that begins with `-` is a value, not an
+    /// option (the end-to-end DPoP test drew such a nonce once).
+    #[test]
+    fn a_dpop_nonce_may_begin_with_a_hyphen() {
+        let parsed = Cli::try_parse_from([
+            "tokenmux",
+            "token",
+            "--dpop",
+            "--dpop-proof",
+            "GET",
+            "https://api.example/",
+            "--dpop-nonce",
+            "-aB3_x",
+        ]);
+        assert!(parsed.is_ok(), "{:?}", parsed.err());
+    }
+
     #[test]
     fn an_agents_failure_exits_as_the_same_failure_here_would() {
         for (kind, code) in [

@@ -118,7 +118,13 @@ pub(crate) struct TokenArgs {
     pub(super) dpop_proof: Option<Vec<String>>,
     /// The `DPoP-Nonce` the API last answered with (a 401 `use_dpop_nonce`
     /// gives one): the proof carries it.
-    #[arg(long, requires = "dpop_proof", value_name = "NONCE")]
+    // A nonce is opaque and may begin with `-` (base64url does, one in 64).
+    #[arg(
+        long,
+        requires = "dpop_proof",
+        value_name = "NONCE",
+        allow_hyphen_values = true
+    )]
     pub(super) dpop_nonce: Option<String>,
     /// The same as `--server sandbox`.
     #[arg(long)]
