@@ -278,6 +278,19 @@ mod tests {
         assert!(parsed.is_ok(), "{:?}", parsed.err());
     }
 
+    /// The same for a secret, where clap's "unexpected argument" error
+    /// would also print it.
+    #[test]
+    fn a_secret_may_begin_with_a_hyphen_and_is_never_echoed() {
+        for flag in ["--client-secret", "--password"] {
+            let parsed = Cli::try_parse_from(["tokenmux", "token", flag, "-s3cr3t-value"]);
+            if let Err(error) = &parsed {
+                assert!(!error.to_string().contains("s3cr3t"), "{flag}: {error}");
+            }
+            assert!(parsed.is_ok(), "{flag}");
+        }
+    }
+
     #[test]
     fn an_agents_failure_exits_as_the_same_failure_here_would() {
         for (kind, code) in [

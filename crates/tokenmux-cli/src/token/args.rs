@@ -161,7 +161,14 @@ pub(crate) struct TokenArgs {
     pub(super) client_id: Option<String>,
     /// Client secret (prefer the environment or --client-secret-file:
     /// flags show in process lists).
-    #[arg(long, env = "TOKENMUX_CLIENT_SECRET", hide_env_values = true)]
+    // A secret may begin with `-`: read as an option, clap's error would
+    // print it ("unexpected argument '-…' found").
+    #[arg(
+        long,
+        env = "TOKENMUX_CLIENT_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub(super) client_secret: Option<String>,
     /// A file holding the client secret (one trailing newline dropped), or
     /// `-` to read it from stdin.
@@ -177,7 +184,13 @@ pub(crate) struct TokenArgs {
     pub(super) username: Option<String>,
     /// Password, for the password provider (prefer the environment or
     /// --password-file).
-    #[arg(long, env = "TOKENMUX_PASSWORD", hide_env_values = true)]
+    // As --client-secret: a password may begin with `-`.
+    #[arg(
+        long,
+        env = "TOKENMUX_PASSWORD",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub(super) password: Option<String>,
     /// A file holding the password (one trailing newline dropped), or `-`
     /// to read it from stdin.
